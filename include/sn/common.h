@@ -1,0 +1,47 @@
+/*
+ * Common definitions shared by every libsn header: the export macro, cache-line size,
+ * branch hints. Included by each public header; users need not include it directly.
+ */
+#ifndef SN_COMMON_H
+#define SN_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+#define SN_BEGIN_DECLS extern "C" {
+#define SN_END_DECLS }
+#else
+#define SN_BEGIN_DECLS
+#define SN_END_DECLS
+#endif
+
+/* Marks a function as part of the exported ABI (the library builds with -fvisibility=hidden). */
+#define SN_API __attribute__((visibility("default")))
+
+/* Size of a cache line on the platforms libsn targets (x86-64, arm64 servers). */
+#define SN_CACHELINE 64
+#define SN_CACHE_ALIGNED __attribute__((aligned(SN_CACHELINE)))
+
+#define sn_likely(x) __builtin_expect(!!(x), 1)
+#define sn_unlikely(x) __builtin_expect(!!(x), 0)
+
+/*
+ * Where libsn gets memory for structures that must live on a particular NUMA node (rings,
+ * per-core pools). `alloc` returns `size` bytes aligned to SN_CACHELINE, or NULL; `free`
+ * releases a block from `alloc` with the same size. `ctx` is passed through untouched.
+ * A NULL allocator pointer wherever one is accepted means aligned_alloc/free.
+ */
+struct sn_allocator {
+    void *(*alloc)(void *ctx, size_t size);
+    void (*free)(void *ctx, void *ptr, size_t size);
+    void *ctx;
+};
+
+/* Library version, also in sn.pc. */
+#define SN_VERSION_MAJOR 0
+#define SN_VERSION_MINOR 1
+#define SN_VERSION_PATCH 0
+#define SN_VERSION_STRING "0.1.0"
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * The mesh: for N cores, N*(N-1) SPSC rings, one for every ordered pair (from, to), each
+ * carrying 32-byte messages. It has no threads of its own and makes no syscalls: the reactor
+ * (or a test's plain pthreads) drives it.
+ *
+ * Sending never fails for a full ring and never blocks: when the ring from->to is full, or
+ * older messages for `to` are already waiting, the message goes into a per-destination
+ * overflow FIFO on the sender, which sn_mesh_flush moves into the ring before anything newer,
+ * so FIFO order per pair always holds. The overflow is bounded by a configurable limit
+ * (default SN_MESH_DEFAULT_OVERFLOW_LIMIT messages per sender); past it a send returns
+ * -ENOBUFS and the message is not queued. Its size is visible in sn_mesh_stats.
+ *
+ * Doorbells: each receiving core has a bitmap with one bit per sender. A flush that publishes
+ * to `to` sets its bit, so a receiver with nothing incoming learns it from one load
+ * (sn_mesh_pending), and a receiver with something incoming reads only the rings whose bits
+ * are set.
+ *
+ * Sleep: a receiver that is about to block calls sn_mesh_sleep_announce, re-checks
+ * sn_mesh_pending (and its other sources), and only then blocks. A flush that publishes to a
+ * core that announced sleep calls the `wake` callback for it once; the announce/flush pair is
+ * ordered (seq_cst) so a wake-up is never lost. While the target is awake a flush pays one
+ * load of its sleep word and no atomic read-modify-write.
+ *
+ * Threads: the functions that take `from` may be called only by the thread acting as core
+ * `from`; those that take `me` only by the thread acting as core `me`. Create/destroy need
+ * every core quiet.
+ */
+#ifndef SN_MESH_H
+#define SN_MESH_H
+
+#include <sn/common.h>
+
+#include <stdbool.h>
+
+SN_BEGIN_DECLS
+
+struct sn_mesh;
+struct sn_msg;
+
+/*
+ * Called on the receiving core for each message, in FIFO order per sender. `msg` is valid
+ * only during the call (copy what must outlive it). `from` is the sending core.
+ */
+typedef void (*sn_msg_fn)(const struct sn_msg *msg, unsigned from);
+
+/*
+ * One message: 32 bytes. The mesh interprets only `fn`; the other fields travel untouched.
+ * Ownership of whatever `arg` and `token` point to is the protocol's business (the reactor's
+ * submit path states it in include/sn/reactor.h).
+ */
+struct sn_msg {
+    sn_msg_fn fn;
+    void *arg;
+    void *token;    /* reply token: e.g. a future living on the sender */
+    uint64_t value; /* inline payload: a result, an error, a key */
+};
+_Static_assert(sizeof(struct sn_msg) == 32, "a mesh message is 32 bytes");
+
+#define SN_MESH_MAX_CORES 1024
+#define SN_MESH_DEFAULT_RING_CAPACITY 1024
+#define SN_MESH_DEFAULT_OVERFLOW_LIMIT (1u << 22)
+
+struct sn_mesh_config {
+    unsigned ncores;        /* 1 to SN_MESH_MAX_CORES */
+    uint32_t ring_capacity; /* slots per ring, a power of two; 0: the default */
+    size_t overflow_limit;  /* messages one sender may hold in overflow; 0: the default */
+    /*
+     * Optional, ncores entries: allocators[c] provides the memory of every ring whose
+     * consumer is core c (so rings can live on c's NUMA node). NULL or a NULL entry: default.
+     */
+    const struct sn_allocator *const *allocators;
+};
+
+/*
+ * Called by sn_mesh_flush on the sending core, once per flush for each destination that had
+ * announced sleep, so the caller can wake it (MSG_RING, eventfd, ...). The sleep
+ * announcement is consumed by this call.
+ */
+typedef void (*sn_mesh_wake_fn)(void *ctx, unsigned to);
+
+struct sn_mesh_stats {
+    uint64_t sent;              /* messages accepted by sn_mesh_send from this core */
+    uint64_t received;          /* messages handled by sn_mesh_drain on this core */
+    uint64_t overflowed;        /* messages that went through the overflow FIFO */
+    uint64_t overflow_now;      /* messages waiting in this core's overflow FIFOs now */
+    uint64_t overflow_peak;     /* the largest overflow_now seen */
+    uint64_t overflow_bytes;    /* memory held by this core's overflow FIFOs now */
+    uint64_t overflow_rejected; /* sends refused with -ENOBUFS */
+    uint64_t wakes;             /* wake callbacks made by this core's flushes */
+};
+
+/* Builds a mesh. 0 and *out on success; -EINVAL for a bad config; -ENOMEM. Any thread. */
+SN_API int sn_mesh_create(const struct sn_mesh_config *config, struct sn_mesh **out);
+
+/* Frees the mesh, its rings and overflow FIFOs; unhandled messages are dropped. */
+SN_API void sn_mesh_destroy(struct sn_mesh *mesh);
+
+/* Number of cores the mesh was built for. Any thread. */
+SN_API unsigned sn_mesh_cores(const struct sn_mesh *mesh);
+
+/*
+ * Queues a copy of `msg` from core `from` to core `to` (from != to), not yet visible to `to`
+ * until sn_mesh_flush. 0 on success; -EINVAL for bad core ids or a NULL fn; -ENOBUFS when
+ * the overflow limit is reached; -ENOMEM when overflow memory cannot be had.
+ * Core `from` only.
+ */
+SN_API int sn_mesh_send(struct sn_mesh *mesh, unsigned from, unsigned to,
+                        const struct sn_msg *msg);
+
+/*
+ * Publishes everything core `from` queued since its last flush: overflow first, into the
+ * rings as far as they have room, one release store per ring; rings each destination's
+ * doorbell; calls `wake(ctx, to)` for destinations that announced sleep (wake may be NULL).
+ * Returns the number of messages made visible. Core `from` only.
+ */
+SN_API unsigned sn_mesh_flush(struct sn_mesh *mesh, unsigned from, sn_mesh_wake_fn wake,
+                              void *ctx);
+
+/* True when core `from` still holds messages in overflow that a later flush must move. */
+SN_API bool sn_mesh_backlog(const struct sn_mesh *mesh, unsigned from);
+
+/* True when some sender has rung core `me`'s doorbell since its last drain. O(1). Core `me`. */
+SN_API bool sn_mesh_pending(const struct sn_mesh *mesh, unsigned me);
+
+/*
+ * Handles up to `budget` incoming messages on core `me` (0: no limit), calling each
+ * message's fn. Reads only the rings whose doorbell bits are set; a ring not emptied within
+ * the budget keeps its bit. Returns the number handled. Core `me` only.
+ */
+SN_API unsigned sn_mesh_drain(struct sn_mesh *mesh, unsigned me, unsigned budget);
+
+/*
+ * Sleep protocol for core `me`: announce, then re-check sn_mesh_pending and every other
+ * source of work, then block; after waking (or deciding not to block) call
+ * sn_mesh_sleep_cancel. Core `me` only.
+ */
+SN_API void sn_mesh_sleep_announce(struct sn_mesh *mesh, unsigned me);
+SN_API void sn_mesh_sleep_cancel(struct sn_mesh *mesh, unsigned me);
+
+/* Counters for core `core` (see struct sn_mesh_stats). Approximate from other threads. */
+SN_API void sn_mesh_stats(const struct sn_mesh *mesh, unsigned core, struct sn_mesh_stats *out);
+
+SN_END_DECLS
+
+#endif

@@ -1,0 +1,278 @@
+/*
+ * Bounded single-producer / single-consumer ring of fixed-size slots.
+ *
+ * Threads: exactly one producer thread may call the producer functions (push, stage, claim,
+ * flush) and exactly one consumer thread the consumer functions (pop, peek, consume), at a
+ * time; create/destroy need both sides quiet. The size queries may be called from any thread
+ * and are approximate when the other side is running.
+ *
+ * Layout: the producer's private state, the published tail, the consumer's private state and
+ * the published head each sit on their own 64-byte line. Each side keeps a cached copy of the
+ * other side's index and reloads it (acquire) only when the ring looks full or empty, so in
+ * steady state a push touches only producer lines and a pop only consumer lines.
+ *
+ * Publication: sn_ring_push/push_n/pop/pop_n publish at once. sn_ring_stage and sn_ring_claim
+ * write slots without publishing; sn_ring_flush publishes everything staged with one release
+ * store, so a producer can write a batch and make it visible once.
+ *
+ * Errors: -EINVAL for bad sizes, -ENOMEM, -EAGAIN when full (producer) or empty (consumer).
+ * No allocation after creation.
+ */
+#ifndef SN_RING_H
+#define SN_RING_H
+
+#include <sn/common.h>
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+
+SN_BEGIN_DECLS
+
+#define SN_RING_MAX_CAPACITY (1u << 30)
+#define SN_RING_MAX_SLOT 65536u
+
+struct sn_ring_side {
+    uint64_t index;       /* producer: next slot to write (staged); consumer: next to read */
+    uint64_t other_cache; /* last value seen of the other side's published index */
+    uint64_t mask;        /* capacity - 1 */
+    uint32_t slot_size;   /* bytes copied per message */
+    uint32_t stride;      /* bytes between slots (slot_size rounded up to 8) */
+    unsigned char *slots;
+};
+
+struct sn_ring {
+    SN_CACHE_ALIGNED struct sn_ring_side prod;
+    SN_CACHE_ALIGNED _Atomic uint64_t tail; /* published by the producer */
+    SN_CACHE_ALIGNED struct sn_ring_side cons;
+    SN_CACHE_ALIGNED _Atomic uint64_t head; /* published by the consumer */
+    SN_CACHE_ALIGNED const struct sn_allocator *allocator;
+    size_t alloc_size;
+    /* slots follow, 64-byte aligned */
+};
+
+_Static_assert(sizeof(struct sn_ring_side) <= SN_CACHELINE, "ring side fits a line");
+_Static_assert(offsetof(struct sn_ring, prod) % SN_CACHELINE == 0, "producer line");
+_Static_assert(offsetof(struct sn_ring, tail) % SN_CACHELINE == 0, "tail line");
+_Static_assert(offsetof(struct sn_ring, cons) % SN_CACHELINE == 0, "consumer line");
+_Static_assert(offsetof(struct sn_ring, head) % SN_CACHELINE == 0, "head line");
+_Static_assert(offsetof(struct sn_ring, tail) - offsetof(struct sn_ring, prod) >= SN_CACHELINE,
+               "producer state and tail on separate lines");
+_Static_assert(sizeof(struct sn_ring) % SN_CACHELINE == 0, "slots start on a line");
+
+/*
+ * Creates a ring of `capacity` slots (a power of two from 1 to SN_RING_MAX_CAPACITY) of
+ * `slot_size` bytes each (1 to SN_RING_MAX_SLOT). Memory comes from `allocator` (NULL: the
+ * default), so a caller can place the ring on the consumer's NUMA node. On success stores
+ * the ring in *out and returns 0; -EINVAL for bad sizes, -ENOMEM. Any thread.
+ */
+SN_API int sn_ring_create(uint32_t capacity, uint32_t slot_size,
+                          const struct sn_allocator *allocator, struct sn_ring **out);
+
+/* Frees a ring from sn_ring_create (NULL is fine). Messages still inside are dropped. */
+SN_API void sn_ring_destroy(struct sn_ring *r);
+
+/* Capacity in slots and slot size in bytes, as given at creation. Any thread. */
+static inline uint32_t sn_ring_capacity(const struct sn_ring *r)
+{
+    return (uint32_t)(r->prod.mask + 1);
+}
+
+static inline uint32_t sn_ring_slot_size(const struct sn_ring *r)
+{
+    return r->prod.slot_size;
+}
+
+/* Copies one message; constant sizes let the compiler inline the common ones. */
+static inline void sn__ring_copy(void *dst, const void *src, uint32_t size)
+{
+    switch (size) {
+    case 8: memcpy(dst, src, 8); break;
+    case 16: memcpy(dst, src, 16); break;
+    case 32: memcpy(dst, src, 32); break;
+    case 64: memcpy(dst, src, 64); break;
+    default: memcpy(dst, src, size); break;
+    }
+}
+
+static inline void *sn__ring_slot(const struct sn_ring_side *s, uint64_t index)
+{
+    return s->slots + (size_t)(index & s->mask) * s->stride;
+}
+
+/* Free slots the producer can fill without reloading more than once. Producer only. */
+static inline uint64_t sn__ring_room(struct sn_ring *r, uint64_t want)
+{
+    struct sn_ring_side *p = &r->prod;
+    uint64_t room = p->mask + 1 - (p->index - p->other_cache);
+    if (room < want) {
+        p->other_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+        room = p->mask + 1 - (p->index - p->other_cache);
+    }
+    return room;
+}
+
+/* Messages the consumer can read, reloading the tail only when the cache says too few. */
+static inline uint64_t sn__ring_avail(struct sn_ring *r, uint64_t want)
+{
+    struct sn_ring_side *c = &r->cons;
+    uint64_t avail = c->other_cache - c->index;
+    if (avail < want) {
+        c->other_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+        avail = c->other_cache - c->index;
+    }
+    return avail;
+}
+
+/*
+ * Reserves the next slot for writing in place and returns it, or NULL when full. The slot
+ * becomes visible to the consumer at the next sn_ring_flush (or publishing push). Producer only.
+ */
+static inline void *sn_ring_claim(struct sn_ring *r)
+{
+    if (sn_unlikely(sn__ring_room(r, 1) == 0))
+        return NULL;
+    return sn__ring_slot(&r->prod, r->prod.index++);
+}
+
+/* Copies `msg` (slot_size bytes) into the ring without publishing. 0 or -EAGAIN when full. */
+static inline int sn_ring_stage(struct sn_ring *r, const void *msg)
+{
+    void *slot = sn_ring_claim(r);
+    if (sn_unlikely(!slot))
+        return -EAGAIN;
+    sn__ring_copy(slot, msg, r->prod.slot_size);
+    return 0;
+}
+
+/* Publishes every staged or claimed slot with one release store. Producer only. */
+static inline void sn_ring_flush(struct sn_ring *r)
+{
+    atomic_store_explicit(&r->tail, r->prod.index, memory_order_release);
+}
+
+/* Number of slots written but not yet published. Producer only. */
+static inline uint32_t sn_ring_staged(const struct sn_ring *r)
+{
+    return (uint32_t)(r->prod.index - atomic_load_explicit(&r->tail, memory_order_relaxed));
+}
+
+/* Copies one message in and publishes it (and anything staged before). 0 or -EAGAIN. */
+static inline int sn_ring_push(struct sn_ring *r, const void *msg)
+{
+    int rc = sn_ring_stage(r, msg);
+    if (sn_likely(rc == 0))
+        sn_ring_flush(r);
+    return rc;
+}
+
+/*
+ * Copies up to `n` messages from the array `msgs` (n * slot_size bytes) and publishes once.
+ * Returns how many were pushed (may be fewer than n), or -EAGAIN when none fit. Producer only.
+ */
+static inline int sn_ring_push_n(struct sn_ring *r, const void *msgs, uint32_t n)
+{
+    struct sn_ring_side *p = &r->prod;
+    uint64_t room = sn__ring_room(r, n);
+    uint32_t k = room < n ? (uint32_t)room : n;
+    const unsigned char *src = (const unsigned char *)msgs;
+
+    if (sn_unlikely(k == 0))
+        return n == 0 ? 0 : -EAGAIN;
+    for (uint32_t i = 0; i < k; i++, src += p->slot_size)
+        sn__ring_copy(sn__ring_slot(p, p->index + i), src, p->slot_size);
+    p->index += k;
+    sn_ring_flush(r);
+    return (int)k;
+}
+
+/* Publishes the consumer's position, freeing slots for the producer. Consumer only. */
+static inline void sn__ring_release(struct sn_ring *r)
+{
+    atomic_store_explicit(&r->head, r->cons.index, memory_order_release);
+}
+
+/* Copies the oldest message into `out` and frees its slot. 0 or -EAGAIN when empty. */
+static inline int sn_ring_pop(struct sn_ring *r, void *out)
+{
+    struct sn_ring_side *c = &r->cons;
+    if (sn_unlikely(sn__ring_avail(r, 1) == 0))
+        return -EAGAIN;
+    sn__ring_copy(out, sn__ring_slot(c, c->index), c->slot_size);
+    c->index++;
+    sn__ring_release(r);
+    return 0;
+}
+
+/*
+ * Copies up to `n` oldest messages into `out` (room for n * slot_size bytes) and frees
+ * their slots with one release store. Returns the count, or -EAGAIN when empty. Consumer only.
+ */
+static inline int sn_ring_pop_n(struct sn_ring *r, void *out, uint32_t n)
+{
+    struct sn_ring_side *c = &r->cons;
+    uint64_t avail = sn__ring_avail(r, n);
+    uint32_t k = avail < n ? (uint32_t)avail : n;
+    unsigned char *dst = (unsigned char *)out;
+
+    if (sn_unlikely(k == 0))
+        return n == 0 ? 0 : -EAGAIN;
+    for (uint32_t i = 0; i < k; i++, dst += c->slot_size)
+        sn__ring_copy(dst, sn__ring_slot(c, c->index + i), c->slot_size);
+    c->index += k;
+    sn__ring_release(r);
+    return (int)k;
+}
+
+/*
+ * Zero-copy read: stores a pointer to the oldest unread slot in *first and returns how many
+ * published messages follow it contiguously in memory (at least 1), or -EAGAIN when empty.
+ * Slot i of the run is at (char *)*first + i * sn_ring_stride(r). The slots stay valid and
+ * owned by the consumer until sn_ring_consume. Consumer only.
+ */
+static inline int sn_ring_peek(struct sn_ring *r, void **first)
+{
+    struct sn_ring_side *c = &r->cons;
+    uint64_t avail = sn__ring_avail(r, 1);
+    uint64_t to_end = c->mask + 1 - (c->index & c->mask);
+
+    if (avail == 0)
+        return -EAGAIN;
+    *first = sn__ring_slot(c, c->index);
+    return (int)(avail < to_end ? avail : to_end);
+}
+
+/* Frees the `n` oldest slots after a peek (n no more than peek returned). Consumer only. */
+static inline void sn_ring_consume(struct sn_ring *r, uint32_t n)
+{
+    r->cons.index += n;
+    sn__ring_release(r);
+}
+
+/* Bytes between consecutive slots (slot_size rounded up to 8). Any thread. */
+static inline uint32_t sn_ring_stride(const struct sn_ring *r)
+{
+    return r->cons.stride;
+}
+
+/*
+ * Published messages not yet consumed. Exact from a side whose peer is quiet; otherwise a
+ * snapshot that may be stale by the time it returns. Any thread.
+ */
+static inline uint32_t sn_ring_size(const struct sn_ring *r)
+{
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    return (uint32_t)(tail - head);
+}
+
+/* True when sn_ring_size would be 0, with the same caveats. Any thread. */
+static inline bool sn_ring_empty(const struct sn_ring *r)
+{
+    return sn_ring_size(r) == 0;
+}
+
+SN_END_DECLS
+
+#endif

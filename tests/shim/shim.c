@@ -1,0 +1,121 @@
+/*
+ * Runner for the TSan build's Criterion stand-in (see tests/shim/criterion/criterion.h).
+ * Runs every registered test in registration order in this one process, with a per-test
+ * alarm for .timeout, and prints a Criterion-style synthesis line that tests/run.sh reads.
+ */
+#include <criterion/criterion.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static struct sn_shim_test *tests_head, **tests_tail = &tests_head;
+static struct sn_shim_suite *suites;
+static jmp_buf test_exit;
+static int current_failed;
+static int current_skipped;
+
+void sn_shim_register(struct sn_shim_test *t)
+{
+    *tests_tail = t;
+    tests_tail = &t->next;
+}
+
+void sn_shim_register_suite(struct sn_shim_suite *s)
+{
+    s->next = suites;
+    suites = s;
+}
+
+void sn_shim_fail(int fatal, const char *file, int line, const char *expr, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "[FAIL] %s:%d: %s", file, line, expr);
+    if (fmt[0]) {
+        fputs(": ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+    }
+    fputc('\n', stderr);
+    current_failed = 1;
+    if (fatal)
+        longjmp(test_exit, 1);
+}
+
+void sn_shim_skip(const char *fmt, ...)
+{
+    (void)fmt;
+    current_skipped = 1;
+    longjmp(test_exit, 1);
+}
+
+void sn_shim_log(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static const struct sn_shim_suite *find_suite(const char *name)
+{
+    for (const struct sn_shim_suite *s = suites; s; s = s->next)
+        if (strcmp(s->name, name) == 0)
+            return s;
+    return NULL;
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "[FAIL] test timed out\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(3);
+}
+
+/* Returns 1 when the test ran and passed, 0 when it failed, -1 when it was skipped. */
+static int run_one(struct sn_shim_test *t)
+{
+    const struct sn_shim_suite *s = find_suite(t->suite);
+    void (*init)(void) = t->init ? t->init : (s ? s->init : NULL);
+    void (*fini)(void) = t->fini ? t->fini : (s ? s->fini : NULL);
+    double timeout = t->timeout ? t->timeout : (s ? s->timeout : 0);
+
+    if (t->disabled || t->signal || t->exit_code || (s && s->disabled))
+        return -1;
+    current_failed = current_skipped = 0;
+    alarm(timeout > 0 ? (unsigned)(timeout * 4 + 1) : 0); /* TSan is slow: 4x margin */
+    if (setjmp(test_exit) == 0) {
+        if (init)
+            init();
+        t->fn();
+    }
+    if (fini)
+        fini();
+    alarm(0);
+    if (current_skipped)
+        return -1;
+    fprintf(stderr, "[%s] %s::%s\n", current_failed ? "FAIL" : "PASS", t->suite, t->name);
+    return !current_failed;
+}
+
+int main(void)
+{
+    int tested = 0, passing = 0;
+
+    signal(SIGALRM, on_alarm);
+    for (struct sn_shim_test *t = tests_head; t; t = t->next) {
+        int r = run_one(t);
+        if (r < 0)
+            continue;
+        tested++;
+        passing += r;
+    }
+    printf("[====] Synthesis: Tested: %d | Passing: %d | Failing: %d | Crashing: 0\n", tested,
+           passing, tested - passing);
+    return tested == passing ? 0 : 1;
+}
