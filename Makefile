@@ -78,6 +78,7 @@ SHARED    := $(BUILD)/libsn.so.$(VERSION)
 APPLIB    := $(BUILD)/libsnapps.a
 PC        := $(BUILD)/sn.pc
 
+.SECONDARY:
 .PHONY: all lib apps tests benches test asan tsan bench deps install uninstall clean format check-deps
 
 all: lib apps tests benches
@@ -121,6 +122,14 @@ $(APPLIB): $(APPLIB_OBJS)
 $(BUILD)/bin/sn-%: $(BUILD)/obj/apps/%/main.o $(APPLIB) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(APPLIB) $(STATIC) $(LDLIBS)
+
+# The README's API tour, extracted so tests/test_readme.c compiles it.
+$(BUILD)/gen/readme_tour.inc: README.md
+	@mkdir -p $(dir $@)
+	awk '/<!-- tour:begin -->/{on=1;next} /<!-- tour:end -->/{on=0} on && !/^```/' $< > $@
+
+$(BUILD)/obj/tests/test_readme.o: $(BUILD)/gen/readme_tour.inc
+$(BUILD)/obj/tests/test_readme.o: TEST_CPPFLAGS += -I$(BUILD)/gen
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUPPORT_OBJS) $(APPLIB) $(STATIC)
 	@mkdir -p $(dir $@)
