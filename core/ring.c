@@ -4,6 +4,8 @@
 #include "core/alloc.h"
 #include "core/ring_internal.h"
 
+#include <assert.h>
+
 static bool is_power_of_two(uint32_t x)
 {
     return x && (x & (x - 1)) == 0;
@@ -16,10 +18,14 @@ int sn_ring_create(uint32_t capacity, uint32_t slot_size, const struct sn_alloca
         slot_size > SN_RING_MAX_SLOT)
         return -EINVAL;
     uint32_t stride = (slot_size + 7u) & ~7u;
+    /* Whole lines, so no neighbouring allocation shares the last slots' line. */
     size_t size = sizeof(struct sn_ring) + (size_t)capacity * stride;
+    size = (size + SN_CACHELINE - 1) & ~(size_t)(SN_CACHELINE - 1);
     struct sn_ring *r = sn__alloc(allocator, size);
     if (!r)
         return -ENOMEM;
+    /* The line layout and the 8-byte slot alignment depend on it (allocator contract). */
+    assert((uintptr_t)r % SN_CACHELINE == 0);
     memset(r, 0, sizeof *r);
     struct sn_ring_side side = {
         .mask = capacity - 1,
@@ -31,6 +37,9 @@ int sn_ring_create(uint32_t capacity, uint32_t slot_size, const struct sn_alloca
     r->cons = side;
     atomic_init(&r->tail, 0);
     atomic_init(&r->head, 0);
+    r->capacity = capacity;
+    r->slot_size = slot_size;
+    r->stride = stride;
     r->allocator = allocator;
     r->alloc_size = size;
     *out = r;

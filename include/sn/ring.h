@@ -1,19 +1,23 @@
 /*
  * Bounded single-producer / single-consumer ring of fixed-size slots.
  *
- * Threads: exactly one producer thread may call the producer functions (push, stage, claim,
- * flush) and exactly one consumer thread the consumer functions (pop, peek, consume), at a
- * time; create/destroy need both sides quiet. The size queries may be called from any thread
- * and are approximate when the other side is running.
+ * Threads: exactly one producer thread may call the producer functions (push, push_n, stage,
+ * claim, flush, staged) and exactly one consumer thread the consumer functions (pop, pop_n,
+ * peek, consume), at a time; create/destroy need both sides quiet. The size queries may be
+ * called from any thread and are approximate when the other side is running.
  *
- * Layout: the producer's private state, the published tail, the consumer's private state and
- * the published head each sit on their own 64-byte line. Each side keeps a cached copy of the
- * other side's index and reloads it (acquire) only when the ring looks full or empty, so in
- * steady state a push touches only producer lines and a pop only consumer lines.
+ * Layout: the producer's private state, the published tail, the consumer's private state, the
+ * published head and the read-only shape each sit on their own 64-byte line. Each side keeps
+ * a cached copy of the other side's index and reloads it (acquire) only when the ring looks
+ * full or empty, so in steady state a push touches only producer lines and a pop only
+ * consumer lines. Indices are free-running 64-bit counters (slot = index & mask), so they
+ * never wrap in practice and every difference is taken modulo 2^64 anyway.
  *
  * Publication: sn_ring_push/push_n/pop/pop_n publish at once. sn_ring_stage and sn_ring_claim
  * write slots without publishing; sn_ring_flush publishes everything staged with one release
- * store, so a producer can write a batch and make it visible once.
+ * store, so a producer can write a batch and make it visible once. The consumer's release
+ * store of the head, paired with the producer's acquire reload, hands a slot back only after
+ * the consumer has finished reading it.
  *
  * Errors: -EINVAL for bad sizes, -ENOMEM, -EAGAIN when full (producer) or empty (consumer).
  * No allocation after creation.
@@ -23,6 +27,7 @@
 
 #include <sn/common.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -33,6 +38,7 @@ SN_BEGIN_DECLS
 #define SN_RING_MAX_CAPACITY (1u << 30)
 #define SN_RING_MAX_SLOT 65536u
 
+/* One side's private state; the producer's and the consumer's copies differ only in index. */
 struct sn_ring_side {
     uint64_t index;       /* producer: next slot to write (staged); consumer: next to read */
     uint64_t other_cache; /* last value seen of the other side's published index */
@@ -47,7 +53,11 @@ struct sn_ring {
     SN_CACHE_ALIGNED _Atomic uint64_t tail; /* published by the producer */
     SN_CACHE_ALIGNED struct sn_ring_side cons;
     SN_CACHE_ALIGNED _Atomic uint64_t head; /* published by the consumer */
-    SN_CACHE_ALIGNED const struct sn_allocator *allocator;
+    /* Written once at creation: queries from any thread read this line, never a side's. */
+    SN_CACHE_ALIGNED uint32_t capacity;
+    uint32_t slot_size;
+    uint32_t stride;
+    const struct sn_allocator *allocator;
     size_t alloc_size;
     /* slots follow, 64-byte aligned */
 };
@@ -57,15 +67,20 @@ _Static_assert(offsetof(struct sn_ring, prod) % SN_CACHELINE == 0, "producer lin
 _Static_assert(offsetof(struct sn_ring, tail) % SN_CACHELINE == 0, "tail line");
 _Static_assert(offsetof(struct sn_ring, cons) % SN_CACHELINE == 0, "consumer line");
 _Static_assert(offsetof(struct sn_ring, head) % SN_CACHELINE == 0, "head line");
+_Static_assert(offsetof(struct sn_ring, capacity) % SN_CACHELINE == 0, "shape line");
 _Static_assert(offsetof(struct sn_ring, tail) - offsetof(struct sn_ring, prod) >= SN_CACHELINE,
                "producer state and tail on separate lines");
+_Static_assert(offsetof(struct sn_ring, head) - offsetof(struct sn_ring, cons) >= SN_CACHELINE,
+               "consumer state and head on separate lines");
 _Static_assert(sizeof(struct sn_ring) % SN_CACHELINE == 0, "slots start on a line");
 
 /*
  * Creates a ring of `capacity` slots (a power of two from 1 to SN_RING_MAX_CAPACITY) of
  * `slot_size` bytes each (1 to SN_RING_MAX_SLOT). Memory comes from `allocator` (NULL: the
- * default), so a caller can place the ring on the consumer's NUMA node. On success stores
- * the ring in *out and returns 0; -EINVAL for bad sizes, -ENOMEM. Any thread.
+ * default), so a caller can place the ring on the consumer's NUMA node; the allocator must
+ * return SN_CACHELINE-aligned memory and is called once here and once in sn_ring_destroy.
+ * On success stores the ring in *out and returns 0; -EINVAL for bad sizes or a NULL `out`,
+ * -ENOMEM when the allocator fails. Any thread.
  */
 SN_API int sn_ring_create(uint32_t capacity, uint32_t slot_size,
                           const struct sn_allocator *allocator, struct sn_ring **out);
@@ -73,18 +88,33 @@ SN_API int sn_ring_create(uint32_t capacity, uint32_t slot_size,
 /* Frees a ring from sn_ring_create (NULL is fine). Messages still inside are dropped. */
 SN_API void sn_ring_destroy(struct sn_ring *r);
 
-/* Capacity in slots and slot size in bytes, as given at creation. Any thread. */
+/* Capacity in slots, as given at creation. Any thread. */
 static inline uint32_t sn_ring_capacity(const struct sn_ring *r)
 {
-    return (uint32_t)(r->prod.mask + 1);
+    return r->capacity;
 }
 
+/* Slot size in bytes, as given at creation. Any thread. */
 static inline uint32_t sn_ring_slot_size(const struct sn_ring *r)
 {
-    return r->prod.slot_size;
+    return r->slot_size;
 }
 
-/* Copies one message; constant sizes let the compiler inline the common ones. */
+/* Bytes between consecutive slots (slot_size rounded up to 8), for sn_ring_peek. Any thread. */
+static inline uint32_t sn_ring_stride(const struct sn_ring *r)
+{
+    return r->stride;
+}
+
+/*
+ * Copies one message; constant sizes let the compiler inline the common ones. After inlining
+ * gcc cannot tell which case runs and would warn about the larger cases when a caller passes a
+ * small message object, so those warnings are silenced here (the copy is always slot_size).
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#pragma GCC diagnostic ignored "-Wstringop-overread"
 static inline void sn__ring_copy(void *dst, const void *src, uint32_t size)
 {
     switch (size) {
@@ -95,13 +125,61 @@ static inline void sn__ring_copy(void *dst, const void *src, uint32_t size)
     default: memcpy(dst, src, size); break;
     }
 }
+#pragma GCC diagnostic pop
 
-static inline void *sn__ring_slot(const struct sn_ring_side *s, uint64_t index)
+static inline unsigned char *sn__ring_slot(const struct sn_ring_side *s, uint64_t index)
 {
     return s->slots + (size_t)(index & s->mask) * s->stride;
 }
 
-/* Free slots the producer can fill without reloading more than once. Producer only. */
+/*
+ * Where a run of `n` slots from `index` wraps: *pos is the first slot's position and the
+ * return value the number of slots before the end of the array (at most n).
+ */
+static inline uint32_t sn__ring_split(const struct sn_ring_side *s, uint64_t index, uint32_t n,
+                                      uint64_t *pos)
+{
+    *pos = index & s->mask;
+    uint64_t to_end = s->mask + 1 - *pos;
+    return to_end < n ? (uint32_t)to_end : n;
+}
+
+/*
+ * Copies `n` packed messages from `src` into the slots from `index` on. Packed slots (stride
+ * == slot_size, the common case) take at most two memcpy calls, split where the ring wraps.
+ */
+static inline void sn__ring_write_run(const struct sn_ring_side *s, uint64_t index,
+                                      const unsigned char *src, uint32_t n)
+{
+    if (s->stride != s->slot_size) {
+        for (uint32_t i = 0; i < n; i++, src += s->slot_size)
+            sn__ring_copy(sn__ring_slot(s, index + i), src, s->slot_size);
+        return;
+    }
+    uint64_t pos;
+    uint32_t first = sn__ring_split(s, index, n, &pos);
+    size_t bytes = (size_t)first * s->stride;
+    memcpy(s->slots + pos * s->stride, src, bytes);
+    memcpy(s->slots, src + bytes, (size_t)(n - first) * s->stride);
+}
+
+/* Copies `n` messages from the slots from `index` on into the packed array `dst`. */
+static inline void sn__ring_read_run(const struct sn_ring_side *s, uint64_t index,
+                                     unsigned char *dst, uint32_t n)
+{
+    if (s->stride != s->slot_size) {
+        for (uint32_t i = 0; i < n; i++, dst += s->slot_size)
+            sn__ring_copy(dst, sn__ring_slot(s, index + i), s->slot_size);
+        return;
+    }
+    uint64_t pos;
+    uint32_t first = sn__ring_split(s, index, n, &pos);
+    size_t bytes = (size_t)first * s->stride;
+    memcpy(dst, s->slots + pos * s->stride, bytes);
+    memcpy(dst + bytes, s->slots, (size_t)(n - first) * s->stride);
+}
+
+/* Free slots the producer can fill, reloading the head only when the cache shows too few. */
 static inline uint64_t sn__ring_room(struct sn_ring *r, uint64_t want)
 {
     struct sn_ring_side *p = &r->prod;
@@ -113,21 +191,28 @@ static inline uint64_t sn__ring_room(struct sn_ring *r, uint64_t want)
     return room;
 }
 
-/* Messages the consumer can read, reloading the tail only when the cache says too few. */
+/*
+ * Messages the consumer can read, reloading the tail only when the cache shows too few. The
+ * prefetch of the next slot goes out together with the tail load: when the tail turns out to
+ * have moved, the slot's line is already on its way, so a consumer that was waiting pays about
+ * one cache-line transfer instead of two in a row (tail, then slot).
+ */
 static inline uint64_t sn__ring_avail(struct sn_ring *r, uint64_t want)
 {
     struct sn_ring_side *c = &r->cons;
     uint64_t avail = c->other_cache - c->index;
     if (avail < want) {
         c->other_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+        __builtin_prefetch(sn__ring_slot(c, c->index));
         avail = c->other_cache - c->index;
     }
     return avail;
 }
 
 /*
- * Reserves the next slot for writing in place and returns it, or NULL when full. The slot
- * becomes visible to the consumer at the next sn_ring_flush (or publishing push). Producer only.
+ * Reserves the next slot for writing in place and returns it (slot_size bytes, 8-byte
+ * aligned), or NULL when full. The slot becomes visible to the consumer at the next
+ * sn_ring_flush (or publishing push). Producer only.
  */
 static inline void *sn_ring_claim(struct sn_ring *r)
 {
@@ -155,6 +240,7 @@ static inline void sn_ring_flush(struct sn_ring *r)
 /* Number of slots written but not yet published. Producer only. */
 static inline uint32_t sn_ring_staged(const struct sn_ring *r)
 {
+    /* Relaxed is enough: only this thread ever stores the tail. */
     return (uint32_t)(r->prod.index - atomic_load_explicit(&r->tail, memory_order_relaxed));
 }
 
@@ -168,20 +254,19 @@ static inline int sn_ring_push(struct sn_ring *r, const void *msg)
 }
 
 /*
- * Copies up to `n` messages from the array `msgs` (n * slot_size bytes) and publishes once.
- * Returns how many were pushed (may be fewer than n), or -EAGAIN when none fit. Producer only.
+ * Copies up to `n` messages from the array `msgs` (n * slot_size bytes, packed) and publishes
+ * them, with anything staged before, in one store. Returns how many were pushed (may be fewer
+ * than n), 0 when n is 0, or -EAGAIN when none fit. Producer only.
  */
 static inline int sn_ring_push_n(struct sn_ring *r, const void *msgs, uint32_t n)
 {
     struct sn_ring_side *p = &r->prod;
     uint64_t room = sn__ring_room(r, n);
     uint32_t k = room < n ? (uint32_t)room : n;
-    const unsigned char *src = (const unsigned char *)msgs;
 
     if (sn_unlikely(k == 0))
         return n == 0 ? 0 : -EAGAIN;
-    for (uint32_t i = 0; i < k; i++, src += p->slot_size)
-        sn__ring_copy(sn__ring_slot(p, p->index + i), src, p->slot_size);
+    sn__ring_write_run(p, p->index, (const unsigned char *)msgs, k);
     p->index += k;
     sn_ring_flush(r);
     return (int)k;
@@ -206,20 +291,19 @@ static inline int sn_ring_pop(struct sn_ring *r, void *out)
 }
 
 /*
- * Copies up to `n` oldest messages into `out` (room for n * slot_size bytes) and frees
- * their slots with one release store. Returns the count, or -EAGAIN when empty. Consumer only.
+ * Copies up to `n` oldest messages into `out` (room for n * slot_size bytes, packed) and frees
+ * their slots with one release store. Returns the count, 0 when n is 0, or -EAGAIN when
+ * empty. Consumer only.
  */
 static inline int sn_ring_pop_n(struct sn_ring *r, void *out, uint32_t n)
 {
     struct sn_ring_side *c = &r->cons;
     uint64_t avail = sn__ring_avail(r, n);
     uint32_t k = avail < n ? (uint32_t)avail : n;
-    unsigned char *dst = (unsigned char *)out;
 
     if (sn_unlikely(k == 0))
         return n == 0 ? 0 : -EAGAIN;
-    for (uint32_t i = 0; i < k; i++, dst += c->slot_size)
-        sn__ring_copy(dst, sn__ring_slot(c, c->index + i), c->slot_size);
+    sn__ring_read_run(c, c->index, (unsigned char *)out, k);
     c->index += k;
     sn__ring_release(r);
     return (int)k;
@@ -227,9 +311,9 @@ static inline int sn_ring_pop_n(struct sn_ring *r, void *out, uint32_t n)
 
 /*
  * Zero-copy read: stores a pointer to the oldest unread slot in *first and returns how many
- * published messages follow it contiguously in memory (at least 1), or -EAGAIN when empty.
- * Slot i of the run is at (char *)*first + i * sn_ring_stride(r). The slots stay valid and
- * owned by the consumer until sn_ring_consume. Consumer only.
+ * published messages follow it contiguously in memory (at least 1; a run stops where the ring
+ * wraps), or -EAGAIN when empty. Slot i of the run is at (char *)*first + i * sn_ring_stride(r).
+ * The slots stay valid and owned by the consumer until sn_ring_consume. Consumer only.
  */
 static inline int sn_ring_peek(struct sn_ring *r, void **first)
 {
@@ -243,28 +327,30 @@ static inline int sn_ring_peek(struct sn_ring *r, void **first)
     return (int)(avail < to_end ? avail : to_end);
 }
 
-/* Frees the `n` oldest slots after a peek (n no more than peek returned). Consumer only. */
+/*
+ * Frees the `n` oldest slots after a peek, with one release store; n must not exceed what
+ * peek returned. Their memory may be overwritten by the producer from then on. Consumer only.
+ */
 static inline void sn_ring_consume(struct sn_ring *r, uint32_t n)
 {
+    assert(n <= r->cons.other_cache - r->cons.index);
     r->cons.index += n;
     sn__ring_release(r);
 }
 
-/* Bytes between consecutive slots (slot_size rounded up to 8). Any thread. */
-static inline uint32_t sn_ring_stride(const struct sn_ring *r)
-{
-    return r->cons.stride;
-}
-
 /*
- * Published messages not yet consumed. Exact from a side whose peer is quiet; otherwise a
- * snapshot that may be stale by the time it returns. Any thread.
+ * Published messages not yet consumed (staged ones are not counted). Exact when called by one
+ * side while the other is quiet; otherwise a snapshot that may be stale by the time it
+ * returns, never more than the capacity. Any thread.
  */
 static inline uint32_t sn_ring_size(const struct sn_ring *r)
 {
+    /* Head first: the tail read after it can only be further ahead, so tail - head >= 0. */
     uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-    return (uint32_t)(tail - head);
+    uint64_t n = tail - head;
+    /* From a third thread both sides may move between the loads: clamp to the capacity. */
+    return n < r->capacity ? (uint32_t)n : r->capacity;
 }
 
 /* True when sn_ring_size would be 0, with the same caveats. Any thread. */

@@ -1,0 +1,378 @@
+/*
+ * Per-core store: hash table with incremental expansion, LRU list, memory accounting and
+ * eviction, liveness (expiry, flush_all), stats. The memcached commands on top of these are in
+ * mc_store_ops.c. Single-threaded by design: one store per core, touched only by its owner.
+ */
+#include "mc_store_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#define MC_HASH_POWER_DEFAULT 16
+#define MC_HASH_POWER_MAX     31
+/* Old buckets moved per store call while expanding. Expansion starts at 1.5 items per bucket
+ * and the next one is due when the item count doubles, so 4 per call always finishes first. */
+#define MC_MIGRATE_STEP 4
+
+_Static_assert(MC_KEY_MAX <= UINT8_MAX, "nkey is a uint8_t");
+_Static_assert(sizeof(struct mc_store_stats) % sizeof(uint64_t) == 0,
+               "mc_store_stats_add walks the stats as an array of uint64_t");
+
+uint32_t mc__hash(const char *key, size_t nkey)
+{
+    return (uint32_t)XXH3_64bits(key, nkey);
+}
+
+static int64_t default_now(void *arg)
+{
+    (void)arg;
+    return (int64_t)time(NULL);
+}
+
+int64_t mc_store_now(const struct mc_store *s)
+{
+    return s->now(s->now_arg);
+}
+
+uint32_t mc__now32(const struct mc_store *s)
+{
+    int64_t t = mc_store_now(s);
+    return t < 0 ? 0 : t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
+
+uint32_t mc_store_abs_time(const struct mc_store *s, int64_t exptime)
+{
+    if (exptime == 0)
+        return 0;
+    if (exptime < 0)
+        return 1; /* 1970-01-01T00:00:01: dead on arrival, as memcached's realtime() makes it */
+    int64_t t = exptime > MC_REALTIME_MAXDELTA ? exptime : mc_store_now(s) + exptime;
+    return t < 1 ? 1 : t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
+
+uint64_t mc__next_cas(struct mc_store *s)
+{
+    return (s->seq++ << MC_CAS_CORE_BITS) | s->core_id;
+}
+
+/* ---- hash table ---- */
+
+static size_t table_size(const struct mc_table *t)
+{
+    return (size_t)1 << t->power;
+}
+
+static int table_alloc(struct mc_table *t, unsigned power)
+{
+    t->b = calloc((size_t)1 << power, sizeof *t->b);
+    t->power = power;
+    return t->b ? 0 : -ENOMEM;
+}
+
+/* The chain that holds (or would hold) an item with hash hv. */
+static struct mc_item **bucket(struct mc_store *s, uint32_t hv)
+{
+    if (s->old.b) {
+        size_t ob = hv & (table_size(&s->old) - 1);
+        if (ob >= s->migrate)
+            return &s->old.b[ob];
+    }
+    return &s->tab.b[hv & (table_size(&s->tab) - 1)];
+}
+
+static void migrate_step(struct mc_store *s)
+{
+    for (int n = 0; n < MC_MIGRATE_STEP && s->old.b; n++) {
+        struct mc_item *it = s->old.b[s->migrate];
+        while (it) {
+            struct mc_item *next = it->hnext;
+            struct mc_item **b = &s->tab.b[it->hv & (table_size(&s->tab) - 1)];
+            it->hnext = *b;
+            *b = it;
+            it = next;
+        }
+        s->old.b[s->migrate] = NULL;
+        if (++s->migrate == table_size(&s->old)) {
+            free(s->old.b);
+            s->old.b = NULL;
+        }
+    }
+}
+
+/* Starts doubling the table when chains average 1.5 items, like memcached. Failure to get
+ * the memory is not an error: chains just grow longer. */
+static void maybe_expand(struct mc_store *s)
+{
+    size_t n = table_size(&s->tab);
+    if (s->old.b || s->items <= n + n / 2 || s->tab.power >= MC_HASH_POWER_MAX)
+        return;
+    struct mc_table bigger;
+    if (table_alloc(&bigger, s->tab.power + 1) != 0)
+        return;
+    s->old = s->tab;
+    s->tab = bigger;
+    s->migrate = 0;
+}
+
+struct mc_item *mc__find(struct mc_store *s, const char *key, size_t nkey, uint32_t hv)
+{
+    migrate_step(s);
+    for (struct mc_item *it = *bucket(s, hv); it; it = it->hnext) {
+        if (it->hv == hv && it->nkey == nkey && memcmp(it->data, key, nkey) == 0)
+            return it;
+    }
+    return NULL;
+}
+
+static void hash_remove(struct mc_store *s, struct mc_item *it)
+{
+    struct mc_item **p = bucket(s, it->hv);
+    while (*p != it)
+        p = &(*p)->hnext;
+    *p = it->hnext;
+}
+
+/* ---- LRU ---- */
+
+static void lru_remove(struct mc_store *s, struct mc_item *it)
+{
+    if (it->prev)
+        it->prev->next = it->next;
+    else
+        s->head = it->next;
+    if (it->next)
+        it->next->prev = it->prev;
+    else
+        s->tail = it->prev;
+    it->prev = it->next = NULL;
+}
+
+static void lru_push(struct mc_store *s, struct mc_item *it)
+{
+    it->prev = NULL;
+    it->next = s->head;
+    if (s->head)
+        s->head->prev = it;
+    else
+        s->tail = it;
+    s->head = it;
+}
+
+void mc__bump(struct mc_store *s, struct mc_item *it)
+{
+    if (s->head != it) {
+        lru_remove(s, it);
+        lru_push(s, it);
+    }
+}
+
+/* ---- liveness ---- */
+
+static bool is_flushed(const struct mc_store *s, const struct mc_item *it, uint32_t now)
+{
+    if (it->cas < s->flush_cas)
+        return true;
+    return s->flush_at && now >= s->flush_at && it->time < s->flush_at;
+}
+
+static bool is_expired(const struct mc_item *it, uint32_t now)
+{
+    return it->exptime != 0 && it->exptime <= now;
+}
+
+struct mc_item *mc__find_live(struct mc_store *s, const char *key, size_t nkey, uint32_t hv,
+                              uint32_t now, enum mc_miss *why)
+{
+    if (why)
+        *why = MC_MISS_NONE;
+    struct mc_item *it = mc__find(s, key, nkey, hv);
+    if (!it)
+        return NULL;
+    enum mc_miss m = is_flushed(s, it, now)   ? MC_MISS_FLUSHED
+                     : is_expired(it, now)     ? MC_MISS_EXPIRED
+                                               : MC_MISS_NONE;
+    if (m == MC_MISS_NONE)
+        return it;
+    if (why)
+        *why = m;
+    mc__unlink(s, it);
+    return NULL;
+}
+
+/* ---- memory ---- */
+
+static size_t item_size(const struct mc_item *it)
+{
+    return mc_item_size(it->nkey, it->nbytes);
+}
+
+/* Drops the LRU tail (or the one before it when the tail is `keep`). False if none is left. */
+static bool evict_one(struct mc_store *s, const struct mc_item *keep, uint32_t now)
+{
+    struct mc_item *victim = s->tail;
+    if (victim == keep)
+        victim = victim->prev;
+    if (!victim)
+        return false;
+    bool unfetched = !(victim->iflags & MC_ITEM_FETCHED);
+    if (is_flushed(s, victim, now) || is_expired(victim, now)) {
+        s->st.reclaimed++;
+        s->st.expired_unfetched += unfetched;
+    } else {
+        s->st.evictions++;
+        s->st.evicted_unfetched += unfetched;
+    }
+    mc__unlink(s, victim);
+    return true;
+}
+
+struct mc_item *mc__item_alloc(struct mc_store *s, const char *key, size_t nkey, uint32_t hv,
+                               size_t nbytes, const struct mc_item *keep)
+{
+    size_t need = mc_item_size(nkey, nbytes);
+    size_t kept = keep ? item_size(keep) : 0;
+    if (need > s->mem_limit || nkey == 0 || nkey > MC_KEY_MAX || nbytes > UINT32_MAX)
+        return NULL;
+    uint32_t now = mc__now32(s);
+    while (s->bytes - kept + need > s->mem_limit) {
+        if (!evict_one(s, keep, now))
+            return NULL;
+    }
+    struct mc_item *it = malloc(need);
+    if (!it)
+        return NULL;
+    memset(it, 0, sizeof *it);
+    it->hv = hv;
+    it->nkey = (uint8_t)nkey;
+    it->nbytes = (uint32_t)nbytes;
+    it->time = now;
+    memcpy(it->data, key, nkey);
+    memcpy(it->data + nkey + nbytes, "\r\n", 2);
+    return it;
+}
+
+void mc__item_free(struct mc_store *s, struct mc_item *it)
+{
+    (void)s;
+    free(it);
+}
+
+void mc__link(struct mc_store *s, struct mc_item *it)
+{
+    struct mc_item **b = bucket(s, it->hv);
+    it->hnext = *b;
+    *b = it;
+    lru_push(s, it);
+    it->cas = mc__next_cas(s);
+    s->bytes += item_size(it);
+    s->items++;
+    s->st.total_items++;
+    maybe_expand(s);
+}
+
+void mc__unlink(struct mc_store *s, struct mc_item *it)
+{
+    hash_remove(s, it);
+    lru_remove(s, it);
+    s->bytes -= item_size(it);
+    s->items--;
+    free(it);
+}
+
+void mc__replace(struct mc_store *s, struct mc_item *old, struct mc_item *new_it)
+{
+    mc__unlink(s, old);
+    mc__link(s, new_it);
+}
+
+/* ---- life cycle and stats ---- */
+
+struct mc_store *mc_store_create(const struct mc_store_config *cfg)
+{
+    struct mc_store_config c = cfg ? *cfg : (struct mc_store_config){0};
+    if (!c.mem_limit)
+        c.mem_limit = MC_MEM_LIMIT_DEFAULT;
+    if (!c.item_max)
+        c.item_max = MC_ITEM_MAX_DEFAULT;
+    if (!c.hash_power)
+        c.hash_power = MC_HASH_POWER_DEFAULT;
+    if (c.core_id >= (1u << MC_CAS_CORE_BITS) || c.item_max > c.mem_limit ||
+        c.hash_power > MC_HASH_POWER_MAX)
+        return NULL;
+    struct mc_store *s = calloc(1, sizeof *s);
+    if (!s || table_alloc(&s->tab, c.hash_power) != 0) {
+        free(s);
+        return NULL;
+    }
+    s->mem_limit = c.mem_limit;
+    s->item_max = c.item_max;
+    s->core_id = c.core_id;
+    s->seq = 1;
+    s->now = c.now ? c.now : default_now;
+    s->now_arg = c.now_arg;
+    return s;
+}
+
+void mc_store_destroy(struct mc_store *s)
+{
+    if (!s)
+        return;
+    for (struct mc_item *it = s->head, *next; it; it = next) {
+        next = it->next;
+        free(it);
+    }
+    free(s->tab.b);
+    free(s->old.b);
+    free(s);
+}
+
+void mc_store_stats(const struct mc_store *s, struct mc_store_stats *out)
+{
+    *out = s->st;
+    out->limit_maxbytes = s->mem_limit;
+    out->hash_power_level = s->tab.power;
+    out->hash_bytes = table_size(&s->tab) * sizeof(struct mc_item *);
+    out->hash_is_expanding = s->old.b != NULL;
+    out->bytes = s->bytes;
+    out->curr_items = s->items;
+}
+
+void mc_store_stats_reset(struct mc_store *s)
+{
+    memset(&s->st, 0, sizeof s->st);
+}
+
+void mc_store_stats_add(struct mc_store_stats *dst, const struct mc_store_stats *src)
+{
+    uint64_t power = dst->hash_power_level > src->hash_power_level ? dst->hash_power_level
+                                                                   : src->hash_power_level;
+    uint64_t expanding = dst->hash_is_expanding | src->hash_is_expanding;
+    uint64_t *d = (uint64_t *)dst;
+    const uint64_t *p = (const uint64_t *)src;
+    for (size_t i = 0; i < sizeof *dst / sizeof(uint64_t); i++)
+        d[i] += p[i];
+    dst->hash_power_level = power;
+    dst->hash_is_expanding = expanding;
+}
+
+const char *mc_result_str(enum mc_result r)
+{
+    switch (r) {
+    case MC_STORED: return "STORED";
+    case MC_NOT_STORED: return "NOT_STORED";
+    case MC_EXISTS: return "EXISTS";
+    case MC_NOT_FOUND: return "NOT_FOUND";
+    case MC_DELETED: return "DELETED";
+    case MC_TOUCHED: return "TOUCHED";
+    case MC_DELTA_OK: return "";
+    case MC_NON_NUMERIC: return "CLIENT_ERROR cannot increment or decrement non-numeric value";
+    case MC_TOO_LARGE: return "SERVER_ERROR object too large for cache";
+    case MC_NO_MEMORY: return "SERVER_ERROR out of memory storing object";
+    }
+    return "SERVER_ERROR unknown result";
+}

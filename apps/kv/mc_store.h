@@ -1,0 +1,212 @@
+/*
+ * Per-core item store of the memcached-compatible server (apps/kv).
+ *
+ * One store per reactor core, touched only by the core that owns it (no locks, no atomics):
+ * keys that a core owns are served inline from its store, other cores reach it with a
+ * cross-core submit. A store is a hash table (XXH3 of the key, chained, grown incrementally so
+ * no single call rehashes everything) plus one LRU list. Memory is bounded: the sum of
+ * mc_item_size() over the linked items never exceeds mem_limit; storing past the limit evicts
+ * from the LRU tail. The hash table itself is not counted, as in memcached.
+ *
+ * Time. The store asks cfg->now() for the current unix time in seconds (time(NULL) when NULL);
+ * tests pass a clock they move by hand. Expiration times follow memcached: 0 never expires,
+ * 1..2592000 (30 days) are relative to now, larger values are unix times, negative values are
+ * already expired. An item with exptime E is dead from the second E on (E <= now).
+ *
+ * CAS uniques. Each successful store, append, incr/decr gives the item a new unique:
+ * (per-store sequence << MC_CAS_CORE_BITS) | core_id. The sequence starts at 1, so a unique is
+ * never 0, it grows on each core, and two cores never hand out the same value: a client may
+ * use a cas unique it got from any core without ambiguity.
+ *
+ * Items returned by the lookups (mc_store_get, mc_store_gat) stay valid until the next call
+ * that can change this store; read or copy them before that.
+ */
+#ifndef MC_STORE_H
+#define MC_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MC_KEY_MAX             250
+#define MC_ITEM_MAX_DEFAULT    ((size_t)1 << 20)  /* memcached -I default: 1 MiB */
+#define MC_MEM_LIMIT_DEFAULT   ((size_t)64 << 20) /* memcached -m default: 64 MiB */
+#define MC_CAS_CORE_BITS       10                 /* up to 1024 cores */
+#define MC_REALTIME_MAXDELTA   (60 * 60 * 24 * 30)
+
+/* An item as the store keeps it; read-only outside mc_store*.c. */
+struct mc_item {
+    struct mc_item *hnext;       /* hash chain */
+    struct mc_item *prev, *next; /* LRU: prev is more recently used */
+    uint64_t cas;
+    uint32_t hv;                 /* low 32 bits of XXH3(key) */
+    uint32_t exptime;            /* unix seconds, 0 = never */
+    uint32_t time;               /* unix seconds of the last change (flush_all compares it) */
+    uint32_t flags;              /* client flags */
+    uint32_t nbytes;             /* value length, not counting the "\r\n" kept after it */
+    uint8_t nkey;
+    uint8_t iflags;              /* MC_ITEM_* */
+    char data[];                 /* key, value, "\r\n" */
+};
+
+#define MC_ITEM_FETCHED 0x01 /* read by get/gat/touch/incr/decr since it was stored */
+
+static inline const char *mc_item_key(const struct mc_item *it)
+{
+    return it->data;
+}
+
+/* The value, followed in memory by "\r\n" (so a reply can copy nbytes + 2 at once). */
+static inline const char *mc_item_value(const struct mc_item *it)
+{
+    return it->data + it->nkey;
+}
+
+/*
+ * Bytes an item with this key and value length costs against the memory limit and is compared
+ * with the item size limit (-I): header, key, value and its "\r\n".
+ */
+static inline size_t mc_item_size(size_t nkey, size_t nbytes)
+{
+    return sizeof(struct mc_item) + nkey + nbytes + 2;
+}
+
+struct mc_store_config {
+    size_t mem_limit;  /* bytes for items; 0 = MC_MEM_LIMIT_DEFAULT */
+    size_t item_max;   /* largest mc_item_size(); 0 = MC_ITEM_MAX_DEFAULT */
+    uint32_t core_id;  /* < 1 << MC_CAS_CORE_BITS; folded into cas uniques */
+    unsigned hash_power; /* initial buckets = 1 << hash_power; 0 = 16 (memcached's default) */
+    int64_t (*now)(void *arg); /* unix seconds; NULL = time(NULL) */
+    void *now_arg;
+};
+
+/* Result codes; mc_result_str() gives memcached's reply word. */
+enum mc_result {
+    MC_STORED,
+    MC_NOT_STORED,
+    MC_EXISTS,
+    MC_NOT_FOUND,
+    MC_DELETED,
+    MC_TOUCHED,
+    MC_DELTA_OK,      /* incr/decr done; the reply is the new value */
+    MC_NON_NUMERIC,   /* incr/decr on a value that is not a decimal number */
+    MC_TOO_LARGE,     /* item over item_max */
+    MC_NO_MEMORY,     /* could not make room (item over mem_limit) or malloc failed */
+};
+
+enum mc_set_mode { MC_SET, MC_ADD, MC_REPLACE, MC_APPEND, MC_PREPEND, MC_CAS };
+
+/* One storage request; key/data are borrowed for the call only. */
+struct mc_set_req {
+    const char *key;
+    size_t nkey;
+    const char *data;
+    size_t nbytes;
+    uint32_t flags;
+    int64_t exptime; /* as sent by the client */
+    uint64_t cas;    /* MC_CAS only */
+};
+
+/* Counters a per-core store can know, named after memcached's "stats" lines. */
+struct mc_store_stats {
+    uint64_t cmd_get, cmd_set, cmd_flush, cmd_touch;
+    uint64_t get_hits, get_misses, get_expired, get_flushed;
+    uint64_t delete_misses, delete_hits;
+    uint64_t incr_misses, incr_hits, decr_misses, decr_hits;
+    uint64_t cas_misses, cas_hits, cas_badval;
+    uint64_t touch_hits, touch_misses;
+    uint64_t store_too_large, store_no_memory;
+    uint64_t limit_maxbytes;
+    uint64_t hash_power_level, hash_bytes, hash_is_expanding;
+    uint64_t bytes, curr_items, total_items;
+    uint64_t expired_unfetched, evicted_unfetched, evictions, reclaimed;
+};
+
+struct mc_store;
+
+/*
+ * Creates a store (cfg NULL = all defaults). Returns NULL when out of memory or when cfg is
+ * invalid (core_id too large, item_max over mem_limit). The store then belongs to the calling
+ * thread; create it on the core that will own it.
+ */
+struct mc_store *mc_store_create(const struct mc_store_config *cfg);
+
+/* Frees the store and every item. Owner only; NULL is fine. */
+void mc_store_destroy(struct mc_store *s);
+
+/* The store's clock: cfg->now() or time(NULL). */
+int64_t mc_store_now(const struct mc_store *s);
+
+/* Turns a client exptime into the absolute unix time stored (0 = never); see the top. */
+uint32_t mc_store_abs_time(const struct mc_store *s, int64_t exptime);
+
+/*
+ * get/gets: the live item for key or NULL. A hit moves the item to the LRU head. Counts
+ * cmd_get, get_hits / get_misses (and get_expired / get_flushed when the key was there but
+ * dead; dead items are unlinked as they are found). Owner only.
+ */
+const struct mc_item *mc_store_get(struct mc_store *s, const char *key, size_t nkey);
+
+/* gat/gats: like mc_store_get, and sets the item's exptime. Counts cmd_touch, touch_hits/misses. */
+const struct mc_item *mc_store_gat(struct mc_store *s, const char *key, size_t nkey,
+                                   int64_t exptime);
+
+/*
+ * set/add/replace/append/prepend/cas with memcached's results: MC_STORED; MC_NOT_STORED (add
+ * of a live key, which still moves it to the LRU head; replace/append/prepend of a missing
+ * key; append/prepend whose result would be too large); MC_EXISTS (cas mismatch);
+ * MC_NOT_FOUND (cas of a missing key); MC_TOO_LARGE; MC_NO_MEMORY. A set that fails with
+ * MC_TOO_LARGE or MC_NO_MEMORY removes the old value, as memcached does, so a stale value does
+ * not survive a failed set. append/prepend keep the old flags and exptime. *cas_out (may be
+ * NULL) gets the new unique on MC_STORED. Keys must be 1..MC_KEY_MAX bytes (the parser sees to
+ * it; others answer MC_NOT_STORED). Owner only.
+ */
+enum mc_result mc_store_set(struct mc_store *s, enum mc_set_mode mode, const struct mc_set_req *req,
+                            uint64_t *cas_out);
+
+/* delete: MC_DELETED or MC_NOT_FOUND. */
+enum mc_result mc_store_delete(struct mc_store *s, const char *key, size_t nkey);
+
+/* touch: sets the exptime of a live item. MC_TOUCHED or MC_NOT_FOUND. */
+enum mc_result mc_store_touch(struct mc_store *s, const char *key, size_t nkey, int64_t exptime);
+
+/*
+ * incr/decr by delta: incr wraps at 2^64, decr stops at 0. The value is read like memcached
+ * reads it (white space, then decimal digits, then white space or the end). When the new
+ * number is not longer than the old value it is written in place and padded with spaces (as
+ * memcached does: "100" decr 1 reads back as "99 "); otherwise the item grows. *value gets the
+ * new number on MC_DELTA_OK. Results: MC_DELTA_OK, MC_NOT_FOUND, MC_NON_NUMERIC, MC_NO_MEMORY.
+ */
+enum mc_result mc_store_delta(struct mc_store *s, const char *key, size_t nkey, bool incr,
+                              uint64_t delta, uint64_t *value);
+
+/*
+ * flush_all [delay]: with delay <= 0 every item stored so far is dead now; with a delay (an
+ * exptime: relative up to 30 days, else a unix time) items last changed before that moment die
+ * when it comes. The latest flush_all replaces a pending one, as in memcached. Counts cmd_flush.
+ */
+void mc_store_flush_all(struct mc_store *s, int64_t delay);
+
+/*
+ * Records a storage command rejected before it reached the store because its item was too
+ * large (the parser swallowed the data): counts store_too_large, and for a set (unlink true)
+ * removes the key's old value, as memcached does.
+ */
+void mc_store_too_large(struct mc_store *s, const char *key, size_t nkey, bool unlink);
+
+/* Copies the counters. Owner only (another core asks the owner with a cross-core submit). */
+void mc_store_stats(const struct mc_store *s, struct mc_store_stats *out);
+
+/* "stats reset": zeroes the counters (not the gauges: bytes, curr_items, hash_*). Owner only. */
+void mc_store_stats_reset(struct mc_store *s);
+
+/*
+ * dst += src, field by field (summing the cores for "stats"): counters, gauges and limits add
+ * up, except hash_power_level (the largest) and hash_is_expanding (any core).
+ */
+void mc_store_stats_add(struct mc_store_stats *dst, const struct mc_store_stats *src);
+
+/* memcached's word for a result ("STORED", "NOT_FOUND", ...); "" for MC_DELTA_OK. */
+const char *mc_result_str(enum mc_result r);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * Internals of the per-core store shared by mc_store.c (table, LRU, memory) and
+ * mc_store_ops.c (the memcached commands). Not for use outside those two files and tests.
+ */
+#ifndef MC_STORE_INT_H
+#define MC_STORE_INT_H
+
+#include "mc_store.h"
+
+/* A power-of-two array of hash chains. */
+struct mc_table {
+    struct mc_item **b;
+    unsigned power;
+};
+
+struct mc_store {
+    struct mc_table tab;   /* where new items go */
+    struct mc_table old;   /* the previous table while an expansion is running, else b == NULL */
+    size_t migrate;        /* next bucket of `old` to move into `tab` */
+    struct mc_item *head;  /* most recently used */
+    struct mc_item *tail;  /* least recently used: evicted first */
+    size_t mem_limit;
+    size_t item_max;
+    size_t bytes;          /* sum of mc_item_size() of linked items */
+    size_t items;
+    uint64_t seq;          /* next cas sequence number */
+    uint32_t core_id;
+    uint64_t flush_cas;    /* items with a smaller cas are dead (immediate flush_all) */
+    uint32_t flush_at;     /* if set: from this second on, items with time < flush_at are dead */
+    int64_t (*now)(void *arg);
+    void *now_arg;
+    struct mc_store_stats st;
+};
+
+/* Why a lookup found nothing. */
+enum mc_miss { MC_MISS_NONE, MC_MISS_EXPIRED, MC_MISS_FLUSHED };
+
+uint32_t mc__hash(const char *key, size_t nkey);
+
+/* The item for key whatever its state, or NULL. */
+struct mc_item *mc__find(struct mc_store *s, const char *key, size_t nkey, uint32_t hv);
+
+/*
+ * The live item for key, or NULL. A dead item found on the way is unlinked and freed, and
+ * *why (may be NULL) says whether it had expired or was flushed.
+ */
+struct mc_item *mc__find_live(struct mc_store *s, const char *key, size_t nkey, uint32_t hv,
+                              uint32_t now, enum mc_miss *why);
+
+/*
+ * Allocates an unlinked item for nkey + nbytes, evicting from the LRU tail until it fits under
+ * the memory limit. `keep` (may be NULL) is the item the new one will replace: it is neither
+ * evicted nor counted, since its memory comes back on the replace. NULL when the item cannot
+ * fit or malloc fails. Key, sizes, hv are filled in; the caller fills the rest.
+ */
+struct mc_item *mc__item_alloc(struct mc_store *s, const char *key, size_t nkey, uint32_t hv,
+                               size_t nbytes, const struct mc_item *keep);
+
+/* Frees an item that was never linked. */
+void mc__item_free(struct mc_store *s, struct mc_item *it);
+
+/* Links a new item (hash + LRU head), giving it a fresh cas unique. */
+void mc__link(struct mc_store *s, struct mc_item *it);
+
+/* Unlinks and frees. */
+void mc__unlink(struct mc_store *s, struct mc_item *it);
+
+/* Unlinks and frees old, links new_it in its place. */
+void mc__replace(struct mc_store *s, struct mc_item *old, struct mc_item *new_it);
+
+/* Moves a linked item to the LRU head. */
+void mc__bump(struct mc_store *s, struct mc_item *it);
+
+/* A fresh cas unique. */
+uint64_t mc__next_cas(struct mc_store *s);
+
+/* The clock clamped into the 32-bit unix time items keep. */
+uint32_t mc__now32(const struct mc_store *s);
+
+#endif

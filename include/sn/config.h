@@ -1,0 +1,88 @@
+/*
+ * Start-up configuration shared by every libsn application, and the one command-line parser
+ * that fills it (--smp, --cpuset, --idle-poll-us, --stall-ms, --unpinned, --help, --version).
+ *
+ * Typical use in an app with options of its own:
+ *
+ *     int main(int argc, char **argv)
+ *     {
+ *         struct sn_config cfg;
+ *         int rc = sn_config_parse(&cfg, &argc, argv, "usage: sn-echo [--port N]\n");
+ *         if (rc != SN_CONFIG_CONTINUE)
+ *             return rc;                      // --help/--version (0) or a bad value (2)
+ *         // argv[1..argc-1] now holds only what libsn did not recognise, in order:
+ *         // parse --port here (getopt_long works on the compacted argv).
+ *         return sn_run(&cfg, app_main, &app);
+ *     }
+ *
+ * An app without options of its own calls sn_config_reject_extra(argc, argv) after parsing.
+ */
+#ifndef SN_CONFIG_H
+#define SN_CONFIG_H
+
+#include <stdbool.h>
+#include <sn/common.h>
+
+SN_BEGIN_DECLS
+
+struct sn_config {
+    /* Number of reactor cores; 0 means one per physical core (or one per --cpuset CPU). */
+    unsigned smp;
+    /*
+     * CPU list like taskset/Seastar ("0-1,3", "0-7:2"), or NULL for all CPUs. One reactor per
+     * listed CPU (the first `smp` of them when smp is set). Not copied: the string must
+     * outlive sn_run (argv strings do).
+     */
+    const char *cpuset;
+    /* Busy-poll this long with no work before sleeping in io_uring (microseconds). */
+    unsigned idle_poll_us;
+    /* Report a task that holds its core longer than this (milliseconds); 0 disables. */
+    unsigned stall_ms;
+    /*
+     * Do not pin reactor threads, and allow more reactors than CPUs (testing, overcommitted
+     * machines). Memory is still bound to the node of the CPU each core would have had.
+     */
+    bool unpinned;
+    /* Testing knobs: force plain io_uring setup / eventfd wake-ups (also env
+     * SN_URING_FALLBACK=1 / SN_WAKE_EVENTFD=1). */
+    bool uring_fallback;
+    bool wake_eventfd;
+};
+
+#define SN_CONFIG_DEFAULT_IDLE_POLL_US 200
+#define SN_CONFIG_DEFAULT_STALL_MS     25
+
+/* sn_config_parse's "go on" return value; every other value is a process exit code. */
+#define SN_CONFIG_CONTINUE (-1)
+/* Exit code for a bad command line. */
+#define SN_CONFIG_EXIT_USAGE 2
+
+/* Fills `cfg` with the defaults (all cores, pinned, the defaults above). Any thread. */
+SN_API void sn_config_init(struct sn_config *cfg);
+
+/*
+ * Initialises `cfg` with sn_config_init, then parses the libsn options out of argv:
+ * `--opt VALUE` and `--opt=VALUE` forms; "--" ends libsn's parsing (it and everything after
+ * it stay for the app). Recognised options are removed from argv, which is compacted in
+ * place (argv[0] stays, order of the rest is kept, argv[*argc] is set to NULL), and *argc
+ * is updated. Unknown options and their values are left for the app.
+ *
+ * Returns SN_CONFIG_CONTINUE when the app should go on. Otherwise returns the exit code the
+ * app should return from main: 0 after --help (shared help on stdout, preceded by
+ * `app_usage` when not NULL) or --version, and SN_CONFIG_EXIT_USAGE (2) for a missing or bad
+ * value, after a one-line message on stderr naming the option and the accepted range.
+ * Never calls exit(). --cpuset syntax is checked here; whether its CPUs exist is checked
+ * when sn_run discovers the machine. Any thread (not reentrant on the same argv).
+ */
+SN_API int sn_config_parse(struct sn_config *cfg, int *argc, char **argv, const char *app_usage);
+
+/*
+ * For apps without options of their own, after sn_config_parse: returns SN_CONFIG_CONTINUE
+ * when argv holds nothing but argv[0], else prints "unknown argument" to stderr and returns
+ * SN_CONFIG_EXIT_USAGE. Any thread.
+ */
+SN_API int sn_config_reject_extra(int argc, char **argv);
+
+SN_END_DECLS
+
+#endif
