@@ -66,7 +66,10 @@ struct sn_mesh_config {
     size_t overflow_limit;  /* messages one sender may hold in overflow; 0: the default */
     /*
      * Optional, ncores entries: allocators[c] provides the memory of every ring whose
-     * consumer is core c (so rings can live on c's NUMA node). NULL or a NULL entry: default.
+     * consumer is core c, and one block for c's doorbell and private mesh state (so they can
+     * live on c's NUMA node). NULL or a NULL entry: default; an entry with a NULL alloc or
+     * free is -EINVAL. The mesh copies the array (it may be freed after sn_mesh_create) but
+     * keeps the entry pointers: the allocators themselves must stay valid until destroy.
      */
     const struct sn_allocator *const *allocators;
 };
@@ -74,7 +77,9 @@ struct sn_mesh_config {
 /*
  * Called by sn_mesh_flush on the sending core, once per flush for each destination that had
  * announced sleep, so the caller can wake it (MSG_RING, eventfd, ...). The sleep
- * announcement is consumed by this call.
+ * announcement is consumed by this call: exactly one flush (of any sender) calls wake for one
+ * announcement. The wake may land after the target has already cancelled its sleep, so the
+ * target's blocking primitive must tolerate a spurious wake-up (eventfd, futex word, ...).
  */
 typedef void (*sn_mesh_wake_fn)(void *ctx, unsigned to);
 
@@ -110,13 +115,19 @@ SN_API int sn_mesh_send(struct sn_mesh *mesh, unsigned from, unsigned to,
 /*
  * Publishes everything core `from` queued since its last flush: overflow first, into the
  * rings as far as they have room, one release store per ring; rings each destination's
- * doorbell; calls `wake(ctx, to)` for destinations that announced sleep (wake may be NULL).
- * Returns the number of messages made visible. Core `from` only.
+ * doorbell; calls `wake(ctx, to)` for destinations that announced sleep. With wake NULL,
+ * sleep announcements are left alone for a later flush that has a callback. Only destinations
+ * sent to since the last flush (or still holding overflow) are visited. Returns the number of
+ * messages made visible. Core `from` only.
  */
 SN_API unsigned sn_mesh_flush(struct sn_mesh *mesh, unsigned from, sn_mesh_wake_fn wake,
                               void *ctx);
 
-/* True when core `from` still holds messages in overflow that a later flush must move. */
+/*
+ * True when core `from` still holds messages in overflow that a later flush must move.
+ * Receivers do not signal freed room, so a core must not block indefinitely while this is
+ * true: it keeps flushing (or blocks with a short timeout). Core `from` only.
+ */
 SN_API bool sn_mesh_backlog(const struct sn_mesh *mesh, unsigned from);
 
 /* True when some sender has rung core `me`'s doorbell since its last drain. O(1). Core `me`. */
@@ -125,7 +136,8 @@ SN_API bool sn_mesh_pending(const struct sn_mesh *mesh, unsigned me);
 /*
  * Handles up to `budget` incoming messages on core `me` (0: no limit), calling each
  * message's fn. Reads only the rings whose doorbell bits are set; a ring not emptied within
- * the budget keeps its bit. Returns the number handled. Core `me` only.
+ * the budget keeps its bit. Returns the number handled. Core `me` only. A message's fn may
+ * call sn_mesh_send and sn_mesh_flush for core `me` (replies), but not sn_mesh_drain.
  */
 SN_API unsigned sn_mesh_drain(struct sn_mesh *mesh, unsigned me, unsigned budget);
 

@@ -77,6 +77,19 @@ static void on_alarm(int sig)
     _exit(3);
 }
 
+/* Runs init and the test body; a fatal assertion longjmps back here. */
+static void (*current_init)(void);
+static void (*current_fn)(void);
+
+static void run_body(void)
+{
+    if (setjmp(test_exit) == 0) {
+        if (current_init)
+            current_init();
+        current_fn();
+    }
+}
+
 /* Returns 1 when the test ran and passed, 0 when it failed, -1 when it was skipped. */
 static int run_one(struct sn_shim_test *t)
 {
@@ -89,11 +102,9 @@ static int run_one(struct sn_shim_test *t)
         return -1;
     current_failed = current_skipped = 0;
     alarm(timeout > 0 ? (unsigned)(timeout * 4 + 1) : 0); /* TSan is slow: 4x margin */
-    if (setjmp(test_exit) == 0) {
-        if (init)
-            init();
-        t->fn();
-    }
+    current_init = init;
+    current_fn = t->fn;
+    run_body();
     if (fini)
         fini();
     alarm(0);

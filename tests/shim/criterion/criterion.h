@@ -14,7 +14,11 @@
 /* cr_assert(x) with no message passes "" as the format: that is intended here. */
 #pragma GCC diagnostic ignored "-Wformat-zero-length"
 
+/* Criterion pulls these in too; tests rely on them. */
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
 

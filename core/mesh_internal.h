@@ -1,0 +1,135 @@
+/*
+ * Internal layout of the mesh (include/sn/mesh.h), shared by core/mesh.c (hot paths),
+ * core/mesh_setup.c (create, destroy, stats) and core/mesh_overflow.c (the overflow FIFOs).
+ * Tests of the mesh may include it to look at the layout.
+ *
+ * Who writes what decides the layout: struct sn_mesh is read-only after creation; each
+ * struct sn__mesh_core is written only by its own core (its counters sit on their own line
+ * because other threads read them); each struct sn__mesh_inbox is written by the senders
+ * (doorbell bits, sleep consumption) and by its receiver, with the doorbell and the sleep word
+ * on separate lines so a receiver polling its doorbell is not disturbed by sleep traffic.
+ */
+#ifndef SN_CORE_MESH_INTERNAL_H
+#define SN_CORE_MESH_INTERNAL_H
+
+#include <sn/mesh.h>
+#include <sn/ring.h>
+
+#include <stdatomic.h>
+
+/* Messages per overflow chunk: a 32-byte header plus 127 messages make one 4 KiB block. */
+#define SN__MESH_CHUNK_MSGS 127
+
+struct sn__mesh_chunk {
+    struct sn__mesh_chunk *next;
+    uint32_t begin; /* oldest message not yet moved into the ring */
+    uint32_t end;   /* next free slot */
+    uint64_t pad[2];
+    struct sn_msg msgs[SN__MESH_CHUNK_MSGS];
+};
+_Static_assert(sizeof(struct sn__mesh_chunk) == 4096, "an overflow chunk is one 4 KiB block");
+
+/*
+ * The overflow FIFO of one ordered pair, on the sender: a list of chunks, oldest first, plus
+ * at most one spare chunk kept when the FIFO empties so a ring that fills now and then does
+ * not cost a malloc/free pair each time.
+ */
+struct sn__mesh_ovf {
+    struct sn__mesh_chunk *head;
+    struct sn__mesh_chunk *tail;
+    struct sn__mesh_chunk *spare;
+    size_t count; /* messages waiting */
+};
+
+/* One core's counters: written only by that core, read (relaxed) by anyone. */
+struct sn__mesh_counters {
+    _Atomic uint64_t sent;
+    _Atomic uint64_t received;
+    _Atomic uint64_t overflowed;
+    _Atomic uint64_t overflow_now;
+    _Atomic uint64_t overflow_peak;
+    _Atomic uint64_t overflow_bytes;
+    _Atomic uint64_t overflow_rejected;
+    _Atomic uint64_t wakes;
+};
+_Static_assert(sizeof(struct sn__mesh_counters) <= SN_CACHELINE, "counters fit one line");
+
+/*
+ * What senders and the receiver share for one receiving core: the doorbell (one bit per
+ * sender, set by a flush that published to this core, taken by its drain) and the sleep word
+ * (set by sn_mesh_sleep_announce, consumed by the one flush that wakes the core). It starts
+ * the core's block from the core's allocator, ahead of the core's private arrays.
+ */
+struct sn__mesh_inbox {
+    SN_CACHE_ALIGNED _Atomic uint32_t sleeping;
+    SN_CACHE_ALIGNED _Atomic uint64_t bell[]; /* ceil(ncores / 64) words */
+};
+
+/*
+ * One core's private state. Written only by the thread acting as this core. The arrays live in
+ * the core's block (after its inbox), so no two cores' arrays share a cache line.
+ */
+struct sn__mesh_core {
+    /* Sender side. */
+    SN_CACHE_ALIGNED struct sn_ring **out; /* out[to]: ring this -> to (NULL for itself) */
+    struct sn__mesh_ovf *ovf;              /* ovf[to] */
+    unsigned *dirty;   /* destinations with staged or overflowed messages, no duplicates */
+    unsigned *rung;    /* scratch: destinations a flush published to */
+    uint8_t *is_dirty; /* is_dirty[to]: `to` is in dirty[] */
+    unsigned ndirty;
+    /* Receiver side. */
+    struct sn_ring **in; /* in[from]: ring from -> this (NULL for itself) */
+    struct sn__mesh_inbox *inbox;
+    /* Read by other threads through sn_mesh_stats. */
+    SN_CACHE_ALIGNED struct sn__mesh_counters stats;
+};
+_Static_assert(sizeof(struct sn__mesh_core) % SN_CACHELINE == 0, "cores do not share lines");
+
+/* Read-only after sn_mesh_create, so any core may read it freely. */
+struct sn_mesh {
+    unsigned ncores;
+    unsigned nwords;        /* doorbell words per receiver */
+    size_t overflow_limit;  /* messages per sender */
+    size_t inbox_size;      /* bytes of a struct sn__mesh_inbox, whole lines */
+    size_t block_size;      /* bytes per core from its allocator: inbox, then private arrays */
+    struct sn_ring **rings; /* rings[from * ncores + to] */
+    struct sn__mesh_inbox **inboxes;        /* inboxes[to] */
+    const struct sn_allocator **allocators; /* allocators[to]: NULL for the default */
+    struct sn__mesh_core *cores;            /* ncores entries */
+};
+
+/* Single-writer counter update: no read-modify-write needed, only tear-free access. */
+static inline void sn__mesh_count(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+static inline uint64_t sn__mesh_counter(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit((_Atomic uint64_t *)c, memory_order_relaxed);
+}
+
+/* Records `to` as needing a flush from `core`, once. Core-private. */
+static inline void sn__mesh_mark_dirty(struct sn__mesh_core *core, unsigned to)
+{
+    if (!core->is_dirty[to]) {
+        core->is_dirty[to] = 1;
+        core->dirty[core->ndirty++] = to;
+    }
+}
+
+/*
+ * Appends a copy of `msg` to the overflow FIFO for `to` (core/mesh_overflow.c). 0, -ENOBUFS
+ * past the sender's overflow limit, -ENOMEM. Sender only.
+ */
+int sn__mesh_ovf_push(const struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned to,
+                      const struct sn_msg *msg);
+
+/* Moves the oldest overflowed messages for `to` into ring `r` (staged) while it has room. */
+void sn__mesh_ovf_move(struct sn__mesh_core *core, unsigned to, struct sn_ring *r);
+
+/* Frees every chunk of one pair's FIFO, spare included (destroy only). */
+void sn__mesh_ovf_free(struct sn__mesh_ovf *ovf);
+
+#endif
