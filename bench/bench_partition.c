@@ -1,0 +1,330 @@
+/*
+ * bench_partition: cost per key of every partitioner, load balance, and keys moved on N -> N+1.
+ *
+ * For each strategy (hash, jump, ketama with MD5 keys, ketama with XXH3 keys, rendezvous,
+ * range over byte strings) at N = 2, 64 and 1024, with 16-byte and 100-byte random keys:
+ *
+ *   ns/key    sn_partition() over a pool of 4096 pre-generated keys, one thread pinned to one CPU;
+ *   peer      a plain `XXH3_64bits(key, len) % N` loop over the same keys, the hand-written
+ *             baseline a user would otherwise reach for (XXH3 inlined, as libsn inlines it);
+ *   ratio     ours / peer, the median of per-round ratios;
+ *   max/mean  the fullest partition's load over the mean, over 2^20 random 16-byte keys
+ *             (2^18 for rendezvous at N = 1024, which costs N mixes per key);
+ *   moved     fraction of those keys whose partition changes when N grows to N+1 (not given
+ *             for range, whose split points are the user's to choose).
+ *
+ * The machine is shared and noisy, so every figure is measured once per round, in rounds that
+ * interleave all configurations with their peer, and reported as the median over rounds.
+ * The last line is `summary: ...` with 16-byte keys at N = 64 and ketama at 100 nodes.
+ *
+ * Usage: bench_partition [-r rounds] [-c cpu]
+ */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <sn.h>
+
+#include <getopt.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POOL       4096 /* keys per pool; 100-byte keys: 400 KB, stays in L2 */
+#define MAX_ROUNDS 31
+#define TARGET_SEC 0.01       /* each timed run lasts about this long */
+#define LOAD_KEYS  (1u << 20) /* keys for max/mean and moved */
+
+enum { S_HASH, S_JUMP, S_KETAMA, S_KETAMA_XXH3, S_RENDEZVOUS, S_RANGE, NSTRAT };
+static const char *const strat_name[NSTRAT] = {"hash",        "jump",       "ketama",
+                                               "ketama-xxh3", "rendezvous", "range"};
+static const uint32_t bench_ns[] = {2, 64, 1024};
+#define NNS (sizeof(bench_ns) / sizeof(bench_ns[0]))
+static const size_t key_lens[] = {16, 100};
+#define NLENS 2
+
+struct config {
+    int strat;
+    uint32_t n;
+    size_t klen;
+    struct sn_partition *p;
+    uint64_t iters;          /* lookups per timed run, calibrated */
+    double ns[MAX_ROUNDS];   /* ours, per round */
+    double peer[MAX_ROUNDS]; /* baseline, per round */
+    double max_mean, moved;  /* moved < 0: not measured */
+};
+
+static uint8_t *pool[NLENS];
+static volatile uint32_t sink;
+
+static double now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void fill_random(uint8_t *buf, size_t len, uint64_t *seed)
+{
+    for (size_t i = 0; i < len; i += 8) {
+        uint64_t v = splitmix(seed);
+        memcpy(buf + i, &v, len - i < 8 ? len - i : 8);
+    }
+}
+
+/* Range over byte strings: N-1 evenly spaced 16-byte split points (the first 8 bytes are
+ * (i+1) * 2^64 / N big-endian, the rest zero), so random keys spread evenly. */
+static struct sn_partition *make_range(uint32_t n)
+{
+    uint8_t *s = calloc(n, 16);
+    struct sn_partition_key *k = malloc((size_t)n * sizeof(*k));
+    for (uint32_t i = 0; i + 1 < n; i++) {
+        uint64_t v = (uint64_t)(((unsigned __int128)(i + 1) << 64) / n);
+        for (int b = 0; b < 8; b++)
+            s[16 * i + b] = (uint8_t)(v >> (56 - 8 * b));
+        k[i] = (struct sn_partition_key){s + 16 * i, 16};
+    }
+    struct sn_partition_config c = {.kind = SN_PARTITION_RANGE, .n = n, .split_keys = k};
+    struct sn_partition *p = NULL;
+    char err[256];
+    if (sn_partition_create(&p, &c, err, sizeof(err)) < 0) {
+        fprintf(stderr, "range n=%u: %s\n", n, err);
+        exit(1);
+    }
+    free(s);
+    free(k);
+    return p;
+}
+
+static struct sn_partition *make(int strat, uint32_t n)
+{
+    if (strat == S_RANGE)
+        return make_range(n);
+    struct sn_partition *p = NULL;
+    char err[256];
+    if (sn_partition_from_string(&p, strat_name[strat], n, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s n=%u: %s\n", strat_name[strat], n, err);
+        exit(1);
+    }
+    return p;
+}
+
+/* The timed loops. Both walk the same pool the same way and fold results into a sink. */
+static double run_ours(struct sn_partition *p, const uint8_t *keys, size_t klen, uint64_t iters)
+{
+    uint32_t acc = 0;
+    double t0 = now_sec();
+    for (uint64_t i = 0; i < iters; i++)
+        acc += sn_partition(p, keys + (i & (POOL - 1)) * klen, klen);
+    double t = now_sec() - t0;
+    sink += acc;
+    return t * 1e9 / (double)iters;
+}
+
+static double run_peer(uint32_t n, const uint8_t *keys, size_t klen, uint64_t iters)
+{
+    uint32_t acc = 0;
+    double t0 = now_sec();
+    for (uint64_t i = 0; i < iters; i++)
+        acc += (uint32_t)(XXH3_64bits(keys + (i & (POOL - 1)) * klen, klen) % n);
+    double t = now_sec() - t0;
+    sink += acc;
+    return t * 1e9 / (double)iters;
+}
+
+static uint64_t calibrate(struct sn_partition *p, const uint8_t *keys, size_t klen)
+{
+    uint64_t iters = 1024;
+    for (;;) {
+        double t = run_ours(p, keys, klen, iters) * (double)iters * 1e-9;
+        if (t >= TARGET_SEC / 4 || iters >= (1ull << 30))
+            return (uint64_t)((double)iters * TARGET_SEC / (t > 0 ? t : 1e-9)) + 1;
+        iters *= 4;
+    }
+}
+
+/* max/mean over random 16-byte keys, and the fraction that moves when N grows by one. */
+static void load_and_move(struct config *c)
+{
+    uint32_t n = c->n;
+    uint32_t keys = c->strat == S_RENDEZVOUS && n >= 1024 ? LOAD_KEYS / 4 : LOAD_KEYS;
+    uint32_t *count = calloc(n, sizeof(*count));
+    struct sn_partition *grown = c->strat == S_RANGE ? NULL : make(c->strat, n + 1);
+    uint64_t seed = 1, moved = 0;
+    for (uint32_t i = 0; i < keys; i++) {
+        uint64_t k[2] = {splitmix(&seed), splitmix(&seed)};
+        uint32_t r = sn_partition(c->p, k, sizeof(k));
+        count[r]++;
+        if (grown)
+            moved += r != sn_partition(grown, k, sizeof(k));
+    }
+    uint32_t mx = 0;
+    for (uint32_t i = 0; i < n; i++)
+        mx = count[i] > mx ? count[i] : mx;
+    c->max_mean = mx / ((double)keys / n);
+    c->moved = grown ? (double)moved / keys : -1;
+    sn_partition_destroy(grown);
+    free(count);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(const double *v, int n)
+{
+    double tmp[MAX_ROUNDS];
+    memcpy(tmp, v, (size_t)n * sizeof(*v));
+    qsort(tmp, (size_t)n, sizeof(*tmp), cmp_double);
+    return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
+}
+
+static double median_ratio(const struct config *c, int rounds)
+{
+    double r[MAX_ROUNDS];
+    for (int i = 0; i < rounds; i++)
+        r[i] = c->ns[i] / c->peer[i];
+    return median(r, rounds);
+}
+
+static void pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+        perror("sched_setaffinity");
+        exit(1);
+    }
+}
+
+/* The configurations: every strategy x N x key length, then ketama at 100 nodes. */
+static int build_configs(struct config *cfg)
+{
+    int nc = 0;
+    for (int s = 0; s < NSTRAT; s++)
+        for (size_t i = 0; i < NNS; i++)
+            for (int l = 0; l < NLENS; l++)
+                cfg[nc++] = (struct config){.strat = s, .n = bench_ns[i], .klen = key_lens[l]};
+    for (int l = 0; l < NLENS; l++) {
+        cfg[nc++] = (struct config){.strat = S_KETAMA, .n = 100, .klen = key_lens[l]};
+        cfg[nc++] = (struct config){.strat = S_KETAMA_XXH3, .n = 100, .klen = key_lens[l]};
+    }
+    for (int i = 0; i < nc; i++)
+        cfg[i].p = make(cfg[i].strat, cfg[i].n);
+    return nc;
+}
+
+static const struct config *find(const struct config *cfg, int nc, int s, uint32_t n, size_t klen)
+{
+    for (int i = 0; i < nc; i++)
+        if (cfg[i].strat == s && cfg[i].n == n && cfg[i].klen == klen)
+            return &cfg[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int rounds = 7, cpu = -1, opt;
+    while ((opt = getopt(argc, argv, "r:c:")) != -1) {
+        if (opt == 'r')
+            rounds = atoi(optarg);
+        else if (opt == 'c')
+            cpu = atoi(optarg);
+        else {
+            fprintf(stderr, "usage: %s [-r rounds] [-c cpu]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (rounds < 1 || rounds > MAX_ROUNDS) {
+        fprintf(stderr, "rounds must be 1..%d\n", MAX_ROUNDS);
+        return 2;
+    }
+    if (cpu < 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        cpu = ncpu > 1 ? (int)ncpu - 1 : 0;
+    }
+    pin(cpu);
+
+    uint64_t seed = 7;
+    for (int l = 0; l < NLENS; l++) {
+        pool[l] = malloc(POOL * key_lens[l]);
+        fill_random(pool[l], POOL * key_lens[l], &seed);
+    }
+    static struct config cfg[NSTRAT * NNS * NLENS + 4];
+    int nc = build_configs(cfg);
+    for (int i = 0; i < nc; i++) {
+        const uint8_t *keys = pool[cfg[i].klen == 16 ? 0 : 1];
+        cfg[i].iters = calibrate(cfg[i].p, keys, cfg[i].klen);
+        if (cfg[i].klen == 16)
+            load_and_move(&cfg[i]);
+    }
+    printf("bench_partition: pinned to cpu %d, %d rounds, %d keys per pool, ~%.0f ms per run\n",
+           cpu, rounds, POOL, TARGET_SEC * 1e3);
+
+    for (int r = 0; r < rounds; r++) {
+        /* Alternate which of the pair goes first, so neither always runs on a warm cache. */
+        for (int i = 0; i < nc; i++) {
+            struct config *c = &cfg[i];
+            const uint8_t *keys = pool[c->klen == 16 ? 0 : 1];
+            if (r % 2) {
+                c->peer[r] = run_peer(c->n, keys, c->klen, c->iters);
+                c->ns[r] = run_ours(c->p, keys, c->klen, c->iters);
+            } else {
+                c->ns[r] = run_ours(c->p, keys, c->klen, c->iters);
+                c->peer[r] = run_peer(c->n, keys, c->klen, c->iters);
+            }
+        }
+    }
+
+    printf("%-12s %5s %5s %9s %9s %7s %9s %8s\n", "strategy", "N", "key", "ns/key", "peer_ns",
+           "ratio", "max/mean", "moved");
+    for (int i = 0; i < nc; i++) {
+        const struct config *c = &cfg[i];
+        char mm[16] = "-", mv[16] = "-";
+        if (c->klen == 16)
+            snprintf(mm, sizeof(mm), "%.3f", c->max_mean);
+        if (c->klen == 16 && c->moved >= 0)
+            snprintf(mv, sizeof(mv), "%.4f", c->moved);
+        printf("%-12s %5u %5zu %9.2f %9.2f %7.2f %9s %8s\n", strat_name[c->strat], c->n, c->klen,
+               median(c->ns, rounds), median(c->peer, rounds), median_ratio(c, rounds), mm, mv);
+    }
+    printf("(peer: XXH3_64bits(key) %% N; ratio = ours / peer, median of per-round ratios; "
+           "moved for `%% N` would be N/(N+1))\n");
+
+    const struct config *h = find(cfg, nc, S_HASH, 64, 16), *j = find(cfg, nc, S_JUMP, 64, 16),
+                        *j1k = find(cfg, nc, S_JUMP, 1024, 16),
+                        *k = find(cfg, nc, S_KETAMA, 100, 16),
+                        *kx = find(cfg, nc, S_KETAMA_XXH3, 100, 16),
+                        *rv = find(cfg, nc, S_RENDEZVOUS, 64, 16),
+                        *rg = find(cfg, nc, S_RANGE, 64, 16);
+    double hash_ns = median(h->ns, rounds), jump1k = median(j1k->ns, rounds),
+           ketama_ns = median(k->ns, rounds);
+    printf("targets: hash < 5 ns/key: %s (%.2f); jump at N=1024 < 25 ns: %s (%.2f); "
+           "ketama < 60 ns: %s (%.2f; with XXH3 keys %.2f)\n",
+           hash_ns < 5 ? "met" : "MISSED", hash_ns, jump1k < 25 ? "met" : "MISSED", jump1k,
+           ketama_ns < 60 ? "met" : "MISSED", ketama_ns, median(kx->ns, rounds));
+    printf("summary: hash_ns=%.2f jump_ns=%.2f ketama_ns=%.2f rendezvous_ns=%.2f range_ns=%.2f "
+           "peer_mod_ns=%.2f hash_ratio=%.3f jump_1024_ns=%.2f ketama_xxh3_ns=%.2f rounds=%d\n",
+           hash_ns, median(j->ns, rounds), ketama_ns, median(rv->ns, rounds),
+           median(rg->ns, rounds), median(h->peer, rounds), median_ratio(h, rounds), jump1k,
+           median(kx->ns, rounds), rounds);
+
+    for (int i = 0; i < nc; i++)
+        sn_partition_destroy(cfg[i].p);
+    for (int l = 0; l < NLENS; l++)
+        free(pool[l]);
+    return 0;
+}

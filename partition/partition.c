@@ -1,0 +1,194 @@
+/*
+ * The partitioner object: creation from a config, dispatch, destruction, and the two
+ * strategies small enough to need no file of their own (hash and jump).
+ * See include/sn/partition.h for the contract.
+ */
+#include "partition/partition_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int sn__perr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
+
+/*
+ * Jump consistent hash, Lamping & Veach 2014, figure 1. Each step draws the next bucket
+ * that this key would jump to as buckets are added; the last one below n wins. A 64-bit
+ * LCG drives the draws, so the result depends only on (key, n) and matches every other
+ * implementation of the paper's algorithm.
+ */
+uint32_t sn__jump(uint64_t key, uint32_t n)
+{
+    int64_t b = -1, j = 0;
+    while (j < (int64_t)n) {
+        b = j;
+        key = key * 2862933555777941757ULL + 1;
+        j = (int64_t)((double)(b + 1) * ((double)(1LL << 31) / (double)((key >> 33) + 1)));
+    }
+    return (uint32_t)b;
+}
+
+const char *sn_partition_kind_name(enum sn_partition_kind kind)
+{
+    switch (kind) {
+    case SN_PARTITION_HASH: return "hash";
+    case SN_PARTITION_JUMP: return "jump";
+    case SN_PARTITION_KETAMA: return "ketama";
+    case SN_PARTITION_RENDEZVOUS: return "rendezvous";
+    case SN_PARTITION_RANGE: return "range";
+    case SN_PARTITION_ROUND_ROBIN: return "round-robin";
+    case SN_PARTITION_CUSTOM: return "custom";
+    }
+    return "unknown";
+}
+
+/* Rejects fields that belong to another strategy: a config that sets them is a mistake the
+ * caller wants to hear about rather than have silently ignored. */
+static int check_foreign_fields(const struct sn_partition_config *c, char *err, size_t errlen)
+{
+    enum sn_partition_kind k = c->kind;
+    const char *name = sn_partition_kind_name(k);
+    if (k != SN_PARTITION_KETAMA && (c->nodes || c->ketama_key_hash))
+        return sn__perr(err, errlen, "%s: nodes/ketama_key_hash are for ketama only", name);
+    if (k != SN_PARTITION_RENDEZVOUS && c->weights)
+        return sn__perr(err, errlen, "%s: weights are for rendezvous only", name);
+    if (k != SN_PARTITION_RANGE && (c->split_u64 || c->split_keys))
+        return sn__perr(err, errlen, "%s: split points are for range only", name);
+    if (k != SN_PARTITION_ROUND_ROBIN && c->rr_start)
+        return sn__perr(err, errlen, "%s: rr_start is for round-robin only", name);
+    if (k != SN_PARTITION_CUSTOM && (c->fn || c->fn_u64 || c->arg))
+        return sn__perr(err, errlen, "%s: fn/fn_u64/arg are for custom only", name);
+    return 0;
+}
+
+static int init_kind(struct sn_partition *p, const struct sn_partition_config *c, char *err,
+                     size_t errlen)
+{
+    switch (c->kind) {
+    case SN_PARTITION_HASH:
+    case SN_PARTITION_JUMP: return 0;
+    case SN_PARTITION_ROUND_ROBIN: p->rr_next = c->rr_start % c->n; return 0;
+    case SN_PARTITION_KETAMA: return sn__ketama_init(p, c, err, errlen);
+    case SN_PARTITION_RENDEZVOUS: return sn__rendezvous_init(p, c, err, errlen);
+    case SN_PARTITION_RANGE: return sn__range_init(p, c, err, errlen);
+    case SN_PARTITION_CUSTOM:
+        if (!c->fn)
+            return sn__perr(err, errlen, "custom: fn (the callback) is required");
+        p->u.custom = (struct sn__custom){c->fn, c->fn_u64, c->arg};
+        return 0;
+    }
+    return sn__perr(err, errlen, "unknown partitioner kind %d", (int)c->kind);
+}
+
+int sn_partition_create(struct sn_partition **out, const struct sn_partition_config *cfg, char *err,
+                        size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!out)
+        return sn__perr(err, errlen, "out must not be NULL");
+    *out = NULL;
+    if (!cfg)
+        return sn__perr(err, errlen, "config must not be NULL");
+    if (cfg->kind < SN_PARTITION_HASH || cfg->kind > SN_PARTITION_CUSTOM)
+        return sn__perr(err, errlen, "unknown partitioner kind %d", (int)cfg->kind);
+    const char *name = sn_partition_kind_name(cfg->kind);
+    if (cfg->n == 0)
+        return sn__perr(err, errlen, "%s: n must be at least 1", name);
+    if (cfg->n > SN_PARTITION_MAX_N)
+        return sn__perr(err, errlen, "%s: n=%u is above the limit %u", name, cfg->n,
+                        SN_PARTITION_MAX_N);
+    int rc = check_foreign_fields(cfg, err, errlen);
+    if (rc < 0)
+        return rc;
+
+    struct sn_partition *p = calloc(1, sizeof(*p));
+    if (!p) {
+        sn__perr(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    p->kind = cfg->kind;
+    p->n = cfg->n;
+    rc = init_kind(p, cfg, err, errlen);
+    if (rc < 0) {
+        free(p); /* the init functions free what they allocated when they fail */
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+void sn_partition_destroy(struct sn_partition *p)
+{
+    if (!p)
+        return;
+    switch (p->kind) {
+    case SN_PARTITION_KETAMA: sn__ketama_free(p); break;
+    case SN_PARTITION_RENDEZVOUS: sn__rendezvous_free(p); break;
+    case SN_PARTITION_RANGE: sn__range_free(p); break;
+    default: break;
+    }
+    free(p);
+}
+
+static inline uint32_t rr_next(struct sn_partition *p)
+{
+    uint32_t r = p->rr_next;
+    p->rr_next = r + 1 == p->n ? 0 : r + 1;
+    return r;
+}
+
+static inline uint32_t custom_fold(uint32_t r, uint32_t n)
+{
+    return sn_likely(r < n) ? r : r % n;
+}
+
+uint32_t sn_partition(struct sn_partition *p, const void *key, size_t len)
+{
+    switch (p->kind) {
+    case SN_PARTITION_HASH: return sn__mulshift(sn__key_hash(key, len), p->n);
+    case SN_PARTITION_JUMP: return sn__jump(sn__key_hash(key, len), p->n);
+    case SN_PARTITION_KETAMA: return sn__ketama_lookup(p, key, len);
+    case SN_PARTITION_RENDEZVOUS: return sn__rendezvous_lookup(p, sn__key_hash(key, len));
+    case SN_PARTITION_RANGE: return sn__range_lookup(p, key, len);
+    case SN_PARTITION_ROUND_ROBIN: return rr_next(p);
+    case SN_PARTITION_CUSTOM:
+        return custom_fold(p->u.custom.fn(p->u.custom.arg, key, len, p->n), p->n);
+    }
+    return 0;
+}
+
+uint32_t sn_partition_u64(struct sn_partition *p, uint64_t key)
+{
+    uint8_t be[8];
+    switch (p->kind) {
+    case SN_PARTITION_RANGE: return sn__range_lookup_u64(p, key);
+    case SN_PARTITION_ROUND_ROBIN: return rr_next(p);
+    case SN_PARTITION_CUSTOM:
+        if (p->u.custom.fn_u64)
+            return custom_fold(p->u.custom.fn_u64(p->u.custom.arg, key, p->n), p->n);
+        break;
+    default: break;
+    }
+    sn__be64(be, key);
+    return sn_partition(p, be, sizeof(be));
+}
+
+uint32_t sn_partition_count(const struct sn_partition *p)
+{
+    return p->n;
+}
+
+enum sn_partition_kind sn_partition_kind(const struct sn_partition *p)
+{
+    return p->kind;
+}

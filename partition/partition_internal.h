@@ -1,0 +1,142 @@
+/*
+ * Internal: the partitioner object and the per-strategy pieces behind include/sn/partition.h.
+ * Tests may include this header to reach the bare algorithms (sn__jump, sn__md5, ...).
+ */
+#ifndef SN_PARTITION_INTERNAL_H
+#define SN_PARTITION_INTERNAL_H
+
+#include <sn/partition.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Inline XXH3: a call into libxxhash costs as much as hashing a 16-byte key. */
+#ifndef XXH_INLINE_ALL
+#define XXH_INLINE_ALL
+#endif
+#include <xxhash.h>
+
+/* One ketama node; host is owned (malloc'd). */
+struct sn__ketama_node {
+    char *host;
+    uint16_t port; /* never 0: 0 is stored as 11211 */
+    uint32_t weight;
+};
+
+/* One point on the ketama ring: its 32-bit position and the node that owns it. */
+struct sn__ketama_point {
+    uint32_t value;
+    uint32_t owner;
+};
+
+/*
+ * The ketama ring. points[] is sorted by value, ties by owner index (libmemcached's qsort
+ * comparator). bucket[b] is the index of the first point whose value is >= b << (32 - bits),
+ * and bucket[1 << bits] is npoints, so a lookup reads one bucket entry and scans the one or two
+ * points after it instead of binary-searching the whole ring (the answer is always within
+ * [bucket[b], bucket[b + 1]]).
+ */
+struct sn__ketama_ring {
+    struct sn__ketama_point *points;
+    uint32_t npoints;
+    unsigned bits;
+    uint32_t *bucket;
+};
+
+struct sn__ketama {
+    struct sn__ketama_node *nodes;
+    uint32_t cap;
+    enum sn_ketama_key_hash key_hash;
+    struct sn__ketama_ring ring;
+};
+
+struct sn__rendezvous {
+    uint64_t *seeds; /* per node, independent of N so that N -> N+1 only adds a node */
+    double *weights; /* NULL when all weights are equal: then no logarithm is needed */
+};
+
+/*
+ * Range split points. pfx[i] is the first 8 bytes of split point i, big-endian, zero-padded
+ * (for u64 split points, the value itself): comparing prefixes as integers gives the true
+ * order whenever they differ, so the search touches the full keys only on a prefix tie.
+ */
+struct sn__range {
+    bool is_u64;
+    uint32_t nsplit;
+    uint64_t *pfx;                 /* nsplit prefixes; for u64 split points, the values */
+    struct sn_partition_key *keys; /* !is_u64: nsplit keys pointing into blob */
+    uint8_t *blob;
+};
+
+struct sn__custom {
+    sn_partition_fn *fn;
+    sn_partition_u64_fn *fn_u64;
+    void *arg;
+};
+
+struct sn_partition {
+    enum sn_partition_kind kind;
+    uint32_t n;
+    uint32_t rr_next; /* round-robin cursor: per-caller state, see the header */
+    union {
+        struct sn__ketama ketama;
+        struct sn__rendezvous rdv;
+        struct sn__range range;
+        struct sn__custom custom;
+    } u;
+};
+
+/* Formats a one-line error message into err (if err && errlen) and returns -EINVAL. */
+int sn__perr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Key hashing shared by the hash-based strategies. */
+static inline uint64_t sn__key_hash(const void *key, size_t len)
+{
+    return XXH3_64bits(key, len);
+}
+
+/* Maps a 64-bit hash onto [0, n) without division: floor(h * n / 2^64). */
+static inline uint32_t sn__mulshift(uint64_t h, uint32_t n)
+{
+    return (uint32_t)(((unsigned __int128)h * n) >> 64);
+}
+
+static inline void sn__be64(uint8_t out[8], uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+/* Lamping & Veach jump consistent hash: the bucket in [0, n) of a 64-bit key. n >= 1. */
+uint32_t sn__jump(uint64_t key, uint32_t n);
+
+/* MD5 (RFC 1321) of len bytes into out. */
+void sn__md5(const void *data, size_t len, uint8_t out[16]);
+
+/* ketama.c */
+int sn__ketama_init(struct sn_partition *p, const struct sn_partition_config *cfg, char *err,
+                    size_t errlen);
+void sn__ketama_free(struct sn_partition *p);
+uint32_t sn__ketama_lookup(const struct sn_partition *p, const void *key, size_t len);
+/* The 32-bit key hash libmemcached uses with MD5: digest bytes 0..3 little-endian. */
+uint32_t sn__ketama_md5_key(const void *key, size_t len);
+/* Ring points of a node of `weight` among `live` nodes whose weights sum to total_weight. */
+uint32_t sn__ketama_node_points(uint32_t weight, uint64_t total_weight, uint32_t live);
+
+/* rendezvous.c */
+int sn__rendezvous_init(struct sn_partition *p, const struct sn_partition_config *cfg, char *err,
+                        size_t errlen);
+void sn__rendezvous_free(struct sn_partition *p);
+uint32_t sn__rendezvous_lookup(const struct sn_partition *p, uint64_t h);
+
+/* range.c */
+int sn__range_init(struct sn_partition *p, const struct sn_partition_config *cfg, char *err,
+                   size_t errlen);
+void sn__range_free(struct sn_partition *p);
+uint32_t sn__range_lookup(const struct sn_partition *p, const void *key, size_t len);
+uint32_t sn__range_lookup_u64(const struct sn_partition *p, uint64_t key);
+
+#endif
