@@ -1,0 +1,96 @@
+/* Per-core scheduler: run queue and binding (see core/sched.h, include/sn/sched.h). */
+#include "core/sched.h"
+
+#include <errno.h>
+
+__thread unsigned sn__tls_core_id1;
+unsigned sn__ncores;
+__thread struct sn_sched *sn__tls_sched;
+
+int sn__sched_init(struct sn_sched *s, unsigned id, const struct sn_allocator *allocator)
+{
+    *s = (struct sn_sched){.rq_tail = &s->rq_head, .id = id};
+    int rc = sn__pool_init(&s->pool, SN_SCHED_OBJ_SIZE, 0, allocator);
+    if (rc == 0)
+        rc = sn__timers_init(&s->timers);
+    return rc;
+}
+
+void sn__sched_destroy(struct sn_sched *s)
+{
+    sn__timers_destroy(&s->timers);
+    sn__pool_destroy(&s->pool);
+    s->rq_head = NULL;
+    s->rq_tail = &s->rq_head;
+    s->rq_len = 0;
+}
+
+void sn__sched_bind(struct sn_sched *s, unsigned ncores)
+{
+    sn__tls_sched = s;
+    sn__tls_core_id1 = s ? s->id + 1 : 0;
+    if (ncores)
+        sn__ncores = ncores;
+}
+
+void sn_schedule(struct sn_task *t)
+{
+    struct sn_sched *s = sn__tls_sched;
+    t->next = NULL;
+    *s->rq_tail = t;
+    s->rq_tail = &t->next;
+    s->rq_len++;
+}
+
+/* Clock reads cost ~20 ns, so the quota is checked once per this many tasks. */
+#define SN_SCHED_CLOCK_EVERY 16
+
+unsigned sn__sched_run(struct sn_sched *s, uint64_t quota_ns)
+{
+    uint64_t start = quota_ns ? sn_now_ns() : 0;
+    unsigned n = 0;
+    struct sn_task *t;
+
+    while ((t = s->rq_head)) {
+        s->rq_head = t->next;
+        if (!s->rq_head)
+            s->rq_tail = &s->rq_head;
+        s->rq_len--;
+        t->fn(t);
+        n++;
+        if (quota_ns && n % SN_SCHED_CLOCK_EVERY == 0 && sn_now_ns() - start >= quota_ns)
+            break;
+    }
+    s->tasks_run += n;
+    return n;
+}
+
+/* A pooled task record for sn_later. */
+struct later {
+    struct sn_task task;
+    void (*fn)(void *arg);
+    void *arg;
+};
+_Static_assert(sizeof(struct later) <= SN_SCHED_OBJ_SIZE, "fits the core pool");
+
+static void later_run(struct sn_task *t)
+{
+    struct later *l = (struct later *)t;
+    void (*fn)(void *) = l->fn;
+    void *arg = l->arg;
+    sn__sched_obj_put(sn__tls_sched, l);
+    fn(arg);
+}
+
+int sn_later(void (*fn)(void *arg), void *arg)
+{
+    struct sn_sched *s = sn__tls_sched;
+    if (!s)
+        return -EPERM;
+    struct later *l = sn__sched_obj(s);
+    sn_task_init(&l->task, later_run);
+    l->fn = fn;
+    l->arg = arg;
+    sn_schedule(&l->task);
+    return 0;
+}

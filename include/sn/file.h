@@ -1,0 +1,59 @@
+/*
+ * Files through io_uring: every call queues the operation on the calling core's ring and
+ * returns a future on that core that settles when it completes. Nothing blocks the loop
+ * (buffered reads and writes that the page cache cannot serve at once are finished by the
+ * kernel's workers).
+ *
+ * Buffers: the memory passed to sn_file_read / sn_file_write / sn_file_fstat belongs to the
+ * caller and must stay valid and untouched until the future settles. Paths are copied.
+ * Errors: the future fails with the negative errno of the operation (-ENOENT, -EACCES,
+ * -EBADF, -EISDIR, ...), -ENOMEM, or -ECANCELED when the reactor stops first.
+ * All functions: any reactor core; NULL off a core.
+ */
+#ifndef SN_FILE_H
+#define SN_FILE_H
+
+#include <sn/common.h>
+
+SN_BEGIN_DECLS
+
+struct sn_future;
+
+/* Offset meaning "the file's current position" (and advance it), e.g. for pipes. */
+#define SN_FILE_POS UINT64_MAX
+
+/* What sn_file_fstat reports. */
+struct sn_file_stat {
+    uint64_t size; /* bytes */
+    uint64_t ino;
+    uint32_t mode; /* type and permission bits, as st_mode */
+    uint32_t nlink;
+    int64_t mtime_sec; /* last modification */
+    uint32_t mtime_nsec;
+    uint32_t blksize; /* preferred I/O size */
+};
+
+/* openat(AT_FDCWD, path, flags | O_CLOEXEC, mode); the future's value is the fd. */
+SN_API struct sn_future *sn_file_open(const char *path, int flags, unsigned mode);
+
+/*
+ * Reads up to len bytes at `offset` into buf, going on after short reads until len bytes or
+ * the end of the file; the value is the byte count (less than len only at the end).
+ */
+SN_API struct sn_future *sn_file_read(int fd, void *buf, size_t len, uint64_t offset);
+
+/* Writes all of buf[0..len) at `offset` (going on after short writes); the value is len. */
+SN_API struct sn_future *sn_file_write(int fd, const void *buf, size_t len, uint64_t offset);
+
+/* Fills *st (statx on the fd); the value is 0. */
+SN_API struct sn_future *sn_file_fstat(int fd, struct sn_file_stat *st);
+
+/* fsync(fd); the value is 0. */
+SN_API struct sn_future *sn_file_fsync(int fd);
+
+/* Closes fd; the value is 0. The fd must have no operation in flight. */
+SN_API struct sn_future *sn_file_close(int fd);
+
+SN_END_DECLS
+
+#endif

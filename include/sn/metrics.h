@@ -1,0 +1,41 @@
+/*
+ * Per-core counters of the reactor, kept by each core in its own memory with plain
+ * single-writer updates, and readable from any thread (a snapshot that may be a few events
+ * behind). Ready for a Prometheus export: every field is a monotonic counter unless marked
+ * as a gauge. After sn_run returns, the last run's final values stay readable until the
+ * next sn_run.
+ */
+#ifndef SN_METRICS_H
+#define SN_METRICS_H
+
+#include <sn/common.h>
+
+SN_BEGIN_DECLS
+
+struct sn_core_metrics {
+    uint64_t msgs_in;        /* mesh messages handled (requests and replies) */
+    uint64_t msgs_out;       /* mesh messages sent */
+    uint64_t tasks;          /* tasks run from the run queue */
+    uint64_t cqes;           /* io_uring completions reaped */
+    uint64_t sleeps;         /* times the loop blocked in io_uring */
+    uint64_t wakeups_sent;   /* wake-ups this core sent to sleeping cores */
+    uint64_t overflow;       /* messages that went through the mesh's overflow FIFO */
+    uint64_t stalls;         /* loop phases that held the core longer than --stall-ms */
+    uint64_t stall_max_ns;   /* gauge: the longest such phase */
+    uint64_t timers;         /* timers fired */
+    uint64_t external;       /* functions run from the MPSC inbox of non-core threads */
+    uint64_t loops;          /* loop turns */
+    uint64_t cancelled;      /* cross-core calls failed with -ECANCELED at shutdown */
+    uint64_t pool_in_use;    /* gauge: pooled objects (futures, call records) in use */
+    uint64_t pool_capacity;  /* gauge: pooled objects owned */
+};
+
+/*
+ * Copies core `core`'s counters into *out: of the running reactor, or of the last run once
+ * sn_run has returned. 0, or -EINVAL for a core that does not exist / no run yet. Any thread.
+ */
+SN_API int sn_metrics_core(unsigned core, struct sn_core_metrics *out);
+
+SN_END_DECLS
+
+#endif

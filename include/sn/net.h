@@ -1,0 +1,274 @@
+/*
+ * TCP and UDP on the reactor (docs/ARCHITECTURE.md, "Network"). Every socket belongs to one
+ * core and all its callbacks run there; nothing here takes a lock.
+ *
+ * Listening: sn_listen opens the port on every core, with one SO_REUSEPORT socket per core
+ * (the default: the kernel spreads connections) or one socket accepted on the calling core,
+ * which hands each connection to the core with the fewest connections (Seastar's way).
+ * Accepting uses multishot accept.
+ *
+ * Connections: data arrives through multishot recv into a per-core provided buffer ring where
+ * the kernel has one, else through one plain recv at a time into a per-connection buffer
+ * (forced by `plain_recv` or env SN_NET_PLAIN_RECV=1). sn_conn_write appends to the
+ * connection's output and returns at once; the output leaves once per loop turn, so many
+ * pipelined replies written in one turn leave in one send (corking). sn_conn_write_ref queues
+ * caller-owned memory without copying it (sent with the rest through sendmsg's iovec).
+ *
+ * Lifetime: a connection is valid from the moment it is handed to the app (on_accept, or the
+ * future of sn_connect) until its on_close has returned; on_close is called exactly once,
+ * always from the run queue (never from inside an sn_conn_* call), after every other callback.
+ * A connection ends when the app closes it, the peer resets it, a limit is hit, or the
+ * reactor stops (every socket still open is closed then, connections with err -ECANCELED).
+ *
+ * Errors that end a connection (on_error, then on_close get the same value): -ECONNRESET /
+ * -EPIPE (the peer reset it; only that connection is affected), -ETIMEDOUT (idle timeout),
+ * -EMSGSIZE (more unconsumed input than limits.input_max), -ECANCELED (reactor stop), or the
+ * error of the failing recv/send.
+ *
+ * SIGPIPE: sends use MSG_NOSIGNAL, so a reset peer never raises it.
+ * Threads: every function here is for reactor cores only; a connection, UDP socket or listener
+ * slot is used only on the core that owns it (functions taking one return -EXDEV elsewhere).
+ */
+#ifndef SN_NET_H
+#define SN_NET_H
+
+#include <sn/common.h>
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+SN_BEGIN_DECLS
+
+struct sn_future;
+struct sn_conn;
+struct sn_listener;
+struct sn_udp;
+
+/* The listen / connect address when none is given. */
+#define SN_NET_DEFAULT_HOST "127.0.0.1"
+
+/* Per-connection limits; 0 in a field means its default. */
+struct sn_conn_limits {
+    /* Bytes on_data left unconsumed that libsn keeps; past it: -EMSGSIZE. Default 1 MiB. */
+    size_t input_max;
+    /* Output backlog above which reading pauses; it resumes at half. Default 1 MiB. */
+    size_t output_high;
+    /* Close a connection with no byte received or sent for this long (-ETIMEDOUT). 0: never. */
+    unsigned idle_ms;
+    /* Receive with plain recv even where provided buffer rings exist (testing, old kernels). */
+    bool plain_recv;
+};
+
+#define SN_CONN_DEFAULT_INPUT_MAX   (1u << 20)
+#define SN_CONN_DEFAULT_OUTPUT_HIGH (1u << 20)
+
+/* What a connection calls back; `arg` is the connection's user data. Any may be NULL. */
+struct sn_conn_ops {
+    /*
+     * Bytes arrived: data[0..len) holds what the previous call left unconsumed followed by
+     * the new bytes. Returns how many bytes (from the front) it consumed; the rest is kept and
+     * presented again with the next bytes. The memory is libsn's and valid only during the
+     * call. NULL: everything is discarded.
+     */
+    size_t (*on_data)(struct sn_conn *conn, void *arg, const char *data, size_t len);
+    /*
+     * The peer closed its side (EOF). The connection may still write. NULL: sn_conn_close
+     * (pending output still leaves first).
+     */
+    void (*on_eof)(struct sn_conn *conn, void *arg);
+    /* The connection failed with `err` (see above); on_close follows with the same err. */
+    void (*on_error)(struct sn_conn *conn, void *arg, int err);
+    /* Last call: the socket is closed; `conn` is invalid once this returns. err 0: clean. */
+    void (*on_close)(struct sn_conn *conn, void *arg, int err);
+};
+
+/* ---- addresses ------------------------------------------------------------------------ */
+
+/*
+ * Fills *out and *len with host:port. `host` is a numeric IPv4 or IPv6 address, "localhost"
+ * (127.0.0.1), "*" (0.0.0.0), or NULL (SN_NET_DEFAULT_HOST); names are not resolved (that
+ * would block). 0 or -EINVAL. Any thread.
+ */
+SN_API int sn_addr_parse(const char *host, uint16_t port, struct sockaddr_storage *out,
+                         socklen_t *len);
+
+/* ---- listening ------------------------------------------------------------------------ */
+
+enum sn_accept_mode {
+    SN_ACCEPT_REUSEPORT = 0, /* one SO_REUSEPORT socket per core (default) */
+    SN_ACCEPT_ONE_CORE = 1,  /* one socket on the calling core; connections go to the core
+                                with the fewest, ties in turn */
+};
+
+struct sn_listen_config {
+    const char *host; /* NULL: SN_NET_DEFAULT_HOST */
+    uint16_t port;    /* 0: the kernel picks one (sn_listener_port tells which) */
+    int backlog;      /* listen(2) backlog; 0: 1024 */
+    enum sn_accept_mode mode;
+    /* Connections open at once per core; a connection over it is accepted and closed at once
+     * (counted in `refused`). 0: no limit. */
+    unsigned max_conns_per_core;
+    struct sn_conn_limits limits;
+    const struct sn_conn_ops *ops; /* for every connection (must outlive the listener's
+                                      connections) */
+    /*
+     * Called on the core that owns a new connection, before any other callback; returns the
+     * connection's user data (`arg` of its ops). It may close the connection at once. NULL:
+     * every connection gets `arg`.
+     */
+    void *(*on_accept)(void *arg, struct sn_conn *conn);
+    void *arg;
+};
+
+struct sn_listener_stats {
+    uint64_t accepted; /* connections handed to the app */
+    uint64_t refused;  /* accepted and closed at once (connection limit, reactor stopping) */
+    uint64_t active;   /* gauge: connections open now (including ones on their way to a core) */
+};
+
+/*
+ * Opens the port on every core as cfg->mode says and starts accepting; the future succeeds
+ * with the listener (a `struct sn_listener *` in the value) once every core accepts. The
+ * sockets are made synchronously, so address errors (-EADDRINUSE, -EACCES, -EINVAL for a bad
+ * host or config, -ENOMEM) come back as an already failed future. `cfg` is copied (not the
+ * memory `ops` and `arg` point to). Any core; NULL off a core.
+ */
+SN_API struct sn_future *sn_listen(const struct sn_listen_config *cfg);
+
+/* The port the listener is bound to. Any core, while the listener exists. */
+SN_API uint16_t sn_listener_port(const struct sn_listener *l);
+
+/* sn_listener_stats over every core. */
+#define SN_LISTENER_ALL_CORES (~0u)
+
+/*
+ * Sums the counters of every core (SN_LISTENER_ALL_CORES) or of one core. Any thread, while
+ * the listener exists (the counters are atomics).
+ */
+SN_API void sn_listener_stats(const struct sn_listener *l, unsigned core,
+                              struct sn_listener_stats *out);
+
+/*
+ * Stops accepting on every core and closes the listening sockets; the future succeeds once
+ * all are closed. Connections already accepted stay open. `l` must not be used afterwards.
+ * Once the reactor is stopping, libsn closes listeners itself and this returns a ready
+ * future without touching `l`. Any core (the listener's memory is freed by the last core to
+ * let go of it).
+ */
+SN_API struct sn_future *sn_listener_close(struct sn_listener *l);
+
+/* ---- connecting ----------------------------------------------------------------------- */
+
+struct sn_connect_config {
+    const char *host; /* NULL: SN_NET_DEFAULT_HOST */
+    uint16_t port;
+    unsigned timeout_ms; /* 0: the kernel's */
+    struct sn_conn_limits limits;
+    const struct sn_conn_ops *ops;
+    void *arg;
+};
+
+/*
+ * Connects to host:port from the calling core; the future succeeds with the connection (a
+ * `struct sn_conn *` in the value), owned by this core, reading already. Fails with the
+ * connect error (-ECONNREFUSED, -ETIMEDOUT after timeout_ms, -EINVAL for a bad address,
+ * -ECANCELED when the reactor stops), in which case no callback is ever called. Any core;
+ * NULL off a core.
+ */
+SN_API struct sn_future *sn_connect(const struct sn_connect_config *cfg);
+
+/* ---- connections (owner core only) ------------------------------------------------------ */
+
+/*
+ * Queues a copy of data[0..len) for sending; it leaves with the rest of this turn's output.
+ * 0; -EPIPE after sn_conn_close / sn_conn_shutdown / a failure (the failure's error when
+ * known); -ENOMEM; -EXDEV on another core.
+ */
+SN_API int sn_conn_write(struct sn_conn *conn, const void *data, size_t len);
+
+/*
+ * Queues data[0..len) for sending without copying: the caller keeps the memory valid and
+ * unchanged until release(release_arg) is called, once, when the bytes have left or the
+ * connection ended (from the loop, never from inside this call). Errors as sn_conn_write;
+ * on error release is not called.
+ */
+SN_API int sn_conn_write_ref(struct sn_conn *conn, const void *data, size_t len,
+                             void (*release)(void *arg), void *release_arg);
+
+/* Bytes queued and not yet sent. */
+SN_API size_t sn_conn_backlog(const struct sn_conn *conn);
+
+/*
+ * Half-close: once the queued output has left, shuts the write side (the peer sees EOF);
+ * reading goes on. Later writes fail with -EPIPE. 0, or -EXDEV.
+ */
+SN_API int sn_conn_shutdown(struct sn_conn *conn);
+
+/*
+ * Graceful close: stops reading at once, sends the queued output, then closes; on_close(0)
+ * follows (or an error if the send fails). Calling it again does nothing. 0, or -EXDEV.
+ */
+SN_API int sn_conn_close(struct sn_conn *conn);
+
+/*
+ * Abortive close: drops the queued output and closes at once with a TCP reset; on_error is
+ * not called, on_close gets -ECONNABORTED. 0, or -EXDEV.
+ */
+SN_API int sn_conn_abort(struct sn_conn *conn);
+
+/*
+ * Stops (false) or resumes (true) reading; backpressure still applies on top. Bytes the
+ * kernel had already received may still reach on_data after reading stops. Bytes on_data
+ * left unconsumed are presented again only together with new bytes (resuming does not call
+ * on_data by itself).
+ */
+SN_API void sn_conn_set_reading(struct sn_conn *conn, bool on);
+
+/* Replaces the connection's user data. */
+SN_API void sn_conn_set_arg(struct sn_conn *conn, void *arg);
+
+/* The socket (for setsockopt and the like; do not read, write or close it). */
+SN_API int sn_conn_fd(const struct sn_conn *conn);
+
+/* The core that owns the connection. Any thread. */
+SN_API unsigned sn_conn_core(const struct sn_conn *conn);
+
+/* The peer's address into *out and *len (getpeername). 0 or a negative errno. */
+SN_API int sn_conn_peer(const struct sn_conn *conn, struct sockaddr_storage *out, socklen_t *len);
+
+/* ---- UDP (owner core only) -------------------------------------------------------------- */
+
+struct sn_udp_config {
+    const char *host; /* NULL: SN_NET_DEFAULT_HOST */
+    uint16_t port;    /* 0: any */
+    /* A datagram arrived; data and from are valid during the call only. NULL: dropped. */
+    void (*on_datagram)(struct sn_udp *u, void *arg, const char *data, size_t len,
+                        const struct sockaddr *from, socklen_t fromlen);
+    /* Last call after sn_udp_close or at reactor stop; `u` is invalid once it returns. */
+    void (*on_close)(struct sn_udp *u, void *arg);
+    void *arg;
+};
+
+/*
+ * Binds a UDP socket on the calling core and starts receiving (one datagram at a time, up
+ * to 64 KiB; longer ones are truncated). 0 with *out set, or -EINVAL, -EADDRINUSE, -ENOMEM,
+ * -EPERM off a core, -ECANCELED once the reactor stops.
+ */
+SN_API int sn_udp_open(const struct sn_udp_config *cfg, struct sn_udp **out);
+
+/* The bound port. */
+SN_API uint16_t sn_udp_port(const struct sn_udp *u);
+
+/*
+ * Sends a copy of data[0..len) to `to`; the future succeeds with the bytes sent or fails with
+ * the send error (-EXDEV on another core, -EPIPE after sn_udp_close).
+ */
+SN_API struct sn_future *sn_udp_send(struct sn_udp *u, const void *data, size_t len,
+                                     const struct sockaddr *to, socklen_t tolen);
+
+/* Stops receiving and closes the socket once in-flight sends are done; on_close follows. */
+SN_API void sn_udp_close(struct sn_udp *u);
+
+SN_END_DECLS
+
+#endif

@@ -1,0 +1,121 @@
+/*
+ * Cross-core work: run a function on another core and get its result back as a future on
+ * the calling core. Requests and replies travel as 32-byte struct sn_msg through the mesh's
+ * SPSC rings (fn: the handler, arg: the user's arg, token: the caller's call record, value:
+ * the user function or the result); nothing is allocated per message but a pooled call
+ * record on the caller (and, when the remote function returns a pending future, a pooled
+ * reply record on the target).
+ *
+ * Ownership across cores, for every function here:
+ *   - `arg` is handed to `fn` on the target core as is. libsn never reads or frees it. The
+ *     caller must keep what it points to valid until fn has run (for a remote function that
+ *     returns a future: until that future settles), and the two sides must agree on who
+ *     frees it. Memory allocated on one core and freed on another is fine with malloc, not
+ *     with a core's pool.
+ *   - The 64-bit result travels by value. When it carries a pointer, the pointed-to object
+ *     belongs to the caller from the moment the future resolves, unless the protocol says
+ *     otherwise; the target must not touch it after returning it.
+ *   - A future returned by a remote function lives on the target core and is consumed there
+ *     by libsn. The future returned to the caller lives on the caller's core.
+ *
+ * The own core is a valid target: the call goes through the local run queue, never inline
+ * and never through the mesh, so ordering and re-entrancy are the same as for other cores.
+ * Calls from one core to another run in the order they were made.
+ *
+ * All functions here: any reactor core (they return NULL / -EPERM on other threads).
+ * After shutdown began they fail with -ECANCELED (see include/sn/reactor.h).
+ */
+#ifndef SN_SMP_H
+#define SN_SMP_H
+
+#include <sn/common.h>
+#include <sn/future.h>
+
+SN_BEGIN_DECLS
+
+/* A remote function returning a future (or NULL: success with value 0). */
+typedef struct sn_future *(*sn_remote_fn)(void *arg);
+
+/* A remote function returning at once: 0 or a negative errno, the value in *value. */
+typedef int (*sn_call_fn)(void *arg, uint64_t *value);
+
+/*
+ * Runs fn(arg) on core `core` and returns a future, on the calling core, for the outcome of
+ * the future fn returns; when that future is still pending the reply leaves when it settles.
+ * Fails (as a failed future) with -EINVAL for a bad core, -ECANCELED after shutdown began,
+ * -ENOBUFS when the mesh's overflow limit is reached.
+ */
+SN_API struct sn_future *sn_submit_to(unsigned core, sn_remote_fn fn, void *arg);
+
+/* Like sn_submit_to for a function that answers at once (no future on the target). */
+SN_API struct sn_future *sn_call_on(unsigned core, sn_call_fn fn, void *arg);
+
+/*
+ * Runs fn(arg) on core `core`, no reply (fire and forget). 0, -EINVAL, -EPERM off a core,
+ * -ECANCELED after shutdown began, -ENOBUFS. On failure fn never runs.
+ */
+SN_API int sn_send(unsigned core, void (*fn)(void *arg), void *arg);
+
+/*
+ * Runs fn(arg) on every core (the caller's included); the future succeeds with the core
+ * count when all succeeded, else fails with the first error to arrive, after all settled.
+ */
+SN_API struct sn_future *sn_invoke_on_all(sn_remote_fn fn, void *arg);
+
+/* Folds one core's value into the accumulator, on the calling core. */
+typedef uint64_t (*sn_reduce_fn)(void *arg, uint64_t acc, uint64_t value);
+
+/*
+ * Runs fn(arg) on every core and folds the values on the calling core, in the order they
+ * arrive (so `reduce` should be associative and commutative): acc = reduce(reduce_arg, acc,
+ * value), starting from `init`. Succeeds with the final acc, or fails with the first error
+ * seen (after every core answered).
+ */
+SN_API struct sn_future *sn_map_reduce(sn_remote_fn fn, void *arg, sn_reduce_fn reduce,
+                                       uint64_t init, void *reduce_arg);
+
+/* Ready-made reducer: the sum of the values. */
+SN_API uint64_t sn_reduce_sum(void *arg, uint64_t acc, uint64_t value);
+
+/*
+ * Sharded: one instance of a user object per core, created on its core (so its memory is
+ * that core's), used there without locks.
+ *
+ *   init(arg, core) runs on each core and returns the instance (NULL: failure, -ENOMEM);
+ *   fini(instance, arg) runs on each core at stop for the instances that exist.
+ */
+struct sn_sharded;
+typedef void *(*sn_shard_init_fn)(void *arg, unsigned core);
+typedef void (*sn_shard_fini_fn)(void *instance, void *arg);
+typedef struct sn_future *(*sn_shard_fn)(void *instance, void *arg);
+
+/*
+ * Creates the sharded object in *out (usable at once for sn_sharded_stop) and runs init on
+ * every core; the future succeeds when every instance exists, else fails (call
+ * sn_sharded_stop to destroy the instances that were made). `arg` must stay valid until
+ * sn_sharded_stop's future settles. The object may be used from every core.
+ */
+SN_API struct sn_future *sn_sharded_start(struct sn_sharded **out, sn_shard_init_fn init,
+                                          sn_shard_fini_fn fini, void *arg);
+
+/* The calling core's instance (NULL before start finished there). Any core, lock free. */
+SN_API void *sn_sharded_local(const struct sn_sharded *s);
+
+/*
+ * Runs fn(instance, arg) on every core with that core's instance; the future settles as
+ * sn_invoke_on_all's. `arg` must stay valid until it settles.
+ */
+SN_API struct sn_future *sn_sharded_invoke_on_all(struct sn_sharded *s, sn_shard_fn fn,
+                                                  void *arg);
+
+/*
+ * Runs fini on every core's instance, then frees `s` on the calling core when all are done;
+ * the future settles then. `s` must not be used after the call. Works during shutdown too
+ * (it then runs fini on the calling core for every instance, since other cores no longer
+ * accept calls; instances must tolerate that).
+ */
+SN_API struct sn_future *sn_sharded_stop(struct sn_sharded *s);
+
+SN_END_DECLS
+
+#endif

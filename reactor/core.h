@@ -1,0 +1,156 @@
+/*
+ * Internal: the reactor's per-core state and the runtime that holds every core. One struct
+ * sn__core per reactor thread, allocated on its NUMA node; its sched comes first so the
+ * scheduler bound to a thread leads straight to its core.
+ *
+ * Threads: everything in a core is touched by its own thread only, except the fields marked
+ * "shared": the waker (senders), the inbox head (external threads), the published counters
+ * and shutdown words (read by core 0 and by sn_metrics_core).
+ */
+#ifndef SN_REACTOR_CORE_H
+#define SN_REACTOR_CORE_H
+
+#include <sn/config.h>
+#include <sn/mesh.h>
+#include <sn/metrics.h>
+#include <sn/reactor.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "core/sched.h"
+#include "reactor/signals.h"
+#include "reactor/topology.h"
+#include "reactor/uring.h"
+#include "reactor/wake.h"
+
+struct sn__rt;
+
+/* An io_uring operation with a completion callback; see reactor/io.h. */
+struct sn__io_op;
+
+/* Counters written by the owner with relaxed single-writer stores, read by anyone. */
+struct sn__counters {
+    _Atomic uint64_t msgs_in, msgs_out, tasks, cqes, sleeps, wakeups_sent, stalls,
+        stall_max_ns, timers, external, loops, cancelled, pool_in_use, pool_capacity;
+};
+
+/* A node of the MPSC inbox (malloc'd by the sender, freed by the core). */
+struct sn__ext {
+    struct sn__ext *next;
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+struct sn__core {
+    struct sn_sched sched; /* first: sn__tls_sched leads to the core */
+    unsigned id;
+    struct sn__rt *rt;
+    struct sn_mesh *mesh;
+    struct sn__uring uring;
+    bool uring_ok;
+    bool waker_ok;
+    struct sn__placement place;
+    const struct sn_allocator *alloc;
+
+    /* Cross-core calls waiting for a reply (doubly linked, for cancellation at the end). */
+    struct sn__call *calls;
+    uint64_t ncalls;
+    /* Replies that met a full overflow and wait for the next turn. */
+    struct sn__deferred *deferred_head, **deferred_tail;
+    /* io_uring operations in flight (for the idle test and cancellation at stop). */
+    struct sn__io_op *ops;
+    uint64_t nops;
+    bool ops_cancelled;
+    uint64_t last_cancel_ns;
+
+    /* Shutdown state of this core. */
+    bool stop_seen;      /* entered stopping mode (timers disarmed, sends refused) */
+    bool finishing;      /* the runtime decided it is over: drop sends */
+
+    /* Loop state. */
+    uint64_t last_work_ns;
+    uint64_t last_stall_report_ns;
+    uint64_t stall_ns;   /* 0: detector off */
+    uint64_t idle_poll_ns;
+
+    /* shared: senders' view of this core. */
+    struct sn__waker waker;
+    SN_CACHE_ALIGNED _Atomic(struct sn__ext *) inbox;
+    /* shared: published at every turn end for the shutdown check (core 0 reads). */
+    SN_CACHE_ALIGNED _Atomic uint64_t pub_in, pub_out;
+    _Atomic int pub_idle; /* 1: stopping mode and nothing left to do */
+    struct sn__counters c;
+};
+
+struct sn__rt {
+    unsigned ncores;
+    struct sn_config cfg;
+    sn_main_fn main_fn;
+    void *main_arg;
+    struct sn_mesh *mesh;
+    struct sn__topology *topo;
+    struct sn__placement *places;
+    struct sn__core **cores;
+    pthread_t *threads;
+    pthread_barrier_t barrier;
+    _Atomic int setup_err;  /* first set-up error of any core */
+    _Atomic int stop;       /* 1 once sn_stop was called */
+    _Atomic int exit_code;
+    _Atomic int finished;   /* 1 once core 0 found every core idle with nothing in flight */
+    struct sn__signals signals;
+    bool signals_ok;
+    uint64_t *snap[2];      /* core 0's two reads of every core's counters at shutdown */
+};
+
+/* External threads inside the library (sn_submit_external, sn_stop, sn_metrics_core). */
+extern _Atomic int sn__ext_active;
+
+/* Any thread: enters the library (returns the runtime) or NULL when none runs. */
+struct sn__rt *sn__ext_enter(void);
+void sn__ext_leave(void);
+
+/* The running runtime (NULL when none), set before the cores start, cleared after join. */
+extern struct sn__rt *_Atomic sn__rt_current;
+
+/* The calling thread's core, or NULL. */
+static inline struct sn__core *sn__core_self(void)
+{
+    return (struct sn__core *)sn__tls_sched;
+}
+
+/* Bumps a single-writer counter (owner only). */
+static inline void sn__count(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* True once this core refuses new cross-core work. */
+static inline bool sn__core_refuses(const struct sn__core *c)
+{
+    return c->stop_seen || atomic_load_explicit(&c->rt->stop, memory_order_relaxed);
+}
+
+/* reactor/smp.c */
+/* Sends `msg` from core `c` to `to` and counts it (replies bypass the refusal check). */
+int sn__smp_send_msg(struct sn__core *c, unsigned to, const struct sn_msg *msg);
+/* Retries replies that were deferred; true when some are still waiting. */
+bool sn__smp_retry_deferred(struct sn__core *c);
+/* Fails every call still waiting for a reply with -ECANCELED (the end of a run). */
+void sn__smp_cancel_calls(struct sn__core *c);
+/* Frees deferred replies that can no longer go anywhere (the end of a run). */
+void sn__smp_drop_deferred(struct sn__core *c);
+
+/* reactor/loop.c */
+void sn__loop_run(struct sn__core *c);
+/* Wakes core `to` from core `c` (mesh flush callback, and sn_stop). */
+void sn__loop_wake(void *ctx, unsigned to);
+
+/* reactor/external.c */
+/* Runs everything in c's inbox; returns how many ran. */
+unsigned sn__inbox_drain(struct sn__core *c);
+/* Frees what is left in c's inbox without running it (teardown). */
+void sn__inbox_free(struct sn__core *c);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * Internal: io_uring operations with completion callbacks, for the reactor's own modules
+ * (network, files). A module embeds a struct sn__io_op in its request object, gets an SQE
+ * with sn__sqe_get, prepares it with liburing's io_uring_prep_*, and binds the op to it; the
+ * loop submits at the end of the turn and calls op->cb(op, res, flags) for each CQE on the
+ * same core. A multishot operation stays in flight while its CQEs carry IORING_CQE_F_MORE.
+ *
+ * Shutdown: when the core enters stopping mode every operation still in flight is cancelled
+ * (its callback then sees -ECANCELED, or the result if it completed first). The core counts
+ * as busy while operations are in flight, so shutdown waits for their last CQE.
+ *
+ * All functions: the owning core only.
+ */
+#ifndef SN_REACTOR_IO_H
+#define SN_REACTOR_IO_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sn__io_op;
+typedef void (*sn__io_cb)(struct sn__io_op *op, int res, uint32_t cqe_flags);
+
+struct sn__io_op {
+    sn__io_cb cb;
+    struct sn__io_op *prev, *next; /* the core's in-flight list */
+    bool inflight;
+};
+
+/*
+ * An SQE of the calling core's ring, or NULL when the SQ is full even after submitting what
+ * it holds (or the thread is not a core). Prepare it, then sn__sqe_bind it to an op, or set
+ * user_data 0 for an operation whose completion nobody needs.
+ */
+struct io_uring_sqe *sn__sqe_get(void);
+
+/* Binds `op` (callback set by the caller) to `sqe`: its CQE goes to op->cb. */
+void sn__sqe_bind(struct io_uring_sqe *sqe, struct sn__io_op *op);
+
+/* Initialises an op with its callback. */
+static inline void sn__io_op_init(struct sn__io_op *op, sn__io_cb cb)
+{
+    op->cb = cb;
+    op->prev = op->next = NULL;
+    op->inflight = false;
+}
+
+struct sn__core;
+/* Loop side: handles one CQE that is not reserved (user_data 0 is ignored). */
+void sn__io_complete(struct sn__core *c, uint64_t user_data, int res, uint32_t flags);
+/* Loop side: queues a cancel for every op in flight (once, at stop). */
+void sn__io_cancel_all(struct sn__core *c);
+
+#endif

@@ -1,0 +1,260 @@
+/*
+ * One core's event loop (DESIGN.md, "The reactor"). A turn:
+ *   1. drain incoming mesh messages and the external inbox;
+ *   2. run ready tasks until the queue is empty or the quota is spent;
+ *   3. flush outgoing mesh batches, waking targets that sleep;
+ *   4. submit SQEs and reap CQEs without blocking, running their callbacks;
+ *   5. expire timers;
+ *   6. after idle_poll of no work: announce sleep, re-check, block in io_uring until a CQE,
+ *      a wake-up or the next timer.
+ * Each phase that did work is timed; one longer than --stall-ms is reported as a stall.
+ *
+ * Shutdown: once sn_stop was called, each core enters stopping mode at a turn boundary
+ * (timers disarmed, new cross-core work refused, io cancelled) and from then on publishes,
+ * at every turn, whether it is idle and how many messages it has sent and handled. Core 0
+ * ends the run when two consecutive reads of every core agree: all idle, no external caller
+ * inside the library, no inbox entry, and as many messages handled as sent. A core clears
+ * its idle word at the start of every turn, before touching any input, so work caused by a
+ * message is always visible either as a busy core or as a changed count.
+ */
+#include "reactor/core.h"
+#include "reactor/io.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DRAIN_BUDGET 4096
+#define TASK_QUOTA_NS 500000ull       /* 0.5 ms of tasks per turn, as in Seastar */
+#define BACKLOG_WAIT_NS 1000000ull    /* a core with overflow must retry its flush soon */
+#define STOPPING_WAIT_NS 1000000ull   /* core 0 re-checks the shutdown this often */
+#define CANCEL_RETRY_NS 10000000ull   /* re-cancel io started during stopping */
+#define STALL_REPORT_EVERY_NS 1000000000ull
+#define CQE_BATCH 64
+
+void sn__loop_wake(void *ctx, unsigned to)
+{
+    struct sn__core *c = ctx;
+    sn__wake_from_reactor(&c->uring, &c->rt->cores[to]->waker);
+    sn__count(&c->c.wakeups_sent, 1);
+}
+
+/* Ends a phase that did work: checks it against the stall threshold. Returns the time. */
+static uint64_t phase_end(struct sn__core *c, uint64_t start, const char *what)
+{
+    uint64_t now = sn_now_ns();
+    uint64_t took = now - start;
+    if (sn_likely(!c->stall_ns || took < c->stall_ns))
+        return now;
+    sn__count(&c->c.stalls, 1);
+    if (took > atomic_load_explicit(&c->c.stall_max_ns, memory_order_relaxed))
+        atomic_store_explicit(&c->c.stall_max_ns, took, memory_order_relaxed);
+    if (now - c->last_stall_report_ns >= STALL_REPORT_EVERY_NS || !c->last_stall_report_ns) {
+        c->last_stall_report_ns = now;
+        fprintf(stderr, "libsn: core %u stalled for %.3f ms (%s)\n", c->id, took / 1e6, what);
+    }
+    return now;
+}
+
+static unsigned reap(struct sn__core *c)
+{
+    struct io_uring_cqe *cqes[CQE_BATCH];
+    unsigned total = 0;
+
+    for (;;) {
+        unsigned n = io_uring_peek_batch_cqe(&c->uring.ring, cqes, CQE_BATCH);
+        if (!n)
+            break;
+        /* Copy, then release the CQ slots, so callbacks may submit and reap freely. */
+        struct {
+            uint64_t ud;
+            int res;
+            uint32_t flags;
+        } done[CQE_BATCH];
+        unsigned keep = 0;
+        for (unsigned i = 0; i < n; i++) {
+            struct io_uring_cqe *cqe = cqes[i];
+            if (sn__ud_is_reserved(cqe->user_data)) {
+                if (!sn__waker_handle_cqe(&c->waker, &c->uring, cqe) && c->id == 0 &&
+                    c->rt->signals_ok)
+                    sn__signals_handle_cqe(&c->rt->signals, &c->uring, cqe);
+                continue;
+            }
+            done[keep].ud = cqe->user_data;
+            done[keep].res = cqe->res;
+            done[keep].flags = cqe->flags;
+            keep++;
+        }
+        io_uring_cq_advance(&c->uring.ring, n);
+        for (unsigned i = 0; i < keep; i++)
+            sn__io_complete(c, done[i].ud, done[i].res, done[i].flags);
+        total += n;
+    }
+    if (total)
+        sn__count(&c->c.cqes, total);
+    return total;
+}
+
+static bool inbox_busy(const struct sn__core *c)
+{
+    return atomic_load_explicit(&c->inbox, memory_order_relaxed) != NULL;
+}
+
+/* Anything that would make a turn do work right now. */
+static bool has_work(struct sn__core *c)
+{
+    return sn__sched_has_tasks(&c->sched) || sn_mesh_pending(c->mesh, c->id) ||
+           inbox_busy(c) || c->deferred_head || io_uring_cq_ready(&c->uring.ring) ||
+           (!c->stop_seen && atomic_load(&c->rt->stop)) || atomic_load(&c->rt->finished);
+}
+
+static void enter_stopping(struct sn__core *c)
+{
+    c->stop_seen = true;
+    c->sched.stopping = true;
+    sn__timers_cancel_all(&c->sched);
+    if (c->nops)
+        sn__io_cancel_all(c);
+    c->last_cancel_ns = sn_now_ns();
+}
+
+/* Stopping mode: what this core tells core 0 at the end of each turn. */
+static void publish(struct sn__core *c)
+{
+    bool idle = !sn__sched_has_tasks(&c->sched) && !sn_mesh_pending(c->mesh, c->id) &&
+                !inbox_busy(c) && !c->deferred_head && !sn_mesh_backlog(c->mesh, c->id) &&
+                c->nops == 0;
+    atomic_store(&c->pub_in, atomic_load_explicit(&c->c.msgs_in, memory_order_relaxed));
+    atomic_store(&c->pub_out, atomic_load_explicit(&c->c.msgs_out, memory_order_relaxed));
+    atomic_store(&c->pub_idle, idle);
+}
+
+/* One read of every core; true when all are idle with no message in flight. */
+static bool quiet_pass(struct sn__rt *rt, uint64_t *snap)
+{
+    uint64_t in = 0, out = 0;
+    if (atomic_load(&sn__ext_active))
+        return false;
+    for (unsigned i = 0; i < rt->ncores; i++) {
+        struct sn__core *k = rt->cores[i];
+        if (!atomic_load(&k->pub_idle) || atomic_load(&k->inbox))
+            return false;
+        snap[2 * i] = atomic_load(&k->pub_in);
+        snap[2 * i + 1] = atomic_load(&k->pub_out);
+        in += snap[2 * i];
+        out += snap[2 * i + 1];
+    }
+    return in == out;
+}
+
+static void check_finished(struct sn__core *c)
+{
+    struct sn__rt *rt = c->rt;
+    size_t bytes = 2 * rt->ncores * sizeof(uint64_t);
+    if (!quiet_pass(rt, rt->snap[0]) || !quiet_pass(rt, rt->snap[1]) ||
+        memcmp(rt->snap[0], rt->snap[1], bytes) != 0)
+        return;
+    atomic_store(&rt->finished, 1);
+    for (unsigned i = 0; i < rt->ncores; i++)
+        if (i != c->id)
+            sn__wake_from_thread(&rt->cores[i]->waker);
+}
+
+static void sleep_now(struct sn__core *c, uint64_t now)
+{
+    sn_mesh_flush(c->mesh, c->id, sn__loop_wake, c);
+    sn_mesh_sleep_announce(c->mesh, c->id);
+    sn__waker_sleep_begin(&c->waker);
+    if (!has_work(c)) {
+        uint64_t wait = UINT64_MAX;
+        uint64_t next = sn__timers_next(&c->sched);
+        if (next != UINT64_MAX)
+            wait = next > now ? next - now : 0;
+        if (sn_mesh_backlog(c->mesh, c->id) && wait > BACKLOG_WAIT_NS)
+            wait = BACKLOG_WAIT_NS;
+        if (c->stop_seen && (c->id == 0 || c->nops) && wait > STOPPING_WAIT_NS)
+            wait = STOPPING_WAIT_NS;
+        struct io_uring_cqe *cqe;
+        struct __kernel_timespec ts = {.tv_sec = (long long)(wait / 1000000000u),
+                                       .tv_nsec = (long long)(wait % 1000000000u)};
+        sn__count(&c->c.sleeps, 1);
+        io_uring_submit_and_wait_timeout(&c->uring.ring, &cqe, 1,
+                                         wait == UINT64_MAX ? NULL : &ts, NULL);
+    }
+    sn__waker_sleep_end(&c->waker);
+    sn_mesh_sleep_cancel(c->mesh, c->id);
+    c->last_work_ns = sn_now_ns();
+}
+
+static void turn(struct sn__core *c)
+{
+    uint64_t t = sn_now_ns();
+    unsigned work = 0, n;
+
+    if (c->stop_seen)
+        atomic_store(&c->pub_idle, 0);
+    if (sn_mesh_pending(c->mesh, c->id) && (n = sn_mesh_drain(c->mesh, c->id, DRAIN_BUDGET))) {
+        work += n;
+        t = phase_end(c, t, "handling messages");
+    }
+    if (inbox_busy(c) && (n = sn__inbox_drain(c))) {
+        work += n;
+        t = phase_end(c, t, "external calls");
+    }
+    if (sn__sched_has_tasks(&c->sched)) {
+        n = sn__sched_run(&c->sched, TASK_QUOTA_NS);
+        sn__count(&c->c.tasks, n);
+        work += n;
+        t = phase_end(c, t, "tasks");
+    }
+    if (c->deferred_head)
+        sn__smp_retry_deferred(c);
+    work += sn_mesh_flush(c->mesh, c->id, sn__loop_wake, c);
+    sn__uring_submit_and_poll(&c->uring);
+    if (io_uring_cq_ready(&c->uring.ring) && (n = reap(c))) {
+        work += n;
+        t = phase_end(c, t, "io completions");
+    }
+    if (sn__timers_next(&c->sched) <= t) {
+        n = sn__timers_expire(&c->sched, t);
+        sn__count(&c->c.timers, n);
+        work += n;
+        t = phase_end(c, t, "timers");
+    }
+    sn__count(&c->c.loops, 1);
+    atomic_store_explicit(&c->c.pool_in_use, c->sched.pool.in_use, memory_order_relaxed);
+    atomic_store_explicit(&c->c.pool_capacity, c->sched.pool.capacity, memory_order_relaxed);
+
+    if (sn_unlikely(!c->stop_seen && atomic_load_explicit(&c->rt->stop, memory_order_relaxed))) {
+        enter_stopping(c);
+        work++;
+    }
+    if (sn_unlikely(c->stop_seen)) {
+        if (c->nops && t - c->last_cancel_ns >= CANCEL_RETRY_NS) {
+            sn__io_cancel_all(c);
+            c->last_cancel_ns = t;
+        }
+        publish(c);
+        if (c->id == 0)
+            check_finished(c);
+    }
+    if (work)
+        c->last_work_ns = t;
+    else if (t - c->last_work_ns >= c->idle_poll_ns)
+        sleep_now(c, t);
+}
+
+void sn__loop_run(struct sn__core *c)
+{
+    c->last_work_ns = sn_now_ns();
+    while (!atomic_load_explicit(&c->rt->finished, memory_order_acquire))
+        turn(c);
+
+    /* The run is over: nothing is in flight between cores. Settle what still waits. */
+    c->finishing = true;
+    sn__smp_cancel_calls(c);
+    while (sn__sched_has_tasks(&c->sched))
+        sn__count(&c->c.tasks, sn__sched_run(&c->sched, 0));
+    sn__smp_drop_deferred(c);
+}

@@ -1,0 +1,283 @@
+/*
+ * A connection's life: creation, the decision of what it does next (sn__conn_progress), the
+ * idle timer, close / shutdown / abort, and the final step that closes the socket and calls
+ * on_close from the run queue.
+ *
+ * Every event (a completion, a write, a close request, the idle timer) ends in
+ * sn__conn_progress, which looks at the state and starts or cancels operations: reading
+ * when the app wants it and the output backlog allows it, SHUT_WR or close once the output
+ * has drained, and the final step once nothing is in flight. Events that happen while an
+ * app callback runs (refs > 0) are settled when the callback returns.
+ */
+#include "reactor/net_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+static void conn_finish(struct sn_task *t);
+static void idle_fire(void *arg);
+
+struct sn_conn *sn__conn_new(struct sn__netc *nc, int fd, const struct sn_conn_limits *lim,
+                             const struct sn_conn_ops *ops, void *arg, struct sn_listener *l)
+{
+    struct sn_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    c->core = nc->core;
+    c->nc = nc;
+    c->ops = ops;
+    c->arg = arg;
+    c->lim = *lim;
+    if (!c->lim.input_max)
+        c->lim.input_max = SN_CONN_DEFAULT_INPUT_MAX;
+    if (!c->lim.output_high)
+        c->lim.output_high = SN_CONN_DEFAULT_OUTPUT_HIGH;
+    c->l = l;
+    c->reading = true;
+    c->bufring = !lim->plain_recv && sn__netc_bufring(nc);
+    sn__io_op_init(&c->rop, NULL);
+    sn__io_op_init(&c->sop, NULL);
+    sn_task_init(&c->fin_task, conn_finish);
+    sn_timer_init(&c->idle, idle_fire, c);
+    c->last_active = sn_now_ns();
+    c->next = nc->conns;
+    if (nc->conns)
+        nc->conns->prev = c;
+    nc->conns = c;
+    sn__netc_ref(nc);
+    return c;
+}
+
+void sn__conn_start(struct sn_conn *c)
+{
+    if (c->lim.idle_ms && !c->fin_queued)
+        sn_timer_arm(&c->idle, (uint64_t)c->lim.idle_ms * 1000000u);
+    sn__conn_progress(c);
+}
+
+/* ---- the final step ------------------------------------------------------------------------ */
+
+static void conn_unlink(struct sn_conn *c)
+{
+    struct sn__netc *nc = c->nc;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        nc->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void conn_finish(struct sn_task *t)
+{
+    struct sn_conn *c = (struct sn_conn *)((char *)t - offsetof(struct sn_conn, fin_task));
+    struct sn__netc *nc = c->nc;
+
+    sn__conn_out_drop(c);
+    sn__net_close_fd(c->fd, c->linger0);
+    c->fd = -1;
+    conn_unlink(c);
+    if (c->l)
+        sn__listener_conn_gone(c->l, c->core);
+    if (c->err && c->err != -ECONNABORTED && c->ops && c->ops->on_error)
+        c->ops->on_error(c, c->arg, c->err);
+    if (c->ops && c->ops->on_close)
+        c->ops->on_close(c, c->arg, c->err);
+    free(c->ibuf);
+    free(c->rbuf);
+    free(c);
+    sn__netc_unref(nc);
+}
+
+/* No operation in flight any more and nothing left to do: queue the final step. */
+static void conn_queue_finish(struct sn_conn *c)
+{
+    c->fin_queued = true;
+    c->wr_closed = true;
+    sn_timer_cancel(&c->idle);
+    sn_schedule(&c->fin_task);
+}
+
+/* ---- deciding what comes next ------------------------------------------------------------- */
+
+static bool want_read(struct sn_conn *c)
+{
+    if (c->aborting || c->want_close || c->eof || !c->reading)
+        return false;
+    /* Hysteresis: pause above the limit, resume at half of it. */
+    if (c->paused && c->backlog <= c->lim.output_high / 2)
+        c->paused = false;
+    else if (!c->paused && c->backlog > c->lim.output_high)
+        c->paused = true;
+    return !c->paused;
+}
+
+static void stop_ops(struct sn_conn *c, bool sends_too)
+{
+    if (c->rop.inflight && !c->rcancel)
+        c->rcancel = sn__net_cancel(&c->rop);
+    if (sends_too && c->sop.inflight && !c->scancel)
+        c->scancel = sn__net_cancel(&c->sop);
+}
+
+void sn__conn_progress(struct sn_conn *c)
+{
+    if (c->fin_queued || c->refs)
+        return;
+    if (c->aborting) {
+        /* The output is dropped in the final step: an in-flight send may still read it. */
+        stop_ops(c, true);
+        if (!c->rop.inflight && !c->sop.inflight)
+            conn_queue_finish(c);
+        return;
+    }
+    bool drained = c->backlog == 0 && !c->sop.inflight;
+    if (drained && c->want_shut && !c->shut_done) {
+        c->shut_done = true;
+        if (shutdown(c->fd, SHUT_WR) < 0 && !c->want_close) {
+            sn__conn_fail(c, -errno);
+            return;
+        }
+    }
+    if (c->want_close) {
+        stop_ops(c, false);
+        if (drained && !c->rop.inflight)
+            conn_queue_finish(c);
+        return;
+    }
+    bool want = want_read(c);
+    if (want && !c->rop.inflight) {
+        if (!sn__conn_arm_recv(c))
+            sn__conn_fail(c, -EBUSY);
+    } else if (!want && c->rop.inflight && !c->rcancel) {
+        c->rcancel = sn__net_cancel(&c->rop);
+        /* A multishot recv goes on delivering until the cancel reaches the kernel, and the
+         * loop's completion phase can last as long as a fast peer keeps sending. */
+        if (c->rcancel && c->paused && c->bufring)
+            sn__net_submit_now();
+    }
+}
+
+void sn__conn_fail(struct sn_conn *c, int err)
+{
+    if (!c->err)
+        c->err = err;
+    c->aborting = true;
+    c->wr_closed = true;
+    sn__conn_progress(c);
+}
+
+void sn__conn_stop(struct sn_conn *c)
+{
+    if (c->fin_queued)
+        return;
+    if (!c->err)
+        c->err = -ECANCELED;
+    c->want_close = true;
+    c->wr_closed = true;
+    sn__conn_progress(c);
+}
+
+static void idle_fire(void *arg)
+{
+    struct sn_conn *c = arg;
+    uint64_t idle = (uint64_t)c->lim.idle_ms * 1000000u;
+    uint64_t quiet = sn_now_ns() - c->last_active;
+    if (quiet < idle) {
+        sn_timer_arm(&c->idle, idle - quiet);
+        return;
+    }
+    sn__conn_fail(c, -ETIMEDOUT);
+}
+
+/* ---- public ------------------------------------------------------------------------------- */
+
+static bool foreign(const struct sn_conn *c)
+{
+    return sn_core_id() != c->core;
+}
+
+int sn_conn_shutdown(struct sn_conn *c)
+{
+    if (foreign(c))
+        return -EXDEV;
+    if (c->wr_closed)
+        return 0;
+    c->wr_closed = true;
+    c->want_shut = true;
+    sn__conn_progress(c);
+    return 0;
+}
+
+int sn_conn_close(struct sn_conn *c)
+{
+    if (foreign(c))
+        return -EXDEV;
+    if (c->want_close || c->aborting || c->fin_queued)
+        return 0;
+    c->want_close = true;
+    c->wr_closed = true;
+    sn__conn_progress(c);
+    return 0;
+}
+
+int sn_conn_abort(struct sn_conn *c)
+{
+    if (foreign(c))
+        return -EXDEV;
+    if (c->fin_queued)
+        return 0;
+    c->linger0 = true;
+    sn__conn_fail(c, -ECONNABORTED);
+    return 0;
+}
+
+void sn_conn_set_reading(struct sn_conn *c, bool on)
+{
+    if (foreign(c) || c->reading == on)
+        return;
+    c->reading = on;
+    sn__conn_progress(c);
+}
+
+void sn_conn_set_arg(struct sn_conn *c, void *arg)
+{
+    c->arg = arg;
+}
+
+int sn_conn_fd(const struct sn_conn *c)
+{
+    return c->fd;
+}
+
+unsigned sn_conn_core(const struct sn_conn *c)
+{
+    return c->core;
+}
+
+size_t sn_conn_backlog(const struct sn_conn *c)
+{
+    return c->backlog;
+}
+
+int sn_conn_peer(const struct sn_conn *c, struct sockaddr_storage *out, socklen_t *len)
+{
+    *len = sizeof *out;
+    if (getpeername(c->fd, (struct sockaddr *)out, len) < 0)
+        return -errno;
+    return 0;
+}
+
+bool sn__conn_uses_bufring(const struct sn_conn *c)
+{
+    return c->bufring;
+}
+
+uint64_t sn__conn_sends(const struct sn_conn *c)
+{
+    return c->nsends;
+}

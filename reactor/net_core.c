@@ -1,0 +1,304 @@
+/*
+ * The network layer's per-core state: the provided buffer ring, the corked-output flush that
+ * runs once per loop turn, and the stop sentinel (see reactor/net_internal.h). Also address
+ * parsing and small socket helpers.
+ *
+ * Flush timing: the first write of a turn puts the connection on the dirty list and queues
+ * the flush task. A write made by a completion callback (phase 4) is flushed from the run
+ * queue at the start of the next turn, a write made by a task later in the same task phase;
+ * either way the send SQE goes out with that turn's submit, after every reply produced by
+ * the completions, mesh replies and tasks before it, so pipelined replies leave in one send.
+ */
+#include "reactor/net_internal.h"
+
+#include <sn/reactor.h>
+
+#include "reactor/core.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static __thread struct sn__netc *tls_netc;
+
+int sn_addr_parse(const char *host, uint16_t port, struct sockaddr_storage *out, socklen_t *len)
+{
+    if (!out || !len)
+        return -EINVAL;
+    memset(out, 0, sizeof *out);
+    if (!host || strcmp(host, "localhost") == 0)
+        host = SN_NET_DEFAULT_HOST;
+    else if (strcmp(host, "*") == 0)
+        host = "0.0.0.0";
+    struct sockaddr_in *a4 = (struct sockaddr_in *)out;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(port);
+        *len = sizeof *a4;
+        return 0;
+    }
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
+    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(port);
+        *len = sizeof *a6;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+void sn__net_close_fd(int fd, bool reset)
+{
+    if (fd < 0)
+        return;
+    if (reset) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    close(fd);
+}
+
+bool sn__net_sqes(struct io_uring_sqe **a, struct io_uring_sqe **b)
+{
+    struct sn__core *core = sn__core_self();
+    if (!core)
+        return false;
+    /* Make room first, so the pair is not split by a submit in between. */
+    if (b && io_uring_sq_space_left(&core->uring.ring) < 2)
+        io_uring_submit(&core->uring.ring);
+    *a = sn__sqe_get();
+    if (!*a)
+        return false;
+    if (b && !(*b = sn__sqe_get())) {
+        io_uring_prep_nop(*a);
+        io_uring_sqe_set_data64(*a, 0);
+        return false;
+    }
+    return true;
+}
+
+bool sn__net_cancel(struct sn__io_op *op)
+{
+    struct io_uring_sqe *sqe = sn__sqe_get();
+    if (!sqe)
+        return false;
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+    io_uring_sqe_set_data64(sqe, 0);
+    return true;
+}
+
+void sn__net_submit_now(void)
+{
+    struct sn__core *core = sn__core_self();
+    if (core)
+        io_uring_submit(&core->uring.ring);
+}
+
+bool sn__net_stopping(struct sn__netc *nc)
+{
+    return nc->stopping || sn_stopping();
+}
+
+/* ---- buffer ring ------------------------------------------------------------------------ */
+
+static void br_setup(struct sn__netc *nc)
+{
+    struct sn__core *core = sn__core_self();
+    nc->br_state = -1;
+    if (nc->plain_env || !core || !(core->uring.features & SN__URING_BUF_RING))
+        return;
+    nc->br_bytes = SN__NET_NBUFS * sizeof(struct io_uring_buf);
+    void *mem =
+        mmap(NULL, nc->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return;
+    nc->bufs = aligned_alloc(4096, (size_t)SN__NET_NBUFS * SN__NET_BUFSZ);
+    if (!nc->bufs) {
+        munmap(mem, nc->br_bytes);
+        return;
+    }
+    nc->br = mem;
+    io_uring_buf_ring_init(nc->br);
+    struct io_uring_buf_reg reg = {
+        .ring_addr = (unsigned long)mem, .ring_entries = SN__NET_NBUFS, .bgid = SN__NET_BGID};
+    if (io_uring_register_buf_ring(&core->uring.ring, &reg, 0) != 0) {
+        munmap(mem, nc->br_bytes);
+        free(nc->bufs);
+        nc->br = NULL;
+        nc->bufs = NULL;
+        return;
+    }
+    int mask = io_uring_buf_ring_mask(SN__NET_NBUFS);
+    for (unsigned i = 0; i < SN__NET_NBUFS; i++)
+        io_uring_buf_ring_add(nc->br, sn__netc_buf(nc, i), SN__NET_BUFSZ, (unsigned short)i, mask,
+                              (int)i);
+    io_uring_buf_ring_advance(nc->br, SN__NET_NBUFS);
+    nc->br_state = 1;
+}
+
+bool sn__netc_bufring(struct sn__netc *nc)
+{
+    if (nc->br_state == 0)
+        br_setup(nc);
+    return nc->br_state == 1;
+}
+
+void sn__netc_buf_return(struct sn__netc *nc, unsigned bid)
+{
+    io_uring_buf_ring_add(nc->br, sn__netc_buf(nc, bid), SN__NET_BUFSZ, (unsigned short)bid,
+                          io_uring_buf_ring_mask(SN__NET_NBUFS), 0);
+    io_uring_buf_ring_advance(nc->br, 1);
+}
+
+static void br_teardown(struct sn__netc *nc)
+{
+    struct sn__core *core = sn__core_self();
+    if (nc->br_state != 1)
+        return;
+    /* The ring may be gone already only if the core is; we run on the core thread. */
+    if (core)
+        io_uring_unregister_buf_ring(&core->uring.ring, SN__NET_BGID);
+    munmap(nc->br, nc->br_bytes);
+    free(nc->bufs);
+    nc->br = NULL;
+    nc->bufs = NULL;
+    nc->br_state = -1;
+}
+
+/* ---- flush -------------------------------------------------------------------------------- */
+
+static void flush_run(struct sn_task *t)
+{
+    struct sn__netc *nc = (struct sn__netc *)((char *)t - offsetof(struct sn__netc, flush_task));
+    nc->flush_queued = false;
+    struct sn_conn *list = nc->dirty;
+    nc->dirty = NULL;
+    while (list) {
+        struct sn_conn *c = list;
+        list = c->dirty_next;
+        c->dirty_next = NULL;
+        c->dirty = false;
+        sn__conn_send(c);
+    }
+    sn__netc_unref(nc);
+}
+
+void sn__netc_mark_dirty(struct sn__netc *nc, struct sn_conn *c)
+{
+    if (c->dirty)
+        return;
+    c->dirty = true;
+    c->dirty_next = nc->dirty;
+    nc->dirty = c;
+    if (!nc->flush_queued) {
+        nc->flush_queued = true;
+        sn__netc_ref(nc);
+        sn_task_init(&nc->flush_task, flush_run);
+        sn_schedule(&nc->flush_task);
+    }
+}
+
+/* ---- stop sentinel ------------------------------------------------------------------------ */
+
+/* Closes everything this core still has open; each socket drops its netc ref when gone. */
+static void netc_stop(struct sn__netc *nc)
+{
+    nc->stopping = true;
+    for (struct sn__lslot *s = nc->slots, *next; s; s = next) {
+        next = s->next;
+        sn__lslot_stop(s);
+    }
+    for (struct sn_udp *u = nc->udps, *next; u; u = next) {
+        next = u->next;
+        sn__udp_stop(u);
+    }
+    for (struct sn_conn *c = nc->conns, *next; c; c = next) {
+        next = c->next;
+        sn__conn_stop(c);
+    }
+}
+
+static bool sentinel_arm(struct sn__netc *nc);
+
+static void sentinel_cb(struct sn__io_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    struct sn__netc *nc = (struct sn__netc *)((char *)op - offsetof(struct sn__netc, sentinel));
+    if (res == -ETIME && !sn_stopping() && sentinel_arm(nc))
+        return; /* it really expired (after decades): keep watching */
+    netc_stop(nc);
+    sn__netc_unref(nc);
+}
+
+static bool sentinel_arm(struct sn__netc *nc)
+{
+    struct io_uring_sqe *sqe = sn__sqe_get();
+    if (!sqe)
+        return false;
+    nc->sentinel_ts.tv_sec = 1ll << 30;
+    nc->sentinel_ts.tv_nsec = 0;
+    io_uring_prep_timeout(sqe, &nc->sentinel_ts, 0, 0);
+    sn__sqe_bind(sqe, &nc->sentinel);
+    return true;
+}
+
+/* ---- the per-core state --------------------------------------------------------------------- */
+
+static bool env_true(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+struct sn__netc *sn__netc_get(int *err)
+{
+    if (sn_likely(tls_netc != NULL)) {
+        if (!tls_netc->stopping)
+            return tls_netc;
+        *err = -ECANCELED;
+        return NULL;
+    }
+    if (!sn__core_self()) {
+        *err = -EPERM;
+        return NULL;
+    }
+    if (sn_stopping()) {
+        *err = -ECANCELED;
+        return NULL;
+    }
+    struct sn__netc *nc = calloc(1, sizeof *nc);
+    if (!nc) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    nc->core = sn_core_id();
+    nc->plain_env = env_true("SN_NET_PLAIN_RECV");
+    sn__io_op_init(&nc->sentinel, sentinel_cb);
+    if (!sentinel_arm(nc)) {
+        free(nc);
+        *err = -EBUSY;
+        return NULL;
+    }
+    nc->refs = 1; /* the sentinel's, dropped when the reactor stops */
+    tls_netc = nc;
+    return nc;
+}
+
+void sn__netc_ref(struct sn__netc *nc)
+{
+    nc->refs++;
+}
+
+void sn__netc_unref(struct sn__netc *nc)
+{
+    if (--nc->refs)
+        return;
+    br_teardown(nc);
+    if (tls_netc == nc)
+        tls_netc = NULL;
+    free(nc);
+}

@@ -1,0 +1,226 @@
+/*
+ * Internal: the network layer's per-core state, connections, listeners and UDP sockets
+ * (contract in include/sn/net.h, design in docs/ARCHITECTURE.md, "Network").
+ *
+ * Per core (struct sn__netc, thread-local, made on first use): the provided buffer ring, the
+ * lists of open sockets, the connections with output to send this turn, and a "sentinel": a
+ * timeout op that never expires and is only cancelled by the reactor at shutdown, which is
+ * how the network layer learns the reactor stops even when none of its sockets has an
+ * operation in flight. The state is freed when the last socket of a stopping core is gone.
+ *
+ * Everything here is touched by the owning core only, except the listener's counters (atomic).
+ */
+#ifndef SN_REACTOR_NET_INTERNAL_H
+#define SN_REACTOR_NET_INTERNAL_H
+
+#include <sn/future.h>
+#include <sn/net.h>
+#include <sn/sched.h>
+#include <sn/timer.h>
+
+#include <stdatomic.h>
+#include <sys/uio.h>
+
+#include "reactor/io.h"
+
+#define SN__NET_BGID  0x5e  /* buffer group id of the per-core ring */
+#define SN__NET_NBUFS 128   /* buffers in the ring (power of two) */
+#define SN__NET_BUFSZ 16384 /* bytes per buffer, and the plain recv buffer */
+#define SN__NET_CHUNK 16384 /* smallest output chunk */
+#define SN__NET_IOV   32    /* iovecs per send */
+
+struct sn__netc;
+struct sn_listener;
+
+/* One piece of a connection's output: bytes owned by libsn, or the caller's (write_ref). */
+struct sn__chunk {
+    struct sn__chunk *next;
+    char *data;
+    size_t len; /* valid bytes */
+    size_t off; /* bytes already sent */
+    size_t cap; /* owned: capacity of buf; 0 for a reference */
+    void (*release)(void *arg);
+    void *release_arg;
+    char buf[];
+};
+
+struct sn_conn {
+    int fd;
+    unsigned core;
+    struct sn__netc *nc;
+    const struct sn_conn_ops *ops;
+    void *arg;
+    struct sn_conn_limits lim;
+    struct sn_listener *l;       /* NULL for outgoing connections */
+    struct sn_conn *prev, *next; /* netc's list */
+
+    /* Receiving. */
+    struct sn__io_op rop;
+    bool bufring; /* multishot recv on the ring, else plain recv into rbuf */
+    bool rcancel; /* a cancel of rop was queued */
+    bool reading; /* the app wants to read (sn_conn_set_reading) */
+    bool paused;  /* backpressure: output over the limit */
+    bool eof;
+    char *rbuf;
+    char *ibuf; /* what on_data left unconsumed */
+    size_t ilen, icap;
+
+    /* Sending. */
+    struct sn__io_op sop;
+    bool scancel;
+    bool dirty; /* on the netc's flush list */
+    struct sn_conn *dirty_next;
+    struct sn__chunk *ohead, *otail;
+    size_t backlog;
+    uint64_t nsends; /* sends started (for the tests of corking) */
+    struct iovec iov[SN__NET_IOV];
+    struct msghdr msg;
+
+    /* Lifecycle. */
+    bool wr_closed; /* writes refused */
+    bool want_shut; /* SHUT_WR once the output drained */
+    bool shut_done;
+    bool want_close; /* close once the output drained */
+    bool aborting;   /* drop everything and close */
+    bool linger0;    /* close with a reset */
+    bool fin_queued; /* fin_task queued: no callback but on_error/on_close any more */
+    int err;
+    unsigned refs; /* callbacks running (the connection must not finish under them) */
+    struct sn_task fin_task;
+    struct sn_timer idle;
+    uint64_t last_active;
+};
+
+/* A listener's state on one core. */
+struct sn__lslot {
+    struct sn_listener *l;
+    struct sn__netc *nc; /* set when the slot starts */
+    unsigned core;
+    int fd; /* -1: no socket on this core (one-core mode, or closed) */
+    struct sn__io_op aop;
+    struct sn_timer retry; /* re-arms accept after a transient error */
+    bool started, closing, done;
+    struct sn_promise *closed;     /* settles when the slot is done (sn_listener_close) */
+    struct sn__lslot *prev, *next; /* netc's list */
+    SN_CACHE_ALIGNED _Atomic uint64_t nconns; /* open, or on their way to this core */
+    _Atomic uint64_t accepted, refused;
+};
+
+struct sn_listener {
+    struct sn_listen_config cfg;
+    uint16_t port;
+    unsigned ncores;
+    unsigned acceptor;     /* one-core mode: the accepting core */
+    _Atomic unsigned refs; /* app + open slots + connections + hand-offs in flight */
+    _Atomic int app_ref;   /* 1 until sn_listener_close or the reactor stop dropped it */
+    _Atomic unsigned rr;   /* tie breaker for the least-loaded choice */
+    struct sn__lslot slots[];
+};
+
+struct sn_udp {
+    int fd;
+    unsigned core;
+    uint16_t port;
+    struct sn__netc *nc;
+    struct sn_udp_config cfg;
+    struct sn__io_op rop;
+    bool closing, rcancel, fin_queued;
+    unsigned sends; /* sends in flight */
+    struct sn_task fin_task;
+    struct msghdr msg;
+    struct iovec iov;
+    struct sockaddr_storage from;
+    struct sn_udp *prev, *next;
+    char buf[65536];
+};
+
+struct sn__netc {
+    unsigned core;
+    unsigned refs; /* sentinel + sockets + queued flush task */
+    bool stopping;
+    bool plain_env; /* SN_NET_PLAIN_RECV=1 */
+    int br_state;   /* 0 untried, 1 ready, -1 unavailable */
+    struct io_uring_buf_ring *br;
+    char *bufs;
+    size_t br_bytes;
+    struct sn_conn *conns;
+    struct sn__lslot *slots;
+    struct sn_udp *udps;
+    struct sn_conn *dirty;
+    bool flush_queued;
+    struct sn_task flush_task;
+    struct sn__io_op sentinel;
+    struct __kernel_timespec sentinel_ts;
+};
+
+/* net_core.c */
+/* The calling core's state, made on first use; NULL with *err set (-EPERM off a core,
+ * -ECANCELED when the reactor stops, -ENOMEM). */
+struct sn__netc *sn__netc_get(int *err);
+void sn__netc_ref(struct sn__netc *nc);
+void sn__netc_unref(struct sn__netc *nc);
+/* True when the ring of provided buffers can be used (set up on first call). */
+bool sn__netc_bufring(struct sn__netc *nc);
+/* Returns buffer `bid` to the ring. */
+void sn__netc_buf_return(struct sn__netc *nc, unsigned bid);
+static inline char *sn__netc_buf(struct sn__netc *nc, unsigned bid)
+{
+    return nc->bufs + (size_t)bid * SN__NET_BUFSZ;
+}
+/* Puts `c` on the list of connections that send at the next flush. */
+void sn__netc_mark_dirty(struct sn__netc *nc, struct sn_conn *c);
+/* One SQE, or two adjacent ones (for a linked pair) when `b` is not NULL. false: none. */
+bool sn__net_sqes(struct io_uring_sqe **a, struct io_uring_sqe **b);
+/* Queues a cancel of `op` (no completion wanted); false when no SQE could be had. */
+bool sn__net_cancel(struct sn__io_op *op);
+/*
+ * Submits queued SQEs now instead of at the end of the turn: for a cancel that must take
+ * effect before the kernel delivers more (a reap phase can go on while a peer streams).
+ */
+void sn__net_submit_now(void);
+/* Closes a socket, with a reset (SO_LINGER 0) when `reset`. */
+void sn__net_close_fd(int fd, bool reset);
+/* True once this core must not start new network work. */
+bool sn__net_stopping(struct sn__netc *nc);
+
+/* net_conn.c */
+/* Makes a connection on the calling core for an open socket; NULL on -ENOMEM (fd left open). */
+struct sn_conn *sn__conn_new(struct sn__netc *nc, int fd, const struct sn_conn_limits *lim,
+                             const struct sn_conn_ops *ops, void *arg, struct sn_listener *l);
+/* Starts reading and the idle timer; call once the app has the connection. */
+void sn__conn_start(struct sn_conn *c);
+/* Decides what the connection does next (read, pause, shut, finish). */
+void sn__conn_progress(struct sn_conn *c);
+/* Ends the connection with `err` (first error wins): drops output, cancels, closes. */
+void sn__conn_fail(struct sn_conn *c, int err);
+/* Reactor stop: closes the connection gracefully with -ECANCELED. */
+void sn__conn_stop(struct sn_conn *c);
+static inline void sn__conn_touch(struct sn_conn *c)
+{
+    c->last_active = sn_now_ns();
+}
+
+/* net_recv.c */
+/* Starts a receive (multishot on the ring or one plain recv). false: no SQE. */
+bool sn__conn_arm_recv(struct sn_conn *c);
+
+/* net_send.c */
+/* Starts a send of the queued output (called from the netc flush). */
+void sn__conn_send(struct sn_conn *c);
+/* Releases every queued chunk (the output is dropped). */
+void sn__conn_out_drop(struct sn_conn *c);
+
+/* net_listen.c */
+void sn__lslot_stop(struct sn__lslot *s);
+void sn__listener_unref(struct sn_listener *l);
+/* A connection of `l` on `core` ended. */
+void sn__listener_conn_gone(struct sn_listener *l, unsigned core);
+
+/* net_udp.c */
+void sn__udp_stop(struct sn_udp *u);
+
+/* Internal queries for the tests (include this header). */
+bool sn__conn_uses_bufring(const struct sn_conn *c);
+uint64_t sn__conn_sends(const struct sn_conn *c);
+
+#endif

@@ -1,0 +1,479 @@
+/*
+ * Listening and accepting (contract in include/sn/net.h).
+ *
+ * sn_listen makes every socket on the calling core (so the port, and errors, are known at
+ * once), then asks every core to start its slot: a multishot accept on its own socket
+ * (SO_REUSEPORT mode), or, in one-core mode, only the calling core accepts and sends each
+ * new socket to the core with the fewest connections through sn_send. Each slot's connection
+ * count is an atomic written by the acceptor (+1 when it assigns a connection) and by the
+ * owner (-1 when the connection ends), so the choice sees connections still on their way.
+ *
+ * The listener is shared by the cores, so its memory is reference counted (atomically): one
+ * reference for the app (dropped by sn_listener_close or by the reactor stop), one per open
+ * slot, one per connection it made; the last one frees it, on whichever core that is.
+ */
+#include "reactor/net_internal.h"
+
+#include <sn/reactor.h>
+#include <sn/smp.h>
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ACCEPT_RETRY_NS 10000000ull /* after EMFILE and the like */
+#define DEFAULT_BACKLOG 1024
+
+static void accept_cb(struct sn__io_op *op, int res, uint32_t flags);
+static void retry_fire(void *arg);
+
+/* ---- references ------------------------------------------------------------------------- */
+
+void sn__listener_unref(struct sn_listener *l)
+{
+    if (atomic_fetch_sub(&l->refs, 1) == 1)
+        free(l);
+}
+
+static void drop_app_ref(struct sn_listener *l)
+{
+    if (atomic_exchange(&l->app_ref, 0))
+        sn__listener_unref(l);
+}
+
+void sn__listener_conn_gone(struct sn_listener *l, unsigned core)
+{
+    atomic_fetch_sub(&l->slots[core].nconns, 1);
+    sn__listener_unref(l);
+}
+
+/* ---- slots: start and stop -------------------------------------------------------------- */
+
+static bool accept_arm(struct sn__lslot *s)
+{
+    struct io_uring_sqe *sqe = sn__sqe_get();
+    if (!sqe)
+        return false;
+    io_uring_prep_multishot_accept(sqe, s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    s->aop.cb = accept_cb;
+    sn__sqe_bind(sqe, &s->aop);
+    return true;
+}
+
+static void slot_link(struct sn__netc *nc, struct sn__lslot *s)
+{
+    s->nc = nc;
+    s->prev = NULL;
+    s->next = nc->slots;
+    if (nc->slots)
+        nc->slots->prev = s;
+    nc->slots = s;
+    sn__netc_ref(nc);
+}
+
+static void slot_unlink(struct sn__lslot *s)
+{
+    struct sn__netc *nc = s->nc;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        nc->slots = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    s->nc = NULL;
+    sn__netc_unref(nc);
+}
+
+/* The slot's socket closes; nothing of it is in flight any more. */
+static void slot_done(struct sn__lslot *s)
+{
+    struct sn_listener *l = s->l;
+    sn__net_close_fd(s->fd, false);
+    s->fd = -1;
+    s->done = true;
+    slot_unlink(s);
+    if (s->closed) {
+        struct sn_promise *p = s->closed;
+        s->closed = NULL;
+        sn_promise_set(p, 0);
+    }
+    /* The reactor stops: the listener is libsn's to free now (the slot's reference keeps it
+     * alive through this; the accept may have been cancelled before the sentinel ran). */
+    if (sn_stopping())
+        drop_app_ref(l);
+    sn__listener_unref(l); /* the slot's reference: may free s */
+}
+
+static void slot_stop(struct sn__lslot *s)
+{
+    if (!s->started || s->closing || s->done)
+        return;
+    s->closing = true;
+    sn_timer_cancel(&s->retry);
+    if (s->aop.inflight)
+        sn__net_cancel(&s->aop);
+    else
+        slot_done(s);
+}
+
+/* Reactor stop (the core's sentinel): close the slot and let go of the app's reference. */
+void sn__lslot_stop(struct sn__lslot *s)
+{
+    struct sn_listener *l = s->l;
+    atomic_fetch_add(&l->refs, 1); /* keep l while both drops happen */
+    slot_stop(s);
+    drop_app_ref(l);
+    sn__listener_unref(l);
+}
+
+static struct sn_future *slot_start(void *arg)
+{
+    struct sn_listener *l = arg;
+    struct sn__lslot *s = &l->slots[sn_core_id()];
+    if (s->fd < 0)
+        return NULL; /* one-core mode: this core only receives connections */
+    int err;
+    struct sn__netc *nc = sn__netc_get(&err);
+    if (!nc)
+        return sn_failed(err);
+    if (!accept_arm(s))
+        return sn_failed(-EBUSY);
+    atomic_fetch_add(&l->refs, 1);
+    s->started = true;
+    slot_link(nc, s);
+    return NULL;
+}
+
+static struct sn_future *slot_close(void *arg)
+{
+    struct sn_listener *l = arg;
+    struct sn__lslot *s = &l->slots[sn_core_id()];
+    if (!s->started || s->done || s->closed)
+        return NULL;
+    struct sn_future *f;
+    s->closed = sn_promise_new(&f);
+    if (!s->closed)
+        return sn_failed(-ENOMEM);
+    if (!s->closing)
+        slot_stop(s);
+    return f;
+}
+
+static void retry_fire(void *arg)
+{
+    struct sn__lslot *s = arg;
+    if (s->closing || sn__net_stopping(s->nc) || !accept_arm(s)) {
+        s->closing = true;
+        slot_done(s);
+    }
+}
+
+/* ---- accepting ----------------------------------------------------------------------------- */
+
+/* The core with the fewest connections and room for one more, or -1. */
+static int least_loaded(struct sn_listener *l)
+{
+    unsigned n = l->ncores, start = atomic_fetch_add(&l->rr, 1) % n;
+    unsigned max = l->cfg.max_conns_per_core;
+    int best = -1;
+    uint64_t best_n = UINT64_MAX;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned k = (start + i) % n;
+        uint64_t cnt = atomic_load(&l->slots[k].nconns);
+        if ((!max || cnt < max) && cnt < best_n) {
+            best = (int)k;
+            best_n = cnt;
+        }
+    }
+    return best;
+}
+
+/* On the core that will own it: the socket becomes a connection (the slot count is taken). */
+static void adopt(struct sn_listener *l, int fd)
+{
+    unsigned core = sn_core_id();
+    struct sn__lslot *s = &l->slots[core];
+    int err;
+    struct sn__netc *nc = sn__netc_get(&err);
+    struct sn_conn *c = nc ? sn__conn_new(nc, fd, &l->cfg.limits, l->cfg.ops, l->cfg.arg, l) : NULL;
+    if (!c) {
+        sn__net_close_fd(fd, false);
+        atomic_fetch_add(&s->refused, 1);
+        sn__listener_conn_gone(l, core);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    atomic_fetch_add(&s->accepted, 1);
+    if (l->cfg.on_accept) {
+        c->refs++;
+        c->arg = l->cfg.on_accept(l->cfg.arg, c);
+        c->refs--;
+    }
+    sn__conn_start(c);
+}
+
+struct handoff {
+    struct sn_listener *l;
+    int fd;
+};
+
+static void adopt_remote(void *arg)
+{
+    struct handoff h = *(struct handoff *)arg;
+    free(arg);
+    adopt(h.l, h.fd);
+}
+
+static void refuse(struct sn__lslot *s, int fd)
+{
+    sn__net_close_fd(fd, false);
+    atomic_fetch_add(&s->refused, 1);
+}
+
+static void handle_fd(struct sn__lslot *s, int fd)
+{
+    struct sn_listener *l = s->l;
+    if (s->closing || sn__net_stopping(s->nc)) {
+        refuse(s, fd);
+        return;
+    }
+    int target = (int)s->core;
+    if (l->cfg.mode == SN_ACCEPT_ONE_CORE) {
+        target = least_loaded(l);
+    } else if (l->cfg.max_conns_per_core && atomic_load(&s->nconns) >= l->cfg.max_conns_per_core) {
+        target = -1;
+    }
+    if (target < 0) {
+        refuse(s, fd);
+        return;
+    }
+    atomic_fetch_add(&l->slots[target].nconns, 1);
+    atomic_fetch_add(&l->refs, 1);
+    if ((unsigned)target == s->core) {
+        adopt(l, fd);
+        return;
+    }
+    struct handoff *h = malloc(sizeof *h);
+    if (h) {
+        *h = (struct handoff){l, fd};
+        if (sn_send((unsigned)target, adopt_remote, h) == 0)
+            return;
+        free(h);
+    }
+    refuse(&l->slots[target], fd);
+    sn__listener_conn_gone(l, (unsigned)target);
+}
+
+static bool transient(int err)
+{
+    return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM ||
+           err == -ECONNABORTED || err == -EINTR || err == -EAGAIN;
+}
+
+static void accept_cb(struct sn__io_op *op, int res, uint32_t flags)
+{
+    struct sn__lslot *s = (struct sn__lslot *)((char *)op - offsetof(struct sn__lslot, aop));
+    if (res >= 0)
+        handle_fd(s, res);
+    if (flags & IORING_CQE_F_MORE)
+        return;
+    /* The multishot accept ended: go on, wait a little, or finish the slot. */
+    if (s->closing || sn__net_stopping(s->nc) || res == -ECANCELED) {
+        s->closing = true;
+        slot_done(s);
+    } else if (res >= 0 || res == -EINTR || res == -EAGAIN || res == -ECONNABORTED) {
+        if (!accept_arm(s)) {
+            s->closing = true;
+            slot_done(s);
+        }
+    } else if (!transient(res) || sn_timer_arm(&s->retry, ACCEPT_RETRY_NS) < 0) {
+        s->closing = true;
+        slot_done(s);
+    }
+}
+
+/* ---- public ---------------------------------------------------------------------------------- */
+
+static int open_socket(const struct sockaddr_storage *a, socklen_t alen, bool reuseport,
+                       int backlog)
+{
+    int fd = socket(a->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
+        bind(fd, (const struct sockaddr *)a, alen) < 0 || listen(fd, backlog) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+static void set_port(struct sockaddr_storage *a, uint16_t port)
+{
+    if (a->ss_family == AF_INET)
+        ((struct sockaddr_in *)a)->sin_port = htons(port);
+    else
+        ((struct sockaddr_in6 *)a)->sin6_port = htons(port);
+}
+
+static uint16_t local_port(int fd)
+{
+    struct sockaddr_storage a;
+    socklen_t len = sizeof a;
+    if (getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+        return 0;
+    return ntohs(a.ss_family == AF_INET ? ((struct sockaddr_in *)&a)->sin_port
+                                        : ((struct sockaddr_in6 *)&a)->sin6_port);
+}
+
+/* Makes the listening sockets; 0 or a negative errno (then none is left open). */
+static int open_sockets(struct sn_listener *l, struct sockaddr_storage *a, socklen_t alen)
+{
+    bool reuse = l->cfg.mode == SN_ACCEPT_REUSEPORT;
+    int backlog = l->cfg.backlog > 0 ? l->cfg.backlog : DEFAULT_BACKLOG;
+    l->port = l->cfg.port;
+    for (unsigned i = 0; i < l->ncores; i++) {
+        if (!reuse && i != l->acceptor)
+            continue;
+        set_port(a, l->port);
+        int fd = open_socket(a, alen, reuse, backlog);
+        if (fd < 0) {
+            for (unsigned k = 0; k < i; k++)
+                sn__net_close_fd(l->slots[k].fd, false);
+            return fd;
+        }
+        l->slots[i].fd = fd;
+        if (!l->port)
+            l->port = local_port(fd);
+    }
+    return 0;
+}
+
+static struct sn_listener *listener_new(const struct sn_listen_config *cfg)
+{
+    unsigned n = sn_core_count();
+    size_t size = sizeof(struct sn_listener) + n * sizeof(struct sn__lslot);
+    size = (size + SN_CACHELINE - 1) / SN_CACHELINE * SN_CACHELINE;
+    struct sn_listener *l = aligned_alloc(SN_CACHELINE, size);
+    if (!l)
+        return NULL;
+    memset(l, 0, size);
+    l->cfg = *cfg;
+    l->cfg.host = NULL; /* not kept: the caller's string */
+    l->ncores = n;
+    l->acceptor = sn_core_id();
+    atomic_init(&l->refs, 1);
+    atomic_init(&l->app_ref, 1);
+    for (unsigned i = 0; i < n; i++) {
+        struct sn__lslot *s = &l->slots[i];
+        s->l = l;
+        s->core = i;
+        s->fd = -1;
+        sn__io_op_init(&s->aop, accept_cb);
+        sn_timer_init(&s->retry, retry_fire, s);
+    }
+    return l;
+}
+
+static struct sn_future *fail_after_close(void *arg, int err, uint64_t value)
+{
+    (void)value;
+    (void)err;
+    return sn_failed((int)(intptr_t)arg);
+}
+
+static struct sn_future *close_all(struct sn_listener *l);
+
+static struct sn_future *listen_started(void *arg, int err, uint64_t value)
+{
+    (void)value;
+    struct sn_listener *l = arg;
+    if (!err)
+        return sn_ready((uint64_t)(uintptr_t)l);
+    /* Slots that never started are ours to close; started ones close on their cores. */
+    for (unsigned i = 0; i < l->ncores; i++)
+        if (!l->slots[i].started) {
+            sn__net_close_fd(l->slots[i].fd, false);
+            l->slots[i].fd = -1;
+        }
+    return sn_then_wrapped(close_all(l), fail_after_close, (void *)(intptr_t)err);
+}
+
+struct sn_future *sn_listen(const struct sn_listen_config *cfg)
+{
+    if (!sn_on_core())
+        return NULL;
+    if (!cfg || (cfg->mode != SN_ACCEPT_REUSEPORT && cfg->mode != SN_ACCEPT_ONE_CORE))
+        return sn_failed(-EINVAL);
+    if (sn_stopping())
+        return sn_failed(-ECANCELED);
+    struct sockaddr_storage a;
+    socklen_t alen;
+    int rc = sn_addr_parse(cfg->host, cfg->port, &a, &alen);
+    if (rc < 0)
+        return sn_failed(rc);
+    struct sn_listener *l = listener_new(cfg);
+    if (!l)
+        return sn_failed(-ENOMEM);
+    rc = open_sockets(l, &a, alen);
+    if (rc < 0) {
+        free(l);
+        return sn_failed(rc);
+    }
+    return sn_then_wrapped(sn_invoke_on_all(slot_start, l), listen_started, l);
+}
+
+static struct sn_future *close_done(void *arg, int err, uint64_t value)
+{
+    (void)value;
+    sn__listener_unref(arg); /* the app's reference, held by the close until now */
+    return err ? sn_failed(err) : NULL;
+}
+
+static struct sn_future *close_all(struct sn_listener *l)
+{
+    /* Take the app's reference over, so that a reactor stop meanwhile does not drop it too;
+     * the close holds it (and so l) until every core answered. */
+    if (!atomic_exchange(&l->app_ref, 0))
+        return sn_ready(0);
+    if (sn_stopping()) {
+        sn__listener_unref(l); /* the cores' sentinels close the slots */
+        return sn_ready(0);
+    }
+    return sn_then_wrapped(sn_invoke_on_all(slot_close, l), close_done, l);
+}
+
+struct sn_future *sn_listener_close(struct sn_listener *l)
+{
+    if (!sn_on_core())
+        return NULL;
+    if (sn_stopping())
+        return sn_ready(0);
+    return close_all(l);
+}
+
+uint16_t sn_listener_port(const struct sn_listener *l)
+{
+    return l->port;
+}
+
+void sn_listener_stats(const struct sn_listener *l, unsigned core, struct sn_listener_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; i < l->ncores; i++) {
+        if (core != SN_LISTENER_ALL_CORES && core != i)
+            continue;
+        const struct sn__lslot *s = &l->slots[i];
+        out->accepted += atomic_load(&s->accepted);
+        out->refused += atomic_load(&s->refused);
+        out->active += atomic_load(&s->nconns);
+    }
+}

@@ -1,0 +1,193 @@
+/*
+ * Sending on a connection: the output is a list of chunks, either copies owned by libsn
+ * (sn_conn_write appends to the last one while it has room, so many small replies share one
+ * buffer) or the caller's memory (sn_conn_write_ref). At most one send is in flight per
+ * connection; the flush (reactor/net_core.c) starts it once per turn with every queued chunk
+ * as one iovec (sendmsg), or a plain send for a single piece. A send may be partial: the
+ * completion consumes what left and queues the connection for the next flush.
+ *
+ * While a send is in flight its chunks stay untouched (appending after the captured length is
+ * fine, chunks never move); they are released only after its completion, or in the final
+ * step once nothing is in flight.
+ */
+#include "reactor/net_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void send_cb(struct sn__io_op *op, int res, uint32_t flags);
+
+static void chunk_free(struct sn__chunk *k)
+{
+    if (k->release)
+        k->release(k->release_arg);
+    free(k);
+}
+
+static void chunk_append(struct sn_conn *c, struct sn__chunk *k)
+{
+    k->next = NULL;
+    if (c->otail)
+        c->otail->next = k;
+    else
+        c->ohead = k;
+    c->otail = k;
+}
+
+void sn__conn_out_drop(struct sn_conn *c)
+{
+    struct sn__chunk *k = c->ohead;
+    while (k) {
+        struct sn__chunk *next = k->next;
+        chunk_free(k);
+        k = next;
+    }
+    c->ohead = c->otail = NULL;
+    c->backlog = 0;
+}
+
+/* Drops n sent bytes from the front; keeps the last owned chunk for reuse. */
+static void consume(struct sn_conn *c, size_t n)
+{
+    c->backlog -= n;
+    while (c->ohead) {
+        struct sn__chunk *k = c->ohead;
+        size_t left = k->len - k->off;
+        size_t take = n < left ? n : left;
+        k->off += take;
+        n -= take;
+        if (k->off < k->len)
+            break;
+        if (k == c->otail && k->cap) {
+            k->off = k->len = 0;
+            break;
+        }
+        c->ohead = k->next;
+        if (!c->ohead)
+            c->otail = NULL;
+        chunk_free(k);
+    }
+}
+
+static int writable(const struct sn_conn *c)
+{
+    if (sn_core_id() != c->core)
+        return -EXDEV;
+    if (c->wr_closed)
+        return c->err && c->err != -ECANCELED ? c->err : -EPIPE;
+    return 0;
+}
+
+/* Counts queued bytes and asks for a flush (and maybe a pause of reading). */
+static void queued(struct sn_conn *c, size_t len)
+{
+    c->backlog += len;
+    sn__netc_mark_dirty(c->nc, c);
+    if (c->backlog > c->lim.output_high) {
+        /* A full batch is waiting: corking gains nothing, send it now. */
+        sn__conn_send(c);
+        if (!c->paused)
+            sn__conn_progress(c);
+    }
+}
+
+int sn_conn_write(struct sn_conn *c, const void *data, size_t len)
+{
+    int rc = writable(c);
+    if (rc || len == 0)
+        return rc;
+    struct sn__chunk *t = c->otail;
+    size_t room = t && t->cap ? t->cap - t->len : 0;
+    size_t first = len < room ? len : room, rest = len - first;
+    if (rest) {
+        /* Allocate before copying anything, so a failure queues nothing. */
+        size_t cap = rest > SN__NET_CHUNK ? rest : SN__NET_CHUNK;
+        struct sn__chunk *k = malloc(sizeof *k + cap);
+        if (!k)
+            return -ENOMEM;
+        memset(k, 0, sizeof *k);
+        k->data = k->buf;
+        k->cap = cap;
+        memcpy(k->buf, (const char *)data + first, rest);
+        k->len = rest;
+        if (first)
+            memcpy(t->data + t->len, data, first);
+        if (t)
+            t->len += first;
+        chunk_append(c, k);
+    } else {
+        memcpy(t->data + t->len, data, first);
+        t->len += first;
+    }
+    queued(c, len);
+    return 0;
+}
+
+int sn_conn_write_ref(struct sn_conn *c, const void *data, size_t len, void (*release)(void *arg),
+                      void *release_arg)
+{
+    int rc = writable(c);
+    if (rc)
+        return rc;
+    struct sn__chunk *k = calloc(1, sizeof *k);
+    if (!k)
+        return -ENOMEM;
+    k->data = (char *)data;
+    k->len = len;
+    k->release = release;
+    k->release_arg = release_arg;
+    chunk_append(c, k);
+    queued(c, len);
+    return 0;
+}
+
+void sn__conn_send(struct sn_conn *c)
+{
+    if (c->fin_queued || c->aborting || c->sop.inflight)
+        return;
+    unsigned n = 0;
+    for (struct sn__chunk *k = c->ohead; k && n < SN__NET_IOV; k = k->next)
+        if (k->len > k->off)
+            c->iov[n++] = (struct iovec){k->data + k->off, k->len - k->off};
+    if (n == 0) {
+        consume(c, 0); /* frees empty references */
+        sn__conn_progress(c);
+        return;
+    }
+    struct io_uring_sqe *sqe = sn__sqe_get();
+    if (!sqe) {
+        sn__conn_fail(c, -EBUSY);
+        return;
+    }
+    if (n == 1) {
+        io_uring_prep_send(sqe, c->fd, c->iov[0].iov_base, c->iov[0].iov_len, MSG_NOSIGNAL);
+    } else {
+        memset(&c->msg, 0, sizeof c->msg);
+        c->msg.msg_iov = c->iov;
+        c->msg.msg_iovlen = n;
+        io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+    }
+    c->sop.cb = send_cb;
+    sn__sqe_bind(sqe, &c->sop);
+    c->nsends++;
+}
+
+static void send_cb(struct sn__io_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    struct sn_conn *c = (struct sn_conn *)((char *)op - offsetof(struct sn_conn, sop));
+    bool cancelled = c->scancel;
+    c->scancel = false;
+    if (res >= 0) {
+        sn__conn_touch(c);
+        consume(c, (size_t)res);
+        if (c->backlog && !c->aborting)
+            sn__netc_mark_dirty(c->nc, c);
+    } else if (!(res == -ECANCELED && cancelled)) {
+        /* -EPIPE / -ECONNRESET from the peer, or -ECANCELED: the reactor stops. */
+        sn__conn_fail(c, res);
+        return;
+    }
+    sn__conn_progress(c);
+}

@@ -1,0 +1,360 @@
+/*
+ * sn_run: start-up and teardown of the reactor (contract in include/sn/reactor.h).
+ *
+ * Start-up: discover the machine and pick one placement per core (reactor/topology.c), give
+ * each core its state and pools from its NUMA node's allocator, build the mesh with each
+ * core's incoming rings on its node, block SIGINT/SIGTERM (threads inherit the mask) and
+ * open the signalfd, then start one thread per core. Each thread pins itself, creates its
+ * own io_uring (so it is the ring's single issuer) and waker, and waits at a barrier until
+ * every core is ready, so no wake-up targets a ring that does not exist yet. Core 0 then
+ * runs the app's main function from its run queue.
+ *
+ * Teardown, after every thread has left its loop (see reactor/loop.c for the shutdown
+ * protocol): rings and wakers are closed only once all threads have joined (a MSG_RING must
+ * never target a closed ring), then pools, the mesh and the topology are freed.
+ */
+#include <sn/future.h>
+#include <sn/reactor.h>
+
+#include <sn/error.h>
+
+#include "core/alloc.h"
+#include "reactor/core.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SQ_ENTRIES 256
+
+struct sn__rt *_Atomic sn__rt_current;
+static _Atomic int run_active;
+
+/* The last run's final counters, readable after sn_run returns. */
+static struct sn_core_metrics *last_metrics;
+static unsigned last_ncores;
+
+static void snapshot(const struct sn__core *c, struct sn_core_metrics *m)
+{
+#define GET(f) atomic_load_explicit(&c->c.f, memory_order_relaxed)
+    *m = (struct sn_core_metrics){
+        .msgs_in = GET(msgs_in), .msgs_out = GET(msgs_out), .tasks = GET(tasks),
+        .cqes = GET(cqes), .sleeps = GET(sleeps), .wakeups_sent = GET(wakeups_sent),
+        .stalls = GET(stalls), .stall_max_ns = GET(stall_max_ns), .timers = GET(timers),
+        .external = GET(external), .loops = GET(loops), .cancelled = GET(cancelled),
+        .pool_in_use = GET(pool_in_use), .pool_capacity = GET(pool_capacity),
+    };
+#undef GET
+    struct sn_mesh_stats ms;
+    sn_mesh_stats(c->mesh, c->id, &ms);
+    m->overflow = ms.overflowed;
+}
+
+int sn_metrics_core(unsigned core, struct sn_core_metrics *out)
+{
+    struct sn__rt *rt = sn__ext_enter();
+    int rc = 0;
+    if (rt) {
+        if (core < rt->ncores)
+            snapshot(rt->cores[core], out);
+        else
+            rc = -EINVAL;
+        sn__ext_leave();
+        return rc;
+    }
+    if (!last_metrics || core >= last_ncores)
+        return -EINVAL;
+    *out = last_metrics[core];
+    return 0;
+}
+
+/* ---- stop --------------------------------------------------------------------------- */
+
+static void stop_rt(struct sn__rt *rt, int code)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&rt->stop, &expected, 1))
+        return;
+    atomic_store(&rt->exit_code, code);
+    for (unsigned i = 0; i < rt->ncores; i++)
+        sn__wake_from_thread(&rt->cores[i]->waker);
+}
+
+void sn_stop(int code)
+{
+    struct sn__core *c = sn__core_self();
+    if (c) {
+        stop_rt(c->rt, code);
+        return;
+    }
+    struct sn__rt *rt = sn__ext_enter();
+    if (rt) {
+        stop_rt(rt, code);
+        sn__ext_leave();
+    }
+}
+
+bool sn_stopping(void)
+{
+    struct sn__core *c = sn__core_self();
+    if (c)
+        return atomic_load(&c->rt->stop) != 0;
+    struct sn__rt *rt = sn__ext_enter();
+    if (!rt)
+        return false;
+    bool stopping = atomic_load(&rt->stop) != 0;
+    sn__ext_leave();
+    return stopping;
+}
+
+static void on_signal(void *arg, int signo)
+{
+    stop_rt(arg, 128 + signo);
+}
+
+/* ---- main ----------------------------------------------------------------------------- */
+
+static void main_done(void *arg, int err, uint64_t value)
+{
+    struct sn__rt *rt = arg;
+    if (err) {
+        fprintf(stderr, "libsn: main failed: %s\n", sn_strerror(err));
+        stop_rt(rt, 1);
+    } else {
+        stop_rt(rt, (int)value);
+    }
+}
+
+static void run_main(void *arg)
+{
+    struct sn__rt *rt = arg;
+    struct sn_future *f = rt->main_fn(rt->main_arg);
+    if (f)
+        sn_done(f, main_done, rt);
+}
+
+/* ---- core threads --------------------------------------------------------------------- */
+
+static void set_error(struct sn__rt *rt, int err)
+{
+    int expected = 0;
+    atomic_compare_exchange_strong(&rt->setup_err, &expected, err);
+}
+
+static int core_setup(struct sn__core *c)
+{
+    struct sn__rt *rt = c->rt;
+    int rc = sn__topology_bind_thread(rt->topo, &c->place);
+    if (rc < 0)
+        return rc;
+    rc = sn__uring_init(&c->uring, SQ_ENTRIES, rt->cfg.uring_fallback ? SN__URING_FORCE_FALLBACK : 0);
+    if (rc < 0)
+        return rc;
+    c->uring_ok = true;
+    rc = sn__waker_init(&c->waker, &c->uring, rt->cfg.wake_eventfd);
+    if (rc < 0)
+        return rc;
+    c->waker_ok = true;
+    rc = sn__waker_arm(&c->waker, &c->uring);
+    if (rc == 0 && c->id == 0 && rt->signals_ok)
+        rc = sn__signals_arm(&rt->signals, &c->uring);
+    if (rc == 0)
+        rc = sn__uring_submit_and_poll(&c->uring) < 0 ? -EIO : 0;
+    return rc;
+}
+
+static void *core_thread(void *arg)
+{
+    struct sn__core *c = arg;
+    struct sn__rt *rt = c->rt;
+    int rc = core_setup(c);
+    if (rc < 0)
+        set_error(rt, rc);
+    pthread_barrier_wait(&rt->barrier);
+    if (atomic_load(&rt->setup_err))
+        return NULL;
+    sn__sched_bind(&c->sched, 0);
+    if (c->id == 0)
+        sn_later(run_main, rt);
+    sn__loop_run(c);
+    atomic_store(&c->c.pool_in_use, c->sched.pool.in_use);
+    atomic_store(&c->c.pool_capacity, c->sched.pool.capacity);
+    sn__sched_bind(NULL, 0);
+    return NULL;
+}
+
+/* ---- set-up and teardown ------------------------------------------------------------- */
+
+static void free_cores(struct sn__rt *rt)
+{
+    for (unsigned i = 0; rt->cores && i < rt->ncores; i++) {
+        struct sn__core *c = rt->cores[i];
+        if (!c)
+            continue;
+        if (c->uring_ok)
+            sn__uring_exit(&c->uring);
+        if (c->waker_ok)
+            sn__waker_destroy(&c->waker);
+        sn__inbox_free(c);
+        sn__sched_destroy(&c->sched);
+        sn__free(c->alloc, c, sizeof *c);
+    }
+    free(rt->cores);
+}
+
+static void save_metrics(struct sn__rt *rt)
+{
+    free(last_metrics);
+    last_metrics = calloc(rt->ncores, sizeof *last_metrics);
+    last_ncores = last_metrics ? rt->ncores : 0;
+    for (unsigned i = 0; i < last_ncores; i++)
+        snapshot(rt->cores[i], &last_metrics[i]);
+}
+
+static int make_cores(struct sn__rt *rt)
+{
+    unsigned n = rt->ncores;
+    rt->cores = calloc(n, sizeof *rt->cores);
+    const struct sn_allocator **allocs = calloc(n, sizeof *allocs);
+    if (!rt->cores || !allocs) {
+        free(allocs);
+        return -ENOMEM;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        const struct sn_allocator *a = sn__topology_allocator(rt->topo, rt->places[i].node);
+        struct sn__core *c = sn__alloc(a, sizeof *c);
+        if (!c) {
+            free(allocs);
+            return -ENOMEM;
+        }
+        memset(c, 0, sizeof *c);
+        rt->cores[i] = c;
+        c->id = i;
+        c->rt = rt;
+        c->alloc = a;
+        c->place = rt->places[i];
+        c->deferred_tail = &c->deferred_head;
+        c->stall_ns = (uint64_t)rt->cfg.stall_ms * 1000000u;
+        c->idle_poll_ns = (uint64_t)rt->cfg.idle_poll_us * 1000u;
+        allocs[i] = a;
+        int rc = sn__sched_init(&c->sched, i, a);
+        if (rc < 0) {
+            free(allocs);
+            return rc;
+        }
+        c->sched.owner = c;
+    }
+    struct sn_mesh_config mc = {.ncores = n, .allocators = allocs};
+    int rc = sn_mesh_create(&mc, &rt->mesh);
+    free(allocs);
+    if (rc < 0)
+        return rc;
+    for (unsigned i = 0; i < n; i++)
+        rt->cores[i]->mesh = rt->mesh;
+    return 0;
+}
+
+static int prepare(struct sn__rt *rt)
+{
+    int rc = sn__topology_open(&rt->topo, 0);
+    if (rc < 0)
+        return rc;
+    int n = sn__topology_select(rt->topo, &rt->cfg, NULL, 0);
+    if (n <= 0)
+        return n < 0 ? n : -EINVAL;
+    rt->ncores = (unsigned)n;
+    rt->places = calloc(rt->ncores, sizeof *rt->places);
+    rt->snap[0] = calloc(2 * rt->ncores, sizeof(uint64_t));
+    rt->snap[1] = calloc(2 * rt->ncores, sizeof(uint64_t));
+    rt->threads = calloc(rt->ncores, sizeof *rt->threads);
+    if (!rt->places || !rt->snap[0] || !rt->snap[1] || !rt->threads)
+        return -ENOMEM;
+    sn__topology_select(rt->topo, &rt->cfg, rt->places, rt->ncores);
+    return make_cores(rt);
+}
+
+static void release(struct sn__rt *rt)
+{
+    free_cores(rt);
+    sn_mesh_destroy(rt->mesh);
+    sn__topology_close(rt->topo);
+    free(rt->places);
+    free(rt->snap[0]);
+    free(rt->snap[1]);
+    free(rt->threads);
+    free(rt);
+}
+
+static int start_and_join(struct sn__rt *rt)
+{
+    unsigned started = 0;
+    int rc = pthread_barrier_init(&rt->barrier, NULL, rt->ncores);
+    if (rc)
+        return -rc;
+    sn__ncores = rt->ncores;
+    atomic_store(&sn__rt_current, rt);
+    for (; started < rt->ncores; started++) {
+        rc = pthread_create(&rt->threads[started], NULL, core_thread, rt->cores[started]);
+        if (rc)
+            break;
+    }
+    if (started < rt->ncores) {
+        /* The barrier counts every core: stand in for the missing ones, failing set-up. */
+        set_error(rt, -rc);
+        for (unsigned i = started; i < rt->ncores; i++)
+            pthread_barrier_wait(&rt->barrier);
+    }
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(rt->threads[i], NULL);
+    atomic_store(&sn__rt_current, NULL);
+    while (atomic_load(&sn__ext_active))
+        sched_yield();
+    sn__ncores = 0;
+    pthread_barrier_destroy(&rt->barrier);
+    return atomic_load(&rt->setup_err);
+}
+
+int sn_run(const struct sn_config *config, sn_main_fn main_fn, void *arg)
+{
+    int expected = 0;
+    if (!main_fn)
+        return -EINVAL;
+    if (!atomic_compare_exchange_strong(&run_active, &expected, 1))
+        return -EBUSY;
+    struct sn__rt *rt = calloc(1, sizeof *rt);
+    if (!rt) {
+        atomic_store(&run_active, 0);
+        return -ENOMEM;
+    }
+    if (config)
+        rt->cfg = *config;
+    else
+        sn_config_init(&rt->cfg);
+    rt->main_fn = main_fn;
+    rt->main_arg = arg;
+
+    sigset_t old;
+    int rc = prepare(rt);
+    bool blocked = false;
+    if (rc == 0 && sn__signals_block(&old) == 0) {
+        blocked = true;
+        rt->signals_ok = sn__signals_open(&rt->signals, on_signal, rt) == 0;
+    }
+    if (rc == 0)
+        rc = start_and_join(rt);
+    if (rc == 0)
+        rc = atomic_load(&rt->exit_code);
+    if (rt->cores && rt->mesh)
+        save_metrics(rt);
+    /* Rings first (their armed reads use the signal and eventfd buffers), then the fds. */
+    free_cores(rt);
+    rt->cores = NULL;
+    if (rt->signals_ok)
+        sn__signals_close(&rt->signals);
+    if (blocked)
+        sn__signals_restore(&old);
+    release(rt);
+    atomic_store(&run_active, 0);
+    return rc;
+}

@@ -1,0 +1,257 @@
+/* Futures, promises, then/when_all and the run queue, on a scheduler bound to the test thread. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <sn.h>
+
+#include "core/sched.h"
+
+static struct sn_sched sched;
+
+static void setup(void)
+{
+    cr_assert_eq(sn__sched_init(&sched, 0, NULL), 0);
+    sn__sched_bind(&sched, 1);
+}
+
+static void teardown(void)
+{
+    sn__sched_run(&sched, 0);
+    /* Every future and record went back to the pool: nothing leaked. */
+    cr_expect_eq(sched.pool.in_use, 0, "pool blocks in use at the end: %lu",
+                 (unsigned long)sched.pool.in_use);
+    sn__sched_bind(NULL, 0);
+    sn__sched_destroy(&sched);
+}
+
+TestSuite(future, .init = setup, .fini = teardown);
+
+struct outcome {
+    int calls;
+    int err;
+    uint64_t value;
+};
+
+static void record(void *arg, int err, uint64_t value)
+{
+    struct outcome *o = arg;
+    o->calls++;
+    o->err = err;
+    o->value = value;
+}
+
+static struct sn_future *add_one(void *arg, uint64_t v)
+{
+    (void)arg;
+    return sn_ready(v + 1);
+}
+
+Test(future, core_id_bound)
+{
+    cr_assert_eq(sn_core_id(), 0);
+    cr_assert_eq(sn_core_count(), 1);
+    cr_assert(sn_on_core());
+}
+
+Test(future, ready_then_done_runs_inline)
+{
+    struct outcome o = {0};
+    sn_done(sn_then(sn_ready(41), add_one, NULL), record, &o);
+    cr_assert_eq(o.calls, 1);
+    cr_assert_eq(o.err, 0);
+    cr_assert_eq(o.value, 42);
+}
+
+Test(future, promise_resolves_later)
+{
+    struct outcome o = {0};
+    struct sn_future *f;
+    struct sn_promise *p = sn_promise_new(&f);
+    cr_assert_not_null(p);
+    cr_assert_not(sn_future_available(f));
+    sn_done(sn_then(sn_then(f, add_one, NULL), add_one, NULL), record, &o);
+    cr_assert_eq(o.calls, 0);
+    sn_promise_set(p, 10);
+    sn__sched_run(&sched, 0);
+    cr_assert_eq(o.calls, 1);
+    cr_assert_eq(o.value, 12);
+}
+
+static int skipped_calls;
+static struct sn_future *never(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    skipped_calls++;
+    return NULL;
+}
+
+static struct sn_future *recover(void *arg, int err, uint64_t v)
+{
+    (void)arg, (void)v;
+    return sn_ready(err == -EIO ? 7 : 0);
+}
+
+Test(future, error_propagates_and_wrapped_sees_it)
+{
+    struct outcome o = {0};
+    struct sn_future *f;
+    struct sn_promise *p = sn_promise_new(&f);
+    skipped_calls = 0;
+    struct sn_future *g = sn_then(sn_then(f, never, NULL), never, NULL);
+    sn_done(g, record, &o);
+    sn_promise_fail(p, -EIO);
+    cr_assert_eq(skipped_calls, 0);
+    cr_assert_eq(o.calls, 1);
+    cr_assert_eq(o.err, -EIO);
+
+    struct outcome o2 = {0};
+    sn_done(sn_then_wrapped(sn_then(sn_failed(-EIO), never, NULL), recover, NULL), record, &o2);
+    cr_assert_eq(o2.calls, 1);
+    cr_assert_eq(o2.err, 0);
+    cr_assert_eq(o2.value, 7);
+    cr_assert_eq(skipped_calls, 0);
+}
+
+Test(future, null_from_continuation_means_zero)
+{
+    struct outcome o = {0};
+    skipped_calls = 0;
+    sn_done(sn_then(sn_ready(5), never, NULL), record, &o);
+    cr_assert_eq(o.calls, 1);
+    cr_assert_eq(o.value, 0);
+    cr_assert_eq(skipped_calls, 1);
+}
+
+/* A continuation that returns a still-pending future: the chain waits for it. */
+static struct sn_promise *inner;
+static struct sn_future *returns_pending(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    struct sn_future *f;
+    inner = sn_promise_new(&f);
+    return f;
+}
+
+Test(future, continuation_returning_pending_future)
+{
+    struct outcome o = {0};
+    sn_done(sn_then(sn_then(sn_ready(1), returns_pending, NULL), add_one, NULL), record, &o);
+    cr_assert_eq(o.calls, 0);
+    cr_assert_not_null(inner);
+    sn_promise_set(inner, 99);
+    sn__sched_run(&sched, 0);
+    cr_assert_eq(o.calls, 1);
+    cr_assert_eq(o.value, 100);
+}
+
+/* A long chain of already-ready links must not recurse without bound. */
+static unsigned chain_left;
+static struct sn_future *step(void *arg, uint64_t v)
+{
+    (void)arg;
+    if (--chain_left == 0)
+        return sn_ready(v + 1);
+    return sn_then(sn_ready(v + 1), step, NULL);
+}
+
+Test(future, deep_ready_chain_is_bounded)
+{
+    struct outcome o = {0};
+    chain_left = 100000;
+    sn_done(sn_then(sn_ready(0), step, NULL), record, &o);
+    sn__sched_run(&sched, 0);
+    cr_assert_eq(o.calls, 1);
+    cr_assert_eq(o.value, 100000);
+    cr_assert_eq(sched.depth, 0);
+}
+
+Test(future, long_pending_chain_resolves_through_queue)
+{
+    enum { N = 10000 };
+    struct outcome o = {0};
+    struct sn_future *f;
+    struct sn_promise *p = sn_promise_new(&f);
+    for (int i = 0; i < N; i++)
+        f = sn_then(f, add_one, NULL);
+    sn_done(f, record, &o);
+    sn_promise_set(p, 0);
+    sn__sched_run(&sched, 0);
+    cr_assert_eq(o.calls, 1);
+    cr_assert_eq(o.value, N);
+}
+
+Test(future, when_all_values_and_first_error)
+{
+    enum { N = 8 };
+    struct sn_future *fs[N];
+    struct sn_promise *ps[N];
+    struct sn_result res[N];
+    struct outcome o = {0};
+    for (int i = 0; i < N; i++)
+        ps[i] = sn_promise_new(&fs[i]);
+    sn_done(sn_when_all(fs, N, res), record, &o);
+    for (int i = N - 1; i >= 0; i--) {
+        cr_assert_eq(o.calls, 0);
+        if (i == 3 || i == 5)
+            sn_promise_fail(ps[i], -(10 + i));
+        else
+            sn_promise_set(ps[i], (uint64_t)i * 100);
+    }
+    cr_assert_eq(o.calls, 1);
+    cr_assert_eq(o.err, -13, "lowest-index failure wins");
+    for (int i = 0; i < N; i++) {
+        if (i == 3 || i == 5)
+            cr_assert_eq(res[i].err, -(10 + i));
+        else
+            cr_assert_eq(res[i].value, (uint64_t)i * 100);
+    }
+}
+
+Test(future, when_all_ready_and_empty)
+{
+    struct sn_future *fs[3] = {sn_ready(1), sn_ready(2), sn_ready(3)};
+    struct outcome o = {0};
+    sn_done(sn_when_all(fs, 3, NULL), record, &o);
+    cr_assert_eq(o.calls, 1);
+    cr_assert_eq(o.err, 0);
+    cr_assert_eq(o.value, 3);
+    struct outcome e = {0};
+    sn_done(sn_when_all(NULL, 0, NULL), record, &e);
+    cr_assert_eq(e.calls, 1);
+    cr_assert_eq(e.value, 0);
+}
+
+Test(future, ignore_pending_and_ready)
+{
+    struct sn_future *f;
+    struct sn_promise *p = sn_promise_new(&f);
+    sn_ignore(f);
+    sn_promise_set(p, 1);
+    sn_ignore(sn_ready(3));
+    sn_ignore(NULL);
+}
+
+static int later_hits;
+static void later_fn(void *arg)
+{
+    later_hits += (int)(uintptr_t)arg;
+}
+
+Test(future, later_runs_from_queue_in_order)
+{
+    later_hits = 0;
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(sn_later(later_fn, (void *)(uintptr_t)1), 0);
+    cr_assert_eq(later_hits, 0);
+    cr_assert_eq(sn__sched_run(&sched, 0), 1000);
+    cr_assert_eq(later_hits, 1000);
+}
+
+Test(future_off_core, returns_null)
+{
+    struct sn_future *f;
+    cr_assert_null(sn_ready(1));
+    cr_assert_null(sn_promise_new(&f));
+    cr_assert_null(f);
+    cr_assert_eq(sn_later(later_fn, NULL), -EPERM);
+    cr_assert_eq(sn_core_id(), SN_NO_CORE);
+}

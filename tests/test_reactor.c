@@ -1,0 +1,553 @@
+/*
+ * The reactor's loop and life cycle: exit codes, sn_stop from every kind of thread, signals,
+ * sleep and wake-up (by messages, by external threads, by timers), shutdown under load, the
+ * stall detector, and the io_uring/eventfd fallbacks. No timed assertions: a lost wake-up
+ * shows as a watchdog firing (exit code 99) or the test's timeout.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <signal.h>
+#include <sn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "reactor_util.h"
+
+#define WATCHDOG_NS (60ull * 1000000000)
+
+/* A timer on core 0 that ends a stuck run with exit code 99. */
+static struct sn_timer watchdog;
+static void watchdog_fire(void *arg)
+{
+    (void)arg;
+    sn_stop(99);
+}
+
+static void arm_watchdog(void)
+{
+    sn_timer_init(&watchdog, watchdog_fire, NULL);
+    sn_timer_arm(&watchdog, WATCHDOG_NS);
+}
+
+/* ---- exit codes and stop ---------------------------------------------------------- */
+
+static struct sn_future *main_ready(void *arg)
+{
+    return sn_ready((uintptr_t)arg);
+}
+
+static struct sn_future *main_fails(void *arg)
+{
+    (void)arg;
+    return sn_failed(-EIO);
+}
+
+static void stop_five(void *arg)
+{
+    (void)arg;
+    sn_stop(5);
+}
+
+static struct sn_future *main_remote_stop(void *arg)
+{
+    (void)arg;
+    sn_send(sn_core_count() - 1, stop_five, NULL);
+    return NULL; /* keep running until sn_stop */
+}
+
+Test(reactor, exit_codes, .timeout = 60)
+{
+    struct sn_config cfg = test_config(2);
+    cr_assert_eq(sn_run(&cfg, main_ready, (void *)(uintptr_t)7), 7);
+    cr_assert_eq(sn_run(&cfg, main_ready, (void *)(uintptr_t)0), 0);
+    cr_assert_eq(sn_run(&cfg, main_fails, NULL), 1);
+    cr_assert_eq(sn_run(&cfg, main_remote_stop, NULL), 5);
+    cfg.smp = 1;
+    cr_assert_eq(sn_run(&cfg, main_remote_stop, NULL), 5);
+    cr_assert_eq(sn_run(&cfg, NULL, NULL), -EINVAL);
+    cr_assert_eq(sn_core_count(), 0);
+    cr_assert_eq(sn_stopping(), false);
+}
+
+Test(reactor, bad_config, .timeout = 30)
+{
+    struct sn_config cfg = test_config(2);
+    cfg.unpinned = false;
+    cfg.smp = 4096;
+    cr_assert_eq(sn_run(&cfg, main_ready, NULL), -EINVAL);
+}
+
+static pthread_t stopper;
+static void *stop_from_thread(void *arg)
+{
+    (void)arg;
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL);
+    sn_stop(42);
+    return NULL;
+}
+
+static struct sn_future *main_external_stop(void *arg)
+{
+    (void)arg;
+    arm_watchdog();
+    pthread_create(&stopper, NULL, stop_from_thread, NULL);
+    return NULL;
+}
+
+Test(reactor, stop_from_external_thread, .timeout = 60)
+{
+    for (unsigned n = 1; n <= 8; n *= 2) {
+        struct sn_config cfg = test_config(n);
+        cfg.idle_poll_us = 0; /* every core asleep when the stop comes */
+        cr_assert_eq(sn_run(&cfg, main_external_stop, NULL), 42, "%u cores", n);
+        pthread_join(stopper, NULL);
+    }
+}
+
+static void raise_term(void *arg)
+{
+    (void)arg;
+    kill(getpid(), SIGTERM);
+}
+
+static struct sn_future *main_signal(void *arg)
+{
+    (void)arg;
+    arm_watchdog();
+    sn_send(sn_core_count() - 1, raise_term, NULL);
+    return NULL;
+}
+
+Test(reactor, sigterm_stops_gracefully, .timeout = 60)
+{
+    struct sn_config cfg = test_config(2);
+    cr_assert_eq(sn_run(&cfg, main_signal, NULL), 128 + SIGTERM);
+}
+
+/* ---- sleep and wake-up ------------------------------------------------------------- */
+
+struct pingpong {
+    uint64_t left, done, bad;
+    unsigned target;
+};
+static struct pingpong pp;
+
+static struct sn_future *pong(void *arg)
+{
+    return sn_ready((uintptr_t)arg + 1);
+}
+
+static void ping(void *arg, int err, uint64_t value);
+
+static void send_ping(void)
+{
+    uint64_t i = pp.done;
+    sn_done(sn_submit_to(pp.target, pong, (void *)(uintptr_t)i), ping, (void *)(uintptr_t)i);
+}
+
+static void ping(void *arg, int err, uint64_t value)
+{
+    if (err || value != (uintptr_t)arg + 1)
+        pp.bad++;
+    pp.done++;
+    if (--pp.left == 0)
+        sn_stop(0);
+    else
+        send_ping();
+}
+
+static struct sn_future *main_pingpong(void *arg)
+{
+    (void)arg;
+    arm_watchdog();
+    pp.target = sn_core_count() - 1;
+    send_ping();
+    return NULL;
+}
+
+/* Sequential round trips with no idle polling: the target sleeps before each request. */
+static void run_pingpong(unsigned ncores, uint64_t rounds, bool fallback)
+{
+    struct sn_config cfg = test_config(ncores);
+    cfg.idle_poll_us = 0;
+    cfg.uring_fallback = fallback;
+    cfg.wake_eventfd = fallback;
+    memset(&pp, 0, sizeof pp);
+    pp.left = rounds;
+    cr_assert_eq(sn_run(&cfg, main_pingpong, NULL), 0, "watchdog: a wake-up was lost");
+    cr_assert_eq(pp.done, rounds);
+    cr_assert_eq(pp.bad, 0);
+    struct sn_core_metrics m0, m1;
+    cr_assert_eq(sn_metrics_core(0, &m0), 0);
+    cr_assert_eq(sn_metrics_core(ncores - 1, &m1), 0);
+    cr_assert_gt(m1.sleeps, 0, "the target slept");
+    fprintf(stderr, "pingpong %u cores: target slept %lu times, core 0 sent %lu wake-ups\n",
+                ncores, (unsigned long)m1.sleeps, (unsigned long)m0.wakeups_sent);
+    if (ncores > 1)
+        cr_assert_gt(m0.wakeups_sent, 0);
+}
+
+Test(reactor, sleep_wake_by_messages_2, .timeout = 120)
+{
+    run_pingpong(2, SCALE(100000, 20), false);
+}
+
+Test(reactor, sleep_wake_by_messages_8, .timeout = 120)
+{
+    run_pingpong(8, SCALE(20000, 20), false);
+}
+
+Test(reactor, sleep_wake_eventfd_plain_uring, .timeout = 120)
+{
+    run_pingpong(2, SCALE(20000, 20), true);
+}
+
+/* External threads waking sleeping cores. */
+struct ext_run {
+    sem_t sem;
+    uint64_t rounds, done, timeouts, rejected;
+    pthread_t thread;
+};
+static struct ext_run ext;
+
+static void ext_fn(void *arg)
+{
+    (void)arg;
+    sem_post(&ext.sem);
+}
+
+static void *ext_thread(void *arg)
+{
+    (void)arg;
+    unsigned n = sn_core_count();
+    for (uint64_t i = 0; i < ext.rounds; i++) {
+        if (sn_submit_external((unsigned)(i % n), ext_fn, NULL) != 0) {
+            ext.rejected++;
+            break;
+        }
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += 10;
+        if (sem_timedwait(&ext.sem, &dl) != 0) {
+            ext.timeouts++;
+            break;
+        }
+        ext.done++;
+    }
+    sn_stop(0);
+    return NULL;
+}
+
+static struct sn_future *main_external(void *arg)
+{
+    (void)arg;
+    arm_watchdog();
+    pthread_create(&ext.thread, NULL, ext_thread, NULL);
+    return NULL;
+}
+
+Test(reactor, sleep_wake_by_external_threads, .timeout = 120)
+{
+    for (unsigned n = 1; n <= 4; n *= 2) {
+        struct sn_config cfg = test_config(n);
+        cfg.idle_poll_us = 0;
+        memset(&ext, 0, sizeof ext);
+        sem_init(&ext.sem, 0, 0);
+        ext.rounds = SCALE(100000, 20) / n;
+        cr_assert_eq(sn_run(&cfg, main_external, NULL), 0);
+        pthread_join(ext.thread, NULL);
+        sem_destroy(&ext.sem);
+        cr_assert_eq(ext.timeouts, 0, "a wake-up from an external thread was lost");
+        cr_assert_eq(ext.rejected, 0);
+        cr_assert_eq(ext.done, ext.rounds);
+    }
+    cr_assert_eq(sn_submit_external(0, ext_fn, NULL), -ECANCELED, "no reactor runs");
+}
+
+/* ---- timers on a running reactor ------------------------------------------------------ */
+
+struct tstate {
+    struct sn_timer periodic;
+    uint64_t armed_at[3];
+    uint64_t fired_at[3];
+    int order[3];
+    int nfired;
+    int periodic_hits;
+    int early;
+} SN_CACHE_ALIGNED;
+static struct tstate ts_[MAXC];
+
+static struct sn_future *timers_done(void *arg, uint64_t v)
+{
+    (void)v;
+    struct tstate *t = arg;
+    (void)t;
+    return NULL;
+}
+
+static void on_periodic(void *arg)
+{
+    struct tstate *t = arg;
+    if (++t->periodic_hits == 5)
+        sn_timer_cancel(&t->periodic);
+}
+
+static struct sn_future *slept(void *arg, uint64_t v)
+{
+    (void)v;
+    struct tstate *t = &ts_[sn_core_id()];
+    int i = (int)(uintptr_t)arg;
+    t->fired_at[i] = sn_now_ns();
+    t->order[t->nfired++] = i;
+    return NULL;
+}
+
+static struct sn_future *timers_on_core(void *arg)
+{
+    (void)arg;
+    struct tstate *t = &ts_[sn_core_id()];
+    static const uint64_t delays[3] = {9000000, 3000000, 6000000};
+    struct sn_future *fs[3];
+    sn_timer_init(&t->periodic, on_periodic, t);
+    sn_timer_arm_periodic(&t->periodic, 1000000);
+    for (int i = 0; i < 3; i++) {
+        t->armed_at[i] = sn_now_ns();
+        fs[i] = sn_then(sn_sleep(delays[i]), slept, (void *)(uintptr_t)i);
+    }
+    return sn_then(sn_when_all(fs, 3, NULL), timers_done, t);
+}
+
+static struct sn_future *main_timers(void *arg)
+{
+    (void)arg;
+    return sn_invoke_on_all(timers_on_core, NULL);
+}
+
+static struct sn_future *wait_periodic(void *arg, uint64_t v);
+
+Test(reactor, timers_fire_in_order_and_bound_sleep, .timeout = 60)
+{
+    (void)wait_periodic;
+    struct sn_config cfg = test_config(4);
+    cfg.idle_poll_us = 0; /* cores sleep: only the timer deadline wakes them */
+    memset(ts_, 0, sizeof ts_);
+    cr_assert_eq(sn_run(&cfg, main_timers, NULL), 4);
+    static const uint64_t delays[3] = {9000000, 3000000, 6000000};
+    for (int c = 0; c < 4; c++) {
+        struct tstate *t = &ts_[c];
+        cr_assert_eq(t->nfired, 3);
+        cr_assert_eq(t->order[0], 1);
+        cr_assert_eq(t->order[1], 2);
+        cr_assert_eq(t->order[2], 0);
+        for (int i = 0; i < 3; i++)
+            cr_assert_geq(t->fired_at[i] - t->armed_at[i], delays[i], "fired early");
+        cr_assert_geq(t->periodic_hits, 5);
+    }
+}
+
+static struct sn_future *wait_periodic(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    return NULL;
+}
+
+/* ---- shutdown under load ------------------------------------------------------------ */
+
+#define CHAINS 64
+struct load {
+    uint64_t issued, ok, cancelled, other_err, double_settle;
+    uint8_t inflight[CHAINS];
+} SN_CACHE_ALIGNED;
+static struct load load[MAXC];
+
+static struct sn_future *after_slow(void *arg, uint64_t v)
+{
+    (void)v;
+    return sn_ready((uintptr_t)arg);
+}
+
+static struct sn_future *slow_echo(void *arg)
+{
+    uintptr_t x = (uintptr_t)arg;
+    if (x % 4 == 0)
+        return sn_then(sn_sleep(100000), after_slow, arg);
+    return sn_ready(x);
+}
+
+static void chain_step(void *arg, int err, uint64_t value);
+
+static void chain_issue(unsigned slot, uint64_t seq)
+{
+    struct load *l = &load[sn_core_id()];
+    unsigned n = sn_core_count();
+    uintptr_t x = (uintptr_t)(seq * CHAINS + slot);
+    l->issued++;
+    l->inflight[slot] = 1;
+    sn_done(sn_submit_to((unsigned)(seq + slot) % n, slow_echo, (void *)x), chain_step, (void *)x);
+}
+
+static void chain_step(void *arg, int err, uint64_t value)
+{
+    struct load *l = &load[sn_core_id()];
+    uintptr_t x = (uintptr_t)arg;
+    unsigned slot = (unsigned)(x % CHAINS);
+    if (!l->inflight[slot])
+        l->double_settle++;
+    l->inflight[slot] = 0;
+    if (err == -ECANCELED) {
+        l->cancelled++;
+        return;
+    }
+    if (err || value != x) {
+        l->other_err++;
+        return;
+    }
+    l->ok++;
+    chain_issue(slot, x / CHAINS + 1);
+}
+
+static struct sn_future *start_chains(void *arg)
+{
+    (void)arg;
+    for (unsigned s = 0; s < CHAINS; s++)
+        chain_issue(s, 0);
+    return NULL;
+}
+
+static struct sn_future *stop_now(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    sn_stop(0);
+    return NULL;
+}
+
+static struct sn_future *main_load(void *arg)
+{
+    (void)arg;
+    sn_ignore(sn_invoke_on_all(start_chains, NULL));
+    return sn_then(sn_sleep(30000000), stop_now, NULL);
+}
+
+Test(reactor, shutdown_under_load_settles_everything_once, .timeout = 120)
+{
+    for (unsigned n = 1; n <= 8; n *= 2) {
+        struct sn_config cfg = test_config(n);
+        memset(load, 0, sizeof load);
+        cr_assert_eq(sn_run(&cfg, main_load, NULL), 0);
+        for (unsigned c = 0; c < n; c++) {
+            struct load *l = &load[c];
+            cr_expect_eq(l->double_settle, 0, "core %u", c);
+            cr_expect_eq(l->other_err, 0, "core %u", c);
+            cr_expect_eq(l->issued, l->ok + l->cancelled, "core %u: issued %lu, settled %lu",
+                         c, (unsigned long)l->issued, (unsigned long)(l->ok + l->cancelled));
+            for (unsigned s = 0; s < CHAINS; s++)
+                cr_expect_eq(l->inflight[s], 0);
+            struct sn_core_metrics m;
+            cr_assert_eq(sn_metrics_core(c, &m), 0);
+            cr_expect_eq(m.pool_in_use, 0, "core %u leaked %lu pooled objects", c,
+                         (unsigned long)m.pool_in_use);
+        }
+    }
+}
+
+/* ---- stall detector ----------------------------------------------------------------- */
+
+static struct sn_future *main_stall(void *arg)
+{
+    (void)arg;
+    uint64_t until = sn_now_ns() + 30000000;
+    while (sn_now_ns() < until)
+        ;
+    return sn_ready(0);
+}
+
+Test(reactor, stall_detector_reports, .timeout = 60)
+{
+    struct sn_config cfg = test_config(2);
+    cfg.stall_ms = 5;
+    cr_assert_eq(sn_run(&cfg, main_stall, NULL), 0);
+    struct sn_core_metrics m;
+    cr_assert_eq(sn_metrics_core(0, &m), 0);
+    cr_assert_geq(m.stalls, 1);
+    cr_assert_geq(m.stall_max_ns, 30000000);
+    cr_assert_eq(sn_metrics_core(1, &m), 0);
+    cr_assert_eq(m.stalls, 0);
+    cr_assert_eq(sn_metrics_core(2, &m), -EINVAL);
+}
+
+/* ---- io_uring operations with callbacks (reactor/io.h) ------------------------------ */
+
+#include "reactor/io.h"
+
+struct io_probe {
+    struct sn__io_op op;
+    int res;
+    int calls;
+    unsigned core;
+    struct __kernel_timespec ts;
+} SN_CACHE_ALIGNED;
+static struct io_probe nops[MAXC], long_timeouts[MAXC];
+
+static void io_done(struct sn__io_op *op, int res, uint32_t flags)
+{
+    struct io_probe *p = (struct io_probe *)op;
+    (void)flags;
+    p->res = res;
+    p->calls++;
+    p->core = sn_core_id();
+}
+
+static struct sn_future *start_io(void *arg)
+{
+    (void)arg;
+    unsigned me = sn_core_id();
+    struct io_uring_sqe *sqe = sn__sqe_get();
+    if (!sqe)
+        return sn_failed(-EBUSY);
+    sn__io_op_init(&nops[me].op, io_done);
+    io_uring_prep_nop(sqe);
+    sn__sqe_bind(sqe, &nops[me].op);
+    /* A timeout far in the future: only the shutdown's cancellation can end it. */
+    sqe = sn__sqe_get();
+    if (!sqe)
+        return sn_failed(-EBUSY);
+    sn__io_op_init(&long_timeouts[me].op, io_done);
+    long_timeouts[me].ts.tv_sec = 3600;
+    io_uring_prep_timeout(sqe, &long_timeouts[me].ts, 0, 0);
+    sn__sqe_bind(sqe, &long_timeouts[me].op);
+    return sn_sleep(5000000); /* the nop completes meanwhile */
+}
+
+static struct sn_future *main_io(void *arg)
+{
+    (void)arg;
+    arm_watchdog();
+    return sn_then(sn_invoke_on_all(start_io, NULL), stop_now, NULL);
+}
+
+Test(reactor, io_callbacks_and_cancel_at_stop, .timeout = 60)
+{
+    for (unsigned n = 1; n <= 2; n++) {
+        struct sn_config cfg = test_config(n);
+        memset(nops, 0, sizeof nops);
+        memset(long_timeouts, 0, sizeof long_timeouts);
+        cr_assert_eq(sn_run(&cfg, main_io, NULL), 0, "watchdog: io kept the core busy");
+        for (unsigned c = 0; c < n; c++) {
+            cr_assert_eq(nops[c].calls, 1);
+            cr_assert_eq(nops[c].res, 0);
+            cr_assert_eq(nops[c].core, c);
+            cr_assert_eq(long_timeouts[c].calls, 1);
+            cr_assert_eq(long_timeouts[c].res, -ECANCELED);
+            cr_assert_eq(long_timeouts[c].core, c);
+            struct sn_core_metrics m;
+            cr_assert_eq(sn_metrics_core(c, &m), 0);
+            cr_assert_geq(m.cqes, 2);
+        }
+    }
+}
