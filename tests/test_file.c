@@ -1,0 +1,194 @@
+/*
+ * Files through io_uring (include/sn/file.h) on a running reactor: a large file written and
+ * read back byte-identical on each core, fstat, reads at and past the end, fsync, close, and
+ * the errors of bad paths and fds. Each core runs a small script of steps: every step starts
+ * one operation and its sn_done records the outcome and starts the next step; the test
+ * thread checks the records after sn_run returned.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <sn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "reactor_util.h"
+
+#define MAXSTEPS 16
+
+struct script {
+    char path[256];
+    uint8_t *data, *back;
+    size_t len;
+    int fd;
+    unsigned step;
+    struct sn_result res[MAXSTEPS];
+    struct sn_file_stat st;
+    char small[128];
+    struct sn_promise *done;
+} SN_CACHE_ALIGNED;
+
+static struct script S[2];
+static char dir[64];
+
+static void fill(uint8_t *p, size_t len, uint64_t seed)
+{
+    for (size_t i = 0; i < len; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        p[i] = (uint8_t)(seed >> 56);
+    }
+}
+
+enum {
+    ST_OPEN,
+    ST_WRITE,
+    ST_FSYNC,
+    ST_FSTAT,
+    ST_READ,
+    ST_READ_TAIL,
+    ST_READ_EOF,
+    ST_CLOSE,
+    ST_OPEN_MISSING,
+    ST_READ_BADFD,
+    ST_OPEN_DIR_W,
+    ST_CLOSE_BADFD,
+    ST_FSTAT_BADFD,
+    ST_END
+};
+
+static void run_step(struct script *s);
+
+static void step_done(void *arg, int err, uint64_t value)
+{
+    struct script *s = arg;
+    s->res[s->step] = (struct sn_result){err, value};
+    if (s->step == ST_OPEN && !err)
+        s->fd = (int)value;
+    s->step++;
+    run_step(s);
+}
+
+static struct sn_future *op_for(struct script *s)
+{
+    switch (s->step) {
+    case ST_OPEN: return sn_file_open(s->path, O_CREAT | O_RDWR | O_TRUNC, 0600);
+    case ST_WRITE: return sn_file_write(s->fd, s->data, s->len, 0);
+    case ST_FSYNC: return sn_file_fsync(s->fd);
+    case ST_FSTAT: return sn_file_fstat(s->fd, &s->st);
+    case ST_READ: return sn_file_read(s->fd, s->back, s->len, 0);
+    case ST_READ_TAIL: return sn_file_read(s->fd, s->small, sizeof s->small, s->len - 10);
+    case ST_READ_EOF: return sn_file_read(s->fd, s->small, sizeof s->small, s->len + 5);
+    case ST_CLOSE: return sn_file_close(s->fd);
+    case ST_OPEN_MISSING: return sn_file_open("/nonexistent-dir-sn/x", O_RDONLY, 0);
+    case ST_READ_BADFD: return sn_file_read(987654, s->small, 10, 0);
+    case ST_OPEN_DIR_W: return sn_file_open(dir, O_WRONLY, 0);
+    case ST_CLOSE_BADFD: return sn_file_close(987654);
+    case ST_FSTAT_BADFD: return sn_file_fstat(987654, &s->st);
+    default: return NULL;
+    }
+}
+
+static void run_step(struct script *s)
+{
+    struct sn_future *f = op_for(s);
+    if (!f) {
+        sn_promise_set(s->done, 0);
+        return;
+    }
+    sn_done(f, step_done, s);
+}
+
+static struct sn_future *script_main(void *arg)
+{
+    struct script *s = &S[sn_core_id()];
+    (void)arg;
+    struct sn_future *f;
+    s->done = sn_promise_new(&f);
+    run_step(s);
+    return f;
+}
+
+static struct sn_future *all_ran(void *arg, uint64_t ncores)
+{
+    (void)arg, (void)ncores;
+    return sn_ready(0); /* exit code 0 (the value was the core count) */
+}
+
+static struct sn_future *file_main(void *arg)
+{
+    (void)arg;
+    return sn_then(sn_invoke_on_all(script_main, NULL), all_ran, NULL);
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/sn-test-file-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    size_t len = SN_TEST_SLOW ? (1u << 20) + 123 : (8u << 20) + 123;
+    for (int i = 0; i < 2; i++) {
+        memset(&S[i], 0, sizeof S[i]);
+        snprintf(S[i].path, sizeof S[i].path, "%s/f%d", dir, i);
+        S[i].len = len;
+        S[i].data = malloc(len);
+        S[i].back = malloc(len);
+        fill(S[i].data, len, (uint64_t)i + 1);
+    }
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < 2; i++) {
+        unlink(S[i].path);
+        free(S[i].data);
+        free(S[i].back);
+    }
+    rmdir(dir);
+}
+
+Test(file, write_read_stat_errors_on_each_core, .init = setup, .fini = teardown, .timeout = 60)
+{
+    struct sn_config cfg = test_config(2);
+    cr_assert_eq(sn_run(&cfg, file_main, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        struct script *s = &S[i];
+        cr_assert_eq(s->step, ST_END, "core %d ran every step", i);
+        cr_assert_eq(s->res[ST_OPEN].err, 0);
+        cr_assert_geq(s->fd, 0);
+        cr_assert_eq(s->res[ST_WRITE].err, 0);
+        cr_assert_eq(s->res[ST_WRITE].value, s->len);
+        cr_assert_eq(s->res[ST_FSYNC].err, 0);
+        cr_assert_eq(s->res[ST_FSTAT].err, 0);
+        cr_assert_eq(s->st.size, s->len);
+        cr_assert(S_ISREG(s->st.mode));
+        cr_assert_eq(s->st.mode & 0777, 0600);
+        cr_assert_eq(s->res[ST_READ].err, 0);
+        cr_assert_eq(s->res[ST_READ].value, s->len);
+        cr_assert(memcmp(s->data, s->back, s->len) == 0, "read back identical");
+        cr_assert_eq(s->res[ST_READ_TAIL].value, 10, "a read past the end is short");
+        cr_assert_eq(s->res[ST_READ_EOF].err, 0);
+        cr_assert_eq(s->res[ST_READ_EOF].value, 0);
+        cr_assert_eq(s->res[ST_CLOSE].err, 0);
+        cr_assert_eq(s->res[ST_OPEN_MISSING].err, -ENOENT);
+        cr_assert_eq(s->res[ST_READ_BADFD].err, -EBADF);
+        cr_assert_eq(s->res[ST_OPEN_DIR_W].err, -EISDIR);
+        cr_assert_eq(s->res[ST_CLOSE_BADFD].err, -EBADF);
+        cr_assert_eq(s->res[ST_FSTAT_BADFD].err, -EBADF);
+    }
+    /* What the reactor wrote is on disk. */
+    FILE *f = fopen(S[1].path, "rb");
+    cr_assert_not_null(f);
+    uint8_t *disk = malloc(S[1].len);
+    cr_assert_eq(fread(disk, 1, S[1].len, f), S[1].len);
+    fclose(f);
+    cr_assert(memcmp(disk, S[1].data, S[1].len) == 0);
+    free(disk);
+}
+
+Test(file, off_core_returns_null)
+{
+    cr_assert_null(sn_file_open("/tmp", O_RDONLY, 0));
+    cr_assert_null(sn_file_read(0, NULL, 1, 0));
+    cr_assert_null(sn_file_close(0));
+}
