@@ -9,5 +9,15 @@
 #include <sn/error.h>
 #include <sn/ring.h>
 #include <sn/mesh.h>
+#include <sn/config.h>
+#include <sn/sched.h>
+#include <sn/future.h>
+#include <sn/timer.h>
+#include <sn/reactor.h>
+#include <sn/smp.h>
+#include <sn/metrics.h>
+#include <sn/partition.h>
+#include <sn/net.h>
+#include <sn/file.h>
 
 #endif

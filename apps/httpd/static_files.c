@@ -1,0 +1,466 @@
+/*
+ * sn-httpd /static: files under --root, read through io_uring (sn_file_read), with a small
+ * per-core cache of whole files.
+ *
+ * Every request opens the file again: http_static_relpath refuses lexically whatever could
+ * leave the root, and openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) relative to the root's
+ * directory fd closes the symlink hole. libsn's file API has no openat2 yet, so this open and
+ * the fstat are plain (short, metadata-only) syscalls; the reads go through io_uring.
+ *
+ * Cache correctness: an entry is used only while the file's identity (device, inode, size,
+ * mtime, ctime) is unchanged, which the fstat of every request checks. A change within the
+ * timestamp granularity could keep that identity (the "racy git" problem), so a file is cached
+ * only when its ctime is over a second old: any later change then gets a newer ctime. Files
+ * over CACHE_FILE_MAX are streamed in chunks, at most STREAM_INFLIGHT of them queued at once.
+ */
+#include "apps/httpd/httpd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CACHE_BUCKETS   1024               /* power of two */
+#define CACHE_BYTES_MAX (64u << 20)        /* per core */
+#define CACHE_FILE_MAX  (1u << 20)         /* larger files are streamed, never cached */
+#define COPY_MAX        (16u << 10)        /* bodies up to this are copied into the output */
+#define STREAM_CHUNK    (256u << 10)
+#define STREAM_INFLIGHT 4
+
+/* A file's contents with the identity they were read under. Refcounted: the cache holds one
+ * reference while it lists the entry, each queued zero-copy write one more. */
+struct sfile {
+    struct sfile *hnext;               /* hash chain */
+    struct sfile *lprev, *lnext;       /* LRU list, most recent first */
+    struct httpd_static_cache *cache;  /* NULL once out of the cache */
+    unsigned refs;
+    uint64_t hash;
+    dev_t dev;
+    ino_t ino;
+    struct timespec mtime, ctime;
+    size_t size;
+    char *path;
+    char *data;
+};
+
+struct httpd_static_cache {
+    struct sfile *buckets[CACHE_BUCKETS];
+    struct sfile *lru_head, *lru_tail;
+    size_t bytes;
+};
+
+/* ---- the cache ----------------------------------------------------------------------------- */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static struct sfile *sfile_new(const char *path, const struct stat *st)
+{
+    size_t plen = strlen(path) + 1;
+    struct sfile *f = malloc(sizeof *f + plen + (size_t)st->st_size);
+    if (!f)
+        return NULL;
+    memset(f, 0, sizeof *f);
+    f->refs = 1;
+    f->path = (char *)(f + 1);
+    memcpy(f->path, path, plen);
+    f->data = f->path + plen;
+    f->hash = hash_str(path);
+    f->dev = st->st_dev;
+    f->ino = st->st_ino;
+    f->mtime = st->st_mtim;
+    f->ctime = st->st_ctim;
+    f->size = (size_t)st->st_size;
+    return f;
+}
+
+static void sfile_unref(void *arg)
+{
+    struct sfile *f = arg;
+    if (--f->refs == 0)
+        free(f);
+}
+
+static void cache_remove(struct sfile *f)
+{
+    struct httpd_static_cache *c = f->cache;
+    struct sfile **pp = &c->buckets[f->hash & (CACHE_BUCKETS - 1)];
+    while (*pp != f)
+        pp = &(*pp)->hnext;
+    *pp = f->hnext;
+    if (f->lprev)
+        f->lprev->lnext = f->lnext;
+    else
+        c->lru_head = f->lnext;
+    if (f->lnext)
+        f->lnext->lprev = f->lprev;
+    else
+        c->lru_tail = f->lprev;
+    c->bytes -= f->size;
+    f->cache = NULL;
+    sfile_unref(f);
+}
+
+static void lru_push_front(struct httpd_static_cache *c, struct sfile *f)
+{
+    f->lprev = NULL;
+    f->lnext = c->lru_head;
+    if (c->lru_head)
+        c->lru_head->lprev = f;
+    else
+        c->lru_tail = f;
+    c->lru_head = f;
+}
+
+static struct sfile *cache_find(struct httpd_static_cache *c, const char *path)
+{
+    uint64_t h = hash_str(path);
+    for (struct sfile *f = c->buckets[h & (CACHE_BUCKETS - 1)]; f; f = f->hnext)
+        if (f->hash == h && strcmp(f->path, path) == 0)
+            return f;
+    return NULL;
+}
+
+static void cache_insert(struct httpd_static_cache *c, struct sfile *f)
+{
+    while (c->lru_tail && c->bytes + f->size > CACHE_BYTES_MAX)
+        cache_remove(c->lru_tail);
+    f->cache = c;
+    f->refs++;
+    struct sfile **b = &c->buckets[f->hash & (CACHE_BUCKETS - 1)];
+    f->hnext = *b;
+    *b = f;
+    lru_push_front(c, f);
+    c->bytes += f->size;
+}
+
+static void cache_touch(struct sfile *f)
+{
+    struct httpd_static_cache *c = f->cache;
+    if (c->lru_head == f)
+        return;
+    f->lprev->lnext = f->lnext;
+    if (f->lnext)
+        f->lnext->lprev = f->lprev;
+    else
+        c->lru_tail = f->lprev;
+    lru_push_front(c, f);
+}
+
+struct httpd_static_cache *httpd_static_cache_new(void)
+{
+    return calloc(1, sizeof(struct httpd_static_cache));
+}
+
+void httpd_static_cache_free(struct httpd_static_cache *c)
+{
+    if (!c)
+        return;
+    while (c->lru_head)
+        cache_remove(c->lru_head);
+    free(c);
+}
+
+static bool same_file(const struct sfile *f, const struct stat *st)
+{
+    return f->dev == st->st_dev && f->ino == st->st_ino && f->size == (size_t)st->st_size &&
+           f->mtime.tv_sec == st->st_mtim.tv_sec && f->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+           f->ctime.tv_sec == st->st_ctim.tv_sec && f->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/* A file whose last change is over a second old: a later change cannot keep its ctime. */
+static bool settled(const struct stat *st)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return now.tv_sec - st->st_ctim.tv_sec >= 2 ||
+           (now.tv_sec - st->st_ctim.tv_sec == 1 && now.tv_nsec >= st->st_ctim.tv_nsec);
+}
+
+/* ---- responses ----------------------------------------------------------------------------- */
+
+struct reply {
+    bool head;
+    bool keep_alive;
+    int minor;
+    const char *mime;
+};
+
+static bool send_head(struct httpd_conn *h, const struct reply *rp, uint64_t size)
+{
+    char buf[512];
+    struct http_response r = {
+        .status = 200,
+        .content_type = rp->mime,
+        .content_length = size,
+        .keep_alive = rp->keep_alive,
+        .req_minor = rp->minor,
+    };
+    int n = http_response_head(buf, sizeof buf, &r, h->hc->date.str);
+    httpd_count_status(h->hc, 200);
+    return n > 0 && httpd_write(h, buf, (size_t)n);
+}
+
+/* Head and body of a file held in memory. */
+static void send_file(struct httpd_conn *h, const struct reply *rp, struct sfile *f)
+{
+    if (!send_head(h, rp, f->size) || rp->head || f->size == 0)
+        return;
+    if (f->size <= COPY_MAX) {
+        httpd_write(h, f->data, f->size);
+        return;
+    }
+    f->refs++;
+    if (sn_conn_write_ref(h->conn, f->data, f->size, sfile_unref, f) < 0) {
+        f->refs--;
+        httpd_conn_abort(h);
+    }
+}
+
+/* ---- reading a whole file ------------------------------------------------------------------ */
+
+struct file_read {
+    struct httpd_conn *h;
+    struct sfile *f;
+    struct reply rp;
+    int fd;
+    bool cache;
+};
+
+static void whole_read_done(void *arg, int err, uint64_t value)
+{
+    struct file_read *r = arg;
+    struct httpd_conn *h = r->h;
+    close(r->fd);
+    if (err) {
+        httpd_send_error(h, http_status_from_errno(err), false, r->rp.minor, r->rp.head, true);
+    } else {
+        /* Fewer bytes than fstat said: the file shrank meanwhile. Serve what was read, and
+         * do not cache it (its identity is the old one). */
+        if (value != r->f->size) {
+            r->f->size = (size_t)value;
+            r->cache = false;
+        }
+        struct httpd_static_cache *c = h->hc->cache;
+        struct sfile *old = cache_find(c, r->f->path);
+        if (old)
+            cache_remove(old);
+        if (r->cache)
+            cache_insert(c, r->f);
+        send_file(h, &r->rp, r->f);
+    }
+    sfile_unref(r->f);
+    free(r);
+    httpd_conn_resume(h);
+    httpd_conn_unref(h);
+}
+
+static void read_whole(struct httpd_conn *h, const struct reply *rp, int fd, const char *rel,
+                       const struct stat *st)
+{
+    struct file_read *r = malloc(sizeof *r);
+    struct sfile *f = r ? sfile_new(rel, st) : NULL;
+    if (!f) {
+        free(r);
+        close(fd);
+        httpd_send_error(h, 500, false, rp->minor, rp->head, true);
+        return;
+    }
+    *r = (struct file_read){.h = h, .f = f, .rp = *rp, .fd = fd, .cache = settled(st)};
+    h->busy = true;
+    h->refs++;
+    httpd_count(h->hc->ctr, HC_STATIC_MISSES);
+    sn_done(sn_file_read(fd, f->data, f->size, 0), whole_read_done, r);
+}
+
+/* ---- streaming a large file ---------------------------------------------------------------- */
+
+struct stream {
+    struct httpd_conn *h;
+    int fd;
+    uint64_t size, off;
+    unsigned inflight; /* chunks queued on the connection, not yet released */
+    bool reading;
+    bool ended;        /* every byte queued, or failed: the connection goes on (or aborted) */
+};
+
+struct chunk {
+    struct stream *s;
+    size_t len;
+    char data[];
+};
+
+static void stream_next(struct stream *s);
+
+/* Frees the stream once nothing refers to it any more. */
+static void stream_maybe_free(struct stream *s)
+{
+    if (!s->ended || s->reading || s->inflight)
+        return;
+    httpd_conn_unref(s->h);
+    free(s);
+}
+
+static void stream_end(struct stream *s, bool ok)
+{
+    s->ended = true;
+    close(s->fd);
+    if (ok)
+        httpd_conn_resume(s->h);
+    else
+        httpd_conn_abort(s->h); /* the Content-Length promised cannot be kept */
+}
+
+static void chunk_release(void *arg)
+{
+    struct chunk *k = arg;
+    struct stream *s = k->s;
+    free(k);
+    s->inflight--;
+    if (!s->ended)
+        stream_next(s);
+    stream_maybe_free(s);
+}
+
+static void chunk_read(void *arg, int err, uint64_t value)
+{
+    struct chunk *k = arg;
+    struct stream *s = k->s;
+    struct httpd_conn *h = s->h;
+    s->reading = false;
+    if (err || value != k->len || !h->conn || h->closing) {
+        free(k);
+        stream_end(s, false);
+    } else if (sn_conn_write_ref(h->conn, k->data, k->len, chunk_release, k) < 0) {
+        free(k);
+        stream_end(s, false);
+    } else {
+        s->inflight++;
+        s->off += value;
+        if (s->off == s->size)
+            stream_end(s, true);
+        else
+            stream_next(s);
+    }
+    stream_maybe_free(s);
+}
+
+static void stream_next(struct stream *s)
+{
+    if (s->reading || s->ended || s->inflight >= STREAM_INFLIGHT)
+        return;
+    if (!s->h->conn || s->h->closing) {
+        stream_end(s, false);
+        return;
+    }
+    uint64_t left = s->size - s->off;
+    size_t n = left < STREAM_CHUNK ? (size_t)left : STREAM_CHUNK;
+    struct chunk *k = malloc(sizeof *k + n);
+    if (!k) {
+        stream_end(s, false);
+        return;
+    }
+    k->s = s;
+    k->len = n;
+    s->reading = true;
+    sn_done(sn_file_read(s->fd, k->data, n, s->off), chunk_read, k);
+}
+
+static void stream_file(struct httpd_conn *h, const struct reply *rp, int fd,
+                        const struct stat *st)
+{
+    struct stream *s = calloc(1, sizeof *s);
+    if (!s) {
+        close(fd);
+        httpd_send_error(h, 500, false, rp->minor, rp->head, true);
+        return;
+    }
+    if (!send_head(h, rp, (uint64_t)st->st_size)) {
+        free(s);
+        close(fd);
+        return;
+    }
+    s->h = h;
+    s->fd = fd;
+    s->size = (uint64_t)st->st_size;
+    h->busy = true;
+    h->refs++;
+    httpd_count(h->hc->ctr, HC_STATIC_MISSES);
+    stream_next(s);
+    stream_maybe_free(s);
+}
+
+/* ---- the route ----------------------------------------------------------------------------- */
+
+/* openat2 beneath the root; a file descriptor or a negative errno. */
+static int open_beneath(int root_fd, const char *rel)
+{
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below anyway). */
+    struct open_how how = {
+        .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd;
+    do
+        fd = syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
+    while (fd < 0 && errno == EINTR);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+bool httpd_static_serve(struct httpd_conn *h, const struct http_request *req, const char *rest,
+                        size_t rest_len)
+{
+    struct httpd_core *hc = h->hc;
+    struct reply rp = {.head = req->method == HTTP_HEAD, .keep_alive = req->keep_alive,
+                       .minor = req->minor};
+    if (!hc->cache) {
+        httpd_send_error(h, 404, req->keep_alive, req->minor, rp.head, false);
+        return true;
+    }
+    char rel[PATH_MAX];
+    int n = http_static_relpath(rel, sizeof rel, rest, rest_len);
+    int fd = n < 0 ? n : open_beneath(hc->srv->root_fd, rel);
+    if (fd < 0) {
+        httpd_send_error(h, http_status_from_errno(fd), req->keep_alive, req->minor, rp.head,
+                         false);
+        return true;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        httpd_send_error(h, 404, req->keep_alive, req->minor, rp.head, false);
+        return true;
+    }
+    rp.mime = http_mime_type(rel, (size_t)n);
+    struct sfile *f = cache_find(hc->cache, rel);
+    if (f && same_file(f, &st)) {
+        close(fd);
+        cache_touch(f);
+        httpd_count(hc->ctr, HC_STATIC_HITS);
+        send_file(h, &rp, f);
+        return true;
+    }
+    if (f)
+        cache_remove(f); /* stale */
+    if (rp.head) {
+        close(fd);
+        send_head(h, &rp, (uint64_t)st.st_size);
+        return true;
+    }
+    if ((uint64_t)st.st_size <= CACHE_FILE_MAX)
+        read_whole(h, &rp, fd, rel, &st);
+    else
+        stream_file(h, &rp, fd, &st);
+    return !h->busy;
+}

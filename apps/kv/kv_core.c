@@ -1,0 +1,105 @@
+/*
+ * The server's start-up on a running reactor: the partitioner that maps keys to cores, and one
+ * struct kv_core (store, outbox, counters) per core, each made on its own core so its memory
+ * is that core's. Everything is freed by the main thread once sn_run has returned (at that
+ * point no connection, batch or gather is left: libsn closed them all).
+ */
+#include "kv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kv_server kv_srv;
+
+static void flush_task(struct sn_task *t)
+{
+    struct kv_core *kc = (struct kv_core *)((char *)t - offsetof(struct kv_core, flush_task));
+    kc->flush_queued = false;
+    kv_batch_flush(kc);
+}
+
+/* Runs on every core: its store and its state. */
+static struct sn_future *core_init(void *arg)
+{
+    (void)arg;
+    unsigned id = sn_core_id();
+    struct kv_core *kc = calloc(1, sizeof *kc);
+    if (!kc)
+        return sn_failed(-ENOMEM);
+    kc->id = id;
+    sn_task_init(&kc->flush_task, flush_task);
+    kc->outbox = calloc(kv_srv.ncores, sizeof *kc->outbox);
+    struct mc_store_config cfg = {
+        .mem_limit = kv_srv.opt.mem_total / kv_srv.ncores,
+        .item_max = kv_srv.opt.item_max,
+        .core_id = id,
+    };
+    kc->store = mc_store_create(&cfg);
+    kv_srv.cores[id] = kc;
+    if (!kc->outbox)
+        return sn_failed(-ENOMEM);
+    if (!kc->store) {
+        fprintf(stderr,
+                "sn-kv: core %u: cannot make a store of %zu bytes with items up to %zu bytes "
+                "(-m is split across %u cores; -I must not exceed a core's share)\n",
+                id, cfg.mem_limit, cfg.item_max, kv_srv.ncores);
+        return sn_failed(-EINVAL);
+    }
+    return NULL;
+}
+
+static int make_partitioner(void)
+{
+    char err[160];
+    int rc = sn_partition_from_string(&kv_srv.part, kv_srv.opt.partitioner, kv_srv.ncores, err,
+                                      sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "sn-kv: --partitioner %s: %s\n", kv_srv.opt.partitioner, err);
+        return rc;
+    }
+    /* Round-robin ignores the key: a key would have no fixed owner. */
+    if (sn_partition_kind(kv_srv.part) == SN_PARTITION_ROUND_ROBIN) {
+        fprintf(stderr, "sn-kv: --partitioner %s: a key must always map to the same core\n",
+                kv_srv.opt.partitioner);
+        return -EINVAL;
+    }
+    if (sn_partition_count(kv_srv.part) != kv_srv.ncores) {
+        fprintf(stderr, "sn-kv: --partitioner %s: %u partitions for %u cores\n",
+                kv_srv.opt.partitioner, sn_partition_count(kv_srv.part), kv_srv.ncores);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+struct sn_future *kv_server_start(void)
+{
+    kv_srv.ncores = sn_core_count();
+    kv_srv.started = time(NULL);
+    kv_srv.pcfg.item_max = kv_srv.opt.item_max;
+    int rc = make_partitioner();
+    if (rc < 0)
+        return sn_failed(rc);
+    kv_srv.cores = calloc(kv_srv.ncores, sizeof *kv_srv.cores);
+    if (!kv_srv.cores)
+        return sn_failed(-ENOMEM);
+    return sn_invoke_on_all(core_init, NULL);
+}
+
+void kv_server_free(void)
+{
+    for (unsigned i = 0; kv_srv.cores && i < kv_srv.ncores; i++) {
+        struct kv_core *kc = kv_srv.cores[i];
+        if (!kc)
+            continue;
+        kv_batch_cache_free(kc);
+        mc_store_destroy(kc->store);
+        free(kc->outbox);
+        free(kc);
+    }
+    free(kv_srv.cores);
+    kv_srv.cores = NULL;
+    sn_partition_destroy(kv_srv.part);
+    kv_srv.part = NULL;
+}

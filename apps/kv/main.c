@@ -1,0 +1,244 @@
+/*
+ * sn-kv: a memcached-compatible (ASCII protocol) key-value server, sharded over the reactor's
+ * cores. Every key belongs to one core, chosen by the partitioner; a connection's core runs
+ * the commands on its own keys inline and sends the others to their owners, answering in
+ * request order (see kv.h). Runs until SIGINT/SIGTERM, then stops gracefully and exits 0.
+ *
+ *   sn-kv [--port N] [--listen ADDR] [-m MB] [-I SIZE] [-c N] [--partitioner NAME]
+ *         [--metrics-port N] [libsn options: --smp, --cpuset, --unpinned, ...]
+ */
+#include "kv.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: sn-kv [options] [libsn options]\n"
+    "  -p, --port N            TCP port (default 11211; 0 = any)\n"
+    "  -l, --listen ADDR       numeric address to listen on (default 127.0.0.1)\n"
+    "  -m, --memory-limit MB   item memory in megabytes, split across cores (default 64)\n"
+    "  -I, --max-item-size S   largest item, bytes or with a k/m suffix (default 1m)\n"
+    "  -c, --conn-limit N      most connections open at once (default 1024)\n"
+    "  --partitioner NAME      how keys map to cores: hash, jump (default), rendezvous,\n"
+    "                          ketama, ketama-xxh3, range:... (see sn_partition_from_string)\n"
+    "  --metrics-port N        serve Prometheus text at http://ADDR:N/metrics\n"
+    "  -q, --quiet             no start-up line on stdout\n";
+
+static int bad(const char *opt, const char *what, const char *val)
+{
+    fprintf(stderr, "sn-kv: %s wants %s, not '%s'\n", opt, what, val);
+    return -1;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* memcached's -I: bytes, or a number with a k or m suffix; 1k .. 1024m. */
+static int parse_size(const char *s, size_t *out)
+{
+    size_t n = strlen(s);
+    uint64_t mul = 1;
+    char buf[32];
+    if (n && n < sizeof buf && strchr("kKmM", s[n - 1])) {
+        mul = strchr("kK", s[n - 1]) ? 1024 : 1024 * 1024;
+        memcpy(buf, s, n - 1);
+        buf[n - 1] = '\0';
+        s = buf;
+    }
+    uint64_t v;
+    if (parse_u64(s, UINT64_MAX / mul, &v) < 0)
+        return -1;
+    v *= mul;
+    if (v < 1024 || v > ((uint64_t)1024 << 20))
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int parse_one(int c, const char *arg)
+{
+    struct kv_opts *o = &kv_srv.opt;
+    uint64_t v;
+    switch (c) {
+    case 'p':
+        if (parse_u64(arg, 65535, &v) < 0)
+            return bad("--port", "a number from 0 to 65535", arg);
+        o->port = (unsigned)v;
+        return 0;
+    case 'l': o->host = arg; return 0;
+    case 'm':
+        if (parse_u64(arg, 1u << 20, &v) < 0 || v == 0)
+            return bad("-m", "megabytes from 1 to 1048576", arg);
+        o->mem_total = (size_t)v << 20;
+        return 0;
+    case 'I':
+        if (parse_size(arg, &o->item_max) < 0)
+            return bad("-I", "a size from 1k to 1024m (bytes, or with a k/m suffix)", arg);
+        return 0;
+    case 'c':
+        if (parse_u64(arg, 1u << 24, &v) < 0 || v == 0)
+            return bad("-c", "a number from 1 to 16777216", arg);
+        o->max_conns = (unsigned)v;
+        return 0;
+    case 'P': o->partitioner = arg; return 0;
+    case 'M':
+        if (parse_u64(arg, 65535, &v) < 0 || v == 0)
+            return bad("--metrics-port", "a number from 1 to 65535", arg);
+        o->metrics_port = (unsigned)v;
+        return 0;
+    case 'q': o->quiet = true; return 0;
+    }
+    fputs(usage, stderr);
+    return -1;
+}
+
+static int parse_args(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"port", required_argument, NULL, 'p'},
+        {"listen", required_argument, NULL, 'l'},
+        {"memory-limit", required_argument, NULL, 'm'},
+        {"max-item-size", required_argument, NULL, 'I'},
+        {"conn-limit", required_argument, NULL, 'c'},
+        {"partitioner", required_argument, NULL, 'P'},
+        {"metrics-port", required_argument, NULL, 'M'},
+        {"quiet", no_argument, NULL, 'q'},
+        {0, 0, 0, 0},
+    };
+    struct kv_opts *o = &kv_srv.opt;
+    *o = (struct kv_opts){
+        .port = KV_DEFAULT_PORT,
+        .host = SN_NET_DEFAULT_HOST,
+        .partitioner = "jump",
+        .mem_total = MC_MEM_LIMIT_DEFAULT,
+        .item_max = MC_ITEM_MAX_DEFAULT,
+        .max_conns = KV_DEFAULT_MAXCONNS,
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "p:l:m:I:c:q", longopts, NULL)) != -1)
+        if (parse_one(c, optarg) < 0)
+            return SN_CONFIG_EXIT_USAGE;
+    if (optind < argc) {
+        fprintf(stderr, "sn-kv: unknown argument '%s'\n", argv[optind]);
+        return SN_CONFIG_EXIT_USAGE;
+    }
+    struct sockaddr_storage a;
+    socklen_t alen;
+    if (sn_addr_parse(o->host, 0, &a, &alen) < 0) {
+        bad("--listen", "a numeric IPv4/IPv6 address", o->host);
+        return SN_CONFIG_EXIT_USAGE;
+    }
+    return SN_CONFIG_CONTINUE;
+}
+
+/* ---- start-up on core 0 ------------------------------------------------------------------ */
+
+static void metrics_listening(void *arg, int err, uint64_t value)
+{
+    (void)arg;
+    if (err) {
+        fprintf(stderr, "sn-kv: cannot listen on %s:%u for metrics: %s\n", kv_srv.opt.host,
+                kv_srv.opt.metrics_port, sn_strerror(err));
+        sn_stop(1);
+        return;
+    }
+    kv_srv.mlistener = (struct sn_listener *)(uintptr_t)value;
+    if (!kv_srv.opt.quiet) {
+        printf("sn-kv: metrics on http://%s:%u/metrics\n", kv_srv.opt.host,
+               sn_listener_port(kv_srv.mlistener));
+        fflush(stdout);
+    }
+}
+
+static void listening(void *arg, int err, uint64_t value)
+{
+    (void)arg;
+    const struct kv_opts *o = &kv_srv.opt;
+    if (err) {
+        fprintf(stderr, "sn-kv: cannot listen on %s:%u: %s\n", o->host, o->port,
+                sn_strerror(err));
+        sn_stop(1);
+        return;
+    }
+    kv_srv.listener = (struct sn_listener *)(uintptr_t)value;
+    if (!o->quiet) {
+        printf("sn-kv: listening on %s:%u, %u cores, partitioner %s, -m %zu MB, -I %zu, "
+               "-c %u\n",
+               o->host, sn_listener_port(kv_srv.listener), kv_srv.ncores, o->partitioner,
+               o->mem_total >> 20, o->item_max, o->max_conns);
+        fflush(stdout);
+    }
+    if (o->metrics_port) {
+        struct sn_listen_config mc = {
+            .host = o->host,
+            .port = (uint16_t)o->metrics_port,
+            .limits = {.input_max = 64 * 1024, .idle_ms = 30000},
+            .ops = &kv_metrics_ops,
+            .on_accept = kv_metrics_accept,
+        };
+        sn_done(sn_listen(&mc), metrics_listening, NULL);
+    }
+}
+
+static void started(void *arg, int err, uint64_t value)
+{
+    (void)arg;
+    (void)value;
+    if (err) {
+        fprintf(stderr, "sn-kv: start-up failed: %s\n", sn_strerror(err));
+        sn_stop(1);
+        return;
+    }
+    const struct kv_opts *o = &kv_srv.opt;
+    /* Unconsumed input is at most one data block or one long get line, plus a read. */
+    size_t biggest = o->item_max > MC_GET_LINE_MAX_DEFAULT ? o->item_max : MC_GET_LINE_MAX_DEFAULT;
+    struct sn_listen_config cfg = {
+        .host = o->host,
+        .port = (uint16_t)o->port,
+        .limits = {.input_max = biggest + (64u << 10)},
+        .ops = &kv_conn_ops,
+        .on_accept = kv_conn_accept,
+    };
+    sn_done(sn_listen(&cfg), listening, NULL);
+}
+
+static struct sn_future *kv_main(void *arg)
+{
+    (void)arg;
+    sn_done(kv_server_start(), started, NULL);
+    return NULL; /* serve until a signal */
+}
+
+int main(int argc, char **argv)
+{
+    struct sn_config cfg;
+    int rc = sn_config_parse(&cfg, &argc, argv, usage);
+    if (rc != SN_CONFIG_CONTINUE)
+        return rc;
+    rc = parse_args(argc, argv);
+    if (rc != SN_CONFIG_CONTINUE)
+        return rc;
+    signal(SIGPIPE, SIG_IGN);
+    rc = sn_run(&cfg, kv_main, NULL);
+    kv_server_free();
+    if (rc < 0) {
+        fprintf(stderr, "sn-kv: %s\n", sn_strerror(rc));
+        return 1;
+    }
+    /* A stop by signal is the normal way to end a server. */
+    if (rc == 128 + SIGINT || rc == 128 + SIGTERM)
+        return 0;
+    return rc;
+}

@@ -1,0 +1,182 @@
+/* The distributed word count (see wc_dist.h). */
+#include "wc_dist.h"
+
+#include "wc_map.h"
+
+#include <sn.h>
+#include <sn/file.h> /* public; listed here until include/sn.h carries it */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void wc_job_init(struct wc_job *job, const char *path)
+{
+    memset(job, 0, sizeof *job);
+    job->path = path;
+    job->partitioner = "hash";
+    job->top = 10;
+    job->out = stdout;
+    job->fd = -1;
+}
+
+void wc_job_free(struct wc_job *job)
+{
+    sn_partition_destroy(job->part);
+    job->part = NULL;
+    free(job->parts);
+    job->parts = NULL;
+}
+
+/* ---- reduce ---- */
+
+/* Runs on every core: sorts its counts, keeps its first K items (all with --all). */
+static struct sn_future *collect(void *arg)
+{
+    struct wc_job *job = arg;
+    struct wc_core *c = sn_sharded_local(job->shards);
+    int rc = wc_table_items(&c->table, job->all ? SIZE_MAX : job->top, &c->items, &c->nitems,
+                            &c->sum);
+    return rc < 0 ? sn_failed(rc) : sn_ready((uintptr_t)c);
+}
+
+/* On core 0: files each core's part under its id. */
+static uint64_t gather(void *arg, uint64_t acc, uint64_t value)
+{
+    struct wc_job *job = arg;
+    struct wc_core *c = (struct wc_core *)(uintptr_t)value;
+    job->parts[c->id] = c;
+    return acc + 1;
+}
+
+static struct sn_future *print_result(void *arg, uint64_t unused)
+{
+    struct wc_job *job = arg;
+    unsigned n = sn_core_count();
+    struct wc_item **lists = calloc(n, sizeof *lists);
+    size_t *counts = calloc(n, sizeof *counts);
+    struct wc_item *merged = NULL;
+    size_t nmerged = 0;
+    (void)unused;
+    int rc = lists && counts ? 0 : -ENOMEM;
+    for (unsigned i = 0; i < n && rc == 0; i++) {
+        lists[i] = job->parts[i]->items;
+        counts[i] = job->parts[i]->nitems;
+        wc_summary_add(&job->sum, &job->parts[i]->sum);
+    }
+    if (rc == 0)
+        rc = wc_items_merge(lists, counts, n, job->all ? SIZE_MAX : job->top, &merged, &nmerged);
+    job->ns = sn_now_ns() - job->t0;
+    if (rc == 0)
+        rc = wc_print(job->out, &job->sum, job->top, merged, nmerged, job->all);
+    free(merged);
+    free(lists);
+    free(counts);
+    return rc < 0 ? sn_failed(rc) : sn_ready(0);
+}
+
+/* ---- the run on core 0 ---- */
+
+static struct sn_future *reduce(void *arg, uint64_t unused)
+{
+    struct wc_job *job = arg;
+    (void)unused;
+    job->parts = calloc(sn_core_count(), sizeof *job->parts);
+    if (!job->parts)
+        return sn_failed(-ENOMEM);
+    return sn_then(sn_map_reduce(collect, job, gather, 0, job), print_result, job);
+}
+
+static struct sn_future *map_shuffle(void *arg, uint64_t unused)
+{
+    struct wc_job *job = arg;
+    (void)unused;
+    return sn_then(sn_sharded_invoke_on_all(job->shards, wc_core_scan, job), reduce, job);
+}
+
+static struct sn_future *stat_done(void *arg, uint64_t unused)
+{
+    struct wc_job *job = arg;
+    (void)unused;
+    if (S_ISDIR(job->st.mode))
+        return sn_failed(-EISDIR);
+    if (!S_ISREG(job->st.mode))
+        return sn_failed(-EINVAL); /* ranges need a size: a regular file */
+    job->size = job->st.size;
+    struct sn_future *f = sn_sharded_start(&job->shards, wc_core_new, wc_core_free, job);
+    return sn_then(f, map_shuffle, job);
+}
+
+static struct sn_future *opened(void *arg, uint64_t fd)
+{
+    struct wc_job *job = arg;
+    job->fd = (int)fd;
+    return sn_then(sn_file_fstat(job->fd, &job->st), stat_done, job);
+}
+
+static struct sn_future *exit_code(void *arg, int err, uint64_t value)
+{
+    struct wc_job *job = arg;
+    (void)err, (void)value;
+    if (job->err) {
+        fprintf(stderr, "sn-pipeline: %s: %s\n", job->path, sn_strerror(job->err));
+        return sn_ready(1);
+    }
+    if (job->report) {
+        double s = (double)job->ns / 1e9;
+        fprintf(job->out,
+                "report: mode=reactor cores=%u bytes=%" PRIu64 " words=%" PRIu64 " seconds=%.6f "
+                "words_per_s=%.0f\n",
+                sn_core_count(), job->size, job->sum.total, s,
+                s > 0 ? (double)job->sum.total / s : 0.0);
+        fflush(job->out);
+    }
+    return sn_ready(0);
+}
+
+static struct sn_future *close_file(void *arg, int err, uint64_t value)
+{
+    struct wc_job *job = arg;
+    (void)value;
+    if (err && !job->err)
+        job->err = err;
+    if (job->fd < 0)
+        return exit_code(job, 0, 0);
+    int fd = job->fd;
+    job->fd = -1;
+    return sn_then_wrapped(sn_file_close(fd), exit_code, job);
+}
+
+static struct sn_future *cleanup(void *arg, int err, uint64_t value)
+{
+    struct wc_job *job = arg;
+    (void)value;
+    job->err = err;
+    if (!job->shards)
+        return close_file(job, 0, 0);
+    struct sn_sharded *s = job->shards;
+    job->shards = NULL;
+    return sn_then_wrapped(sn_sharded_stop(s), close_file, job);
+}
+
+struct sn_future *wc_dist_main(void *arg)
+{
+    struct wc_job *job = arg;
+    char msg[160];
+    job->t0 = sn_now_ns();
+    int rc = sn_partition_from_string(&job->part, job->partitioner, sn_core_count(), msg,
+                                      sizeof msg);
+    if (rc == 0 && sn_partition_kind(job->part) == SN_PARTITION_ROUND_ROBIN) {
+        snprintf(msg, sizeof msg, "round-robin ignores the key: every word needs one owner");
+        rc = -EINVAL;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "sn-pipeline: --partitioner %s: %s\n", job->partitioner, msg);
+        return sn_ready(2);
+    }
+    struct sn_future *f = sn_then(sn_file_open(job->path, O_RDONLY, 0), opened, job);
+    return sn_then_wrapped(f, cleanup, job);
+}

@@ -1,0 +1,63 @@
+/*
+ * The distributed word count (map / shuffle / reduce over the reactor's cores):
+ *
+ *  1. core 0 opens the file (sn_file_open/fstat) and creates one shard per core;
+ *  2. map: every core reads its byte range through io_uring (sn_file_read, two buffers so
+ *     the next read is in flight while the current chunk is tokenized) and scans it with
+ *     wc_scan, so exactly the words that start in its nominal range are its own;
+ *  3. shuffle: each word goes to the core the partitioner names for its bytes, as
+ *     (word, count) pairs packed into 64 KiB batches sent with sn_call_on (at most a fixed
+ *     number in flight per core: reading pauses until owners catch up); pairs the core owns
+ *     itself are counted at once; owners add the counts into their own table. By default a
+ *     core first combines its range's words in a local table (a MapReduce combiner) and
+ *     ships one pair per distinct word when the range is done (or the table holds 2^18
+ *     words), so the shuffle moves distinct words, not occurrences; `no_combine` ships
+ *     every occurrence as it is read (count 1), to show what the shuffle costs;
+ *  4. reduce: sn_map_reduce asks every core for its summary and its first K items in result
+ *     order (every item with `all`); core 0 merges them and prints the result exactly as the
+ *     reference does (wc_result.h).
+ */
+#ifndef WC_DIST_H
+#define WC_DIST_H
+
+#include <sn.h>
+
+#include "wc_result.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct wc_core;
+
+struct wc_job {
+    /* Set by the caller before sn_run. */
+    const char *path;
+    const char *partitioner; /* sn_partition_from_string spec; N = the core count */
+    size_t top;
+    bool all;
+    bool report;             /* print a "report:" line with words/s after the result */
+    bool no_combine;         /* ship every occurrence instead of per-core combined counts */
+    uint32_t combine_max;    /* distinct words a combiner holds before shipping; 0: 2^18 */
+    FILE *out;
+    /* Filled during the run (core 0 unless noted). */
+    struct sn_partition *part; /* owned: the caller frees it after sn_run (wc_job_free) */
+    int fd;
+    uint64_t size;
+    struct sn_file_stat st;
+    struct sn_sharded *shards;
+    struct wc_core **parts;    /* per core, set by the reduce */
+    uint64_t t0, ns;           /* start and elapsed time of the count */
+    int err;
+    struct wc_summary sum;
+};
+
+/* Initialises a job with the defaults (top 10, hash partitioner, stdout). */
+void wc_job_init(struct wc_job *job, const char *path);
+
+/* The app's main for sn_run(cfg, wc_dist_main, job): exit code 0, or 1 after a message. */
+struct sn_future *wc_dist_main(void *arg);
+
+/* Frees what the run left for the caller (the partitioner). Not on a core. */
+void wc_job_free(struct wc_job *job);
+
+#endif

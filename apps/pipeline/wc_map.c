@@ -1,0 +1,399 @@
+/*
+ * Map and shuffle on one core (see wc_map.h and wc_dist.h).
+ *
+ * Everything here runs on the shard's own core, from callbacks: read completions, batch
+ * acknowledgements and combiner-shipping tasks. Each callback does its work, then calls
+ * advance(), which moves the state machine on (start a read that waited, ship the combiner,
+ * flush the last batches, settle the scan's promise). `busy` keeps a callback that runs
+ * inside another one (a future that failed at once runs its consumer inline) from advancing
+ * in the middle of the outer one's work.
+ */
+#include "wc_map.h"
+
+#include <sn.h>
+#include <sn/file.h> /* public; listed here until include/sn.h carries it */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK (128u << 10)     /* bytes per file read: ~1 ms of tokenizing per callback */
+#define TAIL_FIRST 4096u       /* first read past the range's end (only to finish a word) */
+#define BATCH_CAP (64u << 10)  /* bytes of (word, count) pairs per message to an owner */
+#define MAX_INFLIGHT 32u       /* unacknowledged batches before reading and shipping pause */
+#define ENTRY_HEAD 20u         /* u64 hash, u64 count, u32 length, then the word's bytes */
+#define COMBINE_MAX (1u << 18) /* default distinct words in a combiner before it is shipped */
+#define SHIP_SLICE 4096u       /* combiner slots shipped per task */
+
+struct wc_batch {
+    struct wc_batch *next; /* sender's free list */
+    struct wc_core *from;
+    uint32_t used, cap;
+    char data[];
+};
+
+static void advance(struct wc_core *c);
+
+static void fail(struct wc_core *c, int err)
+{
+    if (!c->err)
+        c->err = err;
+}
+
+void *wc_core_new(void *arg, unsigned core)
+{
+    struct wc_job *job = arg;
+    struct wc_core *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->job = job;
+    c->id = core;
+    c->n = sn_core_count();
+    c->combine = c->n > 1 && !job->no_combine;
+    c->combine_max = job->combine_max ? job->combine_max : COMBINE_MAX;
+    c->buf[0] = malloc(CHUNK);
+    c->buf[1] = malloc(CHUNK);
+    c->open = calloc(c->n, sizeof *c->open);
+    bool ok = c->buf[0] && c->buf[1] && c->open && wc_table_init(&c->table) == 0;
+    if (!ok || (c->combine && wc_table_init(&c->local) < 0)) {
+        wc_core_free(c, job);
+        return NULL;
+    }
+    return c;
+}
+
+void wc_core_free(void *instance, void *arg)
+{
+    struct wc_core *c = instance;
+    (void)arg;
+    for (unsigned i = 0; c->open && i < c->n; i++)
+        free(c->open[i]);
+    while (c->free_batches) {
+        struct wc_batch *b = c->free_batches;
+        c->free_batches = b->next;
+        free(b);
+    }
+    free(c->open);
+    free(c->buf[0]);
+    free(c->buf[1]);
+    free(c->items);
+    wc_scan_free(&c->scan);
+    wc_table_free(&c->table);
+    wc_table_free(&c->local);
+    wc_table_free(&c->shipping);
+    free(c);
+}
+
+/* ---- shuffle: batches of (word, count) to their owners ---- */
+
+/* On the owner core: adds every pair of the batch. The batch stays the sender's. */
+static int count_batch(void *arg, uint64_t *value)
+{
+    struct wc_batch *b = arg;
+    struct wc_core *me = sn_sharded_local(b->from->job->shards);
+    const char *p = b->data, *end = b->data + b->used;
+    *value = 0;
+    while (p < end) {
+        uint64_t hash, count;
+        uint32_t len;
+        memcpy(&hash, p, 8);
+        memcpy(&count, p + 8, 8);
+        memcpy(&len, p + 16, 4);
+        int rc = wc_table_add(&me->table, p + ENTRY_HEAD, len, hash, count);
+        if (rc < 0)
+            return rc;
+        p += ENTRY_HEAD + len;
+    }
+    return 0;
+}
+
+/* Back on the sender: the owner counted the batch (or the call failed); reuse the batch. */
+static void batch_done(void *arg, int err, uint64_t value)
+{
+    struct wc_batch *b = arg;
+    struct wc_core *c = b->from;
+    (void)value;
+    if (err)
+        fail(c, err);
+    c->inflight--;
+    if (b->cap == BATCH_CAP) {
+        b->next = c->free_batches;
+        c->free_batches = b;
+    } else {
+        free(b); /* a one-off batch for a word longer than BATCH_CAP */
+    }
+    advance(c);
+}
+
+static void send_batch(struct wc_core *c, unsigned owner)
+{
+    struct wc_batch *b = c->open[owner];
+    c->open[owner] = NULL;
+    c->inflight++;
+    c->busy++;
+    sn_done(sn_call_on(owner, count_batch, b), batch_done, b);
+    c->busy--;
+}
+
+static struct wc_batch *new_batch(struct wc_core *c, size_t need)
+{
+    struct wc_batch *b;
+    if (need <= BATCH_CAP && c->free_batches) {
+        b = c->free_batches;
+        c->free_batches = b->next;
+    } else {
+        size_t cap = need <= BATCH_CAP ? BATCH_CAP : need;
+        b = malloc(sizeof *b + cap);
+        if (!b)
+            return NULL;
+        b->cap = (uint32_t)cap;
+    }
+    b->from = c;
+    b->used = 0;
+    return b;
+}
+
+static void append(struct wc_core *c, unsigned owner, const char *word, size_t len,
+                   uint64_t hash, uint64_t count)
+{
+    size_t need = ENTRY_HEAD + len;
+    if (need > UINT32_MAX) {
+        fail(c, -E2BIG);
+        return;
+    }
+    struct wc_batch *b = c->open[owner];
+    if (b && b->used + need > b->cap) {
+        send_batch(c, owner);
+        b = NULL;
+    }
+    if (!b) {
+        b = c->open[owner] = new_batch(c, need);
+        if (!b) {
+            fail(c, -ENOMEM);
+            return;
+        }
+    }
+    uint32_t len32 = (uint32_t)len;
+    char *p = b->data + b->used;
+    memcpy(p, &hash, 8);
+    memcpy(p + 8, &count, 8);
+    memcpy(p + 16, &len32, 4);
+    memcpy(p + ENTRY_HEAD, word, len);
+    b->used += (uint32_t)need;
+}
+
+/* Sends (word, count) to its owner's batch, or counts it here when this core owns it. */
+static void route(struct wc_core *c, const char *word, size_t len, uint64_t hash, uint64_t n)
+{
+    unsigned owner = c->n == 1 ? 0 : sn_partition(c->job->part, word, len);
+    if (owner != c->id) {
+        append(c, owner, word, len, hash, n);
+        return;
+    }
+    int rc = wc_table_add(&c->table, word, len, hash, n);
+    if (rc < 0)
+        fail(c, rc);
+}
+
+/* ---- the combiner, shipped a slice per task so the loop keeps serving other cores ---- */
+
+static void ship_step(void *arg)
+{
+    struct wc_core *c = arg;
+    const struct wc_table *t = &c->shipping;
+    size_t end = c->ship_pos + SHIP_SLICE;
+    if (end > t->mask + 1)
+        end = t->mask + 1;
+    c->busy++;
+    for (size_t i = c->ship_pos; i < end && !c->err; i++) {
+        const struct wc_slot *s = &t->slots[i];
+        if (s->word)
+            route(c, s->word, s->len, s->hash, s->count);
+    }
+    c->ship_pos = end;
+    if (end > t->mask || c->err) {
+        wc_table_free(&c->shipping);
+        c->ship_active = false;
+    } else if (c->inflight >= MAX_INFLIGHT) {
+        c->ship_paused = true; /* advance() goes on when owners have caught up */
+    } else if (sn_later(ship_step, c) < 0) {
+        fail(c, -EPERM);
+        c->ship_active = false;
+    }
+    c->busy--;
+    advance(c);
+}
+
+/* Moves the combiner's counts to `shipping` and starts shipping them; counting goes on. */
+static void ship_start(struct wc_core *c)
+{
+    c->shipping = c->local;
+    c->ship_pos = 0;
+    c->ship_active = true;
+    c->ship_paused = true; /* advance() schedules the first slice */
+    if (wc_table_init(&c->local) < 0)
+        fail(c, -ENOMEM);
+}
+
+/*
+ * The scanner's callback. With a combiner (the default on several cores, like a MapReduce
+ * combiner) the word is counted in this core's local table and shipped later as one
+ * (word, count) per distinct word; otherwise every occurrence is routed at once.
+ */
+static void on_word(void *arg, const char *word, size_t len)
+{
+    struct wc_core *c = arg;
+    uint64_t hash = wc_hash(word, len);
+    if (!c->combine) {
+        route(c, word, len, hash, 1);
+        return;
+    }
+    int rc = wc_table_add(&c->local, word, len, hash, 1);
+    if (rc < 0)
+        fail(c, rc);
+    else if (c->local.used >= c->combine_max && !c->ship_active)
+        ship_start(c);
+}
+
+/* ---- map: reading and scanning the range ---- */
+
+static void read_done(void *arg, int err, uint64_t n);
+
+static void start_read(struct wc_core *c)
+{
+    uint64_t off = c->read_off, size = c->job->size, hi = c->scan.hi;
+    size_t len = off < hi ? (size_t)(hi - off < CHUNK ? hi - off : CHUNK) : c->tail_len;
+    if (off >= hi && c->tail_len < CHUNK)
+        c->tail_len *= 2; /* a long word crosses the end: read more each time */
+    if (off >= size) {    /* the file ends here */
+        wc_scan_eof(&c->scan, on_word, c);
+        c->reading_done = true;
+        return;
+    }
+    if (len > size - off)
+        len = (size_t)(size - off);
+    c->read_len = len;
+    c->reading = true;
+    c->busy++;
+    sn_done(sn_file_read(c->job->fd, c->buf[c->cur], len, off), read_done, c);
+    c->busy--;
+}
+
+/* Starts the read at read_off unless too many batches wait for their owners. */
+static void next_read(struct wc_core *c)
+{
+    if (c->reading_done || c->reading)
+        return;
+    if (c->inflight >= MAX_INFLIGHT)
+        c->read_wanted = true;
+    else
+        start_read(c);
+}
+
+static void read_done(void *arg, int err, uint64_t n)
+{
+    struct wc_core *c = arg;
+    c->reading = false;
+    c->busy++;
+    if (err || c->reading_done) { /* a failure, or a read that was in flight when one came */
+        if (err)
+            fail(c, err);
+        c->reading_done = true;
+        goto out;
+    }
+    bool eof = n < c->read_len;
+    const char *data = c->buf[c->cur];
+    c->cur ^= 1;
+    c->read_off += n;
+    /* While the range goes on the next chunk is surely needed: read it into the other
+     * buffer while this one is tokenized. */
+    if (!eof && c->read_off < c->scan.hi && !c->err)
+        next_read(c);
+    int rc = wc_scan_feed(&c->scan, data, (size_t)n, on_word, c);
+    if (rc < 0)
+        fail(c, rc);
+    if (eof)
+        wc_scan_eof(&c->scan, on_word, c);
+    if (wc_scan_done(&c->scan) || c->err)
+        c->reading_done = true;
+    else if (!c->reading && !c->read_wanted)
+        next_read(c);
+out:
+    c->busy--;
+    advance(c);
+}
+
+/* Sends the batches still being filled: the last step of the shuffle. */
+static void flush_open(struct wc_core *c)
+{
+    c->flushed = true;
+    for (unsigned i = 0; i < c->n; i++)
+        if (c->open[i])
+            send_batch(c, i);
+}
+
+/* One step of the state machine; true when it changed something. */
+static bool step(struct wc_core *c)
+{
+    bool can_send = c->inflight < MAX_INFLIGHT;
+    if (c->read_wanted && can_send) {
+        c->read_wanted = false;
+        if (!c->reading_done)
+            start_read(c);
+        return true;
+    }
+    if (c->ship_active && c->ship_paused && can_send) {
+        c->ship_paused = false;
+        if (sn_later(ship_step, c) < 0) {
+            fail(c, -EPERM);
+            c->ship_active = false;
+        }
+        return true;
+    }
+    if (c->reading_done && !c->reading && !c->ship_active && !c->flushed) {
+        if (c->combine && c->local.used && !c->err)
+            ship_start(c); /* the range's last counts */
+        else
+            flush_open(c);
+        return true;
+    }
+    return false;
+}
+
+static void advance(struct wc_core *c)
+{
+    if (c->busy)
+        return; /* the callback that is running advances when it is done */
+    c->busy++;
+    while (step(c))
+        ;
+    c->busy--;
+    if (!c->flushed || c->reading || c->inflight || c->ship_active || !c->done)
+        return;
+    struct sn_promise *p = c->done;
+    c->done = NULL;
+    if (c->err)
+        sn_promise_fail(p, c->err);
+    else
+        sn_promise_set(p, 0);
+}
+
+struct sn_future *wc_core_scan(void *instance, void *arg)
+{
+    struct wc_core *c = instance;
+    struct wc_job *job = arg;
+    struct sn_future *f;
+    c->done = sn_promise_new(&f);
+    if (!c->done)
+        return sn_failed(-ENOMEM);
+    wc_scan_init(&c->scan, wc_nominal(job->size, c->id, c->n),
+                 wc_nominal(job->size, c->id + 1, c->n));
+    c->read_off = c->scan.pos;
+    c->tail_len = TAIL_FIRST;
+    c->reading_done = wc_scan_done(&c->scan);
+    c->busy++;
+    next_read(c);
+    c->busy--;
+    advance(c);
+    return f;
+}

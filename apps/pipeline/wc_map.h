@@ -1,0 +1,57 @@
+/*
+ * One core's part of the distributed word count: its shard (the table of the words it owns,
+ * the combiner of its range, the read buffers, the batches in flight) and the map + shuffle
+ * of its byte range. Private to apps/pipeline (wc_dist.c drives it).
+ */
+#ifndef WC_MAP_H
+#define WC_MAP_H
+
+#include "wc_dist.h"
+#include "wc_table.h"
+#include "wc_token.h"
+
+struct wc_batch;
+
+struct wc_core {
+    struct wc_job *job;
+    unsigned id, n;
+    struct wc_table table;    /* counts of the words this core owns */
+    struct wc_table local;    /* combiner: this range's counts not yet shipped */
+    struct wc_table shipping; /* a combiner being shipped, a slice per task */
+    size_t ship_pos;          /* next slot of `shipping` */
+    bool combine;             /* count in `local`, ship per distinct word */
+    size_t combine_max;       /* ship `local` when it holds this many words */
+    bool ship_active, ship_paused;
+    struct wc_scan scan;
+    char *buf[2];
+    unsigned cur;             /* buffer the next read goes into */
+    uint64_t read_off;        /* offset of the read in flight, or of the next one */
+    size_t read_len, tail_len;
+    bool reading;             /* a read is in flight */
+    bool read_wanted;         /* the next read waits for acknowledgements */
+    bool reading_done;        /* no more bytes are needed (or a failure) */
+    bool flushed;             /* the last open batches are sent */
+    unsigned busy;            /* inside a callback: advance() waits for its end */
+    struct wc_batch **open;   /* per destination core, the batch being filled */
+    struct wc_batch *free_batches;
+    unsigned inflight;        /* batches sent, not yet acknowledged */
+    struct sn_promise *done;
+    int err;
+    /* The reduce's input: this core's summary and its first K (or all) items. */
+    struct wc_item *items;
+    size_t nitems;
+    struct wc_summary sum;
+};
+
+/* sn_sharded init/fini: makes / frees one core's shard (arg: the struct wc_job). */
+void *wc_core_new(void *arg, unsigned core);
+void wc_core_free(void *instance, void *arg);
+
+/*
+ * sn_shard_fn: maps and shuffles this core's range of job->fd (job->size bytes). The future
+ * settles when every word of the range has been counted by its owner (every batch this core
+ * sent was acknowledged), or fails with the first error. Owner core only.
+ */
+struct sn_future *wc_core_scan(void *instance, void *arg);
+
+#endif

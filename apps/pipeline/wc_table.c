@@ -1,0 +1,168 @@
+/* Word-count hash table (see wc_table.h). */
+#include "wc_table.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INITIAL_SLOTS 1024
+#define BLOCK_SIZE (1u << 20)
+#define BIG_WORD (BLOCK_SIZE / 8) /* longer words get a block of their own */
+
+struct wc_block {
+    struct wc_block *next;
+    char data[];
+};
+
+static inline uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 32;
+    x *= 0xd6e8feb86659fd93ull;
+    x ^= x >> 32;
+    x *= 0xd6e8feb86659fd93ull;
+    x ^= x >> 32;
+    return x;
+}
+
+static inline uint64_t load64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* Tail of 1-7 bytes as one value, without reading past the end. */
+static inline uint64_t load_tail(const unsigned char *p, size_t n)
+{
+    uint64_t v = 0;
+    if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        return (uint64_t)a << 32 | b;
+    }
+    for (size_t i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+uint64_t wc_hash(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (len * 0xff51afd7ed558ccdull);
+    while (len >= 8) {
+        h = (h ^ load64(p)) * 0xc4ceb9fe1a85ec53ull;
+        h ^= h >> 29;
+        p += 8;
+        len -= 8;
+    }
+    if (len)
+        h = (h ^ load_tail(p, len)) * 0xc4ceb9fe1a85ec53ull;
+    return mix64(h);
+}
+
+int wc_table_init(struct wc_table *t)
+{
+    memset(t, 0, sizeof *t);
+    t->slots = calloc(INITIAL_SLOTS, sizeof *t->slots);
+    if (!t->slots)
+        return -ENOMEM;
+    t->mask = INITIAL_SLOTS - 1;
+    return 0;
+}
+
+void wc_table_free(struct wc_table *t)
+{
+    struct wc_block *b = t->blocks;
+    while (b) {
+        struct wc_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    free(t->slots);
+    memset(t, 0, sizeof *t);
+}
+
+/* Copies a new word into the arena; NULL when out of memory. */
+static const char *store_word(struct wc_table *t, const char *word, size_t len)
+{
+    if (len > t->arena_left) {
+        size_t size = len > BIG_WORD ? len : BLOCK_SIZE;
+        struct wc_block *b = malloc(sizeof *b + size);
+        if (!b)
+            return NULL;
+        b->next = t->blocks;
+        t->blocks = b;
+        if (len > BIG_WORD) /* keep the current block's free space for small words */
+            return memcpy(b->data, word, len);
+        t->arena = b->data;
+        t->arena_left = size;
+    }
+    char *dst = t->arena;
+    memcpy(dst, word, len);
+    t->arena += len;
+    t->arena_left -= len;
+    return dst;
+}
+
+static int grow(struct wc_table *t)
+{
+    size_t cap = (t->mask + 1) * 2;
+    struct wc_slot *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return -ENOMEM;
+    for (size_t i = 0; i <= t->mask; i++) {
+        const struct wc_slot *s = &t->slots[i];
+        if (!s->word)
+            continue;
+        size_t j = s->hash & (cap - 1);
+        while (slots[j].word)
+            j = (j + 1) & (cap - 1);
+        slots[j] = *s;
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->mask = cap - 1;
+    return 0;
+}
+
+int wc_table_add(struct wc_table *t, const char *word, size_t len, uint64_t hash, uint64_t n)
+{
+    if (len > WC_MAX_WORD)
+        return -E2BIG;
+    size_t i = hash & t->mask;
+    for (;;) {
+        struct wc_slot *s = &t->slots[i];
+        if (!s->word)
+            break;
+        if (s->hash == hash && s->len == len && memcmp(s->word, word, len) == 0) {
+            s->count += n;
+            t->total += n;
+            return 0;
+        }
+        i = (i + 1) & t->mask;
+    }
+    /* A zero-length word still needs a non-NULL pointer to mark the slot used. */
+    const char *copy = len ? store_word(t, word, len) : "";
+    if (!copy)
+        return -ENOMEM;
+    t->slots[i] = (struct wc_slot){.hash = hash, .word = copy, .len = (uint32_t)len, .count = n};
+    t->used++;
+    t->total += n;
+    /* Keep the load under 5/8 so probe runs stay short. */
+    if (t->used * 8 > (t->mask + 1) * 5)
+        return grow(t) < 0 ? -ENOMEM : 0;
+    return 0;
+}
+
+uint64_t wc_table_get(const struct wc_table *t, const char *word, size_t len)
+{
+    uint64_t hash = wc_hash(word, len);
+    for (size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+        const struct wc_slot *s = &t->slots[i];
+        if (!s->word)
+            return 0;
+        if (s->hash == hash && s->len == len && memcmp(s->word, word, len) == 0)
+            return s->count;
+    }
+}

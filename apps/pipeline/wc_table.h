@@ -1,0 +1,54 @@
+/*
+ * A word-count hash table: word bytes -> count. Open addressing with linear probing over
+ * 32-byte slots that keep the full 64-bit hash (so most mismatches cost no memcmp); word
+ * bytes are copied into an arena of large blocks owned by the table. Not thread-safe: one
+ * table per core (or per thread), used only there.
+ */
+#ifndef WC_TABLE_H
+#define WC_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The 64-bit hash of a word's bytes (deterministic, the same in every process). */
+uint64_t wc_hash(const void *p, size_t len);
+
+struct wc_slot {
+    uint64_t hash;
+    const char *word; /* NULL: empty slot */
+    uint32_t len;
+    uint32_t pad;
+    uint64_t count;
+};
+
+struct wc_block;
+
+struct wc_table {
+    struct wc_slot *slots;
+    size_t mask;          /* capacity - 1 (capacity is a power of two) */
+    size_t used;          /* distinct words */
+    uint64_t total;       /* sum of counts */
+    struct wc_block *blocks;
+    char *arena;          /* free space in the current block */
+    size_t arena_left;
+};
+
+/* Longest word a table stores (a longer one gives -E2BIG). */
+#define WC_MAX_WORD UINT32_MAX
+
+/* An empty table; 0 or -ENOMEM. */
+int wc_table_init(struct wc_table *t);
+
+/* Frees everything the table owns (word pointers into it become invalid). */
+void wc_table_free(struct wc_table *t);
+
+/*
+ * Adds n to the count of word[0..len) whose hash is `hash` (= wc_hash(word, len)); copies
+ * the word when it is new. 0, -ENOMEM, or -E2BIG (len > WC_MAX_WORD).
+ */
+int wc_table_add(struct wc_table *t, const char *word, size_t len, uint64_t hash, uint64_t n);
+
+/* The count of a word (0 when absent). */
+uint64_t wc_table_get(const struct wc_table *t, const char *word, size_t len);
+
+#endif

@@ -1,0 +1,486 @@
+/*
+ * bench_submit: cross-core calls on a running 2-core reactor (pinned), against their limits.
+ *
+ *   pingpong    (peer) two plain threads pinned to CPUs 0 and 1 bounce a value through two
+ *               cache lines: the round-trip limit of any cross-core protocol;
+ *   rtt         sn_submit_to(1, echo) from core 0, one at a time, target polling (p50/p99/p999);
+ *   calls       sn_submit_to 0 -> 1 with WINDOW calls in flight: calls/s with replies;
+ *   send        sn_send 0 -> 1 one-way, counted on core 1: messages/s;
+ *   wake        core 1 asleep in io_uring (idle after each sample), core 0 takes t0 and
+ *               sn_sends a function that takes t1: wake-up latency (p50/p99);
+ *   eventfd     (peer) a plain thread blocked in read(2) on an eventfd, woken by a write(2)
+ *               from a thread on the other CPU;
+ *   idle        CPU time used by an idle 2-core reactor over 2 s (from /proc/self/stat).
+ * Every latency sample is taken the same way (CLOCK_MONOTONIC before and after), so the
+ * ratios compare like with like. The machine is shared and noisy: everything runs in rounds,
+ * interleaved, and each ratio is the median of the per-round ratios.
+ *
+ * Usage: bench_submit [-r rounds] [-n rtt_samples] [-c calls] [-w wake_samples]
+ */
+#include <sn.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_ROUNDS 31
+#define WINDOW 1024
+#define SEND_CHUNK 8192
+/* Time between wake-up samples, for the reactor and the eventfd peer alike: well past the
+ * reactor's idle-poll time, so the target is asleep in the kernel at each sample. */
+#define WAKE_GAP_NS 1000000
+
+static int n_rounds = 5;
+static int n_rtt = 100000;
+static long n_calls = 4000000;
+static int n_wake = 500;
+static unsigned wake_idle_poll_us = SN_CONFIG_DEFAULT_IDLE_POLL_US;
+static int cpus[2] = {0, 1};
+
+static uint64_t now_ns(void)
+{
+    return sn_now_ns();
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t pct(uint64_t *v, size_t n, double p)
+{
+    qsort(v, n, sizeof *v, cmp_u64);
+    size_t i = (size_t)(p * (double)n);
+    return v[i < n ? i : n - 1];
+}
+
+static double median(double *v, int n)
+{
+    double t[MAX_ROUNDS];
+    memcpy(t, v, (size_t)n * sizeof *v);
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && t[j - 1] > t[j]; j--) {
+            double x = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = x;
+        }
+    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+static void pin_attr(pthread_attr_t *attr, int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_attr_init(attr);
+    pthread_attr_setaffinity_np(attr, sizeof set, &set);
+}
+
+/* Pins the calling thread to `cpu`, or unpins it with cpu < 0. */
+static void pin_self(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (cpu < 0 || c == cpu)
+            CPU_SET(c, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+/* ---- peer: raw ping-pong ---------------------------------------------------------------- */
+
+static struct {
+    SN_CACHE_ALIGNED _Atomic uint64_t ping;
+    SN_CACHE_ALIGNED _Atomic uint64_t pong;
+    uint64_t *lat;
+    int n;
+} pp;
+
+static void *pp_echo(void *arg)
+{
+    (void)arg;
+    for (uint64_t i = 1; i <= (uint64_t)pp.n; i++) {
+        while (atomic_load_explicit(&pp.ping, memory_order_acquire) != i)
+            ;
+        atomic_store_explicit(&pp.pong, i, memory_order_release);
+    }
+    return NULL;
+}
+
+static uint64_t pingpong_p50(void)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    pp.n = n_rtt;
+    pp.lat = malloc((size_t)n_rtt * sizeof *pp.lat);
+    atomic_store(&pp.ping, 0);
+    atomic_store(&pp.pong, 0);
+    pin_attr(&attr, cpus[1]);
+    pthread_create(&t, &attr, pp_echo, NULL);
+    pin_self(cpus[0]);
+    for (uint64_t i = 1; i <= (uint64_t)pp.n; i++) {
+        uint64_t t0 = now_ns();
+        atomic_store_explicit(&pp.ping, i, memory_order_release);
+        while (atomic_load_explicit(&pp.pong, memory_order_acquire) != i)
+            ;
+        pp.lat[i - 1] = now_ns() - t0;
+    }
+    pthread_join(t, NULL);
+    pthread_attr_destroy(&attr);
+    pin_self(-1);
+    uint64_t p50 = pct(pp.lat, (size_t)pp.n, 0.5);
+    free(pp.lat);
+    return p50;
+}
+
+/* ---- peer: eventfd wake ------------------------------------------------------------- */
+
+static struct {
+    int efd;
+    _Atomic uint64_t t0;
+    _Atomic int sleeping;
+    uint64_t *lat;
+    int n;
+} ew;
+
+static void *ew_target(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < ew.n; i++) {
+        uint64_t v;
+        atomic_store(&ew.sleeping, 1);
+        if (read(ew.efd, &v, sizeof v) != sizeof v)
+            break;
+        ew.lat[i] = now_ns() - atomic_load(&ew.t0);
+    }
+    return NULL;
+}
+
+static uint64_t eventfd_p50(void)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    ew.n = n_wake;
+    ew.lat = calloc((size_t)n_wake, sizeof *ew.lat);
+    ew.efd = eventfd(0, 0);
+    pin_attr(&attr, cpus[1]);
+    pthread_create(&t, &attr, ew_target, NULL);
+    pin_self(cpus[0]); /* the sender on the other CPU: a wake-up across cores */
+    struct timespec gap = {0, WAKE_GAP_NS};
+    for (int i = 0; i < ew.n; i++) {
+        while (!atomic_exchange(&ew.sleeping, 0))
+            sched_yield();
+        nanosleep(&gap, NULL); /* the target is in the kernel by now */
+        atomic_store(&ew.t0, now_ns());
+        uint64_t one = 1;
+        if (write(ew.efd, &one, sizeof one) != sizeof one)
+            break;
+    }
+    pthread_join(t, NULL);
+    pthread_attr_destroy(&attr);
+    pin_self(-1);
+    close(ew.efd);
+    uint64_t p50 = pct(ew.lat, (size_t)ew.n, 0.5);
+    free(ew.lat);
+    return p50;
+}
+
+/* ---- the reactor side ----------------------------------------------------------------- */
+
+struct results {
+    uint64_t rtt_p50, rtt_p99, rtt_p999;
+    double calls_per_s, send_per_s;
+    uint64_t wake_p50, wake_p99;
+    uint64_t target_sleeps;
+};
+
+static struct {
+    uint64_t *rtt;
+    int i;
+    uint64_t t0;
+    long issued, done;
+    uint64_t calls_start, calls_ns;
+    struct sn_promise *phase;
+    long sent;
+    uint64_t send_start;
+    SN_CACHE_ALIGNED long received; /* core 1 */
+    uint64_t send_end;              /* core 1 */
+    uint64_t *wake;                 /* written by core 1 */
+    int wi;
+    struct results *out;
+} st;
+
+static struct sn_future *echo(void *arg)
+{
+    return sn_ready((uintptr_t)arg);
+}
+
+static struct sn_future *rtt_step(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    uint64_t t = now_ns();
+    if (st.i > 0)
+        st.rtt[st.i - 1] = t - st.t0;
+    if (st.i++ == n_rtt)
+        return NULL;
+    st.t0 = now_ns();
+    return sn_then(sn_submit_to(1, echo, NULL), rtt_step, NULL);
+}
+
+static void call_done(void *arg, int err, uint64_t v)
+{
+    (void)arg, (void)err, (void)v;
+    if (++st.done == n_calls) {
+        st.calls_ns = now_ns() - st.calls_start;
+        sn_promise_set(st.phase, 0);
+    } else if (st.issued < n_calls) {
+        st.issued++;
+        sn_done(sn_submit_to(1, echo, NULL), call_done, NULL);
+    }
+}
+
+static struct sn_future *calls_phase(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    struct sn_future *f;
+    st.phase = sn_promise_new(&f);
+    st.issued = st.done = 0;
+    st.calls_start = now_ns();
+    for (; st.issued < WINDOW && st.issued < n_calls; st.issued++)
+        sn_done(sn_submit_to(1, echo, NULL), call_done, NULL);
+    return f;
+}
+
+static void sent_all(void *arg)
+{
+    (void)arg;
+    sn_promise_set(st.phase, 0);
+}
+
+static void count_one(void *arg)
+{
+    (void)arg;
+    if (++st.received == n_calls) {
+        st.send_end = now_ns();
+        sn_send(0, sent_all, NULL);
+    }
+}
+
+static void resolve_later(void *arg)
+{
+    sn_promise_set(arg, 0);
+}
+
+static struct sn_future *yield(void)
+{
+    struct sn_future *f;
+    struct sn_promise *p = sn_promise_new(&f);
+    sn_later(resolve_later, p);
+    return f;
+}
+
+static struct sn_future *send_chunk(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    long end = st.sent + SEND_CHUNK < n_calls ? st.sent + SEND_CHUNK : n_calls;
+    for (; st.sent < end; st.sent++)
+        sn_send(1, count_one, NULL);
+    if (st.sent < n_calls)
+        return sn_then(yield(), send_chunk, NULL);
+    return NULL;
+}
+
+static struct sn_future *send_phase(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    struct sn_future *f;
+    st.phase = sn_promise_new(&f);
+    st.sent = 0;
+    st.received = 0;
+    st.send_start = now_ns();
+    sn_ignore(send_chunk(NULL, 0));
+    return f;
+}
+
+static void wake_sample(void *arg)
+{
+    st.wake[st.wi++] = now_ns() - (uintptr_t)arg;
+}
+
+static struct sn_future *wake_step(void *arg, uint64_t v)
+{
+    int *k = arg;
+    (void)v;
+    if (*k == n_wake)
+        return NULL;
+    (*k)++;
+    sn_send(1, wake_sample, (void *)(uintptr_t)now_ns());
+    return sn_then(sn_sleep(WAKE_GAP_NS), wake_step, arg);
+}
+
+static struct sn_future *wake_phase(void *arg, uint64_t v)
+{
+    static int k;
+    (void)arg, (void)v;
+    k = 0;
+    return sn_then(sn_sleep(WAKE_GAP_NS), wake_step, &k);
+}
+
+static struct sn_future *bench_main(void *arg)
+{
+    (void)arg;
+    st.i = 0;
+    struct sn_future *f = rtt_step(NULL, 0);
+    f = sn_then(f, calls_phase, NULL);
+    return sn_then(f, send_phase, NULL);
+}
+
+static struct sn_future *wake_main(void *arg)
+{
+    (void)arg;
+    return wake_phase(NULL, 0);
+}
+
+static int run_reactor(struct results *r)
+{
+    struct sn_config cfg;
+    sn_config_init(&cfg);
+    cfg.smp = 2;
+    cfg.stall_ms = 0;
+    memset(&st, 0, sizeof st);
+    st.rtt = calloc((size_t)n_rtt, sizeof *st.rtt);
+    st.wake = calloc((size_t)n_wake, sizeof *st.wake);
+    int rc = sn_run(&cfg, bench_main, NULL);
+    /* Wake-ups in a run of their own, so the busy phases above leave no trace on the
+     * target thread's scheduling (CPU time used, caches). */
+    cfg.idle_poll_us = wake_idle_poll_us;
+    if (rc == 0)
+        rc = sn_run(&cfg, wake_main, NULL);
+    if (rc == 0) {
+        r->rtt_p50 = pct(st.rtt, (size_t)n_rtt, 0.5);
+        r->rtt_p99 = pct(st.rtt, (size_t)n_rtt, 0.99);
+        r->rtt_p999 = pct(st.rtt, (size_t)n_rtt, 0.999);
+        r->calls_per_s = (double)n_calls * 1e9 / (double)st.calls_ns;
+        r->send_per_s = (double)n_calls * 1e9 / (double)(st.send_end - st.send_start);
+        r->wake_p50 = pct(st.wake, (size_t)st.wi, 0.5);
+        r->wake_p99 = pct(st.wake, (size_t)st.wi, 0.99);
+        struct sn_core_metrics m;
+        sn_metrics_core(1, &m);
+        r->target_sleeps = m.sleeps;
+    }
+    free(st.rtt);
+    free(st.wake);
+    return rc;
+}
+
+/* ---- idle CPU -------------------------------------------------------------------------- */
+
+static double cpu_seconds(void)
+{
+    FILE *f = fopen("/proc/self/stat", "r");
+    char buf[2048];
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, stt = 0;
+    /* Fields after the command: state(3) ... utime(14) stime(15). */
+    if (p)
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt);
+    return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static struct sn_future *idle_main(void *arg)
+{
+    (void)arg;
+    return sn_sleep(2000000000ull); /* value 0: exit code 0 after 2 s */
+}
+
+static double idle_cpu_pct(void)
+{
+    struct sn_config cfg;
+    sn_config_init(&cfg);
+    cfg.smp = 2;
+    double c0 = cpu_seconds();
+    uint64_t t0 = now_ns();
+    if (sn_run(&cfg, idle_main, NULL) != 0)
+        return -1;
+    double wall = (double)(now_ns() - t0) / 1e9;
+    return 100.0 * (cpu_seconds() - c0) / wall;
+}
+
+int main(int argc, char **argv)
+{
+    int opt;
+    while ((opt = getopt(argc, argv, "r:n:c:w:p:")) != -1) {
+        switch (opt) {
+        case 'r': n_rounds = atoi(optarg); break;
+        case 'n': n_rtt = atoi(optarg); break;
+        case 'c': n_calls = atol(optarg); break;
+        case 'w': n_wake = atoi(optarg); break;
+        case 'p': wake_idle_poll_us = (unsigned)atoi(optarg); break;
+        default:
+            fprintf(stderr, "usage: bench_submit [-r rounds] [-n rtt] [-c calls] [-w wakes]\n");
+            return 2;
+        }
+    }
+    if (n_rounds < 1 || n_rounds > MAX_ROUNDS || n_rtt < 100 || n_calls < WINDOW || n_wake < 10) {
+        fprintf(stderr, "bench_submit: bad parameters\n");
+        return 2;
+    }
+    cpu_set_t allowed;
+    sched_getaffinity(0, sizeof allowed, &allowed);
+    for (int c = 0, k = 0; c < CPU_SETSIZE && k < 2; c++)
+        if (CPU_ISSET(c, &allowed))
+            cpus[k++] = c;
+
+    printf("bench_submit: %d rounds, %d round trips, %ld calls (window %d), %d wake-ups, "
+           "CPUs %d and %d\n", n_rounds, n_rtt, n_calls, WINDOW, n_wake, cpus[0], cpus[1]);
+    double r_rtt[MAX_ROUNDS], r_wake[MAX_ROUNDS], rtt[MAX_ROUNDS], ppv[MAX_ROUNDS];
+    double calls[MAX_ROUNDS], sends[MAX_ROUNDS], wake[MAX_ROUNDS], efd[MAX_ROUNDS];
+    for (int r = 0; r < n_rounds; r++) {
+        struct results res;
+        uint64_t pp50 = pingpong_p50();
+        int rc = run_reactor(&res);
+        if (rc != 0) {
+            fprintf(stderr, "bench_submit: sn_run failed: %d\n", rc);
+            return 1;
+        }
+        uint64_t e50 = eventfd_p50();
+        printf("round %d: pingpong p50 %lu ns | rtt p50 %lu p99 %lu p999 %lu ns | "
+               "calls %.2fM/s | send %.2fM/s | wake p50 %lu p99 %lu ns (target slept %lu) | "
+               "eventfd p50 %lu ns\n",
+               r, (unsigned long)pp50, (unsigned long)res.rtt_p50, (unsigned long)res.rtt_p99,
+               (unsigned long)res.rtt_p999, res.calls_per_s / 1e6, res.send_per_s / 1e6,
+               (unsigned long)res.wake_p50, (unsigned long)res.wake_p99,
+               (unsigned long)res.target_sleeps, (unsigned long)e50);
+        fflush(stdout);
+        ppv[r] = (double)pp50;
+        rtt[r] = (double)res.rtt_p50;
+        r_rtt[r] = (double)res.rtt_p50 / (double)pp50;
+        calls[r] = res.calls_per_s;
+        sends[r] = res.send_per_s;
+        wake[r] = (double)res.wake_p50;
+        efd[r] = (double)e50;
+        r_wake[r] = (double)res.wake_p50 / (double)e50;
+    }
+    double idle = idle_cpu_pct();
+    printf("idle 2-core reactor for 2 s: %.2f%% of one CPU\n", idle);
+    printf("summary: rtt_ns=%.0f pingpong_ns=%.0f rtt_vs_pingpong=%.2f calls_per_s=%.0f "
+           "send_per_s=%.0f wake_p50_ns=%.0f eventfd_wake_p50_ns=%.0f wake_vs_eventfd=%.2f "
+           "idle_cpu_pct=%.2f\n",
+           median(rtt, n_rounds), median(ppv, n_rounds), median(r_rtt, n_rounds),
+           median(calls, n_rounds), median(sends, n_rounds), median(wake, n_rounds),
+           median(efd, n_rounds), median(r_wake, n_rounds), idle);
+    return 0;
+}

@@ -1,0 +1,77 @@
+/*
+ * The seed's examples as programs (apps/data_processing, apps/distributed_compute,
+ * apps/broadcast): each is run on 1, 2 and 4 unpinned cores from the build folder this test
+ * binary lives in (BUILD/tests/test_examples -> BUILD/bin/sn-*), and must print its checked
+ * result and exit 0.
+ */
+#include <criterion/criterion.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "reactor_util.h"
+
+/* Runs BUILD/bin/sn-<app> with `args`; returns its exit code, stdout+stderr in out. */
+static int run_app(const char *app, const char *args, char *out, size_t cap)
+{
+    char self[PATH_MAX], cmd[PATH_MAX + 256];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    cr_assert_gt(n, 0);
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0'; /* BUILD/tests */
+    *strrchr(self, '/') = '\0'; /* BUILD */
+    snprintf(cmd, sizeof cmd, "%s/bin/sn-%s %s 2>&1", self, app, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p, "cannot run %s", cmd);
+    size_t got = fread(out, 1, cap - 1, p);
+    out[got] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void check(const char *app, const char *args, const char *const *want)
+{
+    static const unsigned smps[] = {1, 2, 4};
+    for (size_t i = 0; i < 3; i++) {
+        char full[256], out[16384];
+        snprintf(full, sizeof full, "--smp %u --unpinned %s", smps[i], args);
+        cr_assert_eq(run_app(app, full, out, sizeof out), 0, "%s %s:\n%s", app, full, out);
+        for (const char *const *w = want; *w; w++)
+            cr_assert_not_null(strstr(out, *w), "%s %s: no '%s' in:\n%s", app, full, *w, out);
+        char cores[64];
+        snprintf(cores, sizeof cores, "on %u cores", smps[i]);
+        if (strcmp(app, "broadcast") != 0)
+            cr_assert_not_null(strstr(out, cores), "%s", out);
+    }
+}
+
+Test(examples, data_processing, .timeout = 120)
+{
+    static const char *const want[] = {"core 0: ", " ok\n", NULL};
+    check("data_processing", SN_TEST_SLOW ? "--records 20000 --users 100" : "", want);
+    char out[4096];
+    cr_assert_eq(run_app("data_processing", "--records 0", out, sizeof out), 2);
+}
+
+Test(examples, distributed_compute, .timeout = 120)
+{
+    static const char *const want[] = {"parse: ", "transform: ", "aggregate: ", " ok\n", NULL};
+    check("distributed_compute", SN_TEST_SLOW ? "--lines 20000" : "", want);
+    char out[4096];
+    cr_assert_eq(run_app("distributed_compute", "--sensors x", out, sizeof out), 2);
+}
+
+Test(examples, broadcast, .timeout = 120)
+{
+    static const char *const want[] = {"round 1: epoch 1 ", " 0 bad acknowledgements ok\n",
+                                       NULL};
+    check("broadcast", SN_TEST_SLOW ? "--rounds 100" : "", want);
+    char out[4096];
+    cr_assert_eq(run_app("broadcast", "--rounds 5 --smp 3 --unpinned", out, sizeof out), 0);
+    cr_assert_not_null(strstr(out, "result: 5 rounds x 3 cores, 3 cores up to date"), "%s", out);
+    cr_assert_eq(run_app("broadcast", "--rounds -1", out, sizeof out), 2);
+}
