@@ -6,8 +6,11 @@
 #   make tsan       the whole test suite under ThreadSanitizer ($(BUILD)-tsan/, Criterion shim)
 #   BUILD=dir       build somewhere else than build/ (e.g. one folder per concurrent job)
 #   make bench      build and run the benchmarks (bench/bench_*.c)
+#   make fuzz       build tests/fuzz/fuzz_*.c with clang's libFuzzer+ASan+UBSan ($(BUILD)-fuzz/)
+#                   and run each for FUZZ_SECONDS (default 60) on a copy of its seed corpus
 #   make deps       install the Debian packages the project needs
 #   make install / uninstall   honour PREFIX and DESTDIR
+#   make api-doc    regenerate docs/API.md from the public headers (tests/test_api_doc.c)
 #
 # Sources are discovered by wildcard, so adding a file needs no Makefile change:
 #   core/*.c partition/*.c reactor/*.c        -> libsn
@@ -16,6 +19,7 @@
 #   tests/test_*.c                            -> build/tests/test_* (Criterion)
 #   tests/support/*.c                         -> linked into every test
 #   bench/bench_*.c                           -> build/bench/bench_*
+#   bench/bench_*.sh                          -> run by `make bench` after the binaries
 
 BUILD     ?= build
 SAN       ?=
@@ -68,8 +72,10 @@ TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 SUPPORT_SRCS := $(sort $(wildcard tests/support/*.c)) $(TEST_SHIM)
 SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/obj/%.o)
 # BENCHES="bench_ring" limits the benchmark build and run likewise.
-BENCH_SRCS := $(if $(BENCHES),$(BENCHES:%=bench/%.c),$(sort $(wildcard bench/bench_*.c)))
+BENCH_SRCS := $(if $(BENCHES),$(wildcard $(BENCHES:%=bench/%.c)),$(sort $(wildcard bench/bench_*.c)))
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+# Benchmark scripts (bench/bench_*.sh, e.g. against nginx) run after the binaries.
+BENCH_SCRIPTS := $(if $(BENCHES),$(wildcard $(BENCHES:%=bench/%.sh)),$(sort $(wildcard bench/bench_*.sh)))
 TOOL_SRCS  := $(sort $(wildcard tests/tools/*.c))
 TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 
@@ -79,7 +85,7 @@ APPLIB    := $(BUILD)/libsnapps.a
 PC        := $(BUILD)/sn.pc
 
 .SECONDARY:
-.PHONY: all lib apps tests benches test asan tsan bench deps install uninstall clean format check-deps
+.PHONY: all lib apps tests benches test asan tsan bench fuzz deps install uninstall clean format check-deps api-doc
 
 all: lib apps tests benches
 
@@ -111,9 +117,10 @@ $(SHARED): $(LIB_OBJS)
 	ln -sf libsn.so.$(VERSION) $(BUILD)/libsn.so.$(SOVERSION)
 	ln -sf libsn.so.$(SOVERSION) $(BUILD)/libsn.so
 
+PC_SUBST  = s|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@VERSION@|$(VERSION)|
 $(PC): sn.pc.in Makefile
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
+	sed -e '$(PC_SUBST)' $< > $@
 
 $(APPLIB): $(APPLIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -130,6 +137,27 @@ $(BUILD)/gen/readme_tour.inc: README.md
 
 $(BUILD)/obj/tests/test_readme.o: $(BUILD)/gen/readme_tour.inc
 $(BUILD)/obj/tests/test_readme.o: TEST_CPPFLAGS += -I$(BUILD)/gen
+
+# The README's example program, extracted so tests/test_readme.c runs it and checks that it
+# is docs/example.c word for word.
+$(BUILD)/gen/readme_example.c: README.md
+	@mkdir -p $(dir $@)
+	awk '/<!-- example:begin -->/{on=1;next} /<!-- example:end -->/{on=0} on && !/^```/' $< > $@
+
+$(BUILD)/obj/tests/test_readme.o: $(BUILD)/gen/readme_example.c
+$(BUILD)/obj/tests/test_readme.o $(BUILD)/obj/tests/test_api_doc.o: \
+	TEST_CPPFLAGS += -DSN_SRC_DIR='"$(CURDIR)"' -DSN_GEN_DIR='"$(abspath $(BUILD)/gen)"'
+
+# The API reference regenerated from the headers; tests/test_api_doc.c compares it with
+# docs/API.md (`make api-doc` updates that) and checks the script's thread-contract report.
+$(BUILD)/gen/API.md: docs/gen_api.sh include/sn.h $(wildcard include/sn/*.h)
+	@mkdir -p $(dir $@)
+	sh docs/gen_api.sh --threads $(BUILD)/gen/api_threads.txt > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/tests/test_api_doc: $(BUILD)/gen/API.md
+
+api-doc:
+	sh docs/gen_api.sh > docs/API.md
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUPPORT_OBJS) $(APPLIB) $(STATIC)
 	@mkdir -p $(dir $@)
@@ -153,8 +181,53 @@ tsan:
 	$(MAKE) BUILD=$(BUILD)-tsan SAN=tsan test
 
 bench: lib apps benches
-	@BUILD=$(BUILD) sh bench/run.sh $(BENCH_BINS)
+	@BUILD=$(BUILD) sh bench/run.sh $(BENCH_BINS) $(BENCH_SCRIPTS)
 
+# ---- fuzzing ---------------------------------------------------------------------------------
+# Each tests/fuzz/fuzz_<name>.c is a libFuzzer target whose seed corpus is tests/fuzz/<name>/.
+# The library and app sources are built again with clang (coverage, ASan, UBSan that aborts) into
+# $(FUZZ_BUILD)/; every target runs for FUZZ_SECONDS on a fresh copy of its corpus, so the seeds
+# in the tree are never modified. Any crash, leak, UBSan report, timeout (-timeout) or memory
+# blow-up (-rss_limit_mb) fails the target; the input is left in $(FUZZ_BUILD)/crash-<name>-*.
+# Each run ends with "fuzz: target=<name> execs=N seconds=S" (the figure in docs/RELIABILITY.md).
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_BUILD   ?= $(BUILD)-fuzz
+FUZZ_FLAGS   ?= -timeout=10 -rss_limit_mb=2048
+FUZZ_CFLAGS  := -g -O1 -std=gnu11 -pthread -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -Wall -Wextra -Wno-unknown-warning-option
+FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES   := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
+FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_DEPLIB  := $(FUZZ_BUILD)/libfuzzdeps.a
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_DEPLIB): $(LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o) $(APPLIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DEPLIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	@bad=""; for n in $(FUZZ_NAMES); do \
+	  c=$(FUZZ_BUILD)/corpus/$$n; rm -rf $$c; mkdir -p $$c; cp tests/fuzz/$$n/* $$c/; \
+	  echo "== fuzz_$$n for $(FUZZ_SECONDS) s"; \
+	  if $(FUZZ_BUILD)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) \
+	       -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$$n- $$c \
+	       > $(FUZZ_BUILD)/fuzz_$$n.log 2>&1; then \
+	    echo "fuzz: target=$$n execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' \
+	      $(FUZZ_BUILD)/fuzz_$$n.log) seconds=$(FUZZ_SECONDS) corpus=$$(ls $$c | wc -l)"; \
+	  else \
+	    tail -n 60 $(FUZZ_BUILD)/fuzz_$$n.log; bad="$$bad $$n"; \
+	    echo "fuzz: target=$$n FAILED (inputs: $(FUZZ_BUILD)/crash-$$n-*)"; \
+	  fi; \
+	done; [ -z "$$bad" ] || { echo "fuzz: failing targets:$$bad"; exit 1; }
+
+# sn.pc is written at install time, not copied: the one in $(BUILD) may hold another PREFIX.
 install: lib apps
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/sn $(DESTDIR)$(BINDIR)
 	install -m 644 include/sn.h $(DESTDIR)$(INCDIR)/sn.h
@@ -163,7 +236,8 @@ install: lib apps
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libsn.so.$(VERSION)
 	ln -sf libsn.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsn.so.$(SOVERSION)
 	ln -sf libsn.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libsn.so
-	install -m 644 $(PC) $(DESTDIR)$(LIBDIR)/pkgconfig/sn.pc
+	sed -e '$(PC_SUBST)' sn.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/sn.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/sn.pc
 	$(if $(APP_BINS),install -m 755 $(APP_BINS) $(DESTDIR)$(BINDIR)/)
 
 uninstall:
@@ -179,3 +253,4 @@ clean:
 	rm -rf build build-asan build-tsan build-*
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)

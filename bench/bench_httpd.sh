@@ -2,34 +2,43 @@
 # sn-httpd against nginx (Debian nginx-light), both driven by wrk on loopback, in one run.
 #
 #   sh bench/bench_httpd.sh            (or: make bench BENCHES=bench_httpd)
-#   env: BUILD (build), DURATION seconds per wrk run (5), ROUNDS (3), CONNS (64)
+#   env: BUILD (build), DURATION seconds per wrk run (3), ROUNDS (5), CONNS (64),
+#        HTTPD_OPTS_A (""), HTTPD_OPTS_B ("--idle-poll-us 0"): extra sn-httpd options per setup,
+#        SETUPS ("a b"): which setups to run (the summary line reads a)
 #
-# Three loads per server: "hello" (GET / with keep-alive; nginx answers with
-# `return 200 "Hello, world!\n"`), "pipelined" (the same, 16 requests per write through
-# bench/wrk_pipeline.lua) and "static" (GET of a 4 KiB file, keep-alive). Same wrk threads,
-# connections and duration for both servers; rounds interleave the servers (alternating who
-# goes first) so the machine's noise hits both alike.
+# Three loads: "hello" (GET / with keep-alive; nginx answers `return 200 "Hello, world!\n"`),
+# "pipelined" (the same, 16 requests per write through bench/wrk_pipeline.lua) and "static"
+# (GET of a 4 KiB file, keep-alive). Same wrk threads, connections and duration for both
+# servers. Both servers run side by side for the whole setup (the idle one sleeps), and every
+# round runs each load on both back to back, alternating who goes first, so the noise of this
+# shared machine hits both alike; a ratio is the median of the per-round httpd/nginx ratios.
 #
 # Two setups (the machine has 2 CPUs and wrk competes with the server):
 #   a) server on CPU 0 (sn-httpd --cpuset 0; nginx worker_processes 1 under taskset -c 0),
-#      wrk with 1 thread on CPU 1 (taskset -c 1): the server is the bottleneck.
-#   b) server on both CPUs (sn-httpd --smp 2; nginx worker_processes 2), wrk unpinned with
-#      2 threads: the figures are shared with the client.
+#      wrk with 1 thread on CPU 1 (taskset -c 1).
+#   b) server on both CPUs (sn-httpd --smp 2; nginx worker_processes 2 with
+#      worker_cpu_affinity auto), wrk unpinned with 2 threads: the CPUs are shared with the
+#      client. sn-httpd runs with --idle-poll-us 0 here (Seastar's "overprovisioned" advice):
+#      a reactor that busy-polls before sleeping takes CPU time the client on the same CPUs
+#      needs, while nginx never polls.
 # For each run it also reads the server's CPU time (utime+stime from /proc/<pid>/stat; for
 # nginx the master and every worker) and reports CPU-seconds per million requests, which stays
 # fair when the client is the bottleneck.
 #
-# Figures are medians over rounds; a ratio is httpd/nginx, the median of the per-round ratios.
 # Ends with: summary: httpd_rps=.. nginx_rps=.. ratio=.. pipelined_ratio=.. static_ratio=..
-# (setup a, then more keys). Everything it starts is stopped on exit.
+# (setup a, medians), then more keys. Everything it starts is stopped on exit.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
-DURATION=${DURATION:-5}
-ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-3}
+ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-64}
+HTTPD_OPTS_A=${HTTPD_OPTS_A:-}
+HTTPD_OPTS_B=${HTTPD_OPTS_B---idle-poll-us 0}
+SETUPS=${SETUPS:-a b}
 HTTPD=$BUILD/bin/sn-httpd
 PIPELINE_LUA=$(pwd)/bench/wrk_pipeline.lua
+TESTS="hello pipelined static"
 
 sh .ci/deps.sh nginx-light wrk curl || exit 1
 if [ ! -x "$HTTPD" ]; then
@@ -40,9 +49,9 @@ TCK=$(getconf CLK_TCK)
 
 tmp=$(mktemp -d /tmp/bench-httpd.XXXXXX) || exit 1
 chmod 755 "$tmp"
-srv_pid=""
+httpd_pid=""; nginx_pid=""
 cleanup() {
-  stop_server
+  stop_servers
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -53,14 +62,18 @@ head -c 3072 /dev/urandom | base64 -w 64 | head -c 4096 > "$tmp/root/small.txt"
 
 # ---- servers -------------------------------------------------------------------------------
 
-stop_server() {
-  [ -n "$srv_pid" ] || return 0
-  kill -TERM "$srv_pid" 2>/dev/null
+stop_pid() {
+  [ -n "$1" ] || return 0
+  kill -TERM "$1" 2>/dev/null
   i=0
-  while kill -0 "$srv_pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-  kill -KILL "$srv_pid" 2>/dev/null
-  wait "$srv_pid" 2>/dev/null
-  srv_pid=""
+  while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  kill -KILL "$1" 2>/dev/null
+  wait "$1" 2>/dev/null
+}
+
+stop_servers() {
+  stop_pid "$httpd_pid"; httpd_pid=""
+  stop_pid "$nginx_pid"; nginx_pid=""
 }
 
 # A port nobody listens on (checked in /proc/net/tcp).
@@ -73,22 +86,28 @@ free_port() {
   echo "$p"
 }
 
-wait_ready() { # url
+wait_ready() { # port
   i=0
-  until curl -s -o /dev/null --max-time 1 "$1" || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+  until curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/" || [ $i -ge 50 ]; do
+    sleep 0.1; i=$((i + 1))
+  done
+  wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$1/static/small.txt" >/dev/null 2>&1 # warm-up
 }
 
 start_httpd() { # libsn options...
+  rm -f "$tmp/httpd.out" # a stale "listening on" line must not be read
   "$HTTPD" --port 0 --root "$tmp/root" "$@" > "$tmp/httpd.out" 2>&1 &
-  srv_pid=$!
+  httpd_pid=$!
   i=0
-  while ! grep -q "listening on" "$tmp/httpd.out" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-  port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/httpd.out")
-  [ -n "$port" ] || { echo "bench_httpd: sn-httpd did not start:"; cat "$tmp/httpd.out"; exit 1; }
+  while ! grep -qs "listening on" "$tmp/httpd.out" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+  httpd_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/httpd.out")
+  [ -n "$httpd_port" ] || { echo "bench_httpd: sn-httpd did not start:"; cat "$tmp/httpd.out"; exit 1; }
+  wait_ready "$httpd_port"
 }
 
-start_nginx() { # workers, cpu affinity ("" or a taskset list)
-  port=$(free_port)
+start_nginx() { # workers, CPU list for taskset or ""
+  nginx_port=$(free_port)
+  [ "$nginx_port" = "$httpd_port" ] && nginx_port=$((nginx_port + 1))
   cat > "$tmp/nginx/nginx.conf" <<EOF
 worker_processes $1;
 $( [ "$1" -gt 1 ] && echo "worker_cpu_affinity auto;" )
@@ -105,7 +124,7 @@ http {
     client_body_temp_path $tmp/nginx/body;
     proxy_temp_path $tmp/nginx/proxy;
     server {
-        listen 127.0.0.1:$port reuseport;
+        listen 127.0.0.1:$nginx_port reuseport;
         location = / { default_type text/plain; return 200 "Hello, world!\n"; }
         location /static/ { alias $tmp/root/; default_type text/plain; }
     }
@@ -116,30 +135,36 @@ EOF
   else
     nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" &
   fi
-  srv_pid=$!
+  nginx_pid=$!
+  wait_ready "$nginx_port"
 }
 
-# utime+stime in ticks of the server: the process and (nginx) its worker children.
-cpu_ticks() {
-  cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$srv_pid" '
+# utime+stime in ticks of a server: the process (all threads) and its children (nginx workers).
+cpu_ticks() { # pid
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$1" '
     { sub(/ \(.*\) /, " comm "); split($0, f, " ") }
     f[1] == p || f[4] == p { t += f[14] + f[15] } END { print t + 0 }'
 }
 
 # ---- one measurement -------------------------------------------------------------------------
 
-# run_wrk setup test server round: appends a result line to $tmp/results.
+# run_wrk setup test server round: appends a result line to $tmp/results and prints it.
 run_wrk() {
+  if [ "$3" = httpd ]; then port=$httpd_port; pid=$httpd_pid; else port=$nginx_port; pid=$nginx_pid; fi
   case $2 in
     hello) url="http://127.0.0.1:$port/"; lua="" ;;
     pipelined) url="http://127.0.0.1:$port/"; lua="-s $PIPELINE_LUA" ;;
     static) url="http://127.0.0.1:$port/static/small.txt"; lua="" ;;
   esac
-  t0=$(cpu_ticks)
+  t0=$(cpu_ticks "$pid")
   # shellcheck disable=SC2086
   $WRK_PIN wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency $lua "$url" \
     ${lua:+-- 16} > "$tmp/wrk.out" 2>&1
-  t1=$(cpu_ticks)
+  t1=$(cpu_ticks "$pid")
+  if ! grep -q "Requests/sec" "$tmp/wrk.out"; then
+    echo "bench_httpd: wrk failed against $3:"; sed 's/^/    /' "$tmp/wrk.out"
+    exit 1
+  fi
   awk -v setup="$1" -v test="$2" -v srv="$3" -v round="$4" -v ticks=$((t1 - t0)) -v tck="$TCK" '
     function us(v) {
       if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6
@@ -150,7 +175,6 @@ run_wrk() {
     $2 == "requests" && $3 == "in" { n = $1 }
     $1 == "Requests/sec:" { rps = $2 }
     /Non-2xx/ { bad += $NF }
-    /Socket errors/ { errs = $0 }
     END {
       cpu = ticks / tck
       printf "%s %s %s %s %.0f %d %.1f %.1f %.3f %d\n", setup, test, srv, round, rps, n, avg,
@@ -159,30 +183,31 @@ run_wrk() {
   tail -n 1 "$tmp/results" | awk '{
     printf "  %-2s %-10s %-6s round %s: %9.0f req/s  latency avg %8.1f us  p99 %9.1f us" \
            "  %6.3f cpu-s/Mreq%s\n", $1, $2, $3, $4, $5, $7, $8, $9, $10 ? "  NON-2XX: " $10 : "" }'
-  grep -q "Socket errors" "$tmp/wrk.out" && grep "Socket errors" "$tmp/wrk.out" | sed 's/^/    /'
+  grep "Socket errors" "$tmp/wrk.out" | sed 's/^/    /'
   return 0
 }
 
-# ---- a setup -----------------------------------------------------------------------------------
-
-# run_setup name: runs ROUNDS rounds of every test on both servers, restarting each server
-# per (round, server) so both see the same conditions.
+# run_setup name: both servers up, then ROUNDS rounds of every load on each.
 run_setup() {
+  start_httpd $HTTPD_ARGS
+  start_nginx "$NGINX_WORKERS" "$NGINX_PIN"
   for r in $(seq 1 "$ROUNDS"); do
     if [ $((r % 2)) = 1 ]; then order="httpd nginx"; else order="nginx httpd"; fi
-    for s in $order; do
-      if [ "$s" = httpd ]; then start_httpd $HTTPD_ARGS; else start_nginx $NGINX_WORKERS "$NGINX_PIN"; fi
-      wait_ready "http://127.0.0.1:$port/"
-      wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port/static/small.txt" >/dev/null 2>&1 # warm-up
-      for t in hello pipelined static; do
+    for t in $TESTS; do
+      for s in $order; do
         run_wrk "$1" "$t" "$s" "$r"
       done
-      stop_server
     done
   done
+  stop_servers
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# ---- reporting ---------------------------------------------------------------------------------
+
+median() {
+  sort -g | awk '{ v[NR] = $1 } END { if (!NR) print 0; else if (NR % 2) print v[(NR + 1) / 2];
+                                       else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
 # col setup test server column -> median over rounds
 col() { awk -v a="$1" -v b="$2" -v c="$3" -v k="$4" '$1 == a && $2 == b && $3 == c { print $k }' "$tmp/results" | median; }
@@ -196,30 +221,43 @@ ratio() {
 
 report() {
   echo "setup $1 ($2): medians over $ROUNDS rounds"
-  printf "  %-10s %12s %12s %7s %12s %12s %12s %12s\n" test httpd_rps nginx_rps ratio \
-    httpd_p99_us nginx_p99_us httpd_cpu/M nginx_cpu/M
-  for t in hello pipelined static; do
-    printf "  %-10s %12.0f %12.0f %7.3f %12.1f %12.1f %12.3f %12.3f\n" "$t" \
+  printf "  %-10s %10s %10s %7s %10s %10s %10s %10s %9s %9s\n" test httpd_rps nginx_rps ratio \
+    httpd_avg nginx_avg httpd_p99 nginx_p99 httpd_cpu nginx_cpu
+  for t in $TESTS; do
+    printf "  %-10s %10.0f %10.0f %7.3f %8.0fus %8.0fus %8.0fus %8.0fus %9.3f %9.3f\n" "$t" \
       "$(col "$1" $t httpd 5)" "$(col "$1" $t nginx 5)" "$(ratio "$1" $t 5)" \
-      "$(col "$1" $t httpd 8)" "$(col "$1" $t nginx 8)" "$(col "$1" $t httpd 9)" \
-      "$(col "$1" $t nginx 9)"
+      "$(col "$1" $t httpd 7)" "$(col "$1" $t nginx 7)" \
+      "$(col "$1" $t httpd 8)" "$(col "$1" $t nginx 8)" \
+      "$(col "$1" $t httpd 9)" "$(col "$1" $t nginx 9)"
   done
+  echo "  (latency: wrk's average and p99; cpu: server CPU-seconds per million requests)"
 }
 
-echo "bench_httpd: sn-httpd ($HTTPD) vs $(nginx -v 2>&1 | sed 's/.*: //'), wrk $CONNS connections," \
-  "${DURATION}s per run, $ROUNDS rounds; 4 KiB static file"
+echo "bench_httpd: sn-httpd ($HTTPD) vs $(nginx -v 2>&1 | sed 's/.*: //'), wrk $CONNS" \
+  "connections, ${DURATION}s per run, $ROUNDS rounds; 4 KiB static file"
 : > "$tmp/results"
 
-echo "setup a: server on CPU 0, wrk (1 thread) on CPU 1"
-HTTPD_ARGS="--cpuset 0"; NGINX_WORKERS=1; NGINX_PIN=0; WRK_PIN="taskset -c 1"; WRK_THREADS=1
-run_setup a
+for setup in $SETUPS; do
+  case $setup in
+    a)
+      HTTPD_ARGS="--cpuset 0 $HTTPD_OPTS_A"; NGINX_WORKERS=1; NGINX_PIN=0
+      WRK_PIN="taskset -c 1"; WRK_THREADS=1
+      echo "setup a: server on CPU 0, wrk (1 thread) on CPU 1; sn-httpd $HTTPD_ARGS" ;;
+    b)
+      HTTPD_ARGS="--smp 2 $HTTPD_OPTS_B"; NGINX_WORKERS=2; NGINX_PIN=""
+      WRK_PIN=""; WRK_THREADS=2
+      echo "setup b: server on both CPUs, wrk (2 threads) unpinned; sn-httpd $HTTPD_ARGS" ;;
+    *) echo "bench_httpd: unknown setup '$setup'" >&2; exit 2 ;;
+  esac
+  run_setup "$setup"
+done
 
-echo "setup b: server on both CPUs, wrk (2 threads) unpinned"
-HTTPD_ARGS="--smp 2"; NGINX_WORKERS=2; NGINX_PIN=""; WRK_PIN=""; WRK_THREADS=2
-run_setup b
-
-report a "server on CPU 0, wrk on CPU 1"
-report b "server on both CPUs, wrk unpinned"
+for setup in $SETUPS; do
+  case $setup in
+    a) report a "server on CPU 0, wrk on CPU 1" ;;
+    b) report b "server on both CPUs, wrk unpinned" ;;
+  esac
+done
 bad=$(awk '{ s += $10 } END { print s + 0 }' "$tmp/results")
 [ "$bad" = 0 ] || echo "WARNING: $bad non-2xx responses (see the runs above)"
 
@@ -230,6 +268,6 @@ printf " httpd_pipelined_rps=%.0f nginx_pipelined_rps=%.0f httpd_static_rps=%.0f
   "$(col a pipelined httpd 5)" "$(col a pipelined nginx 5)" "$(col a static httpd 5)" \
   "$(col a static nginx 5)"
 printf " httpd_cpu_s_per_mreq=%s nginx_cpu_s_per_mreq=%s" "$(col a hello httpd 9)" "$(col a hello nginx 9)"
-printf " b_ratio=%s b_pipelined_ratio=%s b_static_ratio=%s b_httpd_cpu_s_per_mreq=%s b_nginx_cpu_s_per_mreq=%s non_2xx=%s\n" \
-  "$(ratio b hello 5)" "$(ratio b pipelined 5)" "$(ratio b static 5)" \
-  "$(col b hello httpd 9)" "$(col b hello nginx 9)" "$bad"
+printf " b_ratio=%s b_pipelined_ratio=%s b_static_ratio=%s b_httpd_cpu_s_per_mreq=%s" \
+  "$(ratio b hello 5)" "$(ratio b pipelined 5)" "$(ratio b static 5)" "$(col b hello httpd 9)"
+printf " b_nginx_cpu_s_per_mreq=%s rounds=%s non_2xx=%s\n" "$(col b hello nginx 9)" "$ROUNDS" "$bad"

@@ -36,17 +36,18 @@
 #include <x86intrin.h>
 
 #define MAX_ROUNDS 31
-#define TPUT_CAP 4096 /* slots, both rings, throughput runs */
-#define RTT_CAP 64    /* slots, both rings, round-trip runs */
-#define BATCH 32      /* messages per flush / pop_n in the batched mode */
-#define WARMUP 2000   /* round trips before sampling */
-#define NSIZES 3
+#define TPUT_CAP   4096 /* slots, both rings, throughput runs */
+#define RTT_CAP    64   /* slots, both rings, round-trip runs */
+#define MAX_BATCH  1024
+#define WARMUP     2000 /* round trips before sampling */
+#define NSIZES     3
 
 static const uint32_t sizes[NSIZES] = {8, 16, 32};
 
 static uint64_t n_msgs = 10000000;  /* per throughput run */
 static uint32_t n_samples = 100000; /* per round-trip run */
 static int n_rounds = 7;
+static uint32_t batch = 32; /* messages per flush / pop_n in the batched mode */
 static double tsc_per_ns;
 
 /* ---------- timing and threads ---------- */
@@ -198,7 +199,7 @@ static void tput_produce_sn(struct tput *b)
         return;
     }
     for (uint64_t i = 0; i < n_msgs;) {
-        uint64_t end = i + BATCH < n_msgs ? i + BATCH : n_msgs, start = i;
+        uint64_t end = i + batch < n_msgs ? i + batch : n_msgs, start = i;
         for (; i < end; i++)
             if (sn_ring_stage(r, src_msgs[i % SRC_MSGS]) != 0)
                 break;
@@ -241,7 +242,7 @@ static uint64_t tput_consume_sn(struct tput *b)
 {
     struct sn_ring *r = b->ring;
     uint64_t sum = 0, got = 0;
-    uint64_t buf[BATCH * 4];
+    uint64_t buf[MAX_BATCH * 4];
     if (b->impl == SN_PERMSG) {
         while (got < n_msgs) {
             if (sn_ring_pop(r, buf) == 0) {
@@ -255,7 +256,7 @@ static uint64_t tput_consume_sn(struct tput *b)
     }
     uint32_t words = b->size / 8;
     while (got < n_msgs) {
-        int k = sn_ring_pop_n(r, buf, BATCH);
+        int k = sn_ring_pop_n(r, buf, batch);
         if (k <= 0) {
             on_empty();
             continue;
@@ -511,8 +512,7 @@ static double f_p99(const struct round *r, int k, int unused)
 /* Our best mode for size index s. */
 static double best_sn(const struct round *r, int s)
 {
-    return r->mps[SN_BATCH][s] > r->mps[SN_PERMSG][s] ? r->mps[SN_BATCH][s]
-                                                      : r->mps[SN_PERMSG][s];
+    return r->mps[SN_BATCH][s] > r->mps[SN_PERMSG][s] ? r->mps[SN_BATCH][s] : r->mps[SN_PERMSG][s];
 }
 static double f_best(const struct round *r, int s, int unused)
 {
@@ -562,11 +562,10 @@ static void report(void)
            "latency run\n",
            n_rounds, (unsigned long long)n_msgs, n_samples);
     printf("rings: %u slots (throughput), %u slots (round trip); batch %u; CPU 0 -> CPU 1%s\n",
-           TPUT_CAP, RTT_CAP, BATCH, pin_failed ? " (PINNING FAILED)" : "");
+           TPUT_CAP, RTT_CAP, batch, pin_failed ? " (PINNING FAILED)" : "");
     printf("ck_ring: 8 B = pointer API (ck_ring_enqueue_spsc), 16/32 B = record API "
            "(CK_RING_PROTOTYPE)\n\n");
-    printf("%-24s %5s %12s %12s %12s\n", "throughput (Mmsg/s)", "size", "median", "min",
-           "max");
+    printf("%-24s %5s %12s %12s %12s\n", "throughput (Mmsg/s)", "size", "median", "min", "max");
     for (int impl = 0; impl < N_IMPLS; impl++)
         for (int s = 0; s < NSIZES; s++) {
             double m = stat(f_mps, impl, s, &lo, &hi);
@@ -603,8 +602,10 @@ static void report(void)
 int main(int argc, char **argv)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "r:n:s:P")) != -1) {
-        if (opt == 'P')
+    while ((opt = getopt(argc, argv, "r:n:s:b:P")) != -1) {
+        if (opt == 'b')
+            batch = (uint32_t)strtoul(optarg, NULL, 10);
+        else if (opt == 'P')
             spin_pause = 0;
         else if (opt == 'r')
             n_rounds = atoi(optarg);
@@ -613,13 +614,16 @@ int main(int argc, char **argv)
         else if (opt == 's')
             n_samples = (uint32_t)strtoul(optarg, NULL, 10);
         else {
-            fprintf(stderr, "usage: %s [-r rounds] [-n messages] [-s rtt_samples]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [-r rounds] [-n messages] [-s rtt_samples] [-b batch] [-P]\n",
+                    argv[0]);
             return 2;
         }
     }
-    if (n_rounds < 1 || n_rounds > MAX_ROUNDS || n_msgs < 1 || n_samples < 100) {
-        fprintf(stderr, "bench_ring: rounds 1..%d, messages >= 1, samples >= 100\n",
-                MAX_ROUNDS);
+    if (n_rounds < 1 || n_rounds > MAX_ROUNDS || n_msgs < 1 || n_samples < 100 || batch < 1 ||
+        batch > MAX_BATCH) {
+        fprintf(stderr, "bench_ring: rounds 1..%d, messages >= 1, samples >= 100, batch 1..%d\n",
+                MAX_ROUNDS, MAX_BATCH);
         return 2;
     }
     calibrate_tsc();

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs each benchmark binary given (as `make bench` does: sh bench/run.sh <binaries...>),
+# Runs each benchmark binary or script given (as `make bench` does: sh bench/run.sh <binaries
+# and bench/bench_*.sh scripts...>),
 # streams its output with a progress header, and appends everything to
 # bench/results/<YYYY-MM-DD>-run.txt (UTC date) so the figures stay with the tree.
 # At the end it repeats every binary's `summary:` line. Exit status is non-zero when any
@@ -24,7 +25,9 @@ for b in "$@"; do
   name=$(basename "$b")
   echo "[$i/$total] $name (started $(date -u +%T) UTC)" | tee -a "$out"
   start=$(date +%s)
-  { "$b"; echo $? > "$tmp.rc"; } 2>&1 | tee "$tmp"
+  runner=""
+  case $b in *.sh) runner=sh ;; esac # scripts (bench/bench_*.sh) need no exec bit
+  { $runner "$b"; echo $? > "$tmp.rc"; } 2>&1 | tee "$tmp"
   cat "$tmp" >> "$out"
   rc=$(cat "$tmp.rc")
   echo "[$i/$total] $name: exit $rc after $(( $(date +%s) - start )) s" | tee -a "$out"

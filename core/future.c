@@ -305,3 +305,13 @@ bool sn_future_available(const struct sn_future *f)
 {
     return f && f->state == ST_READY;
 }
+
+bool sn__future_take(struct sn_future *f, int *err, uint64_t *value)
+{
+    if (!f || f->state != ST_READY || f->kind != K_NONE)
+        return false;
+    *err = f->err;
+    *value = f->value;
+    sn__sched_obj_put(sn__tls_sched, f);
+    return true;
+}

@@ -71,6 +71,14 @@ static inline void sn__sched_obj_put(struct sn_sched *s, void *obj)
     sn__pool_put(&s->pool, obj);
 }
 
+/*
+ * Futures (core/future.c): when `f` has settled and has no consumer, stores its outcome,
+ * frees it and returns true (the fast path for code that would otherwise attach a
+ * continuation to a ready future); else returns false and leaves `f` alone.
+ */
+struct sn_future;
+bool sn__future_take(struct sn_future *f, int *err, uint64_t *value);
+
 /* Timers of `s` (core/timer.c). */
 int sn__timers_init(struct sn_timers *t);
 void sn__timers_destroy(struct sn_timers *t);

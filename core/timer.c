@@ -222,3 +222,8 @@ struct sn_future *sn_sleep(uint64_t ns)
     }
     return f;
 }
+
+struct sn_future *sn_yield(void)
+{
+    return sn_sleep(0);
+}

@@ -14,6 +14,7 @@
 #include <sn/mesh.h>
 #include <sn/metrics.h>
 #include <sn/reactor.h>
+#include <sn/smp.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -69,7 +70,7 @@ struct sn__core {
     bool finishing;      /* the runtime decided it is over: drop sends */
 
     /* Loop state. */
-    uint64_t last_work_ns;
+    uint64_t idle_since_ns; /* first idle turn since the last work, 0: busy */
     uint64_t last_stall_report_ns;
     uint64_t stall_ns;   /* 0: detector off */
     uint64_t idle_poll_ns;
@@ -133,6 +134,11 @@ static inline bool sn__core_refuses(const struct sn__core *c)
 }
 
 /* reactor/smp.c */
+/* sn_map_reduce; `force` lets library-internal calls through while the cores are stopping. */
+struct sn_future *sn__map_reduce(sn_remote_fn fn, void *arg, sn_reduce_fn reduce,
+                                 uint64_t init, void *reduce_arg, bool force);
+/* Reducer counting the answers (sn_invoke_on_all's). */
+uint64_t sn__reduce_count(void *arg, uint64_t acc, uint64_t value);
 /* Sends `msg` from core `c` to `to` and counts it (replies bypass the refusal check). */
 int sn__smp_send_msg(struct sn__core *c, unsigned to, const struct sn_msg *msg);
 /* Retries replies that were deferred; true when some are still waiting. */

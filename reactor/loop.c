@@ -7,7 +7,8 @@
  *   5. expire timers;
  *   6. after idle_poll of no work: announce sleep, re-check, block in io_uring until a CQE,
  *      a wake-up or the next timer.
- * Each phase that did work is timed; one longer than --stall-ms is reported as a stall.
+ * Each phase that did work is timed (coarse clock); one longer than --stall-ms is reported
+ * as a stall, with the core id and the phase, at most once a second per core.
  *
  * Shutdown: once sn_stop was called, each core enters stopping mode at a turn boundary
  * (timers disarmed, new cross-core work refused, io cancelled) and from then on publishes,
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DRAIN_BUDGET 4096
 #define TASK_QUOTA_NS 500000ull       /* 0.5 ms of tasks per turn, as in Seastar */
@@ -40,19 +42,33 @@ void sn__loop_wake(void *ctx, unsigned to)
     sn__count(&c->c.wakeups_sent, 1);
 }
 
+/*
+ * The loop's cheap clock for stall detection: CLOCK_MONOTONIC_COARSE costs a third of the
+ * precise clock and its resolution (a few ms) is enough to spot a phase longer than
+ * --stall-ms (25 ms by default). Timers and idle polling use the precise sn_now_ns().
+ */
+static uint64_t coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Ends a phase that did work: checks it against the stall threshold. Returns the time. */
 static uint64_t phase_end(struct sn__core *c, uint64_t start, const char *what)
 {
-    uint64_t now = sn_now_ns();
+    if (!c->stall_ns)
+        return 0;
+    uint64_t now = coarse_ns();
     uint64_t took = now - start;
-    if (sn_likely(!c->stall_ns || took < c->stall_ns))
+    if (sn_likely(took < c->stall_ns))
         return now;
     sn__count(&c->c.stalls, 1);
     if (took > atomic_load_explicit(&c->c.stall_max_ns, memory_order_relaxed))
         atomic_store_explicit(&c->c.stall_max_ns, took, memory_order_relaxed);
     if (now - c->last_stall_report_ns >= STALL_REPORT_EVERY_NS || !c->last_stall_report_ns) {
         c->last_stall_report_ns = now;
-        fprintf(stderr, "libsn: core %u stalled for %.3f ms (%s)\n", c->id, took / 1e6, what);
+        fprintf(stderr, "libsn: core %u stalled for %.1f ms (%s)\n", c->id, took / 1e6, what);
     }
     return now;
 }
@@ -184,12 +200,21 @@ static void sleep_now(struct sn__core *c, uint64_t now)
     }
     sn__waker_sleep_end(&c->waker);
     sn_mesh_sleep_cancel(c->mesh, c->id);
-    c->last_work_ns = sn_now_ns();
+    c->idle_since_ns = 0; /* poll again for idle_poll before the next sleep */
+}
+
+/* Per-turn gauges are refreshed once per this many turns (and before sleeping). */
+#define GAUGE_EVERY 1024
+
+static void update_gauges(struct sn__core *c)
+{
+    atomic_store_explicit(&c->c.pool_in_use, c->sched.pool.in_use, memory_order_relaxed);
+    atomic_store_explicit(&c->c.pool_capacity, c->sched.pool.capacity, memory_order_relaxed);
 }
 
 static void turn(struct sn__core *c)
 {
-    uint64_t t = sn_now_ns();
+    uint64_t t = c->stall_ns ? coarse_ns() : 0;
     unsigned work = 0, n;
 
     if (c->stop_seen)
@@ -216,38 +241,51 @@ static void turn(struct sn__core *c)
         work += n;
         t = phase_end(c, t, "io completions");
     }
-    if (sn__timers_next(&c->sched) <= t) {
-        n = sn__timers_expire(&c->sched, t);
+    /* The precise clock only when a timer is armed or the turn was idle. */
+    uint64_t now = 0;
+    if (c->sched.timers.n && sn__timers_next(&c->sched) <= (now = sn_now_ns())) {
+        n = sn__timers_expire(&c->sched, now);
         sn__count(&c->c.timers, n);
         work += n;
-        t = phase_end(c, t, "timers");
+        phase_end(c, t, "timers");
     }
-    sn__count(&c->c.loops, 1);
-    atomic_store_explicit(&c->c.pool_in_use, c->sched.pool.in_use, memory_order_relaxed);
-    atomic_store_explicit(&c->c.pool_capacity, c->sched.pool.capacity, memory_order_relaxed);
+    uint64_t turns = atomic_load_explicit(&c->c.loops, memory_order_relaxed) + 1;
+    atomic_store_explicit(&c->c.loops, turns, memory_order_relaxed);
+    if (turns % GAUGE_EVERY == 0)
+        update_gauges(c);
 
     if (sn_unlikely(!c->stop_seen && atomic_load_explicit(&c->rt->stop, memory_order_relaxed))) {
         enter_stopping(c);
         work++;
     }
     if (sn_unlikely(c->stop_seen)) {
-        if (c->nops && t - c->last_cancel_ns >= CANCEL_RETRY_NS) {
+        if (!now)
+            now = sn_now_ns();
+        if (c->nops && now - c->last_cancel_ns >= CANCEL_RETRY_NS) {
             sn__io_cancel_all(c);
-            c->last_cancel_ns = t;
+            c->last_cancel_ns = now;
         }
         publish(c);
         if (c->id == 0)
             check_finished(c);
     }
-    if (work)
-        c->last_work_ns = t;
-    else if (t - c->last_work_ns >= c->idle_poll_ns)
-        sleep_now(c, t);
+    if (work) {
+        c->idle_since_ns = 0; /* busy: the idle clock starts at the next idle turn */
+        return;
+    }
+    if (!now)
+        now = sn_now_ns();
+    if (!c->idle_since_ns)
+        c->idle_since_ns = now;
+    else if (now - c->idle_since_ns >= c->idle_poll_ns) {
+        update_gauges(c);
+        sleep_now(c, now);
+    }
 }
 
 void sn__loop_run(struct sn__core *c)
 {
-    c->last_work_ns = sn_now_ns();
+    c->idle_since_ns = 0;
     while (!atomic_load_explicit(&c->rt->finished, memory_order_acquire))
         turn(c);
 

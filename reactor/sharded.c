@@ -77,7 +77,7 @@ static void call_done(void *arg, int err, uint64_t value)
         sn_promise_set(p, value);
 }
 
-static struct sn_future *invoke(struct sn_sharded *s, sn_shard_fn fn, void *arg)
+static struct sn_future *invoke(struct sn_sharded *s, sn_shard_fn fn, void *arg, bool force)
 {
     struct sn__core *c = sn__core_self();
     if (!c)
@@ -86,13 +86,13 @@ static struct sn_future *invoke(struct sn_sharded *s, sn_shard_fn fn, void *arg)
     struct shard_call *k = sn__sched_obj(&c->sched);
     *k = (struct shard_call){.s = s, .fn = fn, .arg = arg};
     k->promise = sn_promise_new(&out);
-    sn_done(sn_invoke_on_all(call_here, k), call_done, k);
+    sn_done(sn__map_reduce(call_here, k, sn__reduce_count, 0, NULL, force), call_done, k);
     return out;
 }
 
 struct sn_future *sn_sharded_invoke_on_all(struct sn_sharded *s, sn_shard_fn fn, void *arg)
 {
-    return invoke(s, fn, arg);
+    return invoke(s, fn, arg, false);
 }
 
 static struct sn_future *fini_here(void *instance, void *arg)
@@ -122,13 +122,14 @@ struct sn_future *sn_sharded_stop(struct sn_sharded *s)
     struct sn__core *c = sn__core_self();
     if (!c || !s)
         return NULL;
-    if (sn__core_refuses(c)) {
-        /* Other cores take no calls any more: finish the instances here. */
+    if (c->finishing) {
+        /* The very end of a run: no core handles messages any more, so the instances are
+         * finished here (their cores are idle and will not touch them again). */
         for (unsigned i = 0; i < s->ncores; i++)
             if (s->inst[i] && s->fini)
                 s->fini(s->inst[i], s->arg);
         free_sharded(s, 0, 0);
         return sn_ready(0);
     }
-    return sn_then_wrapped(invoke(s, fini_here, s), stopped, s);
+    return sn_then_wrapped(invoke(s, fini_here, s, true), stopped, s);
 }

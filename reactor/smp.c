@@ -188,14 +188,16 @@ static void req_future(const struct sn_msg *msg, unsigned from)
     void *token = msg->token;
     sn__count(&c->c.msgs_in, 1);
     struct sn_future *g = fn(msg->arg);
-    if (!g) {
-        send_reply(c, from, token, 0, 0);
+    int err = 0;
+    uint64_t value = 0;
+    if (!g || sn__future_take(g, &err, &value)) {
+        send_reply(c, from, token, err, value); /* answered at once: no reply record */
         return;
     }
     struct reply_to *r = sn__sched_obj(&c->sched);
     r->token = token;
     r->to = from;
-    sn_done(g, reply_later, r); /* inline when g has settled already */
+    sn_done(g, reply_later, r);
 }
 
 static void req_call(const struct sn_msg *msg, unsigned from)
@@ -264,23 +266,28 @@ static struct local_call *local_new(struct sn__core *c, int kind, void *arg,
 
 /* ---- entry points ----------------------------------------------------------------- */
 
-/* Checks the common preconditions; 0 or the error to fail with. */
-static int check_target(struct sn__core *c, unsigned core)
+/*
+ * Checks the common preconditions; 0 or the error to fail with. `force` (library-internal
+ * calls such as sn_sharded_stop) still goes through while the cores are stopping: they keep
+ * handling messages until the shutdown check finds none in flight. Only the final phase,
+ * when nobody drains any more, refuses it.
+ */
+static int check_target(struct sn__core *c, unsigned core, bool force)
 {
     if (core >= c->rt->ncores)
         return -EINVAL;
-    if (sn__core_refuses(c))
+    if (c->finishing || (!force && sn__core_refuses(c)))
         return -ECANCELED;
     return 0;
 }
 
 static struct sn_future *remote(unsigned core, sn_msg_fn handler, uint64_t fnbits, void *arg,
-                                int local_kind)
+                                int local_kind, bool force)
 {
     struct sn__core *c = sn__core_self();
     if (!c)
         return NULL;
-    int rc = check_target(c, core);
+    int rc = check_target(c, core, force);
     if (rc)
         return sn_failed(rc);
     struct sn_future *f;
@@ -306,12 +313,12 @@ static struct sn_future *remote(unsigned core, sn_msg_fn handler, uint64_t fnbit
 
 struct sn_future *sn_submit_to(unsigned core, sn_remote_fn fn, void *arg)
 {
-    return remote(core, req_future, (uint64_t)(uintptr_t)fn, arg, LOCAL_REMOTE);
+    return remote(core, req_future, (uint64_t)(uintptr_t)fn, arg, LOCAL_REMOTE, false);
 }
 
 struct sn_future *sn_call_on(unsigned core, sn_call_fn fn, void *arg)
 {
-    return remote(core, req_call, (uint64_t)(uintptr_t)fn, arg, LOCAL_CALL);
+    return remote(core, req_call, (uint64_t)(uintptr_t)fn, arg, LOCAL_CALL, false);
 }
 
 int sn_send(unsigned core, void (*fn)(void *arg), void *arg)
@@ -319,7 +326,7 @@ int sn_send(unsigned core, void (*fn)(void *arg), void *arg)
     struct sn__core *c = sn__core_self();
     if (!c)
         return -EPERM;
-    int rc = check_target(c, core);
+    int rc = check_target(c, core, false);
     if (rc)
         return rc;
     if (core == c->id) {
@@ -374,8 +381,8 @@ uint64_t sn_reduce_sum(void *arg, uint64_t acc, uint64_t value)
     return acc + value;
 }
 
-struct sn_future *sn_map_reduce(sn_remote_fn fn, void *arg, sn_reduce_fn reduce,
-                                uint64_t init, void *reduce_arg)
+struct sn_future *sn__map_reduce(sn_remote_fn fn, void *arg, sn_reduce_fn reduce,
+                                 uint64_t init, void *reduce_arg, bool force)
 {
     struct sn__core *c = sn__core_self();
     if (!c)
@@ -386,8 +393,20 @@ struct sn_future *sn_map_reduce(sn_remote_fn fn, void *arg, sn_reduce_fn reduce,
                        .remaining = c->rt->ncores};
     f->promise = sn_promise_new(&out);
     for (unsigned i = 0; i < c->rt->ncores; i++)
-        sn_done(sn_submit_to(i, fn, arg), fold_one, f);
+        sn_done(remote(i, req_future, (uint64_t)(uintptr_t)fn, arg, LOCAL_REMOTE, force),
+                fold_one, f);
     return out;
+}
+
+struct sn_future *sn_map_reduce(sn_remote_fn fn, void *arg, sn_reduce_fn reduce,
+                                uint64_t init, void *reduce_arg)
+{
+    return sn__map_reduce(fn, arg, reduce, init, reduce_arg, false);
+}
+
+uint64_t sn__reduce_count(void *arg, uint64_t acc, uint64_t value)
+{
+    return count_reduce(arg, acc, value);
 }
 
 struct sn_future *sn_invoke_on_all(sn_remote_fn fn, void *arg)

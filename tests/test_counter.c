@@ -71,6 +71,8 @@ Test(counter, bad_option_exit_2, .timeout = 30)
     cr_assert_eq(run_counter("--keys nope", out, sizeof out), 2);
     cr_assert_not_null(strstr(out, "--keys"));
     cr_assert_eq(run_counter("--smp 0", out, sizeof out), 2);
+    cr_assert_eq(run_counter("--cpuset 4000", out, sizeof out), 2);
+    cr_assert_not_null(strstr(out, "--cpuset"), "output:\n%s", out);
     cr_assert_eq(run_counter("--help", out, sizeof out), 0);
     cr_assert_not_null(strstr(out, "usage: sn-counter"));
 }

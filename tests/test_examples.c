@@ -67,8 +67,7 @@ Test(examples, distributed_compute, .timeout = 120)
 
 Test(examples, broadcast, .timeout = 120)
 {
-    static const char *const want[] = {"round 1: epoch 1 ", " 0 bad acknowledgements ok\n",
-                                       NULL};
+    static const char *const want[] = {"round 1: epoch 1 ", " 0 bad acknowledgements ok\n", NULL};
     check("broadcast", SN_TEST_SLOW ? "--rounds 100" : "", want);
     char out[4096];
     cr_assert_eq(run_app("broadcast", "--rounds 5 --smp 3 --unpinned", out, sizeof out), 0);

@@ -393,7 +393,8 @@ static void answer_value(struct dbuf *want, const struct model *m, unsigned k)
                   m->val[k]);
 }
 
-/* memcached's reading of a counter: digits, then only spaces. False: not a number. */
+/* memcached's reading of a counter: digits, then the end or a space (what follows the space
+ * is not looked at: "5  x" counts as 5). False: not a number. */
 static bool model_number(const char *v, uint64_t *out)
 {
     char *end;
@@ -403,10 +404,8 @@ static bool model_number(const char *v, uint64_t *out)
     unsigned long long n = strtoull(v, &end, 10);
     if (errno)
         return false;
-    while (*end == ' ')
-        end++;
     *out = n;
-    return *end == '\0';
+    return *end == '\0' || *end == ' ';
 }
 
 /* incr/decr as memcached does it: a shorter result is padded with spaces in place. */
@@ -1113,7 +1112,7 @@ Test(kv, metrics_page, .timeout = 60)
     nu_timeout(h, IO_MS);
     nu_send_all(h, "GET / HTTP/1.1\r\n\r\n", 18);
     char *a = read_until(h, "\r\n");
-    cr_expect_str_eq(a, "HTTP/1.1 404 Not Found\r\n");
+    cr_expect(strncmp(a, "HTTP/1.1 404 Not Found\r\n", 24) == 0, "%s", a);
     free(a);
     close(h);
     kvs_stop();

@@ -157,9 +157,9 @@ Test(pipeline_token, word_definition)
 {
     static const char text[] = "Hello, world! na\xc3\xafve caf\xc3\xa9\t123 a-b\x00x\x7fy"
                                " \xff\xfe don't  WORD word\r\n";
-    static const char *const want[] = {"Hello", "world", "na\xc3\xafve", "caf\xc3\xa9", "123",
-                                       "a", "b", "x", "y", "\xff\xfe", "don", "t", "WORD",
-                                       "word"};
+    static const char *const want[] = {
+        "Hello", "world", "na\xc3\xafve", "caf\xc3\xa9", "123", "a",    "b",
+        "x",     "y",     "\xff\xfe",     "don",         "t",   "WORD", "word"};
     struct words got = {0}, exp = {0};
     size_t n = wc_tokenize(text, sizeof text - 1, words_add, &got);
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
@@ -425,9 +425,13 @@ static void check_app(const char *path, const char *what)
     cr_assert_eq(ref.code, 0, "%s: reference failed", what);
     cr_assert_not_null(strstr(ref.out, "\nall "), "%s", what);
     static const char *const variants[][4] = {
-        {"--smp", "1", NULL}, {"--smp", "2", NULL}, {"--smp", "4", NULL},
-        {"--smp", "2", "--no-combine", NULL}, {"--smp", "3", "--partitioner", "jump"},
-        {"--smp", "4", "--partitioner", "rendezvous"}, {"--smp", "2", "--combine-max", "50"},
+        {"--smp", "1", NULL},
+        {"--smp", "2", NULL},
+        {"--smp", "4", NULL},
+        {"--smp", "2", "--no-combine", NULL},
+        {"--smp", "3", "--partitioner", "jump"},
+        {"--smp", "4", "--partitioner", "rendezvous"},
+        {"--smp", "2", "--combine-max", "50"},
         {"--smp", "3", "--combine-max", "1000"},
     };
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {

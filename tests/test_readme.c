@@ -1,11 +1,60 @@
-/* Compiles and runs the API tour from README.md (extracted by the Makefile) so it cannot rot. */
+/*
+ * Compiles and runs the README's code (extracted by the Makefile) so it cannot rot: the API
+ * tour, and the example program, which must also be docs/example.c word for word.
+ */
 #include <criterion/criterion.h>
 #include <sn.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "readme_tour.inc"
+
+/* The README's example program, with its main renamed so a test can call it. */
+#define main readme_example_main
+#include "readme_example.c"
+#undef main
 
 Test(readme, ring_tour)
 {
     cr_assert_eq(tour_ring(), 285);
+}
+
+/* The whole file as a NUL-terminated string, or NULL. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n)
+        buf[n] = '\0';
+    else if (buf) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+Test(readme, example_is_docs_example)
+{
+    char *readme = slurp(SN_GEN_DIR "/readme_example.c");
+    char *docs = slurp(SN_SRC_DIR "/docs/example.c");
+    int same = readme && docs && strcmp(readme, docs) == 0;
+    int empty = !readme || !readme[0];
+    free(readme);
+    free(docs);
+    cr_assert(!empty, "README.md has no <!-- example:begin --> block");
+    cr_assert(same, "README.md's example (between <!-- example:begin/end -->) differs from "
+                    "docs/example.c: make them the same");
+}
+
+Test(readme, example_runs, .timeout = 60)
+{
+    char a0[] = "example", a1[] = "--smp", a2[] = "2", a3[] = "--unpinned";
+    char *argv[] = {a0, a1, a2, a3, NULL};
+    cr_assert_eq(readme_example_main(4, argv), 0);
 }

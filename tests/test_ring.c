@@ -278,17 +278,15 @@ Test(ring, bad_sizes)
 {
     struct sn_ring *r = (struct sn_ring *)&r; /* must stay untouched on failure */
     struct sn_ring *const canary = r;
-    static const uint32_t bad_caps[] = {0, 3, 6, 12, 1000, SN_RING_MAX_CAPACITY + 1,
-                                        SN_RING_MAX_CAPACITY * 2u, 0xffffffffu};
+    static const uint32_t bad_caps[] = {
+        0, 3, 6, 12, 1000, SN_RING_MAX_CAPACITY + 1, SN_RING_MAX_CAPACITY * 2u, 0xffffffffu};
     for (size_t i = 0; i < sizeof bad_caps / sizeof bad_caps[0]; i++) {
-        cr_assert_eq(sn_ring_create(bad_caps[i], 8, NULL, &r), -EINVAL, "capacity %u",
-                     bad_caps[i]);
+        cr_assert_eq(sn_ring_create(bad_caps[i], 8, NULL, &r), -EINVAL, "capacity %u", bad_caps[i]);
         cr_assert_eq(r, canary);
     }
     static const uint32_t bad_slots[] = {0, SN_RING_MAX_SLOT + 1, 0xffffffffu};
     for (size_t i = 0; i < sizeof bad_slots / sizeof bad_slots[0]; i++) {
-        cr_assert_eq(sn_ring_create(8, bad_slots[i], NULL, &r), -EINVAL, "slot %u",
-                     bad_slots[i]);
+        cr_assert_eq(sn_ring_create(8, bad_slots[i], NULL, &r), -EINVAL, "slot %u", bad_slots[i]);
         cr_assert_eq(r, canary);
     }
     cr_assert_eq(sn_ring_create(8, 8, NULL, NULL), -EINVAL);
@@ -392,8 +390,7 @@ static void model_push_like(struct model *m, uint64_t *rng, int op)
             pattern_fill(m->buf + (size_t)i * m->size, m->size, m->written + i);
         int rc = sn_ring_push_n(m->r, m->buf, n);
         uint32_t k = n < free_slots ? n : free_slots;
-        cr_assert_eq(rc, n == 0 ? 0 : k ? (int)k : -EAGAIN, "push_n(%u) free %u", n,
-                     free_slots);
+        cr_assert_eq(rc, n == 0 ? 0 : k ? (int)k : -EAGAIN, "push_n(%u) free %u", n, free_slots);
         if (rc > 0)
             m->pub = m->written += (uint64_t)rc;
     } else if (op == 2) { /* stage */
@@ -441,7 +438,8 @@ static void model_pop_like(struct model *m, uint64_t *rng, int op)
         cr_assert_leq((uint32_t)rc, avail < to_end ? avail : to_end);
         uint32_t take = 1 + rng_below(rng, (uint32_t)rc);
         for (uint32_t i = 0; i < take; i++) {
-            const unsigned char *s = (const unsigned char *)first + (size_t)i * sn_ring_stride(m->r);
+            const unsigned char *s =
+                (const unsigned char *)first + (size_t)i * sn_ring_stride(m->r);
             cr_assert(pattern_ok(s, m->size, m->popped + i), "peeked slot %u", i);
         }
         sn_ring_consume(m->r, take);
@@ -549,9 +547,7 @@ static uint64_t produce_step(struct stress *s, uint64_t *rng, uint64_t next, str
     if (want > s->count - next)
         want = (uint32_t)(s->count - next);
     switch (rng_below(rng, 4)) {
-    case 0:
-        stress_write(buf, next);
-        return sn_ring_push(s->r, buf) == 0;
+    case 0: stress_write(buf, next); return sn_ring_push(s->r, buf) == 0;
     case 1: {
         for (uint32_t i = 0; i < want; i++)
             stress_write(&buf[i], next + i);
@@ -654,8 +650,8 @@ static void stress_run(uint32_t cap, uint64_t count, uint64_t start)
     cr_assert_eq(pthread_create(&p, NULL, stress_producer, &s), 0);
     pthread_join(p, NULL);
     pthread_join(c, NULL);
-    cr_assert_eq(s.errors, 0, "capacity %u: %llu bad messages, first at seq %llu (got %llu)",
-                 cap, (unsigned long long)s.errors, (unsigned long long)s.first_bad_seq,
+    cr_assert_eq(s.errors, 0, "capacity %u: %llu bad messages, first at seq %llu (got %llu)", cap,
+                 (unsigned long long)s.errors, (unsigned long long)s.first_bad_seq,
                  (unsigned long long)s.first_bad_got);
     cr_assert_eq(s.received, count);
     cr_assert(sn_ring_empty(s.r));

@@ -30,7 +30,7 @@ struct control {
 
 /* One core's view of the configuration. */
 struct node {
-    uint32_t epoch;   /* last epoch applied */
+    uint32_t epoch;    /* last epoch applied */
     uint64_t settings; /* sum of the settings applied, for the final check */
     uint64_t out_of_order;
 };
@@ -89,8 +89,8 @@ static struct sn_future *round_done(void *arg, uint64_t unused)
         if (app.acks[c].value != ((uint64_t)c << 32 | app.round))
             app.bad_acks++;
     if (app.round <= 3 || app.round == app.rounds)
-        printf("round %u: epoch %u setting %u acknowledged by %u cores\n", app.round,
-               app.msg.epoch, app.msg.setting, n);
+        printf("round %u: epoch %u setting %u acknowledged by %u cores\n", app.round, app.msg.epoch,
+               app.msg.setting, n);
     return broadcast_round(NULL, 0);
 }
 
@@ -187,8 +187,10 @@ int main(int argc, char **argv)
             continue;
         }
         if (c == 'r')
-            fprintf(stderr, "sn-broadcast: --rounds wants a number from 1 to 10000000, not "
-                            "'%s'\n", optarg);
+            fprintf(stderr,
+                    "sn-broadcast: --rounds wants a number from 1 to 10000000, not "
+                    "'%s'\n",
+                    optarg);
         else
             fputs(usage, stderr);
         return SN_CONFIG_EXIT_USAGE;

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK 4096 /* increments sent per task, so one task never holds the core for long */
+#define CHUNK 4096 /* increments sent per loop turn, so one task never holds the core long */
 
 struct app {
     uint64_t keys;
@@ -106,33 +106,22 @@ static struct sn_future *cleanup(void *arg, int err, uint64_t code)
 
 static struct sn_future *send_chunk(void *arg, uint64_t unused);
 
-/* A future that resolves from the run queue: lets the loop flush and drain between chunks. */
-static void resolve_later(void *arg)
-{
-    sn_promise_set(arg, 0);
-}
-
-static struct sn_future *yield(void)
-{
-    struct sn_future *f;
-    struct sn_promise *p = sn_promise_new(&f);
-    sn_later(resolve_later, p);
-    return f;
-}
-
 static struct sn_future *send_chunk(void *arg, uint64_t unused)
 {
     (void)arg, (void)unused;
     uint64_t end = app.sent + CHUNK < app.increments ? app.sent + CHUNK : app.increments;
-    for (; app.sent < end; app.sent++) {
+    while (app.sent < end) {
         /* A spread of keys: multiplicative hashing of the index over the key space. */
         uint64_t key = (app.sent * 0x9E3779B97F4A7C15ull >> 16) % app.keys;
         int rc = sn_send(sn_partition_u64(app.part, key), increment, (void *)(uintptr_t)key);
+        if (rc == -ENOBUFS)
+            break; /* the owner is behind: let the loop flush, then retry */
         if (rc < 0)
             return sn_failed(rc);
+        app.sent++;
     }
     if (app.sent < app.increments)
-        return sn_then(yield(), send_chunk, NULL);
+        return sn_then(sn_yield(), send_chunk, NULL);
     return sn_then(sn_map_reduce(report, NULL, sn_reduce_sum, 0, NULL), finish, NULL);
 }
 
@@ -198,6 +187,8 @@ int main(int argc, char **argv)
     }
     rc = sn_run(&cfg, counter_main, NULL);
     sn_partition_destroy(app.part);
+    if (rc == -EINVAL)
+        return SN_CONFIG_EXIT_USAGE; /* --smp/--cpuset this machine cannot run (said why) */
     if (rc < 0) {
         fprintf(stderr, "sn-counter: %s\n", sn_strerror(rc));
         return 1;

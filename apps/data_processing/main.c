@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SLICE 4096 /* records per slice */
+#define SLICE     4096 /* records per slice */
 #define MAX_CORES 256
 
 struct record {
@@ -214,8 +214,8 @@ static int parse_num(const char *name, const char *s, uint64_t max, uint64_t *ou
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || *end || s[0] == '-' || v == 0 || v > max) {
-        fprintf(stderr, "sn-data_processing: --%s wants a number from 1 to %" PRIu64
-                        ", not '%s'\n", name, max, s);
+        fprintf(stderr, "sn-data_processing: --%s wants a number from 1 to %" PRIu64 ", not '%s'\n",
+                name, max, s);
         return -1;
     }
     *out = v;

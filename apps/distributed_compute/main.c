@@ -29,8 +29,8 @@
 #include <string.h>
 
 #define BLOCK_LINES 2000
-#define WINDOW 8 /* blocks in flight */
-#define MAX_CORES 256
+#define WINDOW      8 /* blocks in flight */
+#define MAX_CORES   256
 
 struct reading {
     uint32_t sensor;
@@ -244,8 +244,8 @@ static struct sn_future *send_window(void *arg, uint64_t unused)
         if (!b)
             futs[n++] = sn_failed(-ENOMEM);
         else
-            futs[n++] = sn_then_wrapped(sn_submit_to(b->index % sn_core_count(), parse, b),
-                                        block_done, b);
+            futs[n++] =
+                sn_then_wrapped(sn_submit_to(b->index % sn_core_count(), parse, b), block_done, b);
     }
     if (n == 0)
         return sn_ready(0);
@@ -372,8 +372,9 @@ static int parse_num(const char *name, const char *s, uint64_t max, uint64_t *ou
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || *end || s[0] == '-' || v == 0 || v > max) {
-        fprintf(stderr, "sn-distributed_compute: --%s wants a number from 1 to %" PRIu64
-                        ", not '%s'\n", name, max, s);
+        fprintf(stderr,
+                "sn-distributed_compute: --%s wants a number from 1 to %" PRIu64 ", not '%s'\n",
+                name, max, s);
         return -1;
     }
     *out = v;

@@ -291,6 +291,7 @@ struct stream {
     int fd;
     uint64_t size, off;
     unsigned inflight; /* chunks queued on the connection, not yet released */
+    unsigned depth;    /* stream functions running (a read may settle inline, nested) */
     bool reading;
     bool ended;        /* every byte queued, or failed: the connection goes on (or aborted) */
 };
@@ -303,10 +304,10 @@ struct chunk {
 
 static void stream_next(struct stream *s);
 
-/* Frees the stream once nothing refers to it any more. */
-static void stream_maybe_free(struct stream *s)
+/* Leaves a stream function; frees the stream once nothing refers to it any more. */
+static void stream_leave(struct stream *s)
 {
-    if (!s->ended || s->reading || s->inflight)
+    if (--s->depth || !s->ended || s->reading || s->inflight)
         return;
     httpd_conn_unref(s->h);
     free(s);
@@ -327,10 +328,11 @@ static void chunk_release(void *arg)
     struct chunk *k = arg;
     struct stream *s = k->s;
     free(k);
+    s->depth++;
     s->inflight--;
     if (!s->ended)
         stream_next(s);
-    stream_maybe_free(s);
+    stream_leave(s);
 }
 
 static void chunk_read(void *arg, int err, uint64_t value)
@@ -338,6 +340,7 @@ static void chunk_read(void *arg, int err, uint64_t value)
     struct chunk *k = arg;
     struct stream *s = k->s;
     struct httpd_conn *h = s->h;
+    s->depth++;
     s->reading = false;
     if (err || value != k->len || !h->conn || h->closing) {
         free(k);
@@ -353,7 +356,7 @@ static void chunk_read(void *arg, int err, uint64_t value)
         else
             stream_next(s);
     }
-    stream_maybe_free(s);
+    stream_leave(s);
 }
 
 static void stream_next(struct stream *s)
@@ -397,8 +400,9 @@ static void stream_file(struct httpd_conn *h, const struct reply *rp, int fd,
     h->busy = true;
     h->refs++;
     httpd_count(h->hc->ctr, HC_STATIC_MISSES);
+    s->depth = 1;
     stream_next(s);
-    stream_maybe_free(s);
+    stream_leave(s);
 }
 
 /* ---- the route ----------------------------------------------------------------------------- */

@@ -32,6 +32,7 @@
 #define PAUSE_BYTES     (8u << 20)
 #define RESUME_BYTES    (2u << 20)
 #define COMPACT_BYTES   (256u << 10)
+#define KEEP_BYTES      (256u << 10)
 
 enum seg_kind { SEG_LOCAL, SEG_OP, SEG_GATHER };
 
@@ -187,6 +188,9 @@ static void drain(struct kv_conn *c)
     }
     if (!c->slen) {
         c->pend.len = c->pend_head = 0;
+        /* One huge answer should not keep its memory for the connection's lifetime. */
+        if (c->pend.cap > KEEP_BYTES)
+            mc_buf_free(&c->pend);
     } else if (c->pend_head > COMPACT_BYTES && c->pend_head * 2 > c->pend.len) {
         compact(c);
     }

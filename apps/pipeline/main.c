@@ -82,12 +82,18 @@ static int parse_u64(const char *s, uint64_t max, bool suffix, uint64_t *out)
 static int parse_opts(struct opts *o, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"top", required_argument, NULL, 't'},     {"all", no_argument, NULL, 'a'},
-        {"partitioner", required_argument, NULL, 'p'}, {"reference", no_argument, NULL, 'r'},
-        {"report", no_argument, NULL, 'R'},        {"generate", required_argument, NULL, 'g'},
-        {"seed", required_argument, NULL, 's'},    {"vocab", required_argument, NULL, 'v'},
-        {"long-gap", required_argument, NULL, 'l'}, {"output", required_argument, NULL, 'o'},
-        {"no-combine", no_argument, NULL, 'n'},    {"combine-max", required_argument, NULL, 'c'},
+        {"top", required_argument, NULL, 't'},
+        {"all", no_argument, NULL, 'a'},
+        {"partitioner", required_argument, NULL, 'p'},
+        {"reference", no_argument, NULL, 'r'},
+        {"report", no_argument, NULL, 'R'},
+        {"generate", required_argument, NULL, 'g'},
+        {"seed", required_argument, NULL, 's'},
+        {"vocab", required_argument, NULL, 'v'},
+        {"long-gap", required_argument, NULL, 'l'},
+        {"output", required_argument, NULL, 'o'},
+        {"no-combine", no_argument, NULL, 'n'},
+        {"combine-max", required_argument, NULL, 'c'},
         {0, 0, 0, 0},
     };
     uint64_t v;

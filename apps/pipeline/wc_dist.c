@@ -4,7 +4,6 @@
 #include "wc_map.h"
 
 #include <sn.h>
-#include <sn/file.h> /* public; listed here until include/sn.h carries it */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,8 +37,8 @@ static struct sn_future *collect(void *arg)
 {
     struct wc_job *job = arg;
     struct wc_core *c = sn_sharded_local(job->shards);
-    int rc = wc_table_items(&c->table, job->all ? SIZE_MAX : job->top, &c->items, &c->nitems,
-                            &c->sum);
+    int rc =
+        wc_table_items(&c->table, job->all ? SIZE_MAX : job->top, &c->items, &c->nitems, &c->sum);
     return rc < 0 ? sn_failed(rc) : sn_ready((uintptr_t)c);
 }
 
@@ -84,6 +83,7 @@ static struct sn_future *reduce(void *arg, uint64_t unused)
 {
     struct wc_job *job = arg;
     (void)unused;
+    job->t_reduce = sn_now_ns();
     job->parts = calloc(sn_core_count(), sizeof *job->parts);
     if (!job->parts)
         return sn_failed(-ENOMEM);
@@ -94,6 +94,7 @@ static struct sn_future *map_shuffle(void *arg, uint64_t unused)
 {
     struct wc_job *job = arg;
     (void)unused;
+    job->t_map = sn_now_ns();
     return sn_then(sn_sharded_invoke_on_all(job->shards, wc_core_scan, job), reduce, job);
 }
 
@@ -129,9 +130,11 @@ static struct sn_future *exit_code(void *arg, int err, uint64_t value)
         double s = (double)job->ns / 1e9;
         fprintf(job->out,
                 "report: mode=reactor cores=%u bytes=%" PRIu64 " words=%" PRIu64 " seconds=%.6f "
-                "words_per_s=%.0f\n",
+                "words_per_s=%.0f setup_s=%.6f map_s=%.6f reduce_s=%.6f\n",
                 sn_core_count(), job->size, job->sum.total, s,
-                s > 0 ? (double)job->sum.total / s : 0.0);
+                s > 0 ? (double)job->sum.total / s : 0.0, (double)(job->t_map - job->t0) / 1e9,
+                (double)(job->t_reduce - job->t_map) / 1e9,
+                (double)(job->t0 + job->ns - job->t_reduce) / 1e9);
         fflush(job->out);
     }
     return sn_ready(0);
@@ -167,8 +170,8 @@ struct sn_future *wc_dist_main(void *arg)
     struct wc_job *job = arg;
     char msg[160];
     job->t0 = sn_now_ns();
-    int rc = sn_partition_from_string(&job->part, job->partitioner, sn_core_count(), msg,
-                                      sizeof msg);
+    int rc =
+        sn_partition_from_string(&job->part, job->partitioner, sn_core_count(), msg, sizeof msg);
     if (rc == 0 && sn_partition_kind(job->part) == SN_PARTITION_ROUND_ROBIN) {
         snprintf(msg, sizeof msg, "round-robin ignores the key: every word needs one owner");
         rc = -EINVAL;

@@ -35,9 +35,9 @@ struct wc_job {
     const char *partitioner; /* sn_partition_from_string spec; N = the core count */
     size_t top;
     bool all;
-    bool report;             /* print a "report:" line with words/s after the result */
-    bool no_combine;         /* ship every occurrence instead of per-core combined counts */
-    uint32_t combine_max;    /* distinct words a combiner holds before shipping; 0: 2^18 */
+    bool report;          /* print a "report:" line with words/s after the result */
+    bool no_combine;      /* ship every occurrence instead of per-core combined counts */
+    uint32_t combine_max; /* distinct words a combiner holds before shipping; 0: 2^18 */
     FILE *out;
     /* Filled during the run (core 0 unless noted). */
     struct sn_partition *part; /* owned: the caller frees it after sn_run (wc_job_free) */
@@ -45,8 +45,9 @@ struct wc_job {
     uint64_t size;
     struct sn_file_stat st;
     struct sn_sharded *shards;
-    struct wc_core **parts;    /* per core, set by the reduce */
-    uint64_t t0, ns;           /* start and elapsed time of the count */
+    struct wc_core **parts;   /* per core, set by the reduce */
+    uint64_t t0, ns;          /* start and elapsed time of the count */
+    uint64_t t_map, t_reduce; /* when the map began and when it ended (all counted) */
     int err;
     struct wc_summary sum;
 };

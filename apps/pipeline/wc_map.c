@@ -11,19 +11,18 @@
 #include "wc_map.h"
 
 #include <sn.h>
-#include <sn/file.h> /* public; listed here until include/sn.h carries it */
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK (128u << 10)     /* bytes per file read: ~1 ms of tokenizing per callback */
-#define TAIL_FIRST 4096u       /* first read past the range's end (only to finish a word) */
-#define BATCH_CAP (64u << 10)  /* bytes of (word, count) pairs per message to an owner */
-#define MAX_INFLIGHT 32u       /* unacknowledged batches before reading and shipping pause */
-#define ENTRY_HEAD 20u         /* u64 hash, u64 count, u32 length, then the word's bytes */
-#define COMBINE_MAX (1u << 18) /* default distinct words in a combiner before it is shipped */
-#define SHIP_SLICE 4096u       /* combiner slots shipped per task */
+#define CHUNK        (128u << 10) /* bytes per file read: ~1 ms of tokenizing per callback */
+#define TAIL_FIRST   4096u        /* first read past the range's end (only to finish a word) */
+#define BATCH_CAP    (64u << 10)  /* bytes of (word, count) pairs per message to an owner */
+#define MAX_INFLIGHT 32u          /* unacknowledged batches before reading and shipping pause */
+#define ENTRY_HEAD   20u          /* u64 hash, u64 count, u32 length, then the word's bytes */
+#define COMBINE_MAX  (1u << 18)   /* default distinct words in a combiner before it is shipped */
+#define SHIP_SLICE   2048u        /* combiner slots shipped per task */
 
 struct wc_batch {
     struct wc_batch *next; /* sender's free list */
@@ -54,8 +53,10 @@ void *wc_core_new(void *arg, unsigned core)
     c->buf[0] = malloc(CHUNK);
     c->buf[1] = malloc(CHUNK);
     c->open = calloc(c->n, sizeof *c->open);
-    bool ok = c->buf[0] && c->buf[1] && c->open && wc_table_init(&c->table) == 0;
-    if (!ok || (c->combine && wc_table_init(&c->local) < 0)) {
+    /* Sized up front: growing rehashes the whole table in one go, a pause on the core. */
+    size_t words = wc_table_guess(job->size);
+    bool ok = c->buf[0] && c->buf[1] && c->open && wc_table_init_for(&c->table, words) == 0;
+    if (!ok || (c->combine && wc_table_init_for(&c->local, words) < 0)) {
         wc_core_free(c, job);
         return NULL;
     }
@@ -153,8 +154,8 @@ static struct wc_batch *new_batch(struct wc_core *c, size_t need)
     return b;
 }
 
-static void append(struct wc_core *c, unsigned owner, const char *word, size_t len,
-                   uint64_t hash, uint64_t count)
+static void append(struct wc_core *c, unsigned owner, const char *word, size_t len, uint64_t hash,
+                   uint64_t count)
 {
     size_t need = ENTRY_HEAD + len;
     if (need > UINT32_MAX) {
@@ -231,7 +232,7 @@ static void ship_start(struct wc_core *c)
     c->ship_pos = 0;
     c->ship_active = true;
     c->ship_paused = true; /* advance() schedules the first slice */
-    if (wc_table_init(&c->local) < 0)
+    if (wc_table_init_for(&c->local, c->reading_done ? 0 : c->combine_max) < 0)
         fail(c, -ENOMEM);
 }
 

@@ -24,17 +24,17 @@ struct wc_core {
     bool ship_active, ship_paused;
     struct wc_scan scan;
     char *buf[2];
-    unsigned cur;             /* buffer the next read goes into */
-    uint64_t read_off;        /* offset of the read in flight, or of the next one */
+    unsigned cur;      /* buffer the next read goes into */
+    uint64_t read_off; /* offset of the read in flight, or of the next one */
     size_t read_len, tail_len;
-    bool reading;             /* a read is in flight */
-    bool read_wanted;         /* the next read waits for acknowledgements */
-    bool reading_done;        /* no more bytes are needed (or a failure) */
-    bool flushed;             /* the last open batches are sent */
-    unsigned busy;            /* inside a callback: advance() waits for its end */
-    struct wc_batch **open;   /* per destination core, the batch being filled */
+    bool reading;           /* a read is in flight */
+    bool read_wanted;       /* the next read waits for acknowledgements */
+    bool reading_done;      /* no more bytes are needed (or a failure) */
+    bool flushed;           /* the last open batches are sent */
+    unsigned busy;          /* inside a callback: advance() waits for its end */
+    struct wc_batch **open; /* per destination core, the batch being filled */
     struct wc_batch *free_batches;
-    unsigned inflight;        /* batches sent, not yet acknowledged */
+    unsigned inflight; /* batches sent, not yet acknowledged */
     struct sn_promise *done;
     int err;
     /* The reduce's input: this core's summary and its first K (or all) items. */

@@ -26,7 +26,7 @@ static void ref_word(void *arg, const char *word, size_t len)
 int wc_ref_count(const char *buf, size_t len, struct wc_ref *r)
 {
     memset(r, 0, sizeof *r);
-    int rc = wc_table_init(&r->table);
+    int rc = wc_table_init_for(&r->table, wc_table_guess(len));
     if (rc < 0)
         return rc;
     struct ref_ctx c = {.t = &r->table};

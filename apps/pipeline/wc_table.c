@@ -2,12 +2,14 @@
 #include "wc_table.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define INITIAL_SLOTS 1024
-#define BLOCK_SIZE (1u << 20)
-#define BIG_WORD (BLOCK_SIZE / 8) /* longer words get a block of their own */
+#define MAX_PRESIZE   (1u << 20)
+#define BLOCK_SIZE    (1u << 20)
+#define BIG_WORD      (BLOCK_SIZE / 8) /* longer words get a block of their own */
 
 struct wc_block {
     struct wc_block *next;
@@ -46,6 +48,17 @@ static inline uint64_t load_tail(const unsigned char *p, size_t n)
     return v;
 }
 
+/* a[0..len) == b[0..len) without a call for the short words that are most of a text. */
+static inline bool same_bytes(const char *a, const char *b, size_t len)
+{
+    const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+    if (len > 16)
+        return memcmp(x, y, len) == 0;
+    if (len >= 8)
+        return load64(x) == load64(y) && load64(x + len - 8) == load64(y + len - 8);
+    return load_tail(x, len) == load_tail(y, len);
+}
+
 uint64_t wc_hash(const void *data, size_t len)
 {
     const unsigned char *p = data;
@@ -61,14 +74,32 @@ uint64_t wc_hash(const void *data, size_t len)
     return mix64(h);
 }
 
-int wc_table_init(struct wc_table *t)
+int wc_table_init_for(struct wc_table *t, size_t words)
 {
+    size_t cap = INITIAL_SLOTS;
+    if (words > MAX_PRESIZE)
+        words = MAX_PRESIZE;
+    while (cap * 5 < words * 8) /* the load limit of wc_table_add */
+        cap *= 2;
     memset(t, 0, sizeof *t);
-    t->slots = calloc(INITIAL_SLOTS, sizeof *t->slots);
+    t->slots = calloc(cap, sizeof *t->slots);
     if (!t->slots)
         return -ENOMEM;
-    t->mask = INITIAL_SLOTS - 1;
+    t->mask = cap - 1;
     return 0;
+}
+
+int wc_table_init(struct wc_table *t)
+{
+    return wc_table_init_for(t, 0);
+}
+
+size_t wc_table_guess(uint64_t bytes)
+{
+    /* Natural and Zipf text of a few hundred MB has tens of thousands of distinct words;
+     * small texts have about one new word per few hundred bytes. */
+    uint64_t w = bytes / 256;
+    return w > 65536 ? 65536 : (size_t)w;
 }
 
 void wc_table_free(struct wc_table *t)
@@ -135,7 +166,7 @@ int wc_table_add(struct wc_table *t, const char *word, size_t len, uint64_t hash
         struct wc_slot *s = &t->slots[i];
         if (!s->word)
             break;
-        if (s->hash == hash && s->len == len && memcmp(s->word, word, len) == 0) {
+        if (s->hash == hash && s->len == len && same_bytes(s->word, word, len)) {
             s->count += n;
             t->total += n;
             return 0;

@@ -25,11 +25,11 @@ struct wc_block;
 
 struct wc_table {
     struct wc_slot *slots;
-    size_t mask;          /* capacity - 1 (capacity is a power of two) */
-    size_t used;          /* distinct words */
-    uint64_t total;       /* sum of counts */
+    size_t mask;    /* capacity - 1 (capacity is a power of two) */
+    size_t used;    /* distinct words */
+    uint64_t total; /* sum of counts */
     struct wc_block *blocks;
-    char *arena;          /* free space in the current block */
+    char *arena; /* free space in the current block */
     size_t arena_left;
 };
 
@@ -38,6 +38,16 @@ struct wc_table {
 
 /* An empty table; 0 or -ENOMEM. */
 int wc_table_init(struct wc_table *t);
+
+/*
+ * An empty table sized for about `words` distinct words without growing (growth rehashes
+ * everything at once: a pause a reactor core should not take in the middle of its work).
+ * Capped at 2^20 words. 0 or -ENOMEM.
+ */
+int wc_table_init_for(struct wc_table *t, size_t words);
+
+/* A guess of the distinct words in `bytes` of text, for wc_table_init_for. */
+size_t wc_table_guess(uint64_t bytes);
 
 /* Frees everything the table owns (word pointers into it become invalid). */
 void wc_table_free(struct wc_table *t);

@@ -110,8 +110,8 @@ static size_t continue_word(struct wc_scan *s, const unsigned char *b, size_t i,
 }
 
 /* Emits the words that start in b[i..n) below hi; leaves a word cut by the chunk end open. */
-static int scan_words(struct wc_scan *s, const unsigned char *b, size_t i, size_t n,
-                      wc_word_fn fn, void *arg)
+static int scan_words(struct wc_scan *s, const unsigned char *b, size_t i, size_t n, wc_word_fn fn,
+                      void *arg)
 {
     for (;;) {
         while (i < n && !wc_word_byte[b[i]])

@@ -62,11 +62,11 @@ void wc_split(const char *buf, size_t len, unsigned k, size_t *cuts);
  */
 struct wc_scan {
     uint64_t lo, hi;
-    uint64_t pos;        /* file offset of the next byte to feed */
-    int state;           /* private */
-    char *carry;         /* bytes of the current word from earlier chunks */
+    uint64_t pos; /* file offset of the next byte to feed */
+    int state;    /* private */
+    char *carry;  /* bytes of the current word from earlier chunks */
     size_t carry_len, carry_cap;
-    uint64_t words;      /* words emitted */
+    uint64_t words; /* words emitted */
 };
 
 void wc_scan_init(struct wc_scan *s, uint64_t lo, uint64_t hi);

@@ -9,14 +9,14 @@
 #include <unistd.h>
 
 #define MAX_VOCAB_WORD 48 /* bytes: 13 ASCII letters + one 4-byte character, with room */
-#define LONG_MAX_LEN 300000
+#define LONG_MAX_LEN   300000
 
 /* Non-ASCII characters (UTF-8): e-acute, u-umlaut, sharp s, n-tilde, o-slash, a-ring,
  * c-cedilla, lambda, omega, zhe, ya, three CJK ideographs, euro sign, grinning face. */
 static const char *const utf8_chars[16] = {
-    "\xc3\xa9", "\xc3\xbc", "\xc3\x9f", "\xc3\xb1", "\xc3\xb8", "\xc3\xa5", "\xc3\xa7",
-    "\xce\xbb", "\xce\xa9", "\xd0\xb6", "\xd1\x8f", "\xe4\xb8\xad", "\xe6\x96\x87",
-    "\xe5\xad\x97", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+    "\xc3\xa9",     "\xc3\xbc",     "\xc3\x9f",     "\xc3\xb1",         "\xc3\xb8", "\xc3\xa5",
+    "\xc3\xa7",     "\xce\xbb",     "\xce\xa9",     "\xd0\xb6",         "\xd1\x8f", "\xe4\xb8\xad",
+    "\xe6\x96\x87", "\xe5\xad\x97", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
 };
 
 /* Separators and their weights (out of 100). */

@@ -25,7 +25,7 @@ struct wc_zipf_opts {
     uint32_t long_gap; /* mean words between very long words; 0: none */
 };
 
-#define WC_ZIPF_DEFAULT_VOCAB 50000
+#define WC_ZIPF_DEFAULT_VOCAB    50000
 #define WC_ZIPF_DEFAULT_LONG_GAP 100000
 
 /* Default options for `seed`. */
@@ -42,7 +42,7 @@ struct wc_zipf {
     char *longw;         /* the current very long word */
     const char *piece;   /* bytes of the current word or separator not yet emitted */
     size_t piece_len;
-    int in_word;         /* 1 when `piece` is a word (a separator follows) */
+    int in_word; /* 1 when `piece` is a word (a separator follows) */
 };
 
 /* Builds the vocabulary. 0, -EINVAL (vocab 0), or -ENOMEM. */

@@ -56,10 +56,13 @@ typedef void (*sn_done_fn)(void *arg, int err, uint64_t value);
  */
 SN_API struct sn_promise *sn_promise_new(struct sn_future **fut);
 
-/* Resolves `p` with `value`; its consumer runs now (bounded depth) or from the run queue. */
+/*
+ * Resolves `p` with `value`; its consumer runs now (bounded depth) or from the run queue.
+ * Owner core only (the core that made the promise).
+ */
 SN_API void sn_promise_set(struct sn_promise *p, uint64_t value);
 
-/* Fails `p` with `err` (a negative errno; 0 is turned into -ECANCELED). */
+/* Fails `p` with `err` (a negative errno; 0 is turned into -ECANCELED). Owner core only. */
 SN_API void sn_promise_fail(struct sn_promise *p, int err);
 
 /* A future that already succeeded with `value`. Owner core only; NULL off a core. */
@@ -71,17 +74,18 @@ SN_API struct sn_future *sn_failed(int err);
 /*
  * Chains `fn` after `f`: returns a future for the result of the future fn returns. When `f`
  * fails, fn is not called and the result fails with the same error (so `arg` must not own
- * anything that only fn would free: use sn_then_wrapped for that). Takes `f`.
+ * anything that only fn would free: use sn_then_wrapped for that). Takes `f`. Owner core
+ * only (fn runs there too).
  */
 SN_API struct sn_future *sn_then(struct sn_future *f, sn_then_fn fn, void *arg);
 
-/* Like sn_then, but fn sees every outcome, including errors. Takes `f`. */
+/* Like sn_then, but fn sees every outcome, including errors. Takes `f`. Owner core only. */
 SN_API struct sn_future *sn_then_wrapped(struct sn_future *f, sn_wrapped_fn fn, void *arg);
 
-/* Consumes `f`: fn(arg, err, value) runs once when it settles. Takes `f`. */
+/* Consumes `f`: fn(arg, err, value) runs once when it settles. Takes `f`. Owner core only. */
 SN_API void sn_done(struct sn_future *f, sn_done_fn fn, void *arg);
 
-/* Consumes `f` and drops its result when it settles. Takes `f` (NULL is fine). */
+/* Consumes `f` and drops its result when it settles. Takes `f` (NULL is fine). Owner core only. */
 SN_API void sn_ignore(struct sn_future *f);
 
 /*

@@ -109,10 +109,12 @@ SN_API struct sn_future *sn_sharded_invoke_on_all(struct sn_sharded *s, sn_shard
                                                   void *arg);
 
 /*
- * Runs fini on every core's instance, then frees `s` on the calling core when all are done;
- * the future settles then. `s` must not be used after the call. Works during shutdown too
- * (it then runs fini on the calling core for every instance, since other cores no longer
- * accept calls; instances must tolerate that).
+ * Runs fini on every core's instance, each on its own core, then frees `s` on the calling
+ * core when all are done; the future settles then. `s` must not be used after the call.
+ * Works during shutdown too (these calls are let through while the cores stop). Only when
+ * called from a continuation that runs at the very end of a run (a call failed with
+ * -ECANCELED by the shutdown) are the instances finished on the calling core, since the
+ * other cores are idle for good by then.
  */
 SN_API struct sn_future *sn_sharded_stop(struct sn_sharded *s);
 

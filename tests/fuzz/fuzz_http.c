@@ -58,6 +58,8 @@ static void check_request(const struct http_request *r, const char *buf, size_t 
 static void check_relpath(const struct http_request *r)
 {
     char out[512];
+    if (!r->path.p) /* a 501 leaves the path unset; NULL + 0 is undefined behaviour in C */
+        return;
     int n = http_static_relpath(out, sizeof(out), r->path.p, r->path.len);
     if (n < 0)
         return;

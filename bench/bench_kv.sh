@@ -1,0 +1,180 @@
+#!/bin/sh
+# bench/bench_kv.sh: sn-kv (apps/kv) against memcached, in one run, on loopback.
+#
+# Both servers run side by side with the same memory (-m) and the same number of cores, are
+# preloaded with the same keys, and are driven in turn, in interleaved rounds, by the same
+# client with the same settings: bench_kv_client (deep pipelining, validates every answer;
+# memcaslap keeps one request in flight per connection, so it cannot load a server from one
+# client core). Workloads: get/set 90/10 and 50/50 (single-key gets), and multi-gets of 16 keys.
+# Ops are counted per key (a 16-key multi-get is 16 ops).
+#
+#   (a) the server on CPU 0 only (sn-kv --cpuset 0; memcached -t 1 under taskset -c 0), the
+#       client pinned on CPU 1: the server is the bottleneck.
+#   (b) both CPUs for the server (sn-kv --smp 2; memcached -t 2), the client unpinned: keys
+#       are owned by both cores, so half the commands cross cores. memcaslap (non-pipelined)
+#       is run too, for reference.
+#
+# Server CPU-seconds per million ops come from /proc/<pid>/stat (utime + stime) around each
+# run. Figures are medians over rounds; the ratio is the median of per-round ratios.
+# Ends with: summary: kv_ops=... memcached_ops=... ratio=... (setup a, get/set 90/10) + more.
+#
+# Environment: BUILD (default build), KV_BENCH_SECS (2), KV_BENCH_ROUNDS (5).
+# Everything it starts is stopped on exit, also on failure or interrupt.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) B=$BUILD ;; *) B=$ROOT/$BUILD ;; esac
+KV=$B/bin/sn-kv
+CLIENT=$B/bench/bench_kv_client
+SECS=${KV_BENCH_SECS:-2}
+ROUNDS=${KV_BENCH_ROUNDS:-5}
+KEYS=100000
+VSIZE=100
+MEM=256
+CLK=$(getconf CLK_TCK)
+
+fail() { echo "bench_kv: $*" >&2; exit 1; }
+[ -x "$KV" ] || fail "$KV is not built (make BUILD=$BUILD apps)"
+[ -x "$CLIENT" ] || fail "$CLIENT is not built (make BUILD=$BUILD benches)"
+command -v memcached >/dev/null 2>&1 || sh "$ROOT/.ci/deps.sh" memcached >&2 ||
+    fail "memcached is not installed (apt-get install memcached)"
+command -v memcached >/dev/null 2>&1 || fail "memcached is not installed"
+[ "$(nproc)" -ge 2 ] || fail "needs 2 CPUs"
+
+PIDS=""
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null; done
+    for p in $PIDS; do wait "$p" 2>/dev/null; done
+    PIDS=""
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# memcached refuses to run as root without -u.
+MCUSER=""
+[ "$(id -u)" = 0 ] && MCUSER="-u nobody"
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1; }
+
+# start_servers SETUP: starts sn-kv and memcached for setup a or b, waits, preloads both.
+start_servers() {
+    KPORT=$("$CLIENT" --free-port)
+    MPORT=$("$CLIENT" --free-port)
+    if [ "$1" = a ]; then
+        "$KV" --cpuset 0 --port "$KPORT" -m "$MEM" -c 4096 -q &
+        KPID=$!
+        taskset -c 0 memcached $MCUSER -t 1 -m "$MEM" -c 4096 -l 127.0.0.1 -p "$MPORT" -U 0 &
+        MPID=$!
+    else
+        "$KV" --smp 2 --port "$KPORT" -m "$MEM" -c 4096 -q &
+        KPID=$!
+        memcached $MCUSER -t 2 -m "$MEM" -c 4096 -l 127.0.0.1 -p "$MPORT" -U 0 &
+        MPID=$!
+    fi
+    PIDS="$KPID $MPID"
+    "$CLIENT" --port "$KPORT" --wait-port || fail "sn-kv did not start"
+    "$CLIENT" --port "$MPORT" --wait-port || fail "memcached did not start"
+    for p in "$KPORT" "$MPORT"; do
+        "$CLIENT" --port "$p" --preload --keys "$KEYS" --value-size "$VSIZE" --conns 4 \
+            --depth 64 >/dev/null || fail "preload of port $p failed"
+    done
+}
+
+# run_one PID PORT PIN ARGS...: one timed run; sets OPS (ops/s) and CPM (CPU-s per Mops).
+run_one() {
+    pid=$1 port=$2 pin=$3
+    shift 3
+    t0=$(ticks "$pid")
+    if [ "$pin" = yes ]; then
+        out=$("$CLIENT" --cpu 1 --port "$port" --keys "$KEYS" --value-size "$VSIZE" --secs "$SECS" "$@")
+    else
+        out=$("$CLIENT" --port "$port" --keys "$KEYS" --value-size "$VSIZE" --secs "$SECS" "$@")
+    fi
+    rc=$?
+    t1=$(ticks "$pid")
+    [ $rc = 0 ] || fail "client failed against port $port: $out"
+    [ "$(field errors "$out")" = 0 ] && [ "$(field misses "$out")" = 0 ] ||
+        fail "wrong answers from port $port: $out"
+    OPS=$(field ops_per_s "$out")
+    n=$(field ops "$out")
+    CPM=$(awk -v t="$((t1 - t0))" -v c="$CLK" -v n="$n" 'BEGIN {printf "%.3f", t / c / (n / 1e6)}')
+}
+
+# workload SETUP NAME PIN ARGS...: ROUNDS interleaved rounds; prints a row, sets R_* results.
+workload() {
+    setup=$1 name=$2 pin=$3
+    shift 3
+    kv_l="" mc_l="" r_l="" kc_l="" mcc_l=""
+    i=0
+    while [ $i -lt "$ROUNDS" ]; do
+        # Alternate who goes first, so drift in the machine's load hits both alike.
+        if [ $((i % 2)) = 0 ]; then
+            run_one "$KPID" "$KPORT" "$pin" "$@"; k=$OPS kc=$CPM
+            run_one "$MPID" "$MPORT" "$pin" "$@"; m=$OPS mc=$CPM
+        else
+            run_one "$MPID" "$MPORT" "$pin" "$@"; m=$OPS mc=$CPM
+            run_one "$KPID" "$KPORT" "$pin" "$@"; k=$OPS kc=$CPM
+        fi
+        kv_l="$kv_l $k" mc_l="$mc_l $m" kc_l="$kc_l $kc" mcc_l="$mcc_l $mc"
+        r_l="$r_l $(awk -v a="$k" -v b="$m" 'BEGIN {printf "%.3f", a / b}')"
+        i=$((i + 1))
+    done
+    R_KV=$(median $kv_l) R_MC=$(median $mc_l) R_RATIO=$(median $r_l)
+    R_KCPU=$(median $kc_l) R_MCPU=$(median $mcc_l)
+    printf '  %-8s %12s %12s %7s %10s %10s   rounds:%s\n' "$name" "$R_KV" "$R_MC" "$R_RATIO" \
+        "$R_KCPU" "$R_MCPU" "$r_l"
+}
+
+header() {
+    printf '  %-8s %12s %12s %7s %10s %10s\n' workload "sn-kv ops/s" "memcached" ratio \
+        "kv cpu-s/M" "mc cpu-s/M"
+}
+
+echo "bench_kv: sn-kv vs memcached $(memcached -V 2>/dev/null | awk '{print $2}'), loopback," \
+    "$KEYS keys of $VSIZE bytes, -m $MEM, ${SECS}s runs, $ROUNDS rounds"
+
+echo "setup a: server on CPU 0 (sn-kv --cpuset 0; memcached -t 1 under taskset -c 0)," \
+    "client pinned on CPU 1, 16 connections"
+start_servers a
+header
+workload a get90 yes --conns 16 --depth 32 --get-pct 90
+A90_KV=$R_KV A90_MC=$R_MC A90_R=$R_RATIO A90_KC=$R_KCPU A90_MCC=$R_MCPU
+workload a get50 yes --conns 16 --depth 32 --get-pct 50
+A50_R=$R_RATIO
+workload a mget16 yes --conns 16 --depth 8 --get-pct 100 --mget 16
+AMG_R=$R_RATIO
+cleanup
+
+echo "setup b: server on both CPUs (sn-kv --smp 2; memcached -t 2), client unpinned," \
+    "16 connections"
+start_servers b
+header
+workload b get90 no --conns 16 --depth 32 --get-pct 90
+B90_KV=$R_KV B90_MC=$R_MC B90_R=$R_RATIO B90_KC=$R_KCPU B90_MCC=$R_MCPU
+workload b get50 no --conns 16 --depth 32 --get-pct 50
+B50_R=$R_RATIO
+workload b mget16 no --conns 16 --depth 8 --get-pct 100 --mget 16
+BMG_R=$R_RATIO
+BSLAP_R=none
+if command -v memcaslap >/dev/null 2>&1; then
+    # memcaslap's default mix is get/set 90/10, one request in flight per connection.
+    k=$(memcaslap -s "127.0.0.1:$KPORT" -t "${SECS}s" -T 1 -c 32 -X "$VSIZE" 2>&1 |
+        sed -n 's/.*TPS: \([0-9]*\).*/\1/p' | tail -n 1)
+    m=$(memcaslap -s "127.0.0.1:$MPORT" -t "${SECS}s" -T 1 -c 32 -X "$VSIZE" 2>&1 |
+        sed -n 's/.*TPS: \([0-9]*\).*/\1/p' | tail -n 1)
+    if [ -n "$k" ] && [ -n "$m" ]; then
+        BSLAP_R=$(awk -v a="$k" -v b="$m" 'BEGIN {printf "%.3f", a / b}')
+        printf '  %-8s %12s %12s %7s   (memcaslap -T 1 -c 32, no pipelining, one round)\n' \
+            memcaslap "$k" "$m" "$BSLAP_R"
+    fi
+fi
+cleanup
+
+echo "summary: kv_ops=$A90_KV memcached_ops=$A90_MC ratio=$A90_R" \
+    "a_get50_ratio=$A50_R a_mget16_ratio=$AMG_R" \
+    "a_kv_cpu_s_per_mops=$A90_KC a_memcached_cpu_s_per_mops=$A90_MCC" \
+    "b_kv_ops=$B90_KV b_memcached_ops=$B90_MC b_ratio=$B90_R b_get50_ratio=$B50_R" \
+    "b_mget16_ratio=$BMG_R b_memcaslap_ratio=$BSLAP_R" \
+    "b_kv_cpu_s_per_mops=$B90_KC b_memcached_cpu_s_per_mops=$B90_MCC"

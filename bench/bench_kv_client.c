@@ -1,0 +1,446 @@
+/*
+ * bench_kv_client: a small memcached ASCII load client with deep pipelining, for
+ * bench/bench_kv.sh (memcaslap keeps one request in flight per connection, which cannot make a
+ * server the bottleneck from a single client core).
+ *
+ * One thread, epoll, N connections; each keeps up to D requests in flight, topping the
+ * window up in one write whenever half of it has been answered. Requests are gets (single, or
+ * multi-gets of M keys) and sets in a given ratio over K preloaded keys with V-byte values
+ * derived from the key, so every answer is validated: a get must return exactly the key's
+ * value, a set must answer STORED; anything else counts as an error. Operations are counted
+ * per key (a multi-get of 16 keys is 16 ops), for the server under test and its peer alike.
+ *
+ *   bench_kv_client --port P [--host A] [--conns N] [--depth D] [--get-pct G] [--mget M]
+ *                   [--keys K] [--value-size V] [--secs S] [--cpu C] [--preload]
+ *   bench_kv_client --free-port            print a free loopback TCP port and exit
+ *   bench_kv_client --port P --wait-port   wait (up to 20 s) until P accepts
+ *   bench_kv_client                        (no arguments, as `make bench` runs it) runs the
+ *                                          whole comparison: bench/bench_kv.sh
+ *
+ * Prints one line: "ops=<n> secs=<t> ops_per_s=<r> errors=<e> misses=<m> ...".
+ * Exit status 1 when any answer was wrong or a connection failed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct opts {
+    const char *host;
+    unsigned port, conns, depth, get_pct, mget, keys, vsize, cpu;
+    double secs;
+    bool preload, pin;
+};
+
+/* What a connection waits for, in request order. */
+struct pending {
+    uint32_t nkeys;  /* 0: a set */
+    uint32_t first;  /* the get's keys: first, first+stride, ... (mod keys) */
+    uint32_t stride;
+};
+
+struct conn {
+    int fd;
+    char *rbuf;
+    size_t rlen, rcap;
+    char *wbuf;
+    size_t wlen, woff;
+    struct pending *q; /* ring of depth entries */
+    unsigned qhead, qlen;
+    unsigned got_keys; /* VALUE lines seen for the head get */
+    uint64_t rng;
+};
+
+static struct opts o = {
+    .host = "127.0.0.1", .conns = 16, .depth = 32, .get_pct = 90, .mget = 1,
+    .keys = 100000, .vsize = 100, .secs = 3,
+};
+static uint64_t n_ops, n_errors, n_misses, n_gets, n_sets;
+static char errmsg[160];
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* The value of key k: V bytes of one letter picked by k, so answers can be checked cheaply. */
+static char value_byte(uint32_t k)
+{
+    return (char)('a' + k % 26);
+}
+
+static int key_name(char *dst, uint32_t k)
+{
+    return sprintf(dst, "key:%08u", k);
+}
+
+static void error(const char *what)
+{
+    if (!n_errors)
+        snprintf(errmsg, sizeof errmsg, "%s", what);
+    n_errors++;
+}
+
+static void wput(struct conn *c, const char *p, size_t n)
+{
+    memcpy(c->wbuf + c->wlen, p, n);
+    c->wlen += n;
+}
+
+/* Appends one request and its pending entry; `value` is a scratch buffer of V bytes. */
+static void add_request(struct conn *c, char *value)
+{
+    struct pending *p = &c->q[(c->qhead + c->qlen) % o.depth];
+    char line[64];
+    uint32_t k = (uint32_t)(rnd(&c->rng) % o.keys);
+    if (o.preload || rnd(&c->rng) % 100 >= o.get_pct) {
+        int n = key_name(line, k);
+        n += sprintf(line + n, " 0 0 %u\r\n", o.vsize);
+        memset(value, value_byte(k), o.vsize);
+        wput(c, "set ", 4);
+        wput(c, line, (size_t)n);
+        wput(c, value, o.vsize);
+        wput(c, "\r\n", 2);
+        *p = (struct pending){.nkeys = 0, .first = k};
+    } else {
+        uint32_t stride = 1 + (uint32_t)(rnd(&c->rng) % 7919);
+        wput(c, "get", 3);
+        for (uint32_t i = 0; i < o.mget; i++) {
+            line[0] = ' ';
+            int n = key_name(line + 1, (uint32_t)((k + (uint64_t)i * stride) % o.keys));
+            wput(c, line, (size_t)n + 1);
+        }
+        wput(c, "\r\n", 2);
+        *p = (struct pending){.nkeys = o.mget, .first = k, .stride = stride};
+    }
+    c->qlen++;
+}
+
+/* Fills the window up to depth requests (only once the previous write has left). */
+static void top_up(struct conn *c, char *vals)
+{
+    if (c->woff < c->wlen || c->qlen > o.depth / 2)
+        return;
+    c->wlen = c->woff = 0;
+    while (c->qlen < o.depth)
+        add_request(c, vals);
+}
+
+static bool flush_out(struct conn *c)
+{
+    while (c->woff < c->wlen) {
+        ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+        if (n < 0)
+            return errno == EAGAIN;
+        c->woff += (size_t)n;
+    }
+    return true;
+}
+
+/* One answer line at the head of the buffer; returns bytes consumed, 0 if incomplete. */
+static size_t parse_one(struct conn *c)
+{
+    char *p = c->rbuf;
+    char *nl = memchr(p, '\n', c->rlen);
+    if (!nl)
+        return 0;
+    size_t line = (size_t)(nl - p) + 1;
+    struct pending *h = &c->q[c->qhead];
+    if (c->qlen == 0) {
+        error("answer without a request");
+        return line;
+    }
+    if (h->nkeys == 0) {
+        if (line != 8 || memcmp(p, "STORED\r\n", 8) != 0)
+            error("set not STORED");
+        n_sets++;
+        n_ops++;
+        c->qhead = (c->qhead + 1) % o.depth;
+        c->qlen--;
+        return line;
+    }
+    if (line == 5 && memcmp(p, "END\r\n", 5) == 0) {
+        n_misses += h->nkeys - c->got_keys;
+        n_gets++;
+        n_ops += h->nkeys;
+        c->got_keys = 0;
+        c->qhead = (c->qhead + 1) % o.depth;
+        c->qlen--;
+        return line;
+    }
+    if (line < 8 || memcmp(p, "VALUE ", 6) != 0) {
+        error("unexpected answer to get");
+        return line;
+    }
+    /* VALUE key:NNNNNNNN 0 <bytes>\r\n<data>\r\n: the data may not be here yet. */
+    const char *sp = memrchr(p, ' ', line);
+    unsigned long bytes = strtoul(sp + 1, NULL, 10);
+    size_t total = line + bytes + 2;
+    if (c->rlen < total)
+        return 0;
+    uint32_t k = (uint32_t)strtoul(p + 10, NULL, 10);
+    uint32_t want = (uint32_t)((h->first + (uint64_t)c->got_keys * h->stride) % o.keys);
+    if (k != want || bytes != o.vsize || p[line] != value_byte(k) ||
+        p[line + bytes - 1] != value_byte(k) || p[total - 2] != '\r')
+        error("wrong value");
+    c->got_keys++;
+    return total;
+}
+
+static bool on_readable(struct conn *c)
+{
+    for (;;) {
+        if (c->rcap - c->rlen < 65536) {
+            c->rcap *= 2;
+            c->rbuf = realloc(c->rbuf, c->rcap);
+        }
+        ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        if (n == 0) {
+            error("server closed a connection");
+            return false;
+        }
+        if (n < 0)
+            return errno == EAGAIN;
+        c->rlen += (size_t)n;
+        size_t used = 0, u;
+        while (used < c->rlen) {
+            /* parse_one works at the buffer's start: shift lazily through a view. */
+            char *save = c->rbuf;
+            size_t savelen = c->rlen;
+            c->rbuf += used;
+            c->rlen -= used;
+            u = parse_one(c);
+            c->rbuf = save;
+            c->rlen = savelen;
+            if (!u)
+                break;
+            used += u;
+        }
+        memmove(c->rbuf, c->rbuf + used, c->rlen - used);
+        c->rlen -= used;
+        if ((size_t)n < 65536)
+            return true;
+    }
+}
+
+static int connect_one(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o.port)};
+    if (fd < 0 || inet_pton(AF_INET, o.host, &a.sin_addr) != 1 ||
+        connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        perror("bench_kv_client: connect");
+        exit(1);
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+static int run(void)
+{
+    if (o.pin) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(o.cpu, &set);
+        if (sched_setaffinity(0, sizeof set, &set) < 0)
+            perror("bench_kv_client: sched_setaffinity");
+    }
+    char *vals = malloc(o.vsize);
+    struct conn *cs = calloc(o.conns, sizeof *cs);
+    int ep = epoll_create1(0);
+    size_t wcap = (size_t)o.depth * (o.vsize + 48 + 16 * (size_t)o.mget);
+    for (unsigned i = 0; i < o.conns; i++) {
+        struct conn *c = &cs[i];
+        c->fd = connect_one();
+        c->rcap = 1 << 17;
+        c->rbuf = malloc(c->rcap);
+        c->wbuf = malloc(wcap);
+        c->q = calloc(o.depth, sizeof *c->q);
+        c->rng = 0x1234567ull * (i + 1);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = c};
+        epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+    }
+    /* Preloading writes every key once, in order, with its own value. */
+    uint64_t left = o.keys;
+    double t0 = now_s(), end = t0 + o.secs;
+    bool done = false;
+    while (!done && !n_errors) {
+        for (unsigned i = 0; i < o.conns; i++) {
+            struct conn *c = &cs[i];
+            if (o.preload) {
+                if (c->woff >= c->wlen && c->qlen <= o.depth / 2) {
+                    c->wlen = c->woff = 0;
+                    while (c->qlen < o.depth && left) {
+                        uint32_t k = (uint32_t)(o.keys - left--);
+                        memset(vals, value_byte(k), o.vsize);
+                        char line[64];
+                        int n = sprintf(line, "set key:%08u 0 0 %u\r\n", k, o.vsize);
+                        wput(c, line, (size_t)n);
+                        wput(c, vals, o.vsize);
+                        wput(c, "\r\n", 2);
+                        c->q[(c->qhead + c->qlen) % o.depth] = (struct pending){0};
+                        c->qlen++;
+                    }
+                }
+            } else if (now_s() < end) {
+                top_up(c, vals);
+            }
+            if (!flush_out(c))
+                error("send failed");
+        }
+        struct epoll_event evs[64];
+        int n = epoll_wait(ep, evs, 64, 100);
+        for (int i = 0; i < n; i++)
+            if (!on_readable(evs[i].data.ptr))
+                error("recv failed");
+        done = o.preload ? left == 0 : now_s() >= end;
+        for (unsigned i = 0; i < o.conns; i++)
+            if (cs[i].qlen)
+                done = false;
+        if (!o.preload && now_s() > end + 30)
+            error("answers still missing 30 s after the end");
+    }
+    double secs = now_s() - t0;
+    printf("ops=%llu secs=%.3f ops_per_s=%.0f errors=%llu misses=%llu gets=%llu sets=%llu "
+           "conns=%u depth=%u get_pct=%u mget=%u keys=%u value_size=%u\n",
+           (unsigned long long)n_ops, secs, n_ops / secs, (unsigned long long)n_errors,
+           (unsigned long long)n_misses, (unsigned long long)n_gets,
+           (unsigned long long)n_sets, o.conns, o.depth, o.get_pct, o.mget, o.keys, o.vsize);
+    if (n_errors)
+        fprintf(stderr, "bench_kv_client: %llu errors, first: %s\n",
+                (unsigned long long)n_errors, errmsg);
+    for (unsigned i = 0; i < o.conns; i++) {
+        close(cs[i].fd);
+        free(cs[i].rbuf);
+        free(cs[i].wbuf);
+        free(cs[i].q);
+    }
+    free(cs);
+    free(vals);
+    close(ep);
+    return n_errors ? 1 : 0;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+        return 1;
+    printf("%u\n", ntohs(a.sin_port));
+    close(fd);
+    return 0;
+}
+
+/* Waits up to 20 s until something accepts on host:port; 0 when it does. */
+static int wait_port(void)
+{
+    for (int i = 0; i < 2000; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o.port)};
+        inet_pton(AF_INET, o.host, &a.sin_addr);
+        int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+        close(fd);
+        if (rc == 0)
+            return 0;
+        usleep(10000);
+    }
+    fprintf(stderr, "bench_kv_client: nothing accepts on %s:%u\n", o.host, o.port);
+    return 1;
+}
+
+/* No arguments: `make bench` runs every bench binary so; run the whole comparison. */
+static int run_script(const char *argv0)
+{
+    char self[PATH_MAX], path[PATH_MAX + 32];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return 1;
+    self[n] = '\0';
+    /* <build>/bench/bench_kv_client -> <build>/../bench/bench_kv.sh */
+    snprintf(path, sizeof path, "%s/../../bench/bench_kv.sh", dirname(self));
+    if (access(path, R_OK) != 0)
+        snprintf(path, sizeof path, "bench/bench_kv.sh");
+    execl("/bin/sh", "sh", path, (char *)NULL);
+    fprintf(stderr, "%s: cannot run %s\n", argv0, path);
+    return 1;
+}
+
+static unsigned num(const char *s, unsigned min, unsigned max, const char *name)
+{
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end || v < min || v > max) {
+        fprintf(stderr, "bench_kv_client: --%s wants %u..%u\n", name, min, max);
+        exit(2);
+    }
+    return (unsigned)v;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 1)
+        return run_script(argv[0]);
+    static const struct option lo[] = {
+        {"host", 1, 0, 'h'},  {"port", 1, 0, 'p'},    {"conns", 1, 0, 'c'},
+        {"depth", 1, 0, 'd'}, {"get-pct", 1, 0, 'g'}, {"mget", 1, 0, 'm'},
+        {"keys", 1, 0, 'k'},  {"value-size", 1, 0, 'v'}, {"secs", 1, 0, 's'},
+        {"cpu", 1, 0, 'C'},   {"preload", 0, 0, 'P'}, {"free-port", 0, 0, 'F'},
+        {"wait-port", 0, 0, 'W'},
+        {0, 0, 0, 0},
+    };
+    int ch;
+    bool wait = false;
+    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'h': o.host = optarg; break;
+        case 'p': o.port = num(optarg, 1, 65535, "port"); break;
+        case 'c': o.conns = num(optarg, 1, 10000, "conns"); break;
+        case 'd': o.depth = num(optarg, 1, 4096, "depth"); break;
+        case 'g': o.get_pct = num(optarg, 0, 100, "get-pct"); break;
+        case 'm': o.mget = num(optarg, 1, 100, "mget"); break;
+        case 'k': o.keys = num(optarg, 1, 100000000, "keys"); break;
+        case 'v': o.vsize = num(optarg, 1, 1000000, "value-size"); break;
+        case 's': o.secs = num(optarg, 1, 3600, "secs"); break;
+        case 'C': o.cpu = num(optarg, 0, CPU_SETSIZE - 1, "cpu"), o.pin = true; break;
+        case 'P': o.preload = true; break;
+        case 'F': return free_port();
+        case 'W': wait = true; break;
+        default: return 2;
+        }
+    }
+    if (!o.port) {
+        fprintf(stderr, "bench_kv_client: --port is required\n");
+        return 2;
+    }
+    return wait ? wait_port() : run();
+}
