@@ -6,17 +6,21 @@
  *
  *   ref    --reference: the single-threaded reference (the peer), pinned to CPU 0
  *   p1     --smp 1: one reactor, pinned
- *   p2     --smp 2: two reactors, pinned
+ *   p2     --smp 2: two reactors, pinned (pieces of 2 MiB handed out by core 0: the default)
+ *   p2s    --smp 2 --static: two reactors, pinned, each with one half of the file
  *   p4     --smp 4 --unpinned: four reactors on two CPUs (oversubscribed)
  *   p2nc   --smp 2 --no-combine: two reactors shipping every occurrence (no combiner)
  *   ceil   two references at once, pinned to CPU 0 and CPU 1: what two CPUs of this VM give
  *          for this work when nothing is shared at all (the scaling ceiling of the machine)
  *
  * Each run's words/s is what the program reports (open to result, excluding process start
- * and printing). Each round also reports how much CPU other processes took meanwhile
- * (/proc/stat busy time minus our children's), since the machine is shared. Every run's totals and
- * digest must equal the reference's, else the bench fails. Figures are medians over rounds; ratios
- * are medians of per-round ratios, because the machine is shared and noisy.
+ * and printing); `cpu s` is the child's CPU time (all threads, process start included), so
+ * `work_efficiency_2` = CPU time on 1 core / CPU time on 2 cores shows what the shuffle and
+ * merge cost in work, which other jobs on the machine disturb less than wall time. Each
+ * round also reports how much CPU other processes took meanwhile (/proc/stat busy time minus
+ * our children's). Every run's totals and digest must equal the reference's, else the bench
+ * fails. Figures are medians over rounds; ratios are medians of per-round ratios, because
+ * the machine is shared and noisy.
  *
  *   bench_pipeline [-s MiB] [-r rounds] [-k]     (-k keeps the generated file)
  *
@@ -36,13 +40,14 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { REF, P1, P2, P4, P2NC, CEIL, NMODES };
+enum { REF, P1, P2, P2S, P4, P2NC, CEIL, NMODES };
 
-static const char *const mode_name[NMODES] = {"ref", "p1", "p2", "p4", "p2nc", "ceil"};
+static const char *const mode_name[NMODES] = {"ref", "p1", "p2", "p2s", "p4", "p2nc", "ceil"};
 static const char *const mode_desc[NMODES] = {
     "reference, 1 thread, pinned",
     "reactor --smp 1, pinned",
     "reactor --smp 2, pinned",
+    "reactor --smp 2, pinned, --static",
     "reactor --smp 4, unpinned (oversubscribed)",
     "reactor --smp 2, pinned, --no-combine",
     "2 references at once, pinned (ceiling)",
@@ -98,6 +103,7 @@ static struct child spawn(const char *const *args, int cpu)
 
 struct outcome {
     double words_per_s;
+    double cpu_s; /* the child's user + system CPU time (all its threads) */
     char digest[64];
     char words[64];
 };
@@ -114,8 +120,11 @@ static struct outcome finish(struct child c, const char *what)
     out[len] = '\0';
     close(c.fd);
     int status;
-    waitpid(c.pid, &status, 0);
+    struct rusage ru;
+    wait4(c.pid, &status, 0, &ru);
     struct outcome o = {0};
+    o.cpu_s = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+              (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     const char *rep = strstr(out, "report: ");
     const char *wps = rep ? strstr(rep, "words_per_s=") : NULL;
     const char *dg = strstr(out, "digest ");
@@ -136,6 +145,7 @@ static struct outcome run_mode(int mode)
         [REF] = {"--reference", "--report", input, NULL},
         [P1] = {"--smp", "1", "--report", input, NULL},
         [P2] = {"--smp", "2", "--report", input, NULL},
+        [P2S] = {"--smp", "2", "--static", "--report", input, NULL},
         [P4] = {"--smp", "4", "--unpinned", "--report", input, NULL},
         [P2NC] = {"--smp", "2", "--no-combine", "--report", input, NULL},
         [CEIL] = {"--reference", "--report", input, NULL},
@@ -146,7 +156,8 @@ static struct outcome run_mode(int mode)
     struct child a = spawn(args[REF], 0), b = spawn(args[REF], 1);
     struct outcome oa = finish(a, "ceil"), ob = finish(b, "ceil");
     double slower = oa.words_per_s < ob.words_per_s ? oa.words_per_s : ob.words_per_s;
-    oa.words_per_s = 2 * slower; /* both did all the words; the slower one ends the pair */
+    oa.words_per_s = 2 * slower;          /* both did all the words; the slower one ends the pair */
+    oa.cpu_s = (oa.cpu_s + ob.cpu_s) / 2; /* per copy of the work */
     return oa;
 }
 
@@ -247,7 +258,7 @@ int main(int argc, char **argv)
            mib, zo.vocab, zo.long_gap, now_s() - t, u.nodename, u.release,
            sysconf(_SC_NPROCESSORS_ONLN));
     struct outcome warm = run_mode(REF); /* page cache warm-up, not counted */
-    double wps[NMODES][MAX_ROUNDS], bg[MAX_ROUNDS];
+    double wps[NMODES][MAX_ROUNDS], cpu[NMODES][MAX_ROUNDS], bg[MAX_ROUNDS];
     for (int r = 0; r < rounds; r++) {
         double t0 = now_s(), busy0 = busy_cpu_s(), ours0 = children_cpu_s();
         printf("round %d:", r + 1);
@@ -262,6 +273,7 @@ int main(int argc, char **argv)
                 return 1;
             }
             wps[m][r] = o.words_per_s;
+            cpu[m][r] = o.cpu_s;
             printf(" %s=%.1fM", mode_name[m], o.words_per_s / 1e6);
             fflush(stdout);
         }
@@ -271,10 +283,12 @@ int main(int argc, char **argv)
             bg[r] = 0;
         printf("  (other processes: %.2f CPUs)\n", bg[r]);
     }
-    double med[NMODES], sp2[MAX_ROUNDS], sp4[MAX_ROUNDS], vs[MAX_ROUNDS], ce[MAX_ROUNDS],
-        nc[MAX_ROUNDS], p1ref[MAX_ROUNDS];
-    for (int m = 0; m < NMODES; m++)
+    double med[NMODES], medcpu[NMODES], work2[MAX_ROUNDS], st[MAX_ROUNDS], sp2[MAX_ROUNDS],
+        sp4[MAX_ROUNDS], vs[MAX_ROUNDS], ce[MAX_ROUNDS], nc[MAX_ROUNDS], p1ref[MAX_ROUNDS];
+    for (int m = 0; m < NMODES; m++) {
         med[m] = median(wps[m], (int)rounds);
+        medcpu[m] = median(cpu[m], (int)rounds);
+    }
     for (int r = 0; r < rounds; r++) {
         sp2[r] = wps[P2][r] / wps[P1][r];
         sp4[r] = wps[P4][r] / wps[P1][r];
@@ -282,27 +296,33 @@ int main(int argc, char **argv)
         p1ref[r] = wps[P1][r] / wps[REF][r];
         ce[r] = wps[CEIL][r] / wps[REF][r];
         nc[r] = wps[P2NC][r] / wps[P1][r];
+        st[r] = wps[P2S][r] / wps[P1][r];
+        work2[r] = cpu[P1][r] / cpu[P2][r];
     }
     double speedup2 = median(sp2, (int)rounds), speedup4 = median(sp4, (int)rounds);
-    printf("\n%-6s %-46s %14s %12s\n", "mode", "", "words/s", "per core");
+    printf("\n%-6s %-44s %12s %12s %8s\n", "mode", "", "words/s", "per core", "cpu s");
     for (int m = 0; m < NMODES; m++) {
-        int cores = m == P2 || m == P2NC || m == CEIL ? 2 : m == P4 ? 4 : 1;
-        printf("%-6s %-46s %14.0f %12.0f\n", mode_name[m], mode_desc[m], med[m], med[m] / cores);
+        int cores = m == P2 || m == P2S || m == P2NC || m == CEIL ? 2 : m == P4 ? 4 : 1;
+        printf("%-6s %-44s %12.0f %12.0f %8.2f\n", mode_name[m], mode_desc[m], med[m],
+               med[m] / cores, medcpu[m]);
     }
     printf("\nspeedup 1->2 cores %.2fx (efficiency %.0f%% per core); 4 oversubscribed %.2fx "
            "(efficiency %.0f%% per core)\n",
            speedup2, 50 * speedup2, speedup4, 25 * speedup4);
     printf("machine ceiling for 2 CPUs (two independent references) %.2fx; without the "
-           "combiner %.2fx\n",
-           median(ce, (int)rounds), median(nc, (int)rounds));
+           "combiner %.2fx; with static halves %.2fx\n",
+           median(ce, (int)rounds), median(nc, (int)rounds), median(st, (int)rounds));
+    printf("CPU time of 1 core / CPU time of 2 cores (work overhead of the shuffle) %.2f\n",
+           median(work2, (int)rounds));
     printf("reactor on 1 core vs the reference %.2fx; on 2 cores %.2fx\n",
            median(p1ref, (int)rounds), median(vs, (int)rounds));
     printf("summary: words_per_s_1=%.0f words_per_s_2=%.0f speedup_2=%.3f vs_reference=%.3f "
            "reference_words_per_s=%.0f words_per_s_4_oversubscribed=%.0f efficiency_2=%.3f "
-           "ceiling_2=%.3f speedup_2_no_combine=%.3f background_cpus=%.2f rounds=%ld "
-           "size_mib=%ld\n",
+           "ceiling_2=%.3f speedup_2_static=%.3f speedup_2_no_combine=%.3f "
+           "work_efficiency_2=%.3f background_cpus=%.2f rounds=%ld size_mib=%ld\n",
            med[P1], med[P2], speedup2, median(vs, (int)rounds), med[REF], med[P4], speedup2 / 2,
-           median(ce, (int)rounds), median(nc, (int)rounds), median(bg, (int)rounds), rounds, mib);
+           median(ce, (int)rounds), median(st, (int)rounds), median(nc, (int)rounds),
+           median(work2, (int)rounds), median(bg, (int)rounds), rounds, mib);
     if (!keep) {
         unlink(input);
         rmdir(dir);

@@ -555,12 +555,12 @@ static void measure_round(int idx, uint64_t expected)
             r->mps[CK_RING][1] / 1e6, r->p50[RTT_SN], r->p50[RTT_CK], r->p50[RTT_PINGPONG]);
 }
 
-static void report(void)
+static void report(double secs)
 {
     double lo, hi;
-    printf("\nbench_ring: %d rounds, %llu messages per throughput run, %u round trips per "
-           "latency run\n",
-           n_rounds, (unsigned long long)n_msgs, n_samples);
+    printf("\nbench_ring: %d rounds in %.1f s, %llu messages per throughput run, %u round trips "
+           "per latency run\n",
+           n_rounds, secs, (unsigned long long)n_msgs, n_samples);
     printf("rings: %u slots (throughput), %u slots (round trip); batch %u; CPU 0 -> CPU 1%s\n",
            TPUT_CAP, RTT_CAP, batch, pin_failed ? " (PINNING FAILED)" : "");
     printf("ck_ring: 8 B = pointer API (ck_ring_enqueue_spsc), 16/32 B = record API "
@@ -632,7 +632,6 @@ int main(int argc, char **argv)
     double t0 = now_sec();
     for (int i = 0; i < n_rounds; i++)
         measure_round(i, expected);
-    report();
-    fprintf(stderr, "bench_ring: %.1f s\n", now_sec() - t0);
+    report(now_sec() - t0);
     return 0;
 }

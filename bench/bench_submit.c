@@ -16,7 +16,11 @@
  * ratios compare like with like. The machine is shared and noisy: everything runs in rounds,
  * interleaved, and each ratio is the median of the per-round ratios.
  *
- * Usage: bench_submit [-r rounds] [-n rtt_samples] [-c calls] [-w wake_samples]
+ * Usage: bench_submit [-r rounds] [-n rtt_samples] [-c calls] [-s sends] [-w wake_samples]
+ *                     [-p wake_idle_poll_us] [-q]
+ * -q (quick) runs only the busy phases (pingpong, rtt, calls, send): the wake-up and idle
+ * figures are then reported as 0. BENCH_VERBOSE=1 adds per-phase counters of both cores
+ * (messages handled per loop turn, overflow use).
  */
 #include <sn.h>
 
@@ -43,6 +47,7 @@
 static int n_rounds = 5;
 static int n_rtt = 100000;
 static long n_calls = 4000000;
+static long n_sends = -1; /* -s: messages of the send phase (default: as many as calls) */
 static int n_wake = 500;
 static unsigned wake_idle_poll_us = SN_CONFIG_DEFAULT_IDLE_POLL_US;
 static int cpus[2] = {0, 1};
@@ -219,7 +224,44 @@ static struct {
     uint64_t *wake;                 /* written by core 1 */
     int wi;
     struct results *out;
+    struct sn_core_metrics ph[2][2]; /* [phase: calls, send][core]: deltas over the phase */
 } st;
+
+static bool verbose;
+static bool quick; /* -q: only the busy phases (rtt, calls, send), no wake-ups, no idle run */
+
+/* BENCH_VERBOSE: per-phase counters of both cores, to see how messages batch per turn. */
+static void phase_mark(int phase, bool end)
+{
+    for (unsigned c = 0; verbose && c < 2; c++) {
+        struct sn_core_metrics m;
+        sn_metrics_core(c, &m);
+        struct sn_core_metrics *d = &st.ph[phase][c];
+        if (!end) {
+            *d = m;
+            continue;
+        }
+        d->msgs_in = m.msgs_in - d->msgs_in;
+        d->msgs_out = m.msgs_out - d->msgs_out;
+        d->loops = m.loops - d->loops;
+        d->overflow = m.overflow - d->overflow;
+        d->tasks = m.tasks - d->tasks;
+    }
+}
+
+static void phase_print(void)
+{
+    static const char *const names[] = {"calls", "send"};
+    for (int p = 0; verbose && p < 2; p++)
+        for (unsigned c = 0; c < 2; c++) {
+            const struct sn_core_metrics *d = &st.ph[p][c];
+            printf("  %s phase, core %u: %lu in, %lu out, %lu turns (%.2f in/turn), "
+                   "%lu overflowed, %lu tasks\n",
+                   names[p], c, (unsigned long)d->msgs_in, (unsigned long)d->msgs_out,
+                   (unsigned long)d->loops, d->loops ? (double)d->msgs_in / (double)d->loops : 0,
+                   (unsigned long)d->overflow, (unsigned long)d->tasks);
+        }
+}
 
 static struct sn_future *echo(void *arg)
 {
@@ -243,6 +285,7 @@ static void call_done(void *arg, int err, uint64_t v)
     (void)arg, (void)err, (void)v;
     if (++st.done == n_calls) {
         st.calls_ns = now_ns() - st.calls_start;
+        phase_mark(0, true);
         sn_promise_set(st.phase, 0);
     } else if (st.issued < n_calls) {
         st.issued++;
@@ -256,6 +299,7 @@ static struct sn_future *calls_phase(void *arg, uint64_t v)
     struct sn_future *f;
     st.phase = sn_promise_new(&f);
     st.issued = st.done = 0;
+    phase_mark(0, false);
     st.calls_start = now_ns();
     for (; st.issued < WINDOW && st.issued < n_calls; st.issued++)
         sn_done(sn_submit_to(1, echo, NULL), call_done, NULL);
@@ -265,13 +309,14 @@ static struct sn_future *calls_phase(void *arg, uint64_t v)
 static void sent_all(void *arg)
 {
     (void)arg;
+    phase_mark(1, true);
     sn_promise_set(st.phase, 0);
 }
 
 static void count_one(void *arg)
 {
     (void)arg;
-    if (++st.received == n_calls) {
+    if (++st.received == n_sends) {
         st.send_end = now_ns();
         sn_send(0, sent_all, NULL);
     }
@@ -281,7 +326,7 @@ static void count_one(void *arg)
 static struct sn_future *send_chunk(void *arg, uint64_t v)
 {
     (void)arg, (void)v;
-    long end = st.sent + SEND_CHUNK < n_calls ? st.sent + SEND_CHUNK : n_calls;
+    long end = st.sent + SEND_CHUNK < n_sends ? st.sent + SEND_CHUNK : n_sends;
     while (st.sent < end) {
         int rc = sn_send(1, count_one, NULL);
         if (rc == -ENOBUFS)
@@ -290,7 +335,7 @@ static struct sn_future *send_chunk(void *arg, uint64_t v)
             return sn_failed(rc);
         st.sent++;
     }
-    if (st.sent < n_calls)
+    if (st.sent < n_sends)
         return sn_then(sn_yield(), send_chunk, NULL);
     return NULL;
 }
@@ -302,6 +347,7 @@ static struct sn_future *send_phase(void *arg, uint64_t v)
     st.phase = sn_promise_new(&f);
     st.sent = 0;
     st.received = 0;
+    phase_mark(1, false);
     st.send_start = now_ns();
     sn_ignore(send_chunk(NULL, 0));
     return f;
@@ -356,26 +402,21 @@ static int run_reactor(struct results *r)
     st.rtt = calloc((size_t)n_rtt, sizeof *st.rtt);
     st.wake = calloc((size_t)n_wake, sizeof *st.wake);
     int rc = sn_run(&cfg, bench_main, NULL);
-    for (unsigned c = 0; rc == 0 && c < 2 && getenv("BENCH_VERBOSE"); c++) {
-        struct sn_core_metrics m;
-        sn_metrics_core(c, &m);
-        printf("  core %u: %lu msgs in, %lu out, %lu loop turns, %lu sleeps, %lu tasks\n", c,
-               (unsigned long)m.msgs_in, (unsigned long)m.msgs_out, (unsigned long)m.loops,
-               (unsigned long)m.sleeps, (unsigned long)m.tasks);
-    }
+    if (rc == 0)
+        phase_print();
     /* Wake-ups in a run of their own, so the busy phases above leave no trace on the
      * target thread's scheduling (CPU time used, caches). */
     cfg.idle_poll_us = wake_idle_poll_us;
-    if (rc == 0)
+    if (rc == 0 && !quick)
         rc = sn_run(&cfg, wake_main, NULL);
     if (rc == 0) {
         r->rtt_p50 = pct(st.rtt, (size_t)n_rtt, 0.5);
         r->rtt_p99 = pct(st.rtt, (size_t)n_rtt, 0.99);
         r->rtt_p999 = pct(st.rtt, (size_t)n_rtt, 0.999);
         r->calls_per_s = (double)n_calls * 1e9 / (double)st.calls_ns;
-        r->send_per_s = (double)n_calls * 1e9 / (double)(st.send_end - st.send_start);
-        r->wake_p50 = pct(st.wake, (size_t)st.wi, 0.5);
-        r->wake_p99 = pct(st.wake, (size_t)st.wi, 0.99);
+        r->send_per_s = (double)n_sends * 1e9 / (double)(st.send_end - st.send_start);
+        r->wake_p50 = st.wi ? pct(st.wake, (size_t)st.wi, 0.5) : 0;
+        r->wake_p99 = st.wi ? pct(st.wake, (size_t)st.wi, 0.99) : 0;
         struct sn_core_metrics m;
         sn_metrics_core(1, &m);
         r->target_sleeps = m.sleeps;
@@ -452,19 +493,26 @@ static double idle_cpu_pct(void)
 int main(int argc, char **argv)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "r:n:c:w:p:")) != -1) {
+    verbose = getenv("BENCH_VERBOSE") != NULL;
+    while ((opt = getopt(argc, argv, "r:n:c:s:w:p:q")) != -1) {
         switch (opt) {
         case 'r': n_rounds = atoi(optarg); break;
         case 'n': n_rtt = atoi(optarg); break;
         case 'c': n_calls = atol(optarg); break;
+        case 's': n_sends = atol(optarg); break;
         case 'w': n_wake = atoi(optarg); break;
         case 'p': wake_idle_poll_us = (unsigned)atoi(optarg); break;
+        case 'q': quick = true; break;
         default:
-            fprintf(stderr, "usage: bench_submit [-r rounds] [-n rtt] [-c calls] [-w wakes]\n");
+            fprintf(stderr, "usage: bench_submit [-r rounds] [-n rtt] [-c calls] [-s sends] "
+                            "[-w wakes] [-p idle_poll_us] [-q]\n");
             return 2;
         }
     }
-    if (n_rounds < 1 || n_rounds > MAX_ROUNDS || n_rtt < 100 || n_calls < WINDOW || n_wake < 10) {
+    if (n_sends < 0)
+        n_sends = n_calls;
+    if (n_rounds < 1 || n_rounds > MAX_ROUNDS || n_rtt < 100 || n_calls < WINDOW || n_sends < 1 ||
+        n_wake < 10) {
         fprintf(stderr, "bench_submit: bad parameters\n");
         return 2;
     }
@@ -474,8 +522,9 @@ int main(int argc, char **argv)
         if (CPU_ISSET(c, &allowed))
             cpus[k++] = c;
 
-    printf("bench_submit: %d rounds, %d round trips, %ld calls (window %d), %d wake-ups, "
-           "CPUs %d and %d\n", n_rounds, n_rtt, n_calls, WINDOW, n_wake, cpus[0], cpus[1]);
+    printf("bench_submit: %d rounds, %d round trips, %ld calls (window %d), %ld sends, "
+           "%d wake-ups, CPUs %d and %d\n", n_rounds, n_rtt, n_calls, WINDOW, n_sends, n_wake,
+           cpus[0], cpus[1]);
     double r_rtt[MAX_ROUNDS], r_wake[MAX_ROUNDS], rtt[MAX_ROUNDS], ppv[MAX_ROUNDS];
     double calls[MAX_ROUNDS], sends[MAX_ROUNDS], wake[MAX_ROUNDS], efd[MAX_ROUNDS];
     for (int r = 0; r < n_rounds; r++) {
@@ -486,7 +535,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_submit: sn_run failed: %d\n", rc);
             return 1;
         }
-        uint64_t e50 = eventfd_p50();
+        uint64_t e50 = quick ? 1 : eventfd_p50();
         printf("round %d: pingpong p50 %lu ns | rtt p50 %lu p99 %lu p999 %lu ns | "
                "calls %.2fM/s | send %.2fM/s | wake p50 %lu p99 %lu ns (target slept %lu) | "
                "eventfd p50 %lu ns\n",
@@ -504,7 +553,7 @@ int main(int argc, char **argv)
         efd[r] = (double)e50;
         r_wake[r] = (double)res.wake_p50 / (double)e50;
     }
-    double idle_pct = idle_cpu_pct();
+    double idle_pct = quick ? 0 : idle_cpu_pct();
     printf("idle 2-core reactor for 2 s: %.3f%% of one CPU\n", idle_pct);
     printf("summary: rtt_ns=%.0f pingpong_ns=%.0f rtt_vs_pingpong=%.2f calls_per_s=%.0f "
            "send_per_s=%.0f wake_p50_ns=%.0f eventfd_wake_p50_ns=%.0f wake_vs_eventfd=%.2f "

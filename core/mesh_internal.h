@@ -17,6 +17,23 @@
 
 #include <stdatomic.h>
 
+/*
+ * Largest batch a sender stages for one destination before publishing it on its own, without
+ * waiting for sn_mesh_flush (rings of fewer than 4 slots: never). Mid-turn publication lets
+ * the receiver start on a long batch while the sender is still producing it, so two cores
+ * exchanging many messages work side by side instead of taking turns.
+ */
+#define SN__MESH_BATCH 64
+
+/*
+ * A receiver keeps a sender's doorbell bit set (and keeps looking at its ring) for this many
+ * drains that find the ring empty after it last delivered. While the bit stays set, that
+ * sender's flushes see it set and skip the read-modify-write, and the receiver does not
+ * clear the line the sender reads: the doorbell line stops moving between the two cores
+ * for as long as they keep talking.
+ */
+#define SN__MESH_LINGER 256
+
 /* Messages per overflow chunk: a 32-byte header plus 127 messages make one 4 KiB block. */
 #define SN__MESH_CHUNK_MSGS 127
 
@@ -75,20 +92,32 @@ struct sn__mesh_core {
     struct sn__mesh_ovf *ovf;              /* ovf[to] */
     unsigned *dirty;   /* destinations with staged or overflowed messages, no duplicates */
     unsigned *rung;    /* scratch: destinations a flush published to */
-    uint8_t *is_dirty; /* is_dirty[to]: `to` is in dirty[] */
+    uint8_t *is_dirty; /* is_dirty[to]: SN__MESH_DIRTY (in dirty[]) | SN__MESH_EARLY */
     unsigned ndirty;
+    unsigned early;    /* messages published early (by send) since the last flush */
     /* Receiver side. */
     struct sn_ring **in; /* in[from]: ring from -> this (NULL for itself) */
     struct sn__mesh_inbox *inbox;
+    uint64_t *linger;  /* [nwords]: bits kept set in the doorbell while their rings are empty */
+    uint16_t *quiet;   /* quiet[from]: drains that found ring from -> this empty in a row */
     /* Read by other threads through sn_mesh_stats. */
     SN_CACHE_ALIGNED struct sn__mesh_counters stats;
 };
 _Static_assert(sizeof(struct sn__mesh_core) % SN_CACHELINE == 0, "cores do not share lines");
 
+/* is_dirty[to] flags. */
+enum {
+    SN__MESH_DIRTY = 1, /* `to` is in the dirty list */
+    SN__MESH_EARLY = 2, /* published to `to` by sn_mesh_send since the last flush */
+};
+
 /* Read-only after sn_mesh_create, so any core may read it freely. */
 struct sn_mesh {
     unsigned ncores;
     unsigned nwords;        /* doorbell words per receiver */
+    uint32_t batch;         /* staged messages that make a send publish (UINT32_MAX: never) */
+    bool prefetchw;         /* the CPU has a write prefetch (x86: CPUID PRFCHW) */
+    unsigned linger;        /* SN__MESH_LINGER, or what a test set (sn__mesh_set_linger) */
     size_t overflow_limit;  /* messages per sender */
     size_t inbox_size;      /* bytes of a struct sn__mesh_inbox, whole lines */
     size_t block_size;      /* bytes per core from its allocator: inbox, then private arrays */
@@ -114,7 +143,7 @@ static inline uint64_t sn__mesh_counter(const _Atomic uint64_t *c)
 static inline void sn__mesh_mark_dirty(struct sn__mesh_core *core, unsigned to)
 {
     if (!core->is_dirty[to]) {
-        core->is_dirty[to] = 1;
+        core->is_dirty[to] = SN__MESH_DIRTY;
         core->dirty[core->ndirty++] = to;
     }
 }
@@ -128,6 +157,12 @@ int sn__mesh_ovf_push(const struct sn_mesh *mesh, struct sn__mesh_core *core, un
 
 /* Moves the oldest overflowed messages for `to` into ring `r` (staged) while it has room. */
 void sn__mesh_ovf_move(struct sn__mesh_core *core, unsigned to, struct sn_ring *r);
+
+/*
+ * Tests only, before any message moves: sets how many empty drains a doorbell bit lingers
+ * (1: cleared at the first empty drain, so the clear-and-look-again path runs all the time).
+ */
+void sn__mesh_set_linger(struct sn_mesh *mesh, unsigned drains);
 
 /* Frees every chunk of one pair's FIFO, spare included (destroy only). */
 void sn__mesh_ovf_free(struct sn__mesh_ovf *ovf);

@@ -5,9 +5,24 @@
 #include <errno.h>
 #include <string.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 static bool is_power_of_two(uint32_t x)
 {
     return x && (x & (x - 1)) == 0;
+}
+
+/* True when the send path may issue write prefetches (see prefetch_ahead in core/mesh.c). */
+static bool cpu_has_prefetchw(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    return __get_cpuid(0x80000001u, &a, &b, &c, &d) && (c & bit_PRFCHW);
+#else
+    return true;
+#endif
 }
 
 static int check_config(const struct sn_mesh_config *config)
@@ -30,10 +45,11 @@ static int check_config(const struct sn_mesh_config *config)
  * word and doorbell, each on its own lines) followed by the core's private arrays. One block
  * keeps those arrays off lines that another core's arrays would share if each were malloc'd.
  */
-static size_t block_size(unsigned n, size_t inbox_size)
+static size_t block_size(unsigned n, unsigned nwords, size_t inbox_size)
 {
-    size_t priv = n * (sizeof(struct sn__mesh_ovf) + sizeof(struct sn_ring *) +
-                       2 * sizeof(unsigned) + sizeof(uint8_t));
+    size_t priv = nwords * sizeof(uint64_t) +
+                  n * (sizeof(struct sn__mesh_ovf) + sizeof(struct sn_ring *) +
+                       2 * sizeof(unsigned) + sizeof(uint16_t) + sizeof(uint8_t));
     return (inbox_size + priv + SN_CACHELINE - 1) & ~(size_t)(SN_CACHELINE - 1);
 }
 
@@ -48,6 +64,9 @@ static int core_init(struct sn_mesh *mesh, unsigned me)
     memset(block, 0, mesh->block_size);
     unsigned char *p = block + mesh->inbox_size;
     core->inbox = (struct sn__mesh_inbox *)block;
+    /* Widest alignment first: u64, pointers and structs of them, unsigned, u16, u8. */
+    core->linger = (uint64_t *)p;
+    p += mesh->nwords * sizeof *core->linger;
     core->ovf = (struct sn__mesh_ovf *)p;
     p += n * sizeof *core->ovf;
     core->in = (struct sn_ring **)p;
@@ -56,6 +75,8 @@ static int core_init(struct sn_mesh *mesh, unsigned me)
     p += n * sizeof *core->dirty;
     core->rung = (unsigned *)p;
     p += n * sizeof *core->rung;
+    core->quiet = (uint16_t *)p;
+    p += n * sizeof *core->quiet;
     core->is_dirty = p;
     core->out = &mesh->rings[(size_t)me * n];
     mesh->inboxes[me] = core->inbox;
@@ -103,7 +124,7 @@ static int mesh_alloc(const struct sn_mesh_config *config, struct sn_mesh *mesh)
     mesh->inbox_size = (offsetof(struct sn__mesh_inbox, bell) + mesh->nwords * sizeof(uint64_t) +
                         SN_CACHELINE - 1) &
                        ~(size_t)(SN_CACHELINE - 1);
-    mesh->block_size = block_size(n, mesh->inbox_size);
+    mesh->block_size = block_size(n, mesh->nwords, mesh->inbox_size);
     mesh->rings = zalloc((size_t)n * n * sizeof *mesh->rings);
     mesh->inboxes = zalloc(n * sizeof *mesh->inboxes);
     mesh->allocators = zalloc(n * sizeof *mesh->allocators);
@@ -131,6 +152,11 @@ int sn_mesh_create(const struct sn_mesh_config *config, struct sn_mesh **out)
     if (rc == 0) {
         uint32_t capacity =
             config->ring_capacity ? config->ring_capacity : SN_MESH_DEFAULT_RING_CAPACITY;
+        /* Half a ring at most, so the receiver can free slots while the sender fills more. */
+        mesh->batch = capacity < 4 ? UINT32_MAX
+                                   : (capacity / 2 < SN__MESH_BATCH ? capacity / 2 : SN__MESH_BATCH);
+        mesh->prefetchw = cpu_has_prefetchw();
+        mesh->linger = SN__MESH_LINGER;
         rc = rings_init(mesh, capacity);
     }
     if (rc < 0) {
@@ -166,6 +192,11 @@ void sn_mesh_destroy(struct sn_mesh *mesh)
     sn__free(NULL, mesh->inboxes, n * sizeof *mesh->inboxes);
     sn__free(NULL, mesh->allocators, n * sizeof *mesh->allocators);
     sn__free(NULL, mesh, sizeof *mesh);
+}
+
+void sn__mesh_set_linger(struct sn_mesh *mesh, unsigned drains)
+{
+    mesh->linger = drains < 1 ? 1 : drains > SN__MESH_LINGER ? SN__MESH_LINGER : drains;
 }
 
 unsigned sn_mesh_cores(const struct sn_mesh *mesh)

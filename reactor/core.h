@@ -149,6 +149,8 @@ void sn__smp_cancel_calls(struct sn__core *c);
 void sn__smp_drop_deferred(struct sn__core *c);
 
 /* reactor/loop.c */
+/* io_uring completions handled per loop turn at most; the rest wait for the next turn. */
+#define SN__LOOP_REAP_BUDGET 256
 void sn__loop_run(struct sn__core *c);
 /* Wakes core `to` from core `c` (mesh flush callback, and sn_stop). */
 void sn__loop_wake(void *ctx, unsigned to);

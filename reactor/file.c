@@ -3,6 +3,10 @@
  * whatever the kernel reads after submission (the path copy, the statx buffer). Reads and
  * writes larger than one operation may move (or cut short by the kernel) go on from where
  * they stopped until done.
+ *
+ * Without an SQE (the SQ still full after submitting, see reactor/net_sqe.h) an operation,
+ * or its next piece, waits for the loop's next submit and is submitted then; it fails with
+ * -ECANCELED if the reactor starts stopping first, or -EBUSY when it cannot even wait.
  */
 #include <sn/file.h>
 #include <sn/future.h>
@@ -10,6 +14,7 @@
 #include <sn/sched.h>
 
 #include "reactor/io.h"
+#include "reactor/net_sqe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +41,7 @@ struct file_op {
 };
 
 static bool submit(struct file_op *k);
+static void submit_or_wait(struct file_op *k);
 
 static void finish(struct file_op *k, int err, uint64_t value)
 {
@@ -76,11 +82,10 @@ static void file_cb(struct sn__io_op *op, int res, uint32_t flags)
             return;
         }
         if (more) {
-            if (sn_stopping()) {
+            if (sn_stopping())
                 finish(k, -ECANCELED, 0);
-            } else if (!submit(k)) {
-                finish(k, -EBUSY, 0);
-            }
+            else
+                submit_or_wait(k);
             return;
         }
         finish(k, 0, k->done);
@@ -93,7 +98,7 @@ static void file_cb(struct sn__io_op *op, int res, uint32_t flags)
 
 static bool submit(struct file_op *k)
 {
-    struct io_uring_sqe *sqe = sn__sqe_get();
+    struct io_uring_sqe *sqe = sn__io_sqe();
     if (!sqe)
         return false;
     size_t left = k->len - k->done;
@@ -114,6 +119,25 @@ static bool submit(struct file_op *k)
     sn__io_op_init(&k->op, file_cb);
     sn__sqe_bind(sqe, &k->op);
     return true;
+}
+
+static void sqe_ready(void *arg, int err, uint64_t value)
+{
+    (void)value;
+    struct file_op *k = arg;
+    if (err)
+        finish(k, err, 0); /* -ECANCELED: the reactor stops */
+    else
+        submit_or_wait(k);
+}
+
+/* Submits `k`, or (no SQE) tries again after the loop's next submit. */
+static void submit_or_wait(struct file_op *k)
+{
+    if (submit(k))
+        return;
+    if (!sn__sqe_wait(sqe_ready, k))
+        finish(k, sn_stopping() ? -ECANCELED : -EBUSY, 0);
 }
 
 /* Makes a record with a promise and submits it; returns its future. */
@@ -143,8 +167,7 @@ static struct sn_future *start(int kind, int fd, void *buf, size_t len, uint64_t
         free(k);
         return sn_failed(-ENOMEM);
     }
-    if (!submit(k))
-        finish(k, -EBUSY, 0);
+    submit_or_wait(k);
     return f;
 }
 

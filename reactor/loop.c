@@ -3,7 +3,8 @@
  *   1. drain incoming mesh messages and the external inbox;
  *   2. run ready tasks until the queue is empty or the quota is spent;
  *   3. flush outgoing mesh batches, waking targets that sleep;
- *   4. submit SQEs and reap CQEs without blocking, running their callbacks;
+ *   4. submit SQEs and reap CQEs without blocking, running their callbacks (at most
+ *      SN__LOOP_REAP_BUDGET per turn, so a stream of completions cannot hold the core);
  *   5. expire timers;
  *   6. after idle_poll of no work: announce sleep, re-check, block in io_uring until a CQE,
  *      a wake-up or the next timer.
@@ -33,7 +34,8 @@
 #define STOPPING_WAIT_NS 1000000ull   /* core 0 re-checks the shutdown this often */
 #define CANCEL_RETRY_NS 10000000ull   /* re-cancel io started during stopping */
 #define STALL_REPORT_EVERY_NS 1000000000ull
-#define CQE_BATCH 64
+#define CQE_BATCH 64                  /* CQEs copied out of the ring at a time */
+#define REAP_BUDGET SN__LOOP_REAP_BUDGET
 
 void sn__loop_wake(void *ctx, unsigned to)
 {
@@ -73,36 +75,46 @@ static uint64_t phase_end(struct sn__core *c, uint64_t start, const char *what)
     return now;
 }
 
+/*
+ * Handles the completions waiting in the CQ, at most REAP_BUDGET per turn, and never enters
+ * the kernel: the io phase already did (see io_phase). Looping until the CQ stays empty let a
+ * peer that keeps streaming hold the core in this phase indefinitely (liburing's peek enters
+ * the kernel again whenever task work is pending, and each entry posts new completions),
+ * starving tasks, timers and the mesh. What is left waits for the next turn (has_work sees
+ * it, so the core does not sleep meanwhile).
+ */
 static unsigned reap(struct sn__core *c)
 {
-    struct io_uring_cqe *cqes[CQE_BATCH];
+    struct io_uring *ring = &c->uring.ring;
     unsigned total = 0;
 
-    for (;;) {
-        unsigned n = io_uring_peek_batch_cqe(&c->uring.ring, cqes, CQE_BATCH);
-        if (!n)
-            break;
+    while (total < REAP_BUDGET) {
         /* Copy, then release the CQ slots, so callbacks may submit and reap freely. */
         struct {
             uint64_t ud;
             int res;
             uint32_t flags;
         } done[CQE_BATCH];
-        unsigned keep = 0;
-        for (unsigned i = 0; i < n; i++) {
-            struct io_uring_cqe *cqe = cqes[i];
+        struct io_uring_cqe *cqe;
+        unsigned head, n = 0, keep = 0;
+        io_uring_for_each_cqe(ring, head, cqe)
+        {
             if (sn__ud_is_reserved(cqe->user_data)) {
                 if (!sn__waker_handle_cqe(&c->waker, &c->uring, cqe) && c->id == 0 &&
                     c->rt->signals_ok)
                     sn__signals_handle_cqe(&c->rt->signals, &c->uring, cqe);
-                continue;
+            } else {
+                done[keep].ud = cqe->user_data;
+                done[keep].res = cqe->res;
+                done[keep].flags = cqe->flags;
+                keep++;
             }
-            done[keep].ud = cqe->user_data;
-            done[keep].res = cqe->res;
-            done[keep].flags = cqe->flags;
-            keep++;
+            if (++n == CQE_BATCH)
+                break;
         }
-        io_uring_cq_advance(&c->uring.ring, n);
+        if (!n)
+            break;
+        io_uring_cq_advance(ring, n);
         for (unsigned i = 0; i < keep; i++)
             sn__io_complete(c, done[i].ud, done[i].res, done[i].flags);
         total += n;
@@ -110,6 +122,23 @@ static unsigned reap(struct sn__core *c)
     if (total)
         sn__count(&c->c.cqes, total);
     return total;
+}
+
+/*
+ * Submits the SQEs queued this turn and, unless the CQ still holds completions left over by
+ * the last turn's budget, collects finished work from the kernel (DEFER_TASKRUN runs it only
+ * then). While a backlog is being worked off the kernel keeps the rest as task work instead
+ * of posting it into a CQ that may have no room: a multishot operation whose completion finds
+ * the CQ full is ended by the kernel.
+ */
+static void io_phase(struct sn__core *c)
+{
+    struct io_uring *ring = &c->uring.ring;
+
+    if (sn_likely(!io_uring_cq_ready(ring)))
+        sn__uring_submit_and_poll(&c->uring);
+    else if (io_uring_sq_ready(ring))
+        io_uring_submit(ring);
 }
 
 static bool inbox_busy(const struct sn__core *c)
@@ -219,7 +248,7 @@ static void turn(struct sn__core *c)
 
     if (c->stop_seen)
         atomic_store(&c->pub_idle, 0);
-    if (sn_mesh_pending(c->mesh, c->id) && (n = sn_mesh_drain(c->mesh, c->id, DRAIN_BUDGET))) {
+    if ((n = sn_mesh_drain(c->mesh, c->id, DRAIN_BUDGET))) {
         work += n;
         t = phase_end(c, t, "handling messages");
     }
@@ -236,7 +265,7 @@ static void turn(struct sn__core *c)
     if (c->deferred_head)
         sn__smp_retry_deferred(c);
     work += sn_mesh_flush(c->mesh, c->id, sn__loop_wake, c);
-    sn__uring_submit_and_poll(&c->uring);
+    io_phase(c);
     if (io_uring_cq_ready(&c->uring.ring) && (n = reap(c))) {
         work += n;
         t = phase_end(c, t, "io completions");

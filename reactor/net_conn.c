@@ -7,9 +7,16 @@
  * sn__conn_progress, which looks at the state and starts or cancels operations: reading
  * when the app wants it and the output backlog allows it, SHUT_WR or close once the output
  * has drained, and the final step once nothing is in flight. Events that happen while an
- * app callback runs (refs > 0) are settled when the callback returns.
+ * app callback runs (refs > 0) are settled when the callback returns; a queued presentation
+ * of held input (net_recv.c) and a wait for an SQE hold a ref the same way.
+ *
+ * Reactor stop (sn__conn_stop): reading stops, writes are still taken, and the output gets
+ * until stop_deadline to leave (net_send.c re-sends what the reactor's stop-time cancel cut
+ * short); then the connection closes, or is reset with the rest unsent.
  */
 #include "reactor/net_internal.h"
+
+#include <sn/reactor.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -96,6 +103,8 @@ static void conn_finish(struct sn_task *t)
 /* No operation in flight any more and nothing left to do: queue the final step. */
 static void conn_queue_finish(struct sn_conn *c)
 {
+    if (c->fin_queued)
+        return; /* (a nested progress got here first) */
     c->fin_queued = true;
     c->wr_closed = true;
     sn_timer_cancel(&c->idle);
@@ -106,22 +115,35 @@ static void conn_queue_finish(struct sn_conn *c)
 
 static bool want_read(struct sn_conn *c)
 {
-    if (c->aborting || c->want_close || c->eof || !c->reading)
+    if (c->aborting || c->want_close)
         return false;
-    /* Hysteresis: pause above the limit, resume at half of it. */
-    if (c->paused && c->backlog <= c->lim.output_high / 2)
+    /* Backpressure, with hysteresis: pause above the limit, resume at half of it. Input held
+     * meanwhile (and a held EOF) is presented once it resumes. */
+    if (c->paused && c->backlog <= c->lim.output_high / 2) {
         c->paused = false;
-    else if (!c->paused && c->backlog > c->lim.output_high)
+        sn__conn_repost(c);
+    } else if (!c->paused && c->backlog > c->lim.output_high) {
         c->paused = true;
-    return !c->paused;
+    }
+    /* No new receive while held input waits to be presented: what is held stays bounded. */
+    return !c->eof && c->reading && !c->paused && !c->repost;
+}
+
+/* Queues a cancel of `op` unless one is queued; without an SQE, waits and tries again. */
+static void cancel_op(struct sn_conn *c, struct sn__io_op *op, bool *queued)
+{
+    if (!op->inflight || *queued)
+        return;
+    *queued = sn__net_cancel(op);
+    if (!*queued && !sn_stopping())
+        sn__conn_wait_sqe(c); /* (while stopping the reactor cancels it itself) */
 }
 
 static void stop_ops(struct sn_conn *c, bool sends_too)
 {
-    if (c->rop.inflight && !c->rcancel)
-        c->rcancel = sn__net_cancel(&c->rop);
-    if (sends_too && c->sop.inflight && !c->scancel)
-        c->scancel = sn__net_cancel(&c->sop);
+    cancel_op(c, &c->rop, &c->rcancel);
+    if (sends_too)
+        cancel_op(c, &c->sop, &c->scancel);
 }
 
 void sn__conn_progress(struct sn_conn *c)
@@ -131,10 +153,14 @@ void sn__conn_progress(struct sn_conn *c)
     if (c->aborting) {
         /* The output is dropped in the final step: an in-flight send may still read it. */
         stop_ops(c, true);
-        if (!c->rop.inflight && !c->sop.inflight)
+        if (!c->rop.inflight && !c->sop.inflight && !c->refs)
             conn_queue_finish(c);
         return;
     }
+    /* Output that no send or flush will take (a send that had no SQE, or one the reactor
+     * cancelled at stop) goes with the next flush. */
+    if (c->backlog && !c->sop.inflight && !c->dirty)
+        sn__netc_mark_dirty(c->nc, c);
     bool drained = c->backlog == 0 && !c->sop.inflight;
     if (drained && c->want_shut && !c->shut_done) {
         c->shut_done = true;
@@ -145,20 +171,54 @@ void sn__conn_progress(struct sn_conn *c)
     }
     if (c->want_close) {
         stop_ops(c, false);
-        if (drained && !c->rop.inflight)
+        if (drained && !c->rop.inflight && !c->refs)
             conn_queue_finish(c);
         return;
     }
     bool want = want_read(c);
     if (want && !c->rop.inflight) {
-        if (!sn__conn_arm_recv(c))
-            sn__conn_fail(c, -EBUSY);
+        int rc = sn__conn_arm_recv(c);
+        if (rc == -EBUSY)
+            sn__conn_wait_sqe(c);
+        else if (rc < 0)
+            sn__conn_fail(c, rc);
     } else if (!want && c->rop.inflight && !c->rcancel) {
-        c->rcancel = sn__net_cancel(&c->rop);
+        cancel_op(c, &c->rop, &c->rcancel);
         /* A multishot recv goes on delivering until the cancel reaches the kernel, and the
-         * loop's completion phase can last as long as a fast peer keeps sending. */
-        if (c->rcancel && c->paused && c->bufring)
+         * loop's completion phase can last as long as a fast peer keeps sending: submit it
+         * now, so what is held meanwhile stays within what the ring had posted. */
+        if (c->rcancel && c->bufring)
             sn__net_submit_now();
+    }
+}
+
+static void sqe_ready(void *arg, int err, uint64_t value)
+{
+    (void)value;
+    struct sn_conn *c = arg;
+    c->sqe_wait = false;
+    c->refs--;
+    if (err)
+        sn__conn_stop(c); /* the reactor stops: it cancels what is in flight */
+    else
+        sn__conn_progress(c);
+}
+
+void sn__conn_wait_sqe(struct sn_conn *c)
+{
+    if (c->sqe_wait || c->fin_queued)
+        return;
+    if (sn__sqe_wait(sqe_ready, c)) {
+        c->sqe_wait = true;
+        c->refs++; /* dropped by sqe_ready */
+        return;
+    }
+    /* Stopping (or no memory): no later turn to wait for. */
+    if (c->backlog && !c->sop.inflight) {
+        c->linger0 = true; /* the peer must not take a cut reply for a whole one */
+        sn__conn_fail(c, -EBUSY);
+    } else {
+        sn__conn_stop(c);
     }
 }
 
@@ -177,8 +237,14 @@ void sn__conn_stop(struct sn_conn *c)
         return;
     if (!c->err)
         c->err = -ECANCELED;
+    if (!c->stop_deadline) {
+        unsigned ms = c->lim.stop_flush_ms ? c->lim.stop_flush_ms : SN_CONN_DEFAULT_STOP_FLUSH_MS;
+        c->stop_deadline = sn_now_ns() + (uint64_t)ms * 1000000u;
+    }
+    /* Reading stops; writes are still taken until the close (replies to the last requests
+     * may still be on their way from other cores), and the output gets until stop_deadline
+     * to leave. */
     c->want_close = true;
-    c->wr_closed = true;
     sn__conn_progress(c);
 }
 
@@ -241,6 +307,8 @@ void sn_conn_set_reading(struct sn_conn *c, bool on)
     if (foreign(c) || c->reading == on)
         return;
     c->reading = on;
+    if (on)
+        sn__conn_repost(c); /* held input (and EOF) are presented from the run queue */
     sn__conn_progress(c);
 }
 

@@ -70,10 +70,10 @@ bool sn__net_sqes(struct io_uring_sqe **a, struct io_uring_sqe **b)
     /* Make room first, so the pair is not split by a submit in between. */
     if (b && io_uring_sq_space_left(&core->uring.ring) < 2)
         io_uring_submit(&core->uring.ring);
-    *a = sn__sqe_get();
+    *a = sn__io_sqe();
     if (!*a)
         return false;
-    if (b && !(*b = sn__sqe_get())) {
+    if (b && !(*b = sn__io_sqe())) {
         io_uring_prep_nop(*a);
         io_uring_sqe_set_data64(*a, 0);
         return false;
@@ -83,7 +83,7 @@ bool sn__net_sqes(struct io_uring_sqe **a, struct io_uring_sqe **b)
 
 bool sn__net_cancel(struct sn__io_op *op)
 {
-    struct io_uring_sqe *sqe = sn__sqe_get();
+    struct io_uring_sqe *sqe = sn__io_sqe();
     if (!sqe)
         return false;
     io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
@@ -236,7 +236,7 @@ static void sentinel_cb(struct sn__io_op *op, int res, uint32_t flags)
 
 static bool sentinel_arm(struct sn__netc *nc)
 {
-    struct io_uring_sqe *sqe = sn__sqe_get();
+    struct io_uring_sqe *sqe = sn__io_sqe();
     if (!sqe)
         return false;
     nc->sentinel_ts.tv_sec = 1ll << 30;

@@ -22,12 +22,16 @@
 #include <sys/uio.h>
 
 #include "reactor/io.h"
+#include "reactor/net_sqe.h"
 
 #define SN__NET_BGID  0x5e  /* buffer group id of the per-core ring */
 #define SN__NET_NBUFS 128   /* buffers in the ring (power of two) */
 #define SN__NET_BUFSZ 16384 /* bytes per buffer, and the plain recv buffer */
 #define SN__NET_CHUNK 16384 /* smallest output chunk */
 #define SN__NET_IOV   32    /* iovecs per send */
+/* Bytes that may arrive while the app stopped reading, past input_max: what can be in flight
+ * when the receive is cancelled (one buffer for plain recv, at most the ring otherwise). */
+#define SN__NET_HELD_SLACK ((size_t)SN__NET_NBUFS * SN__NET_BUFSZ)
 
 struct sn__netc;
 struct sn_listener;
@@ -61,9 +65,13 @@ struct sn_conn {
     bool reading; /* the app wants to read (sn_conn_set_reading) */
     bool paused;  /* backpressure: output over the limit */
     bool eof;
+    bool eof_held; /* EOF seen while input is held: on_eof waits until it was presented */
+    bool repost;   /* held input (or EOF) waits to be presented by repost_task */
+    bool repost_queued;
     char *rbuf;
-    char *ibuf; /* what on_data left unconsumed */
+    char *ibuf; /* what on_data left unconsumed, and what arrived while reading was off */
     size_t ilen, icap;
+    struct sn_task repost_task;
 
     /* Sending. */
     struct sn__io_op sop;
@@ -84,8 +92,13 @@ struct sn_conn {
     bool aborting;   /* drop everything and close */
     bool linger0;    /* close with a reset */
     bool fin_queued; /* fin_task queued: no callback but on_error/on_close any more */
+    bool sqe_wait;   /* an operation lacked an SQE: progress again after the next submit */
     int err;
-    unsigned refs; /* callbacks running (the connection must not finish under them) */
+    /* Callbacks running, plus a queued repost_task and a pending SQE wait: the connection
+     * must not finish under them. */
+    unsigned refs;
+    uint64_t stop_deadline; /* reactor stop: output may leave until then (0: not stopping) */
+    struct __kernel_timespec stop_ts; /* the link timeout of a send made while stopping */
     struct sn_task fin_task;
     struct sn_timer idle;
     uint64_t last_active;
@@ -98,7 +111,8 @@ struct sn__lslot {
     unsigned core;
     int fd; /* -1: no socket on this core (one-core mode, or closed) */
     struct sn__io_op aop;
-    struct sn_timer retry; /* re-arms accept after a transient error */
+    struct sn_timer retry; /* re-arms accept after a transient error or without an SQE;
+                              retries a cancel that had no SQE */
     bool started, closing, done;
     struct sn_promise *closed;     /* settles when the slot is done (sn_listener_close) */
     struct sn__lslot *prev, *next; /* netc's list */
@@ -125,6 +139,7 @@ struct sn_udp {
     struct sn_udp_config cfg;
     struct sn__io_op rop;
     bool closing, rcancel, fin_queued;
+    bool sqe_wait;  /* waiting for an SQE (re-arm or cancel) */
     unsigned sends; /* sends in flight */
     struct sn_task fin_task;
     struct msghdr msg;
@@ -171,7 +186,8 @@ static inline char *sn__netc_buf(struct sn__netc *nc, unsigned bid)
 void sn__netc_mark_dirty(struct sn__netc *nc, struct sn_conn *c);
 /* One SQE, or two adjacent ones (for a linked pair) when `b` is not NULL. false: none. */
 bool sn__net_sqes(struct io_uring_sqe **a, struct io_uring_sqe **b);
-/* Queues a cancel of `op` (no completion wanted); false when no SQE could be had. */
+/* Queues a cancel of `op` (no completion wanted); false when no SQE could be had (the
+ * caller retries after sn__sqe_wait). */
 bool sn__net_cancel(struct sn__io_op *op);
 /*
  * Submits queued SQEs now instead of at the end of the turn: for a cancel that must take
@@ -200,9 +216,19 @@ static inline void sn__conn_touch(struct sn_conn *c)
     c->last_active = sn_now_ns();
 }
 
+/*
+ * No SQE for an operation of `c`: progress again after the loop's next submit (holds a ref
+ * meanwhile). While the reactor stops there is no next turn to wait for: the reactor cancels
+ * what is in flight, a receive is not needed any more, and output that cannot be sent is
+ * dropped (the connection ends with -EBUSY, reset).
+ */
+void sn__conn_wait_sqe(struct sn_conn *c);
+
 /* net_recv.c */
-/* Starts a receive (multishot on the ring or one plain recv). false: no SQE. */
-bool sn__conn_arm_recv(struct sn_conn *c);
+/* Starts a receive (multishot on the ring or one plain recv). 0, -EBUSY (no SQE), -ENOMEM. */
+int sn__conn_arm_recv(struct sn_conn *c);
+/* Queues the presentation of held input (and a held EOF) from the run queue. */
+void sn__conn_repost(struct sn_conn *c);
 
 /* net_send.c */
 /* Starts a send of the queued output (called from the netc flush). */

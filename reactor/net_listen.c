@@ -54,7 +54,7 @@ void sn__listener_conn_gone(struct sn_listener *l, unsigned core)
 
 static bool accept_arm(struct sn__lslot *s)
 {
-    struct io_uring_sqe *sqe = sn__sqe_get();
+    struct io_uring_sqe *sqe = sn__io_sqe();
     if (!sqe)
         return false;
     io_uring_prep_multishot_accept(sqe, s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -92,6 +92,7 @@ static void slot_unlink(struct sn__lslot *s)
 static void slot_done(struct sn__lslot *s)
 {
     struct sn_listener *l = s->l;
+    sn_timer_cancel(&s->retry);
     sn__net_close_fd(s->fd, false);
     s->fd = -1;
     s->done = true;
@@ -108,16 +109,31 @@ static void slot_done(struct sn__lslot *s)
     sn__listener_unref(l); /* the slot's reference: may free s */
 }
 
+/*
+ * No SQE for the accept or its cancel: the retry timer tries again right after the loop's
+ * next submit. false when it cannot be armed (the reactor stops: it cancels the accept).
+ */
+static bool retry_soon(struct sn__lslot *s)
+{
+    return sn_timer_arm(&s->retry, 0) == 0;
+}
+
+/* Closing: cancels the accept, or finishes the slot once it is over. */
+static void slot_close_step(struct sn__lslot *s)
+{
+    if (!s->aop.inflight)
+        slot_done(s);
+    else if (!sn__net_cancel(&s->aop))
+        retry_soon(s); /* else the reactor's stop cancels it */
+}
+
 static void slot_stop(struct sn__lslot *s)
 {
     if (!s->started || s->closing || s->done)
         return;
     s->closing = true;
     sn_timer_cancel(&s->retry);
-    if (s->aop.inflight)
-        sn__net_cancel(&s->aop);
-    else
-        slot_done(s);
+    slot_close_step(s);
 }
 
 /* Reactor stop (the core's sentinel): close the slot and let go of the app's reference. */
@@ -166,7 +182,16 @@ static struct sn_future *slot_close(void *arg)
 static void retry_fire(void *arg)
 {
     struct sn__lslot *s = arg;
-    if (s->closing || sn__net_stopping(s->nc) || !accept_arm(s)) {
+    if (s->closing) {
+        slot_close_step(s); /* a cancel that had no SQE */
+        return;
+    }
+    if (sn__net_stopping(s->nc)) {
+        s->closing = true;
+        slot_done(s);
+        return;
+    }
+    if (!accept_arm(s) && !retry_soon(s)) {
         s->closing = true;
         slot_done(s);
     }
@@ -287,7 +312,7 @@ static void accept_cb(struct sn__io_op *op, int res, uint32_t flags)
         s->closing = true;
         slot_done(s);
     } else if (res >= 0 || res == -EINTR || res == -EAGAIN || res == -ECONNABORTED) {
-        if (!accept_arm(s)) {
+        if (!accept_arm(s) && !retry_soon(s)) {
             s->closing = true;
             slot_done(s);
         }

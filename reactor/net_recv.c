@@ -7,6 +7,14 @@
  * is copied out first), so the ring only runs dry when more completions than buffers are
  * reaped in one batch; the kernel then ends the multishot recv with -ENOBUFS and it is simply
  * armed again.
+ *
+ * Held input: while reading is off (the app's sn_conn_set_reading(false), or backpressure:
+ * output over limits.output_high) on_data is not called at all. The receive is cancelled at
+ * once, and whatever was already on its way (one plain recv buffer, or completions already
+ * posted from the ring) is appended to the input buffer, behind what on_data left unconsumed;
+ * an EOF is held too, so it never overtakes data. When reading resumes, a task
+ * (sn__conn_repost) presents the held input from the run queue, even if no new byte ever
+ * comes, and then the held EOF; no new receive starts before that.
  */
 #include "reactor/net_internal.h"
 
@@ -16,30 +24,30 @@
 
 static void recv_cb(struct sn__io_op *op, int res, uint32_t flags);
 
-bool sn__conn_arm_recv(struct sn_conn *c)
+int sn__conn_arm_recv(struct sn_conn *c)
 {
-    struct io_uring_sqe *sqe = sn__sqe_get();
+    if (!c->bufring && !c->rbuf && !(c->rbuf = malloc(SN__NET_BUFSZ)))
+        return -ENOMEM;
+    struct io_uring_sqe *sqe = sn__io_sqe();
     if (!sqe)
-        return false;
+        return -EBUSY;
     if (c->bufring) {
         io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = SN__NET_BGID;
     } else {
-        if (!c->rbuf && !(c->rbuf = malloc(SN__NET_BUFSZ)))
-            return false;
         io_uring_prep_recv(sqe, c->fd, c->rbuf, SN__NET_BUFSZ, 0);
     }
     c->rop.cb = recv_cb;
     sn__sqe_bind(sqe, &c->rop);
-    return true;
+    return 0;
 }
 
-/* Keeps data[0..len) after what is already held; false when over the input limit. */
-static bool keep_input(struct sn_conn *c, const char *data, size_t len)
+/* Appends data[0..len) to the input buffer; false when over `limit` or out of memory. */
+static bool keep_input(struct sn_conn *c, const char *data, size_t len, size_t limit)
 {
     size_t need = c->ilen + len;
-    if (need > c->lim.input_max)
+    if (need > limit)
         return false;
     if (need > c->icap) {
         size_t cap = c->icap ? c->icap : 4096;
@@ -59,29 +67,64 @@ static bool keep_input(struct sn_conn *c, const char *data, size_t len)
 /* Calls on_data; returns how much it consumed (clamped). Caller holds a ref. */
 static size_t call_on_data(struct sn_conn *c, const char *data, size_t len)
 {
+    c->repost = false; /* everything held is in this call */
     if (!c->ops || !c->ops->on_data)
         return len;
     size_t used = c->ops->on_data(c, c->arg, data, len);
     return used > len ? len : used;
 }
 
-/* Hands data to the app; 0 or the error that must end the connection. */
+/* After on_data: more than input_max left unconsumed ends the connection. */
+static int check_left(struct sn_conn *c)
+{
+    if (c->want_close || c->aborting) {
+        c->ilen = 0; /* nobody will read it */
+        return 0;
+    }
+    return c->ilen > c->lim.input_max ? -EMSGSIZE : 0;
+}
+
+/* Presents the input buffer to on_data and keeps what it leaves. Caller holds a ref. */
+static int present_buffer(struct sn_conn *c)
+{
+    size_t used = call_on_data(c, c->ibuf, c->ilen);
+    if (used) {
+        c->ilen -= used;
+        memmove(c->ibuf, c->ibuf + used, c->ilen);
+    }
+    return check_left(c);
+}
+
+/* Hands new bytes to the app; 0 or the error that must end the connection. */
 static int deliver(struct sn_conn *c, const char *data, size_t len)
 {
     if (c->ilen == 0) {
         size_t used = call_on_data(c, data, len);
         if (used == len || c->want_close || c->aborting)
             return 0;
-        return keep_input(c, data + used, len - used) ? 0 : -EMSGSIZE;
+        if (!keep_input(c, data + used, len - used, c->lim.input_max))
+            return -EMSGSIZE;
+        return 0;
     }
-    if (!keep_input(c, data, len))
-        return -EMSGSIZE;
-    size_t used = call_on_data(c, c->ibuf, c->ilen);
-    if (used) {
-        c->ilen -= used;
-        memmove(c->ibuf, c->ibuf + used, c->ilen);
-    }
-    return 0;
+    /* Behind what is held; the limit applies to what on_data then leaves. */
+    if (!keep_input(c, data, len, SIZE_MAX))
+        return -ENOMEM;
+    return present_buffer(c);
+}
+
+/* True while on_data may be called: the app reads, no backpressure pause, and nothing held
+ * waits to go first. */
+static bool presenting(const struct sn_conn *c)
+{
+    return c->reading && !c->paused && !c->repost;
+}
+
+static void call_on_eof(struct sn_conn *c)
+{
+    if (c->ops && c->ops->on_eof)
+        c->ops->on_eof(c, c->arg);
+    else
+        sn_conn_close(c);
 }
 
 static void on_eof(struct sn_conn *c)
@@ -89,10 +132,11 @@ static void on_eof(struct sn_conn *c)
     c->eof = true;
     if (c->want_close || c->aborting)
         return;
-    if (c->ops && c->ops->on_eof)
-        c->ops->on_eof(c, c->arg);
-    else
-        sn_conn_close(c);
+    if (!presenting(c)) {
+        c->eof_held = true; /* after the held input, once reading resumes */
+        return;
+    }
+    call_on_eof(c);
 }
 
 static void recv_result(struct sn_conn *c, int res, const char *data, bool cancelled)
@@ -101,7 +145,13 @@ static void recv_result(struct sn_conn *c, int res, const char *data, bool cance
         sn__conn_touch(c);
         if (c->want_close || c->aborting || c->eof)
             return; /* the app is done reading: drop it */
-        int err = deliver(c, data, (size_t)res);
+        int err;
+        if (presenting(c))
+            err = deliver(c, data, (size_t)res);
+        else /* held until reading resumes; at most what was in flight when it stopped */
+            err = keep_input(c, data, (size_t)res, c->lim.input_max + SN__NET_HELD_SLACK)
+                      ? 0
+                      : -EMSGSIZE;
         if (err)
             sn__conn_fail(c, err);
     } else if (res == 0) {
@@ -136,4 +186,41 @@ static void recv_cb(struct sn__io_op *op, int res, uint32_t flags)
     if (bid >= 0)
         sn__netc_buf_return(c->nc, (unsigned)bid);
     sn__conn_progress(c);
+}
+
+/* ---- presenting held input ------------------------------------------------------------ */
+
+static void repost_run(struct sn_task *t)
+{
+    struct sn_conn *c = (struct sn_conn *)((char *)t - offsetof(struct sn_conn, repost_task));
+    c->repost_queued = false;
+    /* Still wanted: reading is on (also for backpressure), nothing closed it, no new bytes
+     * presented it meanwhile. Otherwise it stays held until the next resume. */
+    if (c->repost && c->reading && !c->paused && !c->want_close && !c->aborting) {
+        int err = 0;
+        if (c->ilen)
+            err = present_buffer(c); /* clears repost */
+        c->repost = false;
+        if (err) {
+            sn__conn_fail(c, err);
+        } else if (c->eof_held && c->reading && !c->paused && !c->want_close && !c->aborting) {
+            c->eof_held = false;
+            call_on_eof(c);
+        }
+    }
+    c->refs--; /* the task's */
+    sn__conn_progress(c);
+}
+
+void sn__conn_repost(struct sn_conn *c)
+{
+    if (c->fin_queued || c->want_close || c->aborting || (!c->ilen && !c->eof_held))
+        return;
+    c->repost = true;
+    if (c->repost_queued)
+        return;
+    c->repost_queued = true;
+    c->refs++; /* dropped by the task: the connection cannot finish before it ran */
+    sn_task_init(&c->repost_task, repost_run);
+    sn_schedule(&c->repost_task);
 }

@@ -9,8 +9,15 @@
  * While a send is in flight its chunks stay untouched (appending after the captured length is
  * fine, chunks never move); they are released only after its completion, or in the final
  * step once nothing is in flight.
+ *
+ * Without an SQE the output stays queued and the connection waits for the loop's next submit
+ * (sn__conn_wait_sqe). While the reactor stops, each send is linked to a timeout that ends at
+ * the connection's stop deadline; a send the reactor cancels at stop is simply made again,
+ * until the deadline, after which the output is dropped and the connection reset.
  */
 #include "reactor/net_internal.h"
+
+#include <sn/reactor.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -142,6 +149,35 @@ int sn_conn_write_ref(struct sn_conn *c, const void *data, size_t len, void (*re
     return 0;
 }
 
+/* The stop deadline passed with output unsent: reset, so the peer cannot take a cut reply
+ * for a whole one. */
+static void stop_give_up(struct sn_conn *c)
+{
+    c->linger0 = true;
+    sn__conn_fail(c, -ECANCELED);
+}
+
+/* One SQE for the send; while the reactor stops, two: the send and a link timeout that ends
+ * it at the stop deadline. NULL when there is none (or the deadline passed: given up). */
+static struct io_uring_sqe *send_sqe(struct sn_conn *c, struct io_uring_sqe **lt)
+{
+    *lt = NULL;
+    if (!c->stop_deadline)
+        return sn__io_sqe();
+    uint64_t now = sn_now_ns();
+    if (now + 1000000u >= c->stop_deadline) {
+        stop_give_up(c);
+        return NULL;
+    }
+    struct io_uring_sqe *sqe;
+    if (!sn__net_sqes(&sqe, lt))
+        return NULL;
+    uint64_t left = c->stop_deadline - now;
+    c->stop_ts.tv_sec = (long long)(left / 1000000000u);
+    c->stop_ts.tv_nsec = (long long)(left % 1000000000u);
+    return sqe;
+}
+
 void sn__conn_send(struct sn_conn *c)
 {
     if (c->fin_queued || c->aborting || c->sop.inflight)
@@ -155,9 +191,10 @@ void sn__conn_send(struct sn_conn *c)
         sn__conn_progress(c);
         return;
     }
-    struct io_uring_sqe *sqe = sn__sqe_get();
+    struct io_uring_sqe *lt, *sqe = send_sqe(c, &lt);
     if (!sqe) {
-        sn__conn_fail(c, -EBUSY);
+        if (!c->aborting)
+            sn__conn_wait_sqe(c); /* the output stays queued; sent after the next submit */
         return;
     }
     if (n == 1) {
@@ -170,6 +207,11 @@ void sn__conn_send(struct sn_conn *c)
     }
     c->sop.cb = send_cb;
     sn__sqe_bind(sqe, &c->sop);
+    if (lt) {
+        sqe->flags |= IOSQE_IO_LINK;
+        io_uring_prep_link_timeout(lt, &c->stop_ts, 0);
+        io_uring_sqe_set_data64(lt, 0);
+    }
     c->nsends++;
 }
 
@@ -184,8 +226,13 @@ static void send_cb(struct sn__io_op *op, int res, uint32_t flags)
         consume(c, (size_t)res);
         if (c->backlog && !c->aborting)
             sn__netc_mark_dirty(c->nc, c);
+    } else if (res == -ECANCELED && !cancelled && !c->aborting && sn_stopping()) {
+        /* The reactor cancelled it at stop, or the stop deadline's link timeout ended it:
+         * the output is sent again until the deadline (send_sqe gives up after it). */
+        sn__conn_stop(c);
+        return;
     } else if (!(res == -ECANCELED && cancelled)) {
-        /* -EPIPE / -ECONNRESET from the peer, or -ECANCELED: the reactor stops. */
+        /* -EPIPE / -ECONNRESET from the peer, or the send's own error. */
         sn__conn_fail(c, res);
         return;
     }

@@ -44,7 +44,7 @@ static void udp_finish(struct sn_task *t)
 
 static bool udp_arm(struct sn_udp *u)
 {
-    struct io_uring_sqe *sqe = sn__sqe_get();
+    struct io_uring_sqe *sqe = sn__io_sqe();
     if (!sqe)
         return false;
     memset(&u->msg, 0, sizeof u->msg);
@@ -59,19 +59,39 @@ static bool udp_arm(struct sn_udp *u)
     return true;
 }
 
+static void udp_progress(struct sn_udp *u);
+
+static void udp_sqe_ready(void *arg, int err, uint64_t value)
+{
+    (void)value;
+    struct sn_udp *u = arg;
+    u->sqe_wait = false;
+    if (err)
+        u->closing = true; /* the reactor stops */
+    udp_progress(u);
+}
+
+/* No SQE for the receive or its cancel: again after the next submit. false: stopping. */
+static bool udp_wait_sqe(struct sn_udp *u)
+{
+    if (u->sqe_wait)
+        return true;
+    u->sqe_wait = sn__sqe_wait(udp_sqe_ready, u);
+    return u->sqe_wait;
+}
+
 static void udp_progress(struct sn_udp *u)
 {
-    if (u->fin_queued)
+    if (u->fin_queued || u->sqe_wait)
         return;
     if (!u->closing) {
-        if (!u->rop.inflight && !udp_arm(u))
-            u->closing = true;
-        else
+        if (u->rop.inflight || udp_arm(u) || udp_wait_sqe(u))
             return;
+        u->closing = true; /* no SQE while the reactor stops */
     }
     if (u->rop.inflight) {
-        if (!u->rcancel)
-            u->rcancel = sn__net_cancel(&u->rop);
+        if (!u->rcancel && !(u->rcancel = sn__net_cancel(&u->rop)))
+            udp_wait_sqe(u); /* (while stopping the reactor cancels it itself) */
         return;
     }
     if (u->sends)
@@ -177,10 +197,10 @@ struct sn_future *sn_udp_send(struct sn_udp *u, const void *data, size_t len,
     struct udp_send *s = malloc(sizeof *s + len);
     if (!s)
         return sn_failed(-ENOMEM);
-    struct io_uring_sqe *sqe = sn__sqe_get();
+    struct io_uring_sqe *sqe = sn__io_sqe();
     if (!sqe) {
         free(s);
-        return sn_failed(-EBUSY);
+        return sn_failed(-EBUSY); /* the SQ is full even after submitting: try later */
     }
     memset(s, 0, sizeof *s);
     memcpy(s->data, data, len);

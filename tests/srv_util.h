@@ -120,6 +120,9 @@ static inline pid_t su_fork(void)
     return pid;
 }
 
+/* When not 0, servers started afterwards get this RLIMIT_NOFILE (soft and hard). */
+static rlim_t su_child_nofile;
+
 struct su_server {
     pid_t pid;
     uint16_t port;
@@ -133,6 +136,12 @@ static inline pid_t su_spawn(const char *path, char *const argv[])
     if (pid == 0) {
         int null = open("/dev/null", O_WRONLY);
         dup2(null, STDOUT_FILENO);
+        if (null > STDERR_FILENO)
+            close(null);
+        if (su_child_nofile) {
+            struct rlimit rl = {su_child_nofile, su_child_nofile};
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
         execv(path, argv);
         _exit(127);
     }

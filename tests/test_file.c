@@ -3,7 +3,8 @@
  * read back byte-identical on each core, fstat, reads at and past the end, fsync, close, and
  * the errors of bad paths and fds. Each core runs a small script of steps: every step starts
  * one operation and its sn_done records the outcome and starts the next step; the test
- * thread checks the records after sn_run returned.
+ * thread checks the records after sn_run returned. Also: more operations at once than the
+ * submission queue holds, and operations started while no SQE can be had.
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "reactor/net_sqe.h"
 #include "reactor_util.h"
 
 #define MAXSTEPS 16
@@ -191,4 +193,68 @@ Test(file, off_core_returns_null)
     cr_assert_null(sn_file_open("/tmp", O_RDONLY, 0));
     cr_assert_null(sn_file_read(0, NULL, 1, 0));
     cr_assert_null(sn_file_close(0));
+}
+
+/* ---- more at once than the SQ holds, and no SQE at all for a while ------------------------ */
+
+#define MANY  1000 /* the SQ has 256 entries */
+#define PIECE 4096
+
+static struct {
+    int fd;
+    uint8_t *data, *back;
+    unsigned done, ok, bad;
+    uint64_t failed;
+    struct sn_promise *all;
+} M;
+
+static void many_done(void *arg, int err, uint64_t value)
+{
+    size_t i = (size_t)(uintptr_t)arg;
+    if (!err && value == PIECE && memcmp(M.back + i * PIECE, M.data + i * PIECE, PIECE) == 0)
+        M.ok++;
+    else
+        M.bad++;
+    if (++M.done == MANY) {
+        M.failed = sn__sqe_failed;
+        sn_promise_set(M.all, 0);
+    }
+}
+
+static struct sn_future *many_main(void *arg)
+{
+    (void)arg;
+    struct sn_future *f;
+    M.all = sn_promise_new(&f);
+    for (size_t i = 0; i < MANY; i++) {
+        /* Every so often the next few SQE gets fail: those reads wait for the next submit. */
+        if (i % 100 == 0)
+            sn__sqe_fail_next = 3;
+        sn_done(sn_file_read(M.fd, M.back + i * PIECE, PIECE, i * PIECE), many_done,
+                (void *)(uintptr_t)i);
+    }
+    return f;
+}
+
+Test(file, many_at_once_and_no_sqe, .timeout = 60)
+{
+    char path[] = "/tmp/sn-test-file-many-XXXXXX";
+    M.fd = mkstemp(path);
+    cr_assert_geq(M.fd, 0);
+    unlink(path);
+    M.data = malloc((size_t)MANY * PIECE);
+    M.back = calloc(MANY, PIECE);
+    fill(M.data, (size_t)MANY * PIECE, 99);
+    cr_assert_eq(pwrite(M.fd, M.data, (size_t)MANY * PIECE, 0), (ssize_t)MANY * PIECE);
+    M.done = M.ok = M.bad = 0;
+    M.failed = 0;
+    struct sn_config cfg = test_config(1);
+    int rc = sn_run(&cfg, many_main, NULL);
+    close(M.fd);
+    free(M.data);
+    free(M.back);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(M.done, MANY, "every read settled");
+    cr_assert_eq(M.ok, MANY, "and read the right bytes (bad %u)", M.bad);
+    cr_assert_eq(M.failed, 30, "the injected SQE failures happened");
 }

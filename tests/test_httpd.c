@@ -604,6 +604,74 @@ Test(httpd, static_files_byte_identical)
     stop_server_ok();
 }
 
+/* Sum over cores of one counter of /metrics. */
+static uint64_t metric_sum(const char *name)
+{
+    struct resp r;
+    cr_assert_eq(request("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    uint64_t sum = 0;
+    size_t n = strlen(name);
+    for (const char *l = r.body; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (strncmp(l, name, n) == 0 && l[n] == '{')
+            sum += strtoull(strchr(l, ' ') + 1, NULL, 10);
+    free(r.body);
+    return sum;
+}
+
+static void get_expect(struct client *c, const char *path, const char *want)
+{
+    char req[256];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    client_send(c, req, strlen(req));
+    struct resp r;
+    read_response(c, &r, false);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, want);
+    free(r.body);
+}
+
+Test(httpd, static_cache_sees_changes_and_date_moves)
+{
+    /* Only files unchanged for over a second are cached: let this one settle. */
+    write_file(root_dir, "cached.txt", "first version\n", 14);
+    struct resp before, after;
+    cr_assert_eq(request("GET / HTTP/1.1\r\nHost: x\r\n\r\n", &before), 200);
+    usleep(1200 * 1000);
+    /* Meanwhile the Date header moved on (each core refreshes it every second). */
+    cr_assert_eq(request("GET / HTTP/1.1\r\nHost: x\r\n\r\n", &after), 200);
+    char d1[64], d2[64];
+    cr_assert_not_null(head_value(before.head, "Date", d1, sizeof d1));
+    cr_assert_not_null(head_value(after.head, "Date", d2, sizeof d2));
+    cr_assert_eq(strlen(d1), 29, "IMF-fixdate: %s", d1);
+    cr_assert_str_neq(d1, d2, "Date not refreshed");
+    free(before.body);
+    free(after.body);
+    struct client *c = client_open(); /* one connection: one core, one cache */
+    for (int i = 0; i < 3; i++)
+        get_expect(c, "/static/cached.txt", "first version\n");
+    cr_assert_geq(metric_sum("httpd_static_cache_hits_total"), 2, "later GETs hit the cache");
+    /* Same size, new bytes: served new at once. */
+    write_file(root_dir, "cached.txt", "other version\n", 14);
+    get_expect(c, "/static/cached.txt", "other version\n");
+    /* Replaced by rename, as deploy tools do. */
+    write_file(tmp_dir, "next.txt", "third version\n", 14);
+    char from[PATH_MAX], to[PATH_MAX];
+    snprintf(from, sizeof from, "%s/next.txt", tmp_dir);
+    snprintf(to, sizeof to, "%s/cached.txt", root_dir);
+    cr_assert_eq(rename(from, to), 0);
+    get_expect(c, "/static/cached.txt", "third version\n");
+    /* Removed: 404, not the cached copy. */
+    cr_assert_eq(unlink(to), 0);
+    const char *req = "GET /static/cached.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    client_send(c, req, strlen(req));
+    struct resp r;
+    read_response(c, &r, false);
+    cr_assert_eq(r.status, 404);
+    free(r.body);
+    client_close(c);
+    stop_server_ok();
+}
+
 Test(httpd, path_traversal_refused)
 {
     const char *paths[] = {

@@ -15,20 +15,32 @@
 #include "reactor/net_internal.h"
 #include "reactor_util.h"
 
-enum behave { ECHO, ECHO_REF, LINES, HOLD, BYE_ON_EOF };
+/*
+ * Server behaviours. PAUSE_FIRST: the first on_data consumes nothing and stops reading for a
+ * while; later calls echo. PAUSE_EVERY: every on_data echoes what it consumes (all of it, or
+ * half with `consume_half`) and stops reading for a moment. STOP_BIG: the first on_data
+ * writes `big_len` bytes and stops the reactor.
+ */
+enum behave { ECHO, ECHO_REF, LINES, HOLD, BYE_ON_EOF, PAUSE_FIRST, PAUSE_EVERY, STOP_BIG };
 
 /* What one core's connections saw. */
 struct rec {
     _Atomic uint64_t opened, closed, clean, resets, timeouts, msgsize, cancelled, other;
     _Atomic uint64_t on_error, bufring, plain, ondata, sends, released, refs;
     _Atomic uint64_t max_backlog;
+    _Atomic uint64_t pauses, while_paused, eofs, sqe_failed, busy;
     _Atomic int kernel_bufring;
 } SN_CACHE_ALIGNED;
 
 struct harness {
     struct sn_listen_config lc;
     enum behave behave;
-    bool keep_listener; /* do not close it: the reactor stop must */
+    bool consume_half;    /* PAUSE_EVERY */
+    unsigned pause_ms;    /* PAUSE_*: how long reading stays off */
+    unsigned inject;      /* SQE gets that fail after each on_data (sn__sqe_fail_next) */
+    size_t big_len;       /* STOP_BIG */
+    _Atomic int run_over; /* set by the test thread once sn_run returned */
+    bool keep_listener;   /* do not close it: the reactor stop must */
     int (*client)(struct harness *h);
     uint16_t port;
     struct sn_listener *l;
@@ -63,6 +75,72 @@ static struct rec *my(void)
     return &H.rec[sn_core_id()];
 }
 
+/* A server connection's state (its user data): alive while the connection or a pending
+ * resume holds it. */
+struct pconn {
+    struct sn_conn *conn; /* NULL once closed */
+    bool paused;
+    unsigned npauses;
+    unsigned refs;
+};
+
+static void pconn_unref(struct pconn *pc)
+{
+    if (--pc->refs == 0)
+        free(pc);
+}
+
+static void resume_now(void *arg, int err, uint64_t value)
+{
+    (void)err, (void)value;
+    struct pconn *pc = arg;
+    if (pc->conn && pc->paused) {
+        pc->paused = false;
+        sn_conn_set_reading(pc->conn, true);
+    }
+    pconn_unref(pc);
+}
+
+/* Stops reading for H.pause_ms; resumes from a timer (not from on_data). */
+static void pause_for_a_while(struct pconn *pc)
+{
+    pc->paused = true;
+    pc->npauses++;
+    atomic_fetch_add(&my()->pauses, 1);
+    sn_conn_set_reading(pc->conn, false);
+    pc->refs++;
+    sn_done(sn_sleep((uint64_t)H.pause_ms * 1000000u), resume_now, pc);
+}
+
+static size_t paused_data(struct pconn *pc, const char *data, size_t len)
+{
+    if (pc->paused)
+        atomic_fetch_add(&my()->while_paused, 1); /* must never happen */
+    if (H.behave == PAUSE_FIRST && pc->npauses == 0) {
+        pause_for_a_while(pc);
+        return 0; /* all of it must come again after the resume, with no new byte */
+    }
+    size_t used = H.behave == PAUSE_EVERY && H.consume_half && len > 1 ? len / 2 : len;
+    sn_conn_write(pc->conn, data, used);
+    if (H.behave == PAUSE_EVERY)
+        pause_for_a_while(pc);
+    return used;
+}
+
+static size_t big_data(struct pconn *pc, const char *data, size_t len)
+{
+    (void)data;
+    if (pc->npauses++ == 0) {
+        char *big = malloc(H.big_len);
+        for (size_t i = 0; i < H.big_len; i++)
+            big[i] = (char)(i * 7 + (i >> 12));
+        sn_conn_write(pc->conn, big, H.big_len);
+        free(big);
+        sn_stop(0); /* as SIGTERM would, with the reply still on its way */
+    }
+    return len;
+}
+
 static void release_buf(void *arg)
 {
     free(arg);
@@ -78,9 +156,14 @@ static void note_backlog(struct sn_conn *c)
 
 static size_t srv_data(struct sn_conn *c, void *arg, const char *data, size_t len)
 {
-    (void)arg;
+    struct pconn *pc = arg;
     atomic_fetch_add(&my()->ondata, 1);
+    if (H.inject)
+        sn__sqe_fail_next = H.inject; /* the flush, recv re-arm or cancel that follow fail */
     switch (H.behave) {
+    case PAUSE_FIRST:
+    case PAUSE_EVERY: return paused_data(pc, data, len);
+    case STOP_BIG: return big_data(pc, data, len);
     case HOLD: return 0;
     case ECHO_REF: {
         char *copy = malloc(len);
@@ -110,7 +193,10 @@ static size_t srv_data(struct sn_conn *c, void *arg, const char *data, size_t le
 
 static void srv_eof(struct sn_conn *c, void *arg)
 {
-    (void)arg;
+    struct pconn *pc = arg;
+    atomic_fetch_add(&my()->eofs, 1);
+    if (pc->paused)
+        atomic_fetch_add(&my()->while_paused, 1); /* EOF must wait for the held data too */
     if (H.behave == BYE_ON_EOF)
         sn_conn_write(c, "BYE\n", 4);
     sn_conn_close(c);
@@ -124,8 +210,12 @@ static void srv_error(struct sn_conn *c, void *arg, int err)
 
 static void srv_close(struct sn_conn *c, void *arg, int err)
 {
-    (void)arg;
+    struct pconn *pc = arg;
     struct rec *r = my();
+    pc->conn = NULL;
+    pconn_unref(pc);
+    if (sn__sqe_failed > atomic_load(&r->sqe_failed))
+        atomic_store(&r->sqe_failed, sn__sqe_failed);
     atomic_fetch_add(&r->sends, sn__conn_sends(c));
     if (err == 0)
         atomic_fetch_add(&r->clean, 1);
@@ -137,6 +227,8 @@ static void srv_close(struct sn_conn *c, void *arg, int err)
         atomic_fetch_add(&r->msgsize, 1);
     else if (err == -ECANCELED)
         atomic_fetch_add(&r->cancelled, 1);
+    else if (err == -EBUSY)
+        atomic_fetch_add(&r->busy, 1);
     else
         atomic_fetch_add(&r->other, 1);
     atomic_fetch_add(&r->closed, 1);
@@ -147,12 +239,16 @@ static const struct sn_conn_ops srv_ops = {
 
 static void *srv_accept(void *arg, struct sn_conn *c)
 {
+    (void)arg;
+    struct pconn *pc = calloc(1, sizeof *pc);
+    pc->conn = c;
+    pc->refs = 1;
     struct rec *r = my();
     atomic_fetch_add(&r->opened, 1);
     atomic_fetch_add(sn__conn_uses_bufring(c) ? &r->bufring : &r->plain, 1);
     atomic_store(&r->kernel_bufring,
                  (sn__core_self()->uring.features & SN__URING_BUF_RING) ? 1 : 0);
-    return arg;
+    return pc;
 }
 
 /* ---- the harness ------------------------------------------------------------------------ */
@@ -179,6 +275,8 @@ static void finish_on_core0(void *arg)
         sn_promise_set(H.done, 0);
         return;
     }
+    if (H.inject)
+        sn__sqe_fail_next = 1; /* the close's cancel of the accept waits for an SQE */
     sn_done(sn_listener_close(H.l), closed_listener, NULL);
 }
 
@@ -831,11 +929,26 @@ static struct sn_future *refused_then_listen(void *arg, int err, uint64_t value)
     return sn_then_wrapped(sn_listen(&lc), after_listen, NULL);
 }
 
+/* A port bound on loopback but not listening: connecting to it is refused. (A fixed port such
+ * as 1 may have a listener on a shared machine.) */
+static int closed_port_fd = -1;
+
+static uint16_t closed_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    closed_port_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (closed_port_fd < 0 || bind(closed_port_fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+        getsockname(closed_port_fd, (struct sockaddr *)&a, &len) < 0)
+        return 1;
+    return ntohs(a.sin_port);
+}
+
 static struct sn_future *connect_main(void *arg)
 {
     (void)arg;
-    /* Port 1 on loopback: nobody listens there. */
-    struct sn_connect_config cc = {.port = 1, .ops = &cli_ops};
+    struct sn_connect_config cc = {.port = closed_port(), .ops = &cli_ops};
     struct sn_future *f = sn_then_wrapped(sn_connect(&cc), refused_seen, NULL);
     return sn_then_wrapped(f, refused_then_listen, NULL);
 }
@@ -845,7 +958,10 @@ Test(net, connect_through_reactor, .timeout = 30)
     memset(&H, 0, sizeof H);
     memset(&CL, 0, sizeof CL);
     struct sn_config cfg = test_config(2);
-    cr_assert_eq(sn_run(&cfg, connect_main, NULL), 0);
+    int rc = sn_run(&cfg, connect_main, NULL);
+    close(closed_port_fd);
+    closed_port_fd = -1;
+    cr_assert_eq(rc, 0);
     cr_assert_eq(CL.refused_err, -ECONNREFUSED);
     cr_assert_eq(CL.len, 8);
     cr_assert_arr_eq(CL.got, "pingpong", 8);
@@ -1025,4 +1141,279 @@ Test(net, addr_parse)
     cr_assert_eq(sn_addr_parse("*", 1, &a, &len), 0);
     cr_assert_eq(((struct sockaddr_in *)&a)->sin_addr.s_addr, htonl(INADDR_ANY));
     cr_assert_eq(sn_addr_parse("example.com", 1, &a, &len), -EINVAL);
+}
+
+/* ---- reading off and on: held input is presented again (issue: gaps 1 and 2) ------------- */
+
+/* Sends everything at once, then only waits: the server's resume alone must bring it back. */
+static int pause_first_client(struct harness *h)
+{
+    int rc = 0;
+    /* One client that keeps its side open, one that half-closes right after its bytes (the
+     * EOF must wait behind the held bytes, not overtake them). */
+    for (int shut = 0; shut < 2 && !rc; shut++) {
+        int fd = nu_connect(h->port);
+        if (fd < 0)
+            return 1;
+        nu_timeout(fd, 10000);
+        const char *msg = shut ? "bye, then EOF\n" : "hello, held input\n";
+        size_t len = strlen(msg);
+        char got[64] = {0};
+        rc = nu_send_all(fd, msg, len) || (shut && shutdown(fd, SHUT_WR)) ||
+             nu_recv_all(fd, got, len) || memcmp(got, msg, len) != 0;
+        if (!rc && shut)
+            rc = nu_expect_end(fd) << 1;
+        close(fd);
+    }
+    wait_server_idle();
+    return rc;
+}
+
+static void run_pause_first(bool plain)
+{
+    harness_init(PAUSE_FIRST, pause_first_client);
+    H.pause_ms = 20;
+    H.lc.limits.plain_recv = plain;
+    cr_assert_eq(harness_run(), 0);
+    cr_assert_eq(H.client_rc, 0, "echo came back after the resume alone (rc %d)", H.client_rc);
+    cr_assert_eq(TOTAL(pauses), 2);
+    cr_assert_eq(TOTAL(while_paused), 0, "no on_data / on_eof while reading is off");
+    cr_assert_eq(TOTAL(eofs), 2, "each client's EOF, after its echo");
+    cr_assert_eq(TOTAL(clean), 2);
+}
+
+Test(net, resume_presents_held_input_plain, .timeout = 60)
+{
+    run_pause_first(true);
+}
+
+Test(net, resume_presents_held_input_bufring, .timeout = 60)
+{
+    run_pause_first(false);
+}
+
+static int pause_clients(struct harness *h)
+{
+    nu_run_clients(h->port, n_clients, max_len, 11, true, 0, 60000, &h->res);
+    wait_server_idle();
+    return 0;
+}
+
+/* Many clients stream while every on_data stops reading for a millisecond: nothing reaches
+ * on_data while reading is off, and what arrived meanwhile (and what on_data left) comes
+ * back after each resume, also once the client has sent everything and only waits. */
+static void run_pause_every(bool plain, bool half, unsigned inject)
+{
+    n_clients = SCALE(8, 2);
+    max_len = SN_TEST_SLOW ? 64 * 1024 : 256 * 1024;
+    harness_init(PAUSE_EVERY, pause_clients);
+    H.pause_ms = 1;
+    H.consume_half = half;
+    H.inject = inject;
+    H.lc.limits.plain_recv = plain;
+    check_echo(harness_run());
+    cr_assert_gt(TOTAL(pauses), n_clients);
+    cr_assert_eq(TOTAL(while_paused), 0, "on_data or on_eof while reading was off");
+    cr_assert_eq(TOTAL(msgsize), 0);
+}
+
+Test(net, reading_off_is_a_firm_stop_plain, .timeout = 120)
+{
+    run_pause_every(true, false, 0);
+}
+
+Test(net, reading_off_is_a_firm_stop_bufring, .timeout = 120)
+{
+    run_pause_every(false, false, 0);
+}
+
+Test(net, unconsumed_input_comes_back_after_resume, .timeout = 120)
+{
+    run_pause_every(false, true, 0);
+    run_pause_every(true, true, 0);
+}
+
+/* ---- stop: pending output gets its chance (gap 3) ------------------------------------------ */
+
+#define BIG_LEN (8u << 20)
+
+/* Asks for the big reply and reads nothing until `ms` passed (the reactor stops meanwhile,
+ * with the send blocked on the full socket), or until the run is over; then reads it all. */
+static unsigned big_wait_ms;
+static size_t big_got;
+static int big_end; /* 0 EOF, 1 reset, 2 timeout or other error */
+
+static int big_client(struct harness *h)
+{
+    int fd = nu_connect(h->port);
+    if (fd < 0)
+        return 1;
+    nu_timeout(fd, 20000);
+    if (nu_send_all(fd, "go", 2))
+        return 2;
+    uint64_t until = nu_now_ms() + big_wait_ms;
+    while (nu_now_ms() < until && !(big_wait_ms > 10000 && atomic_load(&h->run_over)))
+        usleep(1000);
+    char *buf = malloc(1 << 16);
+    int rc = 0;
+    big_got = 0;
+    for (;;) {
+        ssize_t r = recv(fd, buf, 1 << 16, 0);
+        if (r > 0) {
+            for (ssize_t i = 0; i < r && !rc; i++) {
+                size_t k = big_got + (size_t)i;
+                rc = buf[i] != (char)(k * 7 + (k >> 12));
+            }
+            big_got += (size_t)r;
+            continue;
+        }
+        big_end = r == 0 ? 0 : errno == ECONNRESET ? 1 : 2;
+        break;
+    }
+    free(buf);
+    close(fd);
+    return rc ? 3 : 0;
+}
+
+static void *big_thread(void *arg)
+{
+    (void)arg;
+    H.client_rc = big_client(&H);
+    return NULL;
+}
+
+static struct sn_future *big_listened(void *arg, int err, uint64_t value)
+{
+    (void)arg;
+    if (err)
+        return sn_failed(err);
+    H.l = (struct sn_listener *)(uintptr_t)value;
+    H.port = sn_listener_port(H.l);
+    struct sn_future *f;
+    H.done = sn_promise_new(&f); /* never set: the server's sn_stop ends the run */
+    H.thread_started = pthread_create(&H.thread, NULL, big_thread, NULL) == 0;
+    return f;
+}
+
+static struct sn_future *big_main(void *arg)
+{
+    (void)arg;
+    return sn_then_wrapped(sn_listen(&H.lc), big_listened, NULL);
+}
+
+static int run_big(unsigned wait_ms, unsigned flush_ms)
+{
+    harness_init(STOP_BIG, NULL);
+    H.big_len = BIG_LEN;
+    H.lc.limits.stop_flush_ms = flush_ms;
+    big_wait_ms = wait_ms;
+    big_got = 0;
+    big_end = -1;
+    struct sn_config cfg = test_config(2);
+    int rc = sn_run(&cfg, big_main, NULL);
+    atomic_store(&H.run_over, 1);
+    if (H.thread_started)
+        pthread_join(H.thread, NULL);
+    return rc;
+}
+
+Test(net, stop_lets_pending_output_leave, .timeout = 60)
+{
+    /* The client starts reading 200 ms after the stop began: the send was blocked (8 MiB is
+     * more than loopback's socket buffers) and cancelled by the reactor meanwhile. */
+    cr_assert_eq(run_big(200, 20000), 0);
+    cr_assert_eq(H.client_rc, 0, "client rc %d", H.client_rc);
+    cr_assert_eq(big_got, BIG_LEN, "the whole reply, got %zu", big_got);
+    cr_assert_eq(big_end, 0, "then EOF");
+    cr_assert_eq(TOTAL(cancelled), 1, "the connection ends with -ECANCELED (reactor stop)");
+}
+
+Test(net, stop_flush_is_bounded, .timeout = 60)
+{
+    /* A client that reads nothing until the run is over: the flush gives up after 100 ms and
+     * resets, so the stop does not wait for the client. */
+    cr_assert_eq(run_big(60000, 100), 0);
+    cr_assert_eq(H.client_rc, 0, "client rc %d", H.client_rc);
+    cr_assert_lt(big_got, BIG_LEN, "the reply was cut");
+    cr_assert_eq(big_end, 1, "and the cut is a reset, not an EOF (end %d)", big_end);
+    cr_assert_eq(TOTAL(cancelled), 1);
+}
+
+/* ---- no SQE: every operation is retried or fails clearly (gap 4) --------------------------- */
+
+Test(net, sqe_shortage_echo_plain, .timeout = 120)
+{
+    echo_setup();
+    harness_init(ECHO, echo_clients);
+    H.inject = 2;
+    H.lc.limits.plain_recv = true;
+    check_echo(harness_run());
+    cr_assert_gt(TOTAL(sqe_failed), 0, "SQE gets were made to fail");
+}
+
+Test(net, sqe_shortage_echo_bufring, .timeout = 120)
+{
+    echo_setup();
+    harness_init(ECHO, echo_clients);
+    H.inject = 3;
+    check_echo(harness_run());
+    cr_assert_gt(TOTAL(sqe_failed), 0);
+}
+
+Test(net, sqe_shortage_with_pauses, .timeout = 120)
+{
+    /* Cancels of the receive (reading off) and re-arms (reading on) without an SQE. */
+    run_pause_every(false, true, 2);
+    cr_assert_gt(TOTAL(sqe_failed), 0);
+    run_pause_every(true, false, 1);
+}
+
+/* Calls that report errors fail with -EBUSY when there is no SQE, and work again after. */
+static int busy_udp, busy_udp_after, busy_connect;
+static struct sn_udp *busy_u;
+
+static void busy_connected(void *arg, int err, uint64_t value)
+{
+    (void)arg, (void)value;
+    busy_connect = err;
+}
+
+static void busy_udp_sent(void *arg, int err, uint64_t value)
+{
+    *(int *)arg = err ? err : (int)value; /* bytes sent, or the error */
+}
+
+static struct sn_future *busy_main(void *arg)
+{
+    (void)arg;
+    struct sn_udp_config uc = {0};
+    if (sn_udp_open(&uc, &busy_u) < 0)
+        return sn_ready(2);
+    struct sockaddr_storage to;
+    socklen_t tolen;
+    sn_addr_parse(NULL, sn_udp_port(busy_u), &to, &tolen);
+    sn__sqe_fail_next = 1;
+    sn_done(sn_udp_send(busy_u, "x", 1, (struct sockaddr *)&to, tolen), busy_udp_sent, &busy_udp);
+    sn_done(sn_udp_send(busy_u, "y", 1, (struct sockaddr *)&to, tolen), busy_udp_sent,
+            &busy_udp_after);
+    struct sn_connect_config cc = {.port = closed_port(), .ops = &cli_ops};
+    sn__sqe_fail_next = 1;
+    sn_done(sn_connect(&cc), busy_connected, NULL);
+    sn__sqe_fail_next = 1; /* the close's cancel of the receive waits for an SQE */
+    sn_udp_close(busy_u);
+    return sn_ready(0);
+}
+
+Test(net, sqe_shortage_fails_calls_with_ebusy, .timeout = 30)
+{
+    busy_udp = busy_udp_after = busy_connect = 99;
+    struct sn_config cfg = test_config(1);
+    int rc = sn_run(&cfg, busy_main, NULL);
+    close(closed_port_fd);
+    closed_port_fd = -1;
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(busy_udp, -EBUSY);
+    cr_assert(busy_udp_after == 1 || busy_udp_after == -ECANCELED, "the next send went out (%d)",
+              busy_udp_after);
+    cr_assert_eq(busy_connect, -EBUSY);
 }

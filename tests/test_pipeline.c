@@ -295,6 +295,34 @@ Test(pipeline_scan, equals_whole_text_tokens)
     free(t);
 }
 
+Test(pipeline_scan, stops_at_hi_inside_a_long_word)
+{
+    /* A range covered by a word of the previous range owns nothing, and its scan must not
+     * read to the end of that word (with small pieces that would be quadratic). */
+    char w[100000];
+    memset(w, 'z', sizeof w);
+    struct wc_scan s;
+    struct words got = {0};
+    wc_scan_init(&s, 1000, 2000);
+    cr_assert_eq(s.pos, 999);
+    while (!wc_scan_done(&s))
+        cr_assert_eq(wc_scan_feed(&s, w + s.pos, 100, words_add, &got), 0);
+    cr_assert_leq(s.pos, 2100, "stopped at %llu", (unsigned long long)s.pos);
+    cr_assert_eq(got.n, 0);
+    wc_scan_free(&s);
+    /* The range that holds the word's first byte reads on to its end. */
+    wc_scan_init(&s, 0, 1000);
+    while (!wc_scan_done(&s) && s.pos < sizeof w)
+        cr_assert_eq(wc_scan_feed(&s, w + s.pos, 4096 < sizeof w - s.pos ? 4096 : sizeof w - s.pos,
+                                  words_add, &got),
+                     0);
+    wc_scan_eof(&s, words_add, &got);
+    cr_assert_eq(got.n, 1);
+    cr_assert_eq(got.len, sizeof(size_t) + sizeof w);
+    wc_scan_free(&s);
+    words_free(&got);
+}
+
 /* ---- reference count and result order ---- */
 
 Test(pipeline_ref, counts_and_order)
@@ -433,6 +461,10 @@ static void check_app(const char *path, const char *what)
         {"--smp", "4", "--partitioner", "rendezvous"},
         {"--smp", "2", "--combine-max", "50"},
         {"--smp", "3", "--combine-max", "1000"},
+        {"--smp", "2", "--static"},
+        {"--smp", "4", "--static"},
+        {"--smp", "2", "--piece-size", "1000"},
+        {"--smp", "3", "--piece-size", "65536"},
     };
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
         const char *args[12];

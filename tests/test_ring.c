@@ -251,7 +251,7 @@ Test(ring, peek_consume_across_wrap)
     /* Next read is slot 6: five messages occupy slots 6, 7, 0, 1, 2. */
     for (v = 10; v < 15; v++)
         cr_assert_eq(sn_ring_push(r, &v), 0);
-    void *first;
+    void *first = NULL;
     cr_assert_eq(sn_ring_peek(r, &first), 2, "run stops at the end of the array");
     cr_assert_eq(((uint64_t *)first)[0], 10);
     cr_assert_eq(((uint64_t *)first)[1], 11);

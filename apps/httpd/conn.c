@@ -4,15 +4,25 @@
  * Every request that can be answered at once (/, /metrics, errors, cached static files) is
  * answered inside on_data, so all the responses to one read are queued in the same loop turn
  * and leave together in one send (libsn corks a connection's writes per turn). A request whose
- * answer needs a file read makes the connection "busy": the requests behind it wait, in
- * order, in the connection's own buffer (reading pauses meanwhile), and are taken up again by
- * httpd_conn_resume once that response is queued.
+ * answer needs a file read makes the connection "busy": it stops reading, the requests behind
+ * it stay unconsumed in libsn's input, and httpd_conn_resume turns reading back on once that
+ * response is queued, upon which libsn presents them again.
+ *
+ * Flow control: requests are taken only while the output backlog is at most
+ * HTTPD_OUTPUT_HIGH (see httpd.h). Above it the rest of the input stays with libsn, which has
+ * paused reading at the same mark and presents it again once the client has read half of the
+ * backlog. So a client that pipelines requests with big answers and does not read makes the
+ * server hold at most about HTTPD_OUTPUT_HIGH plus one answer, not every answer.
+ *
+ * Slow clients: a request head must be complete within header_timeout_ms of its first byte
+ * (the idle timeout alone restarts with every byte, so one byte a second would hold a
+ * connection for hours); else 408 and close.
  *
  * Closing: after a response that ends the connection (Connection: close, HTTP/1.0 without
- * keep-alive, a request the parser rejects), the server half-closes and discards whatever
- * the client still sends until it closes its side (or the idle timeout ends it). Closing
- * at once with unread input would make the kernel send a reset, which can destroy the
- * response before the client has read it.
+ * keep-alive, a request the parser rejects, a header timeout), the server half-closes and
+ * discards whatever the client still sends until it closes its side, for at most
+ * HTTPD_LINGER_MS. Closing at once with unread input would make the kernel send a reset, which
+ * can destroy the response before the client has read it.
  */
 #include "apps/httpd/httpd.h"
 
@@ -20,8 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Input held per connection while a response is prepared; more aborts the connection. */
-#define PEND_MAX (1u << 20)
+#define NS_PER_MS 1000000ull
 
 void httpd_count_status(struct httpd_core *hc, int status)
 {
@@ -31,6 +40,38 @@ void httpd_count_status(struct httpd_core *hc, int status)
         httpd_count(hc->ctr, HC_RESP_4XX);
     else
         httpd_count(hc->ctr, HC_RESP_2XX);
+}
+
+/* The head timer: a head is late (408, then linger), or the linger time is over (close). */
+static void conn_timer_fired(void *arg)
+{
+    struct httpd_conn *h = arg;
+    if (!h->conn)
+        return;
+    if (h->closing) {
+        sn_conn_close(h->conn);
+        return;
+    }
+    h->head_wait = false;
+    httpd_send_error(h, 408, false, 1, false, true); /* closes: finish_close arms the linger */
+}
+
+/*
+ * After a pass over the input: starts the header timeout when a head has begun to arrive
+ * (its deadline counts from that first byte, not from the latest one), stops it otherwise.
+ */
+static void head_timer_update(struct httpd_conn *h, bool head_started)
+{
+    unsigned ms = h->hc->srv->opt.header_timeout_ms;
+    if (!h->conn || h->closing || !ms)
+        return;
+    if (!head_started) {
+        if (h->head_wait)
+            sn_timer_cancel(&h->timer);
+        h->head_wait = false;
+    } else if (!h->head_wait) {
+        h->head_wait = sn_timer_arm(&h->timer, (uint64_t)ms * NS_PER_MS) == 0;
+    }
 }
 
 void *httpd_on_accept(void *arg, struct sn_conn *conn)
@@ -46,6 +87,7 @@ void *httpd_on_accept(void *arg, struct sn_conn *conn)
     h->conn = conn;
     h->refs = 1; /* the connection's own, dropped by on_close */
     h->keep = true;
+    sn_timer_init(&h->timer, conn_timer_fired, h);
     httpd_count(hc->ctr, HC_CONNS_OPENED);
     return h;
 }
@@ -54,31 +96,34 @@ void httpd_conn_unref(struct httpd_conn *h)
 {
     if (--h->refs)
         return;
-    free(h->pend);
     free(h);
 }
 
 void httpd_conn_abort(struct httpd_conn *h)
 {
     h->closing = true;
-    h->plen = 0;
     if (h->conn)
         sn_conn_abort(h->conn);
 }
 
-/* No more requests: half-close once the output has left, then wait for the client's EOF. */
+/*
+ * No more requests: half-close once the output has left, then wait for the client's EOF, for
+ * at most HTTPD_LINGER_MS (a client that never closes must not keep the connection).
+ */
 static void finish_close(struct httpd_conn *h)
 {
     if (h->closing)
         return;
     h->closing = true;
-    h->plen = 0;
     if (!h->conn)
         return;
-    if (h->peer_eof)
+    if (h->peer_eof) {
         sn_conn_close(h->conn);
-    else
-        sn_conn_shutdown(h->conn);
+        return;
+    }
+    sn_conn_shutdown(h->conn);
+    h->head_wait = false;
+    (void)sn_timer_arm(&h->timer, HTTPD_LINGER_MS * NS_PER_MS); /* -ECANCELED: stopping */
 }
 
 bool httpd_write(struct httpd_conn *h, const void *data, size_t len)
@@ -162,19 +207,29 @@ static void dispatch(struct httpd_conn *h, const struct http_request *req)
         finish_close(h);
 }
 
-/* Answers the requests in buf[0, len) until one goes asynchronous, the connection ends or the
- * input runs out. Returns the bytes consumed. */
+/*
+ * Answers the requests in buf[0, len) until one goes asynchronous, the connection ends, the
+ * output backlog is over HTTPD_OUTPUT_HIGH or the input runs out. Returns the bytes consumed;
+ * the rest stays with libsn.
+ */
 static size_t process(struct httpd_conn *h, const char *buf, size_t len)
 {
     size_t off = 0;
+    bool head_started = false;
     h->in_process = true;
     while (!h->busy && !h->closing && h->conn) {
+        /* Full output: libsn paused reading at this same mark and presents the rest again
+         * once half of it has left (see httpd.h). */
+        if (sn_conn_backlog(h->conn) > HTTPD_OUTPUT_HIGH)
+            break;
         struct http_request req;
         size_t used = 0;
         int rc = http_reader_next(&h->rd, buf + off, len - off, &http_default_limits, &req,
                                   &used);
         if (rc == -EAGAIN) {
             off += used;
+            /* Bytes of a head are here (not body bytes still to discard): it has started. */
+            head_started = off < len && h->rd.skip == 0;
             break;
         }
         if (rc < 0) { /* -EBADMSG: the byte stream cannot be trusted any further */
@@ -184,43 +239,14 @@ static size_t process(struct httpd_conn *h, const char *buf, size_t len)
             break;
         }
         off += used;
+        head_timer_update(h, false); /* this head is complete; the next one starts afresh */
         dispatch(h, &req);
         if (h->closing)
             off = len;
     }
     h->in_process = false;
+    head_timer_update(h, head_started);
     return off;
-}
-
-static bool pend_append(struct httpd_conn *h, const char *data, size_t len)
-{
-    size_t need = h->plen + len;
-    if (need > PEND_MAX)
-        return false;
-    if (need > h->pcap) {
-        size_t cap = h->pcap ? h->pcap : 4096;
-        while (cap < need)
-            cap *= 2;
-        char *p = realloc(h->pend, cap);
-        if (!p)
-            return false;
-        h->pend = p;
-        h->pcap = cap;
-    }
-    memcpy(h->pend + h->plen, data, len);
-    h->plen += len;
-    return true;
-}
-
-static void run_pending(struct httpd_conn *h)
-{
-    size_t used = process(h, h->pend, h->plen);
-    if (h->closing) {
-        h->plen = 0;
-        return;
-    }
-    h->plen -= used;
-    memmove(h->pend, h->pend + used, h->plen);
 }
 
 void httpd_conn_resume(struct httpd_conn *h)
@@ -234,11 +260,8 @@ void httpd_conn_resume(struct httpd_conn *h)
     }
     if (h->in_process)
         return; /* settled inline: the loop that started it goes on */
+    /* libsn presents the requests held meanwhile (and then an EOF) from the run queue. */
     sn_conn_set_reading(h->conn, true);
-    if (h->plen)
-        run_pending(h);
-    if (!h->busy && !h->closing && h->peer_eof)
-        sn_conn_close(h->conn);
 }
 
 static size_t on_data(struct sn_conn *conn, void *arg, const char *data, size_t len)
@@ -247,23 +270,8 @@ static size_t on_data(struct sn_conn *conn, void *arg, const char *data, size_t 
     struct httpd_conn *h = arg;
     if (!h || h->closing)
         return len; /* draining before the close */
-    if (h->busy || h->plen) {
-        if (!pend_append(h, data, len))
-            httpd_conn_abort(h);
-        else if (!h->busy)
-            run_pending(h);
-        return len;
-    }
     size_t used = process(h, data, len);
-    if (h->closing)
-        return len;
-    if (h->busy && used < len) {
-        /* The rest waits in our own buffer: libsn would show it again only with new bytes. */
-        if (!pend_append(h, data + used, len - used))
-            httpd_conn_abort(h);
-        return len;
-    }
-    return used;
+    return h->closing ? len : used;
 }
 
 static void on_eof(struct sn_conn *conn, void *arg)
@@ -286,6 +294,7 @@ static void on_close(struct sn_conn *conn, void *arg, int err)
     if (!h)
         return;
     httpd_count(h->hc->ctr, HC_CONNS_CLOSED);
+    sn_timer_cancel(&h->timer);
     h->conn = NULL;
     h->closing = true;
     httpd_conn_unref(h);

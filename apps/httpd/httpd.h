@@ -29,7 +29,32 @@ struct httpd_options {
     const char *root;   /* /static directory, or NULL: /static answers 404 */
     unsigned idle_ms;   /* close idle connections; 0: never */
     unsigned max_conns; /* per core; 0: no limit */
+    /* A request head not complete this long after its first byte: 408 and close; 0: never. */
+    unsigned header_timeout_ms;
 };
+
+/*
+ * Flow control. A connection stops taking requests while its output backlog is over
+ * HTTPD_OUTPUT_HIGH and leaves the rest of its input to libsn, which holds it. The listener
+ * sets limits.output_high to the same value, so whenever httpd stops, libsn has paused reading
+ * too (it pauses as soon as a write takes the backlog over output_high), and when the backlog
+ * has fallen to half, libsn presents the held input to on_data again: that resume is httpd's
+ * "output drained" signal (libsn has no drain callback). Keep the two equal.
+ *
+ * HTTPD_INPUT_MAX is the unconsumed input a connection may hold. While reading is paused,
+ * libsn still holds what was already in flight (up to its 128 x 16 KiB receive ring per core)
+ * and then applies input_max to what on_data leaves: a client that pipelined far ahead, and
+ * whose answers are big, leaves a lot each time; 4 MiB keeps such a client from being cut with
+ * -EMSGSIZE, while a request head alone is never over 8 KiB (431).
+ */
+#define HTTPD_OUTPUT_HIGH ((size_t)1 << 20)
+#define HTTPD_INPUT_MAX   ((size_t)4 << 20)
+/* After a response that ends the connection, how long a client that goes on sending (and
+ * never closes) is read and discarded before the connection is closed. */
+#define HTTPD_LINGER_MS 5000u
+/* --header-timeout-ms default (nginx's client_header_timeout is 60 s; a head is a few hundred
+ * bytes, which any real client sends in well under a second). */
+#define HTTPD_HEADER_TIMEOUT_MS 10000u
 
 /*
  * Per-core counters, written only by their core and read by any core for /metrics. Updates are
@@ -74,7 +99,6 @@ struct httpd_server {
     int root_fd; /* O_PATH directory fd of opt.root, or -1 */
     unsigned ncores;
     struct httpd_core **cores; /* [ncores]; cores[i] is set by core i at start-up */
-    struct sn_listener *listener;
 };
 
 /* The body of "/". */
@@ -99,20 +123,24 @@ void *httpd_on_accept(void *arg, struct sn_conn *conn);
 
 /*
  * Per-connection state. `refs` counts the owners: the connection itself (until on_close) and
- * each asynchronous operation (a file read) still to finish for it.
+ * each asynchronous operation (a file read) still to finish for it. Input that is not taken
+ * yet (requests behind a busy one or behind a full output, a head still arriving) is left
+ * unconsumed: libsn holds it and presents it again (include/sn/net.h, on_data).
  */
 struct httpd_conn {
     struct httpd_core *hc;
     struct sn_conn *conn;     /* NULL once on_close ran */
     struct http_reader rd;
-    char *pend;               /* input held while a response is being prepared */
-    size_t plen, pcap;
+    /* Armed while a request head is incomplete (the header timeout), then after a response
+     * that ends the connection (the linger time); cancelled by on_close. */
+    struct sn_timer timer;
     unsigned refs;
     bool busy;                /* an asynchronous response is in progress: later requests wait */
     bool keep;                /* the request being answered keeps the connection open */
     bool in_process;          /* the request loop runs (an inline resume must not re-enter) */
     bool closing;             /* no more requests: the output drains, then it closes */
     bool peer_eof;
+    bool head_wait;           /* the timer is the header timeout of a head arriving */
 };
 
 /* Queues a copy of data; on failure aborts the connection. False when nothing was queued. */

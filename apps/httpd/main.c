@@ -8,7 +8,7 @@
  * Runs until SIGINT/SIGTERM, then stops gracefully and exits 0.
  *
  *   sn-httpd [--port N] [--listen ADDR] [--root DIR] [--idle-ms N] [--max-conns N]
- *            [libsn options: --smp, --cpuset, --unpinned, ...]
+ *            [--header-timeout-ms N] [libsn options: --smp, --cpuset, --unpinned, ...]
  */
 #include "apps/httpd/httpd.h"
 
@@ -22,11 +22,15 @@
 
 static const char usage[] =
     "usage: sn-httpd [--port N] [--listen ADDR] [--root DIR] [--idle-ms N] [--max-conns N]\n"
+    "                [--header-timeout-ms N]\n"
     "  --port N        TCP port (default 8080; 0 = any, printed at start-up)\n"
     "  --listen ADDR   numeric address to listen on (default 127.0.0.1)\n"
     "  --root DIR      serve /static/... from DIR (default: none, /static answers 404)\n"
     "  --idle-ms N     close connections idle this long (default 60000; 0 = never)\n"
-    "  --max-conns N   connections per core, more are closed at once (default 0 = no limit)\n";
+    "  --max-conns N   connections per core, more are closed at once (default 0 = no limit)\n"
+    "  --header-timeout-ms N\n"
+    "                  a request head must arrive whole within N ms of its first byte, else\n"
+    "                  408 and close (default 10000; 0 = no limit)\n";
 
 static int parse_num(const char *name, const char *s, unsigned max, unsigned *out)
 {
@@ -46,7 +50,8 @@ static int parse_args(int argc, char **argv, struct httpd_options *o)
     static const struct option longopts[] = {
         {"port", required_argument, NULL, 'p'},   {"listen", required_argument, NULL, 'l'},
         {"root", required_argument, NULL, 'r'},   {"idle-ms", required_argument, NULL, 'i'},
-        {"max-conns", required_argument, NULL, 'm'}, {0, 0, 0, 0},
+        {"max-conns", required_argument, NULL, 'm'},
+        {"header-timeout-ms", required_argument, NULL, 'h'}, {0, 0, 0, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -57,6 +62,9 @@ static int parse_args(int argc, char **argv, struct httpd_options *o)
         case 'r': o->root = optarg; break;
         case 'i': bad = parse_num("idle-ms", optarg, 1u << 30, &o->idle_ms); break;
         case 'm': bad = parse_num("max-conns", optarg, 1u << 30, &o->max_conns); break;
+        case 'h':
+            bad = parse_num("header-timeout-ms", optarg, 1u << 30, &o->header_timeout_ms);
+            break;
         default: fputs(usage, stderr); return SN_CONFIG_EXIT_USAGE;
         }
         if (bad)
@@ -83,7 +91,10 @@ int main(int argc, char **argv)
     if (rc != SN_CONFIG_CONTINUE)
         return rc;
     struct httpd_server srv = {
-        .opt = {.port = 8080, .host = SN_NET_DEFAULT_HOST, .idle_ms = 60000},
+        .opt = {.port = 8080,
+                .host = SN_NET_DEFAULT_HOST,
+                .idle_ms = 60000,
+                .header_timeout_ms = HTTPD_HEADER_TIMEOUT_MS},
         .root_fd = -1,
     };
     rc = parse_args(argc, argv, &srv.opt);

@@ -32,22 +32,25 @@ static void build_hello(struct httpd_core *hc)
     }
 }
 
-/* Nanoseconds until just after the next wall-clock second. */
-static uint64_t to_next_second(void)
+/*
+ * Refreshes the Date (and the hello responses) and re-arms for just after the next
+ * wall-clock second. The precise clock, not time(): glibc's time() reads the coarse clock,
+ * which can still show the old second a millisecond after the boundary.
+ */
+static int date_refresh(struct httpd_core *hc)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return NS_PER_SEC - (uint64_t)ts.tv_nsec + 1000000u;
+    if (http_date_update(&hc->date, ts.tv_sec))
+        build_hello(hc);
+    /* One-shot, re-aimed at each boundary (a late or early firing corrects itself).
+     * -ECANCELED while the reactor stops is the end of it. */
+    return sn_timer_arm(&hc->date_timer, NS_PER_SEC - (uint64_t)ts.tv_nsec + 1000000u);
 }
 
 static void date_tick(void *arg)
 {
-    struct httpd_core *hc = arg;
-    if (http_date_update(&hc->date, time(NULL)))
-        build_hello(hc);
-    /* One-shot, re-aimed at each second boundary, so the Date never lags by a second.
-     * -ECANCELED while the reactor stops is the end of it. */
-    sn_timer_arm(&hc->date_timer, to_next_second());
+    (void)date_refresh(arg);
 }
 
 static struct sn_future *core_init(void *arg)
@@ -58,31 +61,14 @@ static struct sn_future *core_init(void *arg)
         return sn_failed(-ENOMEM);
     hc->core = sn_core_id();
     hc->srv = srv;
-    http_date_update(&hc->date, time(NULL));
-    build_hello(hc);
     if (srv->root_fd >= 0 && !(hc->cache = httpd_static_cache_new())) {
         free(hc);
         return sn_failed(-ENOMEM);
     }
     srv->cores[hc->core] = hc;
     sn_timer_init(&hc->date_timer, date_tick, hc);
-    int rc = sn_timer_arm(&hc->date_timer, to_next_second());
+    int rc = date_refresh(hc);
     return rc < 0 ? sn_failed(rc) : NULL;
-}
-
-static void listening(void *arg, int err, uint64_t value)
-{
-    struct httpd_server *srv = arg;
-    if (err) {
-        fprintf(stderr, "sn-httpd: cannot listen on %s:%u: %s\n", srv->opt.host, srv->opt.port,
-                sn_strerror(err));
-        sn_stop(1);
-        return;
-    }
-    srv->listener = (struct sn_listener *)(uintptr_t)value;
-    printf("sn-httpd: listening on %s:%u, %u cores, root %s\n", srv->opt.host,
-           sn_listener_port(srv->listener), srv->ncores, srv->opt.root ? srv->opt.root : "(none)");
-    fflush(stdout);
 }
 
 static struct sn_future *start_listening(void *arg, uint64_t value)
@@ -93,7 +79,9 @@ static struct sn_future *start_listening(void *arg, uint64_t value)
         .host = srv->opt.host,
         .port = (uint16_t)srv->opt.port,
         .max_conns_per_core = srv->opt.max_conns,
-        .limits = {.idle_ms = srv->opt.idle_ms},
+        .limits = {.idle_ms = srv->opt.idle_ms,
+                   .input_max = HTTPD_INPUT_MAX,
+                   .output_high = HTTPD_OUTPUT_HIGH}, /* see httpd.h, "Flow control" */
         .ops = &httpd_conn_ops,
         .on_accept = httpd_on_accept,
         .arg = srv,
@@ -104,12 +92,17 @@ static struct sn_future *start_listening(void *arg, uint64_t value)
 static void started(void *arg, int err, uint64_t value)
 {
     struct httpd_server *srv = arg;
-    if (err) {
-        fprintf(stderr, "sn-httpd: start-up failed: %s\n", sn_strerror(err));
+    if (err) { /* a core's state (-ENOMEM) or the listen (-EADDRINUSE, ...) */
+        fprintf(stderr, "sn-httpd: cannot start on %s:%u: %s\n", srv->opt.host, srv->opt.port,
+                sn_strerror(err));
         sn_stop(1);
         return;
     }
-    listening(srv, 0, value);
+    /* The listener lives until the reactor stops, which closes it. */
+    struct sn_listener *l = (struct sn_listener *)(uintptr_t)value;
+    printf("sn-httpd: listening on %s:%u, %u cores, root %s\n", srv->opt.host,
+           sn_listener_port(l), srv->ncores, srv->opt.root ? srv->opt.root : "(none)");
+    fflush(stdout);
 }
 
 struct sn_future *httpd_main(void *arg)

@@ -33,6 +33,8 @@ static const char usage[] =
     "  --all               also list every word with its count\n"
     "  --partitioner SPEC  which core owns a word: hash (default), jump, rendezvous,\n"
     "                      ketama-xxh3:N, range:str:m,... (N must be the core count)\n"
+    "  --piece-size SIZE   cores take the file in pieces of SIZE bytes from core 0 (2M)\n"
+    "  --static            each core takes 1/N of the file instead, one range\n"
     "  --no-combine        ship every occurrence to its owner instead of per-core counts\n"
     "  --combine-max N     ship a core's counts when it holds N distinct words (2^18)\n"
     "  --reference         count single-threaded without the reactor (the oracle)\n"
@@ -93,6 +95,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         {"long-gap", required_argument, NULL, 'l'},
         {"output", required_argument, NULL, 'o'},
         {"no-combine", no_argument, NULL, 'n'},
+        {"static", no_argument, NULL, 'S'},
+        {"piece-size", required_argument, NULL, 'P'},
         {"combine-max", required_argument, NULL, 'c'},
         {0, 0, 0, 0},
     };
@@ -110,6 +114,12 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         case 'r': o->reference = true; break;
         case 'R': o->job.report = true; break;
         case 'n': o->job.no_combine = true; break;
+        case 'S': o->job.static_ranges = true; break;
+        case 'P':
+            if (parse_u64(optarg, 1ull << 40, true, &v) < 0 || v == 0)
+                return bad("piece-size", optarg, "a size from 1 to 1T (suffix K, M or G)");
+            o->job.piece_size = v;
+            break;
         case 'c':
             if (parse_u64(optarg, UINT32_MAX, false, &v) < 0 || v == 0)
                 return bad("combine-max", optarg, "a number from 1 to 4294967295");

@@ -30,6 +30,18 @@ void wc_job_free(struct wc_job *job)
     job->parts = NULL;
 }
 
+void wc_job_piece(const struct wc_job *job, uint64_t i, uint64_t *lo, uint64_t *hi)
+{
+    if (job->static_ranges) {
+        *lo = wc_nominal(job->size, (unsigned)i, sn_core_count());
+        *hi = wc_nominal(job->size, (unsigned)i + 1, sn_core_count());
+        return;
+    }
+    uint64_t p = job->piece_size ? job->piece_size : WC_PIECE_DEFAULT;
+    *lo = i * p;
+    *hi = job->size - *lo < p ? job->size : *lo + p;
+}
+
 /* ---- reduce ---- */
 
 /* Runs on every core: sorts its counts, keeps its first K items (all with --all). */
@@ -107,6 +119,8 @@ static struct sn_future *stat_done(void *arg, uint64_t unused)
     if (!S_ISREG(job->st.mode))
         return sn_failed(-EINVAL); /* ranges need a size: a regular file */
     job->size = job->st.size;
+    uint64_t p = job->piece_size ? job->piece_size : WC_PIECE_DEFAULT;
+    job->npieces = job->static_ranges ? sn_core_count() : (job->size + p - 1) / p;
     struct sn_future *f = sn_sharded_start(&job->shards, wc_core_new, wc_core_free, job);
     return sn_then(f, map_shuffle, job);
 }
@@ -130,11 +144,11 @@ static struct sn_future *exit_code(void *arg, int err, uint64_t value)
         double s = (double)job->ns / 1e9;
         fprintf(job->out,
                 "report: mode=reactor cores=%u bytes=%" PRIu64 " words=%" PRIu64 " seconds=%.6f "
-                "words_per_s=%.0f setup_s=%.6f map_s=%.6f reduce_s=%.6f\n",
+                "words_per_s=%.0f setup_s=%.6f map_s=%.6f reduce_s=%.6f pieces=%" PRIu64 "\n",
                 sn_core_count(), job->size, job->sum.total, s,
                 s > 0 ? (double)job->sum.total / s : 0.0, (double)(job->t_map - job->t0) / 1e9,
                 (double)(job->t_reduce - job->t_map) / 1e9,
-                (double)(job->t0 + job->ns - job->t_reduce) / 1e9);
+                (double)(job->t0 + job->ns - job->t_reduce) / 1e9, job->npieces);
         fflush(job->out);
     }
     return sn_ready(0);

@@ -2,9 +2,13 @@
  * The distributed word count (map / shuffle / reduce over the reactor's cores):
  *
  *  1. core 0 opens the file (sn_file_open/fstat) and creates one shard per core;
- *  2. map: every core reads its byte range through io_uring (sn_file_read, two buffers so
- *     the next read is in flight while the current chunk is tokenized) and scans it with
- *     wc_scan, so exactly the words that start in its nominal range are its own;
+ *  2. map: the file is cut into nominal ranges ("pieces", 2 MiB by default); a word belongs
+ *     to the piece that holds its first byte (wc_token.h), so no cut splits or repeats a
+ *     word. Each core asks core 0 for a piece (a message; core 0 alone keeps the cursor),
+ *     reads it through io_uring (sn_file_read, two buffers so the next read is in flight
+ *     while the current chunk is tokenized) and scans it with wc_scan, asking for the next
+ *     piece ahead; a core slowed down by other work on its CPU simply takes fewer pieces.
+ *     With `static_ranges` core i takes exactly 1/N of the file, piece i, and nothing else;
  *  3. shuffle: each word goes to the core the partitioner names for its bytes, as
  *     (word, count) pairs packed into 64 KiB batches sent with sn_call_on (at most a fixed
  *     number in flight per core: reading pauses until owners catch up); pairs the core owns
@@ -38,12 +42,16 @@ struct wc_job {
     bool report;          /* print a "report:" line with words/s after the result */
     bool no_combine;      /* ship every occurrence instead of per-core combined counts */
     uint32_t combine_max; /* distinct words a combiner holds before shipping; 0: 2^18 */
+    bool static_ranges;   /* one range per core instead of pieces handed out by core 0 */
+    uint64_t piece_size;  /* bytes per piece; 0: WC_PIECE_DEFAULT */
     FILE *out;
     /* Filled during the run (core 0 unless noted). */
     struct sn_partition *part; /* owned: the caller frees it after sn_run (wc_job_free) */
     int fd;
     uint64_t size;
     struct sn_file_stat st;
+    uint64_t npieces;    /* nominal ranges the file is cut into */
+    uint64_t next_piece; /* the next piece to hand out (core 0 only) */
     struct sn_sharded *shards;
     struct wc_core **parts;   /* per core, set by the reduce */
     uint64_t t0, ns;          /* start and elapsed time of the count */
@@ -51,6 +59,14 @@ struct wc_job {
     int err;
     struct wc_summary sum;
 };
+
+#define WC_PIECE_DEFAULT (2u << 20)
+
+/*
+ * Nominal range [*lo, *hi) of piece i (words belong to the piece holding their first byte,
+ * wc_token.h): 1/N of the file per core with static ranges, else piece_size bytes each.
+ */
+void wc_job_piece(const struct wc_job *job, uint64_t i, uint64_t *lo, uint64_t *hi);
 
 /* Initialises a job with the defaults (top 10, hash partitioner, stdout). */
 void wc_job_init(struct wc_job *job, const char *path);

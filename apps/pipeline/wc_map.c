@@ -1,10 +1,10 @@
 /*
  * Map and shuffle on one core (see wc_map.h and wc_dist.h).
  *
- * Everything here runs on the shard's own core, from callbacks: read completions, batch
- * acknowledgements and combiner-shipping tasks. Each callback does its work, then calls
- * advance(), which moves the state machine on (start a read that waited, ship the combiner,
- * flush the last batches, settle the scan's promise). `busy` keeps a callback that runs
+ * Everything here runs on the shard's own core, from callbacks: piece claims, read
+ * completions, batch acknowledgements and combiner-shipping tasks. Each callback does its work,
+ * then calls advance(), which moves the state machine on (start a read that waited, ship the
+ * combiner, flush the last batches, settle the scan's promise). `busy` keeps a callback that runs
  * inside another one (a future that failed at once runs its consumer inline) from advancing
  * in the middle of the outer one's work.
  */
@@ -256,7 +256,7 @@ static void on_word(void *arg, const char *word, size_t len)
         ship_start(c);
 }
 
-/* ---- map: reading and scanning the range ---- */
+/* ---- map: reading and scanning pieces of the file ---- */
 
 static void read_done(void *arg, int err, uint64_t n);
 
@@ -268,7 +268,7 @@ static void start_read(struct wc_core *c)
         c->tail_len *= 2; /* a long word crosses the end: read more each time */
     if (off >= size) {    /* the file ends here */
         wc_scan_eof(&c->scan, on_word, c);
-        c->reading_done = true;
+        c->piece_active = false;
         return;
     }
     if (len > size - off)
@@ -283,7 +283,7 @@ static void start_read(struct wc_core *c)
 /* Starts the read at read_off unless too many batches wait for their owners. */
 static void next_read(struct wc_core *c)
 {
-    if (c->reading_done || c->reading)
+    if (!c->piece_active || c->reading)
         return;
     if (c->inflight >= MAX_INFLIGHT)
         c->read_wanted = true;
@@ -296,19 +296,18 @@ static void read_done(void *arg, int err, uint64_t n)
     struct wc_core *c = arg;
     c->reading = false;
     c->busy++;
-    if (err || c->reading_done) { /* a failure, or a read that was in flight when one came */
-        if (err)
-            fail(c, err);
-        c->reading_done = true;
+    if (err || c->err) {
+        fail(c, err);
+        c->piece_active = false;
         goto out;
     }
     bool eof = n < c->read_len;
     const char *data = c->buf[c->cur];
     c->cur ^= 1;
     c->read_off += n;
-    /* While the range goes on the next chunk is surely needed: read it into the other
+    /* While the piece goes on the next chunk is surely needed: read it into the other
      * buffer while this one is tokenized. */
-    if (!eof && c->read_off < c->scan.hi && !c->err)
+    if (!eof && c->read_off < c->scan.hi)
         next_read(c);
     int rc = wc_scan_feed(&c->scan, data, (size_t)n, on_word, c);
     if (rc < 0)
@@ -316,12 +315,81 @@ static void read_done(void *arg, int err, uint64_t n)
     if (eof)
         wc_scan_eof(&c->scan, on_word, c);
     if (wc_scan_done(&c->scan) || c->err)
-        c->reading_done = true;
+        c->piece_active = false;
     else if (!c->reading && !c->read_wanted)
         next_read(c);
 out:
     c->busy--;
     advance(c);
+}
+
+/* Starts scanning piece i: the words whose first byte lies in its nominal range. */
+static void start_piece(struct wc_core *c, uint64_t i)
+{
+    uint64_t lo, hi;
+    wc_job_piece(c->job, i, &lo, &hi);
+    wc_scan_free(&c->scan);
+    wc_scan_init(&c->scan, lo, hi);
+    c->read_off = c->scan.pos;
+    c->tail_len = TAIL_FIRST;
+    c->piece_active = !wc_scan_done(&c->scan);
+    c->pieces++;
+    next_read(c);
+}
+
+/* On core 0, the only core that touches job->next_piece: hands out the next piece. */
+static int claim_piece(void *arg, uint64_t *value)
+{
+    struct wc_job *job = arg;
+    *value = job->next_piece < job->npieces ? job->next_piece++ : UINT64_MAX;
+    return 0;
+}
+
+static void claim_done(void *arg, int err, uint64_t piece)
+{
+    struct wc_core *c = arg;
+    c->claim_pending = false;
+    if (err || piece == UINT64_MAX) {
+        if (err)
+            fail(c, err);
+        c->no_more = true;
+    } else {
+        c->has_next = true;
+        c->next_piece = piece;
+    }
+    advance(c);
+}
+
+/* Asks core 0 for a piece; the answer arrives in claim_done. */
+static void claim(struct wc_core *c)
+{
+    c->claim_pending = true;
+    c->busy++;
+    sn_done(sn_call_on(0, claim_piece, c->job), claim_done, c);
+    c->busy--;
+}
+
+/* Between pieces: start the claimed one (and claim the one after it), or end the map. */
+static bool next_piece(struct wc_core *c)
+{
+    if (c->piece_active || c->reading || c->reading_done)
+        return false;
+    if (c->err || (c->no_more && !c->has_next)) {
+        c->reading_done = c->no_more || !c->claim_pending;
+        return c->reading_done;
+    }
+    if (c->has_next) {
+        c->has_next = false;
+        start_piece(c, c->next_piece);
+        if (!c->no_more && !c->claim_pending)
+            claim(c); /* ask ahead, so the next piece is known when this one ends */
+        return true;
+    }
+    if (!c->claim_pending) {
+        claim(c);
+        return true;
+    }
+    return false;
 }
 
 /* Sends the batches still being filled: the last step of the shuffle. */
@@ -337,9 +405,11 @@ static void flush_open(struct wc_core *c)
 static bool step(struct wc_core *c)
 {
     bool can_send = c->inflight < MAX_INFLIGHT;
+    if (next_piece(c))
+        return true;
     if (c->read_wanted && can_send) {
         c->read_wanted = false;
-        if (!c->reading_done)
+        if (c->piece_active)
             start_read(c);
         return true;
     }
@@ -369,7 +439,7 @@ static void advance(struct wc_core *c)
     while (step(c))
         ;
     c->busy--;
-    if (!c->flushed || c->reading || c->inflight || c->ship_active || !c->done)
+    if (!c->flushed || c->reading || c->claim_pending || c->inflight || c->ship_active || !c->done)
         return;
     struct sn_promise *p = c->done;
     c->done = NULL;
@@ -387,14 +457,11 @@ struct sn_future *wc_core_scan(void *instance, void *arg)
     c->done = sn_promise_new(&f);
     if (!c->done)
         return sn_failed(-ENOMEM);
-    wc_scan_init(&c->scan, wc_nominal(job->size, c->id, c->n),
-                 wc_nominal(job->size, c->id + 1, c->n));
-    c->read_off = c->scan.pos;
-    c->tail_len = TAIL_FIRST;
-    c->reading_done = wc_scan_done(&c->scan);
-    c->busy++;
-    next_read(c);
-    c->busy--;
+    if (job->static_ranges) { /* piece i is core i's, nothing to claim */
+        c->has_next = true;
+        c->next_piece = c->id;
+        c->no_more = true;
+    }
     advance(c);
     return f;
 }

@@ -27,9 +27,15 @@ struct wc_core {
     unsigned cur;      /* buffer the next read goes into */
     uint64_t read_off; /* offset of the read in flight, or of the next one */
     size_t read_len, tail_len;
-    bool reading;           /* a read is in flight */
-    bool read_wanted;       /* the next read waits for acknowledgements */
-    bool reading_done;      /* no more bytes are needed (or a failure) */
+    bool reading;       /* a read is in flight */
+    bool read_wanted;   /* the next read waits for acknowledgements */
+    bool piece_active;  /* a piece is being scanned */
+    bool has_next;      /* next_piece is claimed and waits */
+    bool claim_pending; /* a claim is on its way to core 0 */
+    bool no_more;       /* core 0 has no more pieces */
+    uint64_t next_piece;
+    uint64_t pieces;        /* pieces this core scanned */
+    bool reading_done;      /* the map is over here: no piece left (or a failure) */
     bool flushed;           /* the last open batches are sent */
     unsigned busy;          /* inside a callback: advance() waits for its end */
     struct wc_batch **open; /* per destination core, the batch being filled */
@@ -48,9 +54,10 @@ void *wc_core_new(void *arg, unsigned core);
 void wc_core_free(void *instance, void *arg);
 
 /*
- * sn_shard_fn: maps and shuffles this core's range of job->fd (job->size bytes). The future
- * settles when every word of the range has been counted by its owner (every batch this core
- * sent was acknowledged), or fails with the first error. Owner core only.
+ * sn_shard_fn: maps and shuffles pieces of job->fd (job->size bytes): piece `core` with
+ * static ranges, else the pieces core 0 hands out one at a time. The future settles when
+ * every word of this core's pieces has been counted by its owner (every batch this core sent
+ * was acknowledged), or fails with the first error. Owner core only.
  */
 struct sn_future *wc_core_scan(void *instance, void *arg);
 

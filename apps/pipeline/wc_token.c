@@ -149,8 +149,12 @@ int wc_scan_feed(struct wc_scan *s, const char *buf, size_t n, wc_word_fn fn, vo
     if (s->state == S_SKIP) {
         while (i < n && wc_word_byte[b[i]])
             i++;
-        if (i == n)
+        if (i == n) {
+            /* A word from before lo that reaches hi: no word can start in the range. */
+            if (s->pos + n >= s->hi)
+                s->state = S_DONE;
             goto out;
+        }
         s->state = S_SEP;
     }
     if (s->state == S_WORD)

@@ -57,8 +57,10 @@ void wc_split(const char *buf, size_t len, unsigned k, size_t *cuts);
  * A streaming scanner for one range of a file, fed with the file's bytes chunk by chunk,
  * that emits exactly the words whose first byte lies in the nominal range [lo, hi). It reads
  * one byte before lo (to know whether lo is inside a word that belongs to the previous
- * range) and goes on past hi until the word that crosses hi ends. Words that span chunks are
- * assembled in a carry buffer (malloc'd, grows as needed).
+ * range) and goes on past hi until the word that crosses hi ends; it stops at hi when a
+ * word of the previous range covers the whole range. Words that span chunks are assembled in
+ * a carry buffer (malloc'd, grows as needed). The bytes it reads are thus bounded by the
+ * range, one byte, and the length of the word that crosses hi.
  */
 struct wc_scan {
     uint64_t lo, hi;

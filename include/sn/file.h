@@ -8,6 +8,9 @@
  * caller and must stay valid and untouched until the future settles. Paths are copied.
  * Errors: the future fails with the negative errno of the operation (-ENOENT, -EACCES,
  * -EBADF, -EISDIR, ...), -ENOMEM, or -ECANCELED when the reactor stops first.
+ * Full submission queue: an operation (or the next piece of a long read or write) that finds
+ * the core's io_uring refusing more requests waits for the loop's next submit and is queued
+ * then; it is never dropped (-EBUSY only if it cannot even wait, for lack of memory).
  * All functions: any reactor core; NULL off a core.
  */
 #ifndef SN_FILE_H

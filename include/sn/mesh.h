@@ -12,8 +12,9 @@
  *
  * Doorbells: each receiving core has a bitmap with one bit per sender. A flush that publishes
  * to `to` sets its bit, so a receiver with nothing incoming learns it from one load
- * (sn_mesh_pending), and a receiver with something incoming reads only the rings whose bits
- * are set.
+ * (sn_mesh_drain, sn_mesh_pending), and a receiver with something incoming reads only the
+ * rings whose bits are set. The receiver keeps a bit set for a while after its ring ran dry,
+ * so a pair that keeps talking does no atomic read-modify-write on the doorbell.
  *
  * Sleep: a receiver that is about to block calls sn_mesh_sleep_announce, re-checks
  * sn_mesh_pending (and its other sources), and only then blocks. A flush that publishes to a
@@ -104,10 +105,13 @@ SN_API void sn_mesh_destroy(struct sn_mesh *mesh);
 SN_API unsigned sn_mesh_cores(const struct sn_mesh *mesh);
 
 /*
- * Queues a copy of `msg` from core `from` to core `to` (from != to), not yet visible to `to`
- * until sn_mesh_flush. 0 on success; -EINVAL for bad core ids or a NULL fn; -ENOBUFS when
- * the overflow limit is reached; -ENOMEM when overflow memory cannot be had.
- * Core `from` only.
+ * Queues a copy of `msg` from core `from` to core `to` (from != to). It becomes visible to
+ * `to` at the next sn_mesh_flush at the latest; once a batch of messages (64, or half the
+ * ring when that is smaller) waits in the ring for `to`, the send publishes them itself and
+ * rings the doorbell, so a long burst reaches the receiver while the sender is still making
+ * it (waking a sleeping receiver is still left to sn_mesh_flush). 0 on success; -EINVAL for
+ * bad core ids or a NULL fn; -ENOBUFS when the overflow limit is reached; -ENOMEM when
+ * overflow memory cannot be had. Core `from` only.
  */
 SN_API int sn_mesh_send(struct sn_mesh *mesh, unsigned from, unsigned to,
                         const struct sn_msg *msg);
@@ -115,10 +119,11 @@ SN_API int sn_mesh_send(struct sn_mesh *mesh, unsigned from, unsigned to,
 /*
  * Publishes everything core `from` queued since its last flush: overflow first, into the
  * rings as far as they have room, one release store per ring; rings each destination's
- * doorbell; calls `wake(ctx, to)` for destinations that announced sleep. With wake NULL,
- * sleep announcements are left alone for a later flush that has a callback. Only destinations
- * sent to since the last flush (or still holding overflow) are visited. Returns the number of
- * messages made visible. Core `from` only.
+ * doorbell; calls `wake(ctx, to)` for destinations that announced sleep (also those that
+ * sn_mesh_send already published to). With wake NULL, sleep announcements are left alone for
+ * a later flush that has a callback. Only destinations sent to since the last flush (or still
+ * holding overflow) are visited. Returns the number of messages made visible since the last
+ * flush (those published early by sn_mesh_send included). Core `from` only.
  */
 SN_API unsigned sn_mesh_flush(struct sn_mesh *mesh, unsigned from, sn_mesh_wake_fn wake,
                               void *ctx);
@@ -130,14 +135,23 @@ SN_API unsigned sn_mesh_flush(struct sn_mesh *mesh, unsigned from, sn_mesh_wake_
  */
 SN_API bool sn_mesh_backlog(const struct sn_mesh *mesh, unsigned from);
 
-/* True when some sender has rung core `me`'s doorbell since its last drain. O(1). Core `me`. */
+/*
+ * True when messages wait for core `me`: some sender rang its doorbell since the last drain,
+ * or a ring whose doorbell bit the receiver keeps set (see sn_mesh_drain) holds messages.
+ * One load per 64 senders when no bit is kept; otherwise also a fence and one load per kept
+ * ring. Core `me` only.
+ */
 SN_API bool sn_mesh_pending(const struct sn_mesh *mesh, unsigned me);
 
 /*
  * Handles up to `budget` incoming messages on core `me` (0: no limit), calling each
  * message's fn. Reads only the rings whose doorbell bits are set; a ring not emptied within
- * the budget keeps its bit. Returns the number handled. Core `me` only. A message's fn may
- * call sn_mesh_send and sn_mesh_flush for core `me` (replies), but not sn_mesh_drain.
+ * the budget keeps its bit. A ring found empty also keeps its bit for a while (a few hundred
+ * drains), so a sender that keeps talking to `me` finds the bit set and pays no atomic
+ * read-modify-write; the bit is cleared, with a last look at the ring, once the ring stays
+ * quiet. With nothing set it costs one load per 64 senders. Returns the number handled.
+ * Core `me` only. A message's fn may call sn_mesh_send and sn_mesh_flush for core `me`
+ * (replies), but not sn_mesh_drain.
  */
 SN_API unsigned sn_mesh_drain(struct sn_mesh *mesh, unsigned me, unsigned budget);
 

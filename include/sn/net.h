@@ -20,10 +20,25 @@
  * A connection ends when the app closes it, the peer resets it, a limit is hit, or the
  * reactor stops (every socket still open is closed then, connections with err -ECANCELED).
  *
+ * Reactor stop (sn_stop, SIGINT/SIGTERM, main's future settling): listeners and UDP sockets
+ * close at once. Each connection stops reading (on_data and on_eof are not called any more)
+ * but still takes writes until it closes, so replies to the last requests, also ones still
+ * coming from other cores, can leave: it closes once its output has been sent, and gets at
+ * most limits.stop_flush_ms (default 1 s) for that; output still unsent then is dropped and
+ * the connection reset (so the peer cannot take a cut reply for a whole one). on_error and
+ * on_close get -ECANCELED either way. The reactor's shutdown waits for these flushes.
+ *
  * Errors that end a connection (on_error, then on_close get the same value): -ECONNRESET /
  * -EPIPE (the peer reset it; only that connection is affected), -ETIMEDOUT (idle timeout),
- * -EMSGSIZE (more unconsumed input than limits.input_max), -ECANCELED (reactor stop), or the
- * error of the failing recv/send.
+ * -EMSGSIZE (more unconsumed input than limits.input_max), -ECANCELED (reactor stop), -EBUSY
+ * (the io_uring submission queue stayed full while the reactor was stopping), or the error of
+ * the failing recv/send.
+ *
+ * Full submission queue: when the core's io_uring takes no more requests even after
+ * submitting (rare: the kernel refuses while completions overflow), nothing is lost. Work the
+ * app cannot see fail (re-arming a receive, sending queued output, a cancel) waits for the
+ * loop's next submit and goes on; calls that report errors (sn_listen, sn_connect,
+ * sn_udp_open, sn_udp_send) fail with -EBUSY, and may be tried again.
  *
  * SIGPIPE: sends use MSG_NOSIGNAL, so a reset peer never raises it.
  * Threads: every function here is for reactor cores only; a connection, UDP socket or listener
@@ -49,31 +64,41 @@ struct sn_udp;
 
 /* Per-connection limits; 0 in a field means its default. */
 struct sn_conn_limits {
-    /* Bytes on_data left unconsumed that libsn keeps; past it: -EMSGSIZE. Default 1 MiB. */
+    /* Bytes on_data may leave unconsumed (checked when each on_data call returns); past it:
+     * -EMSGSIZE. Bytes held while reading is paused may go past it until they are presented
+     * (see sn_conn_set_reading). Default 1 MiB. */
     size_t input_max;
-    /* Output backlog above which reading pauses; it resumes at half. Default 1 MiB. */
+    /* Output backlog above which reading pauses, as with sn_conn_set_reading(false) (bytes
+     * already on their way are held, not delivered); it resumes at half. Default 1 MiB. */
     size_t output_high;
     /* Close a connection with no byte received or sent for this long (-ETIMEDOUT). 0: never. */
     unsigned idle_ms;
     /* Receive with plain recv even where provided buffer rings exist (testing, old kernels). */
     bool plain_recv;
+    /* When the reactor stops: how long queued output may take to leave before the connection
+     * is reset with it unsent (milliseconds). 0: SN_CONN_DEFAULT_STOP_FLUSH_MS. */
+    unsigned stop_flush_ms;
 };
 
-#define SN_CONN_DEFAULT_INPUT_MAX   (1u << 20)
-#define SN_CONN_DEFAULT_OUTPUT_HIGH (1u << 20)
+#define SN_CONN_DEFAULT_INPUT_MAX     (1u << 20)
+#define SN_CONN_DEFAULT_OUTPUT_HIGH   (1u << 20)
+#define SN_CONN_DEFAULT_STOP_FLUSH_MS 1000u
 
 /* What a connection calls back; `arg` is the connection's user data. Any may be NULL. */
 struct sn_conn_ops {
     /*
      * Bytes arrived: data[0..len) holds what the previous call left unconsumed followed by
      * the new bytes. Returns how many bytes (from the front) it consumed; the rest is kept and
-     * presented again with the next bytes. The memory is libsn's and valid only during the
+     * presented again with the next bytes, or when reading resumes after
+     * sn_conn_set_reading(false) (see there). Never called while reading is off or paused
+     * by backpressure (limits.output_high). The memory is libsn's and valid only during the
      * call. NULL: everything is discarded.
      */
     size_t (*on_data)(struct sn_conn *conn, void *arg, const char *data, size_t len);
     /*
-     * The peer closed its side (EOF). The connection may still write. NULL: sn_conn_close
-     * (pending output still leaves first).
+     * The peer closed its side (EOF), after every byte before it was presented to on_data.
+     * Like on_data, never called while reading is off (it waits for the resume). The
+     * connection may still write. NULL: sn_conn_close (pending output still leaves first).
      */
     void (*on_eof)(struct sn_conn *conn, void *arg);
     /* The connection failed with `err` (see above); on_close follows with the same err. */
@@ -130,8 +155,9 @@ struct sn_listener_stats {
  * Opens the port on every core as cfg->mode says and starts accepting; the future succeeds
  * with the listener (a `struct sn_listener *` in the value) once every core accepts. The
  * sockets are made synchronously, so address errors (-EADDRINUSE, -EACCES, -EINVAL for a bad
- * host or config, -ENOMEM) come back as an already failed future. `cfg` is copied (not the
- * memory `ops` and `arg` point to). Any core; NULL off a core.
+ * host or config, -ENOMEM) come back as an already failed future; -EBUSY when a core could
+ * not queue its accept (full submission queue), -ECANCELED once the reactor stops. `cfg` is
+ * copied (not the memory `ops` and `arg` point to). Any core; NULL off a core.
  */
 SN_API struct sn_future *sn_listen(const struct sn_listen_config *cfg);
 
@@ -172,8 +198,8 @@ struct sn_connect_config {
  * Connects to host:port from the calling core; the future succeeds with the connection (a
  * `struct sn_conn *` in the value), owned by this core, reading already. Fails with the
  * connect error (-ECONNREFUSED, -ETIMEDOUT after timeout_ms, -EINVAL for a bad address,
- * -ECANCELED when the reactor stops), in which case no callback is ever called. Any core;
- * NULL off a core.
+ * -ECANCELED when the reactor stops, -EBUSY when the submission queue is full, -ENOMEM), in
+ * which case no callback is ever called. Any core; NULL off a core.
  */
 SN_API struct sn_future *sn_connect(const struct sn_connect_config *cfg);
 
@@ -182,7 +208,8 @@ SN_API struct sn_future *sn_connect(const struct sn_connect_config *cfg);
 /*
  * Queues a copy of data[0..len) for sending; it leaves with the rest of this turn's output.
  * 0; -EPIPE after sn_conn_close / sn_conn_shutdown / a failure (the failure's error when
- * known); -ENOMEM; -EXDEV on another core.
+ * known) or once the connection closes at a reactor stop (writes made after the stop began
+ * and before that are still sent); -ENOMEM; -EXDEV on another core.
  */
 SN_API int sn_conn_write(struct sn_conn *conn, const void *data, size_t len);
 
@@ -217,10 +244,23 @@ SN_API int sn_conn_close(struct sn_conn *conn);
 SN_API int sn_conn_abort(struct sn_conn *conn);
 
 /*
- * Stops (false) or resumes (true) reading; backpressure still applies on top. Bytes the
- * kernel had already received may still reach on_data after reading stops. Bytes on_data
- * left unconsumed are presented again only together with new bytes (resuming does not call
- * on_data by itself).
+ * Stops (false) or resumes (true) reading, for the app's own flow control. Backpressure on
+ * the output (limits.output_high) pauses reading the same way, independently: on_data runs
+ * only while both allow it.
+ *
+ * Off is a firm stop: from the moment this returns (also when called inside on_data), on_data
+ * and on_eof are not called until reading is on again. libsn stops receiving at once; bytes
+ * that were already on their way (at most one 16 KiB buffer, or what the kernel had put in
+ * the core's buffer ring) are held behind whatever on_data left unconsumed, even past
+ * limits.input_max; an EOF is held behind them.
+ *
+ * On again: if input is held (unconsumed or received meanwhile) or an EOF is, on_data is
+ * called with all of it (then on_eof) from the run queue soon after, in this loop turn or
+ * the next, even if the peer sends nothing more; never from inside this call. Receiving
+ * starts again after that call, and input_max applies to what it leaves. So an app that stops
+ * reading while it works on a request, and resumes when done, always sees the rest of the
+ * input, also when the client already sent everything. Calling it with the current state
+ * does nothing. Owner core only.
  */
 SN_API void sn_conn_set_reading(struct sn_conn *conn, bool on);
 
@@ -252,7 +292,7 @@ struct sn_udp_config {
 /*
  * Binds a UDP socket on the calling core and starts receiving (one datagram at a time, up
  * to 64 KiB; longer ones are truncated). 0 with *out set, or -EINVAL, -EADDRINUSE, -ENOMEM,
- * -EPERM off a core, -ECANCELED once the reactor stops.
+ * -EPERM off a core, -ECANCELED once the reactor stops, -EBUSY (full submission queue).
  */
 SN_API int sn_udp_open(const struct sn_udp_config *cfg, struct sn_udp **out);
 
@@ -261,7 +301,8 @@ SN_API uint16_t sn_udp_port(const struct sn_udp *u);
 
 /*
  * Sends a copy of data[0..len) to `to`; the future succeeds with the bytes sent or fails with
- * the send error (-EXDEV on another core, -EPIPE after sn_udp_close).
+ * the send error (-EXDEV on another core, -EPIPE after sn_udp_close, -EBUSY when the
+ * submission queue is full, -ENOMEM).
  */
 SN_API struct sn_future *sn_udp_send(struct sn_udp *u, const void *data, size_t len,
                                      const struct sockaddr *to, socklen_t tolen);

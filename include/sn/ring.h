@@ -132,6 +132,9 @@ static inline unsigned char *sn__ring_slot(const struct sn_ring_side *s, uint64_
     return s->slots + (size_t)(index & s->mask) * s->stride;
 }
 
+/* At most this many lines are prefetched ahead (4 KiB: far below the L1 size). */
+#define SN__RING_PREFETCH_LINES 64u
+
 /*
  * Prefetches the lines of up to `n` published slots from `index` on. A consumer behind a fast
  * producer calls it after taking a batch, so the transfer of the next batch's lines from the
@@ -143,8 +146,11 @@ static inline void sn__ring_prefetch_run(const struct sn_ring_side *c, uint64_t 
 {
     uint64_t ready = c->other_cache - index;
     uint32_t step = c->stride >= SN_CACHELINE ? 1 : SN_CACHELINE / c->stride;
+    uint64_t limit = (uint64_t)step * SN__RING_PREFETCH_LINES;
     if (n > ready)
         n = ready;
+    if (n > limit)
+        n = limit;
     for (uint64_t i = 0; i < n; i += step)
         __builtin_prefetch(sn__ring_slot(c, index + i));
 }

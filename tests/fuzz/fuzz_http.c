@@ -1,7 +1,7 @@
 /*
  * libFuzzer entry point for the httpd request parser and the /static path resolver.
- * Not built by `make` (nothing under tests/fuzz/ is discovered). Build and run from the
- * repository root with clang (Debian: apt-get install clang):
+ * Built and run by `make fuzz` (Makefile; tests/test_fuzz_corpus.c replays the corpus in the
+ * normal suite). By hand, from the repository root with clang (Debian: apt-get install clang):
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -I. -D_GNU_SOURCE \
  *         tests/fuzz/fuzz_http.c apps/httpd/http_parser.c apps/httpd/http_response.c \
