@@ -5,7 +5,9 @@
 #   make asan       the whole test suite under AddressSanitizer + UBSan ($(BUILD)-asan/)
 #   make tsan       the whole test suite under ThreadSanitizer ($(BUILD)-tsan/, Criterion shim)
 #   BUILD=dir       build somewhere else than build/ (e.g. one folder per concurrent job)
-#   make bench      build and run the benchmarks (bench/bench_*.c)
+#   make bench      build and run the benchmarks (bench/bench_*.c, bench/bench_*.sh) with progress,
+#                   then write bench/results/<date>.md + PNG plots (SN_BENCH_QUICK=1: short runs)
+#   make bench-report  rewrite that report from the last raw run, without rerunning
 #   make fuzz       build tests/fuzz/fuzz_*.c with clang's libFuzzer+ASan+UBSan ($(BUILD)-fuzz/)
 #                   and run each for FUZZ_SECONDS (default 60) on a copy of its seed corpus
 #   make deps       install the Debian packages the project needs
@@ -85,7 +87,7 @@ APPLIB    := $(BUILD)/libsnapps.a
 PC        := $(BUILD)/sn.pc
 
 .SECONDARY:
-.PHONY: all lib apps tests benches test asan tsan bench fuzz deps install uninstall clean format check-deps api-doc
+.PHONY: all lib apps tests benches test asan tsan bench bench-report fuzz deps install uninstall clean format check-deps api-doc
 
 all: lib apps tests benches
 
@@ -182,6 +184,10 @@ tsan:
 
 bench: lib apps benches
 	@BUILD=$(BUILD) sh bench/run.sh $(BENCH_BINS) $(BENCH_SCRIPTS)
+
+# The report of the newest bench/results/<date>-run.txt, without running anything.
+bench-report:
+	@sh bench/report.sh
 
 # ---- fuzzing ---------------------------------------------------------------------------------
 # Each tests/fuzz/fuzz_<name>.c is a libFuzzer target whose seed corpus is tests/fuzz/<name>/.

@@ -24,6 +24,7 @@
  */
 #include <sn.h>
 
+#include "bench_data.h"
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -145,6 +146,7 @@ static uint64_t pingpong_p50(void)
     pthread_attr_destroy(&attr);
     pin_self(-1);
     uint64_t p50 = pct(pp.lat, (size_t)pp.n, 0.5);
+    bench_data_quantiles("bench_submit", "pingpong", pp.lat, (size_t)pp.n); /* sorted */
     free(pp.lat);
     return p50;
 }
@@ -420,6 +422,7 @@ static int run_reactor(struct results *r)
         struct sn_core_metrics m;
         sn_metrics_core(1, &m);
         r->target_sleeps = m.sleeps;
+        bench_data_quantiles("bench_submit", "rtt", st.rtt, (size_t)n_rtt); /* sorted */
     }
     free(st.rtt);
     free(st.wake);
