@@ -13,6 +13,10 @@
  *   moved     fraction of those keys whose partition changes when N grows to N+1 (not given
  *             for range, whose split points are the user's to choose).
  *
+ * Jump is also timed against the loop exactly as printed in Lamping & Veach's paper (over the
+ * same XXH3 key hash, in the same rounds), since libsn's jump is a reformulation of that loop
+ * that must return the same buckets (tests/test_partition_jump.c) and should be faster.
+ *
  * The machine is shared and noisy, so every figure is measured once per round, in rounds that
  * interleave all configurations with their peer, and reported as the median over rounds.
  * The last line is `summary: ...` with 16-byte keys at N = 64 and ketama at 100 nodes.
@@ -53,6 +57,7 @@ struct config {
     uint64_t iters;          /* lookups per timed run, calibrated */
     double ns[MAX_ROUNDS];   /* ours, per round */
     double peer[MAX_ROUNDS]; /* baseline, per round */
+    double paper[MAX_ROUNDS]; /* jump only: the paper's loop, per round */
     double max_mean, moved;  /* moved < 0: not measured */
 };
 
@@ -137,6 +142,37 @@ static double run_peer(uint32_t n, const uint8_t *keys, size_t klen, uint64_t it
     double t0 = now_sec();
     for (uint64_t i = 0; i < iters; i++)
         acc += (uint32_t)(XXH3_64bits(keys + (i & (POOL - 1)) * klen, klen) % n);
+    double t = now_sec() - t0;
+    sink += acc;
+    return t * 1e9 / (double)iters;
+}
+
+/* Jump consistent hash exactly as in the paper (Lamping & Veach 2014, figure 1). */
+static inline uint32_t jump_paper(uint64_t key, uint32_t n)
+{
+    int64_t b = -1, j = 0;
+    while (j < (int64_t)n) {
+        b = j;
+        key = key * 2862933555777941757ULL + 1;
+        j = (int64_t)((double)(b + 1) * ((double)(1LL << 31) / (double)((key >> 33) + 1)));
+    }
+    return (uint32_t)b;
+}
+
+/* Called like sn_partition (an out-of-line call per key), so the two rows compare the jump
+ * loops rather than inlining: inlined into the timing loop, the paper's loop lets the CPU
+ * overlap successive keys, which a call through the library cannot. */
+__attribute__((noinline)) static uint32_t paper_partition(uint32_t n, const void *key, size_t len)
+{
+    return jump_paper(XXH3_64bits(key, len), n);
+}
+
+static double run_paper(uint32_t n, const uint8_t *keys, size_t klen, uint64_t iters)
+{
+    uint32_t acc = 0;
+    double t0 = now_sec();
+    for (uint64_t i = 0; i < iters; i++)
+        acc += paper_partition(n, keys + (i & (POOL - 1)) * klen, klen);
     double t = now_sec() - t0;
     sink += acc;
     return t * 1e9 / (double)iters;
@@ -286,6 +322,8 @@ int main(int argc, char **argv)
                 c->ns[r] = run_ours(c->p, keys, c->klen, c->iters);
                 c->peer[r] = run_peer(c->n, keys, c->klen, c->iters);
             }
+            if (c->strat == S_JUMP)
+                c->paper[r] = run_paper(c->n, keys, c->klen, c->iters);
         }
     }
 
@@ -304,6 +342,19 @@ int main(int argc, char **argv)
     printf("(peer: XXH3_64bits(key) %% N; ratio = ours / peer, median of per-round ratios; "
            "moved for `%% N` would be N/(N+1))\n");
 
+    printf("\njump vs the paper's loop (same XXH3 key hash, one out-of-line call per key, same "
+           "rounds, 16-byte keys):\n");
+    printf("%5s %9s %9s %7s\n", "N", "ns/key", "paper_ns", "ratio");
+    for (size_t i = 0; i < NNS; i++) {
+        const struct config *c = find(cfg, nc, S_JUMP, bench_ns[i], 16);
+        double r[MAX_ROUNDS];
+        for (int k = 0; k < rounds; k++)
+            r[k] = c->ns[k] / c->paper[k];
+        printf("%5u %9.2f %9.2f %7.2f\n", c->n, median(c->ns, rounds), median(c->paper, rounds),
+               median(r, rounds));
+    }
+    printf("\n");
+
     const struct config *h = find(cfg, nc, S_HASH, 64, 16), *j = find(cfg, nc, S_JUMP, 64, 16),
                         *j1k = find(cfg, nc, S_JUMP, 1024, 16),
                         *k = find(cfg, nc, S_KETAMA, 100, 16),
@@ -317,10 +368,11 @@ int main(int argc, char **argv)
            hash_ns < 5 ? "met" : "MISSED", hash_ns, jump1k < 25 ? "met" : "MISSED", jump1k,
            ketama_ns < 60 ? "met" : "MISSED", ketama_ns, median(kx->ns, rounds));
     printf("summary: hash_ns=%.2f jump_ns=%.2f ketama_ns=%.2f rendezvous_ns=%.2f range_ns=%.2f "
-           "peer_mod_ns=%.2f hash_ratio=%.3f jump_1024_ns=%.2f ketama_xxh3_ns=%.2f rounds=%d\n",
+           "peer_mod_ns=%.2f hash_ratio=%.3f jump_1024_ns=%.2f jump_paper_1024_ns=%.2f "
+           "ketama_xxh3_ns=%.2f rounds=%d\n",
            hash_ns, median(j->ns, rounds), ketama_ns, median(rv->ns, rounds),
            median(rg->ns, rounds), median(h->peer, rounds), median_ratio(h, rounds), jump1k,
-           median(kx->ns, rounds), rounds);
+           median(j1k->paper, rounds), median(kx->ns, rounds), rounds);
 
     for (int i = 0; i < nc; i++)
         sn_partition_destroy(cfg[i].p);

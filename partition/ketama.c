@@ -85,8 +85,10 @@ static uint32_t node_points(struct sn__ketama_point *pts, const struct sn__ketam
 
 static int build_bucket_index(struct sn__ketama_ring *r)
 {
+    /* ~2 buckets per point: most buckets then hold at most one point, so the lookup's one
+     * unconditional step usually lands on the answer and its fallback loop is rarely taken. */
     unsigned bits = 1;
-    while (bits < KETAMA_MAX_BUCKET_BITS && (1u << bits) < r->npoints)
+    while (bits < KETAMA_MAX_BUCKET_BITS && (1u << bits) < 2 * (uint64_t)r->npoints)
         bits++;
     size_t nb = (size_t)1 << bits;
     r->bucket = malloc((nb + 1) * sizeof(*r->bucket));
@@ -121,7 +123,7 @@ static int ring_build(struct sn__ketama_ring *r, const struct sn__ketama_node *n
     uint64_t npoints = 0;
     for (uint32_t i = 0; i < n; i++)
         npoints += sn__ketama_node_points(nodes[i].weight, total, n);
-    r->points = malloc(npoints * sizeof(*r->points));
+    r->points = malloc((npoints + 1) * sizeof(*r->points)); /* + the sentinel */
     if (!r->points)
         return -ENOMEM;
     uint32_t w = 0;
@@ -133,11 +135,28 @@ static int ring_build(struct sn__ketama_ring *r, const struct sn__ketama_node *n
     assert(w > 0);
     r->npoints = w;
     qsort(r->points, w, sizeof(*r->points), point_cmp);
+    /* Sentinel: no hash is above it, so a lookup's scan stops there at the latest, and it
+     * carries the first point's owner, which is where a hash past the last point wraps to. */
+    r->points[w] = (struct sn__ketama_point){UINT32_MAX, r->points[0].owner};
     if (build_bucket_index(r) < 0) {
         ring_free(r);
         return -ENOMEM;
     }
     return 0;
+}
+
+uint32_t sn__ketama_find(const struct sn__ketama_ring *r, uint32_t h)
+{
+    /* The first point >= h is at or after bucket[b]; the sentinel bounds the scan and maps the
+     * wrap past the last point to the first point's owner. One branch-free step covers buckets
+     * of at most one point (most of them); the loop handles the rest. */
+    uint32_t i = r->bucket[h >> (32 - r->bits)];
+    i += r->points[i].value < h;
+    if (sn_unlikely(r->points[i].value < h))
+        do
+            i++;
+        while (r->points[i].value < h);
+    return r->points[i].owner;
 }
 
 uint32_t sn__ketama_lookup(const struct sn_partition *p, const void *key, size_t len)
@@ -147,14 +166,7 @@ uint32_t sn__ketama_lookup(const struct sn_partition *p, const void *key, size_t
     const struct sn__ketama *k = &p->u.ketama;
     uint32_t h = k->key_hash == SN_KETAMA_KEY_MD5 ? sn__ketama_md5_key(key, len)
                                                   : (uint32_t)(sn__key_hash(key, len) >> 32);
-    const struct sn__ketama_ring *r = &k->ring;
-    uint32_t b = h >> (32 - r->bits);
-    uint32_t i = r->bucket[b], end = r->bucket[b + 1];
-    while (i < end && r->points[i].value < h)
-        i++;
-    if (i == r->npoints)
-        i = 0;
-    return r->points[i].owner;
+    return sn__ketama_find(&k->ring, h);
 }
 
 /* Validates a host name: non-empty, not too long, printable, no separators. */

@@ -31,12 +31,23 @@ static inline uint32_t load_le32(const uint8_t *p)
 
 /* The four round functions, written with one operation fewer than the RFC's forms. */
 #define MD5_F(b, c, d) ((d) ^ ((b) & ((c) ^ (d)))) /* (b & c) | (~b & d) */
-#define MD5_G(b, c, d) ((c) ^ ((d) & ((b) ^ (c)))) /* (b & d) | (c & ~d) */
+/* G = (b & d) | (c & ~d); the two halves never share a bit, so G = (b & d) + (c & ~d), and
+ * (c & ~d) can be added to a before b is known: one operation fewer on the serial chain. */
 #define MD5_H(b, c, d) ((b) ^ (c) ^ (d))
 #define MD5_I(b, c, d) ((c) ^ ((b) | ~(d)))
 
-/* Step i: a = b + ((a + F(b,c,d) + X[g] + K[i]) <<< s). Four steps rotate the roles of a..d. */
-#define MD5_STEP(F, a, b, c, d, i, g, s) a = b + rotl32(a + F(b, c, d) + x[g] + md5_k[i], s)
+/* Step i: a = b + ((a + F(b,c,d) + X[g] + K[i]) <<< s). Four steps rotate the roles of a..d.
+ * Terms that do not depend on b are summed first so they leave the critical path. */
+#define MD5_STEP(F, a, b, c, d, i, g, s) a = b + rotl32((a + x[g] + md5_k[i]) + F(b, c, d), s)
+#define MD5_STEP_G(a, b, c, d, i, g, s)                                                            \
+    a = b + rotl32(((a + x[g] + md5_k[i]) + ((c) & ~(d))) + ((b) & (d)), s)
+#define MD5_STEP4_G(i, g0, g1, g2, g3, s0, s1, s2, s3)                                            \
+    do {                                                                                           \
+        MD5_STEP_G(a, b, c, d, i, g0, s0);                                                         \
+        MD5_STEP_G(d, a, b, c, i + 1, g1, s1);                                                     \
+        MD5_STEP_G(c, d, a, b, i + 2, g2, s2);                                                     \
+        MD5_STEP_G(b, c, d, a, i + 3, g3, s3);                                                     \
+    } while (0)
 #define MD5_STEP4(F, i, g0, g1, g2, g3, s0, s1, s2, s3)                                            \
     do {                                                                                           \
         MD5_STEP(F, a, b, c, d, i, g0, s0);                                                        \
@@ -60,10 +71,10 @@ static void md5_block(uint32_t st[4], const uint8_t block[64])
     MD5_STEP4(MD5_F,  4,  4,  5,  6,  7, 7, 12, 17, 22);
     MD5_STEP4(MD5_F,  8,  8,  9, 10, 11, 7, 12, 17, 22);
     MD5_STEP4(MD5_F, 12, 12, 13, 14, 15, 7, 12, 17, 22);
-    MD5_STEP4(MD5_G, 16,  1,  6, 11,  0, 5, 9, 14, 20);
-    MD5_STEP4(MD5_G, 20,  5, 10, 15,  4, 5, 9, 14, 20);
-    MD5_STEP4(MD5_G, 24,  9, 14,  3,  8, 5, 9, 14, 20);
-    MD5_STEP4(MD5_G, 28, 13,  2,  7, 12, 5, 9, 14, 20);
+    MD5_STEP4_G(16,  1,  6, 11,  0, 5, 9, 14, 20);
+    MD5_STEP4_G(20,  5, 10, 15,  4, 5, 9, 14, 20);
+    MD5_STEP4_G(24,  9, 14,  3,  8, 5, 9, 14, 20);
+    MD5_STEP4_G(28, 13,  2,  7, 12, 5, 9, 14, 20);
     MD5_STEP4(MD5_H, 32,  5,  8, 11, 14, 4, 11, 16, 23);
     MD5_STEP4(MD5_H, 36,  1,  4,  7, 10, 4, 11, 16, 23);
     MD5_STEP4(MD5_H, 40, 13,  0,  3,  6, 4, 11, 16, 23);
@@ -85,6 +96,19 @@ void sn__md5(const void *data, size_t len, uint8_t out[16])
     const uint8_t *p = data;
     size_t left = len;
 
+    if (len < 56) {
+        /* One block (every ring point name, most keys): pad in a 64-byte buffer. */
+        uint8_t blk[64] = {0};
+        if (len)
+            memcpy(blk, p, len);
+        blk[len] = 0x80;
+        uint64_t bits = (uint64_t)len * 8;
+        for (int i = 0; i < 8; i++)
+            blk[56 + i] = (uint8_t)(bits >> (8 * i));
+        md5_block(st, blk);
+        goto done;
+    }
+
     for (; left >= 64; left -= 64, p += 64)
         md5_block(st, p);
 
@@ -102,6 +126,7 @@ void sn__md5(const void *data, size_t len, uint8_t out[16])
     if (tlen == 128)
         md5_block(st, tail + 64);
 
+done:
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++)
             out[4 * i + j] = (uint8_t)(st[i] >> (8 * j));

@@ -1,6 +1,6 @@
 /*
- * The partitioner object: creation from a config, dispatch, destruction, and the two
- * strategies small enough to need no file of their own (hash and jump).
+ * The partitioner object: creation from a config, dispatch, destruction, and the hash
+ * strategy, small enough to need no file of its own (jump lives in jump.c).
  * See include/sn/partition.h for the contract.
  */
 #include "partition/partition_internal.h"
@@ -18,23 +18,6 @@ int sn__perr(char *err, size_t errlen, const char *fmt, ...)
         va_end(ap);
     }
     return -EINVAL;
-}
-
-/*
- * Jump consistent hash, Lamping & Veach 2014, figure 1. Each step draws the next bucket
- * that this key would jump to as buckets are added; the last one below n wins. A 64-bit
- * LCG drives the draws, so the result depends only on (key, n) and matches every other
- * implementation of the paper's algorithm.
- */
-uint32_t sn__jump(uint64_t key, uint32_t n)
-{
-    int64_t b = -1, j = 0;
-    while (j < (int64_t)n) {
-        b = j;
-        key = key * 2862933555777941757ULL + 1;
-        j = (int64_t)((double)(b + 1) * ((double)(1LL << 31) / (double)((key >> 33) + 1)));
-    }
-    return (uint32_t)b;
 }
 
 const char *sn_partition_kind_name(enum sn_partition_kind kind)
@@ -74,8 +57,8 @@ static int init_kind(struct sn_partition *p, const struct sn_partition_config *c
                      size_t errlen)
 {
     switch (c->kind) {
-    case SN_PARTITION_HASH:
-    case SN_PARTITION_JUMP: return 0;
+    case SN_PARTITION_HASH: return 0;
+    case SN_PARTITION_JUMP: p->u.jump = sn__jump_pick(); return 0; /* no per-key CPU check */
     case SN_PARTITION_ROUND_ROBIN: p->rr_next = c->rr_start % c->n; return 0;
     case SN_PARTITION_KETAMA: return sn__ketama_init(p, c, err, errlen);
     case SN_PARTITION_RENDEZVOUS: return sn__rendezvous_init(p, c, err, errlen);
@@ -156,7 +139,7 @@ uint32_t sn_partition(struct sn_partition *p, const void *key, size_t len)
 {
     switch (p->kind) {
     case SN_PARTITION_HASH: return sn__mulshift(sn__key_hash(key, len), p->n);
-    case SN_PARTITION_JUMP: return sn__jump(sn__key_hash(key, len), p->n);
+    case SN_PARTITION_JUMP: return p->u.jump(sn__key_hash(key, len), p->n);
     case SN_PARTITION_KETAMA: return sn__ketama_lookup(p, key, len);
     case SN_PARTITION_RENDEZVOUS: return sn__rendezvous_lookup(p, sn__key_hash(key, len));
     case SN_PARTITION_RANGE: return sn__range_lookup(p, key, len);

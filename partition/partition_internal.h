@@ -32,13 +32,13 @@ struct sn__ketama_point {
 
 /*
  * The ketama ring. points[] is sorted by value, ties by owner index (libmemcached's qsort
- * comparator). bucket[b] is the index of the first point whose value is >= b << (32 - bits),
- * and bucket[1 << bits] is npoints, so a lookup reads one bucket entry and scans the one or two
- * points after it instead of binary-searching the whole ring (the answer is always within
- * [bucket[b], bucket[b + 1]]).
+ * comparator), and followed by a sentinel points[npoints] = {UINT32_MAX, points[0].owner}.
+ * bucket[b] is the index of the first point whose value is >= b << (32 - bits), and
+ * bucket[1 << bits] is npoints, so a lookup reads one bucket entry and steps over the few
+ * points after it instead of binary-searching the whole ring (~2 buckets per point).
  */
 struct sn__ketama_ring {
-    struct sn__ketama_point *points;
+    struct sn__ketama_point *points; /* npoints + 1 entries */
     uint32_t npoints;
     unsigned bits;
     uint32_t *bucket;
@@ -80,6 +80,7 @@ struct sn_partition {
     uint32_t n;
     uint32_t rr_next; /* round-robin cursor: per-caller state, see the header */
     union {
+        uint32_t (*jump)(uint64_t key, uint32_t n); /* sn__jump_pick(), chosen at create */
         struct sn__ketama ketama;
         struct sn__rendezvous rdv;
         struct sn__range range;
@@ -110,8 +111,18 @@ static inline void sn__be64(uint8_t out[8], uint64_t v)
     }
 }
 
-/* Lamping & Veach jump consistent hash: the bucket in [0, n) of a 64-bit key. n >= 1. */
+/* Lamping & Veach jump consistent hash: the bucket in [0, n) of a 64-bit key. n >= 1.
+ * sn__jump picks the fastest form the CPU supports; every form returns exactly what the
+ * paper's reference loop (sn__jump_ref) returns. jump.c explains why. */
 uint32_t sn__jump(uint64_t key, uint32_t n);
+uint32_t sn__jump_ref(uint64_t key, uint32_t n);
+/* The fastest form this CPU supports (what sn__jump calls); partitioners store it at create. */
+uint32_t (*sn__jump_pick(void))(uint64_t key, uint32_t n);
+#if defined(__x86_64__) && defined(__GNUC__)
+/* Call only where __builtin_cpu_supports says the CPU has fma+sse4.1, resp. avx512f. */
+uint32_t sn__jump_fma(uint64_t key, uint32_t n);
+uint32_t sn__jump_avx512(uint64_t key, uint32_t n);
+#endif
 
 /* MD5 (RFC 1321) of len bytes into out. */
 void sn__md5(const void *data, size_t len, uint8_t out[16]);
@@ -121,6 +132,8 @@ int sn__ketama_init(struct sn_partition *p, const struct sn_partition_config *cf
                     size_t errlen);
 void sn__ketama_free(struct sn_partition *p);
 uint32_t sn__ketama_lookup(const struct sn_partition *p, const void *key, size_t len);
+/* The owner of the first ring point >= h, wrapping to the first point. */
+uint32_t sn__ketama_find(const struct sn__ketama_ring *r, uint32_t h);
 /* The 32-bit key hash libmemcached uses with MD5: digest bytes 0..3 little-endian. */
 uint32_t sn__ketama_md5_key(const void *key, size_t len);
 /* Ring points of a node of `weight` among `live` nodes whose weights sum to total_weight. */

@@ -1,0 +1,98 @@
+/*
+ * Jump consistent hash, Lamping & Veach 2014, figure 1, with a shorter dependency chain.
+ *
+ * The reference loop, per step:  key = key * 2862933555777941757 + 1;
+ *                                j = (int64_t)((double)(b + 1) * (2^31 / (double)((key >> 33) + 1)));
+ * The quotient q = RN(2^31 / (r + 1)) depends only on the LCG, never on b, so the out-of-order
+ * core computes it ahead; what serialises the steps is b -> double -> multiply -> truncate ->
+ * b, ~17 cycles. The fast forms below keep every step's value bit for bit (x = RN((b+1) * q),
+ * continue while x < n, b = floor(x)) but shorten that chain:
+ *
+ *  - fma:    b is kept as the double f = floor(x) (roundsd), and x = RN(f * q + q) with one FMA.
+ *            f * q + q is exactly (b + 1) * q, and an FMA rounds once, so x is the reference's
+ *            RN((b + 1) * q). Chain: roundsd + fma, ~12 cycles.
+ *  - avx512: floor(x) + 1 + 2^52 is computed by one add rounded toward -inf (AVX-512 embedded
+ *            rounding): while x < n <= 2^32 - 1 the sum lies in [2^52, 2^53), where doubles are
+ *            the integers, so RD gives t = 2^52 + 1 + floor(x) exactly. Then
+ *            x = RN(t * q - 2^52 * q) with one FMA: 2^52 * q is exact (a power-of-two scaling,
+ *            1 <= q <= 2^31), so the exact operand is (b + 1) * q and x is again the
+ *            reference's. Chain: add + fma, ~8 cycles.
+ *
+ * Why "x < n" is the reference's "j < n": j = trunc(x), x >= 1, n an integer, so trunc(x) < n
+ * iff x < n; and x < (b + 1) * 2^31 < 2^63, so the reference's conversion never overflows.
+ * (b + 1) <= 2^32 - 1 is exact in a double. tests/test_partition_jump.c and
+ * tests/tools/jump_verify check every form against the reference on random and edge pairs.
+ */
+#include "partition/partition_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SN_JUMP_X86 1
+#endif
+
+#define JUMP_LCG(k) ((k) * 2862933555777941757ULL + 1)
+/* q = 2^31 / (r + 1), rounded to nearest, r = the LCG's top 31 bits. */
+#define JUMP_Q(k) ((double)(1LL << 31) / (double)(((k) >> 33) + 1))
+
+uint32_t sn__jump_ref(uint64_t key, uint32_t n)
+{
+    int64_t b = -1, j = 0;
+    while (j < (int64_t)n) {
+        b = j;
+        key = JUMP_LCG(key);
+        j = (int64_t)((double)(b + 1) * JUMP_Q(key));
+    }
+    return (uint32_t)b;
+}
+
+#ifdef SN_JUMP_X86
+__attribute__((target("sse4.1,fma"))) uint32_t sn__jump_fma(uint64_t key, uint32_t n)
+{
+    const __m128d nd = _mm_set_sd((double)n);
+    __m128d f = _mm_setzero_pd(); /* floor(x) of the last step below n: b */
+    key = JUMP_LCG(key);
+    __m128d x = _mm_set_sd(JUMP_Q(key)); /* b = 0: x = 1 * q */
+    while (_mm_comilt_sd(x, nd)) {
+        f = _mm_floor_sd(f, x);
+        key = JUMP_LCG(key);
+        __m128d q = _mm_set_sd(JUMP_Q(key));
+        x = _mm_fmadd_sd(f, q, q);
+    }
+    return (uint32_t)_mm_cvttsd_si64(f);
+}
+
+#define TWO52        4503599627370496.0 /* 2^52 */
+#define TWO52_PLUS_1 4503599627370497.0 /* 2^52 + 1 */
+
+__attribute__((target("avx512f,fma"))) uint32_t sn__jump_avx512(uint64_t key, uint32_t n)
+{
+    const __m128d nd = _mm_set_sd((double)n), bias = _mm_set_sd(TWO52_PLUS_1);
+    __m128d t = bias; /* 2^52 + 1 + b, b = 0 */
+    key = JUMP_LCG(key);
+    __m128d x = _mm_set_sd(JUMP_Q(key));
+    while (_mm_comilt_sd(x, nd)) {
+        t = _mm_add_round_sd(x, bias, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        key = JUMP_LCG(key);
+        double q = JUMP_Q(key);
+        x = _mm_fmadd_sd(t, _mm_set_sd(q), _mm_set_sd(-TWO52 * q));
+    }
+    return (uint32_t)_mm_cvttsd_si64(_mm_sub_sd(t, bias));
+}
+#endif
+
+/* The fastest form this CPU runs; all return the reference's result. */
+uint32_t (*sn__jump_pick(void))(uint64_t key, uint32_t n)
+{
+#ifdef SN_JUMP_X86
+    if (__builtin_cpu_supports("avx512f"))
+        return sn__jump_avx512;
+    if (__builtin_cpu_supports("fma") && __builtin_cpu_supports("sse4.1"))
+        return sn__jump_fma;
+#endif
+    return sn__jump_ref;
+}
+
+uint32_t sn__jump(uint64_t key, uint32_t n)
+{
+    return sn__jump_pick()(key, n);
+}
