@@ -480,7 +480,7 @@ static const uint64_t starts[] = {
 Test(ring, model_every_call)
 {
     static const uint32_t caps[] = {1, 2, 4, 8, 64};
-    static const uint32_t sizes[] = {1, 8, 12, 16, 64, 100};
+    static const uint32_t sizes[] = {1, 8, 12, 16, 24, 32, 64, 100};
     uint64_t seed = 0x9E3779B97F4A7C15ull;
     for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++)
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)

@@ -25,38 +25,29 @@ struct cursor {
 };
 
 /*
- * Character classes by table, as the parser's inner loops test every byte: TOKEN is tchar of
- * RFC 9110 5.6.2; HOST is what RFC 3986 allows in host [":" port] (unreserved, pct-encoded,
- * sub-delims, ':' and the IP-literal brackets).
+ * tchar of RFC 9110 5.6.2 by table, as the parser's inner loops test every byte. (The Host
+ * grammar is checked by http_host_valid, http_host.c.)
  */
-enum { TOKEN = 1, HOST = 2 };
+enum { TOKEN = 1 };
 static const unsigned char char_class[256] = {
-    ['0' ... '9'] = TOKEN | HOST,
-    ['A' ... 'Z'] = TOKEN | HOST,
-    ['a' ... 'z'] = TOKEN | HOST,
-    ['!'] = TOKEN | HOST,
+    ['0' ... '9'] = TOKEN,
+    ['A' ... 'Z'] = TOKEN,
+    ['a' ... 'z'] = TOKEN,
+    ['!'] = TOKEN,
     ['#'] = TOKEN,
-    ['$'] = TOKEN | HOST,
-    ['%'] = TOKEN | HOST,
-    ['&'] = TOKEN | HOST,
-    ['\''] = TOKEN | HOST,
-    ['('] = HOST,
-    [')'] = HOST,
-    ['*'] = TOKEN | HOST,
-    ['+'] = TOKEN | HOST,
-    [','] = HOST,
-    ['-'] = TOKEN | HOST,
-    ['.'] = TOKEN | HOST,
-    [':'] = HOST,
-    [';'] = HOST,
-    ['='] = HOST,
-    ['['] = HOST,
-    [']'] = HOST,
+    ['$'] = TOKEN,
+    ['%'] = TOKEN,
+    ['&'] = TOKEN,
+    ['\''] = TOKEN,
+    ['*'] = TOKEN,
+    ['+'] = TOKEN,
+    ['-'] = TOKEN,
+    ['.'] = TOKEN,
     ['^'] = TOKEN,
-    ['_'] = TOKEN | HOST,
+    ['_'] = TOKEN,
     ['`'] = TOKEN,
     ['|'] = TOKEN,
-    ['~'] = TOKEN | HOST,
+    ['~'] = TOKEN,
 };
 
 static bool is_tchar(unsigned char c)
@@ -311,10 +302,7 @@ static void content_length(struct http_str v, struct facts *f)
 
 static bool host_valid(struct http_str v)
 {
-    for (size_t i = 0; i < v.len; i++)
-        if (!(char_class[(unsigned char)v.p[i]] & HOST))
-            return false;
-    return true;
+    return http_host_valid(v.p, v.len);
 }
 
 static void gather_header(const struct http_header *h, struct http_request *req, struct facts *f)

@@ -36,7 +36,8 @@
  *              identical repeats are accepted (RFC 9110 8.6)
  *   413 close  Content-Length over max_body or beyond 64 bits
  *   400 close  HTTP/1.1 without Host; two Hosts; a Host value outside RFC 3986 host[:port]
- *              (RFC 9112 3.2)
+ *              (RFC 9112 3.2), port at most 65535 (http_host_valid below); the same for
+ *              the authority of an absolute-form target
  *   501 keep   a method other than GET and HEAD (methods are case-sensitive: "get" is one).
  *              501, not 405: 405 says "this resource does not allow it" and needs an Allow
  *              list; httpd supports no other method on any resource, which is 501's meaning
@@ -123,6 +124,14 @@ struct http_request {
  */
 int http_parse_request(const char *buf, size_t len, size_t prev_len, const struct http_limits *lim,
                        struct http_request *req);
+
+/*
+ * True when p[0, n) is RFC 3986  host [":" port]: an IP-literal ("[" IPv6 or IPvFuture "]"),
+ * or a reg-name (unreserved, pct-encoded and sub-delims characters, which covers IPv4),
+ * optionally followed by ':' and a port of digits whose value is at most 65535. Empty host and
+ * empty port are valid, as RFC 3986 allows. Any thread (http_host.c).
+ */
+bool http_host_valid(const char *p, size_t n);
 
 /* Case-insensitive lookup of a header by name; NULL when absent. First match wins. */
 const struct http_header *http_find_header(const struct http_request *req, const char *name);

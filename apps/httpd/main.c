@@ -48,10 +48,13 @@ static int parse_num(const char *name, const char *s, unsigned max, unsigned *ou
 static int parse_args(int argc, char **argv, struct httpd_options *o)
 {
     static const struct option longopts[] = {
-        {"port", required_argument, NULL, 'p'},   {"listen", required_argument, NULL, 'l'},
-        {"root", required_argument, NULL, 'r'},   {"idle-ms", required_argument, NULL, 'i'},
+        {"port", required_argument, NULL, 'p'},
+        {"listen", required_argument, NULL, 'l'},
+        {"root", required_argument, NULL, 'r'},
+        {"idle-ms", required_argument, NULL, 'i'},
         {"max-conns", required_argument, NULL, 'm'},
-        {"header-timeout-ms", required_argument, NULL, 'h'}, {0, 0, 0, 0},
+        {"header-timeout-ms", required_argument, NULL, 'h'},
+        {0, 0, 0, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {

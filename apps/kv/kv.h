@@ -35,6 +35,20 @@
 #define KV_DEFAULT_PORT 11211
 #define KV_DEFAULT_MAXCONNS 1024
 
+/*
+ * Output backlog above which a connection takes no more commands (kv_conn.c, "Back-pressure");
+ * the listener's limits.output_high is set to the same value, so libsn pauses reading at the
+ * same mark and presents the held input again once half of it has left. Keep them equal.
+ */
+#define KV_OUTPUT_HIGH ((size_t)1 << 20)
+/*
+ * Unconsumed input a connection may hold beyond one data block or get line. While reading is
+ * paused libsn also holds what was already in flight (up to its 128 x 16 KiB receive ring per
+ * core) and then applies input_max to what on_data leaves, which for a client that pipelined
+ * far ahead can be much; this keeps such a client from being cut with -EMSGSIZE.
+ */
+#define KV_INPUT_SLACK ((size_t)4 << 20)
+
 /* Command-line settings (main.c fills them before sn_run). */
 struct kv_opts {
     unsigned port;
@@ -44,6 +58,7 @@ struct kv_opts {
     size_t item_max;         /* -I */
     unsigned max_conns;      /* -c, whole server */
     unsigned metrics_port;   /* 0: no metrics listener */
+    unsigned idle_ms;        /* --idle-ms: close connections idle this long; 0: never */
     bool quiet;
 };
 

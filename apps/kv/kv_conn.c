@@ -16,9 +16,32 @@
  * read them in place, remote ones are copied into their batch. A kv_conn lives until libsn
  * has closed the connection (on_close) and no batch or gather still refers to it (`refs`).
  *
- * Back-pressure: when too many answers wait (a slow reader, or a flood of pipelined remote
- * commands) the connection stops reading until they drain; libsn also pauses reading while
- * the socket's output backlog is high.
+ * Back-pressure. Before each command (and each key of a multi-get) the connection checks two
+ * bounds, and when one is passed it stops parsing and leaves the rest of the input with libsn,
+ * which holds it and presents it again later (include/sn/net.h, on_data):
+ *  - the output backlog over KV_OUTPUT_HIGH: the listener sets limits.output_high to the same
+ *    value, so libsn has paused reading at that very mark and presents the held input again
+ *    once half of the backlog has left (libsn has no drain callback; this resume is it);
+ *  - answers waiting here over PEND_MAX bytes (made here behind a slower one, or estimated for
+ *    commands still on other cores, plus the keys and values those carry), or too many of
+ *    them: the connection stops reading itself (sn_conn_set_reading) and resumes when the
+ *    replies that came back have been written and less than half is left.
+ * A multi-get stopped between two keys is taken up again at the next key when presented again
+ * (get_pos). So a client that pipelines gets of big values and never reads costs about
+ * KV_OUTPUT_HIGH + PEND_MAX + one value, not one copy of every answer; and SIGTERM finds at
+ * most that much to flush.
+ *
+ * Limits of the estimate: the size of an answer still on another core is not known, so it is
+ * guessed from the answers seen on this connection (remote_written). A client that makes the
+ * guess small with small values and then asks for big ones can have up to REMOTE_MAX answers
+ * of up to -I bytes each in flight at once, once. Commands with noreply sent to another core
+ * leave no segment and are not counted (their batches are sent at BATCH_MAX_BYTES). Both
+ * would need the owner to lend its items instead of copying them (Seastar's foreign_ptr).
+ *
+ * Copies. A local get of a value of at least DIRECT_MIN bytes, with nothing waiting before it,
+ * is written from the item straight into libsn's output (one copy, not two through `pend`);
+ * a big answer from another core is queued by reference to the batch's buffer (write_ref), so
+ * it is copied once, by the owner.
  */
 #include "kv.h"
 
@@ -27,19 +50,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PAUSE_SEGS      4096
-#define RESUME_SEGS     1024
-#define PAUSE_BYTES     (8u << 20)
-#define RESUME_BYTES    (2u << 20)
+/* Stop marks of the answers waiting here; reading resumes below half of each. */
+#define SEGS_MAX        4096u
+#define REMOTE_MAX      512u         /* commands on other cores awaiting their answer */
+#define PEND_MAX        ((size_t)1 << 20)
+/*
+ * The first guess of a remote answer's size, then what is seen (remote_written). High at
+ * first, so a new connection asks other cores for at most PEND_MAX / REMOTE_EST0 answers of
+ * unknown size at a time; it falls within ~100 answers when they are small.
+ */
+#define REMOTE_EST0     ((size_t)64 << 10)
+#define REMOTE_EST_MIN  ((size_t)64)
+#define DIRECT_MIN      4096         /* local values this big skip `pend` */
+#define REF_MIN         (16u << 10)  /* remote answers this big are sent by reference */
 #define COMPACT_BYTES   (256u << 10)
 #define KEEP_BYTES      (256u << 10)
+
+/* run() and friends: go on, close after the answers so far, or stopped before the end of a
+ * multi-get (the command stays unconsumed; get_pos says where to go on). */
+enum { RUN_OK = 0, RUN_CLOSE = 1, RUN_STOPPED = 2 };
 
 enum seg_kind { SEG_LOCAL, SEG_OP, SEG_GATHER };
 
 struct kv_seg {
     enum seg_kind kind;
     uint32_t op;      /* SEG_OP: index in the batch */
-    size_t off, len;  /* SEG_LOCAL: bytes of pend */
+    size_t off, len;  /* SEG_LOCAL: bytes of pend; SEG_OP: len = key and value bytes it carries */
     void *p;          /* SEG_OP: the batch; SEG_GATHER: the gather */
 };
 
@@ -52,6 +88,10 @@ struct kv_conn {
     struct kv_seg *seg;   /* ring of segments: seg[shead .. shead+slen) mod scap */
     uint32_t shead, slen, scap;
     unsigned refs;        /* batches and gathers that will call back */
+    uint32_t nremote;     /* SEG_OP segments not written yet */
+    size_t remote_in;     /* key and value bytes those carry (copies in their batches) */
+    size_t remote_est;    /* expected bytes of one remote answer (see remote_written) */
+    size_t get_pos;       /* a multi-get stopped midway goes on from this key (mc_cmd_next_key) */
     bool in_data;         /* inside on_data: callbacks must not write now */
     bool quit;            /* no more input: close once every answer is out */
     bool closed;          /* on_close has run */
@@ -101,12 +141,16 @@ static int seg_local(struct kv_conn *c, size_t start)
     return 0;
 }
 
-static int seg_remote(struct kv_conn *c, enum seg_kind kind, void *p, uint32_t op)
+static int seg_remote(struct kv_conn *c, enum seg_kind kind, void *p, uint32_t op, size_t in)
 {
     struct kv_seg *t = seg_push(c);
     if (!t)
         return -ENOMEM;
-    *t = (struct kv_seg){.kind = kind, .op = op, .p = p};
+    *t = (struct kv_seg){.kind = kind, .op = op, .p = p, .len = in};
+    if (kind == SEG_OP) {
+        c->nremote++;
+        c->remote_in += in;
+    }
     return 0;
 }
 
@@ -124,6 +168,43 @@ static void out_error(struct kv_conn *c, int err)
     int n = snprintf(line, sizeof line, "SERVER_ERROR %s\r\n",
                      err == -ENOMEM ? "out of memory" : sn_strerror(err));
     out(c, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static void batch_ref_release(void *arg)
+{
+    kv_batch_release(arg);
+}
+
+/*
+ * Queues a remote answer by reference to its batch (no second copy) when it is big and makes
+ * up at least half of the batch's answers, so that keeping the batch until the bytes have
+ * left holds little besides them. False: copy it.
+ */
+static bool out_batch_ref(struct kv_conn *c, struct kv_batch *b, const char *p, size_t n)
+{
+    if (n < REF_MIN || n * 2 < b->out.len || !c->conn)
+        return false;
+    if (sn_conn_write_ref(c->conn, p, n, batch_ref_release, b) < 0)
+        return false;
+    c->kc->c.bytes_written += n;
+    return true;
+}
+
+/*
+ * A remote answer of n bytes was written: one fewer to wait for. The estimate follows the
+ * answers seen: up at once to a bigger one, down slowly, so a run of big values on other
+ * cores soon limits how many are asked for at a time.
+ */
+static void remote_written(struct kv_conn *c, const struct kv_seg *s, size_t n)
+{
+    c->nremote--;
+    c->remote_in -= s->len;
+    if (n > c->remote_est)
+        c->remote_est = n;
+    else
+        c->remote_est -= (c->remote_est - n) / 16;
+    if (c->remote_est < REMOTE_EST_MIN)
+        c->remote_est = REMOTE_EST_MIN;
 }
 
 /* Moves the unwritten part of pend to its front (rare: only a long-blocked head). */
@@ -157,9 +238,13 @@ static bool write_head(struct kv_conn *c, struct kv_seg *s)
         int err = kv_batch_answer(b, s->op, &p, &n);
         if (err)
             out_error(c, err);
-        else
+        else if (!out_batch_ref(c, b, p, n))
             out(c, p, n);
-        kv_batch_release(b);
+        else
+            b = NULL; /* the op's reference now belongs to the queued bytes */
+        if (b)
+            kv_batch_release(b);
+        remote_written(c, s, err ? 0 : n);
         return true;
     }
     case SEG_GATHER: {
@@ -179,8 +264,8 @@ static size_t pend_bytes(const struct kv_conn *c)
     return c->pend.len - c->pend_head;
 }
 
-/* Writes every ready answer from the head; closes after a quit once all are out. */
-static void drain(struct kv_conn *c)
+/* Writes every ready answer from the head. */
+static void write_ready(struct kv_conn *c)
 {
     while (c->slen && write_head(c, &c->seg[c->shead])) {
         c->shead = (c->shead + 1) & (c->scap - 1);
@@ -194,16 +279,45 @@ static void drain(struct kv_conn *c)
     } else if (c->pend_head > COMPACT_BYTES && c->pend_head * 2 > c->pend.len) {
         compact(c);
     }
+}
+
+/* Answers waiting here over the stop marks (shift 0) or over half of them (shift 1). */
+static bool waiting_over(const struct kv_conn *c, unsigned shift)
+{
+    size_t bytes = pend_bytes(c) + c->remote_in + (size_t)c->nremote * c->remote_est;
+    return c->slen > (SEGS_MAX >> shift) || c->nremote > (REMOTE_MAX >> shift) ||
+           bytes > (PEND_MAX >> shift);
+}
+
+/*
+ * Before a command or a key: true when no more may be taken now. Output over KV_OUTPUT_HIGH:
+ * libsn has paused reading at this mark (see the top). Too much waiting here: write what is
+ * ready first, it may be enough.
+ */
+static bool full(struct kv_conn *c)
+{
+    if (!c->conn || sn_conn_backlog(c->conn) > KV_OUTPUT_HIGH)
+        return true;
+    if (!waiting_over(c, 0))
+        return false;
+    write_ready(c);
+    return waiting_over(c, 0) || sn_conn_backlog(c->conn) > KV_OUTPUT_HIGH;
+}
+
+/* Writes every ready answer; closes after a quit once all are out; pauses or resumes reading. */
+static void drain(struct kv_conn *c)
+{
+    write_ready(c);
     if (!c->conn)
         return;
     if (c->quit && !c->slen) {
         sn_conn_close(c->conn);
-    } else if (!c->paused && (c->slen > PAUSE_SEGS || pend_bytes(c) > PAUSE_BYTES)) {
+    } else if (!c->paused && waiting_over(c, 0)) {
         c->paused = true;
         sn_conn_set_reading(c->conn, false);
-    } else if (c->paused && c->slen < RESUME_SEGS && pend_bytes(c) < RESUME_BYTES) {
+    } else if (c->paused && !waiting_over(c, 1)) {
         c->paused = false;
-        sn_conn_set_reading(c->conn, true);
+        sn_conn_set_reading(c->conn, true); /* libsn presents the held input again */
     }
 }
 
@@ -230,34 +344,68 @@ static int run_key(struct kv_conn *c, const struct mc_cmd *cmd)
     int i = kv_batch_add(kc, owner, waiter, cmd, NULL, &b);
     if (i < 0)
         return 1;
-    if (waiter && seg_remote(c, SEG_OP, b, (uint32_t)i) < 0) {
+    if (waiter && seg_remote(c, SEG_OP, b, (uint32_t)i, cmd->key.len + cmd->data.len) < 0) {
         kv_batch_release(b);
         return 1;
     }
     return 0;
 }
 
-/* get/gets/gat/gats: every key on its owner, the answers in key order, then END. */
+/*
+ * A local get hit. A big value goes from the item straight to libsn when nothing waits before
+ * it (after writing what is ready): one copy instead of two.
+ */
+static int local_get(struct kv_conn *c, const struct mc_cmd *cmd, struct mc_slice key)
+{
+    const struct mc_item *it = mc_exec_get_item(c->kc->store, cmd, key);
+    if (!it)
+        return RUN_OK;
+    bool cas = cmd->op == MC_OP_GETS || cmd->op == MC_OP_GATS;
+    if (it->nbytes >= DIRECT_MIN && c->conn) {
+        write_ready(c);
+        if (!c->slen) {
+            char hdr[MC_VALUE_HDR_MAX];
+            size_t n = mc_fmt_value_hdr(hdr, mc_item_key(it), it->nkey, it->flags, it->nbytes,
+                                        cas, it->cas);
+            out(c, hdr, n);
+            out(c, mc_item_value(it), (size_t)it->nbytes + 2);
+            return RUN_OK;
+        }
+    }
+    size_t start = c->pend.len;
+    return done_local(c, mc_reply_item(&c->pend, it, cas), start);
+}
+
+/*
+ * get/gets/gat/gats: every key on its owner, the answers in key order, then END. Stops between
+ * two keys when the connection is full (RUN_STOPPED, get_pos set); at least one key is taken
+ * per call, so a presentation always makes progress.
+ */
 static int run_keys(struct kv_conn *c, const struct mc_cmd *cmd)
 {
     struct kv_core *kc = c->kc;
-    size_t pos = 0;
+    size_t pos = c->get_pos;
     struct mc_slice key;
-    while (mc_cmd_next_key(cmd, &pos, &key)) {
+    bool first = true;
+    c->get_pos = 0;
+    for (size_t at = pos; mc_cmd_next_key(cmd, &pos, &key); at = pos, first = false) {
+        if (!first && full(c)) {
+            c->get_pos = at;
+            return RUN_STOPPED;
+        }
         unsigned owner = kv_owner(key.p, key.len);
         if (owner == kc->id) {
-            size_t start = c->pend.len;
-            if (done_local(c, mc_exec_get_key(kc->store, cmd, key, &c->pend), start))
-                return 1;
+            if (local_get(c, cmd, key))
+                return RUN_CLOSE;
             continue;
         }
         struct kv_batch *b;
         int i = kv_batch_add(kc, owner, c, cmd, &key, &b);
         if (i < 0)
-            return 1;
-        if (seg_remote(c, SEG_OP, b, (uint32_t)i) < 0) {
+            return RUN_CLOSE;
+        if (seg_remote(c, SEG_OP, b, (uint32_t)i, key.len) < 0) {
             kv_batch_release(b);
-            return 1;
+            return RUN_CLOSE;
         }
     }
     size_t start = c->pend.len;
@@ -295,7 +443,7 @@ static int run_all(struct kv_conn *c, const struct mc_cmd *cmd)
         return 1;
     if (!g->done)
         c->refs++; /* gather_done will drop it */
-    if (seg_remote(c, SEG_GATHER, g, 0) < 0) {
+    if (seg_remote(c, SEG_GATHER, g, 0, 0) < 0) {
         kv_gather_release(g);
         return 1;
     }
@@ -328,12 +476,19 @@ static size_t kv_on_data(struct sn_conn *conn, void *arg, const char *data, size
         size_t avail = len - used;
         if (c->parser.need && avail < c->parser.need)
             break; /* a data block still arriving */
+        /* Full: the rest stays with libsn until the answers have drained (see the top). A
+         * multi-get stopped midway was checked by run_keys already. */
+        if (!c->get_pos && full(c))
+            break;
         struct mc_cmd cmd;
         ssize_t n = mc_parse(&c->parser, data + used, avail, &cmd);
         if (n == 0)
             break;
+        int rc = n < 0 ? RUN_CLOSE : run(c, &cmd);
+        if (rc == RUN_STOPPED)
+            break; /* not consumed: parsed again from its start when presented again */
         /* A line too long closes the connection without an answer, as in memcached. */
-        if (n < 0 || run(c, &cmd) != 0) {
+        if (rc != RUN_OK) {
             c->quit = true;
             used = len;
             break;
@@ -433,6 +588,7 @@ void *kv_conn_accept(void *arg, struct sn_conn *conn)
     }
     c->conn = conn;
     c->kc = kc;
+    c->remote_est = REMOTE_EST0;
     mc_parser_init(&c->parser, &kv_srv.pcfg);
     mc_buf_init(&c->pend);
     kc->c.curr_conns++;

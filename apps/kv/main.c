@@ -5,7 +5,7 @@
  * request order (see kv.h). Runs until SIGINT/SIGTERM, then stops gracefully and exits 0.
  *
  *   sn-kv [--port N] [--listen ADDR] [-m MB] [-I SIZE] [-c N] [--partitioner NAME]
- *         [--metrics-port N] [libsn options: --smp, --cpuset, --unpinned, ...]
+ *         [--metrics-port N] [--idle-ms N] [libsn options: --smp, --cpuset, --unpinned, ...]
  */
 #include "kv.h"
 
@@ -26,6 +26,8 @@ static const char usage[] =
     "  --partitioner NAME      how keys map to cores: hash, jump (default), rendezvous,\n"
     "                          ketama, ketama-xxh3, range:... (see sn_partition_from_string)\n"
     "  --metrics-port N        serve Prometheus text at http://ADDR:N/metrics\n"
+    "  --idle-ms N             close connections with no traffic for N ms (default 0 = never,\n"
+    "                          like memcached's idle_timeout)\n"
     "  -q, --quiet             no start-up line on stdout\n";
 
 static int bad(const char *opt, const char *what, const char *val)
@@ -98,6 +100,11 @@ static int parse_one(int c, const char *arg)
             return bad("--metrics-port", "a number from 1 to 65535", arg);
         o->metrics_port = (unsigned)v;
         return 0;
+    case 'i':
+        if (parse_u64(arg, 1u << 30, &v) < 0)
+            return bad("--idle-ms", "milliseconds from 0 to 1073741824", arg);
+        o->idle_ms = (unsigned)v;
+        return 0;
     case 'q': o->quiet = true; return 0;
     }
     fputs(usage, stderr);
@@ -114,6 +121,7 @@ static int parse_args(int argc, char **argv)
         {"conn-limit", required_argument, NULL, 'c'},
         {"partitioner", required_argument, NULL, 'P'},
         {"metrics-port", required_argument, NULL, 'M'},
+        {"idle-ms", required_argument, NULL, 'i'},
         {"quiet", no_argument, NULL, 'q'},
         {0, 0, 0, 0},
     };
@@ -202,12 +210,15 @@ static void started(void *arg, int err, uint64_t value)
         return;
     }
     const struct kv_opts *o = &kv_srv.opt;
-    /* Unconsumed input is at most one data block or one long get line, plus a read. */
+    /* Unconsumed input is at most one data block or one long get line, plus what pipelined
+     * clients sent ahead while the connection was full (see KV_INPUT_SLACK). */
     size_t biggest = o->item_max > MC_GET_LINE_MAX_DEFAULT ? o->item_max : MC_GET_LINE_MAX_DEFAULT;
     struct sn_listen_config cfg = {
         .host = o->host,
         .port = (uint16_t)o->port,
-        .limits = {.input_max = biggest + (64u << 10)},
+        .limits = {.input_max = biggest + KV_INPUT_SLACK,
+                   .output_high = KV_OUTPUT_HIGH, /* see kv.h */
+                   .idle_ms = o->idle_ms},
         .ops = &kv_conn_ops,
         .on_accept = kv_conn_accept,
     };

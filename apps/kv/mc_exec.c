@@ -65,17 +65,24 @@ int mc_exec_key(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *out)
     }
 }
 
+const struct mc_item *mc_exec_get_item(struct mc_store *s, const struct mc_cmd *c,
+                                       struct mc_slice key)
+{
+    switch (c->op) {
+    case MC_OP_GET:
+    case MC_OP_GETS: return mc_store_get(s, key.p, key.len);
+    case MC_OP_GAT:
+    case MC_OP_GATS: return mc_store_gat(s, key.p, key.len, c->exptime);
+    default: return NULL;
+    }
+}
+
 int mc_exec_get_key(struct mc_store *s, const struct mc_cmd *c, struct mc_slice key,
                     struct mc_buf *out)
 {
-    const struct mc_item *it;
-    switch (c->op) {
-    case MC_OP_GET:
-    case MC_OP_GETS: it = mc_store_get(s, key.p, key.len); break;
-    case MC_OP_GAT:
-    case MC_OP_GATS: it = mc_store_gat(s, key.p, key.len, c->exptime); break;
-    default: return -EINVAL;
-    }
+    if (mc_cmd_route(c) != MC_ROUTE_KEYS)
+        return -EINVAL;
+    const struct mc_item *it = mc_exec_get_item(s, c, key);
     if (!it)
         return 0;
     return mc_reply_item(out, it, c->op == MC_OP_GETS || c->op == MC_OP_GATS);

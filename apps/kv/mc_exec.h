@@ -35,6 +35,14 @@ int mc_exec_key(struct mc_store *s, const struct mc_cmd *cmd, struct mc_buf *out
 int mc_exec_get_key(struct mc_store *s, const struct mc_cmd *cmd, struct mc_slice key,
                     struct mc_buf *out);
 
+/*
+ * The lookup of mc_exec_get_key without the answer: the live item (valid until the next call
+ * that can change the store) or NULL on a miss or for a command not of the get family. For a
+ * server that sends the value from the item itself (mc_fmt_value_hdr, then the value).
+ */
+const struct mc_item *mc_exec_get_item(struct mc_store *s, const struct mc_cmd *cmd,
+                                       struct mc_slice key);
+
 /* Errors, version, verbosity, swallowed data (nothing), quit (nothing; returns 1: close). */
 int mc_exec_local(const struct mc_cmd *cmd, struct mc_buf *out);
 
