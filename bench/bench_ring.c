@@ -25,7 +25,7 @@
  * retrying in the throughput runs (-P: spin without it), the same for every implementation;
  * the round-trip runs always spin without PAUSE, as the ping-pong does.
  *
- * Usage: bench_ring [-r rounds] [-n messages] [-s rtt_samples] [-b batch] [-P]
+ * Usage: bench_ring [-r rounds] [-n messages] [-s rtt_samples] [-b batch] [-c capacity] [-P]
  */
 #include <sn/ring.h>
 
@@ -41,8 +41,7 @@
 #include <x86intrin.h>
 
 #define MAX_ROUNDS 31
-#define TPUT_CAP   4096 /* slots, both rings, throughput runs */
-#define RTT_CAP    64   /* slots, both rings, round-trip runs */
+#define RTT_CAP    64 /* slots, both rings, round-trip runs */
 #define MAX_BATCH  1024
 #define WARMUP     2000 /* round trips before sampling */
 #define NSIZES     3
@@ -52,7 +51,8 @@ static const uint32_t sizes[NSIZES] = {8, 16, 32};
 static uint64_t n_msgs = 10000000;  /* per throughput run */
 static uint32_t n_samples = 100000; /* per round-trip run */
 static int n_rounds = 7;
-static uint32_t batch = 256; /* messages per flush, push_n and pop_n in the batched modes */
+static uint32_t batch = 256;     /* messages per flush, push_n and pop_n in the batched modes */
+static uint32_t tput_cap = 4096; /* slots, every ring in the throughput runs */
 static double tsc_per_ns;
 
 /* ---------- timing and threads ---------- */
@@ -326,9 +326,9 @@ static double run_tput(enum impl impl, uint32_t size, uint64_t expected)
     init_src(size);
     if (impl == CK_RING) {
         b.ck = xalloc(sizeof *b.ck);
-        b.ck_buf = xalloc((size_t)TPUT_CAP * size);
-        ck_ring_init(b.ck, TPUT_CAP);
-    } else if (sn_ring_create(TPUT_CAP, size, NULL, &b.ring) != 0) {
+        b.ck_buf = xalloc((size_t)tput_cap * size);
+        ck_ring_init(b.ck, tput_cap);
+    } else if (sn_ring_create(tput_cap, size, NULL, &b.ring) != 0) {
         fprintf(stderr, "sn_ring_create failed\n");
         exit(1);
     }
@@ -583,7 +583,7 @@ static void report(double secs)
            "per latency run\n",
            n_rounds, secs, (unsigned long long)n_msgs, n_samples);
     printf("rings: %u slots (throughput), %u slots (round trip); batch %u; CPU 0 -> CPU 1%s\n",
-           TPUT_CAP, RTT_CAP, batch, pin_failed ? " (PINNING FAILED)" : "");
+           tput_cap, RTT_CAP, batch, pin_failed ? " (PINNING FAILED)" : "");
     printf("ck_ring: 8 B = pointer API (ck_ring_enqueue_spsc), 16/32 B = record API "
            "(CK_RING_PROTOTYPE)\n\n");
     printf("%-24s %5s %12s %12s %12s\n", "throughput (Mmsg/s)", "size", "median", "min", "max");
@@ -634,8 +634,10 @@ static void report(double secs)
 int main(int argc, char **argv)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "r:n:s:b:P")) != -1) {
-        if (opt == 'b')
+    while ((opt = getopt(argc, argv, "r:n:s:b:c:P")) != -1) {
+        if (opt == 'c')
+            tput_cap = (uint32_t)strtoul(optarg, NULL, 10);
+        else if (opt == 'b')
             batch = (uint32_t)strtoul(optarg, NULL, 10);
         else if (opt == 'P')
             spin_pause = 0;
@@ -647,14 +649,17 @@ int main(int argc, char **argv)
             n_samples = (uint32_t)strtoul(optarg, NULL, 10);
         else {
             fprintf(stderr,
-                    "usage: %s [-r rounds] [-n messages] [-s rtt_samples] [-b batch] [-P]\n",
+                    "usage: %s [-r rounds] [-n messages] [-s rtt_samples] [-b batch] [-c capacity] "
+                    "[-P]\n",
                     argv[0]);
             return 2;
         }
     }
     if (n_rounds < 1 || n_rounds > MAX_ROUNDS || n_msgs < 1 || n_samples < 100 || batch < 1 ||
-        batch > MAX_BATCH) {
-        fprintf(stderr, "bench_ring: rounds 1..%d, messages >= 1, samples >= 100, batch 1..%d\n",
+        batch > MAX_BATCH || tput_cap < 2 || (tput_cap & (tput_cap - 1)) || tput_cap > (1u << 24)) {
+        fprintf(stderr,
+                "bench_ring: rounds 1..%d, messages >= 1, samples >= 100, batch 1..%d, "
+                "capacity a power of two from 2 to 2^24\n",
                 MAX_ROUNDS, MAX_BATCH);
         return 2;
     }

@@ -42,6 +42,8 @@ struct sn_conn *sn__conn_new(struct sn__netc *nc, int fd, const struct sn_conn_l
         c->lim.input_max = SN_CONN_DEFAULT_INPUT_MAX;
     if (!c->lim.output_high)
         c->lim.output_high = SN_CONN_DEFAULT_OUTPUT_HIGH;
+    if (!c->lim.output_low || c->lim.output_low >= c->lim.output_high)
+        c->lim.output_low = c->lim.output_high / 2;
     c->l = l;
     c->reading = true;
     c->bufring = !lim->plain_recv && sn__netc_bufring(nc);

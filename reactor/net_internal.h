@@ -71,6 +71,7 @@ struct sn_conn {
     char *rbuf;
     char *ibuf; /* what on_data left unconsumed, and what arrived while reading was off */
     size_t ilen, icap;
+    size_t held; /* bytes of ibuf received while reading was off, not yet presented */
     struct sn_task repost_task;
 
     /* Sending. */
@@ -80,6 +81,7 @@ struct sn_conn {
     struct sn_conn *dirty_next;
     struct sn__chunk *ohead, *otail;
     size_t backlog;
+    bool drain_armed; /* the backlog went over output_high: on_drain once it is low again */
     uint64_t nsends; /* sends started (for the tests of corking) */
     struct iovec iov[SN__NET_IOV];
     struct msghdr msg;
@@ -211,9 +213,11 @@ void sn__conn_progress(struct sn_conn *c);
 void sn__conn_fail(struct sn_conn *c, int err);
 /* Reactor stop: closes the connection gracefully with -ECANCELED. */
 void sn__conn_stop(struct sn_conn *c);
+/* Notes activity for the idle timeout; without one (idle_ms 0) the clock is not read. */
 static inline void sn__conn_touch(struct sn_conn *c)
 {
-    c->last_active = sn_now_ns();
+    if (c->lim.idle_ms)
+        c->last_active = sn_now_ns();
 }
 
 /*

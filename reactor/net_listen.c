@@ -359,12 +359,39 @@ static uint16_t local_port(int fd)
                                         : ((struct sockaddr_in6 *)&a)->sin6_port);
 }
 
+/*
+ * SO_REUSEPORT lets any socket of the same user join a port, also another process's: a
+ * second server would share the port silently. So a fixed port is first bound by a probe
+ * without SO_REUSEPORT, which fails with EADDRINUSE while anything listens there (SO_REUSEADDR
+ * keeps connections in TIME_WAIT from counting). The probe is closed again before the real
+ * sockets bind (see net.h for the race left). 0 or a negative errno.
+ */
+static int port_free(const struct sockaddr_storage *a, socklen_t alen)
+{
+    int fd = socket(a->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    int rc = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, (const struct sockaddr *)a, alen) < 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
 /* Makes the listening sockets; 0 or a negative errno (then none is left open). */
 static int open_sockets(struct sn_listener *l, struct sockaddr_storage *a, socklen_t alen)
 {
     bool reuse = l->cfg.mode == SN_ACCEPT_REUSEPORT;
     int backlog = l->cfg.backlog > 0 ? l->cfg.backlog : DEFAULT_BACKLOG;
     l->port = l->cfg.port;
+    if (reuse && l->port) {
+        set_port(a, l->port);
+        int rc = port_free(a, alen);
+        if (rc < 0)
+            return rc;
+    }
     for (unsigned i = 0; i < l->ncores; i++) {
         if (!reuse && i != l->acceptor)
             continue;

@@ -15,6 +15,10 @@
  * an EOF is held too, so it never overtakes data. When reading resumes, a task
  * (sn__conn_repost) presents the held input from the run queue, even if no new byte ever
  * comes, and then the held EOF; no new receive starts before that.
+ *
+ * input_max: checked on what on_data leaves only when it returns still reading. An app that
+ * stops (itself, or by output over output_high) may leave more: nothing new is received
+ * until it reads again, so that input cannot grow. Held bytes are bounded apart (hold_input).
  */
 #include "reactor/net_internal.h"
 
@@ -68,20 +72,33 @@ static bool keep_input(struct sn_conn *c, const char *data, size_t len, size_t l
 static size_t call_on_data(struct sn_conn *c, const char *data, size_t len)
 {
     c->repost = false; /* everything held is in this call */
+    c->held = 0;
     if (!c->ops || !c->ops->on_data)
         return len;
     size_t used = c->ops->on_data(c, c->arg, data, len);
     return used > len ? len : used;
 }
 
-/* After on_data: more than input_max left unconsumed ends the connection. */
+/*
+ * True when on_data returned with reading stopped: by the app, or by backpressure (its output
+ * over output_high, as an app that stops consuming until its backlog falls leaves it). What
+ * it left then is not counted against input_max: no receive starts before the app reads again
+ * (the held input is presented first), so nothing grows meanwhile, and the limit applies to
+ * what on_data leaves once it returns still reading.
+ */
+static bool stopped_reading(const struct sn_conn *c)
+{
+    return !c->reading || c->paused || c->backlog > c->lim.output_high;
+}
+
+/* After on_data: more than input_max left unconsumed (while reading) ends the connection. */
 static int check_left(struct sn_conn *c)
 {
     if (c->want_close || c->aborting) {
         c->ilen = 0; /* nobody will read it */
         return 0;
     }
-    return c->ilen > c->lim.input_max ? -EMSGSIZE : 0;
+    return c->ilen > c->lim.input_max && !stopped_reading(c) ? -EMSGSIZE : 0;
 }
 
 /* Presents the input buffer to on_data and keeps what it leaves. Caller holds a ref. */
@@ -102,8 +119,9 @@ static int deliver(struct sn_conn *c, const char *data, size_t len)
         size_t used = call_on_data(c, data, len);
         if (used == len || c->want_close || c->aborting)
             return 0;
-        if (!keep_input(c, data + used, len - used, c->lim.input_max))
-            return -EMSGSIZE;
+        size_t limit = stopped_reading(c) ? SIZE_MAX : c->lim.input_max;
+        if (!keep_input(c, data + used, len - used, limit))
+            return limit == SIZE_MAX ? -ENOMEM : -EMSGSIZE;
         return 0;
     }
     /* Behind what is held; the limit applies to what on_data then leaves. */
@@ -139,6 +157,21 @@ static void on_eof(struct sn_conn *c)
     call_on_eof(c);
 }
 
+/*
+ * Keeps bytes that arrived while reading is off. They are counted apart from what on_data
+ * left: at most what was in flight when reading stopped, bounded generously (a peer that
+ * got more past the cancel than that is cut with -EMSGSIZE).
+ */
+static int hold_input(struct sn_conn *c, const char *data, size_t len)
+{
+    if (c->held + len > c->lim.input_max + SN__NET_HELD_SLACK)
+        return -EMSGSIZE;
+    if (!keep_input(c, data, len, SIZE_MAX))
+        return -ENOMEM;
+    c->held += len;
+    return 0;
+}
+
 static void recv_result(struct sn_conn *c, int res, const char *data, bool cancelled)
 {
     if (res > 0) {
@@ -149,9 +182,7 @@ static void recv_result(struct sn_conn *c, int res, const char *data, bool cance
         if (presenting(c))
             err = deliver(c, data, (size_t)res);
         else /* held until reading resumes; at most what was in flight when it stopped */
-            err = keep_input(c, data, (size_t)res, c->lim.input_max + SN__NET_HELD_SLACK)
-                      ? 0
-                      : -EMSGSIZE;
+            err = hold_input(c, data, (size_t)res);
         if (err)
             sn__conn_fail(c, err);
     } else if (res == 0) {

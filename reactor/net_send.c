@@ -92,6 +92,7 @@ static void queued(struct sn_conn *c, size_t len)
     c->backlog += len;
     sn__netc_mark_dirty(c->nc, c);
     if (c->backlog > c->lim.output_high) {
+        c->drain_armed = true;
         /* A full batch is waiting: corking gains nothing, send it now. */
         sn__conn_send(c);
         if (!c->paused)
@@ -215,6 +216,19 @@ void sn__conn_send(struct sn_conn *c)
     c->nsends++;
 }
 
+/* The backlog fell to output_low after having been over output_high: tell the app once. */
+static void maybe_drained(struct sn_conn *c)
+{
+    if (!c->drain_armed || c->backlog > c->lim.output_low)
+        return;
+    c->drain_armed = false;
+    if (c->wr_closed || c->aborting || c->fin_queued || !c->ops || !c->ops->on_drain)
+        return;
+    c->refs++;
+    c->ops->on_drain(c, c->arg);
+    c->refs--;
+}
+
 static void send_cb(struct sn__io_op *op, int res, uint32_t flags)
 {
     (void)flags;
@@ -226,6 +240,7 @@ static void send_cb(struct sn__io_op *op, int res, uint32_t flags)
         consume(c, (size_t)res);
         if (c->backlog && !c->aborting)
             sn__netc_mark_dirty(c->nc, c);
+        maybe_drained(c);
     } else if (res == -ECANCELED && !cancelled && !c->aborting && sn_stopping()) {
         /* The reactor cancelled it at stop, or the stop deadline's link timeout ended it:
          * the output is sent again until the deadline (send_sqe gives up after it). */

@@ -5,12 +5,22 @@
 #include "reactor/options.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "reactor/topology.h"
 
-enum opt_id { OPT_SMP, OPT_CPUSET, OPT_IDLE, OPT_STALL, OPT_UNPINNED, OPT_HELP, OPT_VERSION };
+enum opt_id {
+    OPT_SMP,
+    OPT_CPUSET,
+    OPT_IDLE,
+    OPT_STALL,
+    OPT_UNPINNED,
+    OPT_MESH_OVERFLOW,
+    OPT_HELP,
+    OPT_VERSION
+};
 
 struct opt {
     const char *name;
@@ -24,6 +34,7 @@ static const struct opt opts[] = {
     {"--idle-poll-us", OPT_IDLE, true},
     {"--stall-ms", OPT_STALL, true},
     {"--unpinned", OPT_UNPINNED, false},
+    {"--mesh-overflow-limit", OPT_MESH_OVERFLOW, true},
     {"--help", OPT_HELP, false},
     {"--version", OPT_VERSION, false},
 };
@@ -35,6 +46,9 @@ static const char help_text[] =
     "  --unpinned         do not pin reactor threads; allows more reactors than CPUs\n"
     "  --idle-poll-us N   busy-poll N microseconds before sleeping (default 200)\n"
     "  --stall-ms N       report a task holding a core over N ms, 0 = off (default 25)\n"
+    "  --mesh-overflow-limit N\n"
+    "                     messages a core may hold for cores whose rings are full before\n"
+    "                     sends fail with ENOBUFS, 0 = default (4194304)\n"
     "  --help             show this help and exit\n"
     "  --version          show the version and exit\n"
     "Environment: SN_URING_FALLBACK=1 (plain io_uring setup), SN_WAKE_EVENTFD=1 (eventfd "
@@ -113,6 +127,13 @@ static int apply(struct sn_config *cfg, const struct opt *o, const char *v, cons
         cfg->cpuset = v;
         return SN_CONFIG_CONTINUE;
     case OPT_UNPINNED: cfg->unpinned = true; return SN_CONFIG_CONTINUE;
+    case OPT_MESH_OVERFLOW: {
+        unsigned lim = 0;
+        int rc = set_uint(prog, o->name, v, 0, UINT_MAX, &lim);
+        if (rc == SN_CONFIG_CONTINUE)
+            cfg->mesh_overflow_limit = lim;
+        return rc;
+    }
     case OPT_HELP:
         if (app_usage)
             fputs(app_usage, stdout);

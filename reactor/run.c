@@ -245,7 +245,8 @@ static int make_cores(struct sn__rt *rt)
         }
         c->sched.owner = c;
     }
-    struct sn_mesh_config mc = {.ncores = n, .allocators = allocs};
+    struct sn_mesh_config mc = {
+        .ncores = n, .allocators = allocs, .overflow_limit = rt->cfg.mesh_overflow_limit};
     int rc = sn_mesh_create(&mc, &rt->mesh);
     free(allocs);
     if (rc < 0)

@@ -1,6 +1,7 @@
 /*
- * Client side helpers for the network tests (test_net.c, test_echo.c): plain blocking or
- * non-blocking sockets on ordinary threads, loopback only, every wait bounded.
+ * Client side helpers for the network tests (test_net.c, and through tests/support/server_proc.h
+ * the tests of the server binaries): plain blocking or non-blocking sockets on ordinary
+ * threads, loopback only, every wait bounded.
  *
  * run_clients drives n echo clients at once from one thread with poll(): each sends a random
  * payload (random length up to maxlen, fixed seed) while reading the echo back, checks it

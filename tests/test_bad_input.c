@@ -11,7 +11,7 @@
  * SN_TEST_KNOWN_BUGS=1 is set (see docs/RELIABILITY.md, "Open findings"); none is open now.
  */
 #include "reactor_util.h"
-#include "srv_util.h"
+#include "support/server_proc.h"
 
 #define CASE_MS 10000
 

@@ -4,100 +4,14 @@
  * the whole echo then EOF, stopped with SIGTERM, which must end it with exit code 0 within a
  * bound. Also its command line: --help, bad values, a port already taken.
  */
-#include <criterion/criterion.h>
-#include <libgen.h>
-#include <limits.h>
-#include <signal.h>
-#include <sys/wait.h>
-
-#include "net_util.h"
 #include "reactor_util.h"
-
-static char bin[PATH_MAX];
-
-/* build/tests/test_echo -> build/bin/sn-echo */
-static void find_bin(void)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    cr_assert_gt(n, 0);
-    self[n] = '\0';
-    snprintf(bin, sizeof bin, "%s/../bin/sn-echo", dirname(self));
-    cr_assert_eq(access(bin, X_OK), 0, "%s is built", bin);
-}
-
-static uint16_t free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    bind(fd, (struct sockaddr *)&a, sizeof a);
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static pid_t spawn(char *const argv[])
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, STDOUT_FILENO);
-        execv(bin, argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Waits up to ms for the child to exit; its wait status, or -1 (then it is killed). */
-static int wait_exit(pid_t pid, unsigned ms)
-{
-    int status;
-    uint64_t end = nu_now_ms() + ms;
-    while (nu_now_ms() < end) {
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            return status;
-        usleep(5000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    return -1;
-}
-
-/* Starts sn-echo with the extra flag (or NULL) on a free port; waits until it accepts. */
-static pid_t start_echo(const char *extra, uint16_t *port)
-{
-    for (int attempt = 0; attempt < 5; attempt++) {
-        *port = free_port();
-        char p[16];
-        snprintf(p, sizeof p, "%u", *port);
-        char *argv[] = {"sn-echo", "--smp", "2", "--unpinned", "--port", p, (char *)extra, NULL};
-        pid_t pid = spawn(argv);
-        uint64_t end = nu_now_ms() + 10000;
-        while (nu_now_ms() < end) {
-            int status;
-            if (waitpid(pid, &status, WNOHANG) == pid)
-                break; /* the port was taken in between: try another */
-            int fd = nu_connect(*port);
-            if (fd >= 0) {
-                close(fd);
-                return pid;
-            }
-            usleep(5000);
-        }
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-    }
-    return -1;
-}
+#include "support/server_proc.h"
 
 static void drive_and_stop(const char *extra)
 {
-    find_bin();
-    uint16_t port;
-    pid_t pid = start_echo(extra, &port);
-    cr_assert_gt(pid, 0, "sn-echo started");
+    struct su_server s;
+    su_start(&s, "echo", (const char *const[]){extra, NULL});
+    uint16_t port = s.port;
     unsigned n = SCALE(12, 2);
     size_t maxlen = SN_TEST_SLOW ? 256 * 1024 : 1024 * 1024;
     struct nu_result res;
@@ -105,8 +19,7 @@ static void drive_and_stop(const char *extra)
     /* A second wave on fresh connections, with a few resets in it. */
     struct nu_result res2;
     nu_run_clients(port, n, maxlen, 99, true, 3, 60000, &res2);
-    kill(pid, SIGTERM);
-    int status = wait_exit(pid, 20000);
+    int status = su_stop(&s, 20000, NULL);
     cr_assert(!res.timed_out && !res2.timed_out, "clients finished in time");
     cr_assert_eq(res.ok, n, "%u/%u echoes whole and identical (bad %u)", res.ok, n, res.bad);
     cr_assert_eq(res2.ok + res2.rogues, n, "second wave: ok %u rogues %u bad %u", res2.ok,
@@ -116,26 +29,23 @@ static void drive_and_stop(const char *extra)
               status);
 }
 
-Test(echo, reuseport_echo_half_close_sigterm, .timeout = 120)
+Test(echo, reuseport_echo_half_close_sigterm, .timeout = 120, .fini = su_reap_all)
 {
     drive_and_stop(NULL);
 }
 
-Test(echo, one_acceptor_echo_sigterm, .timeout = 120)
+Test(echo, one_acceptor_echo_sigterm, .timeout = 120, .fini = su_reap_all)
 {
     drive_and_stop("--one-acceptor");
 }
 
 static int run_to_exit(char *const argv[])
 {
-    pid_t pid = spawn(argv);
-    int status = wait_exit(pid, 20000);
-    return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return su_run_to_exit("echo", argv, false);
 }
 
-Test(echo, command_line, .timeout = 60)
+Test(echo, command_line, .timeout = 60, .fini = su_reap_all)
 {
-    find_bin();
     char *help[] = {"sn-echo", "--help", NULL};
     cr_assert_eq(run_to_exit(help), 0);
     char *bad_port[] = {"sn-echo", "--port", "70000", NULL};

@@ -28,7 +28,7 @@
 #include "reactor/core.h"
 #include "reactor/io.h"
 #include "reactor_util.h"
-#include "srv_util.h"
+#include "support/server_proc.h"
 
 #define WAIT_MS 10000
 

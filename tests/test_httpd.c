@@ -16,13 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "tests/net_util.h"
+#include "support/server_proc.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define START_MS 30000u
@@ -33,27 +31,9 @@
 
 /* ---- the server process ----------------------------------------------------------------- */
 
-static pid_t srv_pid = -1;
-static uint16_t srv_port;
+static struct su_server srv;
 static char tmp_dir[64];  /* holds root/ and files outside it */
 static char root_dir[96]; /* --root */
-
-/* The sn-httpd of the build this test binary belongs to: <build>/tests/x -> <build>/bin. */
-static void server_path(char *out, size_t cap)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    cr_assert(n > 0, "readlink /proc/self/exe");
-    self[n] = 0;
-    char *slash = strrchr(self, '/');
-    cr_assert_not_null(slash);
-    *slash = 0;
-    slash = strrchr(self, '/');
-    cr_assert_not_null(slash);
-    *slash = 0;
-    cr_assert_lt(snprintf(out, cap, "%s/bin/sn-httpd", self), (int)cap);
-    cr_assert(access(out, X_OK) == 0, "%s not built (make apps)", out);
-}
 
 static void write_file(const char *dir, const char *name, const void *data, size_t len)
 {
@@ -105,17 +85,13 @@ static void remove_tree(void)
  */
 static void start_server_with(bool with_root, const char *const *extra)
 {
-    char bin[PATH_MAX];
-    server_path(bin, sizeof bin);
+    char bin[PATH_MAX + 32];
+    su_bin("httpd", bin, sizeof bin);
     int pfd[2];
     cr_assert(pipe2(pfd, O_CLOEXEC) == 0);
-    pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = su_fork();
     cr_assert(pid >= 0, "fork");
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
         dup2(pfd[1], STDOUT_FILENO);
         char *argv[16] = {bin, "--smp", "2", "--unpinned", "--port", "0"};
         unsigned n = 6;
@@ -129,7 +105,8 @@ static void start_server_with(bool with_root, const char *const *extra)
         execv(bin, argv);
         _exit(127);
     }
-    srv_pid = pid;
+    srv.pid = pid;
+    snprintf(srv.app, sizeof srv.app, "httpd");
     close(pfd[1]);
     char line[256];
     size_t len = 0;
@@ -148,8 +125,8 @@ static void start_server_with(bool with_root, const char *const *extra)
     line[len] = 0;
     const char *at = strstr(line, "listening on 127.0.0.1:");
     cr_assert_not_null(at, "server did not start: '%s'", line);
-    srv_port = (uint16_t)atoi(at + strlen("listening on 127.0.0.1:"));
-    cr_assert_gt(srv_port, 0);
+    srv.port = (uint16_t)atoi(at + strlen("listening on 127.0.0.1:"));
+    cr_assert_gt(srv.port, 0);
 }
 
 static void start_server(bool with_root)
@@ -157,31 +134,10 @@ static void start_server(bool with_root)
     start_server_with(with_root, NULL);
 }
 
-/* Waits up to ms for the server to exit; its wait status, or -1 on timeout. */
-static int wait_server(unsigned ms)
-{
-    uint64_t end = nu_now_ms() + ms;
-    for (;;) {
-        int st;
-        pid_t r = waitpid(srv_pid, &st, WNOHANG);
-        if (r == srv_pid) {
-            srv_pid = -1;
-            return st;
-        }
-        if (r < 0 || nu_now_ms() > end)
-            return -1;
-        usleep(10000);
-    }
-}
-
 /* Ends a test: SIGTERM must stop the server cleanly (exit 0; under ASan, no leak or error). */
 static void stop_server_ok(void)
 {
-    cr_assert_eq(kill(srv_pid, SIGTERM), 0);
-    int st = wait_server(START_MS);
-    cr_assert_neq(st, -1, "sn-httpd did not exit within %u ms of SIGTERM", START_MS);
-    cr_assert(WIFEXITED(st), "sn-httpd died of signal %d", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-    cr_assert_eq(WEXITSTATUS(st), 0, "sn-httpd exit status");
+    su_stop_clean(&srv);
 }
 
 static void setup_root(void)
@@ -198,14 +154,8 @@ static void setup_noroot(void)
 
 static void teardown(void)
 {
-    if (srv_pid > 0) {
-        kill(srv_pid, SIGTERM);
-        if (wait_server(START_MS) == -1 && srv_pid > 0) {
-            kill(srv_pid, SIGKILL);
-            waitpid(srv_pid, NULL, 0);
-        }
-        srv_pid = -1;
-    }
+    su_reap_all(); /* the server, if the test did not stop it */
+    srv.pid = 0;
     remove_tree();
 }
 
@@ -228,7 +178,7 @@ static struct client *client_open(void)
 {
     struct client *c = calloc(1, sizeof *c);
     cr_assert_not_null(c);
-    c->fd = nu_connect(srv_port);
+    c->fd = nu_connect(srv.port);
     cr_assert(c->fd >= 0, "connect: %s", strerror(-c->fd));
     nu_timeout(c->fd, IO_MS);
     return c;
@@ -316,6 +266,17 @@ static void read_response(struct client *c, struct resp *r, bool head_req)
     r->body_len = clen;
 }
 
+/* Reads one response (not to a HEAD); asserts its status and, unless body is NULL, its body. */
+static void expect_response(struct client *c, int status, const char *body)
+{
+    struct resp r;
+    read_response(c, &r, false);
+    cr_assert_eq(r.status, status, "status %d, expected %d", r.status, status);
+    if (body)
+        cr_assert_str_eq(r.body, body);
+    free(r.body);
+}
+
 /* One request on a new connection; returns the status (and frees the body unless kept). */
 static int request(const char *req, struct resp *out)
 {
@@ -373,7 +334,7 @@ Test(httpd, hello_with_curl)
     cr_assert(have_curl(), "curl is not installed (sh .ci/deps.sh curl)");
     char cmd[256];
     int st;
-    snprintf(cmd, sizeof cmd, CURL "-i http://127.0.0.1:%u/", srv_port);
+    snprintf(cmd, sizeof cmd, CURL "-i http://127.0.0.1:%u/", srv.port);
     char *out = run_cmd(cmd, &st);
     cr_assert_eq(st, 0, "curl failed: %s", out);
     cr_assert(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
@@ -385,7 +346,7 @@ Test(httpd, hello_with_curl)
     free(out);
     /* Two URLs in one curl run: the second reuses the first connection. */
     snprintf(cmd, sizeof cmd, CURL "-o /dev/null -o /dev/null -w '%%{http_code} %%{num_connects}\\n' "
-             "http://127.0.0.1:%u/ http://127.0.0.1:%u/", srv_port, srv_port);
+             "http://127.0.0.1:%u/ http://127.0.0.1:%u/", srv.port, srv.port);
     out = run_cmd(cmd, &st);
     cr_assert_eq(st, 0);
     cr_assert_str_eq(out, "200 1\n200 0\n");
@@ -458,10 +419,7 @@ Test(httpd, pipelined_requests_split_at_every_byte)
     for (size_t i = 0; i < strlen(two); i++)
         client_send(c, two + i, 1);
     struct resp r;
-    read_response(c, &r, false);
-    cr_assert_eq(r.status, 200);
-    cr_assert_str_eq(r.body, "Hello, world!\n");
-    free(r.body);
+    expect_response(c, 200, "Hello, world!\n");
     read_response(c, &r, true);
     cr_assert_eq(r.status, 404);
     free(r.body);
@@ -481,10 +439,7 @@ Test(httpd, head_has_no_body)
     cr_assert_str_eq(head_value(r.head, "Content-Length", v, sizeof v), "14");
     free(r.body);
     /* The very next bytes are the GET's response: the HEAD sent no body. */
-    read_response(c, &r, false);
-    cr_assert_eq(r.status, 200);
-    cr_assert_str_eq(r.body, "Hello, world!\n");
-    free(r.body);
+    expect_response(c, 200, "Hello, world!\n");
     client_close(c);
     stop_server_ok();
 }
@@ -520,7 +475,7 @@ Test(httpd, http10)
     if (have_curl()) {
         char cmd[256];
         int st;
-        snprintf(cmd, sizeof cmd, CURL "--http1.0 http://127.0.0.1:%u/", srv_port);
+        snprintf(cmd, sizeof cmd, CURL "--http1.0 http://127.0.0.1:%u/", srv.port);
         char *out = run_cmd(cmd, &st);
         cr_assert_eq(st, 0);
         cr_assert_str_eq(out, "Hello, world!\n");
@@ -539,7 +494,7 @@ static void curl_compare(const char *path, const char *want, size_t n)
 {
     char out[PATH_MAX], cmd[PATH_MAX * 2];
     snprintf(out, sizeof out, "%s/fetched", tmp_dir);
-    snprintf(cmd, sizeof cmd, CURL "-f -o '%s' http://127.0.0.1:%u%s", out, srv_port, path);
+    snprintf(cmd, sizeof cmd, CURL "-f -o '%s' http://127.0.0.1:%u%s", out, srv.port, path);
     int st = system(cmd);
     cr_assert_eq(st, 0, "curl %s failed (%d)", path, st);
     FILE *f = fopen(out, "rb");
@@ -636,11 +591,7 @@ static void get_expect(struct client *c, const char *path, const char *want)
     char req[256];
     snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
     client_send(c, req, strlen(req));
-    struct resp r;
-    read_response(c, &r, false);
-    cr_assert_eq(r.status, 200);
-    cr_assert_str_eq(r.body, want);
-    free(r.body);
+    expect_response(c, 200, want);
 }
 
 Test(httpd, static_cache_sees_changes_and_date_moves)
@@ -677,10 +628,7 @@ Test(httpd, static_cache_sees_changes_and_date_moves)
     cr_assert_eq(unlink(to), 0);
     const char *req = "GET /static/cached.txt HTTP/1.1\r\nHost: x\r\n\r\n";
     client_send(c, req, strlen(req));
-    struct resp r;
-    read_response(c, &r, false);
-    cr_assert_eq(r.status, 404);
-    free(r.body);
+    expect_response(c, 404, NULL);
     client_close(c);
     stop_server_ok();
 }
@@ -798,13 +746,8 @@ Test(httpd, bad_request_400_and_close)
     struct client *c = client_open();
     const char *two = "GET / HTTP/1.1\r\nHost: x\r\n\r\nBOGUS\r\n\r\n";
     client_send(c, two, strlen(two));
-    struct resp r;
-    read_response(c, &r, false);
-    cr_assert_eq(r.status, 200);
-    free(r.body);
-    read_response(c, &r, false);
-    cr_assert_eq(r.status, 400);
-    free(r.body);
+    expect_response(c, 200, NULL);
+    expect_response(c, 400, NULL);
     cr_assert(ends(c));
     client_close(c);
     stop_server_ok();
@@ -821,9 +764,7 @@ Test(httpd, other_errors)
     client_send(c, big, strlen(big));
     free(big);
     struct resp r;
-    read_response(c, &r, false);
-    cr_assert_eq(r.status, 431);
-    free(r.body);
+    expect_response(c, 431, NULL);
     cr_assert(ends(c));
     client_close(c);
 
@@ -831,12 +772,8 @@ Test(httpd, other_errors)
     c = client_open();
     const char *reqs = "DELETE / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
     client_send(c, reqs, strlen(reqs));
-    read_response(c, &r, false);
-    cr_assert_eq(r.status, 501);
-    free(r.body);
-    read_response(c, &r, false);
-    cr_assert_eq(r.status, 200);
-    free(r.body);
+    expect_response(c, 501, NULL);
+    expect_response(c, 200, NULL);
     client_close(c);
 
     /* Other statuses the parser decides, each closing. */
@@ -869,9 +806,7 @@ Test(httpd, other_errors)
     reqs = "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcdeGET / HTTP/1.1\r\nHost: x\r\n\r\n";
     client_send(c, reqs, strlen(reqs));
     for (int i = 0; i < 2; i++) {
-        read_response(c, &r, false);
-        cr_assert_eq(r.status, 200);
-        free(r.body);
+        expect_response(c, 200, NULL);
     }
     client_close(c);
     stop_server_ok();
@@ -897,8 +832,9 @@ Test(httpd_noroot, static_is_404_without_root, .init = setup_noroot, .fini = tea
     cr_assert_eq(request("GET /static/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", NULL), 404);
     cr_assert_eq(request("GET / HTTP/1.1\r\nHost: x\r\n\r\n", NULL), 200);
     /* SIGINT works as SIGTERM does. */
-    cr_assert_eq(kill(srv_pid, SIGINT), 0);
-    int st = wait_server(START_MS);
+    cr_assert_eq(kill(srv.pid, SIGINT), 0);
+    int st = su_wait_exit(srv.pid, START_MS);
+    srv.pid = 0;
     cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
 }
 
@@ -941,65 +877,13 @@ Test(httpd, pipelined_big_answers_to_a_client_that_reads_late)
         bytes += r.body_len;
         free(r.body);
     }
-    struct resp r;
-    read_response(c, &r, false);
-    cr_assert_eq(r.status, 200);
-    cr_assert_str_eq(r.body, "Hello, world!\n");
-    free(r.body);
+    expect_response(c, 200, "Hello, world!\n");
     cr_assert(ends(c), "the connection ends after the last answer");
     cr_assert_gt(bytes, (size_t)3 << 19, "the answers were more than the output limit (1 MiB)");
     cr_log_info("%d pipelined /metrics: %zu bytes of answers, all read after a pause",
                 BIG_PIPELINE, bytes);
     client_close(c);
     stop_server_ok();
-}
-
-/*
- * Sends `n` copies of `unit` (several MB), reading nothing for the first 500 ms, then goes on
- * sending while reading; returns how many times `term` came back (up to `want`) before the
- * server closed or IO_MS passed without progress. (Occurrences split across reads count too.)
- */
-static size_t pipeline_ahead(int fd, const char *unit, size_t unit_len, size_t n, const char *term,
-                             size_t want)
-{
-    size_t total = unit_len * n, sent = 0, found = 0, tl = strlen(term), keep = 0;
-    char *out = malloc(total), *in = malloc((1 << 16) + tl);
-    cr_assert(out && in);
-    for (size_t i = 0; i < n; i++)
-        memcpy(out + i * unit_len, unit, unit_len);
-    int fl = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-    uint64_t start = nu_now_ms(), last = start;
-    while (found < want && nu_now_ms() - last < IO_MS) {
-        bool reading = nu_now_ms() - start >= 500;
-        struct pollfd p = {fd, (short)((sent < total ? POLLOUT : 0) | (reading ? POLLIN : 0)), 0};
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        if ((p.revents & POLLOUT) && sent < total) {
-            ssize_t w = send(fd, out + sent, total - sent, MSG_NOSIGNAL);
-            if (w > 0) {
-                sent += (size_t)w;
-                last = nu_now_ms();
-            }
-        }
-        if (reading && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
-            ssize_t r = recv(fd, in + keep, 1 << 16, 0);
-            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
-                break;
-            if (r < 0)
-                continue;
-            last = nu_now_ms();
-            size_t len = keep + (size_t)r;
-            for (char *q = in; (q = memmem(q, len - (size_t)(q - in), term, tl)); q += tl)
-                found++;
-            keep = len < tl - 1 ? len : tl - 1; /* a term cut by the read boundary */
-            memmove(in, in + len - keep, keep);
-        }
-    }
-    fcntl(fd, F_SETFL, fl);
-    free(out);
-    free(in);
-    return found;
 }
 
 /*
@@ -1014,7 +898,8 @@ Test(httpd, two_mib_pipelined_ahead_of_reading)
     static const char hello[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     size_t n = ((size_t)2 << 20) / (sizeof hello - 1);
     struct client *c = client_open();
-    size_t got = pipeline_ahead(c->fd, hello, sizeof hello - 1, n, "HTTP/1.1 200 OK\r\n", n);
+    size_t got = su_pipeline_ahead(c->fd, hello, sizeof hello - 1, n, "HTTP/1.1 200 OK\r\n", n,
+                                   IO_MS);
     cr_assert_eq(got, n, "every pipelined request answered (%zu of %zu)", got, n);
     client_close(c);
     stop_server_ok();
@@ -1088,13 +973,8 @@ Test(httpd_header_timeout, pipelined_then_stalled_head, .init = setup_header_tim
     struct client *c = client_open();
     const char *req = "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHo";
     client_send(c, req, strlen(req));
-    struct resp r;
-    read_response(c, &r, false);
-    cr_assert_eq(r.status, 200);
-    free(r.body);
-    read_response(c, &r, false);
-    cr_assert_eq(r.status, 408);
-    free(r.body);
+    expect_response(c, 200, NULL);
+    expect_response(c, 408, NULL);
     cr_assert(ends(c));
     client_close(c);
     stop_server_ok();

@@ -13,94 +13,30 @@
  * large values; memcached's exact errors; flush_all; stats; quit; -c; the metrics page; and
  * `memccapable -a` (libmemcached-tools) passing all its ASCII tests.
  */
-#include <criterion/criterion.h>
-
-#include <libgen.h>
-#include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 
-#include "net_util.h"
 #include "reactor_util.h"
+#include "support/server_proc.h"
 
 #define IO_MS (SN_TEST_SLOW ? 60000 : 20000)
 
 /* ---- the server process ------------------------------------------------------------------ */
 
 struct kvs {
-    pid_t pid;
-    uint16_t port;
-    uint16_t mport;
+    struct su_server s;
+    uint16_t port;  /* s.port */
+    uint16_t mport; /* s.port2: --metrics-port */
     unsigned ncores;
     struct sn_partition *part;
 };
 
 static struct kvs srv;
 
-static void kvs_bin(char *bin, size_t len)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    cr_assert_gt(n, 0);
-    self[n] = '\0';
-    /* <build>/tests/test_kv_server -> <build>/bin/sn-kv */
-    snprintf(bin, len, "%s/../bin/sn-kv", dirname(self));
-    cr_assert_eq(access(bin, X_OK), 0, "%s is built", bin);
-}
-
-static uint16_t free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    bind(fd, (struct sockaddr *)&a, sizeof a);
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static pid_t spawn(const char *bin, char *const argv[])
-{
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* Never outlive the test, even when it is killed by a timeout. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, STDOUT_FILENO);
-        execv(bin, argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Waits up to ms for the child to exit; its wait status, or -1 (then it is killed). */
-static int wait_exit(pid_t pid, unsigned ms)
-{
-    int status;
-    uint64_t end = nu_now_ms() + ms;
-    while (nu_now_ms() < end) {
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            return status;
-        usleep(5000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    return -1;
-}
-
 /* Runs sn-kv with these extra arguments (NULL-terminated list) to completion: exit status. */
 static int run_to_exit(const char *first, ...)
 {
-    char bin[PATH_MAX];
-    kvs_bin(bin, sizeof bin);
     char *argv[16] = {"sn-kv", "--smp", "1", "--unpinned", "--port", "0"};
     int n = 6;
     va_list ap;
@@ -109,93 +45,47 @@ static int run_to_exit(const char *first, ...)
         argv[n++] = (char *)a;
     va_end(ap);
     argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, STDOUT_FILENO);
-        dup2(null, STDERR_FILENO);
-        execv(bin, argv);
-        _exit(127);
-    }
-    int status = wait_exit(pid, 20000);
-    if (status == -1)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return su_run_to_exit("kv", argv, true);
 }
 
 /*
- * Starts sn-kv on `ncores` cores with partitioner `spec` and up to 4 extra arguments (NULL
+ * Starts sn-kv on `ncores` cores with partitioner `spec` and up to 7 extra arguments (NULL
  * terminated) on a free port; waits until it accepts. Fills srv.
  */
 static void kvs_start(unsigned ncores, const char *spec, ...)
 {
-    char bin[PATH_MAX];
-    kvs_bin(bin, sizeof bin);
-    char smp[8], port[16], mport[16];
+    char smp[8];
     snprintf(smp, sizeof smp, "%u", ncores);
-    const char *extra[8] = {0};
+    const char *args[24] = {"--smp",         smp,  "--unpinned",     "--port",
+                            SU_PORT,         "--partitioner", spec, "--metrics-port",
+                            SU_PORT2};
+    int n = 9;
     va_list ap;
     va_start(ap, spec);
     for (int i = 0; i < 7; i++)
-        if (!(extra[i] = va_arg(ap, const char *)))
+        if (!(args[n++] = va_arg(ap, const char *)))
             break;
     va_end(ap);
     char err[128];
     srv.ncores = ncores;
     cr_assert_eq(sn_partition_from_string(&srv.part, spec, ncores, err, sizeof err), 0, "%s",
                  err);
-    for (int attempt = 0; attempt < 5; attempt++) {
-        srv.port = free_port();
-        srv.mport = free_port();
-        snprintf(port, sizeof port, "%u", srv.port);
-        snprintf(mport, sizeof mport, "%u", srv.mport);
-        char *argv[24] = {"sn-kv",         "--smp",        smp,   "--unpinned", "--port", port,
-                          "--partitioner", (char *)spec, "--metrics-port", mport};
-        int n = 10;
-        for (int i = 0; extra[i]; i++)
-            argv[n++] = (char *)extra[i];
-        argv[n] = NULL;
-        srv.pid = spawn(bin, argv);
-        uint64_t end = nu_now_ms() + (SN_TEST_SLOW ? 60000 : 10000);
-        while (nu_now_ms() < end) {
-            int status;
-            if (waitpid(srv.pid, &status, WNOHANG) == srv.pid)
-                break; /* a port was taken in between: try others */
-            int fd = nu_connect(srv.port);
-            if (fd >= 0) {
-                close(fd);
-                return;
-            }
-            usleep(5000);
-        }
-        kill(srv.pid, SIGKILL);
-        waitpid(srv.pid, NULL, 0);
-        srv.pid = 0;
-    }
-    cr_assert_fail("sn-kv did not start");
+    su_start_args(&srv.s, "kv", args);
+    srv.port = srv.s.port;
+    srv.mport = srv.s.port2;
 }
 
 /* SIGTERM must end the server with exit code 0 (and, under ASan, no leak report). */
 static void kvs_stop(void)
 {
-    cr_assert_gt(srv.pid, 0);
-    kill(srv.pid, SIGTERM);
-    int status = wait_exit(srv.pid, SN_TEST_SLOW ? 60000 : 20000);
-    srv.pid = 0;
-    cr_assert_neq(status, -1, "sn-kv stopped after SIGTERM");
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit 0 after SIGTERM (status 0x%x)",
-              status);
+    su_stop_clean(&srv.s);
 }
 
 /* Whatever happened in the test: nothing it started survives it. */
 static void kvs_fini(void)
 {
-    if (srv.pid > 0) {
-        kill(srv.pid, SIGKILL);
-        waitpid(srv.pid, NULL, 0);
-    }
-    srv.pid = 0;
+    su_reap_all();
+    srv.s.pid = 0;
     sn_partition_destroy(srv.part);
     srv.part = NULL;
 }
@@ -971,7 +861,7 @@ static void stats_case(unsigned ncores, const char *spec)
     }
     expect_exact(fd, req.p, req.len, want.p, want.len, "sets and gets");
     char *st = get_stats();
-    cr_expect_eq(stat_of(st, "pid"), srv.pid);
+    cr_expect_eq(stat_of(st, "pid"), srv.s.pid);
     cr_expect_eq(stat_of(st, "threads"), ncores);
     cr_expect_eq(stat_of(st, "curr_items"), N);
     cr_expect_eq(stat_of(st, "total_items"), N);
@@ -1224,54 +1114,6 @@ Test(kv, big_answers_to_a_client_that_reads_late, .timeout = 120)
 }
 
 /*
- * Sends `n` copies of `unit`, reading nothing for the first 500 ms, then goes on sending while
- * reading; returns how many times `term` came back (up to `want`) before the server closed or
- * IO_MS passed without progress (occurrences split across reads count too).
- */
-static size_t pipeline_ahead(int fd, const char *unit, size_t unit_len, size_t n, const char *term,
-                             size_t want)
-{
-    size_t total = unit_len * n, sent = 0, found = 0, tl = strlen(term), keep = 0;
-    char *out = malloc(total), *in = malloc((1 << 16) + tl);
-    cr_assert(out && in);
-    for (size_t i = 0; i < n; i++)
-        memcpy(out + i * unit_len, unit, unit_len);
-    int fl = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-    uint64_t start = nu_now_ms(), last = start;
-    while (found < want && nu_now_ms() - last < IO_MS) {
-        bool reading = nu_now_ms() - start >= 500;
-        struct pollfd p = {fd, (short)((sent < total ? POLLOUT : 0) | (reading ? POLLIN : 0)), 0};
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        if ((p.revents & POLLOUT) && sent < total) {
-            ssize_t w = send(fd, out + sent, total - sent, MSG_NOSIGNAL);
-            if (w > 0) {
-                sent += (size_t)w;
-                last = nu_now_ms();
-            }
-        }
-        if (reading && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
-            ssize_t r = recv(fd, in + keep, 1 << 16, 0);
-            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
-                break;
-            if (r < 0)
-                continue;
-            last = nu_now_ms();
-            size_t len = keep + (size_t)r;
-            for (char *q = in; (q = memmem(q, len - (size_t)(q - in), term, tl)); q += tl)
-                found++;
-            keep = len < tl - 1 ? len : tl - 1; /* a term cut by the read boundary */
-            memmove(in, in + len - keep, keep);
-        }
-    }
-    fcntl(fd, F_SETFL, fl);
-    free(out);
-    free(in);
-    return found;
-}
-
-/*
  * 2 MiB of pipelined gets (one key on each core) sent before the client reads anything: the
  * server stops parsing while its output is full and libsn may hold up to its whole receive
  * ring for the connection meanwhile; that must never cut the client off (-EMSGSIZE), see
@@ -1288,7 +1130,7 @@ Test(kv, two_mib_pipelined_ahead_of_reading, .timeout = 120)
     expect_str(fd, req, "STORED\r\nSTORED\r\n");
     int ul = snprintf(unit, sizeof unit, "get %s\r\nget %s\r\n", keys[0], keys[1]);
     size_t n = ((size_t)2 << 20) / (size_t)ul;
-    size_t got = pipeline_ahead(fd, unit, (size_t)ul, n, "END\r\n", 2 * n);
+    size_t got = su_pipeline_ahead(fd, unit, (size_t)ul, n, "END\r\n", 2 * n, IO_MS);
     cr_assert_eq(got, 2 * n, "every pipelined get answered (%zu of %zu)", got, 2 * n);
     close(fd);
     kvs_stop();

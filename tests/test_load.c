@@ -17,7 +17,7 @@
 #include <sys/epoll.h>
 
 #include "reactor_util.h"
-#include "srv_util.h"
+#include "support/server_proc.h"
 
 #define REQ_LEN        32
 #define CONNECT_WINDOW 256

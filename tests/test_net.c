@@ -21,14 +21,17 @@
  * half with `consume_half`) and stops reading for a moment. STOP_BIG: the first on_data
  * writes `big_len` bytes and stops the reactor.
  */
-enum behave { ECHO, ECHO_REF, LINES, HOLD, BYE_ON_EOF, PAUSE_FIRST, PAUSE_EVERY, STOP_BIG };
+enum behave { ECHO, ECHO_REF, LINES, HOLD, BYE_ON_EOF, PAUSE_FIRST, PAUSE_EVERY, STOP_BIG, STREAM };
 
 /* What one core's connections saw. */
 struct rec {
     _Atomic uint64_t opened, closed, clean, resets, timeouts, msgsize, cancelled, other;
     _Atomic uint64_t on_error, bufring, plain, ondata, sends, released, refs;
-    _Atomic uint64_t max_backlog;
+    _Atomic uint64_t max_backlog, max_present;
     _Atomic uint64_t pauses, while_paused, eofs, sqe_failed, busy;
+    _Atomic uint64_t drains, drain_high; /* on_drain calls; ones with the backlog over low */
+    _Atomic uint64_t highs; /* STREAM: times the backlog was left over output_high */
+    _Atomic uint64_t touched; /* connections whose last_active moved after the accept */
     _Atomic int kernel_bufring;
 } SN_CACHE_ALIGNED;
 
@@ -36,6 +39,7 @@ struct harness {
     struct sn_listen_config lc;
     enum behave behave;
     bool consume_half;    /* PAUSE_EVERY */
+    size_t consume_max;   /* PAUSE_EVERY: consume at most this much per call (0: no cap) */
     unsigned pause_ms;    /* PAUSE_*: how long reading stays off */
     unsigned inject;      /* SQE gets that fail after each on_data (sn__sqe_fail_next) */
     size_t big_len;       /* STOP_BIG */
@@ -82,6 +86,8 @@ struct pconn {
     bool paused;
     unsigned npauses;
     unsigned refs;
+    size_t streamed; /* STREAM: bytes written so far */
+    uint64_t born_active; /* last_active at the accept */
 };
 
 static void pconn_unref(struct pconn *pc)
@@ -121,6 +127,10 @@ static size_t paused_data(struct pconn *pc, const char *data, size_t len)
         return 0; /* all of it must come again after the resume, with no new byte */
     }
     size_t used = H.behave == PAUSE_EVERY && H.consume_half && len > 1 ? len / 2 : len;
+    if (H.behave == PAUSE_EVERY && H.consume_max && used > H.consume_max)
+        used = H.consume_max;
+    if (len > atomic_load(&my()->max_present))
+        atomic_store(&my()->max_present, len);
     sn_conn_write(pc->conn, data, used);
     if (H.behave == PAUSE_EVERY)
         pause_for_a_while(pc);
@@ -139,6 +149,37 @@ static size_t big_data(struct pconn *pc, const char *data, size_t len)
         sn_stop(0); /* as SIGTERM would, with the reply still on its way */
     }
     return len;
+}
+
+/* STREAM: output that does not come from input. Writes until the backlog is over
+ * output_high, goes on from on_drain, closes after big_len bytes. */
+static void stream_more(struct pconn *pc)
+{
+    char chunk[16384];
+    while (pc->streamed < H.big_len && sn_conn_backlog(pc->conn) <= H.lc.limits.output_high) {
+        size_t left = H.big_len - pc->streamed;
+        size_t n = left < sizeof chunk ? left : sizeof chunk;
+        for (size_t i = 0; i < n; i++)
+            chunk[i] = (char)((pc->streamed + i) * 7 + ((pc->streamed + i) >> 12));
+        if (sn_conn_write(pc->conn, chunk, n) < 0)
+            return;
+        pc->streamed += n;
+    }
+    if (sn_conn_backlog(pc->conn) > H.lc.limits.output_high)
+        atomic_fetch_add(&my()->highs, 1);
+    if (pc->streamed == H.big_len)
+        sn_conn_close(pc->conn);
+}
+
+static void srv_drain(struct sn_conn *c, void *arg)
+{
+    struct pconn *pc = arg;
+    atomic_fetch_add(&my()->drains, 1);
+    size_t low = H.lc.limits.output_low ? H.lc.limits.output_low : H.lc.limits.output_high / 2;
+    if (sn_conn_backlog(c) > low)
+        atomic_fetch_add(&my()->drain_high, 1);
+    if (H.behave == STREAM)
+        stream_more(pc);
 }
 
 static void release_buf(void *arg)
@@ -164,6 +205,10 @@ static size_t srv_data(struct sn_conn *c, void *arg, const char *data, size_t le
     case PAUSE_FIRST:
     case PAUSE_EVERY: return paused_data(pc, data, len);
     case STOP_BIG: return big_data(pc, data, len);
+    case STREAM:
+        if (!pc->streamed)
+            stream_more(pc);
+        return len;
     case HOLD: return 0;
     case ECHO_REF: {
         char *copy = malloc(len);
@@ -213,6 +258,8 @@ static void srv_close(struct sn_conn *c, void *arg, int err)
     struct pconn *pc = arg;
     struct rec *r = my();
     pc->conn = NULL;
+    if (c->last_active != pc->born_active)
+        atomic_fetch_add(&r->touched, 1);
     pconn_unref(pc);
     if (sn__sqe_failed > atomic_load(&r->sqe_failed))
         atomic_store(&r->sqe_failed, sn__sqe_failed);
@@ -235,7 +282,11 @@ static void srv_close(struct sn_conn *c, void *arg, int err)
 }
 
 static const struct sn_conn_ops srv_ops = {
-    .on_data = srv_data, .on_eof = srv_eof, .on_error = srv_error, .on_close = srv_close};
+    .on_data = srv_data,
+    .on_eof = srv_eof,
+    .on_error = srv_error,
+    .on_close = srv_close,
+    .on_drain = srv_drain};
 
 static void *srv_accept(void *arg, struct sn_conn *c)
 {
@@ -243,6 +294,7 @@ static void *srv_accept(void *arg, struct sn_conn *c)
     struct pconn *pc = calloc(1, sizeof *pc);
     pc->conn = c;
     pc->refs = 1;
+    pc->born_active = c->last_active;
     struct rec *r = my();
     atomic_fetch_add(&r->opened, 1);
     atomic_fetch_add(sn__conn_uses_bufring(c) ? &r->bufring : &r->plain, 1);
@@ -843,6 +895,105 @@ Test(net, listen_errors, .timeout = 30)
     cr_assert_eq(err_host, -EINVAL);
 }
 
+/* ---- a port in use by another socket group (finding 9) ------------------------------------ */
+
+static int rp_second, rp_foreign, rp_again;
+static uint16_t rp_port;
+static int rp_foreign_fd = -1;
+
+/* Another process's server: a listening SO_REUSEPORT socket of the same user. */
+static int foreign_listener(uint16_t *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 16) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static struct sn_future *rp_reopened(void *arg, int err, uint64_t value)
+{
+    (void)arg;
+    rp_again = err;
+    if (err)
+        return sn_ready(1);
+    struct sn_listener *l = (struct sn_listener *)(uintptr_t)value;
+    rp_again = sn_listener_port(l) == rp_port ? 0 : -1;
+    return sn_listener_close(l);
+}
+
+static struct sn_future *rp_closed(void *arg, int err, uint64_t value)
+{
+    (void)arg, (void)err, (void)value;
+    struct sn_listen_config lc = {.port = rp_port, .ops = &srv_ops};
+    return sn_then_wrapped(sn_listen(&lc), rp_reopened, NULL);
+}
+
+static struct sn_future *rp_second_done(void *arg, int err, uint64_t value)
+{
+    rp_second = err;
+    if (!err) /* unexpected: close it too */
+        sn_ignore(sn_listener_close((struct sn_listener *)(uintptr_t)value));
+    return sn_then_wrapped(sn_listener_close(arg), rp_closed, NULL);
+}
+
+static void rp_foreign_done(void *arg, int err, uint64_t value)
+{
+    (void)arg;
+    rp_foreign = err;
+    if (!err)
+        sn_ignore(sn_listener_close((struct sn_listener *)(uintptr_t)value));
+}
+
+static struct sn_future *rp_first(void *arg, int err, uint64_t value)
+{
+    (void)arg;
+    if (err)
+        return sn_ready(1);
+    struct sn_listener *l = (struct sn_listener *)(uintptr_t)value;
+    rp_port = sn_listener_port(l);
+    /* The same port again, both SO_REUSEPORT: a second server must not join the first. */
+    struct sn_listen_config lc = {.port = rp_port, .ops = &srv_ops};
+    return sn_then_wrapped(sn_listen(&lc), rp_second_done, l);
+}
+
+static struct sn_future *rp_main(void *arg)
+{
+    (void)arg;
+    uint16_t fport = 0;
+    rp_foreign_fd = foreign_listener(&fport);
+    if (rp_foreign_fd >= 0) {
+        struct sn_listen_config fc = {.port = fport, .ops = &srv_ops};
+        sn_done(sn_listen(&fc), rp_foreign_done, NULL);
+    }
+    struct sn_listen_config lc = {.ops = &srv_ops}; /* port 0: every core gets the same */
+    return sn_then_wrapped(sn_listen(&lc), rp_first, NULL);
+}
+
+Test(net, reuseport_port_in_use_fails, .timeout = 30)
+{
+    memset(&H, 0, sizeof H);
+    rp_second = rp_foreign = rp_again = 99;
+    struct sn_config cfg = test_config(2);
+    cr_assert_eq(sn_run(&cfg, rp_main, NULL), 0);
+    cr_assert_geq(rp_foreign_fd, 0);
+    close(rp_foreign_fd);
+    rp_foreign_fd = -1;
+    cr_assert_eq(rp_second, -EADDRINUSE, "a second listener on the port: %d", rp_second);
+    cr_assert_eq(rp_foreign, -EADDRINUSE, "a foreign SO_REUSEPORT listener: %d", rp_foreign);
+    cr_assert_eq(rp_again, 0, "the port is free again once closed: %d", rp_again);
+}
+
 /* ---- outgoing connections through the reactor -------------------------------------------- */
 
 struct cli {
@@ -1233,6 +1384,38 @@ Test(net, unconsumed_input_comes_back_after_resume, .timeout = 120)
     run_pause_every(true, true, 0);
 }
 
+/* Finding 10: an app that stops reading on every call and consumes only a little each time
+ * (answers far bigger than requests) while the client pipelined far ahead. What it leaves
+ * with reading stopped (its own held input included) does not count against input_max. */
+static void run_small_steps(bool plain)
+{
+    n_clients = 2;
+    max_len = SN_TEST_SLOW ? 24 * 1024 : 64 * 1024;
+    harness_init(PAUSE_EVERY, pause_clients);
+    H.pause_ms = 1;
+    H.consume_max = 256;
+    H.lc.limits.input_max = 4096;
+    H.lc.limits.plain_recv = plain;
+    check_echo(harness_run());
+    cr_assert_eq(TOTAL(msgsize), 0, "no -EMSGSIZE");
+    cr_assert_eq(TOTAL(while_paused), 0);
+    uint64_t most = 0;
+    for (unsigned i = 0; i < MAXC; i++)
+        if (atomic_load(&H.rec[i].max_present) > most)
+            most = atomic_load(&H.rec[i].max_present);
+    cr_assert_gt(most, 4096, "the app saw more than input_max at once (%lu)", (unsigned long)most);
+}
+
+Test(net, input_max_ignores_input_left_while_stopped_bufring, .timeout = 120)
+{
+    run_small_steps(false);
+}
+
+Test(net, input_max_ignores_input_left_while_stopped_plain, .timeout = 120)
+{
+    run_small_steps(true);
+}
+
 /* ---- stop: pending output gets its chance (gap 3) ------------------------------------------ */
 
 #define BIG_LEN (8u << 20)
@@ -1337,6 +1520,67 @@ Test(net, stop_flush_is_bounded, .timeout = 60)
     cr_assert_lt(big_got, BIG_LEN, "the reply was cut");
     cr_assert_eq(big_end, 1, "and the cut is a reset, not an EOF (end %d)", big_end);
     cr_assert_eq(TOTAL(cancelled), 1);
+}
+
+/* ---- idle_ms 0: receives and sends do not read the clock ------------------------------------ */
+
+static void run_touch(unsigned idle_ms)
+{
+    n_clients = 4;
+    max_len = 64 * 1024;
+    harness_init(ECHO, echo_clients);
+    H.lc.limits.idle_ms = idle_ms;
+    check_echo(harness_run());
+}
+
+Test(net, no_idle_timeout_no_clock_reads, .timeout = 60)
+{
+    run_touch(0);
+    cr_assert_eq(TOTAL(touched), 0, "last_active stays as made: the clock was not read");
+    run_touch(60000);
+    cr_assert_eq(TOTAL(touched), n_clients, "with an idle timeout every receive notes the time");
+}
+
+/* ---- on_drain paces output that does not come from input --------------------------------- */
+
+static int stream_client(struct harness *h)
+{
+    big_wait_ms = 0;
+    int rc = big_client(h);
+    wait_server_idle();
+    return rc;
+}
+
+static void run_stream(size_t low)
+{
+    harness_init(STREAM, stream_client);
+    H.big_len = SN_TEST_SLOW ? (2u << 20) : (16u << 20);
+    H.lc.limits.output_high = 256 * 1024;
+    H.lc.limits.output_low = low;
+    big_got = 0;
+    big_end = -1;
+    cr_assert_eq(harness_run(), 0);
+    cr_assert_eq(H.client_rc, 0, "client rc %d", H.client_rc);
+    cr_assert_eq(big_got, H.big_len, "the whole stream, got %zu", big_got);
+    cr_assert_eq(big_end, 0, "then EOF");
+    cr_assert_eq(TOTAL(clean), 1);
+    /* Without on_drain the stream stops at the first 256 KiB (no input ever comes). */
+    cr_assert_gt(TOTAL(drains), 1);
+    /* Once per time over output_high (the last one may end in the close instead). */
+    cr_assert_leq(TOTAL(drains), TOTAL(highs));
+    cr_assert_geq(TOTAL(drains) + 1, TOTAL(highs), "drains %lu highs %lu",
+                  (unsigned long)TOTAL(drains), (unsigned long)TOTAL(highs));
+    cr_assert_eq(TOTAL(drain_high), 0, "on_drain only with the backlog at output_low or less");
+}
+
+Test(net, on_drain_paces_a_stream, .timeout = 60)
+{
+    run_stream(0); /* output_high / 2 */
+}
+
+Test(net, on_drain_at_output_low, .timeout = 60)
+{
+    run_stream(16 * 1024);
 }
 
 /* ---- no SQE: every operation is retried or fails clearly (gap 4) --------------------------- */

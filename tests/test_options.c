@@ -46,6 +46,23 @@ Test(options, defaults)
     cr_assert_not(cfg.unpinned);
 }
 
+Test(options, mesh_overflow_limit)
+{
+    struct sn_config cfg;
+    char **argv = ARGV("--mesh-overflow-limit", "1000", "x");
+    int argc = 4;
+    cr_assert_eq(sn_config_parse(&cfg, &argc, argv, NULL), SN_CONFIG_CONTINUE);
+    cr_assert_eq(cfg.mesh_overflow_limit, 1000);
+    cr_assert_eq(argc, 2);
+    cr_assert_str_eq(argv[1], "x");
+    char **argv2 = ARGV("--mesh-overflow-limit=0");
+    argc = 2;
+    cr_assert_eq(sn_config_parse(&cfg, &argc, argv2, NULL), SN_CONFIG_CONTINUE);
+    cr_assert_eq(cfg.mesh_overflow_limit, 0, "0: the default");
+    sn_config_init(&cfg);
+    cr_assert_eq(cfg.mesh_overflow_limit, 0);
+}
+
 Test(options, all_forms)
 {
     struct sn_config cfg;
@@ -100,6 +117,8 @@ Test(options, bad_values_exit_2)
     expect_usage_error(ARGV("--idle-poll-us", "20000000"), 3);
     expect_usage_error(ARGV("--stall-ms", "1.5"), 3);
     expect_usage_error(ARGV("--unpinned=1"), 2);
+    expect_usage_error(ARGV("--mesh-overflow-limit", "many"), 3);
+    expect_usage_error(ARGV("--mesh-overflow-limit", "4294967296"), 3);
 }
 
 /* Captures what the parser prints to `fd` (1 or 2) into buf. */
@@ -142,6 +161,7 @@ Test(options, help_prints_app_usage_and_shared_help)
     cr_assert(strstr(buf, "--cpuset LIST") != NULL);
     cr_assert(strstr(buf, "--idle-poll-us N") != NULL);
     cr_assert(strstr(buf, "--stall-ms N") != NULL);
+    cr_assert(strstr(buf, "--mesh-overflow-limit N") != NULL);
 }
 
 Test(options, version)

@@ -557,3 +557,86 @@ Test(reactor, io_callbacks_and_cancel_at_stop, .timeout = 60)
         }
     }
 }
+
+/* ---- the mesh overflow limit from sn_config ------------------------------------------------ */
+
+static _Atomic int ov_spinning, ov_release;
+static _Atomic unsigned ov_ran;
+static unsigned ov_ok, ov_first_err_at;
+static int ov_err;
+
+#define OV_SENDS 3000u
+
+/* Keeps core 1 busy (bounded) so that core 0's messages fill the ring and then the overflow. */
+static void ov_spin(void *arg)
+{
+    (void)arg;
+    atomic_store(&ov_spinning, 1);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while (!atomic_load(&ov_release) && t.tv_sec - t0.tv_sec < 10);
+}
+
+static void ov_count(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&ov_ran, 1);
+}
+
+static struct sn_future *ov_send_all(void *arg, int err, uint64_t value)
+{
+    (void)arg, (void)err, (void)value;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while (!atomic_load(&ov_spinning) && t.tv_sec - t0.tv_sec < 10);
+    for (unsigned i = 0; i < OV_SENDS; i++) {
+        int rc = sn_send(1, ov_count, NULL);
+        if (rc == 0) {
+            ov_ok++;
+        } else if (!ov_err) {
+            ov_err = rc;
+            ov_first_err_at = i;
+        }
+    }
+    atomic_store(&ov_release, 1);
+    return sn_sleep(20000000); /* let core 1 run what was accepted */
+}
+
+static struct sn_future *ov_main(void *arg)
+{
+    (void)arg;
+    if (sn_send(1, ov_spin, NULL) < 0)
+        return sn_ready(2);
+    return sn_then_wrapped(sn_sleep(1000000), ov_send_all, NULL);
+}
+
+static int ov_run(size_t limit)
+{
+    atomic_store(&ov_spinning, 0);
+    atomic_store(&ov_release, 0);
+    atomic_store(&ov_ran, 0);
+    ov_ok = ov_first_err_at = 0;
+    ov_err = 0;
+    struct sn_config cfg = test_config(2);
+    cfg.mesh_overflow_limit = limit;
+    return sn_run(&cfg, ov_main, NULL);
+}
+
+Test(reactor, mesh_overflow_limit_from_config, .timeout = 60)
+{
+    /* A limit of 16 messages: once the ring to the busy core is full, 16 more wait in the
+     * overflow and the next send fails. */
+    cr_assert_eq(ov_run(16), 0);
+    cr_assert_eq(ov_err, -ENOBUFS, "sn_send past the limit: %d", ov_err);
+    cr_assert_lt(ov_ok, OV_SENDS);
+    cr_assert_geq(ov_ok, 16u, "the overflow took its %u messages (ok %u)", 16u, ov_ok);
+    cr_assert_leq(ov_ok, SN_MESH_DEFAULT_RING_CAPACITY + 16u + 1, "ok %u", ov_ok);
+    /* 0 is the default limit (4 Mi): every send is taken. */
+    cr_assert_eq(ov_run(0), 0);
+    cr_assert_eq(ov_err, 0, "%d at %u", ov_err, ov_first_err_at);
+    cr_assert_eq(ov_ok, OV_SENDS);
+}

@@ -3,6 +3,7 @@
  * because a keep-alive benchmark builds one per request.
  */
 #include "apps/httpd/http_response.h"
+#include "apps/common/text.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -33,13 +34,8 @@ static void put_str(struct out *o, const char *s)
 
 static void put_u64(struct out *o, uint64_t v)
 {
-    char tmp[20];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    put(o, tmp + i, sizeof(tmp) - i);
+    char tmp[APP_U64_DIGITS];
+    put(o, tmp, app_u64_dec(v, tmp));
 }
 
 static int finish(const struct out *o)

@@ -10,6 +10,7 @@
  *   sn-httpd [--port N] [--listen ADDR] [--root DIR] [--idle-ms N] [--max-conns N]
  *            [--header-timeout-ms N] [libsn options: --smp, --cpuset, --unpinned, ...]
  */
+#include "apps/common/cli.h"
 #include "apps/httpd/httpd.h"
 
 #include <errno.h>
@@ -34,10 +35,8 @@ static const char usage[] =
 
 static int parse_num(const char *name, const char *s, unsigned max, unsigned *out)
 {
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v > max) {
+    uint64_t v;
+    if (app_parse_u64(s, max, &v) < 0) {
         fprintf(stderr, "sn-httpd: --%s wants a number from 0 to %u, not '%s'\n", name, max, s);
         return -1;
     }
@@ -73,18 +72,7 @@ static int parse_args(int argc, char **argv, struct httpd_options *o)
         if (bad)
             return SN_CONFIG_EXIT_USAGE;
     }
-    if (optind < argc) {
-        fprintf(stderr, "sn-httpd: unknown argument '%s'\n", argv[optind]);
-        return SN_CONFIG_EXIT_USAGE;
-    }
-    struct sockaddr_storage a;
-    socklen_t alen;
-    if (sn_addr_parse(o->host, 0, &a, &alen) < 0) {
-        fprintf(stderr, "sn-httpd: --listen wants a numeric IPv4/IPv6 address, not '%s'\n",
-                o->host);
-        return SN_CONFIG_EXIT_USAGE;
-    }
-    return SN_CONFIG_CONTINUE;
+    return app_check_args("sn-httpd", argc, argv, o->host);
 }
 
 int main(int argc, char **argv)
@@ -112,12 +100,5 @@ int main(int argc, char **argv)
     }
     rc = sn_run(&cfg, httpd_main, &srv);
     httpd_server_free(&srv);
-    if (rc < 0) {
-        fprintf(stderr, "sn-httpd: %s\n", sn_strerror(rc));
-        return 1;
-    }
-    /* A stop by signal is the normal way to end a server. */
-    if (rc == 128 + SIGINT || rc == 128 + SIGTERM)
-        return 0;
-    return rc;
+    return app_exit_code("sn-httpd", rc);
 }

@@ -3,6 +3,7 @@
  * a too-small buffer still yields the size that is needed.
  */
 #include "apps/httpd/metrics_text.h"
+#include "apps/common/text.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -29,13 +30,8 @@ static void put_str(struct text *t, const char *s)
 
 static void put_u64(struct text *t, uint64_t v)
 {
-    char tmp[20];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    put(t, tmp + i, sizeof(tmp) - i);
+    char tmp[APP_U64_DIGITS];
+    put(t, tmp, app_u64_dec(v, tmp));
 }
 
 /* HELP text escapes only backslash and line feed (the format's rule for HELP). */

@@ -9,6 +9,8 @@
  */
 #include "kv.h"
 
+#include "apps/common/cli.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -36,17 +38,6 @@ static int bad(const char *opt, const char *what, const char *val)
     return -1;
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* memcached's -I: bytes, or a number with a k or m suffix; 1k .. 1024m. */
 static int parse_size(const char *s, size_t *out)
 {
@@ -60,7 +51,7 @@ static int parse_size(const char *s, size_t *out)
         s = buf;
     }
     uint64_t v;
-    if (parse_u64(s, UINT64_MAX / mul, &v) < 0)
+    if (app_parse_u64(s, UINT64_MAX / mul, &v) < 0)
         return -1;
     v *= mul;
     if (v < 1024 || v > ((uint64_t)1024 << 20))
@@ -75,13 +66,13 @@ static int parse_one(int c, const char *arg)
     uint64_t v;
     switch (c) {
     case 'p':
-        if (parse_u64(arg, 65535, &v) < 0)
+        if (app_parse_u64(arg, 65535, &v) < 0)
             return bad("--port", "a number from 0 to 65535", arg);
         o->port = (unsigned)v;
         return 0;
     case 'l': o->host = arg; return 0;
     case 'm':
-        if (parse_u64(arg, 1u << 20, &v) < 0 || v == 0)
+        if (app_parse_u64(arg, 1u << 20, &v) < 0 || v == 0)
             return bad("-m", "megabytes from 1 to 1048576", arg);
         o->mem_total = (size_t)v << 20;
         return 0;
@@ -90,18 +81,18 @@ static int parse_one(int c, const char *arg)
             return bad("-I", "a size from 1k to 1024m (bytes, or with a k/m suffix)", arg);
         return 0;
     case 'c':
-        if (parse_u64(arg, 1u << 24, &v) < 0 || v == 0)
+        if (app_parse_u64(arg, 1u << 24, &v) < 0 || v == 0)
             return bad("-c", "a number from 1 to 16777216", arg);
         o->max_conns = (unsigned)v;
         return 0;
     case 'P': o->partitioner = arg; return 0;
     case 'M':
-        if (parse_u64(arg, 65535, &v) < 0 || v == 0)
+        if (app_parse_u64(arg, 65535, &v) < 0 || v == 0)
             return bad("--metrics-port", "a number from 1 to 65535", arg);
         o->metrics_port = (unsigned)v;
         return 0;
     case 'i':
-        if (parse_u64(arg, 1u << 30, &v) < 0)
+        if (app_parse_u64(arg, 1u << 30, &v) < 0)
             return bad("--idle-ms", "milliseconds from 0 to 1073741824", arg);
         o->idle_ms = (unsigned)v;
         return 0;
@@ -138,17 +129,7 @@ static int parse_args(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "p:l:m:I:c:q", longopts, NULL)) != -1)
         if (parse_one(c, optarg) < 0)
             return SN_CONFIG_EXIT_USAGE;
-    if (optind < argc) {
-        fprintf(stderr, "sn-kv: unknown argument '%s'\n", argv[optind]);
-        return SN_CONFIG_EXIT_USAGE;
-    }
-    struct sockaddr_storage a;
-    socklen_t alen;
-    if (sn_addr_parse(o->host, 0, &a, &alen) < 0) {
-        bad("--listen", "a numeric IPv4/IPv6 address", o->host);
-        return SN_CONFIG_EXIT_USAGE;
-    }
-    return SN_CONFIG_CONTINUE;
+    return app_check_args("sn-kv", argc, argv, o->host);
 }
 
 /* ---- start-up on core 0 ------------------------------------------------------------------ */
@@ -244,12 +225,5 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     rc = sn_run(&cfg, kv_main, NULL);
     kv_server_free();
-    if (rc < 0) {
-        fprintf(stderr, "sn-kv: %s\n", sn_strerror(rc));
-        return 1;
-    }
-    /* A stop by signal is the normal way to end a server. */
-    if (rc == 128 + SIGINT || rc == 128 + SIGTERM)
-        return 0;
-    return rc;
+    return app_exit_code("sn-kv", rc);
 }

@@ -18,8 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Longest decimal uint64_t: 20 digits. */
-#define MC_U64_DIGITS 20
+#include "apps/common/text.h"
+
+/* Longest decimal uint64_t: 20 digits (printed with app_u64_dec). */
+#define MC_U64_DIGITS APP_U64_DIGITS
 
 static inline bool mc_isspace(unsigned char c)
 {
@@ -93,20 +95,6 @@ static inline bool mc_parse_i32(const char *p, size_t n, int32_t *out)
         return false;
     *out = neg ? (int32_t)(0 - (int64_t)mag) : (int32_t)mag;
     return true;
-}
-
-/* Writes v in decimal to dst (room for MC_U64_DIGITS bytes, no NUL); returns the length. */
-static inline size_t mc_u64_to_dec(uint64_t v, char *dst)
-{
-    char tmp[MC_U64_DIGITS];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        dst[i] = tmp[n - 1 - i];
-    return n;
 }
 
 #endif

@@ -77,12 +77,12 @@ size_t mc_fmt_value_hdr(char *dst, const char *key, size_t nkey, uint32_t flags,
     memcpy(p, key, nkey);
     p += nkey;
     *p++ = ' ';
-    p += mc_u64_to_dec(flags, p);
+    p += app_u64_dec(flags, p);
     *p++ = ' ';
-    p += mc_u64_to_dec(nbytes, p);
+    p += app_u64_dec(nbytes, p);
     if (with_cas) {
         *p++ = ' ';
-        p += mc_u64_to_dec(cas, p);
+        p += app_u64_dec(cas, p);
     }
     *p++ = '\r';
     *p++ = '\n';
@@ -107,7 +107,7 @@ int mc_reply_result(struct mc_buf *b, enum mc_result r)
 int mc_reply_number(struct mc_buf *b, uint64_t v)
 {
     char digits[MC_U64_DIGITS];
-    return put3(b, digits, mc_u64_to_dec(v, digits), "\r\n", 2, "", 0);
+    return put3(b, digits, app_u64_dec(v, digits), "\r\n", 2, "", 0);
 }
 
 int mc_reply_value(struct mc_buf *b, const char *key, size_t nkey, uint32_t flags,

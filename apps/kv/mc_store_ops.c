@@ -239,7 +239,7 @@ enum mc_result mc_store_delta(struct mc_store *s, const char *key, size_t nkey, 
     s->st.incr_hits += incr;
     s->st.decr_hits += !incr;
     char digits[MC_U64_DIGITS];
-    size_t n = mc_u64_to_dec(v, digits);
+    size_t n = app_u64_dec(v, digits);
     if (value)
         *value = v;
     if (n <= it->nbytes)

@@ -63,6 +63,26 @@ static uint64_t gather(void *arg, uint64_t acc, uint64_t value)
     return acc + 1;
 }
 
+/* Appends ",x" (or "x" first) to a report field, quietly truncated when it is full. */
+static void field_add(char *buf, size_t cap, const char *fmt, double v)
+{
+    size_t at = strlen(buf);
+    if (at + 2 < cap)
+        snprintf(buf + at, cap - at, fmt, at ? "," : "", v);
+}
+
+static void per_core_stats(struct wc_job *job, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        const struct wc_core *c = job->parts[i];
+        field_add(job->pieces_per_core, sizeof job->pieces_per_core, "%s%.0f", (double)c->pieces);
+        field_add(job->map_ms_per_core, sizeof job->map_ms_per_core, "%s%.1f",
+                  (double)c->map_ns / 1e6);
+        field_add(job->wait_ms_per_core, sizeof job->wait_ms_per_core, "%s%.1f",
+                  (double)c->claim_wait_ns / 1e6);
+    }
+}
+
 static struct sn_future *print_result(void *arg, uint64_t unused)
 {
     struct wc_job *job = arg;
@@ -78,6 +98,8 @@ static struct sn_future *print_result(void *arg, uint64_t unused)
         counts[i] = job->parts[i]->nitems;
         wc_summary_add(&job->sum, &job->parts[i]->sum);
     }
+    if (rc == 0)
+        per_core_stats(job, n);
     if (rc == 0)
         rc = wc_items_merge(lists, counts, n, job->all ? SIZE_MAX : job->top, &merged, &nmerged);
     job->ns = sn_now_ns() - job->t0;
@@ -144,11 +166,13 @@ static struct sn_future *exit_code(void *arg, int err, uint64_t value)
         double s = (double)job->ns / 1e9;
         fprintf(job->out,
                 "report: mode=reactor cores=%u bytes=%" PRIu64 " words=%" PRIu64 " seconds=%.6f "
-                "words_per_s=%.0f setup_s=%.6f map_s=%.6f reduce_s=%.6f pieces=%" PRIu64 "\n",
+                "words_per_s=%.0f setup_s=%.6f map_s=%.6f reduce_s=%.6f pieces=%" PRIu64
+                " pieces_per_core=%s map_ms_per_core=%s wait_ms_per_core=%s\n",
                 sn_core_count(), job->size, job->sum.total, s,
                 s > 0 ? (double)job->sum.total / s : 0.0, (double)(job->t_map - job->t0) / 1e9,
                 (double)(job->t_reduce - job->t_map) / 1e9,
-                (double)(job->t0 + job->ns - job->t_reduce) / 1e9, job->npieces);
+                (double)(job->t0 + job->ns - job->t_reduce) / 1e9, job->npieces,
+                job->pieces_per_core, job->map_ms_per_core, job->wait_ms_per_core);
         fflush(job->out);
     }
     return sn_ready(0);

@@ -58,6 +58,9 @@ struct wc_job {
     uint64_t t_map, t_reduce; /* when the map began and when it ended (all counted) */
     int err;
     struct wc_summary sum;
+    char pieces_per_core[128];  /* "51,49": for the report, filled by the reduce */
+    char map_ms_per_core[128];  /* "450.1,452.3": each core's map time */
+    char wait_ms_per_core[128]; /* "0.2,0.1": each core's time idle waiting for a piece */
 };
 
 #define WC_PIECE_DEFAULT (2u << 20)

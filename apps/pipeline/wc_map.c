@@ -349,6 +349,10 @@ static void claim_done(void *arg, int err, uint64_t piece)
 {
     struct wc_core *c = arg;
     c->claim_pending = false;
+    if (c->wait_since) {
+        c->claim_wait_ns += sn_now_ns() - c->wait_since;
+        c->wait_since = 0;
+    }
     if (err || piece == UINT64_MAX) {
         if (err)
             fail(c, err);
@@ -389,6 +393,8 @@ static bool next_piece(struct wc_core *c)
         claim(c);
         return true;
     }
+    if (!c->wait_since)
+        c->wait_since = sn_now_ns(); /* idle until core 0 answers */
     return false;
 }
 
@@ -443,6 +449,7 @@ static void advance(struct wc_core *c)
         return;
     struct sn_promise *p = c->done;
     c->done = NULL;
+    c->map_ns = sn_now_ns() - c->map_t0;
     if (c->err)
         sn_promise_fail(p, c->err);
     else
@@ -457,6 +464,7 @@ struct sn_future *wc_core_scan(void *instance, void *arg)
     c->done = sn_promise_new(&f);
     if (!c->done)
         return sn_failed(-ENOMEM);
+    c->map_t0 = sn_now_ns();
     if (job->static_ranges) { /* piece i is core i's, nothing to claim */
         c->has_next = true;
         c->next_piece = c->id;

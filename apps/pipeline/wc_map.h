@@ -34,11 +34,14 @@ struct wc_core {
     bool claim_pending; /* a claim is on its way to core 0 */
     bool no_more;       /* core 0 has no more pieces */
     uint64_t next_piece;
-    uint64_t pieces;        /* pieces this core scanned */
-    bool reading_done;      /* the map is over here: no piece left (or a failure) */
-    bool flushed;           /* the last open batches are sent */
-    unsigned busy;          /* inside a callback: advance() waits for its end */
-    struct wc_batch **open; /* per destination core, the batch being filled */
+    uint64_t pieces;         /* pieces this core scanned */
+    uint64_t map_t0, map_ns; /* when this core's map began, and how long it took */
+    uint64_t wait_since;     /* idle, waiting for a claim, since then (0: not waiting) */
+    uint64_t claim_wait_ns;  /* total time idle waiting for claims */
+    bool reading_done;       /* the map is over here: no piece left (or a failure) */
+    bool flushed;            /* the last open batches are sent */
+    unsigned busy;           /* inside a callback: advance() waits for its end */
+    struct wc_batch **open;  /* per destination core, the batch being filled */
     struct wc_batch *free_batches;
     unsigned inflight; /* batches sent, not yet acknowledged */
     struct sn_promise *done;

@@ -1,6 +1,7 @@
 /*
  * Start-up configuration shared by every libsn application, and the one command-line parser
- * that fills it (--smp, --cpuset, --idle-poll-us, --stall-ms, --unpinned, --help, --version).
+ * that fills it (--smp, --cpuset, --idle-poll-us, --stall-ms, --unpinned,
+ * --mesh-overflow-limit, --help, --version).
  *
  * Typical use in an app with options of its own:
  *
@@ -21,6 +22,7 @@
 #define SN_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sn/common.h>
 
 SN_BEGIN_DECLS
@@ -47,6 +49,12 @@ struct sn_config {
      * SN_URING_FALLBACK=1 / SN_WAKE_EVENTFD=1). */
     bool uring_fallback;
     bool wake_eventfd;
+    /*
+     * Messages one core may hold in its mesh overflow (what does not fit the rings to the
+     * other cores) before sn_send and the like fail with -ENOBUFS; replies are not refused
+     * (include/sn/mesh.h, overflow_limit). 0: SN_MESH_DEFAULT_OVERFLOW_LIMIT.
+     */
+    size_t mesh_overflow_limit;
 };
 
 #define SN_CONFIG_DEFAULT_IDLE_POLL_US 200

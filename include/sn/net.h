@@ -13,6 +13,8 @@
  * connection's output and returns at once; the output leaves once per loop turn, so many
  * pipelined replies written in one turn leave in one send (corking). sn_conn_write_ref queues
  * caller-owned memory without copying it (sent with the rest through sendmsg's iovec).
+ * Output that does not come from input paces itself with ops->on_drain (called when the
+ * backlog falls to limits.output_low after being over limits.output_high).
  *
  * Lifetime: a connection is valid from the moment it is handed to the app (on_accept, or the
  * future of sn_connect) until its on_close has returned; on_close is called exactly once,
@@ -64,9 +66,13 @@ struct sn_udp;
 
 /* Per-connection limits; 0 in a field means its default. */
 struct sn_conn_limits {
-    /* Bytes on_data may leave unconsumed (checked when each on_data call returns); past it:
-     * -EMSGSIZE. Bytes held while reading is paused may go past it until they are presented
-     * (see sn_conn_set_reading). Default 1 MiB. */
+    /* Bytes on_data may leave unconsumed, checked when an on_data call returns with reading
+     * still on; past it: -EMSGSIZE. Not counted: what is left when on_data returns with
+     * reading stopped (sn_conn_set_reading(false), or output over output_high), since nothing
+     * new is received until the app reads again; and bytes received while reading is off
+     * (held, at most what was in flight: bounded apart, by input_max plus the core's receive
+     * buffers). So an app that stops reading on its own (e.g. while its output is full) and
+     * consumes little on each resume needs no input_max above its own need. Default 1 MiB. */
     size_t input_max;
     /* Output backlog above which reading pauses, as with sn_conn_set_reading(false) (bytes
      * already on their way are held, not delivered); it resumes at half. Default 1 MiB. */
@@ -78,6 +84,9 @@ struct sn_conn_limits {
     /* When the reactor stops: how long queued output may take to leave before the connection
      * is reset with it unsent (milliseconds). 0: SN_CONN_DEFAULT_STOP_FLUSH_MS. */
     unsigned stop_flush_ms;
+    /* Output backlog at or below which ops->on_drain is called, after the backlog had been
+     * over output_high. 0 (or not below output_high): output_high / 2. */
+    size_t output_low;
 };
 
 #define SN_CONN_DEFAULT_INPUT_MAX     (1u << 20)
@@ -105,6 +114,15 @@ struct sn_conn_ops {
     void (*on_error)(struct sn_conn *conn, void *arg, int err);
     /* Last call: the socket is closed; `conn` is invalid once this returns. err 0: clean. */
     void (*on_close)(struct sn_conn *conn, void *arg, int err);
+    /*
+     * The output drained: called once when a send brings the backlog down to limits.output_low
+     * or less (zero included) after it had been over limits.output_high; then again only after
+     * the next time it goes over output_high. For apps whose output does not come from input
+     * (a stream, a push) to pace themselves: write until the backlog is over output_high, go
+     * on here. Called from the send's completion (never from inside an sn_conn_* call), only
+     * while the connection takes writes; it may write, close or abort. NULL: not called.
+     */
+    void (*on_drain)(struct sn_conn *conn, void *arg);
 };
 
 /* ---- addresses ------------------------------------------------------------------------ */
@@ -158,6 +176,15 @@ struct sn_listener_stats {
  * host or config, -ENOMEM) come back as an already failed future; -EBUSY when a core could
  * not queue its accept (full submission queue), -ECANCELED once the reactor stops. `cfg` is
  * copied (not the memory `ops` and `arg` point to). Any core; NULL off a core.
+ *
+ * A port in use: SO_REUSEPORT would let a second server of the same user join a port that is
+ * already listened on (and the kernel split the clients between the two), so in
+ * SN_ACCEPT_REUSEPORT mode a given port is first bound by a probe socket without
+ * SO_REUSEPORT, closed again before the listener's sockets bind: -EADDRINUSE if anything
+ * listens there. Residual race: a server of the same user that binds the port in the
+ * moment between that probe and the first socket's bind can still join (two servers
+ * started at the very same instant). Port 0 needs no probe: the kernel picks a port no other
+ * socket uses, and every core's socket gets that port.
  */
 SN_API struct sn_future *sn_listen(const struct sn_listen_config *cfg);
 
@@ -257,7 +284,8 @@ SN_API int sn_conn_abort(struct sn_conn *conn);
  * On again: if input is held (unconsumed or received meanwhile) or an EOF is, on_data is
  * called with all of it (then on_eof) from the run queue soon after, in this loop turn or
  * the next, even if the peer sends nothing more; never from inside this call. Receiving
- * starts again after that call, and input_max applies to what it leaves. So an app that stops
+ * starts again after that call; input_max applies to what it leaves if it returns with
+ * reading on (see sn_conn_limits.input_max). So an app that stops
  * reading while it works on a request, and resumes when done, always sees the rest of the
  * input, also when the client already sent everything. Calling it with the current state
  * does nothing. Owner core only.

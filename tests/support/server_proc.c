@@ -1,34 +1,30 @@
-/*
- * Helpers for the tests that drive the sample servers as separate processes (test_load.c,
- * test_faults.c, test_bad_input.c): start build/bin/sn-<app> on a free loopback port, read its
- * memory from /proc, stop it with SIGTERM and time the drain, talk to it with bounded waits.
- *
- * Every process started here is tracked and killed by su_reap_all(), which the tests run as
- * their .fini (Criterion and the TSan shim both call it after a failed assertion too); each
- * child also gets PR_SET_PDEATHSIG=SIGKILL, so a test process that dies (timeout, crash) takes
- * its servers and forked clients with it. Binaries are found next to the test binary:
- * <build>/tests/test_x -> <build>/bin/sn-<app>, so each build (asan, tsan) drives its own.
- */
-#ifndef SN_TEST_SRV_UTIL_H
-#define SN_TEST_SRV_UTIL_H
+/* Server processes for the end-to-end tests: see server_proc.h. */
+#include "server_proc.h"
 
-#include <criterion/criterion.h>
 #include <libgen.h>
 #include <limits.h>
-#include <signal.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
-#include "net_util.h"
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SU_SLOW_MS 60000u
+#else
+#define SU_SLOW_MS 20000u
+#endif
 
 #define SU_MAX_CHILDREN 64
 
-static pid_t su_children[SU_MAX_CHILDREN];
+rlim_t su_child_nofile;
 
-static inline void su_track(pid_t pid)
+static pid_t su_children[SU_MAX_CHILDREN];
+static bool su_atexit_done;
+
+static void su_track(pid_t pid)
 {
+    if (!su_atexit_done) {
+        atexit(su_reap_all); /* a worker that ends without running .fini still reaps */
+        su_atexit_done = true;
+    }
     for (unsigned i = 0; i < SU_MAX_CHILDREN; i++)
         if (su_children[i] == 0) {
             su_children[i] = pid;
@@ -36,15 +32,14 @@ static inline void su_track(pid_t pid)
         }
 }
 
-static inline void su_forget(pid_t pid)
+static void su_forget(pid_t pid)
 {
     for (unsigned i = 0; i < SU_MAX_CHILDREN; i++)
         if (su_children[i] == pid)
             su_children[i] = 0;
 }
 
-/* Kills and reaps every child still tracked: the tests' .fini. */
-static inline void su_reap_all(void)
+void su_reap_all(void)
 {
     for (unsigned i = 0; i < SU_MAX_CHILDREN; i++) {
         if (su_children[i] > 0) {
@@ -55,18 +50,17 @@ static inline void su_reap_all(void)
     }
 }
 
-/* Path of <build>/bin/sn-<app> into out; asserts that it is there. */
-static inline void su_bin(const char *app, char *out, size_t cap)
+void su_bin(const char *app, char *out, size_t cap)
 {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     cr_assert_gt(n, 0);
     self[n] = '\0';
-    snprintf(out, cap, "%s/../bin/sn-%s", dirname(self), app);
-    cr_assert_eq(access(out, X_OK), 0, "%s is built", out);
+    cr_assert_lt(snprintf(out, cap, "%s/../bin/sn-%s", dirname(self), app), (int)cap);
+    cr_assert_eq(access(out, X_OK), 0, "%s is built (make apps)", out);
 }
 
-static inline uint16_t su_free_port(void)
+uint16_t su_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET};
@@ -80,11 +74,7 @@ static inline uint16_t su_free_port(void)
     return ntohs(a.sin_port);
 }
 
-/*
- * Raises RLIMIT_NOFILE to `want` (the hard limit too, where the process may): children
- * started afterwards inherit it. Returns the soft limit in force afterwards.
- */
-static inline rlim_t su_raise_nofile(rlim_t want)
+rlim_t su_raise_nofile(rlim_t want)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -100,16 +90,14 @@ static inline rlim_t su_raise_nofile(rlim_t want)
     return rl.rlim_cur;
 }
 
-/*
- * Forks; the child dies with this process (PR_SET_PDEATHSIG) and is tracked for
- * su_reap_all. Returns the pid in the parent and 0 in the child, like fork.
- */
-static inline pid_t su_fork(void)
+pid_t su_fork(void)
 {
     pid_t parent = getpid();
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
+        /* The parent's children are not ours to kill (our atexit copy must not reach them). */
+        memset(su_children, 0, sizeof su_children);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(127); /* the parent died before the prctl */
@@ -120,22 +108,14 @@ static inline pid_t su_fork(void)
     return pid;
 }
 
-/* When not 0, servers started afterwards get this RLIMIT_NOFILE (soft and hard). */
-static rlim_t su_child_nofile;
-
-struct su_server {
-    pid_t pid;
-    uint16_t port;
-    char app[16];
-};
-
-/* Starts `path` with argv (stdout to /dev/null, stderr kept for sanitizer reports). */
-static inline pid_t su_spawn(const char *path, char *const argv[])
+pid_t su_spawn(const char *path, char *const argv[], bool quiet)
 {
     pid_t pid = su_fork();
     if (pid == 0) {
         int null = open("/dev/null", O_WRONLY);
         dup2(null, STDOUT_FILENO);
+        if (quiet)
+            dup2(null, STDERR_FILENO);
         if (null > STDERR_FILENO)
             close(null);
         if (su_child_nofile) {
@@ -148,53 +128,13 @@ static inline pid_t su_spawn(const char *path, char *const argv[])
     return pid;
 }
 
-/* True while the process runs (not exited, not a zombie waiting to be reaped). */
-static inline bool su_alive(pid_t pid)
+bool su_alive(pid_t pid)
 {
     int status;
     return waitpid(pid, &status, WNOHANG) == 0;
 }
 
-/*
- * Starts sn-<app> --smp 2 --unpinned --port P [extra...] on a free port and waits (up to 20 s)
- * until it accepts connections. extra ends with NULL (or is NULL). Asserts success.
- */
-static inline void su_start(struct su_server *s, const char *app, const char *const *extra)
-{
-    char path[PATH_MAX + 32];
-    su_bin(app, path, sizeof path);
-    memset(s, 0, sizeof *s);
-    snprintf(s->app, sizeof s->app, "%s", app);
-    for (int attempt = 0; attempt < 5; attempt++) {
-        char port[16], name[32];
-        s->port = su_free_port();
-        snprintf(port, sizeof port, "%u", s->port);
-        snprintf(name, sizeof name, "sn-%s", app);
-        char *argv[40] = {name, "--smp", "2", "--unpinned", "--port", port};
-        unsigned argc = 6;
-        for (unsigned i = 0; extra && extra[i] && argc < 39; i++)
-            argv[argc++] = (char *)extra[i];
-        argv[argc] = NULL;
-        s->pid = su_spawn(path, argv);
-        cr_assert_gt(s->pid, 0, "fork");
-        uint64_t end = nu_now_ms() + 20000;
-        while (nu_now_ms() < end && su_alive(s->pid)) {
-            int fd = nu_connect(s->port);
-            if (fd >= 0) {
-                close(fd);
-                return;
-            }
-            usleep(5000);
-        }
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, NULL, 0);
-        su_forget(s->pid);
-    }
-    cr_assert(false, "sn-%s did not start", app);
-}
-
-/* Waits up to ms for pid to exit: its wait status, or -1 (it is then killed and reaped). */
-static inline int su_wait_exit(pid_t pid, unsigned ms)
+int su_wait_exit(pid_t pid, unsigned ms)
 {
     int status;
     uint64_t end = nu_now_ms() + ms;
@@ -214,9 +154,87 @@ static inline int su_wait_exit(pid_t pid, unsigned ms)
     return -1;
 }
 
-/* SIGTERM, then waits up to ms; *took_ms (if not NULL) gets the time to exit. */
-static inline int su_stop(struct su_server *s, unsigned ms, uint64_t *took_ms)
+int su_run_to_exit(const char *app, char *const argv[], bool quiet)
 {
+    char path[PATH_MAX + 32];
+    su_bin(app, path, sizeof path);
+    pid_t pid = su_spawn(path, argv, quiet);
+    cr_assert_gt(pid, 0, "fork");
+    int status = su_wait_exit(pid, 20000);
+    if (status == -1)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/*
+ * Waits until s->pid accepts on s->port: 1; 0 when time ran out (it still runs); -1 when it
+ * exited (reaped here; a port was taken in between, most likely).
+ */
+static int su_wait_accepting(struct su_server *s)
+{
+    uint64_t end = nu_now_ms() + SU_SLOW_MS;
+    while (nu_now_ms() < end) {
+        if (!su_alive(s->pid))
+            return -1;
+        int fd = nu_connect(s->port);
+        if (fd >= 0) {
+            close(fd);
+            return 1;
+        }
+        usleep(5000);
+    }
+    return 0;
+}
+
+void su_start_args(struct su_server *s, const char *app, const char *const *args)
+{
+    char path[PATH_MAX + 32];
+    su_bin(app, path, sizeof path);
+    memset(s, 0, sizeof *s);
+    snprintf(s->app, sizeof s->app, "%s", app);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        char port[16], port2[16], name[32];
+        s->port = su_free_port();
+        s->port2 = su_free_port();
+        snprintf(port, sizeof port, "%u", s->port);
+        snprintf(port2, sizeof port2, "%u", s->port2);
+        snprintf(name, sizeof name, "sn-%s", app);
+        char *argv[40] = {name};
+        unsigned argc = 1;
+        for (unsigned i = 0; args && args[i] && argc < 39; i++)
+            argv[argc++] = !strcmp(args[i], SU_PORT)    ? port
+                           : !strcmp(args[i], SU_PORT2) ? port2
+                                                        : (char *)args[i];
+        argv[argc] = NULL;
+        s->pid = su_spawn(path, argv, false);
+        cr_assert_gt(s->pid, 0, "fork");
+        int up = su_wait_accepting(s);
+        if (up > 0)
+            return;
+        if (up == 0) { /* never accepted: give up on this one */
+            kill(s->pid, SIGKILL);
+            waitpid(s->pid, NULL, 0);
+        }
+        su_forget(s->pid);
+    }
+    s->pid = 0;
+    cr_assert(false, "sn-%s did not start", app);
+}
+
+void su_start(struct su_server *s, const char *app, const char *const *extra)
+{
+    const char *args[40] = {"--smp", "2", "--unpinned", "--port", SU_PORT};
+    unsigned n = 5;
+    for (unsigned i = 0; extra && extra[i] && n < 39; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    su_start_args(s, app, args);
+}
+
+int su_stop(struct su_server *s, unsigned ms, uint64_t *took_ms)
+{
+    if (s->pid <= 0)
+        return -1; /* kill(0, ...) would signal the whole process group */
     uint64_t t0 = nu_now_ms();
     kill(s->pid, SIGTERM);
     int status = su_wait_exit(s->pid, ms);
@@ -225,17 +243,17 @@ static inline int su_stop(struct su_server *s, unsigned ms, uint64_t *took_ms)
     return status;
 }
 
-/* Stops the server and asserts a clean exit 0 within 20 s (under ASan: no leak report). */
-static inline void su_stop_clean(struct su_server *s)
+void su_stop_clean(struct su_server *s)
 {
-    int status = su_stop(s, 20000, NULL);
-    cr_assert_neq(status, -1, "sn-%s stopped within 20 s of SIGTERM", s->app);
+    cr_assert_gt(s->pid, 0, "sn-%s runs", s->app);
+    int status = su_stop(s, SU_SLOW_MS, NULL);
+    s->pid = 0;
+    cr_assert_neq(status, -1, "sn-%s stopped within %u ms of SIGTERM", s->app, SU_SLOW_MS);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
               "sn-%s exits 0 after SIGTERM (status 0x%x)", s->app, (unsigned)status);
 }
 
-/* A /proc/<pid>/status field in kB (VmRSS, VmHWM, ...), or -1. */
-static inline long su_status_kb(pid_t pid, const char *field)
+long su_status_kb(pid_t pid, const char *field)
 {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
@@ -253,26 +271,19 @@ static inline long su_status_kb(pid_t pid, const char *field)
     return v;
 }
 
-static inline long su_rss_kb(pid_t pid)
+long su_rss_kb(pid_t pid)
 {
     return su_status_kb(pid, "VmRSS");
 }
 
-/* Abortive close: the peer sees a reset, nothing lingers in TIME_WAIT. */
-static inline void su_close_rst(int fd)
+void su_close_rst(int fd)
 {
     struct linger lg = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     close(fd);
 }
 
-/*
- * Reads into buf (NUL-terminated, at most cap-1 bytes kept) until `until` occurs in what was
- * read (NULL: only EOF ends it), the peer ends the connection (*eof set), or ms pass.
- * Returns the bytes kept.
- */
-static inline size_t su_read_until(int fd, char *buf, size_t cap, const char *until, unsigned ms,
-                            bool *eof)
+size_t su_read_until(int fd, char *buf, size_t cap, const char *until, unsigned ms, bool *eof)
 {
     size_t len = 0;
     char scratch[16384];
@@ -303,8 +314,7 @@ static inline size_t su_read_until(int fd, char *buf, size_t cap, const char *un
     return len;
 }
 
-/* Waits up to ms for the peer to end the connection, discarding what arrives: true if it did. */
-static inline bool su_wait_eof(int fd, unsigned ms)
+bool su_wait_eof(int fd, unsigned ms)
 {
     char buf[4096];
     bool eof = false;
@@ -314,8 +324,7 @@ static inline bool su_wait_eof(int fd, unsigned ms)
     return eof;
 }
 
-/* Sends without blocking longer than ms in total; returns the bytes the kernel took. */
-static inline size_t su_send_some(int fd, const void *p, size_t len, unsigned ms)
+size_t su_send_some(int fd, const void *p, size_t len, unsigned ms)
 {
     const char *c = p;
     size_t done = 0;
@@ -334,9 +343,7 @@ static inline size_t su_send_some(int fd, const void *p, size_t len, unsigned ms
     return done;
 }
 
-/* One request/answer on a new connection: true when `expect` arrives within ms. */
-static inline bool su_exchange(uint16_t port, const char *req, size_t len, const char *expect,
-                        unsigned ms)
+bool su_exchange(uint16_t port, const char *req, size_t len, const char *expect, unsigned ms)
 {
     int fd = nu_connect(port);
     if (fd < 0)
@@ -349,8 +356,57 @@ static inline bool su_exchange(uint16_t port, const char *req, size_t len, const
     return ok;
 }
 
-/* The server still runs and answers a normal request on a fresh connection. */
-static inline void su_assert_serving(const struct su_server *s, const char *after)
+/* Counts the `term`s in in[0..len) and keeps its last tl-1 bytes (a term cut by the read). */
+static size_t su_count_terms(char *in, size_t len, const char *term, size_t tl, size_t *keep)
+{
+    size_t found = 0;
+    for (char *q = in; (q = memmem(q, len - (size_t)(q - in), term, tl)); q += tl)
+        found++;
+    *keep = len < tl - 1 ? len : tl - 1;
+    memmove(in, in + len - *keep, *keep);
+    return found;
+}
+
+size_t su_pipeline_ahead(int fd, const char *unit, size_t unit_len, size_t n, const char *term,
+                         size_t want, unsigned idle_ms)
+{
+    size_t total = unit_len * n, sent = 0, found = 0, tl = strlen(term), keep = 0;
+    char *out = malloc(total), *in = malloc((1 << 16) + tl);
+    cr_assert(out && in);
+    for (size_t i = 0; i < n; i++)
+        memcpy(out + i * unit_len, unit, unit_len);
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    uint64_t start = nu_now_ms(), last = start;
+    while (found < want && nu_now_ms() - last < idle_ms) {
+        bool reading = nu_now_ms() - start >= 500;
+        struct pollfd p = {fd, (short)((sent < total ? POLLOUT : 0) | (reading ? POLLIN : 0)), 0};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        if ((p.revents & POLLOUT) && sent < total) {
+            ssize_t w = send(fd, out + sent, total - sent, MSG_NOSIGNAL);
+            if (w > 0) {
+                sent += (size_t)w;
+                last = nu_now_ms();
+            }
+        }
+        if (reading && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t r = recv(fd, in + keep, 1 << 16, 0);
+            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+                break;
+            if (r < 0)
+                continue;
+            last = nu_now_ms();
+            found += su_count_terms(in, keep + (size_t)r, term, tl, &keep);
+        }
+    }
+    fcntl(fd, F_SETFL, fl);
+    free(out);
+    free(in);
+    return found;
+}
+
+void su_assert_serving(const struct su_server *s, const char *after)
 {
     static const char http[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
     static const char kv[] = "set su_probe 0 0 2\r\nok\r\nget su_probe\r\n";
@@ -365,5 +421,3 @@ static inline void su_assert_serving(const struct su_server *s, const char *afte
         ok = su_exchange(s->port, "ping\n", 5, "ping\n", 10000);
     cr_assert(ok, "sn-%s answers a normal request after %s", s->app, after);
 }
-
-#endif

@@ -1,0 +1,28 @@
+/*
+ * Command-line and exit-code helpers shared by the sample servers (apps/<name>/main.c). They
+ * go into libsnapps.a like every non-main app file. Called from main() on the main thread,
+ * before or after sn_run; messages go to stderr prefixed with "<prog>: ".
+ */
+#ifndef SN_APPS_COMMON_CLI_H
+#define SN_APPS_COMMON_CLI_H
+
+#include <sn.h>
+#include <stdint.h>
+
+/* A plain decimal number from 0 to max (no sign, no suffix, nothing after): 0, or -1. */
+int app_parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/*
+ * What is left once getopt_long is done: any argument from optind on is rejected, and so is a
+ * --listen `host` that is not a numeric IPv4/IPv6 address. SN_CONFIG_CONTINUE, or
+ * SN_CONFIG_EXIT_USAGE after a message.
+ */
+int app_check_args(const char *prog, int argc, char **argv, const char *host);
+
+/*
+ * The exit code of a server for sn_run's result `rc`: 1 (after a message) when it failed to
+ * run, 0 when a signal (SIGINT, SIGTERM) stopped it, the normal way to end a server, else rc.
+ */
+int app_exit_code(const char *prog, int rc);
+
+#endif
