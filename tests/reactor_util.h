@@ -20,18 +20,6 @@
 
 #define MAXC 8
 
-#if defined(__SANITIZE_ADDRESS__)
-/*
- * Criterion 2.4's parent runner sometimes leaks two 48-byte event records when several
- * worker processes finish together (the stack is entirely inside libcriterion's
- * criterion_run_all_tests; no libsn code runs in that process). Suppress only that.
- */
-const char *__lsan_default_suppressions(void);
-__attribute__((visibility("default"))) const char *__lsan_default_suppressions(void)
-{
-    return "leak:criterion_run_all_tests\nleak:libcriterion.so\n";
-}
-#endif
 
 static inline struct sn_config test_config(unsigned ncores)
 {

@@ -969,13 +969,28 @@ Test(kv, connection_limit, .timeout = 60)
     kvs_stop();
 }
 
+/*
+ * The metrics listener starts after the main port answers, so a first connect can be
+ * refused for a moment: retry for up to 5 s.
+ */
+static int connect_metrics(void)
+{
+    for (int i = 0; i < 500; i++) {
+        int h = nu_connect(srv.mport);
+        if (h >= 0)
+            return h;
+        usleep(10000);
+    }
+    return -1;
+}
+
 Test(kv, metrics_page, .timeout = 60)
 {
     kvs_start(2, "jump", NULL);
     int fd = kc_connect();
     expect_str(fd, "set m 0 0 1\r\nx\r\nget m\r\n", "STORED\r\nVALUE m 0 1\r\nx\r\nEND\r\n");
     close(fd);
-    int h = nu_connect(srv.mport);
+    int h = connect_metrics();
     cr_assert_geq(h, 0);
     nu_timeout(h, IO_MS);
     const char *get = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -998,7 +1013,7 @@ Test(kv, metrics_page, .timeout = 60)
         items += atoll(strchr(p, '}') + 1);
     cr_expect_eq(items, 1);
     db_free(&page);
-    h = nu_connect(srv.mport);
+    h = connect_metrics();
     nu_timeout(h, IO_MS);
     nu_send_all(h, "GET / HTTP/1.1\r\n\r\n", 18);
     char *a = read_until(h, "\r\n");
