@@ -85,7 +85,10 @@ _Static_assert(sizeof(struct sn_ring) % SN_CACHELINE == 0, "slots start on a lin
 SN_API int sn_ring_create(uint32_t capacity, uint32_t slot_size,
                           const struct sn_allocator *allocator, struct sn_ring **out);
 
-/* Frees a ring from sn_ring_create (NULL is fine). Messages still inside are dropped. */
+/*
+ * Frees a ring from sn_ring_create (NULL is fine). Messages still inside are dropped. Any
+ * thread, once neither side uses the ring any more.
+ */
 SN_API void sn_ring_destroy(struct sn_ring *r);
 
 /* Capacity in slots, as given at creation. Any thread. */
@@ -250,7 +253,10 @@ static inline void *sn_ring_claim(struct sn_ring *r)
     return sn__ring_slot(&r->prod, r->prod.index++);
 }
 
-/* Copies `msg` (slot_size bytes) into the ring without publishing. 0 or -EAGAIN when full. */
+/*
+ * Copies `msg` (slot_size bytes) into the ring without publishing. 0 or -EAGAIN when full.
+ * Producer only.
+ */
 static inline int sn_ring_stage(struct sn_ring *r, const void *msg)
 {
     void *slot = sn_ring_claim(r);
@@ -273,7 +279,10 @@ static inline uint32_t sn_ring_staged(const struct sn_ring *r)
     return (uint32_t)(r->prod.index - atomic_load_explicit(&r->tail, memory_order_relaxed));
 }
 
-/* Copies one message in and publishes it (and anything staged before). 0 or -EAGAIN. */
+/*
+ * Copies one message in and publishes it (and anything staged before). 0 or -EAGAIN when full
+ * (then nothing is published). Producer only.
+ */
 static inline int sn_ring_push(struct sn_ring *r, const void *msg)
 {
     int rc = sn_ring_stage(r, msg);
@@ -285,7 +294,7 @@ static inline int sn_ring_push(struct sn_ring *r, const void *msg)
 /*
  * Copies up to `n` messages from the array `msgs` (n * slot_size bytes, packed) and publishes
  * them, with anything staged before, in one store. Returns how many were pushed (may be fewer
- * than n), 0 when n is 0, or -EAGAIN when none fit. Producer only.
+ * than n), 0 when n is 0, or -EAGAIN when none fit (then nothing is published). Producer only.
  */
 static inline int sn_ring_push_n(struct sn_ring *r, const void *msgs, uint32_t n)
 {
@@ -307,7 +316,10 @@ static inline void sn__ring_release(struct sn_ring *r)
     atomic_store_explicit(&r->head, r->cons.index, memory_order_release);
 }
 
-/* Copies the oldest message into `out` and frees its slot. 0 or -EAGAIN when empty. */
+/*
+ * Copies the oldest published message into `out` (slot_size bytes) and frees its slot. 0 or
+ * -EAGAIN when empty. Consumer only.
+ */
 static inline int sn_ring_pop(struct sn_ring *r, void *out)
 {
     struct sn_ring_side *c = &r->cons;
