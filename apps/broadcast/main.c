@@ -13,6 +13,7 @@
  * every core acknowledged every round in order.
  */
 #include <sn.h>
+#include "apps/common/finish.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -135,21 +136,10 @@ static struct sn_future *check(void *arg, uint64_t unused)
     return sn_then(sn_map_reduce(state, NULL, sn_reduce_sum, 0, NULL), finish, NULL);
 }
 
-static struct sn_future *stopped(void *arg, int err, uint64_t unused)
-{
-    (void)unused;
-    if (err)
-        fprintf(stderr, "sn-broadcast: %s\n", sn_strerror(err));
-    return sn_ready(err ? 1 : (uintptr_t)arg);
-}
-
 static struct sn_future *cleanup(void *arg, int err, uint64_t code)
 {
     (void)arg;
-    if (err)
-        fprintf(stderr, "sn-broadcast: %s\n", sn_strerror(err));
-    struct sn_future *f = sn_sharded_stop(app.nodes);
-    return sn_then_wrapped(f, stopped, (void *)(uintptr_t)(err ? 1 : code));
+    return app_stop_sharded("sn-broadcast", app.nodes, err, code);
 }
 
 static struct sn_future *app_main(void *arg)

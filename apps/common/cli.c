@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,18 @@ int app_parse_u64(const char *s, uint64_t max, uint64_t *out)
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || *end || s[0] == '-' || v > max)
         return -1;
+    *out = v;
+    return 0;
+}
+
+int app_parse_count(const char *prog, const char *name, const char *s, uint64_t max, uint64_t *out)
+{
+    uint64_t v;
+    if (app_parse_u64(s, max, &v) || v == 0) {
+        fprintf(stderr, "%s: --%s wants a number from 1 to %" PRIu64 ", not '%s'\n", prog, name,
+                max, s);
+        return -1;
+    }
     *out = v;
     return 0;
 }

@@ -13,6 +13,12 @@
 int app_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
 /*
+ * A count option's value: a plain decimal number from 1 to max. 0, or -1 after the message
+ * "<prog>: --<name> wants a number from 1 to <max>, not '<s>'".
+ */
+int app_parse_count(const char *prog, const char *name, const char *s, uint64_t max, uint64_t *out);
+
+/*
  * What is left once getopt_long is done: any argument from optind on is rejected, and so is a
  * --listen `host` that is not a numeric IPv4/IPv6 address. SN_CONFIG_CONTINUE, or
  * SN_CONFIG_EXIT_USAGE after a message.

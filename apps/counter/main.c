@@ -10,6 +10,7 @@
  *   sn-counter [--keys N] [--increments N] [libsn options: --smp, --cpuset, ...]
  */
 #include <sn.h>
+#include "apps/common/cli.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -140,20 +141,6 @@ static struct sn_future *counter_main(void *arg)
     return sn_then_wrapped(sn_then(f, send_chunk, NULL), cleanup, NULL);
 }
 
-static int parse_count(const char *name, const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v == 0 || v > max) {
-        fprintf(stderr, "sn-counter: --%s wants a number from 1 to %" PRIu64 ", not '%s'\n",
-                name, max, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static const char usage[] = "usage: sn-counter [--keys N] [--increments N] [libsn options]\n"
                             "  --keys N         distinct keys (default 1000)\n"
                             "  --increments N   increments sent from core 0 (default 100000)\n";
@@ -173,9 +160,10 @@ int main(int argc, char **argv)
     };
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'k' && parse_count("keys", optarg, 1u << 26, &app.keys) == 0)
+        if (c == 'k' && app_parse_count("sn-counter", "keys", optarg, 1u << 26, &app.keys) == 0)
             continue;
-        if (c == 'i' && parse_count("increments", optarg, 1ull << 40, &app.increments) == 0)
+        if (c == 'i' &&
+            app_parse_count("sn-counter", "increments", optarg, 1ull << 40, &app.increments) == 0)
             continue;
         if (c != 'k' && c != 'i')
             fputs(usage, stderr);

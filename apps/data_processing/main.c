@@ -13,6 +13,8 @@
  * Prints one line per core, then "result: ... ok" and exits 0 when every total matches.
  */
 #include <sn.h>
+#include "apps/common/cli.h"
+#include "apps/common/finish.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -173,22 +175,11 @@ static struct sn_future *collect(void *arg, uint64_t unused)
     return sn_then(sn_map_reduce(report, NULL, sn_reduce_sum, 0, NULL), finish, NULL);
 }
 
-static struct sn_future *stopped(void *arg, int err, uint64_t unused)
-{
-    (void)unused;
-    if (err)
-        fprintf(stderr, "sn-data_processing: %s\n", sn_strerror(err));
-    return sn_ready(err ? 1 : (uintptr_t)arg);
-}
-
 /* Whatever happened, the accounts are destroyed on their cores before the exit. */
 static struct sn_future *cleanup(void *arg, int err, uint64_t code)
 {
     (void)arg;
-    if (err)
-        fprintf(stderr, "sn-data_processing: %s\n", sn_strerror(err));
-    struct sn_future *f = sn_sharded_stop(app.accounts);
-    return sn_then_wrapped(f, stopped, (void *)(uintptr_t)(err ? 1 : code));
+    return app_stop_sharded("sn-data_processing", app.accounts, err, code);
 }
 
 static struct sn_future *app_main(void *arg)
@@ -206,20 +197,6 @@ static struct sn_future *app_main(void *arg)
     struct sn_future *f = sn_sharded_start(&app.accounts, accounts_init, accounts_fini, NULL);
     f = sn_then(sn_then(f, send_slice, NULL), collect, NULL);
     return sn_then_wrapped(f, cleanup, NULL);
-}
-
-static int parse_num(const char *name, const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v == 0 || v > max) {
-        fprintf(stderr, "sn-data_processing: --%s wants a number from 1 to %" PRIu64 ", not '%s'\n",
-                name, max, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
 }
 
 static const char usage[] = "usage: sn-data_processing [--records N] [--users N] [libsn options]\n"
@@ -242,9 +219,10 @@ int main(int argc, char **argv)
     uint64_t v;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'r' && parse_num("records", optarg, 1ull << 36, &app.nrecords) == 0)
+        if (c == 'r' && app_parse_count("sn-data_processing", "records", optarg, 1ull << 36,
+                                        &app.nrecords) == 0)
             continue;
-        if (c == 'u' && parse_num("users", optarg, 1u << 24, &v) == 0) {
+        if (c == 'u' && app_parse_count("sn-data_processing", "users", optarg, 1u << 24, &v) == 0) {
             app.nusers = (uint32_t)v;
             continue;
         }

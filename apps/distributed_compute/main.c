@@ -20,6 +20,8 @@
  * Prints the per-stage counts, a few sensors, and "result: ... ok"; exits 0 when all match.
  */
 #include <sn.h>
+#include "apps/common/cli.h"
+#include "apps/common/finish.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -335,21 +337,10 @@ static struct sn_future *collect(void *arg, uint64_t unused)
     return sn_then(sn_map_reduce(collect_one, NULL, gather, 0, NULL), check, NULL);
 }
 
-static struct sn_future *stopped(void *arg, int err, uint64_t unused)
-{
-    (void)unused;
-    if (err)
-        fprintf(stderr, "sn-distributed_compute: %s\n", sn_strerror(err));
-    return sn_ready(err ? 1 : (uintptr_t)arg);
-}
-
 static struct sn_future *cleanup(void *arg, int err, uint64_t code)
 {
     (void)arg;
-    if (err)
-        fprintf(stderr, "sn-distributed_compute: %s\n", sn_strerror(err));
-    struct sn_future *f = sn_sharded_stop(app.shards);
-    return sn_then_wrapped(f, stopped, (void *)(uintptr_t)(err ? 1 : code));
+    return app_stop_sharded("sn-distributed_compute", app.shards, err, code);
 }
 
 static struct sn_future *app_main(void *arg)
@@ -364,21 +355,6 @@ static struct sn_future *app_main(void *arg)
     struct sn_future *f = sn_sharded_start(&app.shards, shard_init, shard_fini, NULL);
     f = sn_then(sn_then(f, send_window, NULL), collect, NULL);
     return sn_then_wrapped(f, cleanup, NULL);
-}
-
-static int parse_num(const char *name, const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v == 0 || v > max) {
-        fprintf(stderr,
-                "sn-distributed_compute: --%s wants a number from 1 to %" PRIu64 ", not '%s'\n",
-                name, max, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
 }
 
 static const char usage[] =
@@ -402,9 +378,11 @@ int main(int argc, char **argv)
     uint64_t v;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'l' && parse_num("lines", optarg, 1ull << 34, &app.lines) == 0)
+        if (c == 'l' &&
+            app_parse_count("sn-distributed_compute", "lines", optarg, 1ull << 34, &app.lines) == 0)
             continue;
-        if (c == 's' && parse_num("sensors", optarg, 1u << 20, &v) == 0) {
+        if (c == 's' &&
+            app_parse_count("sn-distributed_compute", "sensors", optarg, 1u << 20, &v) == 0) {
             app.sensors = (uint32_t)v;
             continue;
         }
