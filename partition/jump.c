@@ -22,12 +22,20 @@
  * iff x < n; and x < (b + 1) * 2^31 < 2^63, so the reference's conversion never overflows.
  * (b + 1) <= 2^32 - 1 is exact in a double. tests/test_partition_jump.c and
  * tests/tools/jump_verify check every form against the reference on random and edge pairs.
+ * For large n, jump_steps.c runs a fixed number of single-FMA steps with no exit branch.
  */
 #include "partition/partition_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define SN_JUMP_X86 1
+#endif
+
+#ifndef JUMP_STEPS16_FROM
+#define JUMP_STEPS16_FROM 128u
+#endif
+#ifndef JUMP_STEPS32_FROM
+#define JUMP_STEPS32_FROM (1u << 20)
 #endif
 
 #define JUMP_LCG(k) ((k) * 2862933555777941757ULL + 1)
@@ -80,10 +88,22 @@ __attribute__((target("avx512f,fma"))) uint32_t sn__jump_avx512(uint64_t key, ui
 }
 #endif
 
-/* The fastest form this CPU runs; all return the reference's result. */
-uint32_t (*sn__jump_pick(void))(uint64_t key, uint32_t n)
+/*
+ * The fastest form this CPU runs for n; all return the reference's result. The loop forms
+ * win while keys need few steps; the fixed-step forms (jump_steps.c) once the loop's exit
+ * mispredict dominates. The thresholds come from bench_partition's jump rows (see
+ * docs/PERFORMANCE.md); with 32 steps a key falls back to the loop with probability < 1%
+ * up to n = 2^24, SN_PARTITION_MAX_N.
+ */
+uint32_t (*sn__jump_pick(uint32_t n))(uint64_t key, uint32_t n)
 {
 #ifdef SN_JUMP_X86
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) {
+        if (n >= JUMP_STEPS32_FROM)
+            return sn__jump_steps32;
+        if (n >= JUMP_STEPS16_FROM)
+            return sn__jump_steps16;
+    }
     if (__builtin_cpu_supports("avx512f"))
         return sn__jump_avx512;
     if (__builtin_cpu_supports("fma") && __builtin_cpu_supports("sse4.1"))
@@ -94,5 +114,5 @@ uint32_t (*sn__jump_pick(void))(uint64_t key, uint32_t n)
 
 uint32_t sn__jump(uint64_t key, uint32_t n)
 {
-    return sn__jump_pick()(key, n);
+    return sn__jump_pick(n)(key, n);
 }

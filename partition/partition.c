@@ -58,7 +58,7 @@ static int init_kind(struct sn_partition *p, const struct sn_partition_config *c
 {
     switch (c->kind) {
     case SN_PARTITION_HASH: return 0;
-    case SN_PARTITION_JUMP: p->u.jump = sn__jump_pick(); return 0; /* no per-key CPU check */
+    case SN_PARTITION_JUMP: p->u.jump = sn__jump_pick(p->n); return 0; /* no per-key CPU check */
     case SN_PARTITION_ROUND_ROBIN: p->rr_next = c->rr_start % c->n; return 0;
     case SN_PARTITION_KETAMA: return sn__ketama_init(p, c, err, errlen);
     case SN_PARTITION_RENDEZVOUS: return sn__rendezvous_init(p, c, err, errlen);

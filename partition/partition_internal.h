@@ -113,15 +113,23 @@ static inline void sn__be64(uint8_t out[8], uint64_t v)
 
 /* Lamping & Veach jump consistent hash: the bucket in [0, n) of a 64-bit key. n >= 1.
  * sn__jump picks the fastest form the CPU supports; every form returns exactly what the
- * paper's reference loop (sn__jump_ref) returns. jump.c explains why. */
+ * paper's reference loop (sn__jump_ref) returns. jump.c and jump_steps.c explain why. */
 uint32_t sn__jump(uint64_t key, uint32_t n);
 uint32_t sn__jump_ref(uint64_t key, uint32_t n);
-/* The fastest form this CPU supports (what sn__jump calls); partitioners store it at create. */
-uint32_t (*sn__jump_pick(void))(uint64_t key, uint32_t n);
+/* The fastest form this CPU runs for this n (what sn__jump calls); partitioners store it at
+ * create, since n is fixed for their lifetime (ketama, not jump, adds nodes). */
+uint32_t (*sn__jump_pick(uint32_t n))(uint64_t key, uint32_t n);
 #if defined(__x86_64__) && defined(__GNUC__)
-/* Call only where __builtin_cpu_supports says the CPU has fma+sse4.1, resp. avx512f. */
+/* Call only where __builtin_cpu_supports says the CPU has fma+sse4.1, resp. avx512f, resp.
+ * avx512f+avx512dq (the steps forms). */
 uint32_t sn__jump_fma(uint64_t key, uint32_t n);
 uint32_t sn__jump_avx512(uint64_t key, uint32_t n);
+uint32_t sn__jump_steps16(uint64_t key, uint32_t n);
+uint32_t sn__jump_steps32(uint64_t key, uint32_t n);
+/* The LCG after i = 1..SN_JUMP_MAX_STEPS steps: mul[i-1] * key + add[i-1] (jump_steps.c). */
+#define SN_JUMP_MAX_STEPS 32
+extern const uint64_t sn__jump_lcg_mul[SN_JUMP_MAX_STEPS];
+extern const uint64_t sn__jump_lcg_add[SN_JUMP_MAX_STEPS];
 #endif
 
 /* MD5 (RFC 1321) of len bytes into out. */

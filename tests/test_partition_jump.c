@@ -8,6 +8,8 @@
 
 #include "partition/partition_internal.h"
 
+#include <stdbool.h>
+
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define RANDOM_PAIRS 200000
 #else
@@ -75,6 +77,65 @@ Test(partition_jump, avx512_matches_reference, .timeout = 120)
     if (!__builtin_cpu_supports("avx512f"))
         cr_skip_test("CPU lacks avx512f");
     check_form(sn__jump_avx512, "sn__jump_avx512");
+}
+
+static bool has_steps_forms(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+}
+
+Test(partition_jump, steps16_matches_reference, .timeout = 120)
+{
+    if (!has_steps_forms())
+        cr_skip_test("CPU lacks avx512f/avx512dq");
+    check_form(sn__jump_steps16, "sn__jump_steps16");
+}
+
+Test(partition_jump, steps32_matches_reference, .timeout = 120)
+{
+    if (!has_steps_forms())
+        cr_skip_test("CPU lacks avx512f/avx512dq");
+    check_form(sn__jump_steps32, "sn__jump_steps32");
+}
+
+/*
+ * The steps forms hand a key to the loop form when it needs more than 16 (32) steps (the
+ * random pairs above, with n up to 2^32, take that path often) or when a step's product
+ * rounds to an integer. The second is rare on random keys, so build keys that hit it at the
+ * first step: key_1 = target < 2^33 gives r = 0, q = 2^31 and the integer product 2^31.
+ */
+Test(partition_jump, steps_integer_product_fallback)
+{
+    if (!has_steps_forms())
+        cr_skip_test("CPU lacks avx512f/avx512dq");
+    uint64_t key, inv = 1;
+    for (int i = 0; i < 6; i++) /* Newton's iteration: the inverse of an odd number mod 2^64 */
+        inv *= 2 - sn__jump_lcg_mul[0] * inv;
+    for (uint64_t target = 0; target < 64; target++) {
+        key = (target - sn__jump_lcg_add[0]) * inv; /* key_1 = target: r = 0, q = 2^31 */
+        cr_assert_eq(sn__jump_lcg_mul[0] * key + sn__jump_lcg_add[0], target);
+        for (uint32_t n = 1; n <= (1u << 24); n = n * 3 + 1) {
+            cr_assert_eq(sn__jump_steps16(key, n), sn__jump_ref(key, n), "key %#lx n %u",
+                         (unsigned long)key, n);
+            cr_assert_eq(sn__jump_steps32(key, n), sn__jump_ref(key, n), "key %#lx n %u",
+                         (unsigned long)key, n);
+        }
+    }
+}
+#endif
+
+/* The steps forms' precomputed LCG jumps equal stepping the paper's LCG. */
+#if defined(__x86_64__) && defined(__GNUC__)
+Test(partition_jump, lcg_tables_match_stepping)
+{
+    uint64_t s = 99;
+    for (int k = 0; k < 100; k++) {
+        uint64_t key = splitmix(&s), step = key;
+        for (int i = 0; i < SN_JUMP_MAX_STEPS; i++) {
+            step = step * 2862933555777941757ULL + 1;
+            cr_assert_eq(sn__jump_lcg_mul[i] * key + sn__jump_lcg_add[i], step, "step %d", i + 1);
+        }
+    }
 }
 #endif
 
