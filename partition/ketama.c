@@ -169,6 +169,47 @@ uint32_t sn__ketama_lookup(const struct sn_partition *p, const void *key, size_t
     return sn__ketama_find(&k->ring, h);
 }
 
+/* Up to 16 keys waiting for multi-lane MD5, and where their results go. */
+struct md5_batch {
+    struct sn_partition_key keys[16];
+    size_t where[16];
+    unsigned used;
+};
+
+static void md5_batch_flush(const struct sn__ketama_ring *ring, struct md5_batch *b, uint32_t *out)
+{
+    uint32_t h[16];
+    sn__md5_lanes(b->keys, b->used, h);
+    for (unsigned j = 0; j < b->used; j++)
+        out[b->where[j]] = sn__ketama_find(ring, h[j]);
+    b->used = 0;
+}
+
+void sn__ketama_lookup_many(const struct sn_partition *p, const struct sn_partition_key *keys,
+                            size_t count, uint32_t *out)
+{
+    const struct sn__ketama *k = &p->u.ketama;
+    unsigned width = sn__md5_lanes_width();
+    if (p->n == 1 || k->key_hash != SN_KETAMA_KEY_MD5 || width == 1) {
+        for (size_t i = 0; i < count; i++)
+            out[i] = sn__ketama_lookup(p, keys[i].data, keys[i].len);
+        return;
+    }
+    struct md5_batch b = {.used = 0};
+    for (size_t i = 0; i < count; i++) {
+        if (keys[i].len > MD5_LANES_MAX_KEY) {
+            out[i] = sn__ketama_lookup(p, keys[i].data, keys[i].len);
+            continue;
+        }
+        b.keys[b.used] = keys[i];
+        b.where[b.used++] = i;
+        if (b.used == width)
+            md5_batch_flush(&k->ring, &b, out);
+    }
+    if (b.used)
+        md5_batch_flush(&k->ring, &b, out);
+}
+
 /* Validates a host name: non-empty, not too long, printable, no separators. */
 static int check_host(const char *host, char *err, size_t errlen)
 {

@@ -7,58 +7,22 @@
 
 #include <string.h>
 
-/* K[i] = floor(abs(sin(i + 1)) * 2^32), RFC 1321 section 3.4. */
-static const uint32_t md5_k[64] = {
-    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
-    0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
-    0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
-    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
-    0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
-    0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
-    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
-    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
-};
+#include "partition/md5_steps.h"
 
 static inline uint32_t rotl32(uint32_t x, unsigned s)
 {
     return (x << s) | (x >> (32 - s));
 }
+#define MD5_ROTL(x, s) rotl32(x, s)
+#define MD5_K(i)       sn__md5_k[i]
 
 static inline uint32_t load_le32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* The four round functions, written with one operation fewer than the RFC's forms. */
-#define MD5_F(b, c, d) ((d) ^ ((b) & ((c) ^ (d)))) /* (b & c) | (~b & d) */
-/* G = (b & d) | (c & ~d); the two halves never share a bit, so G = (b & d) + (c & ~d), and
- * (c & ~d) can be added to a before b is known: one operation fewer on the serial chain. */
-#define MD5_H(b, c, d) ((b) ^ (c) ^ (d))
-#define MD5_I(b, c, d) ((c) ^ ((b) | ~(d)))
-
-/* Step i: a = b + ((a + F(b,c,d) + X[g] + K[i]) <<< s). Four steps rotate the roles of a..d.
- * Terms that do not depend on b are summed first so they leave the critical path. */
-#define MD5_STEP(F, a, b, c, d, i, g, s) a = b + rotl32((a + x[g] + md5_k[i]) + F(b, c, d), s)
-#define MD5_STEP_G(a, b, c, d, i, g, s)                                                            \
-    a = b + rotl32(((a + x[g] + md5_k[i]) + ((c) & ~(d))) + ((b) & (d)), s)
-#define MD5_STEP4_G(i, g0, g1, g2, g3, s0, s1, s2, s3)                                            \
-    do {                                                                                           \
-        MD5_STEP_G(a, b, c, d, i, g0, s0);                                                         \
-        MD5_STEP_G(d, a, b, c, i + 1, g1, s1);                                                     \
-        MD5_STEP_G(c, d, a, b, i + 2, g2, s2);                                                     \
-        MD5_STEP_G(b, c, d, a, i + 3, g3, s3);                                                     \
-    } while (0)
-#define MD5_STEP4(F, i, g0, g1, g2, g3, s0, s1, s2, s3)                                            \
-    do {                                                                                           \
-        MD5_STEP(F, a, b, c, d, i, g0, s0);                                                        \
-        MD5_STEP(F, d, a, b, c, i + 1, g1, s1);                                                    \
-        MD5_STEP(F, c, d, a, b, i + 2, g2, s2);                                                    \
-        MD5_STEP(F, b, c, d, a, i + 3, g3, s3);                                                    \
-    } while (0)
-
 /* Runs the 64 steps over one 64-byte block, unrolled so that every K[i], word index and shift
- * is a constant (a ketama lookup is usually one block). Message word order per round:
- * g = i, 5i+1, 3i+5, 7i (mod 16). */
+ * is a constant (a ketama lookup is usually one block). */
 static void md5_block(uint32_t st[4], const uint8_t block[64])
 {
     uint32_t x[16];
@@ -66,24 +30,7 @@ static void md5_block(uint32_t st[4], const uint8_t block[64])
         x[i] = load_le32(block + 4 * i);
 
     uint32_t a = st[0], b = st[1], c = st[2], d = st[3];
-    /* clang-format off */
-    MD5_STEP4(MD5_F,  0,  0,  1,  2,  3, 7, 12, 17, 22);
-    MD5_STEP4(MD5_F,  4,  4,  5,  6,  7, 7, 12, 17, 22);
-    MD5_STEP4(MD5_F,  8,  8,  9, 10, 11, 7, 12, 17, 22);
-    MD5_STEP4(MD5_F, 12, 12, 13, 14, 15, 7, 12, 17, 22);
-    MD5_STEP4_G(16,  1,  6, 11,  0, 5, 9, 14, 20);
-    MD5_STEP4_G(20,  5, 10, 15,  4, 5, 9, 14, 20);
-    MD5_STEP4_G(24,  9, 14,  3,  8, 5, 9, 14, 20);
-    MD5_STEP4_G(28, 13,  2,  7, 12, 5, 9, 14, 20);
-    MD5_STEP4(MD5_H, 32,  5,  8, 11, 14, 4, 11, 16, 23);
-    MD5_STEP4(MD5_H, 36,  1,  4,  7, 10, 4, 11, 16, 23);
-    MD5_STEP4(MD5_H, 40, 13,  0,  3,  6, 4, 11, 16, 23);
-    MD5_STEP4(MD5_H, 44,  9, 12, 15,  2, 4, 11, 16, 23);
-    MD5_STEP4(MD5_I, 48,  0,  7, 14,  5, 6, 10, 15, 21);
-    MD5_STEP4(MD5_I, 52, 12,  3, 10,  1, 6, 10, 15, 21);
-    MD5_STEP4(MD5_I, 56,  8, 15,  6, 13, 6, 10, 15, 21);
-    MD5_STEP4(MD5_I, 60,  4, 11,  2,  9, 6, 10, 15, 21);
-    /* clang-format on */
+    MD5_64_STEPS();
     st[0] += a;
     st[1] += b;
     st[2] += c;
@@ -92,7 +39,7 @@ static void md5_block(uint32_t st[4], const uint8_t block[64])
 
 void sn__md5(const void *data, size_t len, uint8_t out[16])
 {
-    uint32_t st[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
+    uint32_t st[4] = {MD5_IV_A, MD5_IV_B, MD5_IV_C, MD5_IV_D};
     const uint8_t *p = data;
     size_t left = len;
 

@@ -166,6 +166,17 @@ uint32_t sn_partition_u64(struct sn_partition *p, uint64_t key)
     return sn_partition(p, be, sizeof(be));
 }
 
+void sn_partition_many(struct sn_partition *p, const struct sn_partition_key *keys, size_t count,
+                       uint32_t *out)
+{
+    if (p->kind == SN_PARTITION_KETAMA) {
+        sn__ketama_lookup_many(p, keys, count, out);
+        return;
+    }
+    for (size_t i = 0; i < count; i++)
+        out[i] = sn_partition(p, keys[i].data, keys[i].len);
+}
+
 uint32_t sn_partition_count(const struct sn_partition *p)
 {
     return p->n;

@@ -134,12 +134,22 @@ extern const uint64_t sn__jump_lcg_add[SN_JUMP_MAX_STEPS];
 
 /* MD5 (RFC 1321) of len bytes into out. */
 void sn__md5(const void *data, size_t len, uint8_t out[16]);
+/* Multi-lane MD5 (md5_lanes.c): for count <= sn__md5_lanes_width() keys, each at most
+ * MD5_LANES_MAX_KEY bytes, a_out[i] = digest bytes 0..3 of keys[i], little-endian (what
+ * sn__ketama_md5_key returns). Width 16 with AVX-512, 8 with AVX2, else 1. */
+#define MD5_LANES_MAX_BLOCKS 4
+#define MD5_LANES_MAX_KEY    (MD5_LANES_MAX_BLOCKS * 64 - 9)
+unsigned sn__md5_lanes_width(void);
+void sn__md5_lanes(const struct sn_partition_key *keys, unsigned count, uint32_t *a_out);
 
 /* ketama.c */
 int sn__ketama_init(struct sn_partition *p, const struct sn_partition_config *cfg, char *err,
                     size_t errlen);
 void sn__ketama_free(struct sn_partition *p);
 uint32_t sn__ketama_lookup(const struct sn_partition *p, const void *key, size_t len);
+/* sn_partition_many for ketama: MD5 keys in vector lanes where the CPU allows. */
+void sn__ketama_lookup_many(const struct sn_partition *p, const struct sn_partition_key *keys,
+                            size_t count, uint32_t *out);
 /* The owner of the first ring point >= h, wrapping to the first point. */
 uint32_t sn__ketama_find(const struct sn__ketama_ring *r, uint32_t h);
 /* The 32-bit key hash libmemcached uses with MD5: digest bytes 0..3 little-endian. */
