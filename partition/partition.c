@@ -173,6 +173,10 @@ void sn_partition_many(struct sn_partition *p, const struct sn_partition_key *ke
         sn__ketama_lookup_many(p, keys, count, out);
         return;
     }
+    if (p->kind == SN_PARTITION_JUMP) {
+        sn__jump_many(p, keys, count, out);
+        return;
+    }
     for (size_t i = 0; i < count; i++)
         out[i] = sn_partition(p, keys[i].data, keys[i].len);
 }

@@ -132,6 +132,10 @@ extern const uint64_t sn__jump_lcg_mul[SN_JUMP_MAX_STEPS];
 extern const uint64_t sn__jump_lcg_add[SN_JUMP_MAX_STEPS];
 #endif
 
+/* sn_partition_many for jump (jump_many.c): 8 keys at a time in AVX-512 lanes. */
+void sn__jump_many(const struct sn_partition *p, const struct sn_partition_key *keys,
+                   size_t count, uint32_t *out);
+
 /* MD5 (RFC 1321) of len bytes into out. */
 void sn__md5(const void *data, size_t len, uint8_t out[16]);
 /* Multi-lane MD5 (md5_lanes.c): for count <= sn__md5_lanes_width() keys, each at most

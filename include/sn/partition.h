@@ -193,7 +193,8 @@ SN_API uint32_t sn_partition_u64(struct sn_partition *p, uint64_t key);
  * Worth it for ketama with MD5 keys: one key's MD5 is a serial chain of 64 steps (~75 ns
  * here however it is written), but with AVX-512 (AVX2) 16 (8) keys of up to 247 bytes are
  * hashed side by side in vector lanes, several times faster per key; longer keys are hashed
- * one at a time. The other strategies map key by key.
+ * one at a time. Jump runs 8 keys side by side with AVX-512 (about twice as fast per key).
+ * The other strategies map key by key. Results never depend on the CPU or the batch size.
  */
 SN_API void sn_partition_many(struct sn_partition *p, const struct sn_partition_key *keys,
                               size_t count, uint32_t *out);
