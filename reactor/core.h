@@ -155,6 +155,11 @@ void sn__loop_run(struct sn__core *c);
 /* Wakes core `to` from core `c` (mesh flush callback, and sn_stop). */
 void sn__loop_wake(void *ctx, unsigned to);
 
+/* reactor/rlimit.c */
+/* Raises the soft RLIMIT_NOFILE to the hard limit (sn_run, unless config.keep_nofile_limit).
+ * 0, or -errno after a one-line warning on stderr; the run goes on either way. */
+int sn__raise_nofile(void);
+
 /* reactor/external.c */
 /* Runs everything in c's inbox; returns how many ran. */
 unsigned sn__inbox_drain(struct sn__core *c);

@@ -334,6 +334,8 @@ int sn_run(const struct sn_config *config, sn_main_fn main_fn, void *arg)
         sn_config_init(&rt->cfg);
     rt->main_fn = main_fn;
     rt->main_arg = arg;
+    if (!rt->cfg.keep_nofile_limit)
+        (void)sn__raise_nofile(); /* a failure is reported and the run goes on */
 
     sigset_t old;
     int rc = prepare(rt);

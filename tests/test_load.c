@@ -8,8 +8,8 @@
  * not the kernel's socket buffers), the time to connect them all, to answer them all, and to
  * drain at SIGTERM. Run build/tests/test_load --verbose to see the line.
  *
- * The fd limit: libsn does not raise RLIMIT_NOFILE itself (nothing in reactor/ or apps/ calls
- * setrlimit), so the test raises its own soft limit (and the hard one when it may) before
+ * The fd limit: sn_run raises the soft RLIMIT_NOFILE to the hard limit, but only root may
+ * raise the hard one, so the test raises its own (soft and, when it may, hard) before
  * starting the server, which inherits it. The clients use one epoll set and keep at most
  * CONNECT_WINDOW connects in flight, below the server's listen backlog, so no SYN is dropped
  * and no connect waits for a 1 s retransmission.

@@ -13,6 +13,7 @@
 #include <sn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -639,4 +640,38 @@ Test(reactor, mesh_overflow_limit_from_config, .timeout = 60)
     cr_assert_eq(ov_run(0), 0);
     cr_assert_eq(ov_err, 0, "%d at %u", ov_err, ov_first_err_at);
     cr_assert_eq(ov_ok, OV_SENDS);
+}
+
+/* ---- open-file limit ---------------------------------------------------------------- */
+
+/* Runs one core with the soft RLIMIT_NOFILE lowered to 64 and returns the soft limit sn_run
+ * left; restores the limit the test started with. */
+static rlim_t soft_nofile_after_run(bool keep)
+{
+    struct rlimit before, low, after;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &before), 0);
+    if (before.rlim_max <= 64)
+        cr_skip_test("hard RLIMIT_NOFILE is only %llu", (unsigned long long)before.rlim_max);
+    low = (struct rlimit){64, before.rlim_max};
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    struct sn_config cfg = test_config(1);
+    cfg.keep_nofile_limit = keep;
+    int rc = sn_run(&cfg, main_ready, (void *)(uintptr_t)3);
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &after), 0);
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &before), 0);
+    cr_assert_eq(rc, 3);
+    cr_assert_eq(after.rlim_max, before.rlim_max, "the hard limit must not change");
+    return after.rlim_cur;
+}
+
+Test(reactor, run_raises_soft_nofile_to_hard, .timeout = 30)
+{
+    struct rlimit rl;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    cr_assert_eq(soft_nofile_after_run(false), rl.rlim_max);
+}
+
+Test(reactor, keep_nofile_limit_leaves_it, .timeout = 30)
+{
+    cr_assert_eq(soft_nofile_after_run(true), 64);
 }

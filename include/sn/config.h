@@ -55,6 +55,13 @@ struct sn_config {
      * (include/sn/mesh.h, overflow_limit). 0: SN_MESH_DEFAULT_OVERFLOW_LIMIT.
      */
     size_t mesh_overflow_limit;
+    /*
+     * sn_run raises the soft RLIMIT_NOFILE to the hard limit before starting (a server needs
+     * a descriptor per connection, and the inherited soft limit is often 1024); it never
+     * lowers a limit, and if raising fails it prints a warning and goes on. true: leave the
+     * limit as inherited.
+     */
+    bool keep_nofile_limit;
 };
 
 #define SN_CONFIG_DEFAULT_IDLE_POLL_US 200

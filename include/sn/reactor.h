@@ -38,7 +38,8 @@ typedef struct sn_future *(*sn_main_fn)(void *arg);
  * to sn_stop (or main's), or a negative errno when start-up failed: -EINVAL (bad --cpuset or
  * --smp, message on stderr), -EBUSY (a reactor already runs in this process), -ENOMEM, or the
  * error of io_uring/eventfd/signalfd set-up. SIGINT and SIGTERM are handled by the reactor
- * while it runs (they call sn_stop(128 + signo)). Any thread that is not a core.
+ * while it runs (they call sn_stop(128 + signo)). Raises the process's soft open-file limit
+ * to its hard limit first (see sn_config.keep_nofile_limit). Any thread that is not a core.
  */
 SN_API int sn_run(const struct sn_config *config, sn_main_fn main_fn, void *arg);
 
