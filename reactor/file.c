@@ -25,7 +25,7 @@
 
 #define RW_MAX (1u << 30) /* bytes per read/write op (the kernel caps one at ~2 GiB) */
 
-enum { OP_OPEN, OP_READ, OP_WRITE, OP_STAT, OP_FSYNC, OP_CLOSE };
+enum { OP_OPEN, OP_OPENAT2, OP_READ, OP_WRITE, OP_STAT, OP_FSYNC, OP_CLOSE };
 
 struct file_op {
     struct sn__io_op op;
@@ -37,6 +37,7 @@ struct file_op {
     uint64_t offset;
     struct sn_file_stat *st;
     struct statx stx;
+    struct open_how how; /* OP_OPENAT2; read by the kernel when the SQE is submitted */
     char path[];
 };
 
@@ -93,7 +94,7 @@ static void file_cb(struct sn__io_op *op, int res, uint32_t flags)
     }
     if (k->kind == OP_STAT)
         fill_stat(k);
-    finish(k, 0, k->kind == OP_OPEN ? (uint64_t)res : 0);
+    finish(k, 0, k->kind == OP_OPEN || k->kind == OP_OPENAT2 ? (uint64_t)res : 0);
 }
 
 static bool submit(struct file_op *k)
@@ -108,6 +109,7 @@ static bool submit(struct file_op *k)
     case OP_OPEN:
         io_uring_prep_openat(sqe, AT_FDCWD, k->path, (int)k->len | O_CLOEXEC, (mode_t)k->offset);
         break;
+    case OP_OPENAT2: io_uring_prep_openat2(sqe, k->fd, k->path, &k->how); break;
     case OP_READ: io_uring_prep_read(sqe, k->fd, k->buf + k->done, n, off); break;
     case OP_WRITE: io_uring_prep_write(sqe, k->fd, k->buf + k->done, n, off); break;
     case OP_STAT:
@@ -140,18 +142,24 @@ static void submit_or_wait(struct file_op *k)
         finish(k, sn_stopping() ? -ECANCELED : -EBUSY, 0);
 }
 
-/* Makes a record with a promise and submits it; returns its future. */
-static struct sn_future *start(int kind, int fd, void *buf, size_t len, uint64_t offset,
-                               const char *path)
+/* Makes a record with a promise and stores its future in *f. NULL when no record was made:
+ * *f is then NULL off a core, else a failed future (-ECANCELED, -ENOMEM). */
+static struct file_op *make_op(int kind, int fd, void *buf, size_t len, uint64_t offset,
+                               const char *path, struct sn_future **f)
 {
+    *f = NULL;
     if (!sn_on_core())
         return NULL;
-    if (sn_stopping())
-        return sn_failed(-ECANCELED);
+    if (sn_stopping()) {
+        *f = sn_failed(-ECANCELED);
+        return NULL;
+    }
     size_t plen = path ? strlen(path) + 1 : 0;
     struct file_op *k = calloc(1, sizeof *k + plen);
-    if (!k)
-        return sn_failed(-ENOMEM);
+    if (!k) {
+        *f = sn_failed(-ENOMEM);
+        return NULL;
+    }
     k->kind = kind;
     k->fd = fd;
     k->buf = buf;
@@ -161,13 +169,23 @@ static struct sn_future *start(int kind, int fd, void *buf, size_t len, uint64_t
         memcpy(k->path, path, plen);
     if (kind == OP_STAT)
         k->st = buf;
-    struct sn_future *f;
-    k->promise = sn_promise_new(&f);
+    k->promise = sn_promise_new(f);
     if (!k->promise) {
         free(k);
-        return sn_failed(-ENOMEM);
+        *f = sn_failed(-ENOMEM);
+        return NULL;
     }
-    submit_or_wait(k);
+    return k;
+}
+
+/* Makes a record with a promise and submits it; returns its future. */
+static struct sn_future *start(int kind, int fd, void *buf, size_t len, uint64_t offset,
+                               const char *path)
+{
+    struct sn_future *f;
+    struct file_op *k = make_op(kind, fd, buf, len, offset, path, &f);
+    if (k)
+        submit_or_wait(k);
     return f;
 }
 
@@ -176,6 +194,21 @@ struct sn_future *sn_file_open(const char *path, int flags, unsigned mode)
     if (!path)
         return sn_on_core() ? sn_failed(-EINVAL) : NULL;
     return start(OP_OPEN, -1, NULL, (size_t)(unsigned)flags, mode, path);
+}
+
+struct sn_future *sn_file_openat2(int dirfd, const char *path, int flags, unsigned mode,
+                                  uint64_t resolve)
+{
+    if (!path)
+        return sn_on_core() ? sn_failed(-EINVAL) : NULL;
+    struct sn_future *f = NULL;
+    struct file_op *k = make_op(OP_OPENAT2, dirfd, NULL, 0, 0, path, &f);
+    if (!k)
+        return f;
+    k->how = (struct open_how){
+        .flags = (uint64_t)(unsigned)(flags | O_CLOEXEC), .mode = mode, .resolve = resolve};
+    submit_or_wait(k);
+    return f;
 }
 
 struct sn_future *sn_file_read(int fd, void *buf, size_t len, uint64_t offset)

@@ -1,13 +1,14 @@
 /*
  * Files through io_uring (include/sn/file.h) on a running reactor: a large file written and
  * read back byte-identical on each core, fstat, reads at and past the end, fsync, close, and
- * the errors of bad paths and fds. Each core runs a small script of steps: every step starts
+ * the errors of bad paths and fds, openat2 beneath a directory fd and its refusals. Each core runs a small script of steps: every step starts
  * one operation and its sn_done records the outcome and starts the next step; the test
  * thread checks the records after sn_run returned. Also: more operations at once than the
  * submission queue holds, and operations started while no SQE can be had.
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,13 +19,13 @@
 #include "reactor/net_sqe.h"
 #include "reactor_util.h"
 
-#define MAXSTEPS 16
+#define MAXSTEPS 32
 
 struct script {
     char path[256];
     uint8_t *data, *back;
     size_t len;
-    int fd;
+    int fd, fd2;
     unsigned step;
     struct sn_result res[MAXSTEPS];
     struct sn_file_stat st;
@@ -33,7 +34,8 @@ struct script {
 } SN_CACHE_ALIGNED;
 
 static struct script S[2];
-static char dir[64];
+static char dir[64], link_path[96];
+static int dir_fd = -1; /* O_PATH fd of dir, for the openat2 steps */
 
 static void fill(uint8_t *p, size_t len, uint64_t seed)
 {
@@ -57,8 +59,15 @@ enum {
     ST_OPEN_DIR_W,
     ST_CLOSE_BADFD,
     ST_FSTAT_BADFD,
+    ST_OPENAT2,          /* "f<core>" beneath the directory's fd */
+    ST_READ_AT2,         /* its first bytes */
+    ST_CLOSE_AT2,
+    ST_OPENAT2_ESCAPE,   /* "../" under RESOLVE_BENEATH: -EXDEV */
+    ST_OPENAT2_SYMLINK,  /* a symlink under RESOLVE_NO_SYMLINKS: -ELOOP */
+    ST_OPENAT2_BADFLAGS, /* an unknown RESOLVE_ bit: -EINVAL */
     ST_END
 };
+_Static_assert(ST_END <= MAXSTEPS, "raise MAXSTEPS");
 
 static void run_step(struct script *s);
 
@@ -68,6 +77,8 @@ static void step_done(void *arg, int err, uint64_t value)
     s->res[s->step] = (struct sn_result){err, value};
     if (s->step == ST_OPEN && !err)
         s->fd = (int)value;
+    if (s->step == ST_OPENAT2 && !err)
+        s->fd2 = (int)value;
     s->step++;
     run_step(s);
 }
@@ -88,6 +99,16 @@ static struct sn_future *op_for(struct script *s)
     case ST_OPEN_DIR_W: return sn_file_open(dir, O_WRONLY, 0);
     case ST_CLOSE_BADFD: return sn_file_close(987654);
     case ST_FSTAT_BADFD: return sn_file_fstat(987654, &s->st);
+    case ST_OPENAT2:
+        return sn_file_openat2(dir_fd, strrchr(s->path, '/') + 1, O_RDONLY, 0,
+                               RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+    case ST_READ_AT2: return sn_file_read(s->fd2, s->small, sizeof s->small, 0);
+    case ST_CLOSE_AT2: return sn_file_close(s->fd2);
+    case ST_OPENAT2_ESCAPE:
+        return sn_file_openat2(dir_fd, "../tmp", O_RDONLY | O_DIRECTORY, 0, RESOLVE_BENEATH);
+    case ST_OPENAT2_SYMLINK:
+        return sn_file_openat2(dir_fd, "link", O_RDONLY, 0, RESOLVE_NO_SYMLINKS);
+    case ST_OPENAT2_BADFLAGS: return sn_file_openat2(dir_fd, "f0", O_RDONLY, 0, 1ull << 62);
     default: return NULL;
     }
 }
@@ -137,10 +158,16 @@ static void setup(void)
         S[i].back = malloc(len);
         fill(S[i].data, len, (uint64_t)i + 1);
     }
+    dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    cr_assert_geq(dir_fd, 0);
+    snprintf(link_path, sizeof link_path, "%s/link", dir);
+    cr_assert_eq(symlink("f0", link_path), 0);
 }
 
 static void teardown(void)
 {
+    close(dir_fd);
+    unlink(link_path);
     for (int i = 0; i < 2; i++) {
         unlink(S[i].path);
         free(S[i].data);
@@ -177,6 +204,13 @@ Test(file, write_read_stat_errors_on_each_core, .init = setup, .fini = teardown,
         cr_assert_eq(s->res[ST_OPEN_DIR_W].err, -EISDIR);
         cr_assert_eq(s->res[ST_CLOSE_BADFD].err, -EBADF);
         cr_assert_eq(s->res[ST_FSTAT_BADFD].err, -EBADF);
+        cr_assert_eq(s->res[ST_OPENAT2].err, 0);
+        cr_assert_eq(s->res[ST_READ_AT2].value, sizeof s->small);
+        cr_assert(memcmp(s->small, s->data, sizeof s->small) == 0, "openat2 opened f%d", i);
+        cr_assert_eq(s->res[ST_CLOSE_AT2].err, 0);
+        cr_assert_eq(s->res[ST_OPENAT2_ESCAPE].err, -EXDEV);
+        cr_assert_eq(s->res[ST_OPENAT2_SYMLINK].err, -ELOOP);
+        cr_assert_eq(s->res[ST_OPENAT2_BADFLAGS].err, -EINVAL);
     }
     /* What the reactor wrote is on disk. */
     FILE *f = fopen(S[1].path, "rb");
@@ -191,6 +225,7 @@ Test(file, write_read_stat_errors_on_each_core, .init = setup, .fini = teardown,
 Test(file, off_core_returns_null)
 {
     cr_assert_null(sn_file_open("/tmp", O_RDONLY, 0));
+    cr_assert_null(sn_file_openat2(AT_FDCWD, "/tmp", O_RDONLY, 0, 0));
     cr_assert_null(sn_file_read(0, NULL, 1, 0));
     cr_assert_null(sn_file_close(0));
 }

@@ -190,7 +190,7 @@ static void curl_compare(const char *path, const char *want, size_t n)
     unlink(out);
 }
 
-Test(httpd, static_files_byte_identical)
+static void static_files_byte_identical(void)
 {
     cr_assert(have_curl(), "curl is not installed (sh .ci/deps.sh curl)");
     size_t sizes[] = {0, 1, 4095, 16384, 100000, 3u << 20};
@@ -315,7 +315,7 @@ Test(httpd, static_cache_sees_changes_and_date_moves)
     stop_server_ok();
 }
 
-Test(httpd, path_traversal_refused)
+static void path_traversal_refused(void)
 {
     const char *paths[] = {
         "/static/../secret.txt",       "/static/../../../../etc/passwd",
@@ -341,6 +341,43 @@ Test(httpd, path_traversal_refused)
         client_close(c);
     }
     stop_server_ok();
+}
+
+Test(httpd, static_files_byte_identical)
+{
+    static_files_byte_identical();
+}
+
+Test(httpd, path_traversal_refused)
+{
+    path_traversal_refused();
+}
+
+/* The same with every open going through io_uring (sn_file_openat2), the path a file takes
+ * when it is not in the kernel's dentry cache: the connection waits for the open as for a
+ * read, so pipelined answers stay in order and refusals stay refusals. */
+static void setup_root_uring_open(void)
+{
+    setenv("SN_HTTPD_OPEN_URING", "1", 1);
+    setup_root();
+}
+
+static void teardown_uring_open(void)
+{
+    teardown();
+    unsetenv("SN_HTTPD_OPEN_URING");
+}
+
+Test(httpd_uring_open, static_files_byte_identical, .init = setup_root_uring_open,
+     .fini = teardown_uring_open, .timeout = 60)
+{
+    static_files_byte_identical();
+}
+
+Test(httpd_uring_open, path_traversal_refused, .init = setup_root_uring_open,
+     .fini = teardown_uring_open, .timeout = 60)
+{
+    path_traversal_refused();
 }
 
 /* Checks one exposition line: a comment or `name{core="N"} value`. Returns the core or -1. */

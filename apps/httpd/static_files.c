@@ -4,8 +4,12 @@
  *
  * Every request opens the file again: http_static_relpath refuses lexically whatever could
  * leave the root, and openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) relative to the root's
- * directory fd closes the symlink hole. libsn's file API has no openat2 yet, so this open and
- * the fstat are plain (short, metadata-only) syscalls; the reads go through io_uring.
+ * directory fd closes the symlink hole. Nothing blocks the loop: the open is first tried
+ * inline with RESOLVE_CACHED, which fails with -EAGAIN instead of reading the disk when the
+ * path is not in the dentry cache; then it goes through io_uring (sn_file_openat2) and the
+ * connection waits, like for a read. The fstat of an open fd needs no I/O; the reads go
+ * through io_uring. SN_HTTPD_OPEN_URING=1 in the environment sends every open through
+ * io_uring (for tests; also what kernels before 5.12, without RESOLVE_CACHED, get).
  *
  * Cache correctness: an entry is used only while the file's identity (device, inode, size,
  * mtime, ctime) is unchanged, which the fstat of every request checks. A change within the
@@ -18,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +53,10 @@ struct sfile {
     char *path;
     char *data;
 };
+
+/* Set when every open should go through io_uring: the kernel lacks RESOLVE_CACHED, or
+ * SN_HTTPD_OPEN_URING=1. Shared by the cores; it only ever goes from false to true. */
+static atomic_bool open_uring_only;
 
 struct httpd_static_cache {
     struct sfile *buckets[CACHE_BUCKETS];
@@ -160,6 +169,9 @@ static void cache_touch(struct sfile *f)
 
 struct httpd_static_cache *httpd_static_cache_new(void)
 {
+    const char *force = getenv("SN_HTTPD_OPEN_URING");
+    if (force && strcmp(force, "1") == 0)
+        atomic_store_explicit(&open_uring_only, true, memory_order_relaxed);
     return calloc(1, sizeof(struct httpd_static_cache));
 }
 
@@ -407,19 +419,113 @@ static void stream_file(struct httpd_conn *h, const struct reply *rp, int fd,
 
 /* ---- the route ----------------------------------------------------------------------------- */
 
-/* openat2 beneath the root; a file descriptor or a negative errno. */
-static int open_beneath(int root_fd, const char *rel)
+#define OPEN_FLAGS   (O_RDONLY | O_NOCTTY | O_NONBLOCK) /* a FIFO must not wait for a writer */
+#define OPEN_RESOLVE (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+
+/* openat2 beneath the root if it needs no I/O: a file descriptor, a negative errno, or
+ * -EAGAIN when the open must go through io_uring. */
+static int open_cached(int root_fd, const char *rel)
 {
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below anyway). */
+    if (atomic_load_explicit(&open_uring_only, memory_order_relaxed))
+        return -EAGAIN;
     struct open_how how = {
-        .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
-        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        .flags = OPEN_FLAGS | O_CLOEXEC,
+        .resolve = OPEN_RESOLVE | RESOLVE_CACHED,
     };
     long fd;
     do
         fd = syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
     while (fd < 0 && errno == EINTR);
-    return fd < 0 ? -errno : (int)fd;
+    if (fd >= 0)
+        return (int)fd;
+    if (errno == EINVAL) { /* the flags are valid: the kernel predates RESOLVE_CACHED */
+        atomic_store_explicit(&open_uring_only, true, memory_order_relaxed);
+        return -EAGAIN;
+    }
+    return -errno;
+}
+
+/* Answers the request for `rel` (n bytes) given the result of opening it: an fd (consumed)
+ * or a negative errno. True when the response is complete, false when it went asynchronous. */
+static bool serve_opened(struct httpd_conn *h, struct reply *rp, int fd, const char *rel, int n)
+{
+    struct httpd_core *hc = h->hc;
+    if (fd < 0) {
+        httpd_send_error(h, http_status_from_errno(fd), rp->keep_alive, rp->minor, rp->head,
+                         false);
+        return true;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        httpd_send_error(h, 404, rp->keep_alive, rp->minor, rp->head, false);
+        return true;
+    }
+    rp->mime = http_mime_type(rel, (size_t)n);
+    struct sfile *f = cache_find(hc->cache, rel);
+    if (f && same_file(f, &st)) {
+        close(fd);
+        cache_touch(f);
+        httpd_count(hc->ctr, HC_STATIC_HITS);
+        send_file(h, rp, f);
+        return true;
+    }
+    if (f)
+        cache_remove(f); /* stale */
+    if (rp->head) {
+        close(fd);
+        send_head(h, rp, (uint64_t)st.st_size);
+        return true;
+    }
+    if ((uint64_t)st.st_size <= CACHE_FILE_MAX)
+        read_whole(h, rp, fd, rel, &st);
+    else
+        stream_file(h, rp, fd, &st);
+    return !h->busy;
+}
+
+/* An open going through io_uring, and the request waiting for it. */
+struct pending_open {
+    struct httpd_conn *h;
+    struct reply rp;
+    int n;
+    char rel[];
+};
+
+static void opened(void *arg, int err, uint64_t value)
+{
+    struct pending_open *o = arg;
+    struct httpd_conn *h = o->h;
+    int fd = err ? err : (int)value;
+    h->busy = false;
+    bool done = true;
+    if (!h->conn) {
+        if (fd >= 0)
+            close(fd); /* the client left meanwhile */
+    } else {
+        done = serve_opened(h, &o->rp, fd, o->rel, o->n);
+    }
+    free(o);
+    if (done)
+        httpd_conn_resume(h);
+    httpd_conn_unref(h);
+}
+
+/* Opens `rel` through io_uring; the connection is busy until the response is queued. */
+static bool open_async(struct httpd_conn *h, const struct reply *rp, const char *rel, int n)
+{
+    struct pending_open *o = malloc(sizeof *o + (size_t)n + 1);
+    if (!o) {
+        httpd_send_error(h, 500, false, rp->minor, rp->head, true);
+        return true;
+    }
+    *o = (struct pending_open){.h = h, .rp = *rp, .n = n};
+    memcpy(o->rel, rel, (size_t)n + 1);
+    h->busy = true;
+    h->refs++;
+    sn_done(sn_file_openat2(h->hc->srv->root_fd, o->rel, OPEN_FLAGS, 0, OPEN_RESOLVE), opened,
+            o);
+    return !h->busy; /* false unless it settled inline and the response was complete */
 }
 
 bool httpd_static_serve(struct httpd_conn *h, const struct http_request *req, const char *rest,
@@ -434,37 +540,8 @@ bool httpd_static_serve(struct httpd_conn *h, const struct http_request *req, co
     }
     char rel[PATH_MAX];
     int n = http_static_relpath(rel, sizeof rel, rest, rest_len);
-    int fd = n < 0 ? n : open_beneath(hc->srv->root_fd, rel);
-    if (fd < 0) {
-        httpd_send_error(h, http_status_from_errno(fd), req->keep_alive, req->minor, rp.head,
-                         false);
-        return true;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        httpd_send_error(h, 404, req->keep_alive, req->minor, rp.head, false);
-        return true;
-    }
-    rp.mime = http_mime_type(rel, (size_t)n);
-    struct sfile *f = cache_find(hc->cache, rel);
-    if (f && same_file(f, &st)) {
-        close(fd);
-        cache_touch(f);
-        httpd_count(hc->ctr, HC_STATIC_HITS);
-        send_file(h, &rp, f);
-        return true;
-    }
-    if (f)
-        cache_remove(f); /* stale */
-    if (rp.head) {
-        close(fd);
-        send_head(h, &rp, (uint64_t)st.st_size);
-        return true;
-    }
-    if ((uint64_t)st.st_size <= CACHE_FILE_MAX)
-        read_whole(h, &rp, fd, rel, &st);
-    else
-        stream_file(h, &rp, fd, &st);
-    return !h->busy;
+    int fd = n < 0 ? n : open_cached(hc->srv->root_fd, rel);
+    if (fd == -EAGAIN)
+        return open_async(h, &rp, rel, n);
+    return serve_opened(h, &rp, fd, rel, n);
 }

@@ -40,6 +40,17 @@ struct sn_file_stat {
 SN_API struct sn_future *sn_file_open(const char *path, int flags, unsigned mode);
 
 /*
+ * openat2(dirfd, path, {flags | O_CLOEXEC, mode, resolve}): as sn_file_open, but relative to
+ * dirfd (AT_FDCWD: the current directory) and with openat2's RESOLVE_* flags from
+ * <linux/openat2.h> (e.g. RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS to stay under dirfd). The
+ * value is the fd. Errors as openat2(2): -EXDEV when the path would leave dirfd under
+ * RESOLVE_BENEATH, -ELOOP for a refused symlink, -EINVAL for bad flags (or a kernel without
+ * openat2 in io_uring, before 5.6).
+ */
+SN_API struct sn_future *sn_file_openat2(int dirfd, const char *path, int flags, unsigned mode,
+                                         uint64_t resolve);
+
+/*
  * Reads up to len bytes at `offset` into buf, going on after short reads until len bytes or
  * the end of the file; the value is the byte count (less than len only at the end).
  */
