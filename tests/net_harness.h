@@ -341,9 +341,15 @@ static inline void *client_thread(void *arg)
     return NULL;
 }
 
-static inline struct sn_future *listened(void *arg, int err, uint64_t value)
+/*
+ * The usual continuation of sn_listen: records the listener and its port, makes H.done and
+ * starts `thread_fn` as the client thread; returns H.done's future (the run ends when it is
+ * set). A listen error is kept in H.listen_err and ends the run with 2; a client thread that
+ * cannot start ends it with 3.
+ */
+static inline struct sn_future *harness_listened_start(int err, uint64_t value,
+                                                       void *(*thread_fn)(void *))
 {
-    (void)arg;
     if (err) {
         H.listen_err = err;
         return sn_ready(2);
@@ -352,10 +358,16 @@ static inline struct sn_future *listened(void *arg, int err, uint64_t value)
     H.port = sn_listener_port(H.l);
     struct sn_future *f;
     H.done = sn_promise_new(&f);
-    H.thread_started = pthread_create(&H.thread, NULL, client_thread, NULL) == 0;
+    H.thread_started = pthread_create(&H.thread, NULL, thread_fn, NULL) == 0;
     if (!H.thread_started)
         sn_promise_set(H.done, 3);
     return f;
+}
+
+static inline struct sn_future *listened(void *arg, int err, uint64_t value)
+{
+    (void)arg;
+    return harness_listened_start(err, value, client_thread);
 }
 
 static inline struct sn_future *harness_main(void *arg)

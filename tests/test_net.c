@@ -405,14 +405,7 @@ static void *stop_thread(void *arg)
 static struct sn_future *stop_listened(void *arg, int err, uint64_t value)
 {
     (void)arg;
-    if (err)
-        return sn_failed(err);
-    H.l = (struct sn_listener *)(uintptr_t)value;
-    H.port = sn_listener_port(H.l);
-    struct sn_future *f;
-    H.done = sn_promise_new(&f);
-    H.thread_started = pthread_create(&H.thread, NULL, stop_thread, NULL) == 0;
-    return f;
+    return harness_listened_start(err, value, stop_thread);
 }
 
 static struct sn_future *stop_main(void *arg)

@@ -178,17 +178,11 @@ static void *big_thread(void *arg)
     return NULL;
 }
 
+/* H.done is never set: the server's sn_stop ends the run. */
 static struct sn_future *big_listened(void *arg, int err, uint64_t value)
 {
     (void)arg;
-    if (err)
-        return sn_failed(err);
-    H.l = (struct sn_listener *)(uintptr_t)value;
-    H.port = sn_listener_port(H.l);
-    struct sn_future *f;
-    H.done = sn_promise_new(&f); /* never set: the server's sn_stop ends the run */
-    H.thread_started = pthread_create(&H.thread, NULL, big_thread, NULL) == 0;
-    return f;
+    return harness_listened_start(err, value, big_thread);
 }
 
 static struct sn_future *big_main(void *arg)
