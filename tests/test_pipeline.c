@@ -512,41 +512,48 @@ static void tmp_clean(struct tmpdir *t)
         unlink(t->path[i]);
     if (t->dir[0])
         rmdir(t->dir);
+    memset(t, 0, sizeof *t);
 }
 
-Test(pipeline_app, equals_reference_on_generated_text, .timeout = 240)
+/* The app tests' files: removed by the tests' .fini, so also when an assertion failed. */
+static struct tmpdir T;
+
+static void tmp_fini(void)
 {
-    struct tmpdir t = {0};
+    tmp_clean(&T);
+}
+
+Test(pipeline_app, equals_reference_on_generated_text, .timeout = 240, .fini = tmp_fini)
+{
+    struct tmpdir *t = &T;
     /* Long words of up to 300 KB cross the app's 256 KiB reads and whole ranges. */
     size_t size = SLOW ? 600000 : 3 << 20;
     char *text = gen_text(11, 20000, SLOW ? 200 : 1500, size);
     cr_assert_geq(longest_word(text, size), SLOW ? 5000 : 300000);
-    check_app(tmp_file(&t, "zipf.txt", text, size), "generated text");
+    check_app(tmp_file(t, "zipf.txt", text, size), "generated text");
     free(text);
-    tmp_clean(&t);
 }
 
-Test(pipeline_app, equals_reference_on_edge_files, .timeout = 240)
+Test(pipeline_app, equals_reference_on_edge_files, .timeout = 240, .fini = tmp_fini)
 {
-    struct tmpdir t = {0};
-    check_app(tmp_file(&t, "empty.txt", "", 0), "empty file");
-    check_app(tmp_file(&t, "seps.txt", " ,\n\n;. \t", 9), "separators only");
-    check_app(tmp_file(&t, "one.txt", "w", 1), "one byte");
+    struct tmpdir *t = &T;
+    check_app(tmp_file(t, "empty.txt", "", 0), "empty file");
+    check_app(tmp_file(t, "seps.txt", " ,\n\n;. \t", 9), "separators only");
+    check_app(tmp_file(t, "one.txt", "w", 1), "one byte");
     static const char utf8[] = "\xc3\xa9t\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80 "
                                "\xc3\xa9t\xc3\xa9, Caf\xc3\xa9 caf\xc3\xa9 \xff \xff\xfe";
-    check_app(tmp_file(&t, "utf8.txt", utf8, sizeof utf8 - 1), "non-ASCII words");
+    check_app(tmp_file(t, "utf8.txt", utf8, sizeof utf8 - 1), "non-ASCII words");
     size_t big = SLOW ? 100000 : 700000; /* one word, no separator, longer than two reads */
     char *w = malloc(big);
     for (size_t i = 0; i < big; i++)
         w[i] = (char)('a' + i % 26);
-    check_app(tmp_file(&t, "oneword.txt", w, big), "a single very long word");
+    check_app(tmp_file(t, "oneword.txt", w, big), "a single very long word");
     w[big / 3] = ' ';
-    check_app(tmp_file(&t, "twowords.txt", w, big), "two very long words");
+    check_app(tmp_file(t, "twowords.txt", w, big), "two very long words");
     free(w);
-    tmp_clean(&t);
 }
 
-Test(pipeline_app, errors_and_generate_mode, .timeout = 60)
+Test(pipeline_app, errors_and_generate_mode, .timeout = 60, .fini = tmp_fini)
 {
     const char *missing[] = {"--smp", "1", "--unpinned", "/nonexistent/sn-pipeline", NULL};
     struct run r = run_pipeline(missing);
@@ -574,8 +581,8 @@ Test(pipeline_app, errors_and_generate_mode, .timeout = 60)
     free(want);
     free(r.out);
     /* --report adds one line with the speed after the result. */
-    struct tmpdir t = {0};
-    const char *path = tmp_file(&t, "report.txt", "to be or not to be", 18);
+    struct tmpdir *t = &T;
+    const char *path = tmp_file(t, "report.txt", "to be or not to be", 18);
     const char *rep[] = {"--smp", "2", "--unpinned", "--report", path, NULL};
     r = run_pipeline(rep);
     cr_assert_eq(r.code, 0);
@@ -584,5 +591,4 @@ Test(pipeline_app, errors_and_generate_mode, .timeout = 60)
                        r.out);
     cr_assert_not_null(strstr(r.out, " words_per_s="), "%s", r.out);
     free(r.out);
-    tmp_clean(&t);
 }
