@@ -76,6 +76,8 @@ SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/obj/%.o)
 # BENCHES="bench_ring" limits the benchmark build and run likewise.
 BENCH_SRCS := $(if $(BENCHES),$(wildcard $(BENCHES:%=bench/%.c)),$(sort $(wildcard bench/bench_*.c)))
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+# Peers some benchmarks link besides libck (Debian packages, installed by .ci/deps.sh).
+BENCH_LIBS_bench_partition := -lmemcached
 # Benchmark scripts (bench/bench_*.sh, e.g. against nginx) run after the binaries.
 BENCH_SCRIPTS := $(if $(BENCHES),$(wildcard $(BENCHES:%=bench/%.sh)),$(sort $(wildcard bench/bench_*.sh)))
 TOOL_SRCS  := $(sort $(wildcard tests/tools/*.c))
@@ -171,7 +173,7 @@ $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(STATIC)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(APPLIB) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(APPLIB) $(STATIC) $(LDLIBS) -lck
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(APPLIB) $(STATIC) $(LDLIBS) -lck $(BENCH_LIBS_$*)
 
 test: lib apps tests
 	@BUILD=$(BUILD) SAN=$(SAN) sh tests/run.sh $(TEST_BINS)

@@ -16,6 +16,10 @@
  * Jump is also timed against the loop exactly as printed in Lamping & Veach's paper (over the
  * same XXH3 key hash, in the same rounds), since libsn's jump is a reformulation of that loop
  * that must return the same buckets (tests/test_partition_jump.c) and should be faster.
+ * Ketama with MD5 keys is also timed against libmemcached's memcached_generate_hash on the
+ * same nodes (weighted ketama, up to libmemcached's limit of 100 servers), the library a
+ * memcached user would otherwise call; the bench first checks that both pick the same node
+ * for every pool key. `many_ns` is sn_partition_many, 64 keys per call.
  *
  * The machine is shared and noisy, so every figure is measured once per round, in rounds that
  * interleave all configurations with their peer, and reported as the median over rounds.
@@ -27,6 +31,8 @@
 #include <xxhash.h>
 
 #include <sn.h>
+
+#include <libmemcached/memcached.h>
 
 #include <getopt.h>
 #include <sched.h>
@@ -41,6 +47,8 @@
 #define TARGET_SEC 0.01       /* each timed run lasts about this long */
 #define LOAD_KEYS  (1u << 20) /* keys for max/mean and moved */
 #define MANY_BATCH 64         /* keys per sn_partition_many call */
+/* libmemcached's continuum holds 100 servers at most (MEMCACHED_CONTINUUM_SIZE; it asserts). */
+#define LMC_MAX_NODES 100
 
 enum { S_HASH, S_JUMP, S_KETAMA, S_KETAMA_XXH3, S_RENDEZVOUS, S_RANGE, NSTRAT };
 static const char *const strat_name[NSTRAT] = {"hash",        "jump",       "ketama",
@@ -60,6 +68,8 @@ struct config {
     double peer[MAX_ROUNDS]; /* baseline, per round */
     double paper[MAX_ROUNDS]; /* jump only: the paper's loop, per round */
     double many[MAX_ROUNDS];  /* sn_partition_many in batches of MANY_BATCH, per round */
+    double lmc[MAX_ROUNDS];   /* ketama only: libmemcached's memcached_generate_hash */
+    memcached_st *lmc_st;     /* ketama only: the same nodes in libmemcached */
     double max_mean, moved;  /* moved < 0: not measured */
 };
 
@@ -164,6 +174,51 @@ static double run_peer(uint32_t n, const uint8_t *keys, size_t klen, uint64_t it
     return t * 1e9 / (double)iters;
 }
 
+/*
+ * libmemcached with the nodes "node0".."node(N-1)" on port 11211, weight 1, under weighted
+ * ketama: the same ring as `ketama:N`. Exits if it disagrees with libsn on any pool key, so
+ * the two timings below are of the same function.
+ */
+static memcached_st *make_libmemcached(struct sn_partition *p, uint32_t n, const uint8_t *keys,
+                                       size_t klen)
+{
+    memcached_st *m = memcached_create(NULL);
+    if (!m || memcached_behavior_set(m, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1) !=
+                  MEMCACHED_SUCCESS) {
+        fprintf(stderr, "libmemcached set-up failed\n");
+        exit(1);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        char host[32];
+        snprintf(host, sizeof host, "node%u", i);
+        if (memcached_server_add_with_weight(m, host, 11211, 1) != MEMCACHED_SUCCESS) {
+            fprintf(stderr, "libmemcached: adding %s failed\n", host);
+            exit(1);
+        }
+    }
+    for (int i = 0; i < POOL; i++) {
+        const char *k = (const char *)keys + (size_t)i * klen;
+        uint32_t want = sn_partition(p, k, klen), got = memcached_generate_hash(m, k, klen);
+        if (got != want) {
+            fprintf(stderr, "libmemcached disagrees with ketama:%u on key %d: %u vs %u\n", n, i,
+                    got, want);
+            exit(1);
+        }
+    }
+    return m;
+}
+
+static double run_libmemcached(memcached_st *m, const uint8_t *keys, size_t klen, uint64_t iters)
+{
+    uint32_t acc = 0;
+    double t0 = now_sec();
+    for (uint64_t i = 0; i < iters; i++)
+        acc += memcached_generate_hash(m, (const char *)keys + (i & (POOL - 1)) * klen, klen);
+    double t = now_sec() - t0;
+    sink += acc;
+    return t * 1e9 / (double)iters;
+}
+
 /* Jump consistent hash exactly as in the paper (Lamping & Veach 2014, figure 1). */
 static inline uint32_t jump_paper(uint64_t key, uint32_t n)
 {
@@ -228,6 +283,32 @@ static void load_and_move(struct config *c)
     c->moved = grown ? (double)moved / keys : -1;
     sn_partition_destroy(grown);
     free(count);
+}
+
+static double median(const double *v, int n);
+
+/* ketama (MD5 keys) against libmemcached on the same nodes and keys, in the same rounds. */
+static void print_libmemcached(const struct config *cfg, int nc, int rounds)
+{
+    printf("ketama vs libmemcached %s (memcached_generate_hash, KETAMA_WEIGHTED, same nodes and "
+           "keys; ratio = ours / libmemcached, median of per-round ratios):\n",
+           memcached_lib_version());
+    printf("%5s %5s %9s %9s %9s %7s %10s\n", "N", "key", "ns/key", "many_ns", "lmc_ns", "ratio",
+           "many_ratio");
+    for (int i = 0; i < nc; i++) {
+        const struct config *c = &cfg[i];
+        if (!c->lmc_st)
+            continue;
+        double r[MAX_ROUNDS], rm[MAX_ROUNDS];
+        for (int k = 0; k < rounds; k++) {
+            r[k] = c->ns[k] / c->lmc[k];
+            rm[k] = c->many[k] / c->lmc[k];
+        }
+        printf("%5u %5zu %9.2f %9.2f %9.2f %7.2f %10.2f\n", c->n, c->klen, median(c->ns, rounds),
+               median(c->many, rounds), median(c->lmc, rounds), median(r, rounds),
+               median(rm, rounds));
+    }
+    printf("\n");
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -323,6 +404,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < nc; i++) {
         const uint8_t *keys = pool[cfg[i].klen == 16 ? 0 : 1];
         cfg[i].iters = calibrate(cfg[i].p, keys, cfg[i].klen);
+        if (cfg[i].strat == S_KETAMA && cfg[i].n <= LMC_MAX_NODES)
+            cfg[i].lmc_st = make_libmemcached(cfg[i].p, cfg[i].n, keys, cfg[i].klen);
         if (cfg[i].klen == 16)
             load_and_move(&cfg[i]);
     }
@@ -344,6 +427,8 @@ int main(int argc, char **argv)
             if (c->strat == S_JUMP)
                 c->paper[r] = run_paper(c->n, keys, c->klen, c->iters);
             c->many[r] = run_many(c->p, pool_keys[c->klen == 16 ? 0 : 1], c->iters);
+            if (c->lmc_st)
+                c->lmc[r] = run_libmemcached(c->lmc_st, keys, c->klen, c->iters);
         }
     }
 
@@ -377,6 +462,7 @@ int main(int argc, char **argv)
                median(r, rounds));
     }
     printf("\n");
+    print_libmemcached(cfg, nc, rounds);
 
     const struct config *h = find(cfg, nc, S_HASH, 64, 16), *j = find(cfg, nc, S_JUMP, 64, 16),
                         *j1k = find(cfg, nc, S_JUMP, 1024, 16),
@@ -393,14 +479,18 @@ int main(int argc, char **argv)
            ketama_many, median(kx->ns, rounds));
     printf("summary: hash_ns=%.2f jump_ns=%.2f ketama_ns=%.2f rendezvous_ns=%.2f range_ns=%.2f "
            "peer_mod_ns=%.2f hash_ratio=%.3f jump_1024_ns=%.2f jump_paper_1024_ns=%.2f "
-           "ketama_xxh3_ns=%.2f ketama_many_ns=%.2f jump_many_1024_ns=%.2f rounds=%d\n",
+           "ketama_xxh3_ns=%.2f ketama_many_ns=%.2f jump_many_1024_ns=%.2f "
+           "ketama_libmemcached_ns=%.2f rounds=%d\n",
            hash_ns, median(j->ns, rounds), ketama_ns, median(rv->ns, rounds),
            median(rg->ns, rounds), median(h->peer, rounds), median_ratio(h, rounds), jump1k,
            median(j1k->paper, rounds), median(kx->ns, rounds), ketama_many,
-           median(j1k->many, rounds), rounds);
+           median(j1k->many, rounds), median(k->lmc, rounds), rounds);
 
-    for (int i = 0; i < nc; i++)
+    for (int i = 0; i < nc; i++) {
         sn_partition_destroy(cfg[i].p);
+        if (cfg[i].lmc_st)
+            memcached_free(cfg[i].lmc_st);
+    }
     for (int l = 0; l < NLENS; l++)
         free(pool[l]);
     return 0;
