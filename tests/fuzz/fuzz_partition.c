@@ -17,8 +17,9 @@
  * -ENOMEM; on failure *out is NULL and a non-empty error buffer holds a non-empty,
  * NUL-terminated message; on success the count agrees with a non-zero n and is at most
  * SN_PARTITION_MAX_N, every lookup is < N, byte and u64 lookups agree (big-endian key space),
- * and a second partitioner built from the same spec gives the same answers (no hidden
- * randomness). Round-robin ignores keys, so for it only the bound is checked.
+ * a second partitioner built from the same spec gives the same answers (no hidden
+ * randomness), and sn_partition_many over all key prefixes gives sn_partition's answers.
+ * Round-robin ignores keys, so for it only the bound is checked.
  *
  * Specs that would only make the fuzzer slow, not find bugs (ketama:N with N above 2048, an
  * n that makes rendezvous O(16M) per key) are skipped; tests/test_partition*.c cover them.
@@ -99,6 +100,19 @@ static void fp_lookups(struct sn_partition *p, struct sn_partition *q, const uin
         fp_check(a < count && b < count, "u64 lookup out of range", spec);
         fp_check(rr || a == b, "u64 and big-endian byte lookups disagree", spec);
     }
+    /* The same prefixes in one batch: sn_partition_many must agree key for key (its vector
+     * lanes for ketama and jump included). */
+    struct sn_partition_key batch[65];
+    uint32_t many[65];
+    size_t nb = 0;
+    for (size_t len = 0; len <= klen && len <= 64; len++)
+        batch[nb++] = (struct sn_partition_key){len ? keys : NULL, len};
+    sn_partition_many(p, batch, nb, many);
+    for (size_t i = 0; i < nb && !rr; i++)
+        fp_check(many[i] == sn_partition(q, batch[i].data, batch[i].len),
+                 "sn_partition_many disagrees with sn_partition", spec);
+    for (size_t i = 0; i < nb; i++)
+        fp_check(many[i] < count, "batch lookup out of range", spec);
     if (sn_partition_kind(p) == SN_PARTITION_KETAMA)
         for (uint32_t i = 0; i < count; i++)
             fp_check(sn_partition_ketama_host(p, i) != NULL, "ketama node without host", spec);
