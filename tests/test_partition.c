@@ -391,9 +391,11 @@ Test(partition, kind_names)
     cr_expect_str_eq(sn_partition_kind_name((enum sn_partition_kind)0), "unknown");
 }
 
-/* Lookups on one shared partitioner from several threads: every strategy but round-robin is
- * read-only after creation (TSan checks that under `make tsan`). */
-#define SHARED_KINDS 5
+/* Lookups on one shared partitioner from several threads, one key at a time and in batches
+ * (sn_partition_many's vector lanes): every strategy but round-robin is read-only after
+ * creation (TSan checks that under `make tsan`). */
+#define SHARED_KINDS 6
+#define SHARED_BATCH 64
 #define SHARED_KEYS  4000
 
 struct shared_run {
@@ -402,22 +404,43 @@ struct shared_run {
     int bad;
 };
 
+/* sn_partition_many over keys first .. first+SHARED_BATCH (8 bytes big-endian, as u64 keys). */
+static int shared_batch(struct shared_run *run, int s, uint64_t first)
+{
+    uint8_t be[SHARED_BATCH][8];
+    struct sn_partition_key keys[SHARED_BATCH];
+    uint32_t out[SHARED_BATCH];
+    for (int i = 0; i < SHARED_BATCH; i++) {
+        for (int b = 0; b < 8; b++)
+            be[i][b] = (uint8_t)((first + (uint64_t)i) >> (56 - 8 * b));
+        keys[i] = (struct sn_partition_key){be[i], 8};
+    }
+    sn_partition_many(run->p[s], keys, SHARED_BATCH, out);
+    int bad = 0;
+    for (int i = 0; i < SHARED_BATCH; i++)
+        bad += out[i] != run->want[s][first + (uint64_t)i];
+    return bad;
+}
+
 static void *shared_reader(void *arg)
 {
     struct shared_run *run = arg;
     int bad = 0;
     for (int rep = 0; rep < 3; rep++)
-        for (int s = 0; s < SHARED_KINDS; s++)
+        for (int s = 0; s < SHARED_KINDS; s++) {
             for (uint64_t k = 0; k < SHARED_KEYS; k++)
                 bad += sn_partition_u64(run->p[s], k) != run->want[s][k];
+            for (uint64_t k = 0; k + SHARED_BATCH <= SHARED_KEYS; k += SHARED_BATCH)
+                bad += shared_batch(run, s, k);
+        }
     return (void *)(intptr_t)bad;
 }
 
 Test(partition, concurrent_lookups, .timeout = 60)
 {
-    static const char *const specs[SHARED_KINDS] = {"jump", "ketama:32", "rendezvous:1,2,3",
-                                                    "range:100,2000,3000", "hash"};
-    static const uint32_t ns[SHARED_KINDS] = {16, 0, 0, 0, 16}; /* 0: the spec gives N */
+    static const char *const specs[SHARED_KINDS] = {"jump",  "ketama:32", "rendezvous:1,2,3",
+                                                    "range:100,2000,3000", "hash", "jump"};
+    static const uint32_t ns[SHARED_KINDS] = {16, 0, 0, 0, 16, 1000}; /* 0: the spec gives N */
     static struct shared_run run;
     memset(&run, 0, sizeof(run));
     for (int s = 0; s < SHARED_KINDS; s++) {
