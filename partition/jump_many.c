@@ -19,8 +19,7 @@
 #define RD           (_MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
 
 /* One LCG step and its quotient q = RN(2^31 / ((key >> 33) + 1)), in every lane. */
-__attribute__((target(FEATURES), always_inline)) static inline __m512d
-lcg_quotient(__m512i *key)
+__attribute__((target(FEATURES), always_inline)) static inline __m512d lcg_quotient(__m512i *key)
 {
     *key = _mm512_add_epi64(_mm512_mullo_epi64(*key, _mm512_set1_epi64(2862933555777941757LL)),
                             _mm512_set1_epi64(1));
@@ -62,8 +61,8 @@ static void jump_lanes(const uint64_t *hashes, uint32_t n, uint32_t *out)
 }
 #endif
 
-void sn__jump_many(const struct sn_partition *p, const struct sn_partition_key *keys,
-                   size_t count, uint32_t *out)
+void sn__jump_many(const struct sn_partition *p, const struct sn_partition_key *keys, size_t count,
+                   uint32_t *out)
 {
     size_t i = 0;
     if (have_lanes()) {

@@ -68,8 +68,8 @@ const uint64_t sn__jump_lcg_add[SN_JUMP_MAX_STEPS] = {
 #define FEATURES "avx512f,avx512dq,fma"
 
 /* q_i for the BLOCK steps after step `first`: q = RN(2^31 / ((key_i >> 33) + 1)). */
-__attribute__((target(FEATURES), always_inline)) static inline __m512d
-block_quotients(uint64_t key, int first)
+__attribute__((target(FEATURES), always_inline)) static inline __m512d block_quotients(uint64_t key,
+                                                                                       int first)
 {
     __m512i mul = _mm512_loadu_si512(sn__jump_lcg_mul + first);
     __m512i add = _mm512_loadu_si512(sn__jump_lcg_add + first);
@@ -96,7 +96,8 @@ check_block(const double *s, __m512d q, __m512d limit, __mmask8 lanes, unsigned 
 {
     __m512d before = _mm512_maskz_loadu_pd(lanes, s), after = _mm512_maskz_loadu_pd(lanes, s + 1);
     __mmask8 executed = _mm512_mask_cmp_pd_mask(lanes, before, limit, _CMP_LE_OQ);
-    *continued += (unsigned)__builtin_popcount(_mm512_mask_cmp_pd_mask(lanes, after, limit, _CMP_LE_OQ));
+    *continued +=
+        (unsigned)__builtin_popcount(_mm512_mask_cmp_pd_mask(lanes, after, limit, _CMP_LE_OQ));
     __m512d x = _mm512_fmadd_pd(before, q, _mm512_mul_pd(q, _mm512_set1_pd(-TWO52)));
     __m512d t = _mm512_add_round_pd(x, _mm512_set1_pd(TWO52_PLUS_1), RD);
     return _mm512_mask_cmp_pd_mask(executed, t, after, _CMP_NEQ_UQ);

@@ -12,7 +12,7 @@
 
 #include "partition/md5_steps.h"
 
-#define MD5_K(i) sn__md5_k[i]
+#define MD5_K(i)       sn__md5_k[i]
 #define MD5_ROTL(x, s) (((x) << (s)) | ((x) >> (32 - (s))))
 
 static inline uint32_t load_le32(const uint8_t *p)

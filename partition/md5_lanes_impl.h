@@ -5,11 +5,12 @@
  *   VEC        a GCC vector type of LANES uint32_t
  *   FN         the function's name
  *   FN_TARGET  the __attribute__((target(...))) string the width needs
- * The function is `static void FN(const struct sn_partition_key *keys, unsigned count, uint32_t *a_out)`: for each
- * lane l < count, a_out[l] = the first state word of MD5(key l) (digest bytes 0..3,
- * little-endian), the value ketama needs.
+ * The function is static void FN(keys, count, a_out): for each lane l < count (count <=
+ * LANES), a_out[l] = the first state word of MD5(keys[l]) (digest bytes 0..3, little-endian),
+ * the value ketama needs.
  */
-__attribute__((target(FN_TARGET))) static void FN(const struct sn_partition_key *keys, unsigned count, uint32_t *a_out)
+__attribute__((target(FN_TARGET))) static void FN(const struct sn_partition_key *keys,
+                                                  unsigned count, uint32_t *a_out)
 {
     /* words[blk][w][lane]: message word w of block blk of each lane, so that one vector load
      * gives word w for all lanes. Lanes past count and blocks past a lane's end stay 0 and

@@ -33,7 +33,7 @@ static const uint32_t sn__md5_k[64] = {
 #define MD5_STEP(F, a, b, c, d, i, g, s) a = b + MD5_ROTL((a + x[g] + MD5_K(i)) + F(b, c, d), s)
 #define MD5_STEP_G(a, b, c, d, i, g, s)                                                            \
     a = b + MD5_ROTL(((a + x[g] + MD5_K(i)) + ((c) & ~(d))) + ((b) & (d)), s)
-#define MD5_STEP4_G(i, g0, g1, g2, g3, s0, s1, s2, s3)                                            \
+#define MD5_STEP4_G(i, g0, g1, g2, g3, s0, s1, s2, s3)                                             \
     do {                                                                                           \
         MD5_STEP_G(a, b, c, d, i, g0, s0);                                                         \
         MD5_STEP_G(d, a, b, c, i + 1, g1, s1);                                                     \

@@ -27,8 +27,8 @@ static struct sn_partition_key keys[MAX_KEYS];
 /* Lengths that matter to MD5 padding and to the lanes, then random ones up to MAX_LEN. */
 static size_t pick_len(size_t i, uint64_t *s)
 {
-    static const size_t edge[] = {0, 1, 15, 16, 55, 56, 63, 64, 100, 119, 120, 128, 183, 184,
-                                  246, 247, 248, 256, 299};
+    static const size_t edge[] = {0,   1,   15,  16,  55,  56,  63,  64,  100, 119,
+                                  120, 128, 183, 184, 246, 247, 248, 256, 299};
     size_t nedge = sizeof(edge) / sizeof(edge[0]);
     return i < nedge ? edge[i] : (size_t)(splitmix(s) % MAX_LEN);
 }
@@ -63,8 +63,8 @@ static void check_batch(struct sn_partition *many, struct sn_partition *single, 
     sn_partition_many(many, keys + first, count, out);
     for (size_t i = 0; i < count; i++) {
         uint32_t want = sn_partition(single, keys[first + i].data, keys[first + i].len);
-        cr_assert_eq(out[i], want, "%s: batch of %zu, key %zu (len %zu): %u, want %u", spec,
-                     count, first + i, keys[first + i].len, out[i], want);
+        cr_assert_eq(out[i], want, "%s: batch of %zu, key %zu (len %zu): %u, want %u", spec, count,
+                     first + i, keys[first + i].len, out[i], want);
     }
     cr_assert_eq(out[count], 0xdeadbeef, "%s: wrote past count", spec);
 }
