@@ -137,6 +137,8 @@ static void br_setup(struct sn__netc *nc)
         io_uring_buf_ring_add(nc->br, sn__netc_buf(nc, i), SN__NET_BUFSZ, (unsigned short)i, mask,
                               (int)i);
     io_uring_buf_ring_advance(nc->br, SN__NET_NBUFS);
+    for (unsigned i = 0; i < SN__NET_NBUFS; i++)
+        nc->lend[i] = (struct sn__lend){.nc = nc};
     nc->br_state = 1;
 }
 
@@ -286,6 +288,11 @@ struct sn__netc *sn__netc_get(int *err)
     nc->refs = 1; /* the sentinel's, dropped when the reactor stops */
     tls_netc = nc;
     return nc;
+}
+
+unsigned sn__net_lent_buffers(void)
+{
+    return tls_netc ? tls_netc->nlent : 0;
 }
 
 void sn__netc_ref(struct sn__netc *nc)

@@ -27,6 +27,10 @@
 #define SN__NET_BGID  0x5e  /* buffer group id of the per-core ring */
 #define SN__NET_NBUFS 128   /* buffers in the ring (power of two) */
 #define SN__NET_BUFSZ 16384 /* bytes per buffer, and the plain recv buffer */
+/* sn_conn_write_input lends ring buffers to the output only for at least this many bytes,
+ * and never more than this many buffers of a core at once (so receiving never starves). */
+#define SN__NET_LEND_MIN 1024
+#define SN__NET_LEND_MAX (SN__NET_NBUFS / 2)
 #define SN__NET_CHUNK 16384 /* smallest output chunk */
 #define SN__NET_IOV   32    /* iovecs per send */
 /* Bytes that may arrive while the app stopped reading, past input_max: what can be in flight
@@ -62,6 +66,8 @@ struct sn_conn {
     struct sn__io_op rop;
     bool bufring; /* multishot recv on the ring, else plain recv into rbuf */
     bool rcancel; /* a cancel of rop was queued */
+    int cur_bid;    /* the ring buffer on_data is being given now, or -1 (write_input) */
+    size_t cur_len; /* its bytes */
     bool reading; /* the app wants to read (sn_conn_set_reading) */
     bool paused;  /* backpressure: output over the limit */
     bool eof;
@@ -151,6 +157,14 @@ struct sn_udp {
     char buf[65536];
 };
 
+/* A ring buffer lent to queued output by sn_conn_write_input (net_recv.c). It goes back to
+ * the ring when no queued write refers to it and recv_cb is not presenting it. */
+struct sn__lend {
+    struct sn__netc *nc;
+    uint32_t refs;
+    bool presenting;
+};
+
 struct sn__netc {
     unsigned core;
     unsigned refs; /* sentinel + sockets + queued flush task */
@@ -160,6 +174,8 @@ struct sn__netc {
     struct io_uring_buf_ring *br;
     char *bufs;
     size_t br_bytes;
+    struct sn__lend lend[SN__NET_NBUFS];
+    unsigned nlent; /* buffers with refs > 0; each holds a netc reference */
     struct sn_conn *conns;
     struct sn__lslot *slots;
     struct sn_udp *udps;
@@ -169,6 +185,9 @@ struct sn__netc {
     struct sn__io_op sentinel;
     struct __kernel_timespec sentinel_ts;
 };
+
+/* Ring buffers of the calling core lent to queued output now (sn_conn_write_input; tests). */
+unsigned sn__net_lent_buffers(void);
 
 /* net_core.c */
 /* The calling core's state, made on first use; NULL with *err set (-EPERM off a core,

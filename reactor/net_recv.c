@@ -23,6 +23,7 @@
 #include "reactor/net_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -212,11 +213,56 @@ static void recv_cb(struct sn__io_op *op, int res, uint32_t flags)
     if (!(flags & IORING_CQE_F_MORE))
         c->rcancel = false; /* the op is over; a new one starts clean */
     c->refs++;
+    if (bid >= 0) {
+        c->nc->lend[bid].presenting = true;
+        c->cur_bid = bid;
+        c->cur_len = res > 0 ? (size_t)res : 0;
+    }
     recv_result(c, res, data, cancelled);
+    c->cur_bid = -1;
     c->refs--;
-    if (bid >= 0)
-        sn__netc_buf_return(c->nc, (unsigned)bid);
+    if (bid >= 0) {
+        struct sn__lend *l = &c->nc->lend[bid];
+        l->presenting = false;
+        if (!l->refs)
+            sn__netc_buf_return(c->nc, (unsigned)bid);
+    }
     sn__conn_progress(c);
+}
+
+/* ---- lending receive buffers to the output ------------------------------------------- */
+
+static void lend_release(void *arg)
+{
+    struct sn__lend *l = arg;
+    struct sn__netc *nc = l->nc;
+    if (--l->refs)
+        return;
+    nc->nlent--;
+    if (!l->presenting)
+        sn__netc_buf_return(nc, (unsigned)(l - nc->lend));
+    sn__netc_unref(nc);
+}
+
+int sn_conn_write_input(struct sn_conn *c, const void *data, size_t len)
+{
+    if (sn_core_id() != c->core)
+        return -EXDEV;
+    struct sn__netc *nc = c->nc;
+    const char *p = data;
+    const char *buf = c->cur_bid >= 0 ? sn__netc_buf(nc, (unsigned)c->cur_bid) : NULL;
+    if (!buf || len < SN__NET_LEND_MIN || nc->nlent >= SN__NET_LEND_MAX || p < buf ||
+        len > c->cur_len || p - buf > (ptrdiff_t)(c->cur_len - len))
+        return sn_conn_write(c, data, len);
+    struct sn__lend *l = &nc->lend[c->cur_bid];
+    int rc = sn_conn_write_ref(c, data, len, lend_release, l);
+    if (rc < 0)
+        return rc;
+    if (l->refs++ == 0) {
+        nc->nlent++;
+        sn__netc_ref(nc); /* the buffers must outlive the last queued write */
+    }
+    return 0;
 }
 
 /* ---- presenting held input ------------------------------------------------------------ */

@@ -22,7 +22,18 @@
  * half with `consume_half`) and stops reading for a moment. STOP_BIG: the first on_data
  * writes `big_len` bytes and stops the reactor.
  */
-enum behave { ECHO, ECHO_REF, LINES, HOLD, BYE_ON_EOF, PAUSE_FIRST, PAUSE_EVERY, STOP_BIG, STREAM };
+enum behave {
+    ECHO,
+    ECHO_REF,
+    ECHO_INPUT, /* echo with sn_conn_write_input (receive buffers lent to the output) */
+    LINES,
+    HOLD,
+    BYE_ON_EOF,
+    PAUSE_FIRST,
+    PAUSE_EVERY,
+    STOP_BIG,
+    STREAM
+};
 
 /* What one core's connections saw. */
 struct rec {
@@ -33,6 +44,7 @@ struct rec {
     _Atomic uint64_t drains, drain_high; /* on_drain calls; ones with the backlog over low */
     _Atomic uint64_t highs; /* STREAM: times the backlog was left over output_high */
     _Atomic uint64_t touched; /* connections whose last_active moved after the accept */
+    _Atomic uint64_t lent_max; /* ECHO_INPUT: most receive buffers lent at once on this core */
     _Atomic int kernel_bufring;
 } SN_CACHE_ALIGNED;
 
@@ -211,6 +223,14 @@ static inline size_t srv_data(struct sn_conn *c, void *arg, const char *data, si
             stream_more(pc);
         return len;
     case HOLD: return 0;
+    case ECHO_INPUT: {
+        if (sn_conn_write_input(c, data, len) < 0)
+            sn_conn_abort(c);
+        uint64_t lent = sn__net_lent_buffers();
+        if (lent > atomic_load(&my()->lent_max))
+            atomic_store(&my()->lent_max, lent);
+        return len;
+    }
     case ECHO_REF: {
         char *copy = malloc(len);
         memcpy(copy, data, len);

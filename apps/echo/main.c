@@ -1,6 +1,8 @@
 /*
  * sn-echo: a TCP echo server on every core. Each connection sends back what it receives;
  * when the client half-closes, the rest of the echo goes out and the server closes too.
+ * Received bytes go back out of the very receive buffer they arrived in (sn_conn_write_input),
+ * not through a copy.
  * Runs until SIGINT/SIGTERM, then stops gracefully and exits 0.
  *
  *   sn-echo [--port N] [--listen ADDR] [--one-acceptor] [--max-conns N] [--idle-ms N]
@@ -28,7 +30,7 @@ static struct echo_opts opts = {.port = 7000, .host = SN_NET_DEFAULT_HOST};
 static size_t echo_data(struct sn_conn *conn, void *arg, const char *data, size_t len)
 {
     (void)arg;
-    if (sn_conn_write(conn, data, len) < 0)
+    if (sn_conn_write_input(conn, data, len) < 0)
         sn_conn_abort(conn);
     return len;
 }
