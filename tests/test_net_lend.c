@@ -177,3 +177,35 @@ Test(net_lend, peers_that_do_not_read_hold_at_most_half_the_ring, .timeout = 120
     cr_assert_leq(lent_max(), SN__NET_LEND_MAX);
     cr_assert_geq(lent_max(), SN__NET_LEND_MAX / 2, "stuck peers made the server lend a lot");
 }
+
+/* The reactor stops while lent buffers are still queued on connections whose peers do not
+ * read: the stop closes them, every lent buffer is released (ASan and TSan builds run this
+ * too) and sn_run returns cleanly. */
+static int stopped_fds[2];
+
+static int stuck_then_stop(struct harness *h)
+{
+    uint8_t *data = malloc(STUCK_LEN);
+    nu_fill(data, STUCK_LEN, 11);
+    for (int i = 0; i < 2; i++) {
+        stopped_fds[i] = nu_connect(h->port);
+        if (stopped_fds[i] < 0)
+            return 1;
+        fcntl(stopped_fds[i], F_SETFL, O_NONBLOCK);
+        send_until_stuck(stopped_fds[i], data, STUCK_LEN);
+    }
+    free(data);
+    return 0; /* the harness stops the reactor with both connections open */
+}
+
+Test(net_lend, stop_with_lent_buffers_queued, .timeout = 60)
+{
+    harness_init(ECHO_INPUT, stuck_then_stop);
+    H.lc.limits.output_high = 8u << 20;
+    cr_assert_eq(harness_run(), 0);
+    cr_assert_eq(H.client_rc, 0);
+    for (int i = 0; i < 2; i++)
+        close(stopped_fds[i]);
+    if (kernel_bufring())
+        cr_assert_gt(lent_max(), 0, "buffers were lent when the stop came");
+}
