@@ -53,12 +53,25 @@ static int check_foreign_fields(const struct sn_partition_config *c, char *err, 
     return 0;
 }
 
+/* The form is picked once (no per-key CPU check); the fixed-step forms also get a direct
+ * lookup that skips sn_partition's switch and second indirect call. */
+static void init_jump(struct sn_partition *p)
+{
+    p->u.jump = sn__jump_pick(p->n);
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (p->u.jump == sn__jump_steps16)
+        p->lookup = sn__jump_steps16_key;
+    else if (p->u.jump == sn__jump_steps32)
+        p->lookup = sn__jump_steps32_key;
+#endif
+}
+
 static int init_kind(struct sn_partition *p, const struct sn_partition_config *c, char *err,
                      size_t errlen)
 {
     switch (c->kind) {
     case SN_PARTITION_HASH: return 0;
-    case SN_PARTITION_JUMP: p->u.jump = sn__jump_pick(p->n); return 0; /* no per-key CPU check */
+    case SN_PARTITION_JUMP: init_jump(p); return 0;
     case SN_PARTITION_ROUND_ROBIN: p->rr_next = c->rr_start % c->n; return 0;
     case SN_PARTITION_KETAMA: return sn__ketama_init(p, c, err, errlen);
     case SN_PARTITION_RENDEZVOUS: return sn__rendezvous_init(p, c, err, errlen);
@@ -137,6 +150,8 @@ static inline uint32_t custom_fold(uint32_t r, uint32_t n)
 
 uint32_t sn_partition(struct sn_partition *p, const void *key, size_t len)
 {
+    if (p->lookup)
+        return p->lookup(p, key, len);
     switch (p->kind) {
     case SN_PARTITION_HASH: return sn__mulshift(sn__key_hash(key, len), p->n);
     case SN_PARTITION_JUMP: return p->u.jump(sn__key_hash(key, len), p->n);

@@ -78,6 +78,9 @@ struct sn__custom {
 struct sn_partition {
     enum sn_partition_kind kind;
     uint32_t n;
+    /* When set, sn_partition calls only this (hash and strategy in one function, no switch):
+     * the jump fixed-step forms, whose cost is small enough for the dispatch to show. */
+    uint32_t (*lookup)(const struct sn_partition *p, const void *key, size_t len);
     uint32_t rr_next; /* round-robin cursor: per-caller state, see the header */
     union {
         uint32_t (*jump)(uint64_t key, uint32_t n); /* sn__jump_pick(), chosen at create */
@@ -126,6 +129,9 @@ uint32_t sn__jump_fma(uint64_t key, uint32_t n);
 uint32_t sn__jump_avx512(uint64_t key, uint32_t n);
 uint32_t sn__jump_steps16(uint64_t key, uint32_t n);
 uint32_t sn__jump_steps32(uint64_t key, uint32_t n);
+/* The same on a byte key (hashed as sn__key_hash does), for sn_partition's `lookup`. */
+uint32_t sn__jump_steps16_key(const struct sn_partition *p, const void *key, size_t len);
+uint32_t sn__jump_steps32_key(const struct sn_partition *p, const void *key, size_t len);
 /* The LCG after i = 1..SN_JUMP_MAX_STEPS steps: mul[i-1] * key + add[i-1] (jump_steps.c). */
 #define SN_JUMP_MAX_STEPS 32
 extern const uint64_t sn__jump_lcg_mul[SN_JUMP_MAX_STEPS];
