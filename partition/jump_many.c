@@ -66,7 +66,7 @@ void sn__jump_many(const struct sn_partition *p, const struct sn_partition_key *
 {
     size_t i = 0;
     if (have_lanes()) {
-        uint64_t h[LANES];
+        uint64_t h[LANES] __attribute__((aligned(64)));
         for (; i + LANES <= count; i += LANES) {
             for (int l = 0; l < LANES; l++)
                 h[l] = sn__key_hash(keys[i + l].data, keys[i + l].len);
