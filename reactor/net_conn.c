@@ -47,7 +47,6 @@ struct sn_conn *sn__conn_new(struct sn__netc *nc, int fd, const struct sn_conn_l
     c->l = l;
     c->reading = true;
     c->bufring = !lim->plain_recv && sn__netc_bufring(nc);
-    c->cur_bid = -1;
     sn__io_op_init(&c->rop, NULL);
     sn__io_op_init(&c->sop, NULL);
     sn_task_init(&c->fin_task, conn_finish);

@@ -286,6 +286,7 @@ struct sn__netc *sn__netc_get(int *err)
         return NULL;
     }
     nc->refs = 1; /* the sentinel's, dropped when the reactor stops */
+    nc->cur_bid = -1;
     tls_netc = nc;
     return nc;
 }

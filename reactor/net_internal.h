@@ -66,8 +66,6 @@ struct sn_conn {
     struct sn__io_op rop;
     bool bufring; /* multishot recv on the ring, else plain recv into rbuf */
     bool rcancel; /* a cancel of rop was queued */
-    int cur_bid;    /* the ring buffer on_data is being given now, or -1 (write_input) */
-    size_t cur_len; /* its bytes */
     bool reading; /* the app wants to read (sn_conn_set_reading) */
     bool paused;  /* backpressure: output over the limit */
     bool eof;
@@ -176,6 +174,8 @@ struct sn__netc {
     size_t br_bytes;
     struct sn__lend lend[SN__NET_NBUFS];
     unsigned nlent; /* buffers with refs > 0; each holds a netc reference */
+    int cur_bid;    /* the ring buffer an on_data of this core is being given now, or -1 */
+    size_t cur_len; /* its bytes */
     struct sn_conn *conns;
     struct sn__lslot *slots;
     struct sn_udp *udps;

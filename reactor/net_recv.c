@@ -6,7 +6,9 @@
  * A buffer from the ring goes back to it as soon as on_data returned (what was not consumed
  * is copied out first), so the ring only runs dry when more completions than buffers are
  * reaped in one batch; the kernel then ends the multishot recv with -ENOBUFS and it is simply
- * armed again.
+ * armed again. Exception: on_data may lend the buffer it is given to the output of any
+ * connection of the core (sn_conn_write_input); it then goes back when the last write that
+ * refers to it is released. At most half of the ring is lent at once.
  *
  * Held input: while reading is off (the app's sn_conn_set_reading(false), or backpressure:
  * output over limits.output_high) on_data is not called at all. The receive is cancelled at
@@ -213,13 +215,17 @@ static void recv_cb(struct sn__io_op *op, int res, uint32_t flags)
     if (!(flags & IORING_CQE_F_MORE))
         c->rcancel = false; /* the op is over; a new one starts clean */
     c->refs++;
+    struct sn__netc *nc = c->nc;
+    int outer_bid = nc->cur_bid; /* -1: on_data calls do not nest, but keep it right if */
+    size_t outer_len = nc->cur_len;
     if (bid >= 0) {
-        c->nc->lend[bid].presenting = true;
-        c->cur_bid = bid;
-        c->cur_len = res > 0 ? (size_t)res : 0;
+        nc->lend[bid].presenting = true;
+        nc->cur_bid = bid;
+        nc->cur_len = res > 0 ? (size_t)res : 0;
     }
     recv_result(c, res, data, cancelled);
-    c->cur_bid = -1;
+    nc->cur_bid = outer_bid;
+    nc->cur_len = outer_len;
     c->refs--;
     if (bid >= 0) {
         struct sn__lend *l = &c->nc->lend[bid];
@@ -248,13 +254,13 @@ int sn_conn_write_input(struct sn_conn *c, const void *data, size_t len)
 {
     if (sn_core_id() != c->core)
         return -EXDEV;
-    struct sn__netc *nc = c->nc;
+    struct sn__netc *nc = c->nc; /* the calling core's: c is on it */
     const char *p = data;
-    const char *buf = c->cur_bid >= 0 ? sn__netc_buf(nc, (unsigned)c->cur_bid) : NULL;
+    const char *buf = nc->cur_bid >= 0 ? sn__netc_buf(nc, (unsigned)nc->cur_bid) : NULL;
     if (!buf || len < SN__NET_LEND_MIN || nc->nlent >= SN__NET_LEND_MAX || p < buf ||
-        len > c->cur_len || p - buf > (ptrdiff_t)(c->cur_len - len))
+        len > nc->cur_len || p - buf > (ptrdiff_t)(nc->cur_len - len))
         return sn_conn_write(c, data, len);
-    struct sn__lend *l = &nc->lend[c->cur_bid];
+    struct sn__lend *l = &nc->lend[nc->cur_bid];
     int rc = sn_conn_write_ref(c, data, len, lend_release, l);
     if (rc < 0)
         return rc;

@@ -209,3 +209,162 @@ Test(net_lend, stop_with_lent_buffers_queued, .timeout = 60)
     if (kernel_bufring())
         cr_assert_gt(lent_max(), 0, "buffers were lent when the stop came");
 }
+
+/* ---- a relay between two connections of one core ---------------------------------------- */
+
+/* One core; the server pairs connections in accept order and writes what one receives to the
+ * other with sn_conn_write_input, so the receive buffers of one go out on the other. */
+#define RELAY_LEN ((size_t)4 << 20)
+
+static struct {
+    struct sn_conn *waiting; /* accepted, no partner yet */
+    _Atomic uint64_t lent_max, forwarded, writes_failed;
+    _Atomic int client_rc, bufring;
+    uint16_t port;
+    pthread_t thread;
+} R;
+
+struct relay_end {
+    struct sn_conn *peer;
+};
+
+static size_t relay_data(struct sn_conn *c, void *arg, const char *data, size_t len)
+{
+    (void)c;
+    struct relay_end *e = arg;
+    if (!e->peer)
+        return 0; /* the client sends only once both ends are paired */
+    if (sn_conn_write_input(e->peer, data, len) < 0)
+        atomic_fetch_add(&R.writes_failed, 1);
+    atomic_fetch_add(&R.forwarded, len);
+    uint64_t lent = sn__net_lent_buffers();
+    if (lent > atomic_load(&R.lent_max))
+        atomic_store(&R.lent_max, lent);
+    return len;
+}
+
+static void relay_close(struct sn_conn *c, void *arg, int err)
+{
+    (void)c, (void)err;
+    struct relay_end *e = arg;
+    if (R.waiting == c)
+        R.waiting = NULL;
+    if (e->peer) {
+        struct relay_end *pe = (struct relay_end *)e->peer->arg;
+        if (pe)
+            pe->peer = NULL;
+    }
+    free(e);
+}
+
+static const struct sn_conn_ops relay_ops = {.on_data = relay_data, .on_close = relay_close};
+
+static void *relay_accept(void *arg, struct sn_conn *c)
+{
+    (void)arg;
+    struct relay_end *e = calloc(1, sizeof *e);
+    if (sn__conn_uses_bufring(c))
+        atomic_store(&R.bufring, 1);
+    if (R.waiting) {
+        struct relay_end *pe = (struct relay_end *)R.waiting->arg;
+        e->peer = R.waiting;
+        pe->peer = c;
+        R.waiting = NULL;
+    } else {
+        R.waiting = c;
+    }
+    return e;
+}
+
+/* Sends `len` bytes on `from` while reading them on `to`; 0 when they arrive intact. */
+static int relay_pass(int from, int to, const uint8_t *data, size_t len)
+{
+    uint8_t *back = malloc(len);
+    size_t sent = 0, rcvd = 0;
+    uint64_t end = nu_now_ms() + 60000;
+    struct pollfd pf[2] = {{.fd = from, .events = POLLOUT}, {.fd = to, .events = POLLIN}};
+    while (rcvd < len && nu_now_ms() < end) {
+        pf[0].events = sent < len ? POLLOUT : 0;
+        poll(pf, 2, 100);
+        if (sent < len) {
+            ssize_t w = send(from, data + sent, len - sent, MSG_NOSIGNAL);
+            if (w > 0)
+                sent += (size_t)w;
+        }
+        ssize_t n = recv(to, back + rcvd, len - rcvd, 0);
+        if (n > 0)
+            rcvd += (size_t)n;
+        else if (n == 0)
+            break;
+    }
+    int bad = rcvd != len || memcmp(data, back, len) != 0;
+    free(back);
+    return bad;
+}
+
+static void relay_stop(void *arg)
+{
+    (void)arg;
+    sn_stop(0);
+}
+
+static void *relay_client(void *arg)
+{
+    (void)arg;
+    int a = nu_connect(R.port), b = nu_connect(R.port);
+    int rc = a < 0 || b < 0;
+    uint8_t *data = malloc(RELAY_LEN);
+    nu_fill(data, RELAY_LEN, 21);
+    usleep(100000); /* both accepted and paired */
+    if (!rc) {
+        fcntl(a, F_SETFL, O_NONBLOCK);
+        fcntl(b, F_SETFL, O_NONBLOCK);
+        rc |= relay_pass(a, b, data, RELAY_LEN) << 1;
+        rc |= relay_pass(b, a, data + 1, RELAY_LEN - 1) << 2;
+    }
+    close(a);
+    close(b);
+    free(data);
+    usleep(100000); /* the server sees both close and releases what it lent */
+    atomic_store(&R.client_rc, rc);
+    sn_submit_external(0, record_lent, NULL);
+    sn_submit_external(0, relay_stop, NULL);
+    return NULL;
+}
+
+static void relay_listening(void *arg, int err, uint64_t value)
+{
+    (void)arg;
+    if (err) {
+        sn_stop(3);
+        return;
+    }
+    R.port = sn_listener_port((struct sn_listener *)(uintptr_t)value);
+    if (pthread_create(&R.thread, NULL, relay_client, NULL) != 0)
+        sn_stop(4);
+}
+
+static struct sn_future *relay_main(void *arg)
+{
+    (void)arg;
+    struct sn_listen_config lc = {.host = "127.0.0.1", .ops = &relay_ops,
+                                  .on_accept = relay_accept};
+    sn_done(sn_listen(&lc), relay_listening, NULL);
+    return NULL;
+}
+
+Test(net_lend, relay_between_connections_of_a_core, .timeout = 120)
+{
+    memset(&R, 0, sizeof R);
+    atomic_store(&lent_end[0], 0);
+    struct sn_config cfg = test_config(1);
+    cr_assert_eq(sn_run(&cfg, relay_main, NULL), 0);
+    pthread_join(R.thread, NULL);
+    cr_assert_eq(atomic_load(&R.client_rc), 0, "relayed bytes intact (rc %d)",
+                 atomic_load(&R.client_rc));
+    cr_assert_eq(atomic_load(&R.writes_failed), 0);
+    cr_assert_eq(atomic_load(&R.forwarded), 2 * RELAY_LEN - 1);
+    cr_assert_eq(atomic_load(&lent_end[0]), 1, "buffers still lent after both closed");
+    if (atomic_load(&R.bufring))
+        cr_assert_gt(atomic_load(&R.lent_max), 0, "the relay lent receive buffers");
+}

@@ -250,10 +250,12 @@ SN_API int sn_conn_write_ref(struct sn_conn *conn, const void *data, size_t len,
                              void (*release)(void *arg), void *release_arg);
 
 /*
- * For on_data only: queues data[0..len), a part of the bytes on_data is being given, without
- * copying when it can. The receive buffer they are in is lent to the output and goes back to
- * the core's receive ring once they have left (or the connection ended), so an echo sends
- * back what it receives with no copy. Copies instead (as sn_conn_write) when the
+ * From on_data only: queues on `conn` data[0..len), a part of the bytes that on_data (of conn
+ * or of any other connection on this core) is being given, without copying when it can. The
+ * receive buffer they are in is lent to conn's output and goes back to the core's receive
+ * ring once they have left (or the connection ended), so an echo or a relay between two
+ * connections of a core forwards what it receives with no copy. Copies instead (as
+ * sn_conn_write) when the
  * bytes are not in a receive buffer (input that on_data left before and is presented again,
  * the plain-recv fallback), when len is under 1 KiB (a copy is cheaper), or when half of the
  * core's receive buffers are lent already (receiving must not starve behind peers that do not
