@@ -81,9 +81,9 @@ Test(net_lend, plain_recv_copies, .timeout = 120)
 
 /* ---- peers that do not read ------------------------------------------------------------ */
 
-#define STUCK      4
-#define STUCK_LEN  ((size_t)4 << 20)
-#define LATE_LEN   ((size_t)512 << 10)
+#define STUCK     4
+#define STUCK_LEN ((size_t)4 << 20)
+#define LATE_LEN  ((size_t)512 << 10)
 
 /* Sends on a non-blocking socket until it is stuck for 200 ms; returns the bytes sent. */
 static size_t send_until_stuck(int fd, const uint8_t *data, size_t len)
@@ -102,22 +102,25 @@ static size_t send_until_stuck(int fd, const uint8_t *data, size_t len)
     return sent;
 }
 
-/* Sends the rest and reads everything back; 0 when it all came back intact. */
-static int finish_echo(int fd, const uint8_t *data, size_t len, size_t sent)
+/*
+ * Sends data[sent..len) on `from` while reading len bytes on `to` (the same socket for an
+ * echo); 0 when all of data came back intact.
+ */
+static int pass_through(int from, int to, const uint8_t *data, size_t len, size_t sent)
 {
     uint8_t *back = malloc(len);
     size_t rcvd = 0;
     uint64_t end = nu_now_ms() + 60000;
-    struct pollfd pf = {.fd = fd};
+    struct pollfd pf[2] = {{.fd = from}, {.fd = to, .events = POLLIN}};
     while (rcvd < len && nu_now_ms() < end) {
-        pf.events = POLLIN | (sent < len ? POLLOUT : 0);
-        poll(&pf, 1, 100);
-        if (pf.revents & POLLOUT) {
-            ssize_t w = send(fd, data + sent, len - sent, MSG_NOSIGNAL);
+        pf[0].events = sent < len ? POLLOUT : 0;
+        poll(pf, 2, 100);
+        if (sent < len) {
+            ssize_t w = send(from, data + sent, len - sent, MSG_NOSIGNAL);
             if (w > 0)
                 sent += (size_t)w;
         }
-        ssize_t n = recv(fd, back + rcvd, len - rcvd, 0);
+        ssize_t n = recv(to, back + rcvd, len - rcvd, 0);
         if (n > 0)
             rcvd += (size_t)n;
         else if (n == 0)
@@ -150,10 +153,10 @@ static int stuck_clients(struct harness *h)
     if (late < 0)
         return 1;
     fcntl(late, F_SETFL, O_NONBLOCK);
-    late_rc = finish_echo(late, data, LATE_LEN, 0);
+    late_rc = pass_through(late, late, data, LATE_LEN, 0);
     close(late);
     for (int i = 0; i < STUCK; i++) {
-        rc |= finish_echo(fd[i], data, STUCK_LEN, sent[i]);
+        rc |= pass_through(fd[i], fd[i], data, STUCK_LEN, sent[i]);
         close(fd[i]);
     }
     free(data);
@@ -172,8 +175,7 @@ Test(net_lend, peers_that_do_not_read_hold_at_most_half_the_ring, .timeout = 120
     check_all_returned();
     if (!kernel_bufring())
         return;
-    cr_log_info("most buffers lent at once: %lu of %u", (unsigned long)lent_max(),
-                SN__NET_NBUFS);
+    cr_log_info("most buffers lent at once: %lu of %u", (unsigned long)lent_max(), SN__NET_NBUFS);
     cr_assert_leq(lent_max(), SN__NET_LEND_MAX);
     cr_assert_geq(lent_max(), SN__NET_LEND_MAX / 2, "stuck peers made the server lend a lot");
 }
@@ -276,32 +278,6 @@ static void *relay_accept(void *arg, struct sn_conn *c)
     return e;
 }
 
-/* Sends `len` bytes on `from` while reading them on `to`; 0 when they arrive intact. */
-static int relay_pass(int from, int to, const uint8_t *data, size_t len)
-{
-    uint8_t *back = malloc(len);
-    size_t sent = 0, rcvd = 0;
-    uint64_t end = nu_now_ms() + 60000;
-    struct pollfd pf[2] = {{.fd = from, .events = POLLOUT}, {.fd = to, .events = POLLIN}};
-    while (rcvd < len && nu_now_ms() < end) {
-        pf[0].events = sent < len ? POLLOUT : 0;
-        poll(pf, 2, 100);
-        if (sent < len) {
-            ssize_t w = send(from, data + sent, len - sent, MSG_NOSIGNAL);
-            if (w > 0)
-                sent += (size_t)w;
-        }
-        ssize_t n = recv(to, back + rcvd, len - rcvd, 0);
-        if (n > 0)
-            rcvd += (size_t)n;
-        else if (n == 0)
-            break;
-    }
-    int bad = rcvd != len || memcmp(data, back, len) != 0;
-    free(back);
-    return bad;
-}
-
 static void relay_stop(void *arg)
 {
     (void)arg;
@@ -319,8 +295,8 @@ static void *relay_client(void *arg)
     if (!rc) {
         fcntl(a, F_SETFL, O_NONBLOCK);
         fcntl(b, F_SETFL, O_NONBLOCK);
-        rc |= relay_pass(a, b, data, RELAY_LEN) << 1;
-        rc |= relay_pass(b, a, data + 1, RELAY_LEN - 1) << 2;
+        rc |= pass_through(a, b, data, RELAY_LEN, 0) << 1;
+        rc |= pass_through(b, a, data + 1, RELAY_LEN - 1, 0) << 2;
     }
     close(a);
     close(b);
@@ -347,8 +323,8 @@ static void relay_listening(void *arg, int err, uint64_t value)
 static struct sn_future *relay_main(void *arg)
 {
     (void)arg;
-    struct sn_listen_config lc = {.host = "127.0.0.1", .ops = &relay_ops,
-                                  .on_accept = relay_accept};
+    struct sn_listen_config lc = {
+        .host = "127.0.0.1", .ops = &relay_ops, .on_accept = relay_accept};
     sn_done(sn_listen(&lc), relay_listening, NULL);
     return NULL;
 }
