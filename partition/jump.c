@@ -27,7 +27,7 @@
 #include "partition/partition_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#include "partition/jump_simd.h"
 #define SN_JUMP_X86 1
 #endif
 
@@ -69,20 +69,18 @@ __attribute__((target("sse4.1,fma"))) uint32_t sn__jump_fma(uint64_t key, uint32
     return (uint32_t)_mm_cvttsd_si64(f);
 }
 
-#define TWO52        4503599627370496.0 /* 2^52 */
-#define TWO52_PLUS_1 4503599627370497.0 /* 2^52 + 1 */
 
 __attribute__((target("avx512f,fma"))) uint32_t sn__jump_avx512(uint64_t key, uint32_t n)
 {
-    const __m128d nd = _mm_set_sd((double)n), bias = _mm_set_sd(TWO52_PLUS_1);
+    const __m128d nd = _mm_set_sd((double)n), bias = _mm_set_sd(JUMP_TWO52_PLUS_1);
     __m128d t = bias; /* 2^52 + 1 + b, b = 0 */
     key = JUMP_LCG(key);
     __m128d x = _mm_set_sd(JUMP_Q(key));
     while (_mm_comilt_sd(x, nd)) {
-        t = _mm_add_round_sd(x, bias, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        t = _mm_add_round_sd(x, bias, JUMP_RD);
         key = JUMP_LCG(key);
         double q = JUMP_Q(key);
-        x = _mm_fmadd_sd(t, _mm_set_sd(q), _mm_set_sd(-TWO52 * q));
+        x = _mm_fmadd_sd(t, _mm_set_sd(q), _mm_set_sd(-JUMP_TWO52 * q));
     }
     return (uint32_t)_mm_cvttsd_si64(_mm_sub_sd(t, bias));
 }
@@ -91,9 +89,10 @@ __attribute__((target("avx512f,fma"))) uint32_t sn__jump_avx512(uint64_t key, ui
 /*
  * The fastest form this CPU runs for n; all return the reference's result. The loop forms
  * win while keys need few steps; the fixed-step forms (jump_steps.c) once the loop's exit
- * mispredict dominates. The thresholds come from bench_partition's jump rows (see
- * docs/PERFORMANCE.md); with 32 steps a key falls back to the loop with probability < 1%
- * up to n = 2^24, SN_PARTITION_MAX_N.
+ * mispredict dominates. The thresholds come from timing the bare forms side by side at
+ * n = 16 .. 2^24 (docs/PERFORMANCE.md, "Partitioners"). A key needs as many steps as a random
+ * permutation of n has records, H_n on average (~7.5 at n = 1024, ~17.2 at 2^24), so keys
+ * past 16 (32) steps, which take the loop, stay rare in each form's range.
  */
 uint32_t (*sn__jump_pick(uint32_t n))(uint64_t key, uint32_t n)
 {

@@ -11,35 +11,30 @@
 #define LANES 8
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#include "partition/jump_simd.h"
 
-#define FEATURES     "avx512f,avx512dq,fma"
-#define TWO52        4503599627370496.0 /* 2^52 */
-#define TWO52_PLUS_1 4503599627370497.0 /* 2^52 + 1 */
-#define RD           (_MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
-
-/* One LCG step and its quotient q = RN(2^31 / ((key >> 33) + 1)), in every lane. */
-__attribute__((target(FEATURES), always_inline)) static inline __m512d lcg_quotient(__m512i *key)
+/* One LCG step and its quotients, in every lane. */
+__attribute__((target(JUMP_VEC_FEATURES), always_inline)) static inline __m512d
+lcg_quotient(__m512i *key)
 {
     *key = _mm512_add_epi64(_mm512_mullo_epi64(*key, _mm512_set1_epi64(2862933555777941757LL)),
                             _mm512_set1_epi64(1));
-    __m512i r1 = _mm512_add_epi64(_mm512_srli_epi64(*key, 33), _mm512_set1_epi64(1));
-    return _mm512_div_pd(_mm512_set1_pd(2147483648.0), _mm512_cvtepi64_pd(r1));
+    return jump_quotients(*key);
 }
 
 /* out[l] = the bucket of hashes[l] among n, for 8 lanes. */
-__attribute__((target(FEATURES))) static void jump_lanes(const uint64_t *hashes, uint32_t n,
-                                                         uint32_t *out)
+__attribute__((target(JUMP_VEC_FEATURES))) static void jump_lanes(const uint64_t *hashes,
+                                                                  uint32_t n, uint32_t *out)
 {
-    const __m512d nd = _mm512_set1_pd((double)n), bias = _mm512_set1_pd(TWO52_PLUS_1);
+    const __m512d nd = _mm512_set1_pd((double)n), bias = _mm512_set1_pd(JUMP_TWO52_PLUS_1);
     __m512i key = _mm512_loadu_si512(hashes);
     __m512d t = bias; /* 2^52 + 1 + b, b = 0 */
     __m512d x = lcg_quotient(&key);
     __mmask8 live = _mm512_cmp_pd_mask(x, nd, _CMP_LT_OQ);
     while (live) {
-        t = _mm512_mask_add_round_pd(t, live, x, bias, RD);
+        t = _mm512_mask_add_round_pd(t, live, x, bias, JUMP_RD);
         __m512d q = lcg_quotient(&key);
-        x = _mm512_fmadd_pd(t, q, _mm512_mul_pd(q, _mm512_set1_pd(-TWO52)));
+        x = _mm512_fmadd_pd(t, q, _mm512_mul_pd(q, _mm512_set1_pd(-JUMP_TWO52)));
         live = _mm512_mask_cmp_pd_mask(live, x, nd, _CMP_LT_OQ);
     }
     __m512i b = _mm512_cvttpd_epi64(_mm512_sub_pd(t, bias));

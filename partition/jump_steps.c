@@ -34,13 +34,9 @@
 #include "partition/partition_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#include "partition/jump_simd.h"
 
-#define TWO52        4503599627370496.0 /* 2^52 */
-#define TWO52_PLUS_1 4503599627370497.0 /* 2^52 + 1 */
-#define RD           (_MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
-#define RU           (_MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC)
-#define BLOCK        8 /* steps per vector */
+#define BLOCK 8 /* steps per vector; the step counts are multiples of it */
 
 /* The LCG after i steps, i = 1..SN_JUMP_MAX_STEPS: key_i = mul[i-1] * key + add[i-1] mod 2^64.
  * tests/test_partition_jump.c checks them against stepping the LCG. */
@@ -65,45 +61,41 @@ const uint64_t sn__jump_lcg_add[SN_JUMP_MAX_STEPS] = {
     0x326104877acdb565ULL, 0x3b15a524c271b4d2ULL, 0x65c950356510138bULL, 0x6f97787daae2e060ULL,
 };
 
-#define FEATURES "avx512f,avx512dq,fma"
-
 /* q_i for the BLOCK steps after step `first`: q = RN(2^31 / ((key_i >> 33) + 1)). */
-__attribute__((target(FEATURES), always_inline)) static inline __m512d block_quotients(uint64_t key,
-                                                                                       int first)
+__attribute__((target(JUMP_VEC_FEATURES), always_inline)) static inline __m512d
+block_quotients(uint64_t key, int first)
 {
     __m512i mul = _mm512_loadu_si512(sn__jump_lcg_mul + first);
     __m512i add = _mm512_loadu_si512(sn__jump_lcg_add + first);
-    __m512i k = _mm512_add_epi64(_mm512_mullo_epi64(_mm512_set1_epi64((long long)key), mul), add);
-    __m512i r1 = _mm512_add_epi64(_mm512_srli_epi64(k, 33), _mm512_set1_epi64(1));
-    return _mm512_div_pd(_mm512_set1_pd(2147483648.0), _mm512_cvtepi64_pd(r1));
+    return jump_quotients(
+        _mm512_add_epi64(_mm512_mullo_epi64(_mm512_set1_epi64((long long)key), mul), add));
 }
 
 /* The chain: s[i + 1] = RU(s[i] * q_i - 2^52 (q_i - 1)) for the steps of q[], s[0] given. */
-__attribute__((target(FEATURES), always_inline)) static inline void
+__attribute__((target(JUMP_VEC_FEATURES), always_inline)) static inline void
 run_chain(double *s, const double *q, const double *addend, int steps)
 {
     __m128d v = _mm_load_sd(s);
     for (int i = 0; i < steps; i++) {
-        v = _mm_fmadd_round_sd(v, _mm_load_sd(q + i), _mm_load_sd(addend + i), RU);
+        v = _mm_fmadd_round_sd(v, _mm_load_sd(q + i), _mm_load_sd(addend + i), JUMP_RU);
         _mm_store_sd(s + i + 1, v);
     }
 }
 
 /* For one block: mismatches with the reference on executed steps (a mask), and adds to
  * *continued the number of steps whose S is <= limit. s[0..BLOCK] as run_chain left it. */
-__attribute__((target(FEATURES), always_inline)) static inline __mmask8
-check_block(const double *s, __m512d q, __m512d limit, __mmask8 lanes, unsigned *continued)
+__attribute__((target(JUMP_VEC_FEATURES), always_inline)) static inline __mmask8
+check_block(const double *s, __m512d q, __m512d limit, unsigned *continued)
 {
-    __m512d before = _mm512_maskz_loadu_pd(lanes, s), after = _mm512_maskz_loadu_pd(lanes, s + 1);
-    __mmask8 executed = _mm512_mask_cmp_pd_mask(lanes, before, limit, _CMP_LE_OQ);
-    *continued +=
-        (unsigned)__builtin_popcount(_mm512_mask_cmp_pd_mask(lanes, after, limit, _CMP_LE_OQ));
-    __m512d x = _mm512_fmadd_pd(before, q, _mm512_mul_pd(q, _mm512_set1_pd(-TWO52)));
-    __m512d t = _mm512_add_round_pd(x, _mm512_set1_pd(TWO52_PLUS_1), RD);
+    __m512d before = _mm512_loadu_pd(s), after = _mm512_loadu_pd(s + 1);
+    __mmask8 executed = _mm512_cmp_pd_mask(before, limit, _CMP_LE_OQ);
+    *continued += (unsigned)__builtin_popcount(_mm512_cmp_pd_mask(after, limit, _CMP_LE_OQ));
+    __m512d x = _mm512_fmadd_pd(before, q, _mm512_mul_pd(q, _mm512_set1_pd(-JUMP_TWO52)));
+    __m512d t = _mm512_add_round_pd(x, _mm512_set1_pd(JUMP_TWO52_PLUS_1), JUMP_RD);
     return _mm512_mask_cmp_pd_mask(executed, t, after, _CMP_NEQ_UQ);
 }
 
-__attribute__((target(FEATURES), always_inline)) static inline uint32_t
+__attribute__((target(JUMP_VEC_FEATURES), always_inline)) static inline uint32_t
 jump_steps(uint64_t key, uint32_t n, int steps)
 {
     /* Aligned: where the stack puts them must not decide whether vector accesses split
@@ -111,44 +103,42 @@ jump_steps(uint64_t key, uint32_t n, int steps)
     double q[SN_JUMP_MAX_STEPS] __attribute__((aligned(64)));
     double addend[SN_JUMP_MAX_STEPS] __attribute__((aligned(64)));
     double s[SN_JUMP_MAX_STEPS + 1] __attribute__((aligned(64)));
-    const __m512d m52 = _mm512_set1_pd(-TWO52), one = _mm512_set1_pd(1.0);
+    const __m512d m52 = _mm512_set1_pd(-JUMP_TWO52), one = _mm512_set1_pd(1.0);
     for (int blk = 0; blk < steps; blk += BLOCK) {
         __m512d qv = block_quotients(key, blk);
         _mm512_storeu_pd(q + blk, qv);
         _mm512_storeu_pd(addend + blk, _mm512_mul_pd(_mm512_sub_pd(qv, one), m52));
     }
-    s[0] = TWO52_PLUS_1;
+    s[0] = JUMP_TWO52_PLUS_1;
     run_chain(s, q, addend, steps);
-    const __m512d limit = _mm512_set1_pd(TWO52 + (double)n);
+    const __m512d limit = _mm512_set1_pd(JUMP_TWO52 + (double)n);
     unsigned continued = 0;
     __mmask8 bad = 0;
     for (int blk = 0; blk < steps; blk += BLOCK)
-        bad |= check_block(s + blk, _mm512_loadu_pd(q + blk), limit,
-                           steps - blk >= BLOCK ? 0xff : (__mmask8)((1u << (steps - blk)) - 1),
-                           &continued);
+        bad |= check_block(s + blk, _mm512_load_pd(q + blk), limit, &continued);
     if (__builtin_expect(bad != 0 || continued == (unsigned)steps, 0))
         return sn__jump_avx512(key, n);
-    return (uint32_t)(s[continued] - TWO52_PLUS_1);
+    return (uint32_t)(s[continued] - JUMP_TWO52_PLUS_1);
 }
 
-__attribute__((target(FEATURES))) uint32_t sn__jump_steps16(uint64_t key, uint32_t n)
+__attribute__((target(JUMP_VEC_FEATURES))) uint32_t sn__jump_steps16(uint64_t key, uint32_t n)
 {
     return jump_steps(key, n, 16);
 }
 
-__attribute__((target(FEATURES))) uint32_t sn__jump_steps32(uint64_t key, uint32_t n)
+__attribute__((target(JUMP_VEC_FEATURES))) uint32_t sn__jump_steps32(uint64_t key, uint32_t n)
 {
     return jump_steps(key, n, 32);
 }
 
-__attribute__((target(FEATURES))) uint32_t sn__jump_steps16_key(const struct sn_partition *p,
-                                                                const void *key, size_t len)
+__attribute__((target(JUMP_VEC_FEATURES))) uint32_t
+sn__jump_steps16_key(const struct sn_partition *p, const void *key, size_t len)
 {
     return jump_steps(sn__key_hash(key, len), p->n, 16);
 }
 
-__attribute__((target(FEATURES))) uint32_t sn__jump_steps32_key(const struct sn_partition *p,
-                                                                const void *key, size_t len)
+__attribute__((target(JUMP_VEC_FEATURES))) uint32_t
+sn__jump_steps32_key(const struct sn_partition *p, const void *key, size_t len)
 {
     return jump_steps(sn__key_hash(key, len), p->n, 32);
 }

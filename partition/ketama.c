@@ -49,7 +49,7 @@ uint32_t sn__ketama_md5_key(const void *key, size_t len)
 {
     uint8_t d[16];
     sn__md5(key, len, d);
-    return (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 24;
+    return sn__le32(d);
 }
 
 static int point_cmp(const void *a, const void *b)
@@ -74,10 +74,7 @@ static uint32_t node_points(struct sn__ketama_point *pts, const struct sn__ketam
         uint8_t d[16];
         sn__md5(name, (size_t)len, d);
         for (int a = 0; a < KETAMA_POINTS_PER_HASH; a++) {
-            const uint8_t *q = d + 4 * a;
-            uint32_t v =
-                (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
-            pts[w++] = (struct sn__ketama_point){v, owner};
+            pts[w++] = (struct sn__ketama_point){sn__le32(d + 4 * a), owner};
         }
     }
     return w;
@@ -169,16 +166,16 @@ uint32_t sn__ketama_lookup(const struct sn_partition *p, const void *key, size_t
     return sn__ketama_find(&k->ring, h);
 }
 
-/* Up to 16 keys waiting for multi-lane MD5, and where their results go. */
+/* Keys waiting for multi-lane MD5, and where their results go. */
 struct md5_batch {
-    struct sn_partition_key keys[16];
-    size_t where[16];
+    struct sn_partition_key keys[MD5_LANES_MAX];
+    size_t where[MD5_LANES_MAX];
     unsigned used;
 };
 
 static void md5_batch_flush(const struct sn__ketama_ring *ring, struct md5_batch *b, uint32_t *out)
 {
-    uint32_t h[16];
+    uint32_t h[MD5_LANES_MAX];
     sn__md5_lanes(b->keys, b->used, h);
     for (unsigned j = 0; j < b->used; j++)
         out[b->where[j]] = sn__ketama_find(ring, h[j]);

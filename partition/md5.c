@@ -16,18 +16,13 @@ static inline uint32_t rotl32(uint32_t x, unsigned s)
 #define MD5_ROTL(x, s) rotl32(x, s)
 #define MD5_K(i)       sn__md5_k[i]
 
-static inline uint32_t load_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* Runs the 64 steps over one 64-byte block, unrolled so that every K[i], word index and shift
  * is a constant (a ketama lookup is usually one block). */
 static void md5_block(uint32_t st[4], const uint8_t block[64])
 {
     uint32_t x[16];
     for (int i = 0; i < 16; i++)
-        x[i] = load_le32(block + 4 * i);
+        x[i] = sn__le32(block + 4 * i);
 
     uint32_t a = st[0], b = st[1], c = st[2], d = st[3];
     MD5_64_STEPS();

@@ -15,11 +15,6 @@
 #define MD5_K(i)       sn__md5_k[i]
 #define MD5_ROTL(x, s) (((x) << (s)) | ((x) >> (32 - (s))))
 
-static inline uint32_t load_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* Pads each of the count keys as MD5 does (0x80, zeros, the bit length) and scatters its words
  * into words[blk][w][lane] (lanes wide). Stores each lane's block count in nblocks and
  * returns the largest. Lanes and blocks without a key are zero. */
@@ -43,7 +38,7 @@ static unsigned fill_lanes(const struct sn_partition_key *keys, unsigned count, 
             msg[end - 8 + i] = (uint8_t)(bits >> (8 * i));
         for (unsigned b = 0; b < nblocks[l]; b++)
             for (unsigned w = 0; w < 16; w++)
-                words[(b * 16 + w) * lanes + l] = load_le32(msg + 64 * b + 4 * w);
+                words[(b * 16 + w) * lanes + l] = sn__le32(msg + 64 * b + 4 * w);
     }
     return most;
 }
@@ -99,6 +94,6 @@ void sn__md5_lanes(const struct sn_partition_key *keys, unsigned count, uint32_t
     for (unsigned l = 0; l < count; l++) {
         uint8_t d[16];
         sn__md5(keys[l].data, keys[l].len, d);
-        a_out[l] = load_le32(d);
+        a_out[l] = sn__le32(d);
     }
 }

@@ -106,6 +106,12 @@ static inline uint32_t sn__mulshift(uint64_t h, uint32_t n)
     return (uint32_t)(((unsigned __int128)h * n) >> 64);
 }
 
+/* The 4 bytes at p as a little-endian 32-bit value (MD5 words, ketama points). */
+static inline uint32_t sn__le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 static inline void sn__be64(uint8_t out[8], uint64_t v)
 {
     for (int i = 7; i >= 0; i--) {
@@ -147,6 +153,7 @@ void sn__md5(const void *data, size_t len, uint8_t out[16]);
 /* Multi-lane MD5 (md5_lanes.c): for count <= sn__md5_lanes_width() keys, each at most
  * MD5_LANES_MAX_KEY bytes, a_out[i] = digest bytes 0..3 of keys[i], little-endian (what
  * sn__ketama_md5_key returns). Width 16 with AVX-512, 8 with AVX2, else 1. */
+#define MD5_LANES_MAX        16 /* the widest sn__md5_lanes_width() */
 #define MD5_LANES_MAX_BLOCKS 4
 #define MD5_LANES_MAX_KEY    (MD5_LANES_MAX_BLOCKS * 64 - 9)
 unsigned sn__md5_lanes_width(void);
