@@ -114,7 +114,16 @@ Test(partition_jump, steps_integer_product_fallback)
     for (uint64_t target = 0; target < 64; target++) {
         key = (target - sn__jump_lcg_add[0]) * inv; /* key_1 = target: r = 0, q = 2^31 */
         cr_assert_eq(sn__jump_lcg_mul[0] * key + sn__jump_lcg_add[0], target);
-        for (uint32_t n = 1; n <= (1u << 24); n = n * 3 + 1) {
+        /* n = 2^31 is where the integer decides: x = 2^31 = n stops the paper's loop at
+         * b = 0, while ceil(2^31) + 2^52 <= 2^52 + n would go on. */
+        uint32_t ns[32], nn = 0;
+        for (uint32_t n = 1; n <= (1u << 24); n = n * 3 + 1)
+            ns[nn++] = n;
+        ns[nn++] = (1u << 31) - 1;
+        ns[nn++] = 1u << 31;
+        ns[nn++] = (1u << 31) + 1;
+        for (uint32_t i = 0; i < nn; i++) {
+            uint32_t n = ns[i];
             cr_assert_eq(sn__jump_steps16(key, n), sn__jump_ref(key, n), "key %#lx n %u",
                          (unsigned long)key, n);
             cr_assert_eq(sn__jump_steps32(key, n), sn__jump_ref(key, n), "key %#lx n %u",
