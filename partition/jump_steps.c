@@ -98,8 +98,9 @@ check_block(const double *s, __m512d q, __m512d limit, unsigned *continued)
 __attribute__((target(JUMP_VEC_FEATURES), always_inline)) static inline uint32_t
 jump_steps(uint64_t key, uint32_t n, int steps)
 {
-    /* Aligned: where the stack puts them must not decide whether vector accesses split
-     * cache lines (unaligned, ~1 process in 8 ran this form at twice the cost). */
+    /* Aligned, so that where the stack puts them cannot decide whether vector accesses split
+     * cache lines: unaligned, ~1 process in 8 ran this form at twice the cost (3 of 23
+     * bench runs; 0 of 22 aligned), most likely for that reason. */
     double q[SN_JUMP_MAX_STEPS] __attribute__((aligned(64)));
     double addend[SN_JUMP_MAX_STEPS] __attribute__((aligned(64)));
     double s[SN_JUMP_MAX_STEPS + 1] __attribute__((aligned(64)));
