@@ -1,4 +1,4 @@
-/* sn_strerror and sn_version: see include/sn/error.h. */
+/* sn_strerror (include/sn/error.h) and sn_version (include/sn/common.h). */
 #include <sn/error.h>
 
 #include <string.h>

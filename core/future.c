@@ -41,7 +41,7 @@ struct sn_future {
         uintptr_t index;
     } u;
 };
-_Static_assert(sizeof(struct sn_future) <= SN_SCHED_OBJ_SIZE, "futures fit the core pool");
+_Static_assert(sizeof(struct sn_future) <= SN__SCHED_OBJ_SIZE, "futures fit the core pool");
 
 struct when_all {
     struct sn_future *out;
@@ -51,11 +51,11 @@ struct when_all {
     unsigned failed_index; /* lowest failed input so far, n when none */
     int err;
 };
-_Static_assert(sizeof(struct when_all) <= SN_SCHED_OBJ_SIZE, "fits the core pool");
+_Static_assert(sizeof(struct when_all) <= SN__SCHED_OBJ_SIZE, "fits the core pool");
 
-static void settle(struct sn_sched *s, struct sn_future *f, int err, uint64_t value);
+static void settle(struct sn__sched *s, struct sn_future *f, int err, uint64_t value);
 
-static struct sn_future *fut_new(struct sn_sched *s)
+static struct sn_future *fut_new(struct sn__sched *s)
 {
     struct sn_future *f = sn__sched_obj(s);
     f->state = ST_PENDING;
@@ -73,7 +73,7 @@ static int norm_err(int err)
 }
 
 /* Passes g's eventual result to out. g NULL means success with 0. */
-static void link(struct sn_sched *s, struct sn_future *g, struct sn_future *out)
+static void link(struct sn__sched *s, struct sn_future *g, struct sn_future *out)
 {
     if (!g) {
         settle(s, out, 0, 0);
@@ -90,7 +90,7 @@ static void link(struct sn_sched *s, struct sn_future *g, struct sn_future *out)
     }
 }
 
-static void when_all_record(struct sn_sched *s, struct when_all *w, unsigned i, int err,
+static void when_all_record(struct sn__sched *s, struct when_all *w, unsigned i, int err,
                             uint64_t value)
 {
     if (w->results)
@@ -109,7 +109,7 @@ static void when_all_record(struct sn_sched *s, struct when_all *w, unsigned i, 
 }
 
 /* Runs f's continuation; f is settled and has a consumer. Frees f first. */
-static void run_continuation(struct sn_sched *s, struct sn_future *f)
+static void run_continuation(struct sn__sched *s, struct sn_future *f)
 {
     struct sn_future c = *f;
     sn__sched_obj_put(s, f);
@@ -131,14 +131,14 @@ static void run_continuation(struct sn_sched *s, struct sn_future *f)
 
 static void continuation_task(struct sn_task *t)
 {
-    struct sn_sched *s = sn__tls_sched;
+    struct sn__sched *s = sn__tls_sched;
     s->depth++;
     run_continuation(s, (struct sn_future *)t);
     s->depth--;
 }
 
 /* Runs the continuation inline while the nesting allows, else from the run queue. */
-static void dispatch(struct sn_sched *s, struct sn_future *f)
+static void dispatch(struct sn__sched *s, struct sn_future *f)
 {
     if (s->depth < SN_FUTURE_MAX_DEPTH) {
         s->depth++;
@@ -150,7 +150,7 @@ static void dispatch(struct sn_sched *s, struct sn_future *f)
     }
 }
 
-static void settle(struct sn_sched *s, struct sn_future *f, int err, uint64_t value)
+static void settle(struct sn__sched *s, struct sn_future *f, int err, uint64_t value)
 {
     assert(f->state == ST_PENDING);
     f->state = ST_READY;
@@ -161,7 +161,7 @@ static void settle(struct sn_sched *s, struct sn_future *f, int err, uint64_t va
 }
 
 /* Sets f's consumer; dispatches at once when f has already settled. */
-static void consume(struct sn_sched *s, struct sn_future *f, uint8_t kind)
+static void consume(struct sn__sched *s, struct sn_future *f, uint8_t kind)
 {
     assert(f->kind == K_NONE);
     f->kind = kind;
@@ -171,7 +171,7 @@ static void consume(struct sn_sched *s, struct sn_future *f, uint8_t kind)
 
 struct sn_promise *sn_promise_new(struct sn_future **fut)
 {
-    struct sn_sched *s = sn__tls_sched;
+    struct sn__sched *s = sn__tls_sched;
     if (!s) {
         *fut = NULL;
         return NULL;
@@ -192,7 +192,7 @@ void sn_promise_fail(struct sn_promise *p, int err)
 
 struct sn_future *sn_ready(uint64_t value)
 {
-    struct sn_sched *s = sn__tls_sched;
+    struct sn__sched *s = sn__tls_sched;
     if (!s)
         return NULL;
     struct sn_future *f = fut_new(s);
@@ -203,7 +203,7 @@ struct sn_future *sn_ready(uint64_t value)
 
 struct sn_future *sn_failed(int err)
 {
-    struct sn_sched *s = sn__tls_sched;
+    struct sn__sched *s = sn__tls_sched;
     if (!s)
         return NULL;
     struct sn_future *f = fut_new(s);
@@ -214,7 +214,7 @@ struct sn_future *sn_failed(int err)
 
 struct sn_future *sn_then(struct sn_future *f, sn_then_fn fn, void *arg)
 {
-    struct sn_sched *s = sn__tls_sched;
+    struct sn__sched *s = sn__tls_sched;
     if (!f || !s)
         return NULL;
     if (f->state == ST_READY && s->depth < SN_FUTURE_MAX_DEPTH) {
@@ -238,7 +238,7 @@ struct sn_future *sn_then(struct sn_future *f, sn_then_fn fn, void *arg)
 
 struct sn_future *sn_then_wrapped(struct sn_future *f, sn_wrapped_fn fn, void *arg)
 {
-    struct sn_sched *s = sn__tls_sched;
+    struct sn__sched *s = sn__tls_sched;
     if (!f || !s)
         return NULL;
     if (f->state == ST_READY && s->depth < SN_FUTURE_MAX_DEPTH) {
@@ -260,7 +260,7 @@ struct sn_future *sn_then_wrapped(struct sn_future *f, sn_wrapped_fn fn, void *a
 
 void sn_done(struct sn_future *f, sn_done_fn fn, void *arg)
 {
-    struct sn_sched *s = sn__tls_sched;
+    struct sn__sched *s = sn__tls_sched;
     if (!f || !s)
         return;
     f->fn.done = fn;
@@ -270,7 +270,7 @@ void sn_done(struct sn_future *f, sn_done_fn fn, void *arg)
 
 void sn_ignore(struct sn_future *f)
 {
-    struct sn_sched *s = sn__tls_sched;
+    struct sn__sched *s = sn__tls_sched;
     if (!f || !s)
         return;
     consume(s, f, K_IGNORE);
@@ -279,7 +279,7 @@ void sn_ignore(struct sn_future *f)
 struct sn_future *sn_when_all(struct sn_future *const *futs, unsigned n,
                               struct sn_result *results)
 {
-    struct sn_sched *s = sn__tls_sched;
+    struct sn__sched *s = sn__tls_sched;
     if (!s)
         return NULL;
     if (n == 0)

@@ -101,7 +101,7 @@ static inline void prefetch_write(const void *p)
 
 static inline void prefetch_ahead(const struct sn_ring *r)
 {
-    const struct sn_ring_side *p = &r->prod;
+    const struct sn__ring_side *p = &r->prod;
     uint64_t ahead = p->index + PREFETCH_LINES * SLOTS_PER_LINE;
 
     if (p->index % SLOTS_PER_LINE == 0 && ahead - p->other_cache <= p->mask)

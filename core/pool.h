@@ -24,13 +24,13 @@
 #define SN__UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-struct sn_pool_chunk;
+struct sn__pool_chunk;
 
-struct sn_pool {
+struct sn__pool {
     void *free_list;       /* singly linked through each block's first word */
     size_t obj_size;       /* bytes per block, a multiple of 16 */
     size_t per_chunk;      /* blocks per chunk */
-    struct sn_pool_chunk *chunks;
+    struct sn__pool_chunk *chunks;
     const struct sn_allocator *allocator;
     uint64_t in_use;       /* blocks handed out and not yet returned */
     uint64_t capacity;     /* blocks owned (in use + free) */
@@ -41,17 +41,17 @@ struct sn_pool {
  * growing `per_chunk` blocks at a time (0: a default). Allocates nothing yet.
  * 0 or -EINVAL. Owner thread only, as is every pool function.
  */
-int sn__pool_init(struct sn_pool *p, size_t obj_size, size_t per_chunk,
+int sn__pool_init(struct sn__pool *p, size_t obj_size, size_t per_chunk,
                   const struct sn_allocator *allocator);
 
 /* Frees every chunk, whether or not blocks are still in use (they become invalid). */
-void sn__pool_destroy(struct sn_pool *p);
+void sn__pool_destroy(struct sn__pool *p);
 
 /* Adds one chunk and returns a block from it; aborts the process when memory runs out. */
-void *sn__pool_grow_get(struct sn_pool *p);
+void *sn__pool_grow_get(struct sn__pool *p);
 
 /* Returns an uninitialised block. Never NULL: out of memory aborts, as in Seastar. */
-static inline void *sn__pool_get(struct sn_pool *p)
+static inline void *sn__pool_get(struct sn__pool *p)
 {
     void *obj = p->free_list;
     if (sn_unlikely(!obj))
@@ -63,7 +63,7 @@ static inline void *sn__pool_get(struct sn_pool *p)
 }
 
 /* Gives a block from sn__pool_get back to the same pool. */
-static inline void sn__pool_put(struct sn_pool *p, void *obj)
+static inline void sn__pool_put(struct sn__pool *p, void *obj)
 {
     *(void **)obj = p->free_list;
     p->free_list = obj;

@@ -27,7 +27,7 @@ int sn_ring_create(uint32_t capacity, uint32_t slot_size, const struct sn_alloca
     /* The line layout and the 8-byte slot alignment depend on it (allocator contract). */
     assert((uintptr_t)r % SN_CACHELINE == 0);
     memset(r, 0, sizeof *r);
-    struct sn_ring_side side = {
+    struct sn__ring_side side = {
         .mask = capacity - 1,
         .slot_size = slot_size,
         .stride = stride,

@@ -2,21 +2,22 @@
 #include "core/sched.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 
 __thread unsigned sn__tls_core_id1;
-unsigned sn__ncores;
-__thread struct sn_sched *sn__tls_sched;
+static _Atomic unsigned ncores_now;
+__thread struct sn__sched *sn__tls_sched;
 
-int sn__sched_init(struct sn_sched *s, unsigned id, const struct sn_allocator *allocator)
+int sn__sched_init(struct sn__sched *s, unsigned id, const struct sn_allocator *allocator)
 {
-    *s = (struct sn_sched){.rq_tail = &s->rq_head, .id = id};
-    int rc = sn__pool_init(&s->pool, SN_SCHED_OBJ_SIZE, 0, allocator);
+    *s = (struct sn__sched){.rq_tail = &s->rq_head, .id = id};
+    int rc = sn__pool_init(&s->pool, SN__SCHED_OBJ_SIZE, 0, allocator);
     if (rc == 0)
         rc = sn__timers_init(&s->timers);
     return rc;
 }
 
-void sn__sched_destroy(struct sn_sched *s)
+void sn__sched_destroy(struct sn__sched *s)
 {
     sn__timers_destroy(&s->timers);
     sn__pool_destroy(&s->pool);
@@ -25,17 +26,27 @@ void sn__sched_destroy(struct sn_sched *s)
     s->rq_len = 0;
 }
 
-void sn__sched_bind(struct sn_sched *s, unsigned ncores)
+void sn__sched_bind(struct sn__sched *s, unsigned ncores)
 {
     sn__tls_sched = s;
     sn__tls_core_id1 = s ? s->id + 1 : 0;
     if (ncores)
-        sn__ncores = ncores;
+        sn__set_core_count(ncores);
+}
+
+void sn__set_core_count(unsigned n)
+{
+    atomic_store_explicit(&ncores_now, n, memory_order_relaxed);
+}
+
+unsigned sn_core_count(void)
+{
+    return atomic_load_explicit(&ncores_now, memory_order_relaxed);
 }
 
 void sn_schedule(struct sn_task *t)
 {
-    struct sn_sched *s = sn__tls_sched;
+    struct sn__sched *s = sn__tls_sched;
     t->next = NULL;
     *s->rq_tail = t;
     s->rq_tail = &t->next;
@@ -43,9 +54,9 @@ void sn_schedule(struct sn_task *t)
 }
 
 /* Clock reads cost ~20 ns, so the quota is checked once per this many tasks. */
-#define SN_SCHED_CLOCK_EVERY 16
+#define SN__SCHED_CLOCK_EVERY 16
 
-unsigned sn__sched_run(struct sn_sched *s, uint64_t quota_ns)
+unsigned sn__sched_run(struct sn__sched *s, uint64_t quota_ns)
 {
     uint64_t start = quota_ns ? sn_now_ns() : 0;
     unsigned n = 0;
@@ -58,7 +69,7 @@ unsigned sn__sched_run(struct sn_sched *s, uint64_t quota_ns)
         s->rq_len--;
         t->fn(t);
         n++;
-        if (quota_ns && n % SN_SCHED_CLOCK_EVERY == 0 && sn_now_ns() - start >= quota_ns)
+        if (quota_ns && n % SN__SCHED_CLOCK_EVERY == 0 && sn_now_ns() - start >= quota_ns)
             break;
     }
     s->tasks_run += n;
@@ -71,7 +82,7 @@ struct later {
     void (*fn)(void *arg);
     void *arg;
 };
-_Static_assert(sizeof(struct later) <= SN_SCHED_OBJ_SIZE, "fits the core pool");
+_Static_assert(sizeof(struct later) <= SN__SCHED_OBJ_SIZE, "fits the core pool");
 
 static void later_run(struct sn_task *t)
 {
@@ -84,7 +95,7 @@ static void later_run(struct sn_task *t)
 
 int sn_later(void (*fn)(void *arg), void *arg)
 {
-    struct sn_sched *s = sn__tls_sched;
+    struct sn__sched *s = sn__tls_sched;
     if (!s)
         return -EPERM;
     struct later *l = sn__sched_obj(s);

@@ -13,60 +13,63 @@
 #include "core/pool.h"
 
 /* Size of the blocks of a core's general pool: futures and every per-call record fit. */
-#define SN_SCHED_OBJ_SIZE 64
+#define SN__SCHED_OBJ_SIZE 64
 
-struct sn_timers {
+struct sn__timers {
     struct sn_timer **heap; /* min-heap on deadline */
     uint32_t n, cap;
 };
 
-struct sn_sched {
+struct sn__sched {
     struct sn_task *rq_head;
     struct sn_task **rq_tail;
     uint64_t rq_len;
     unsigned depth;       /* inline continuations currently nested */
     unsigned id;          /* core id */
     bool stopping;        /* set by the reactor: timers refuse to arm */
-    struct sn_pool pool;  /* SN_SCHED_OBJ_SIZE-byte blocks */
-    struct sn_timers timers;
+    struct sn__pool pool;  /* SN__SCHED_OBJ_SIZE-byte blocks */
+    struct sn__timers timers;
     uint64_t tasks_run;
     uint64_t timers_fired;
     void *owner;          /* the reactor's per-core state, opaque here */
 };
 
 /* The scheduler bound to the calling thread, NULL on a thread that is not a core. */
-extern __thread struct sn_sched *sn__tls_sched;
+extern __thread struct sn__sched *sn__tls_sched;
 
 /* Initialises `s` for core `id`, its pool chunks from `allocator` (NULL: default). 0 or -errno. */
-int sn__sched_init(struct sn_sched *s, unsigned id, const struct sn_allocator *allocator);
+int sn__sched_init(struct sn__sched *s, unsigned id, const struct sn_allocator *allocator);
 
 /* Frees the pool and timer heap; queued tasks are dropped. */
-void sn__sched_destroy(struct sn_sched *s);
+void sn__sched_destroy(struct sn__sched *s);
 
 /*
  * Makes `s` the calling thread's core (sn_core_id() == s->id), or unbinds with NULL.
  * `ncores` sets sn_core_count() unless 0.
  */
-void sn__sched_bind(struct sn_sched *s, unsigned ncores);
+void sn__sched_bind(struct sn__sched *s, unsigned ncores);
+
+/* Sets what sn_core_count() returns (the reactor, around a run). */
+void sn__set_core_count(unsigned n);
 
 /*
  * Runs queued tasks until the queue is empty or `quota_ns` has passed (checked every few
  * tasks; 0: no limit). Returns the number run.
  */
-unsigned sn__sched_run(struct sn_sched *s, uint64_t quota_ns);
+unsigned sn__sched_run(struct sn__sched *s, uint64_t quota_ns);
 
 /* True when tasks are queued. */
-static inline bool sn__sched_has_tasks(const struct sn_sched *s)
+static inline bool sn__sched_has_tasks(const struct sn__sched *s)
 {
     return s->rq_head != NULL;
 }
 
-static inline void *sn__sched_obj(struct sn_sched *s)
+static inline void *sn__sched_obj(struct sn__sched *s)
 {
     return sn__pool_get(&s->pool);
 }
 
-static inline void sn__sched_obj_put(struct sn_sched *s, void *obj)
+static inline void sn__sched_obj_put(struct sn__sched *s, void *obj)
 {
     sn__pool_put(&s->pool, obj);
 }
@@ -80,19 +83,19 @@ struct sn_future;
 bool sn__future_take(struct sn_future *f, int *err, uint64_t *value);
 
 /* Timers of `s` (core/timer.c). */
-int sn__timers_init(struct sn_timers *t);
-void sn__timers_destroy(struct sn_timers *t);
+int sn__timers_init(struct sn__timers *t);
+void sn__timers_destroy(struct sn__timers *t);
 
 /* Fires every timer whose deadline is at or before `now`; returns how many fired. */
-unsigned sn__timers_expire(struct sn_sched *s, uint64_t now);
+unsigned sn__timers_expire(struct sn__sched *s, uint64_t now);
 
 /* Earliest armed deadline, or UINT64_MAX when none is armed. */
-static inline uint64_t sn__timers_next(const struct sn_sched *s)
+static inline uint64_t sn__timers_next(const struct sn__sched *s)
 {
     return s->timers.n ? s->timers.heap[0]->deadline : UINT64_MAX;
 }
 
 /* Disarms every timer without firing it; sleep futures fail with -ECANCELED. */
-void sn__timers_cancel_all(struct sn_sched *s);
+void sn__timers_cancel_all(struct sn__sched *s);
 
 #endif

@@ -20,27 +20,27 @@ uint64_t sn_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int sn__timers_init(struct sn_timers *t)
+int sn__timers_init(struct sn__timers *t)
 {
-    *t = (struct sn_timers){0};
+    *t = (struct sn__timers){0};
     return 0;
 }
 
-void sn__timers_destroy(struct sn_timers *t)
+void sn__timers_destroy(struct sn__timers *t)
 {
     for (uint32_t i = 0; i < t->n; i++)
         t->heap[i]->index = NOT_ARMED;
     free(t->heap);
-    *t = (struct sn_timers){0};
+    *t = (struct sn__timers){0};
 }
 
-static void heap_set(struct sn_timers *h, uint32_t i, struct sn_timer *t)
+static void heap_set(struct sn__timers *h, uint32_t i, struct sn_timer *t)
 {
     h->heap[i] = t;
     t->index = i;
 }
 
-static void sift_up(struct sn_timers *h, uint32_t i)
+static void sift_up(struct sn__timers *h, uint32_t i)
 {
     struct sn_timer *t = h->heap[i];
     while (i > 0) {
@@ -53,7 +53,7 @@ static void sift_up(struct sn_timers *h, uint32_t i)
     heap_set(h, i, t);
 }
 
-static void sift_down(struct sn_timers *h, uint32_t i)
+static void sift_down(struct sn__timers *h, uint32_t i)
 {
     struct sn_timer *t = h->heap[i];
     for (;;) {
@@ -70,7 +70,7 @@ static void sift_down(struct sn_timers *h, uint32_t i)
     heap_set(h, i, t);
 }
 
-static void heap_remove(struct sn_timers *h, struct sn_timer *t)
+static void heap_remove(struct sn__timers *h, struct sn_timer *t)
 {
     uint32_t i = t->index;
     struct sn_timer *last = h->heap[--h->n];
@@ -84,7 +84,7 @@ static void heap_remove(struct sn_timers *h, struct sn_timer *t)
         sift_down(h, i);
 }
 
-static int heap_insert(struct sn_timers *h, struct sn_timer *t)
+static int heap_insert(struct sn__timers *h, struct sn_timer *t)
 {
     if (h->n == h->cap) {
         uint32_t cap = h->cap ? h->cap * 2 : 64;
@@ -107,7 +107,7 @@ void sn_timer_init(struct sn_timer *t, sn_timer_fn fn, void *arg)
 
 static int arm(struct sn_timer *t, uint64_t delay_ns, uint64_t period_ns)
 {
-    struct sn_sched *s = sn__tls_sched;
+    struct sn__sched *s = sn__tls_sched;
     if (!s)
         return -EPERM;
     if (t->index != NOT_ARMED) {
@@ -137,7 +137,7 @@ int sn_timer_arm_periodic(struct sn_timer *t, uint64_t period_ns)
 
 bool sn_timer_cancel(struct sn_timer *t)
 {
-    struct sn_sched *s = sn__tls_sched;
+    struct sn__sched *s = sn__tls_sched;
     if (t->index == NOT_ARMED || !s || t->core != s->id)
         return false;
     heap_remove(&s->timers, t);
@@ -149,9 +149,9 @@ bool sn_timer_armed(const struct sn_timer *t)
     return t->index != NOT_ARMED;
 }
 
-unsigned sn__timers_expire(struct sn_sched *s, uint64_t now)
+unsigned sn__timers_expire(struct sn__sched *s, uint64_t now)
 {
-    struct sn_timers *h = &s->timers;
+    struct sn__timers *h = &s->timers;
     /* A callback that re-arms its timer with no delay could otherwise keep this loop going:
      * fire at most as many timers as were armed on entry. */
     uint32_t budget = h->n;
@@ -180,7 +180,7 @@ struct sleeper {
     struct sn_timer timer;
     struct sn_promise *promise;
 };
-_Static_assert(sizeof(struct sleeper) <= SN_SCHED_OBJ_SIZE, "fits the core pool");
+_Static_assert(sizeof(struct sleeper) <= SN__SCHED_OBJ_SIZE, "fits the core pool");
 
 static void sleeper_fire(void *arg)
 {
@@ -190,9 +190,9 @@ static void sleeper_fire(void *arg)
     sn_promise_set(p, 0);
 }
 
-void sn__timers_cancel_all(struct sn_sched *s)
+void sn__timers_cancel_all(struct sn__sched *s)
 {
-    struct sn_timers *h = &s->timers;
+    struct sn__timers *h = &s->timers;
     while (h->n) {
         struct sn_timer *t = h->heap[h->n - 1];
         heap_remove(h, t);
@@ -207,7 +207,7 @@ void sn__timers_cancel_all(struct sn_sched *s)
 
 struct sn_future *sn_sleep(uint64_t ns)
 {
-    struct sn_sched *s = sn__tls_sched;
+    struct sn__sched *s = sn__tls_sched;
     if (!s)
         return NULL;
     struct sn_future *f;

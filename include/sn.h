@@ -7,6 +7,7 @@
 
 #include <sn/common.h>
 #include <sn/error.h>
+#include <sn/list.h>
 #include <sn/ring.h>
 #include <sn/mesh.h>
 #include <sn/config.h>

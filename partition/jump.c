@@ -28,7 +28,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include "partition/jump_simd.h"
-#define SN_JUMP_X86 1
+#define SN__JUMP_X86 1
 #endif
 
 #ifndef JUMP_STEPS16_FROM
@@ -53,7 +53,7 @@ uint32_t sn__jump_ref(uint64_t key, uint32_t n)
     return (uint32_t)b;
 }
 
-#ifdef SN_JUMP_X86
+#ifdef SN__JUMP_X86
 __attribute__((target("sse4.1,fma"))) uint32_t sn__jump_fma(uint64_t key, uint32_t n)
 {
     const __m128d nd = _mm_set_sd((double)n);
@@ -96,7 +96,7 @@ __attribute__((target("avx512f,fma"))) uint32_t sn__jump_avx512(uint64_t key, ui
  */
 uint32_t (*sn__jump_pick(uint32_t n))(uint64_t key, uint32_t n)
 {
-#ifdef SN_JUMP_X86
+#ifdef SN__JUMP_X86
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) {
         if (n >= JUMP_STEPS32_FROM)
             return sn__jump_steps32;

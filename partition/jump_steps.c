@@ -38,9 +38,9 @@
 
 #define BLOCK 8 /* steps per vector; the step counts are multiples of it */
 
-/* The LCG after i steps, i = 1..SN_JUMP_MAX_STEPS: key_i = mul[i-1] * key + add[i-1] mod 2^64.
+/* The LCG after i steps, i = 1..SN__JUMP_MAX_STEPS: key_i = mul[i-1] * key + add[i-1] mod 2^64.
  * tests/test_partition_jump.c checks them against stepping the LCG. */
-const uint64_t sn__jump_lcg_mul[SN_JUMP_MAX_STEPS] = {
+const uint64_t sn__jump_lcg_mul[SN__JUMP_MAX_STEPS] = {
     0x27bb2ee687b0b0fdULL, 0x40a2c73aac3cda09ULL, 0x046e3e4cb339aae5ULL, 0x8dd29d8705eb5451ULL,
     0xff24fc89523a040dULL, 0xdb4a15f1ca0ef0d9ULL, 0x754d171cfa893675ULL, 0x72a5510d127b41a1ULL,
     0xcaf8af9f069e8c1dULL, 0x5e2325a829f468a9ULL, 0x9333f51891af9f05ULL, 0x0694a787ae5397f1ULL,
@@ -50,7 +50,7 @@ const uint64_t sn__jump_lcg_mul[SN_JUMP_MAX_STEPS] = {
     0x8a50b4ca221efe5dULL, 0x437fae38f27151e9ULL, 0xceb13a65b17e2345ULL, 0x4be141d6c4584b31ULL,
     0x08b4a09d47a3ff6dULL, 0x2ab3ab10a29e5eb9ULL, 0x09ce284845d2ccd5ULL, 0xe9baf7bd1396de81ULL,
 };
-const uint64_t sn__jump_lcg_add[SN_JUMP_MAX_STEPS] = {
+const uint64_t sn__jump_lcg_add[SN__JUMP_MAX_STEPS] = {
     0x0000000000000001ULL, 0x27bb2ee687b0b0feULL, 0x685df62133ed8b07ULL, 0x6ccc346de72735ecULL,
     0xfa9ed1f4ed128a3dULL, 0xf9c3ce7e3f4c8e4aULL, 0xd50de470095b7f23ULL, 0x4a5afb8d03e4b598ULL,
     0xbd004c9a165ff739ULL, 0x87f8fc391cfe8356ULL, 0xe61c21e146f2ebffULL, 0x795016f9d8a28b04ULL,
@@ -101,9 +101,9 @@ jump_steps(uint64_t key, uint32_t n, int steps)
     /* Aligned, so that where the stack puts them cannot decide whether vector accesses split
      * cache lines: unaligned, ~1 process in 8 ran this form at twice the cost (3 of 23
      * bench runs; 0 of 22 aligned), most likely for that reason. */
-    double q[SN_JUMP_MAX_STEPS] __attribute__((aligned(64)));
-    double addend[SN_JUMP_MAX_STEPS] __attribute__((aligned(64)));
-    double s[SN_JUMP_MAX_STEPS + 1] __attribute__((aligned(64)));
+    double q[SN__JUMP_MAX_STEPS] __attribute__((aligned(64)));
+    double addend[SN__JUMP_MAX_STEPS] __attribute__((aligned(64)));
+    double s[SN__JUMP_MAX_STEPS + 1] __attribute__((aligned(64)));
     const __m512d m52 = _mm512_set1_pd(-JUMP_TWO52), one = _mm512_set1_pd(1.0);
     for (int blk = 0; blk < steps; blk += BLOCK) {
         __m512d qv = block_quotients(key, blk);

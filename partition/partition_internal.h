@@ -138,10 +138,10 @@ uint32_t sn__jump_steps32(uint64_t key, uint32_t n);
 /* The same on a byte key (hashed as sn__key_hash does), for sn_partition's `lookup`. */
 uint32_t sn__jump_steps16_key(const struct sn_partition *p, const void *key, size_t len);
 uint32_t sn__jump_steps32_key(const struct sn_partition *p, const void *key, size_t len);
-/* The LCG after i = 1..SN_JUMP_MAX_STEPS steps: mul[i-1] * key + add[i-1] (jump_steps.c). */
-#define SN_JUMP_MAX_STEPS 32
-extern const uint64_t sn__jump_lcg_mul[SN_JUMP_MAX_STEPS];
-extern const uint64_t sn__jump_lcg_add[SN_JUMP_MAX_STEPS];
+/* The LCG after i = 1..SN__JUMP_MAX_STEPS steps: mul[i-1] * key + add[i-1] (jump_steps.c). */
+#define SN__JUMP_MAX_STEPS 32
+extern const uint64_t sn__jump_lcg_mul[SN__JUMP_MAX_STEPS];
+extern const uint64_t sn__jump_lcg_add[SN__JUMP_MAX_STEPS];
 #endif
 
 /* sn_partition_many for jump (jump_many.c): 8 keys at a time in AVX-512 lanes. */

@@ -11,6 +11,7 @@
 #define SN_REACTOR_CORE_H
 
 #include <sn/config.h>
+#include <sn/list.h>
 #include <sn/mesh.h>
 #include <sn/metrics.h>
 #include <sn/reactor.h>
@@ -44,7 +45,7 @@ struct sn__ext {
 };
 
 struct sn__core {
-    struct sn_sched sched; /* first: sn__tls_sched leads to the core */
+    struct sn__sched sched; /* first: sn__tls_sched leads to the core */
     unsigned id;
     struct sn__rt *rt;
     struct sn_mesh *mesh;
@@ -55,12 +56,12 @@ struct sn__core {
     const struct sn_allocator *alloc;
 
     /* Cross-core calls waiting for a reply (doubly linked, for cancellation at the end). */
-    struct sn__call *calls;
+    struct sn_list calls; /* struct sn__call */
     uint64_t ncalls;
     /* Replies that met a full overflow and wait for the next turn. */
     struct sn__deferred *deferred_head, **deferred_tail;
     /* io_uring operations in flight (for the idle test and cancellation at stop). */
-    struct sn__io_op *ops;
+    struct sn_list ops; /* struct sn__io_op */
     uint64_t nops;
     bool ops_cancelled;
     uint64_t last_cancel_ns;

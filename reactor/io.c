@@ -23,23 +23,13 @@ void sn__sqe_bind(struct io_uring_sqe *sqe, struct sn__io_op *op)
     if (op->inflight)
         return; /* a second SQE for a multishot op already in flight */
     op->inflight = true;
-    op->prev = NULL;
-    op->next = c->ops;
-    if (c->ops)
-        c->ops->prev = op;
-    c->ops = op;
+    sn_list_push_back(&c->ops, &op->link);
     c->nops++;
 }
 
 static void unlink_op(struct sn__core *c, struct sn__io_op *op)
 {
-    if (op->prev)
-        op->prev->next = op->next;
-    else
-        c->ops = op->next;
-    if (op->next)
-        op->next->prev = op->prev;
-    op->prev = op->next = NULL;
+    sn_list_remove(&op->link);
     op->inflight = false;
     c->nops--;
 }
@@ -57,7 +47,8 @@ void sn__io_complete(struct sn__core *c, uint64_t user_data, int res, uint32_t f
 
 void sn__io_cancel_all(struct sn__core *c)
 {
-    for (struct sn__io_op *op = c->ops; op; op = op->next) {
+    SN_LIST_FOR_EACH (n, &c->ops) {
+        struct sn__io_op *op = SN_CONTAINER_OF(n, struct sn__io_op, link);
         struct io_uring_sqe *sqe = sn__sqe_get();
         if (!sqe)
             return; /* retried at the next turn: ops_cancelled stays false */

@@ -14,6 +14,8 @@
 #ifndef SN_REACTOR_IO_H
 #define SN_REACTOR_IO_H
 
+#include <sn/list.h>
+
 #include <liburing.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -23,7 +25,7 @@ typedef void (*sn__io_cb)(struct sn__io_op *op, int res, uint32_t cqe_flags);
 
 struct sn__io_op {
     sn__io_cb cb;
-    struct sn__io_op *prev, *next; /* the core's in-flight list */
+    struct sn_list_node link; /* in the core's in-flight list */
     bool inflight;
 };
 
@@ -41,7 +43,7 @@ void sn__sqe_bind(struct io_uring_sqe *sqe, struct sn__io_op *op);
 static inline void sn__io_op_init(struct sn__io_op *op, sn__io_cb cb)
 {
     op->cb = cb;
-    op->prev = op->next = NULL;
+    sn_list_node_init(&op->link);
     op->inflight = false;
 }
 

@@ -52,10 +52,7 @@ struct sn_conn *sn__conn_new(struct sn__netc *nc, int fd, const struct sn_conn_l
     sn_task_init(&c->fin_task, conn_finish);
     sn_timer_init(&c->idle, idle_fire, c);
     c->last_active = sn_now_ns();
-    c->next = nc->conns;
-    if (nc->conns)
-        nc->conns->prev = c;
-    nc->conns = c;
+    sn_list_push_back(&nc->conns, &c->link);
     sn__netc_ref(nc);
     return c;
 }
@@ -69,27 +66,15 @@ void sn__conn_start(struct sn_conn *c)
 
 /* ---- the final step ------------------------------------------------------------------------ */
 
-static void conn_unlink(struct sn_conn *c)
-{
-    struct sn__netc *nc = c->nc;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        nc->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-}
-
 static void conn_finish(struct sn_task *t)
 {
-    struct sn_conn *c = (struct sn_conn *)((char *)t - offsetof(struct sn_conn, fin_task));
+    struct sn_conn *c = SN_CONTAINER_OF(t, struct sn_conn, fin_task);
     struct sn__netc *nc = c->nc;
 
     sn__conn_out_drop(c);
     sn__net_close_fd(c->fd, c->linger0);
     c->fd = -1;
-    conn_unlink(c);
+    sn_list_remove(&c->link);
     if (c->l)
         sn__listener_conn_gone(c->l, c->core);
     if (c->err && c->err != -ECONNABORTED && c->ops && c->ops->on_error)

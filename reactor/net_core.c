@@ -175,7 +175,7 @@ static void br_teardown(struct sn__netc *nc)
 
 static void flush_run(struct sn_task *t)
 {
-    struct sn__netc *nc = (struct sn__netc *)((char *)t - offsetof(struct sn__netc, flush_task));
+    struct sn__netc *nc = SN_CONTAINER_OF(t, struct sn__netc, flush_task);
     nc->flush_queued = false;
     struct sn_conn *list = nc->dirty;
     nc->dirty = NULL;
@@ -210,18 +210,12 @@ void sn__netc_mark_dirty(struct sn__netc *nc, struct sn_conn *c)
 static void netc_stop(struct sn__netc *nc)
 {
     nc->stopping = true;
-    for (struct sn__lslot *s = nc->slots, *next; s; s = next) {
-        next = s->next;
-        sn__lslot_stop(s);
-    }
-    for (struct sn_udp *u = nc->udps, *next; u; u = next) {
-        next = u->next;
-        sn__udp_stop(u);
-    }
-    for (struct sn_conn *c = nc->conns, *next; c; c = next) {
-        next = c->next;
-        sn__conn_stop(c);
-    }
+    SN_LIST_FOR_EACH (n, &nc->slots)
+        sn__lslot_stop(SN_CONTAINER_OF(n, struct sn__lslot, link));
+    SN_LIST_FOR_EACH (n, &nc->udps)
+        sn__udp_stop(SN_CONTAINER_OF(n, struct sn_udp, link));
+    SN_LIST_FOR_EACH (n, &nc->conns)
+        sn__conn_stop(SN_CONTAINER_OF(n, struct sn_conn, link));
 }
 
 static bool sentinel_arm(struct sn__netc *nc);
@@ -229,7 +223,7 @@ static bool sentinel_arm(struct sn__netc *nc);
 static void sentinel_cb(struct sn__io_op *op, int res, uint32_t flags)
 {
     (void)flags;
-    struct sn__netc *nc = (struct sn__netc *)((char *)op - offsetof(struct sn__netc, sentinel));
+    struct sn__netc *nc = SN_CONTAINER_OF(op, struct sn__netc, sentinel);
     if (res == -ETIME && !sn_stopping() && sentinel_arm(nc))
         return; /* it really expired (after decades): keep watching */
     netc_stop(nc);
@@ -278,6 +272,9 @@ struct sn__netc *sn__netc_get(int *err)
         return NULL;
     }
     nc->core = sn_core_id();
+    sn_list_init(&nc->conns);
+    sn_list_init(&nc->slots);
+    sn_list_init(&nc->udps);
     nc->plain_env = env_true("SN_NET_PLAIN_RECV");
     sn__io_op_init(&nc->sentinel, sentinel_cb);
     if (!sentinel_arm(nc)) {

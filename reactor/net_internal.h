@@ -14,6 +14,7 @@
 #define SN_REACTOR_NET_INTERNAL_H
 
 #include <sn/future.h>
+#include <sn/list.h>
 #include <sn/net.h>
 #include <sn/sched.h>
 #include <sn/timer.h>
@@ -60,7 +61,7 @@ struct sn_conn {
     void *arg;
     struct sn_conn_limits lim;
     struct sn_listener *l;       /* NULL for outgoing connections */
-    struct sn_conn *prev, *next; /* netc's list */
+    struct sn_list_node link;    /* in the netc's conns */
 
     /* Receiving. */
     struct sn__io_op rop;
@@ -121,7 +122,7 @@ struct sn__lslot {
                               retries a cancel that had no SQE */
     bool started, closing, done;
     struct sn_promise *closed;     /* settles when the slot is done (sn_listener_close) */
-    struct sn__lslot *prev, *next; /* netc's list */
+    struct sn_list_node link;      /* in the netc's slots */
     SN_CACHE_ALIGNED _Atomic uint64_t nconns; /* open, or on their way to this core */
     _Atomic uint64_t accepted, refused;
 };
@@ -151,7 +152,7 @@ struct sn_udp {
     struct msghdr msg;
     struct iovec iov;
     struct sockaddr_storage from;
-    struct sn_udp *prev, *next;
+    struct sn_list_node link; /* in the netc's udps */
     char buf[65536];
 };
 
@@ -176,9 +177,9 @@ struct sn__netc {
     unsigned nlent; /* buffers with refs > 0; each holds a netc reference */
     int cur_bid;    /* the ring buffer an on_data of this core is being given now, or -1 */
     size_t cur_len; /* its bytes */
-    struct sn_conn *conns;
-    struct sn__lslot *slots;
-    struct sn_udp *udps;
+    struct sn_list conns; /* struct sn_conn */
+    struct sn_list slots; /* struct sn__lslot */
+    struct sn_list udps;  /* struct sn_udp */
     struct sn_conn *dirty;
     bool flush_queued;
     struct sn_task flush_task;

@@ -66,24 +66,14 @@ static bool accept_arm(struct sn__lslot *s)
 static void slot_link(struct sn__netc *nc, struct sn__lslot *s)
 {
     s->nc = nc;
-    s->prev = NULL;
-    s->next = nc->slots;
-    if (nc->slots)
-        nc->slots->prev = s;
-    nc->slots = s;
+    sn_list_push_back(&nc->slots, &s->link);
     sn__netc_ref(nc);
 }
 
 static void slot_unlink(struct sn__lslot *s)
 {
     struct sn__netc *nc = s->nc;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        nc->slots = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->prev = s->next = NULL;
+    sn_list_remove(&s->link);
     s->nc = NULL;
     sn__netc_unref(nc);
 }
@@ -302,7 +292,7 @@ static bool transient(int err)
 
 static void accept_cb(struct sn__io_op *op, int res, uint32_t flags)
 {
-    struct sn__lslot *s = (struct sn__lslot *)((char *)op - offsetof(struct sn__lslot, aop));
+    struct sn__lslot *s = SN_CONTAINER_OF(op, struct sn__lslot, aop);
     if (res >= 0)
         handle_fd(s, res);
     if (flags & IORING_CQE_F_MORE)

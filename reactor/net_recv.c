@@ -203,7 +203,7 @@ static void recv_result(struct sn_conn *c, int res, const char *data, bool cance
 
 static void recv_cb(struct sn__io_op *op, int res, uint32_t flags)
 {
-    struct sn_conn *c = (struct sn_conn *)((char *)op - offsetof(struct sn_conn, rop));
+    struct sn_conn *c = SN_CONTAINER_OF(op, struct sn_conn, rop);
     const char *data = c->rbuf;
     int bid = -1;
 
@@ -275,7 +275,7 @@ int sn_conn_write_input(struct sn_conn *c, const void *data, size_t len)
 
 static void repost_run(struct sn_task *t)
 {
-    struct sn_conn *c = (struct sn_conn *)((char *)t - offsetof(struct sn_conn, repost_task));
+    struct sn_conn *c = SN_CONTAINER_OF(t, struct sn_conn, repost_task);
     c->repost_queued = false;
     /* Still wanted: reading is on (also for backpressure), nothing closed it, no new bytes
      * presented it meanwhile. Otherwise it stays held until the next resume. */

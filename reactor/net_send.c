@@ -232,7 +232,7 @@ static void maybe_drained(struct sn_conn *c)
 static void send_cb(struct sn__io_op *op, int res, uint32_t flags)
 {
     (void)flags;
-    struct sn_conn *c = (struct sn_conn *)((char *)op - offsetof(struct sn_conn, sop));
+    struct sn_conn *c = SN_CONTAINER_OF(op, struct sn_conn, sop);
     bool cancelled = c->scancel;
     c->scancel = false;
     if (res >= 0) {

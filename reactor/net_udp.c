@@ -27,14 +27,9 @@ static void udp_recv_cb(struct sn__io_op *op, int res, uint32_t flags);
 
 static void udp_finish(struct sn_task *t)
 {
-    struct sn_udp *u = (struct sn_udp *)((char *)t - offsetof(struct sn_udp, fin_task));
+    struct sn_udp *u = SN_CONTAINER_OF(t, struct sn_udp, fin_task);
     struct sn__netc *nc = u->nc;
-    if (u->prev)
-        u->prev->next = u->next;
-    else
-        nc->udps = u->next;
-    if (u->next)
-        u->next->prev = u->prev;
+    sn_list_remove(&u->link);
     close(u->fd);
     if (u->cfg.on_close)
         u->cfg.on_close(u, u->cfg.arg);
@@ -104,7 +99,7 @@ static void udp_progress(struct sn_udp *u)
 static void udp_recv_cb(struct sn__io_op *op, int res, uint32_t flags)
 {
     (void)flags;
-    struct sn_udp *u = (struct sn_udp *)((char *)op - offsetof(struct sn_udp, rop));
+    struct sn_udp *u = SN_CONTAINER_OF(op, struct sn_udp, rop);
     u->rcancel = false;
     if (res >= 0 && !u->closing && u->cfg.on_datagram)
         u->cfg.on_datagram(u, u->cfg.arg, u->buf, (size_t)res, (struct sockaddr *)&u->from,
@@ -155,10 +150,7 @@ int sn_udp_open(const struct sn_udp_config *cfg, struct sn_udp **out)
     if (getsockname(fd, (struct sockaddr *)&b, &blen) == 0)
         u->port = ntohs(b.ss_family == AF_INET ? ((struct sockaddr_in *)&b)->sin_port
                                                : ((struct sockaddr_in6 *)&b)->sin6_port);
-    u->next = nc->udps;
-    if (nc->udps)
-        nc->udps->prev = u;
-    nc->udps = u;
+    sn_list_push_back(&nc->udps, &u->link);
     sn__netc_ref(nc);
     *out = u;
     return 0;

@@ -235,6 +235,8 @@ static int make_cores(struct sn__rt *rt)
         c->alloc = a;
         c->place = rt->places[i];
         c->deferred_tail = &c->deferred_head;
+        sn_list_init(&c->calls);
+        sn_list_init(&c->ops);
         c->stall_ns = (uint64_t)rt->cfg.stall_ms * 1000000u;
         c->idle_poll_ns = (uint64_t)rt->cfg.idle_poll_us * 1000u;
         allocs[i] = a;
@@ -293,7 +295,7 @@ static int start_and_join(struct sn__rt *rt)
     int rc = pthread_barrier_init(&rt->barrier, NULL, rt->ncores);
     if (rc)
         return -rc;
-    sn__ncores = rt->ncores;
+    sn__set_core_count(rt->ncores);
     atomic_store(&sn__rt_current, rt);
     for (; started < rt->ncores; started++) {
         rc = pthread_create(&rt->threads[started], NULL, core_thread, rt->cores[started]);
@@ -311,7 +313,7 @@ static int start_and_join(struct sn__rt *rt)
     atomic_store(&sn__rt_current, NULL);
     while (atomic_load(&sn__ext_active))
         sched_yield();
-    sn__ncores = 0;
+    sn__set_core_count(0);
     pthread_barrier_destroy(&rt->barrier);
     return atomic_load(&rt->setup_err);
 }

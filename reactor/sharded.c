@@ -28,7 +28,7 @@ struct shard_call {
     void *arg;
     struct sn_promise *promise;
 };
-_Static_assert(sizeof(struct shard_call) <= SN_SCHED_OBJ_SIZE, "fits the core pool");
+_Static_assert(sizeof(struct shard_call) <= SN__SCHED_OBJ_SIZE, "fits the core pool");
 
 static struct sn_future *init_here(void *arg)
 {

@@ -20,7 +20,7 @@
 
 /* Waiting for a reply on the calling core. The token of the request is its address. */
 struct sn__call {
-    struct sn__call *prev, *next;
+    struct sn_list_node link; /* in the core's calls */
     struct sn_promise *promise;
 };
 
@@ -36,7 +36,7 @@ struct sn__deferred {
     unsigned to;
     struct sn_msg msg;
 };
-_Static_assert(sizeof(struct sn__deferred) <= SN_SCHED_OBJ_SIZE, "fits the core pool");
+_Static_assert(sizeof(struct sn__deferred) <= SN__SCHED_OBJ_SIZE, "fits the core pool");
 
 /* A call to the own core, run from the run queue. */
 struct local_call {
@@ -50,7 +50,7 @@ struct local_call {
     struct sn_promise *promise; /* NULL for sn_send */
     int kind;
 };
-_Static_assert(sizeof(struct local_call) <= SN_SCHED_OBJ_SIZE, "fits the core pool");
+_Static_assert(sizeof(struct local_call) <= SN__SCHED_OBJ_SIZE, "fits the core pool");
 
 enum { LOCAL_REMOTE, LOCAL_CALL, LOCAL_SEND };
 
@@ -113,12 +113,7 @@ void sn__smp_drop_deferred(struct sn__core *c)
 
 static void call_unlink(struct sn__core *c, struct sn__call *k)
 {
-    if (k->prev)
-        k->prev->next = k->next;
-    else
-        c->calls = k->next;
-    if (k->next)
-        k->next->prev = k->prev;
+    sn_list_remove(&k->link);
     c->ncalls--;
 }
 
@@ -126,11 +121,7 @@ static struct sn__call *call_new(struct sn__core *c, struct sn_future **fut)
 {
     struct sn__call *k = sn__sched_obj(&c->sched);
     k->promise = sn_promise_new(fut);
-    k->prev = NULL;
-    k->next = c->calls;
-    if (c->calls)
-        c->calls->prev = k;
-    c->calls = k;
+    sn_list_push_back(&c->calls, &k->link);
     c->ncalls++;
     return k;
 }
@@ -161,8 +152,9 @@ static void reply_err(const struct sn_msg *msg, unsigned from)
 
 void sn__smp_cancel_calls(struct sn__core *c)
 {
-    struct sn__call *k;
-    while ((k = c->calls)) {
+    struct sn_list_node *n;
+    while ((n = sn_list_first(&c->calls))) {
+        struct sn__call *k = SN_CONTAINER_OF(n, struct sn__call, link);
         struct sn_promise *p = k->promise;
         call_unlink(c, k);
         sn__sched_obj_put(&c->sched, k);
@@ -348,7 +340,7 @@ struct fold {
     unsigned remaining;
     int err;
 };
-_Static_assert(sizeof(struct fold) <= SN_SCHED_OBJ_SIZE, "fits the core pool");
+_Static_assert(sizeof(struct fold) <= SN__SCHED_OBJ_SIZE, "fits the core pool");
 
 static void fold_one(void *arg, int err, uint64_t value)
 {

@@ -98,7 +98,7 @@ Test(exhaustion, pool_out_of_memory_aborts, .timeout = 60, .fini = su_reap_all)
         dup2(p[1], STDERR_FILENO);
         struct failing_alloc f = {2};
         struct sn_allocator a = {fa_alloc, fa_free, &f};
-        struct sn_pool pool;
+        struct sn__pool pool;
         sn__pool_init(&pool, 64, 16, &a);
         for (unsigned i = 0; i < 1000; i++)
             sn__pool_get(&pool); /* 2 chunks of 16, then the third growth fails */

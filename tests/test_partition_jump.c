@@ -140,7 +140,7 @@ Test(partition_jump, lcg_tables_match_stepping)
     uint64_t s = 99;
     for (int k = 0; k < 100; k++) {
         uint64_t key = splitmix(&s), step = key;
-        for (int i = 0; i < SN_JUMP_MAX_STEPS; i++) {
+        for (int i = 0; i < SN__JUMP_MAX_STEPS; i++) {
             step = step * 2862933555777941757ULL + 1;
             cr_assert_eq(sn__jump_lcg_mul[i] * key + sn__jump_lcg_add[i], step, "step %d", i + 1);
         }

@@ -5,7 +5,7 @@
 
 #include "core/sched.h"
 
-static struct sn_sched sched;
+static struct sn__sched sched;
 
 static void setup(void)
 {

@@ -42,7 +42,7 @@
  * reference while it lists the entry, each queued zero-copy write one more. */
 struct sfile {
     struct sfile *hnext;               /* hash chain */
-    struct sfile *lprev, *lnext;       /* LRU list, most recent first */
+    struct sn_list_node lru;           /* in the cache's LRU list, most recent first */
     struct httpd_static_cache *cache;  /* NULL once out of the cache */
     unsigned refs;
     uint64_t hash;
@@ -60,7 +60,7 @@ static atomic_bool open_uring_only;
 
 struct httpd_static_cache {
     struct sfile *buckets[CACHE_BUCKETS];
-    struct sfile *lru_head, *lru_tail;
+    struct sn_list lru; /* struct sfile, most recently used first */
     size_t bytes;
 };
 
@@ -108,28 +108,15 @@ static void cache_remove(struct sfile *f)
     while (*pp != f)
         pp = &(*pp)->hnext;
     *pp = f->hnext;
-    if (f->lprev)
-        f->lprev->lnext = f->lnext;
-    else
-        c->lru_head = f->lnext;
-    if (f->lnext)
-        f->lnext->lprev = f->lprev;
-    else
-        c->lru_tail = f->lprev;
+    sn_list_remove(&f->lru);
     c->bytes -= f->size;
     f->cache = NULL;
     sfile_unref(f);
 }
 
-static void lru_push_front(struct httpd_static_cache *c, struct sfile *f)
+static struct sfile *lru_entry(struct sn_list_node *n)
 {
-    f->lprev = NULL;
-    f->lnext = c->lru_head;
-    if (c->lru_head)
-        c->lru_head->lprev = f;
-    else
-        c->lru_tail = f;
-    c->lru_head = f;
+    return n ? SN_CONTAINER_OF(n, struct sfile, lru) : NULL;
 }
 
 static struct sfile *cache_find(struct httpd_static_cache *c, const char *path)
@@ -143,28 +130,21 @@ static struct sfile *cache_find(struct httpd_static_cache *c, const char *path)
 
 static void cache_insert(struct httpd_static_cache *c, struct sfile *f)
 {
-    while (c->lru_tail && c->bytes + f->size > CACHE_BYTES_MAX)
-        cache_remove(c->lru_tail);
+    struct sfile *old;
+    while ((old = lru_entry(sn_list_last(&c->lru))) && c->bytes + f->size > CACHE_BYTES_MAX)
+        cache_remove(old);
     f->cache = c;
     f->refs++;
     struct sfile **b = &c->buckets[f->hash & (CACHE_BUCKETS - 1)];
     f->hnext = *b;
     *b = f;
-    lru_push_front(c, f);
+    sn_list_push_front(&c->lru, &f->lru);
     c->bytes += f->size;
 }
 
 static void cache_touch(struct sfile *f)
 {
-    struct httpd_static_cache *c = f->cache;
-    if (c->lru_head == f)
-        return;
-    f->lprev->lnext = f->lnext;
-    if (f->lnext)
-        f->lnext->lprev = f->lprev;
-    else
-        c->lru_tail = f->lprev;
-    lru_push_front(c, f);
+    sn_list_move_front(&f->cache->lru, &f->lru);
 }
 
 struct httpd_static_cache *httpd_static_cache_new(void)
@@ -172,15 +152,19 @@ struct httpd_static_cache *httpd_static_cache_new(void)
     const char *force = getenv("SN_HTTPD_OPEN_URING");
     if (force && strcmp(force, "1") == 0)
         atomic_store_explicit(&open_uring_only, true, memory_order_relaxed);
-    return calloc(1, sizeof(struct httpd_static_cache));
+    struct httpd_static_cache *c = calloc(1, sizeof *c);
+    if (c)
+        sn_list_init(&c->lru);
+    return c;
 }
 
 void httpd_static_cache_free(struct httpd_static_cache *c)
 {
     if (!c)
         return;
-    while (c->lru_head)
-        cache_remove(c->lru_head);
+    struct sfile *f;
+    while ((f = lru_entry(sn_list_first(&c->lru))))
+        cache_remove(f);
     free(c);
 }
 

@@ -15,7 +15,7 @@ struct kv_server kv_srv;
 
 static void flush_task(struct sn_task *t)
 {
-    struct kv_core *kc = (struct kv_core *)((char *)t - offsetof(struct kv_core, flush_task));
+    struct kv_core *kc = SN_CONTAINER_OF(t, struct kv_core, flush_task);
     kc->flush_queued = false;
     kv_batch_flush(kc);
 }

@@ -139,36 +139,14 @@ static void hash_remove(struct mc_store *s, struct mc_item *it)
 
 /* ---- LRU ---- */
 
-static void lru_remove(struct mc_store *s, struct mc_item *it)
+static struct mc_item *lru_item(struct sn_list_node *n)
 {
-    if (it->prev)
-        it->prev->next = it->next;
-    else
-        s->head = it->next;
-    if (it->next)
-        it->next->prev = it->prev;
-    else
-        s->tail = it->prev;
-    it->prev = it->next = NULL;
-}
-
-static void lru_push(struct mc_store *s, struct mc_item *it)
-{
-    it->prev = NULL;
-    it->next = s->head;
-    if (s->head)
-        s->head->prev = it;
-    else
-        s->tail = it;
-    s->head = it;
+    return n ? SN_CONTAINER_OF(n, struct mc_item, lru) : NULL;
 }
 
 void mc__bump(struct mc_store *s, struct mc_item *it)
 {
-    if (s->head != it) {
-        lru_remove(s, it);
-        lru_push(s, it);
-    }
+    sn_list_move_front(&s->lru, &it->lru);
 }
 
 /* ---- liveness ---- */
@@ -214,9 +192,9 @@ static size_t item_size(const struct mc_item *it)
 /* Drops the LRU tail (or the one before it when the tail is `keep`). False if none is left. */
 static bool evict_one(struct mc_store *s, const struct mc_item *keep, uint32_t now)
 {
-    struct mc_item *victim = s->tail;
-    if (victim == keep)
-        victim = victim->prev;
+    struct mc_item *victim = lru_item(sn_list_last(&s->lru));
+    if (victim && victim == keep)
+        victim = lru_item(sn_list_prev(&s->lru, &victim->lru));
     if (!victim)
         return false;
     bool unfetched = !(victim->iflags & MC_ITEM_FETCHED);
@@ -267,7 +245,7 @@ void mc__link(struct mc_store *s, struct mc_item *it)
     struct mc_item **b = bucket(s, it->hv);
     it->hnext = *b;
     *b = it;
-    lru_push(s, it);
+    sn_list_push_front(&s->lru, &it->lru);
     it->cas = mc__next_cas(s);
     s->bytes += item_size(it);
     s->items++;
@@ -278,7 +256,7 @@ void mc__link(struct mc_store *s, struct mc_item *it)
 void mc__unlink(struct mc_store *s, struct mc_item *it)
 {
     hash_remove(s, it);
-    lru_remove(s, it);
+    sn_list_remove(&it->lru);
     s->bytes -= item_size(it);
     s->items--;
     free(it);
@@ -309,6 +287,7 @@ struct mc_store *mc_store_create(const struct mc_store_config *cfg)
         free(s);
         return NULL;
     }
+    sn_list_init(&s->lru);
     s->mem_limit = c.mem_limit;
     s->item_max = c.item_max;
     s->core_id = c.core_id;
@@ -322,10 +301,8 @@ void mc_store_destroy(struct mc_store *s)
 {
     if (!s)
         return;
-    for (struct mc_item *it = s->head, *next; it; it = next) {
-        next = it->next;
-        free(it);
-    }
+    SN_LIST_FOR_EACH (n, &s->lru)
+        free(lru_item(n));
     free(s->tab.b);
     free(s->old.b);
     free(s);

@@ -24,6 +24,8 @@
 #ifndef MC_STORE_H
 #define MC_STORE_H
 
+#include <sn/list.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,7 +39,7 @@
 /* An item as the store keeps it; read-only outside mc_store*.c. */
 struct mc_item {
     struct mc_item *hnext;       /* hash chain */
-    struct mc_item *prev, *next; /* LRU: prev is more recently used */
+    struct sn_list_node lru;     /* in the store's LRU list, most recently used first */
     uint64_t cas;
     uint32_t hv;                 /* low 32 bits of XXH3(key) */
     uint32_t exptime;            /* unix seconds, 0 = never */

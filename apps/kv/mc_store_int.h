@@ -17,8 +17,7 @@ struct mc_store {
     struct mc_table tab;   /* where new items go */
     struct mc_table old;   /* the previous table while an expansion is running, else b == NULL */
     size_t migrate;        /* next bucket of `old` to move into `tab` */
-    struct mc_item *head;  /* most recently used */
-    struct mc_item *tail;  /* least recently used: evicted first */
+    struct sn_list lru;    /* struct mc_item, most recently used first: the back is evicted */
     size_t mem_limit;
     size_t item_max;
     size_t bytes;          /* sum of mc_item_size() of linked items */

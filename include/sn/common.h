@@ -23,6 +23,12 @@
 #define SN_CACHELINE 64
 #define SN_CACHE_ALIGNED __attribute__((aligned(SN_CACHELINE)))
 
+/*
+ * The object that embeds `ptr`, a pointer to its field `member` (a task, a timer, a list
+ * node): SN_CONTAINER_OF(t, struct my_req, task) inside a task's function.
+ */
+#define SN_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
 #define sn_likely(x) __builtin_expect(!!(x), 1)
 #define sn_unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -43,5 +49,15 @@ struct sn_allocator {
 #define SN_VERSION_MINOR 1
 #define SN_VERSION_PATCH 0
 #define SN_VERSION_STRING "0.1.0"
+
+SN_BEGIN_DECLS
+
+/*
+ * The version of the libsn the program runs with, as "MAJOR.MINOR.PATCH" (SN_VERSION_STRING
+ * is the one it was compiled against). Any thread.
+ */
+SN_API const char *sn_version(void);
+
+SN_END_DECLS
 
 #endif

@@ -16,9 +16,6 @@ SN_BEGIN_DECLS
  */
 SN_API const char *sn_strerror(int err);
 
-/* The library version as "MAJOR.MINOR.PATCH". Any thread. */
-SN_API const char *sn_version(void);
-
 SN_END_DECLS
 
 #endif

@@ -39,7 +39,7 @@ SN_BEGIN_DECLS
 #define SN_RING_MAX_SLOT     65536u
 
 /* One side's private state; the producer's and the consumer's copies differ only in index. */
-struct sn_ring_side {
+struct sn__ring_side {
     uint64_t index;       /* producer: next slot to write (staged); consumer: next to read */
     uint64_t other_cache; /* last value seen of the other side's published index */
     uint64_t mask;        /* capacity - 1 */
@@ -49,9 +49,9 @@ struct sn_ring_side {
 };
 
 struct sn_ring {
-    SN_CACHE_ALIGNED struct sn_ring_side prod;
+    SN_CACHE_ALIGNED struct sn__ring_side prod;
     SN_CACHE_ALIGNED _Atomic uint64_t tail; /* published by the producer */
-    SN_CACHE_ALIGNED struct sn_ring_side cons;
+    SN_CACHE_ALIGNED struct sn__ring_side cons;
     SN_CACHE_ALIGNED _Atomic uint64_t head; /* published by the consumer */
     /* Written once at creation: queries from any thread read this line, never a side's. */
     SN_CACHE_ALIGNED uint32_t capacity;
@@ -62,7 +62,7 @@ struct sn_ring {
     /* slots follow, 64-byte aligned */
 };
 
-_Static_assert(sizeof(struct sn_ring_side) <= SN_CACHELINE, "ring side fits a line");
+_Static_assert(sizeof(struct sn__ring_side) <= SN_CACHELINE, "ring side fits a line");
 _Static_assert(offsetof(struct sn_ring, prod) % SN_CACHELINE == 0, "producer line");
 _Static_assert(offsetof(struct sn_ring, tail) % SN_CACHELINE == 0, "tail line");
 _Static_assert(offsetof(struct sn_ring, cons) % SN_CACHELINE == 0, "consumer line");
@@ -130,7 +130,7 @@ static inline void sn__ring_copy(void *dst, const void *src, uint32_t size)
 }
 #pragma GCC diagnostic pop
 
-static inline unsigned char *sn__ring_slot(const struct sn_ring_side *s, uint64_t index)
+static inline unsigned char *sn__ring_slot(const struct sn__ring_side *s, uint64_t index)
 {
     return s->slots + (size_t)(index & s->mask) * s->stride;
 }
@@ -152,7 +152,7 @@ static inline unsigned char *sn__ring_slot(const struct sn_ring_side *s, uint64_
 #pragma GCC diagnostic ignored "-Warray-bounds"
 #pragma GCC diagnostic ignored "-Wstringop-overflow"
 #pragma GCC diagnostic ignored "-Wstringop-overread"
-static inline void sn__ring_put_n(const struct sn_ring_side *s, uint64_t index,
+static inline void sn__ring_put_n(const struct sn__ring_side *s, uint64_t index,
                                   const unsigned char *src, uint32_t n)
 {
     unsigned char *const slots = s->slots;
@@ -169,7 +169,7 @@ static inline void sn__ring_put_n(const struct sn_ring_side *s, uint64_t index,
     }
 }
 
-static inline void sn__ring_get_n(const struct sn_ring_side *s, uint64_t index, unsigned char *dst,
+static inline void sn__ring_get_n(const struct sn__ring_side *s, uint64_t index, unsigned char *dst,
                                   uint32_t n)
 {
     unsigned char *const slots = s->slots;
@@ -198,7 +198,7 @@ static inline void sn__ring_get_n(const struct sn_ring_side *s, uint64_t index, 
  * round trip per batch. Slots not yet published are never touched (the producer may be
  * writing their lines). Consumer only.
  */
-static inline void sn__ring_prefetch_run(const struct sn_ring_side *c, uint64_t index, uint64_t n)
+static inline void sn__ring_prefetch_run(const struct sn__ring_side *c, uint64_t index, uint64_t n)
 {
     uint64_t ready = c->other_cache - index;
     uint32_t step = c->stride >= SN_CACHELINE ? 1 : SN_CACHELINE / c->stride;
@@ -214,7 +214,7 @@ static inline void sn__ring_prefetch_run(const struct sn_ring_side *c, uint64_t 
 /* Free slots the producer can fill, reloading the head only when the cache shows too few. */
 static inline uint64_t sn__ring_room(struct sn_ring *r, uint64_t want)
 {
-    struct sn_ring_side *p = &r->prod;
+    struct sn__ring_side *p = &r->prod;
     uint64_t room = p->mask + 1 - (p->index - p->other_cache);
     if (room < want) {
         p->other_cache = atomic_load_explicit(&r->head, memory_order_acquire);
@@ -231,7 +231,7 @@ static inline uint64_t sn__ring_room(struct sn_ring *r, uint64_t want)
  */
 static inline uint64_t sn__ring_avail(struct sn_ring *r, uint64_t want)
 {
-    struct sn_ring_side *c = &r->cons;
+    struct sn__ring_side *c = &r->cons;
     uint64_t avail = c->other_cache - c->index;
     if (avail < want) {
         c->other_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
@@ -298,7 +298,7 @@ static inline int sn_ring_push(struct sn_ring *r, const void *msg)
  */
 static inline int sn_ring_push_n(struct sn_ring *r, const void *msgs, uint32_t n)
 {
-    struct sn_ring_side *p = &r->prod;
+    struct sn__ring_side *p = &r->prod;
     uint64_t room = sn__ring_room(r, n);
     uint32_t k = room < n ? (uint32_t)room : n;
 
@@ -322,7 +322,7 @@ static inline void sn__ring_release(struct sn_ring *r)
  */
 static inline int sn_ring_pop(struct sn_ring *r, void *out)
 {
-    struct sn_ring_side *c = &r->cons;
+    struct sn__ring_side *c = &r->cons;
     if (sn_unlikely(sn__ring_avail(r, 1) == 0))
         return -EAGAIN;
     sn__ring_copy(out, sn__ring_slot(c, c->index), c->slot_size);
@@ -338,7 +338,7 @@ static inline int sn_ring_pop(struct sn_ring *r, void *out)
  */
 static inline int sn_ring_pop_n(struct sn_ring *r, void *out, uint32_t n)
 {
-    struct sn_ring_side *c = &r->cons;
+    struct sn__ring_side *c = &r->cons;
     uint64_t avail = sn__ring_avail(r, n);
     uint32_t k = avail < n ? (uint32_t)avail : n;
 
@@ -359,7 +359,7 @@ static inline int sn_ring_pop_n(struct sn_ring *r, void *out, uint32_t n)
  */
 static inline int sn_ring_peek(struct sn_ring *r, void **first)
 {
-    struct sn_ring_side *c = &r->cons;
+    struct sn__ring_side *c = &r->cons;
     uint64_t avail = sn__ring_avail(r, 1);
     uint64_t to_end = c->mask + 1 - (c->index & c->mask);
 

@@ -66,14 +66,6 @@ SN_API bool sn_timer_armed(const struct sn_timer *t);
  */
 SN_API struct sn_future *sn_sleep(uint64_t ns);
 
-/*
- * A future that resolves with value 0 in the timer phase of a later loop turn, after the
- * loop has flushed outgoing messages, drained incoming ones and reaped completions: the
- * way for a long producer (a loop of sn_send) to let the core breathe, and to retry after
- * -ENOBUFS. -ECANCELED once the reactor stops. Owner core only; NULL off a core.
- */
-SN_API struct sn_future *sn_yield(void);
-
 SN_END_DECLS
 
 #endif
