@@ -115,7 +115,7 @@ static struct sn_partition *make_range(uint32_t n)
     struct sn_partition_config c = {.kind = SN_PARTITION_RANGE, .n = n, .split_keys = k};
     struct sn_partition *p = NULL;
     char err[256];
-    if (sn_partition_create(&p, &c, err, sizeof(err)) < 0) {
+    if (sn_partition_create(&c, err, sizeof(err), &p) < 0) {
         fprintf(stderr, "range n=%u: %s\n", n, err);
         exit(1);
     }
@@ -130,7 +130,7 @@ static struct sn_partition *make(int strat, uint32_t n)
         return make_range(n);
     struct sn_partition *p = NULL;
     char err[256];
-    if (sn_partition_from_string(&p, strat_name[strat], n, err, sizeof(err)) < 0) {
+    if (sn_partition_from_string(strat_name[strat], n, err, sizeof(err), &p) < 0) {
         fprintf(stderr, "%s n=%u: %s\n", strat_name[strat], n, err);
         exit(1);
     }

@@ -36,7 +36,7 @@ static struct sn_future *app_main(void *arg)
 int main(int argc, char **argv)
 {
     struct sn_config cfg; /* --smp N, --cpuset LIST, --unpinned, --help, ... */
-    int rc = sn_config_parse(&cfg, &argc, argv, "usage: example [libsn options]\n");
+    int rc = sn_config_parse(&argc, argv, "usage: example [libsn options]\n", &cfg);
     if (rc == SN_CONFIG_CONTINUE)
         rc = sn_config_reject_extra(argc, argv);
     if (rc != SN_CONFIG_CONTINUE)

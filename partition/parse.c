@@ -294,8 +294,8 @@ static int build_config(struct sn_partition_config *c, const char *name, const c
                     name);
 }
 
-int sn_partition_from_string(struct sn_partition **out, const char *spec, uint32_t n, char *err,
-                             size_t errlen)
+int sn_partition_from_string(const char *spec, uint32_t n, char *err, size_t errlen,
+                             struct sn_partition **out)
 {
     if (err && errlen)
         err[0] = '\0';
@@ -318,7 +318,7 @@ int sn_partition_from_string(struct sn_partition **out, const char *spec, uint32
     void *alloc = NULL;
     int rc = build_config(&c, name, colon ? colon + 1 : NULL, n, &it, &alloc, err, errlen);
     if (rc == 0)
-        rc = sn_partition_create(out, &c, err, errlen);
+        rc = sn_partition_create(&c, err, errlen, out);
     free(alloc);
     items_free(&it);
     return rc;

@@ -85,8 +85,8 @@ static int init_kind(struct sn_partition *p, const struct sn_partition_config *c
     return sn__perr(err, errlen, "unknown partitioner kind %d", (int)c->kind);
 }
 
-int sn_partition_create(struct sn_partition **out, const struct sn_partition_config *cfg, char *err,
-                        size_t errlen)
+int sn_partition_create(const struct sn_partition_config *cfg, char *err, size_t errlen,
+                        struct sn_partition **out)
 {
     if (err && errlen)
         err[0] = '\0';

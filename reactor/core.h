@@ -136,8 +136,8 @@ static inline bool sn__core_refuses(const struct sn__core *c)
 
 /* reactor/smp.c */
 /* sn_map_reduce; `force` lets library-internal calls through while the cores are stopping. */
-struct sn_future *sn__map_reduce(sn_remote_fn fn, void *arg, sn_reduce_fn reduce,
-                                 uint64_t init, void *reduce_arg, bool force);
+struct sn_future *sn__map_reduce(sn_remote_fn fn, void *arg, uint64_t init,
+                                 sn_reduce_fn reduce, void *reduce_arg, bool force);
 /* Reducer counting the answers (sn_invoke_on_all's). */
 uint64_t sn__reduce_count(void *arg, uint64_t acc, uint64_t value);
 /* Sends `msg` from core `c` to `to` and counts it (replies bypass the refusal check). */

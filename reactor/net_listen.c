@@ -226,7 +226,7 @@ static void adopt(struct sn_listener *l, int fd)
     atomic_fetch_add(&s->accepted, 1);
     if (l->cfg.on_accept) {
         c->refs++;
-        c->arg = l->cfg.on_accept(l->cfg.arg, c);
+        c->arg = l->cfg.on_accept(c, l->cfg.arg);
         c->refs--;
     }
     sn__conn_start(c);

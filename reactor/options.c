@@ -159,7 +159,7 @@ static const struct opt *lookup(const char *arg, const char **eq)
     return NULL;
 }
 
-int sn_config_parse(struct sn_config *cfg, int *argc, char **argv, const char *app_usage)
+int sn_config_parse(int *argc, char **argv, const char *app_usage, struct sn_config *cfg)
 {
     const char *prog = sn__prog_name(*argc > 0 ? argv[0] : NULL);
     int n = *argc, out = n > 0 ? 1 : 0, i;

@@ -38,8 +38,8 @@ static struct sn_future *init_here(void *arg)
     return s->inst[me] ? NULL : sn_failed(-ENOMEM);
 }
 
-struct sn_future *sn_sharded_start(struct sn_sharded **out, sn_shard_init_fn init,
-                                   sn_shard_fini_fn fini, void *arg)
+struct sn_future *sn_sharded_start(sn_shard_init_fn init, sn_shard_fini_fn fini, void *arg,
+                                   struct sn_sharded **out)
 {
     struct sn__core *c = sn__core_self();
     *out = NULL;
@@ -86,7 +86,7 @@ static struct sn_future *invoke(struct sn_sharded *s, sn_shard_fn fn, void *arg,
     struct shard_call *k = sn__sched_obj(&c->sched);
     *k = (struct shard_call){.s = s, .fn = fn, .arg = arg};
     k->promise = sn_promise_new(&out);
-    sn_done(sn__map_reduce(call_here, k, sn__reduce_count, 0, NULL, force), call_done, k);
+    sn_done(sn__map_reduce(call_here, k, 0, sn__reduce_count, NULL, force), call_done, k);
     return out;
 }
 

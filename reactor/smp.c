@@ -373,8 +373,8 @@ uint64_t sn_reduce_sum(void *arg, uint64_t acc, uint64_t value)
     return acc + value;
 }
 
-struct sn_future *sn__map_reduce(sn_remote_fn fn, void *arg, sn_reduce_fn reduce,
-                                 uint64_t init, void *reduce_arg, bool force)
+struct sn_future *sn__map_reduce(sn_remote_fn fn, void *arg, uint64_t init,
+                                 sn_reduce_fn reduce, void *reduce_arg, bool force)
 {
     struct sn__core *c = sn__core_self();
     if (!c)
@@ -390,10 +390,10 @@ struct sn_future *sn__map_reduce(sn_remote_fn fn, void *arg, sn_reduce_fn reduce
     return out;
 }
 
-struct sn_future *sn_map_reduce(sn_remote_fn fn, void *arg, sn_reduce_fn reduce,
-                                uint64_t init, void *reduce_arg)
+struct sn_future *sn_map_reduce(sn_remote_fn fn, void *arg, uint64_t init,
+                                sn_reduce_fn reduce, void *reduce_arg)
 {
-    return sn__map_reduce(fn, arg, reduce, init, reduce_arg, false);
+    return sn__map_reduce(fn, arg, init, reduce, reduce_arg, false);
 }
 
 uint64_t sn__reduce_count(void *arg, uint64_t acc, uint64_t value)
@@ -403,5 +403,5 @@ uint64_t sn__reduce_count(void *arg, uint64_t acc, uint64_t value)
 
 struct sn_future *sn_invoke_on_all(sn_remote_fn fn, void *arg)
 {
-    return sn_map_reduce(fn, arg, count_reduce, 0, NULL);
+    return sn_map_reduce(fn, arg, 0, count_reduce, NULL);
 }

@@ -60,7 +60,7 @@ static inline void kvs_start(unsigned ncores, const char *spec, ...)
     va_end(ap);
     char err[128];
     srv.ncores = ncores;
-    cr_assert_eq(sn_partition_from_string(&srv.part, spec, ncores, err, sizeof err), 0, "%s",
+    cr_assert_eq(sn_partition_from_string(spec, ncores, err, sizeof err, &srv.part), 0, "%s",
                  err);
     su_start_args(&srv.s, "kv", args);
     srv.port = srv.s.port;

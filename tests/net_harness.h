@@ -309,7 +309,7 @@ static const struct sn_conn_ops srv_ops = {
     .on_close = srv_close,
     .on_drain = srv_drain};
 
-static inline void *srv_accept(void *arg, struct sn_conn *c)
+static inline void *srv_accept(struct sn_conn *c, void *arg)
 {
     (void)arg;
     struct pconn *pc = calloc(1, sizeof *pc);

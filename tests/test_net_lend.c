@@ -261,7 +261,7 @@ static void relay_close(struct sn_conn *c, void *arg, int err)
 
 static const struct sn_conn_ops relay_ops = {.on_data = relay_data, .on_close = relay_close};
 
-static void *relay_accept(void *arg, struct sn_conn *c)
+static void *relay_accept(struct sn_conn *c, void *arg)
 {
     (void)arg;
     struct relay_end *e = calloc(1, sizeof *e);

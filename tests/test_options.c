@@ -21,7 +21,7 @@ static int parse_quiet(struct sn_config *cfg, int *argc, char **argv, const char
     cr_assert_not_null(null);
     dup2(fileno(null), 1);
     dup2(fileno(null), 2);
-    int rc = sn_config_parse(cfg, argc, argv, usage);
+    int rc = sn_config_parse(argc, argv, usage, cfg);
     fflush(stdout);
     fflush(stderr);
     dup2(out, 1);
@@ -37,7 +37,7 @@ Test(options, defaults)
     struct sn_config cfg;
     char *argv[] = {"prog", NULL};
     int argc = 1;
-    cr_assert_eq(sn_config_parse(&cfg, &argc, argv, NULL), SN_CONFIG_CONTINUE);
+    cr_assert_eq(sn_config_parse(&argc, argv, NULL, &cfg), SN_CONFIG_CONTINUE);
     cr_assert_eq(argc, 1);
     cr_assert_eq(cfg.smp, 0);
     cr_assert_null(cfg.cpuset);
@@ -51,13 +51,13 @@ Test(options, mesh_overflow_limit)
     struct sn_config cfg;
     char **argv = ARGV("--mesh-overflow-limit", "1000", "x");
     int argc = 4;
-    cr_assert_eq(sn_config_parse(&cfg, &argc, argv, NULL), SN_CONFIG_CONTINUE);
+    cr_assert_eq(sn_config_parse(&argc, argv, NULL, &cfg), SN_CONFIG_CONTINUE);
     cr_assert_eq(cfg.mesh_overflow_limit, 1000);
     cr_assert_eq(argc, 2);
     cr_assert_str_eq(argv[1], "x");
     char **argv2 = ARGV("--mesh-overflow-limit=0");
     argc = 2;
-    cr_assert_eq(sn_config_parse(&cfg, &argc, argv2, NULL), SN_CONFIG_CONTINUE);
+    cr_assert_eq(sn_config_parse(&argc, argv2, NULL, &cfg), SN_CONFIG_CONTINUE);
     cr_assert_eq(cfg.mesh_overflow_limit, 0, "0: the default");
     sn_config_init(&cfg);
     cr_assert_eq(cfg.mesh_overflow_limit, 0);
@@ -70,7 +70,7 @@ Test(options, all_forms)
         ARGV("--smp", "2", "--cpuset=0-1", "--idle-poll-us", "0", "--stall-ms=100", "--unpinned");
     int argc = ARGC(
         ARGV("--smp", "2", "--cpuset=0-1", "--idle-poll-us", "0", "--stall-ms=100", "--unpinned"));
-    cr_assert_eq(sn_config_parse(&cfg, &argc, argv, NULL), SN_CONFIG_CONTINUE);
+    cr_assert_eq(sn_config_parse(&argc, argv, NULL, &cfg), SN_CONFIG_CONTINUE);
     cr_assert_eq(argc, 1);
     cr_assert_null(argv[1]);
     cr_assert_eq(cfg.smp, 2);
@@ -87,7 +87,7 @@ Test(options, compacts_argv_for_the_app)
     char *argv[] = {"sn-echo",  "--port", "7000",  "--smp", "1", "file",
                     "--port=8", "--",     "--smp", "9",     NULL};
     int argc = 10;
-    cr_assert_eq(sn_config_parse(&cfg, &argc, argv, NULL), SN_CONFIG_CONTINUE);
+    cr_assert_eq(sn_config_parse(&argc, argv, NULL, &cfg), SN_CONFIG_CONTINUE);
     cr_assert_eq(cfg.smp, 1);
     cr_assert_eq(argc, 8);
     const char *want[] = {"sn-echo", "--port", "7000", "file", "--port=8", "--", "--smp", "9"};
@@ -132,7 +132,7 @@ static int parse_capture(int fd, char **argv, int argc, const char *usage, char 
     fflush(fd == 1 ? stdout : stderr);
     int saved = dup(fd);
     dup2(tmp, fd);
-    int rc = sn_config_parse(&cfg, &argc, argv, usage);
+    int rc = sn_config_parse(&argc, argv, usage, &cfg);
     fflush(fd == 1 ? stdout : stderr);
     dup2(saved, fd);
     close(saved);

@@ -31,7 +31,7 @@ static struct sn_partition *from(const char *spec, uint32_t n)
 {
     struct sn_partition *p = NULL;
     char err[256];
-    cr_assert_eq(sn_partition_from_string(&p, spec, n, err, sizeof(err)), 0, "%s n=%u: %s", spec, n,
+    cr_assert_eq(sn_partition_from_string(spec, n, err, sizeof(err), &p), 0, "%s n=%u: %s", spec, n,
                  err);
     return p;
 }
@@ -160,7 +160,7 @@ Test(partition, round_robin_per_caller)
 {
     struct sn_partition_config c = {.kind = SN_PARTITION_ROUND_ROBIN, .n = 3, .rr_start = 4};
     struct sn_partition *a = NULL, *b = from("round-robin", 3);
-    cr_assert_eq(sn_partition_create(&a, &c, NULL, 0), 0);
+    cr_assert_eq(sn_partition_create(&c, NULL, 0, &a), 0);
     /* rr_start 4 mod 3 = 1; the key is ignored; u64 calls advance the same cursor. */
     cr_expect_eq(sn_partition(a, "x", 1), 1);
     cr_expect_eq(sn_partition(a, "y", 1), 2);
@@ -208,7 +208,7 @@ Test(partition, custom_callback)
     struct sn_partition_config c = {
         .kind = SN_PARTITION_CUSTOM, .n = 4, .fn = custom_first_byte, .arg = &st};
     struct sn_partition *p = NULL;
-    cr_assert_eq(sn_partition_create(&p, &c, NULL, 0), 0);
+    cr_assert_eq(sn_partition_create(&c, NULL, 0, &p), 0);
     cr_expect_eq(sn_partition(p, "\x07z", 2), 3);
     cr_expect_eq(st.calls, 1);
     cr_expect_eq(st.last_len, 2);
@@ -220,14 +220,14 @@ Test(partition, custom_callback)
     sn_partition_destroy(p);
 
     c.fn_u64 = custom_u64;
-    cr_assert_eq(sn_partition_create(&p, &c, NULL, 0), 0);
+    cr_assert_eq(sn_partition_create(&c, NULL, 0, &p), 0);
     cr_expect_eq(sn_partition_u64(p, 10), 2);
     cr_expect_eq(st.calls, 102);
     sn_partition_destroy(p);
 
     c = (struct sn_partition_config){
         .kind = SN_PARTITION_CUSTOM, .n = 3, .fn = custom_out_of_range};
-    cr_assert_eq(sn_partition_create(&p, &c, NULL, 0), 0);
+    cr_assert_eq(sn_partition_create(&c, NULL, 0, &p), 0);
     for (size_t len = 0; len < 10; len++)
         cr_expect_lt(sn_partition(p, "0123456789", len), 3, "folded into range");
     sn_partition_destroy(p);
@@ -237,11 +237,11 @@ static void expect_bad_cfg(const struct sn_partition_config *c, const char *need
 {
     struct sn_partition *p = (struct sn_partition *)1;
     char err[256] = "stale";
-    cr_expect_eq(sn_partition_create(&p, c, err, sizeof(err)), -EINVAL, "wanted \"%s\"", needle);
+    cr_expect_eq(sn_partition_create(c, err, sizeof(err), &p), -EINVAL, "wanted \"%s\"", needle);
     cr_expect_null(p);
     cr_expect(strstr(err, needle) != NULL, "message \"%s\" lacks \"%s\"", err, needle);
     /* No error buffer at all is fine too. */
-    cr_expect_eq(sn_partition_create(&p, c, NULL, 0), -EINVAL);
+    cr_expect_eq(sn_partition_create(c, NULL, 0, &p), -EINVAL);
 }
 
 Test(partition, bad_configs)
@@ -291,14 +291,14 @@ Test(partition, bad_configs)
 
     /* NULL out or config: an error, not a crash. */
     char err[64];
-    cr_expect_eq(sn_partition_create(NULL, &c, err, sizeof(err)), -EINVAL);
+    cr_expect_eq(sn_partition_create(&c, err, sizeof(err), NULL), -EINVAL);
     struct sn_partition *p;
-    cr_expect_eq(sn_partition_create(&p, NULL, err, sizeof(err)), -EINVAL);
+    cr_expect_eq(sn_partition_create(NULL, err, sizeof(err), &p), -EINVAL);
     cr_expect_str_eq(err, "config must not be NULL");
     /* A short buffer is truncated and terminated. */
     char tiny[6];
     c = (struct sn_partition_config){.kind = SN_PARTITION_HASH};
-    cr_expect_eq(sn_partition_create(&p, &c, tiny, sizeof(tiny)), -EINVAL);
+    cr_expect_eq(sn_partition_create(&c, tiny, sizeof(tiny), &p), -EINVAL);
     cr_expect_str_eq(tiny, "hash:");
 }
 
@@ -306,7 +306,7 @@ static void expect_bad_spec(const char *spec, uint32_t n, const char *needle)
 {
     struct sn_partition *p = (struct sn_partition *)1;
     char err[256];
-    cr_expect_eq(sn_partition_from_string(&p, spec, n, err, sizeof(err)), -EINVAL, "%s",
+    cr_expect_eq(sn_partition_from_string(spec, n, err, sizeof(err), &p), -EINVAL, "%s",
                  spec ? spec : "(null)");
     cr_expect_null(p);
     cr_expect(strstr(err, needle) != NULL, "%s: message \"%s\" lacks \"%s\"",

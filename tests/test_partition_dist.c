@@ -54,7 +54,7 @@ static struct sn_partition *make(const char *spec, uint32_t n)
 {
     char err[256];
     struct sn_partition *p = NULL;
-    int rc = sn_partition_from_string(&p, spec, n, err, sizeof(err));
+    int rc = sn_partition_from_string(spec, n, err, sizeof(err), &p);
     cr_assert_eq(rc, 0, "%s n=%u: %s", spec, n, err);
     return p;
 }
@@ -232,11 +232,11 @@ Test(partition_weights, rendezvous_shares, .timeout = 60)
     struct sn_partition_config c = {.kind = SN_PARTITION_RENDEZVOUS, .n = 4, .weights = w};
     struct sn_partition *p = NULL;
     char err[128];
-    cr_assert_eq(sn_partition_create(&p, &c, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sn_partition_create(&c, err, sizeof(err), &p), 0, "%s", err);
     static const double w5[] = {1, 2, 3, 4, 2};
     struct sn_partition_config c5 = {.kind = SN_PARTITION_RENDEZVOUS, .n = 5, .weights = w5};
     struct sn_partition *p5 = NULL;
-    cr_assert_eq(sn_partition_create(&p5, &c5, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sn_partition_create(&c5, err, sizeof(err), &p5), 0, "%s", err);
 
     long keys = 400000 / SCALE, count[4] = {0}, moved = 0, stray = 0;
     uint64_t seed = 99;
@@ -268,7 +268,7 @@ Test(partition_weights, ketama_shares, .timeout = 60)
     struct sn_partition_config c = {.kind = SN_PARTITION_KETAMA, .n = 4, .nodes = nodes};
     struct sn_partition *p = NULL;
     char err[128];
-    cr_assert_eq(sn_partition_create(&p, &c, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sn_partition_create(&c, err, sizeof(err), &p), 0, "%s", err);
     long keys = 400000 / SCALE, count[4] = {0};
     uint64_t seed = 5;
     for (long i = 0; i < keys; i++)

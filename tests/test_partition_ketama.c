@@ -37,7 +37,7 @@ static struct sn_partition *make_set(int s)
         .kind = SN_PARTITION_KETAMA, .n = ketama_sets[s].n, .nodes = nodes};
     struct sn_partition *p = NULL;
     char err[256];
-    cr_assert_eq(sn_partition_create(&p, &c, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sn_partition_create(&c, err, sizeof(err), &p), 0, "%s", err);
     return p;
 }
 
@@ -142,7 +142,7 @@ Test(ketama, from_string_matches_table)
         }
         struct sn_partition *p = NULL;
         char err[256];
-        cr_assert_eq(sn_partition_from_string(&p, spec, 0, err, sizeof(err)), 0, "%s", err);
+        cr_assert_eq(sn_partition_from_string(spec, 0, err, sizeof(err), &p), 0, "%s", err);
         cr_assert_eq(sn_partition_count(p), ketama_sets[s].n);
         expect_matches(p, (int)s, spec);
         sn_partition_destroy(p);
@@ -173,7 +173,7 @@ Test(ketama, node_management_errors)
 {
     struct sn_partition *p = NULL;
     char err[256];
-    cr_assert_eq(sn_partition_from_string(&p, "ketama:a:11211,b:11300", 0, err, sizeof(err)), 0,
+    cr_assert_eq(sn_partition_from_string("ketama:a:11211,b:11300", 0, err, sizeof(err), &p), 0,
                  "%s", err);
     cr_expect_eq(sn_partition_ketama_add(p, "a", 0, 1), -EEXIST);
     cr_expect_eq(sn_partition_ketama_add(p, "", 1, 1), -EINVAL);
@@ -190,7 +190,7 @@ Test(ketama, node_management_errors)
     cr_expect_eq(sn_partition(p, "x", 1), 0);
     sn_partition_destroy(p);
 
-    cr_assert_eq(sn_partition_from_string(&p, "jump", 4, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sn_partition_from_string("jump", 4, err, sizeof(err), &p), 0, "%s", err);
     cr_expect_eq(sn_partition_ketama_add(p, "a", 0, 1), -EINVAL);
     cr_expect_eq(sn_partition_ketama_remove(p, "a", 0), -EINVAL);
     cr_expect_eq(sn_partition_ketama_find(p, "a", 0), -EINVAL);
@@ -204,13 +204,13 @@ Test(ketama, incremental_add_equals_fresh)
 {
     struct sn_partition *p = NULL;
     char err[256];
-    cr_assert_eq(sn_partition_from_string(&p, "ketama:1", 0, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sn_partition_from_string("ketama:1", 0, err, sizeof(err), &p), 0, "%s", err);
     for (uint32_t n = 2; n <= 40; n++) {
         char host[32];
         snprintf(host, sizeof(host), "node%u", n - 1);
         cr_assert_eq(sn_partition_ketama_add(p, host, 0, 1), (int)n - 1);
         struct sn_partition *fresh = NULL;
-        cr_assert_eq(sn_partition_from_string(&fresh, "ketama", n, err, sizeof(err)), 0);
+        cr_assert_eq(sn_partition_from_string("ketama", n, err, sizeof(err), &fresh), 0);
         for (uint64_t k = 0; k < 500; k++)
             cr_assert_eq(sn_partition_u64(p, k), sn_partition_u64(fresh, k), "n=%u key %lu", n,
                          (unsigned long)k);
@@ -223,11 +223,11 @@ Test(ketama, synthetic_nodes_and_default_port)
 {
     struct sn_partition *a = NULL, *b = NULL, *c = NULL;
     char err[256];
-    cr_assert_eq(sn_partition_from_string(&a, "ketama:3", 0, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sn_partition_from_string("ketama:3", 0, err, sizeof(err), &a), 0, "%s", err);
     cr_assert_eq(
-        sn_partition_from_string(&b, "ketama:node0,node1:11211,node2:11211:1", 3, err, sizeof(err)),
+        sn_partition_from_string("ketama:node0,node1:11211,node2:11211:1", 3, err, sizeof(err), &b),
         0, "%s", err);
-    cr_assert_eq(sn_partition_from_string(&c, "ketama", 3, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sn_partition_from_string("ketama", 3, err, sizeof(err), &c), 0, "%s", err);
     cr_expect_str_eq(sn_partition_ketama_host(a, 2), "node2");
     for (uint64_t k = 0; k < 2000; k++) {
         uint32_t r = sn_partition_u64(a, k);
@@ -245,9 +245,9 @@ Test(ketama, xxh3_keys)
 {
     struct sn_partition *m = NULL, *x = NULL, *x2 = NULL;
     char err[256];
-    cr_assert_eq(sn_partition_from_string(&m, "ketama:16", 0, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(sn_partition_from_string(&x, "ketama-xxh3:16", 0, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(sn_partition_from_string(&x2, "ketama-xxh3", 16, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sn_partition_from_string("ketama:16", 0, err, sizeof(err), &m), 0, "%s", err);
+    cr_assert_eq(sn_partition_from_string("ketama-xxh3:16", 0, err, sizeof(err), &x), 0, "%s", err);
+    cr_assert_eq(sn_partition_from_string("ketama-xxh3", 16, err, sizeof(err), &x2), 0, "%s", err);
     int same = 0;
     for (int k = 0; k < KETAMA_NKEYS; k++) {
         uint32_t rm = sn_partition(m, ketama_keys[k].key, ketama_keys[k].len);

@@ -55,7 +55,7 @@ static struct sn_partition *ketama(uint32_t n, const struct sn_partition_node *n
     struct sn_partition_config c = {.kind = SN_PARTITION_KETAMA, .n = n, .nodes = nodes};
     struct sn_partition *p = NULL;
     char err[128];
-    cr_assert_eq(sn_partition_create(&p, &c, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sn_partition_create(&c, err, sizeof(err), &p), 0, "%s", err);
     return p;
 }
 

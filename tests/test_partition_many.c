@@ -48,7 +48,7 @@ static struct sn_partition *make(const char *spec, uint32_t n)
 {
     struct sn_partition *p = NULL;
     char err[200];
-    int rc = sn_partition_from_string(&p, spec, n, err, sizeof(err));
+    int rc = sn_partition_from_string(spec, n, err, sizeof(err), &p);
     cr_assert_eq(rc, 0, "%s: %s", spec, err);
     return p;
 }
@@ -111,7 +111,7 @@ Test(partition_many, custom_callback)
     make_keys(2);
     struct sn_partition_config c = {.kind = SN_PARTITION_CUSTOM, .n = 10, .fn = last_byte};
     struct sn_partition *p = NULL;
-    cr_assert_eq(sn_partition_create(&p, &c, NULL, 0), 0);
+    cr_assert_eq(sn_partition_create(&c, NULL, 0, &p), 0);
     check_batch(p, p, 0, MAX_KEYS, "custom");
     sn_partition_destroy(p);
 }

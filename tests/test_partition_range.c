@@ -19,7 +19,7 @@ static struct sn_partition *from(const char *spec, uint32_t n)
 {
     struct sn_partition *p = NULL;
     char err[256];
-    cr_assert_eq(sn_partition_from_string(&p, spec, n, err, sizeof(err)), 0, "%s: %s", spec, err);
+    cr_assert_eq(sn_partition_from_string(spec, n, err, sizeof(err), &p), 0, "%s: %s", spec, err);
     return p;
 }
 
@@ -33,7 +33,7 @@ Test(range, u64_boundaries)
     static const uint64_t split[] = {10, 20, 30};
     struct sn_partition_config c = {.kind = SN_PARTITION_RANGE, .n = 4, .split_u64 = split};
     struct sn_partition *p = NULL;
-    cr_assert_eq(sn_partition_create(&p, &c, NULL, 0), 0);
+    cr_assert_eq(sn_partition_create(&c, NULL, 0, &p), 0);
     static const struct {
         uint64_t key;
         uint32_t want;
@@ -89,7 +89,7 @@ Test(range, prefix_order)
     struct sn_partition_config c = {.kind = SN_PARTITION_RANGE, .n = 4, .split_keys = split};
     struct sn_partition *p = NULL;
     char err[128];
-    cr_assert_eq(sn_partition_create(&p, &c, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sn_partition_create(&c, err, sizeof(err), &p), 0, "%s", err);
     cr_expect_eq(str(p, "a"), 0);
     cr_expect_eq(str(p, "aa"), 0);
     cr_expect_eq(str(p, "ab"), 1);
@@ -129,7 +129,7 @@ Test(range, single_partition)
 {
     struct sn_partition_config c = {.kind = SN_PARTITION_RANGE, .n = 1};
     struct sn_partition *p = NULL;
-    cr_assert_eq(sn_partition_create(&p, &c, NULL, 0), 0);
+    cr_assert_eq(sn_partition_create(&c, NULL, 0, &p), 0);
     cr_expect_eq(sn_partition(p, "x", 1), 0);
     cr_expect_eq(sn_partition(p, NULL, 0), 0);
     cr_expect_eq(sn_partition_u64(p, UINT64_MAX), 0);
@@ -146,7 +146,7 @@ Test(range, agrees_with_linear_scan)
         struct sn_partition_config c = {
             .kind = SN_PARTITION_RANGE, .n = ns + 1, .split_u64 = split};
         struct sn_partition *p = NULL;
-        cr_assert_eq(sn_partition_create(&p, &c, NULL, 0), 0);
+        cr_assert_eq(sn_partition_create(&c, NULL, 0, &p), 0);
         for (uint64_t k = 0; k < (uint64_t)ns * 1000 + 1000; k += 97) {
             uint32_t want = 0;
             while (want < ns && split[want] <= k)
@@ -161,7 +161,7 @@ static void expect_rejected_cfg(const struct sn_partition_config *c, const char 
 {
     struct sn_partition *p = (struct sn_partition *)1;
     char err[256];
-    cr_expect_eq(sn_partition_create(&p, c, err, sizeof(err)), -EINVAL);
+    cr_expect_eq(sn_partition_create(c, err, sizeof(err), &p), -EINVAL);
     cr_expect_null(p);
     cr_expect(strstr(err, needle) != NULL, "message \"%s\" lacks \"%s\"", err, needle);
 }
@@ -198,7 +198,7 @@ static void expect_rejected_spec(const char *spec, uint32_t n, const char *needl
 {
     struct sn_partition *p = NULL;
     char err[256];
-    cr_expect_eq(sn_partition_from_string(&p, spec, n, err, sizeof(err)), -EINVAL, "%s", spec);
+    cr_expect_eq(sn_partition_from_string(spec, n, err, sizeof(err), &p), -EINVAL, "%s", spec);
     cr_expect_null(p);
     cr_expect(strstr(err, needle) != NULL, "%s: message \"%s\" lacks \"%s\"", spec, err, needle);
 }
@@ -292,7 +292,7 @@ Test(range, random_byte_splits_agree_with_linear_scan)
     struct sn_partition_config c = {.kind = SN_PARTITION_RANGE, .n = ns + 1, .split_keys = split};
     struct sn_partition *p = NULL;
     char err[256];
-    cr_assert_eq(sn_partition_create(&p, &c, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sn_partition_create(&c, err, sizeof(err), &p), 0, "%s", err);
     for (int k = 0; k < KEYS; k++) {
         uint8_t key[16];
         size_t len;

@@ -246,7 +246,7 @@ static struct sn_future *chains_main(void *arg)
     sn_done(sn_submit_to(n, echo, NULL), rec_err, &cres.err_bad_core);
     sn_done(sn_submit_to(n > 1 ? 1 : 0, nested, NULL), rec_val, &cres.nested);
     sn_done(sn_submit_to(last, sleepy, (void *)(uintptr_t)100), rec_val, &cres.slept);
-    sn_done(sn_map_reduce(my_id, NULL, sn_reduce_sum, 0, NULL), rec_val, &cres.sum);
+    sn_done(sn_map_reduce(my_id, NULL, 0, sn_reduce_sum, NULL), rec_val, &cres.sum);
     struct sn_future *fs[MAXC];
     for (unsigned i = 0; i < n; i++)
         fs[i] = sn_submit_to(i, my_id, NULL);
@@ -372,7 +372,7 @@ static struct sn_future *shard_step(void *arg, uint64_t v)
         return sn_then(sn_sharded_invoke_on_all(sharded, shard_hit, NULL), shard_step,
                        (void *)(uintptr_t)(step + 1));
     if (step == 3)
-        return sn_then(sn_map_reduce(read_hits, NULL, shard_sum_of_hits, 0, NULL), shard_step,
+        return sn_then(sn_map_reduce(read_hits, NULL, 0, shard_sum_of_hits, NULL), shard_step,
                        (void *)(uintptr_t)4);
     shard_total = v;
     return sn_then(sn_sharded_stop(sharded), stop_with_zero, NULL);
@@ -381,7 +381,7 @@ static struct sn_future *shard_step(void *arg, uint64_t v)
 static struct sn_future *sharded_main(void *arg)
 {
     (void)arg;
-    return sn_then(sn_sharded_start(&sharded, shard_init, shard_fini, NULL), shard_step,
+    return sn_then(sn_sharded_start(shard_init, shard_fini, NULL, &sharded), shard_step,
                    (void *)(uintptr_t)0);
 }
 
@@ -419,7 +419,7 @@ static void shard_fini_count(void *inst, void *arg)
 static struct sn_future *sharded_stop_main(void *arg)
 {
     (void)arg;
-    return sn_then(sn_sharded_start(&sharded, shard_init, shard_fini_count, NULL),
+    return sn_then(sn_sharded_start(shard_init, shard_fini_count, NULL, &sharded),
                    stop_then_unshard, NULL);
 }
 

@@ -133,7 +133,7 @@ static struct sn_future *finish(void *arg, uint64_t up_to_date)
 static struct sn_future *check(void *arg, uint64_t unused)
 {
     (void)arg, (void)unused;
-    return sn_then(sn_map_reduce(state, NULL, sn_reduce_sum, 0, NULL), finish, NULL);
+    return sn_then(sn_map_reduce(state, NULL, 0, sn_reduce_sum, NULL), finish, NULL);
 }
 
 static struct sn_future *cleanup(void *arg, int err, uint64_t code)
@@ -147,7 +147,7 @@ static struct sn_future *app_main(void *arg)
     (void)arg;
     if (sn_core_count() > MAX_CORES)
         return sn_failed(-EINVAL);
-    struct sn_future *f = sn_sharded_start(&app.nodes, node_init, node_fini, NULL);
+    struct sn_future *f = sn_sharded_start(node_init, node_fini, NULL, &app.nodes);
     f = sn_then(sn_then(f, broadcast_round, NULL), check, NULL);
     return sn_then_wrapped(f, cleanup, NULL);
 }
@@ -158,7 +158,7 @@ static const char usage[] = "usage: sn-broadcast [--rounds N] [libsn options]\n"
 int main(int argc, char **argv)
 {
     struct sn_config cfg;
-    int rc = sn_config_parse(&cfg, &argc, argv, usage);
+    int rc = sn_config_parse(&argc, argv, usage, &cfg);
     if (rc != SN_CONFIG_CONTINUE)
         return rc;
     app.rounds = 1000;

@@ -123,7 +123,7 @@ static struct sn_future *send_chunk(void *arg, uint64_t unused)
     }
     if (app.sent < app.increments)
         return sn_then(sn_yield(), send_chunk, NULL);
-    return sn_then(sn_map_reduce(report, NULL, sn_reduce_sum, 0, NULL), finish, NULL);
+    return sn_then(sn_map_reduce(report, NULL, 0, sn_reduce_sum, NULL), finish, NULL);
 }
 
 static struct sn_future *counter_main(void *arg)
@@ -131,13 +131,13 @@ static struct sn_future *counter_main(void *arg)
     (void)arg;
     struct sn_partition_config pc = {.kind = SN_PARTITION_HASH, .n = sn_core_count()};
     char err[128];
-    if (sn_partition_create(&app.part, &pc, err, sizeof err) < 0) {
+    if (sn_partition_create(&pc, err, sizeof err, &app.part) < 0) {
         fprintf(stderr, "sn-counter: %s\n", err);
         return sn_ready(1);
     }
     printf("sn-counter: %u cores, %" PRIu64 " keys, %" PRIu64 " increments\n", sn_core_count(),
            app.keys, app.increments);
-    struct sn_future *f = sn_sharded_start(&app.counters, shard_init, shard_fini, &app);
+    struct sn_future *f = sn_sharded_start(shard_init, shard_fini, &app, &app.counters);
     return sn_then_wrapped(sn_then(f, send_chunk, NULL), cleanup, NULL);
 }
 
@@ -148,7 +148,7 @@ static const char usage[] = "usage: sn-counter [--keys N] [--increments N] [libs
 int main(int argc, char **argv)
 {
     struct sn_config cfg;
-    int rc = sn_config_parse(&cfg, &argc, argv, usage);
+    int rc = sn_config_parse(&argc, argv, usage, &cfg);
     if (rc != SN_CONFIG_CONTINUE)
         return rc;
     app.keys = 1000;

@@ -172,7 +172,7 @@ static struct sn_future *finish(void *arg, uint64_t total)
 static struct sn_future *collect(void *arg, uint64_t unused)
 {
     (void)arg, (void)unused;
-    return sn_then(sn_map_reduce(report, NULL, sn_reduce_sum, 0, NULL), finish, NULL);
+    return sn_then(sn_map_reduce(report, NULL, 0, sn_reduce_sum, NULL), finish, NULL);
 }
 
 /* Whatever happened, the accounts are destroyed on their cores before the exit. */
@@ -187,14 +187,14 @@ static struct sn_future *app_main(void *arg)
     (void)arg;
     char err[128];
     struct sn_partition_config pc = {.kind = SN_PARTITION_HASH, .n = sn_core_count()};
-    if (sn_core_count() > MAX_CORES || sn_partition_create(&app.part, &pc, err, sizeof err)) {
+    if (sn_core_count() > MAX_CORES || sn_partition_create(&pc, err, sizeof err, &app.part)) {
         fprintf(stderr, "sn-data_processing: cannot make the partitioner\n");
         return sn_ready(1);
     }
     for (unsigned c = 0; c < sn_core_count(); c++)
         if (!(app.batches[c] = malloc(sizeof *app.batches[c])))
             return sn_ready(1);
-    struct sn_future *f = sn_sharded_start(&app.accounts, accounts_init, accounts_fini, NULL);
+    struct sn_future *f = sn_sharded_start(accounts_init, accounts_fini, NULL, &app.accounts);
     f = sn_then(sn_then(f, send_slice, NULL), collect, NULL);
     return sn_then_wrapped(f, cleanup, NULL);
 }
@@ -206,7 +206,7 @@ static const char usage[] = "usage: sn-data_processing [--records N] [--users N]
 int main(int argc, char **argv)
 {
     struct sn_config cfg;
-    int rc = sn_config_parse(&cfg, &argc, argv, usage);
+    int rc = sn_config_parse(&argc, argv, usage, &cfg);
     if (rc != SN_CONFIG_CONTINUE)
         return rc;
     app.nrecords = 200000;

@@ -334,7 +334,7 @@ static struct sn_future *check(void *arg, uint64_t ncores)
 static struct sn_future *collect(void *arg, uint64_t unused)
 {
     (void)arg, (void)unused;
-    return sn_then(sn_map_reduce(collect_one, NULL, gather, 0, NULL), check, NULL);
+    return sn_then(sn_map_reduce(collect_one, NULL, 0, gather, NULL), check, NULL);
 }
 
 static struct sn_future *cleanup(void *arg, int err, uint64_t code)
@@ -348,11 +348,11 @@ static struct sn_future *app_main(void *arg)
     (void)arg;
     char err[128];
     struct sn_partition_config pc = {.kind = SN_PARTITION_JUMP, .n = sn_core_count()};
-    if (sn_core_count() > MAX_CORES || sn_partition_create(&app.part, &pc, err, sizeof err)) {
+    if (sn_core_count() > MAX_CORES || sn_partition_create(&pc, err, sizeof err, &app.part)) {
         fprintf(stderr, "sn-distributed_compute: cannot make the partitioner\n");
         return sn_ready(1);
     }
-    struct sn_future *f = sn_sharded_start(&app.shards, shard_init, shard_fini, NULL);
+    struct sn_future *f = sn_sharded_start(shard_init, shard_fini, NULL, &app.shards);
     f = sn_then(sn_then(f, send_window, NULL), collect, NULL);
     return sn_then_wrapped(f, cleanup, NULL);
 }
@@ -365,7 +365,7 @@ static const char usage[] =
 int main(int argc, char **argv)
 {
     struct sn_config cfg;
-    int rc = sn_config_parse(&cfg, &argc, argv, usage);
+    int rc = sn_config_parse(&argc, argv, usage, &cfg);
     if (rc != SN_CONFIG_CONTINUE)
         return rc;
     app.lines = 200000;

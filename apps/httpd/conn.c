@@ -74,7 +74,7 @@ static void head_timer_update(struct httpd_conn *h, bool head_started)
     }
 }
 
-void *httpd_on_accept(void *arg, struct sn_conn *conn)
+void *httpd_on_accept(struct sn_conn *conn, void *arg)
 {
     struct httpd_server *srv = arg;
     struct httpd_core *hc = srv->cores[sn_core_id()];

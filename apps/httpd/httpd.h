@@ -119,7 +119,7 @@ void httpd_server_free(struct httpd_server *srv);
 
 /* The connection callbacks and the accept hook (arg: the server). */
 extern const struct sn_conn_ops httpd_conn_ops;
-void *httpd_on_accept(void *arg, struct sn_conn *conn);
+void *httpd_on_accept(struct sn_conn *conn, void *arg);
 
 /*
  * Per-connection state. `refs` counts the owners: the connection itself (until on_close) and

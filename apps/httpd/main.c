@@ -78,7 +78,7 @@ static int parse_args(int argc, char **argv, struct httpd_options *o)
 int main(int argc, char **argv)
 {
     struct sn_config cfg;
-    int rc = sn_config_parse(&cfg, &argc, argv, usage);
+    int rc = sn_config_parse(&argc, argv, usage, &cfg);
     if (rc != SN_CONFIG_CONTINUE)
         return rc;
     struct httpd_server srv = {

@@ -218,7 +218,7 @@ void kv_gather_release(struct kv_gather *g);
 extern const struct sn_conn_ops kv_conn_ops;
 
 /* on_accept of the memcached listener. */
-void *kv_conn_accept(void *arg, struct sn_conn *conn);
+void *kv_conn_accept(struct sn_conn *conn, void *arg);
 
 /* A batch takes a reference on a connection whose answers it carries... */
 void kv_conn_hold(struct kv_conn *c);
@@ -230,7 +230,7 @@ void kv_conn_batch_done(struct kv_conn *c);
 
 extern const struct sn_conn_ops kv_metrics_ops;
 
-void *kv_metrics_accept(void *arg, struct sn_conn *conn);
+void *kv_metrics_accept(struct sn_conn *conn, void *arg);
 
 /* The Prometheus page for the given per-core snapshots into out. 0 or -ENOMEM. */
 int kv_metrics_format(struct mc_buf *out, const struct kv_core_snap *snap, unsigned ncores);

@@ -568,7 +568,7 @@ void kv_conn_batch_done(struct kv_conn *c)
 
 static const char too_many[] = "ERROR Too many open connections\r\n";
 
-void *kv_conn_accept(void *arg, struct sn_conn *conn)
+void *kv_conn_accept(struct sn_conn *conn, void *arg)
 {
     (void)arg;
     struct kv_core *kc = kv_core_self();

@@ -53,8 +53,8 @@ static struct sn_future *core_init(void *arg)
 static int make_partitioner(void)
 {
     char err[160];
-    int rc = sn_partition_from_string(&kv_srv.part, kv_srv.opt.partitioner, kv_srv.ncores, err,
-                                      sizeof err);
+    int rc = sn_partition_from_string(kv_srv.opt.partitioner, kv_srv.ncores, err, sizeof err,
+                                      &kv_srv.part);
     if (rc < 0) {
         fprintf(stderr, "sn-kv: --partitioner %s: %s\n", kv_srv.opt.partitioner, err);
         return rc;

@@ -227,7 +227,7 @@ const struct sn_conn_ops kv_metrics_ops = {
     .on_close = m_on_close,
 };
 
-void *kv_metrics_accept(void *arg, struct sn_conn *conn)
+void *kv_metrics_accept(struct sn_conn *conn, void *arg)
 {
     (void)arg;
     struct kv_mconn *m = calloc(1, sizeof *m);

@@ -216,7 +216,7 @@ static struct sn_future *kv_main(void *arg)
 int main(int argc, char **argv)
 {
     struct sn_config cfg;
-    int rc = sn_config_parse(&cfg, &argc, argv, usage);
+    int rc = sn_config_parse(&argc, argv, usage, &cfg);
     if (rc != SN_CONFIG_CONTINUE)
         return rc;
     rc = parse_args(argc, argv);

@@ -121,7 +121,7 @@ static struct sn_future *reduce(void *arg, uint64_t unused)
     job->parts = calloc(sn_core_count(), sizeof *job->parts);
     if (!job->parts)
         return sn_failed(-ENOMEM);
-    return sn_then(sn_map_reduce(collect, job, gather, 0, job), print_result, job);
+    return sn_then(sn_map_reduce(collect, job, 0, gather, job), print_result, job);
 }
 
 static struct sn_future *map_shuffle(void *arg, uint64_t unused)
@@ -143,7 +143,7 @@ static struct sn_future *stat_done(void *arg, uint64_t unused)
     job->size = job->st.size;
     uint64_t p = job->piece_size ? job->piece_size : WC_PIECE_DEFAULT;
     job->npieces = job->static_ranges ? sn_core_count() : (job->size + p - 1) / p;
-    struct sn_future *f = sn_sharded_start(&job->shards, wc_core_new, wc_core_free, job);
+    struct sn_future *f = sn_sharded_start(wc_core_new, wc_core_free, job, &job->shards);
     return sn_then(f, map_shuffle, job);
 }
 
@@ -209,7 +209,7 @@ struct sn_future *wc_dist_main(void *arg)
     char msg[160];
     job->t0 = sn_now_ns();
     int rc =
-        sn_partition_from_string(&job->part, job->partitioner, sn_core_count(), msg, sizeof msg);
+        sn_partition_from_string(job->partitioner, sn_core_count(), msg, sizeof msg, &job->part);
     if (rc == 0 && sn_partition_kind(job->part) == SN_PARTITION_ROUND_ROBIN) {
         snprintf(msg, sizeof msg, "round-robin ignores the key: every word needs one owner");
         rc = -EINVAL;

@@ -8,7 +8,7 @@
  *     int main(int argc, char **argv)
  *     {
  *         struct sn_config cfg;
- *         int rc = sn_config_parse(&cfg, &argc, argv, "usage: sn-echo [--port N]\n");
+ *         int rc = sn_config_parse(&argc, argv, "usage: sn-echo [--port N]\n", &cfg);
  *         if (rc != SN_CONFIG_CONTINUE)
  *             return rc;                      // --help/--version (0) or a bad value (2)
  *         // argv[1..argc-1] now holds only what libsn did not recognise, in order:
@@ -89,7 +89,7 @@ SN_API void sn_config_init(struct sn_config *cfg);
  * Never calls exit(). --cpuset syntax is checked here; whether its CPUs exist is checked
  * when sn_run discovers the machine. Any thread (not reentrant on the same argv).
  */
-SN_API int sn_config_parse(struct sn_config *cfg, int *argc, char **argv, const char *app_usage);
+SN_API int sn_config_parse(int *argc, char **argv, const char *app_usage, struct sn_config *cfg);
 
 /*
  * For apps without options of their own, after sn_config_parse: returns SN_CONFIG_CONTINUE

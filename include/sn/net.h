@@ -159,7 +159,7 @@ struct sn_listen_config {
      * connection's user data (`arg` of its ops). It may close the connection at once. NULL:
      * every connection gets `arg`.
      */
-    void *(*on_accept)(void *arg, struct sn_conn *conn);
+    void *(*on_accept)(struct sn_conn *conn, void *arg);
     void *arg;
 };
 

@@ -150,8 +150,8 @@ struct sn_partition_config {
  * errlen > 0, always NUL-terminated and truncated to errlen) or -ENOMEM. Any thread.
  * The caller owns the partitioner and frees it with sn_partition_destroy().
  */
-SN_API int sn_partition_create(struct sn_partition **out, const struct sn_partition_config *cfg,
-                               char *err, size_t errlen);
+SN_API int sn_partition_create(const struct sn_partition_config *cfg, char *err, size_t errlen,
+                               struct sn_partition **out);
 
 /*
  * Builds a partitioner from a string, for command lines. `n` is the number of partitions;
@@ -172,8 +172,8 @@ SN_API int sn_partition_create(struct sn_partition **out, const struct sn_partit
  * `err` (as sn_partition_create), or -ENOMEM. Custom partitioners need a callback and so
  * cannot be made from a string. Any thread.
  */
-SN_API int sn_partition_from_string(struct sn_partition **out, const char *spec, uint32_t n,
-                                    char *err, size_t errlen);
+SN_API int sn_partition_from_string(const char *spec, uint32_t n, char *err, size_t errlen,
+                                    struct sn_partition **out);
 
 /* Frees a partitioner; NULL is a no-op. No other call may be using it. Any thread. */
 SN_API void sn_partition_destroy(struct sn_partition *p);
@@ -204,6 +204,7 @@ SN_API void sn_partition_many(struct sn_partition *p, const struct sn_partition_
 /* Number of partitions N (changes only through ketama add/remove). Any thread. */
 SN_API uint32_t sn_partition_count(const struct sn_partition *p);
 
+/* The strategy `p` was built with (SN_PARTITION_HASH ... SN_PARTITION_CUSTOM). Any thread. */
 SN_API enum sn_partition_kind sn_partition_kind(const struct sn_partition *p);
 
 /* "hash", "jump", "ketama", "rendezvous", "range", "round-robin", "custom", or "unknown". */

@@ -71,8 +71,8 @@ typedef uint64_t (*sn_reduce_fn)(void *arg, uint64_t acc, uint64_t value);
  * value), starting from `init`. Succeeds with the final acc, or fails with the first error
  * seen (after every core answered).
  */
-SN_API struct sn_future *sn_map_reduce(sn_remote_fn fn, void *arg, sn_reduce_fn reduce,
-                                       uint64_t init, void *reduce_arg);
+SN_API struct sn_future *sn_map_reduce(sn_remote_fn fn, void *arg, uint64_t init,
+                                       sn_reduce_fn reduce, void *reduce_arg);
 
 /* Ready-made reducer: the sum of the values. */
 SN_API uint64_t sn_reduce_sum(void *arg, uint64_t acc, uint64_t value);
@@ -95,8 +95,8 @@ typedef struct sn_future *(*sn_shard_fn)(void *instance, void *arg);
  * sn_sharded_stop to destroy the instances that were made). `arg` must stay valid until
  * sn_sharded_stop's future settles. The object may be used from every core.
  */
-SN_API struct sn_future *sn_sharded_start(struct sn_sharded **out, sn_shard_init_fn init,
-                                          sn_shard_fini_fn fini, void *arg);
+SN_API struct sn_future *sn_sharded_start(sn_shard_init_fn init, sn_shard_fini_fn fini,
+                                          void *arg, struct sn_sharded **out);
 
 /* The calling core's instance (NULL before start finished there). Any core, lock free. */
 SN_API void *sn_sharded_local(const struct sn_sharded *s);

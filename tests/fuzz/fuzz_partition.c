@@ -139,7 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     char *err = errlen ? malloc(errlen) : NULL;
     struct sn_partition *p = (struct sn_partition *)spec; /* must be overwritten */
-    int rc = sn_partition_from_string(&p, spec, n, err, errlen);
+    int rc = sn_partition_from_string(spec, n, err, errlen, &p);
     fp_check(rc == 0 || rc == -EINVAL || rc == -ENOMEM, "unexpected return value", spec);
     if (rc < 0) {
         fp_check(p == NULL, "*out not NULL after a failure", spec);
@@ -152,7 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fp_check(count >= 1 && count <= SN_PARTITION_MAX_N, "count out of range", spec);
         fp_check(n == 0 || count == n, "count disagrees with n", spec);
         struct sn_partition *q = NULL;
-        fp_check(sn_partition_from_string(&q, spec, n, NULL, 0) == 0, "second build failed",
+        fp_check(sn_partition_from_string(spec, n, NULL, 0, &q) == 0, "second build failed",
                  spec);
         fp_lookups(p, q, keys, klen, spec);
         sn_partition_destroy(q);
