@@ -277,7 +277,7 @@ static struct sn_future *rtt_step(void *arg, uint64_t v)
     if (st.i > 0)
         st.rtt[st.i - 1] = t - st.t0;
     if (st.i++ == n_rtt)
-        return NULL;
+        return SN_SUCCESS;
     st.t0 = now_ns();
     return sn_then(sn_submit_to(1, echo, NULL), rtt_step, NULL);
 }
@@ -339,7 +339,7 @@ static struct sn_future *send_chunk(void *arg, uint64_t v)
     }
     if (st.sent < n_sends)
         return sn_then(sn_yield(), send_chunk, NULL);
-    return NULL;
+    return SN_SUCCESS;
 }
 
 static struct sn_future *send_phase(void *arg, uint64_t v)
@@ -365,7 +365,7 @@ static struct sn_future *wake_step(void *arg, uint64_t v)
     int *k = arg;
     (void)v;
     if (*k == n_wake)
-        return NULL;
+        return SN_SUCCESS;
     (*k)++;
     sn_send(1, wake_sample, (void *)(uintptr_t)now_ns());
     return sn_then(sn_sleep(WAKE_GAP_NS), wake_step, arg);
@@ -463,7 +463,7 @@ static struct sn_future *idle_end(void *arg, uint64_t v)
 {
     (void)arg, (void)v;
     idle.pct = 100.0 * (double)(cpu_ns() - idle.cpu0) / (double)(now_ns() - idle.wall0);
-    return NULL;
+    return SN_SUCCESS;
 }
 
 static struct sn_future *idle_start(void *arg, uint64_t v)

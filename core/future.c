@@ -5,6 +5,7 @@
  * (so a long chain holds one object per pending link, not one per link ever made).
  */
 #include <sn/future.h>
+#include <sn/mesh.h>
 
 #include "core/sched.h"
 
@@ -30,6 +31,7 @@ struct sn_future {
     int32_t err;
     uint8_t state;
     uint8_t kind;
+    uint16_t core; /* the core it lives on (asserted by every use) */
     union {
         sn_then_fn then;
         sn_wrapped_fn wrapped;
@@ -55,9 +57,12 @@ _Static_assert(sizeof(struct when_all) <= SN__SCHED_OBJ_SIZE, "fits the core poo
 
 static void settle(struct sn__sched *s, struct sn_future *f, int err, uint64_t value);
 
+_Static_assert(SN_MESH_MAX_CORES <= UINT16_MAX + 1, "a core id fits the future's core field");
+
 static struct sn_future *fut_new(struct sn__sched *s)
 {
     struct sn_future *f = sn__sched_obj(s);
+    f->core = (uint16_t)s->id;
     f->state = ST_PENDING;
     f->kind = K_NONE;
     f->err = 0;
@@ -72,12 +77,30 @@ static int norm_err(int err)
     return err ? err : -ECANCELED;
 }
 
-/* Passes g's eventual result to out. g NULL means success with 0. */
+/* A future of another core is a contract violation: its state is that core's alone. */
+static inline void check_core(const struct sn__sched *s, const struct sn_future *f)
+{
+    assert(f->core == s->id && "a future used on a core it does not live on");
+    (void)s;
+    (void)f;
+}
+
+static struct sn_future *fut_ready(struct sn__sched *s, int err, uint64_t value)
+{
+    struct sn_future *f = fut_new(s);
+    f->state = ST_READY;
+    f->err = err;
+    f->value = err ? 0 : value;
+    return f;
+}
+
+/* Passes g's eventual result to out. g NULL (SN_SUCCESS) means success with 0. */
 static void link(struct sn__sched *s, struct sn_future *g, struct sn_future *out)
 {
     if (!g) {
         settle(s, out, 0, 0);
     } else if (g->state == ST_READY) {
+        check_core(s, g);
         assert(g->kind == K_NONE);
         int err = g->err;
         uint64_t value = g->value;
@@ -152,6 +175,7 @@ static void dispatch(struct sn__sched *s, struct sn_future *f)
 
 static void settle(struct sn__sched *s, struct sn_future *f, int err, uint64_t value)
 {
+    check_core(s, f);
     assert(f->state == ST_PENDING);
     f->state = ST_READY;
     f->err = err;
@@ -163,6 +187,7 @@ static void settle(struct sn__sched *s, struct sn_future *f, int err, uint64_t v
 /* Sets f's consumer; dispatches at once when f has already settled. */
 static void consume(struct sn__sched *s, struct sn_future *f, uint8_t kind)
 {
+    check_core(s, f);
     assert(f->kind == K_NONE);
     f->kind = kind;
     if (f->state == ST_READY)
@@ -171,52 +196,37 @@ static void consume(struct sn__sched *s, struct sn_future *f, uint8_t kind)
 
 struct sn_promise *sn_promise_new(struct sn_future **fut)
 {
-    struct sn__sched *s = sn__tls_sched;
-    if (!s) {
-        *fut = NULL;
-        return NULL;
-    }
+    struct sn__sched *s = sn__sched_here(__func__);
     *fut = fut_new(s);
     return (struct sn_promise *)*fut;
 }
 
 void sn_promise_set(struct sn_promise *p, uint64_t value)
 {
-    settle(sn__tls_sched, (struct sn_future *)p, 0, value);
+    settle(sn__sched_here(__func__), (struct sn_future *)p, 0, value);
 }
 
 void sn_promise_fail(struct sn_promise *p, int err)
 {
-    settle(sn__tls_sched, (struct sn_future *)p, norm_err(err), 0);
+    settle(sn__sched_here(__func__), (struct sn_future *)p, norm_err(err), 0);
 }
 
 struct sn_future *sn_ready(uint64_t value)
 {
-    struct sn__sched *s = sn__tls_sched;
-    if (!s)
-        return NULL;
-    struct sn_future *f = fut_new(s);
-    f->state = ST_READY;
-    f->value = value;
-    return f;
+    return fut_ready(sn__sched_here(__func__), 0, value);
 }
 
 struct sn_future *sn_failed(int err)
 {
-    struct sn__sched *s = sn__tls_sched;
-    if (!s)
-        return NULL;
-    struct sn_future *f = fut_new(s);
-    f->state = ST_READY;
-    f->err = norm_err(err);
-    return f;
+    return fut_ready(sn__sched_here(__func__), norm_err(err), 0);
 }
 
 struct sn_future *sn_then(struct sn_future *f, sn_then_fn fn, void *arg)
 {
-    struct sn__sched *s = sn__tls_sched;
-    if (!f || !s)
-        return NULL;
+    struct sn__sched *s = sn__sched_here(__func__);
+    if (!f)
+        f = fut_ready(s, 0, 0); /* SN_SUCCESS */
+    check_core(s, f);
     if (f->state == ST_READY && s->depth < SN_FUTURE_MAX_DEPTH) {
         /* Fast path: call fn now and hand back its future; no extra object. */
         if (f->err)
@@ -226,7 +236,7 @@ struct sn_future *sn_then(struct sn_future *f, sn_then_fn fn, void *arg)
         s->depth++;
         struct sn_future *g = fn(arg, value);
         s->depth--;
-        return g ? g : sn_ready(0);
+        return g ? g : fut_ready(s, 0, 0);
     }
     struct sn_future *out = fut_new(s);
     f->fn.then = fn;
@@ -238,9 +248,10 @@ struct sn_future *sn_then(struct sn_future *f, sn_then_fn fn, void *arg)
 
 struct sn_future *sn_then_wrapped(struct sn_future *f, sn_wrapped_fn fn, void *arg)
 {
-    struct sn__sched *s = sn__tls_sched;
-    if (!f || !s)
-        return NULL;
+    struct sn__sched *s = sn__sched_here(__func__);
+    if (!f)
+        f = fut_ready(s, 0, 0); /* SN_SUCCESS */
+    check_core(s, f);
     if (f->state == ST_READY && s->depth < SN_FUTURE_MAX_DEPTH) {
         int err = f->err;
         uint64_t value = f->value;
@@ -248,7 +259,7 @@ struct sn_future *sn_then_wrapped(struct sn_future *f, sn_wrapped_fn fn, void *a
         s->depth++;
         struct sn_future *g = fn(arg, err, value);
         s->depth--;
-        return g ? g : sn_ready(0);
+        return g ? g : fut_ready(s, 0, 0);
     }
     struct sn_future *out = fut_new(s);
     f->fn.wrapped = fn;
@@ -260,9 +271,9 @@ struct sn_future *sn_then_wrapped(struct sn_future *f, sn_wrapped_fn fn, void *a
 
 void sn_done(struct sn_future *f, sn_done_fn fn, void *arg)
 {
-    struct sn__sched *s = sn__tls_sched;
-    if (!f || !s)
-        return;
+    struct sn__sched *s = sn__sched_here(__func__);
+    if (!f)
+        f = fut_ready(s, 0, 0); /* SN_SUCCESS */
     f->fn.done = fn;
     f->arg = arg;
     consume(s, f, K_DONE);
@@ -270,28 +281,25 @@ void sn_done(struct sn_future *f, sn_done_fn fn, void *arg)
 
 void sn_ignore(struct sn_future *f)
 {
-    struct sn__sched *s = sn__tls_sched;
-    if (!f || !s)
-        return;
-    consume(s, f, K_IGNORE);
+    struct sn__sched *s = sn__sched_here(__func__);
+    if (f)
+        consume(s, f, K_IGNORE);
 }
 
 struct sn_future *sn_when_all(struct sn_future *const *futs, unsigned n,
                               struct sn_result *results)
 {
-    struct sn__sched *s = sn__tls_sched;
-    if (!s)
-        return NULL;
+    struct sn__sched *s = sn__sched_here(__func__);
     if (n == 0)
-        return sn_ready(0);
+        return fut_ready(s, 0, 0);
     struct sn_future *out = fut_new(s);
     struct when_all *w = sn__sched_obj(s);
     *w = (struct when_all){
         .out = out, .results = results, .remaining = n, .n = n, .failed_index = n};
     for (unsigned i = 0; i < n; i++) {
         struct sn_future *f = futs[i];
-        if (!f) {
-            when_all_record(s, w, i, -EINVAL, 0);
+        if (!f) { /* SN_SUCCESS */
+            when_all_record(s, w, i, 0, 0);
             continue;
         }
         f->arg = w;
@@ -303,15 +311,60 @@ struct sn_future *sn_when_all(struct sn_future *const *futs, unsigned n,
 
 bool sn_future_available(const struct sn_future *f)
 {
-    return f && f->state == ST_READY;
+    return !f || f->state == ST_READY;
 }
 
 bool sn__future_take(struct sn_future *f, int *err, uint64_t *value)
 {
-    if (!f || f->state != ST_READY || f->kind != K_NONE)
+    if (!f) { /* SN_SUCCESS */
+        *err = 0;
+        *value = 0;
+        return true;
+    }
+    if (f->state != ST_READY || f->kind != K_NONE)
         return false;
     *err = f->err;
     *value = f->value;
     sn__sched_obj_put(sn__tls_sched, f);
     return true;
+}
+
+/* ---- waiter sets (core/sched.h) -------------------------------------------------------- */
+
+struct sn__waiter {
+    struct sn__waiter *next;
+    struct sn_promise *promise;
+};
+_Static_assert(sizeof(struct sn__waiter) <= SN__SCHED_OBJ_SIZE, "fits the core pool");
+
+struct sn_future *sn__waiters_add(struct sn__waiters *w)
+{
+    struct sn__sched *s = sn__sched_here(__func__);
+    struct sn__waiter *k = sn__sched_obj(s);
+    struct sn_future *f;
+    k->next = NULL;
+    k->promise = sn_promise_new(&f);
+    if (w->last)
+        w->last->next = k;
+    else
+        w->head = k;
+    w->last = k;
+    return f;
+}
+
+void sn__waiters_settle(struct sn__waiters *w, int err, uint64_t value)
+{
+    struct sn__sched *s = sn__sched_here(__func__);
+    struct sn__waiter *k = w->head;
+    w->head = w->last = NULL;
+    while (k) {
+        struct sn__waiter *next = k->next;
+        struct sn_promise *p = k->promise;
+        sn__sched_obj_put(s, k);
+        if (err)
+            sn_promise_fail(p, err);
+        else
+            sn_promise_set(p, value);
+        k = next;
+    }
 }

@@ -2,6 +2,8 @@
 #include "core/sched.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 
 __thread unsigned sn__tls_core_id1;
@@ -46,7 +48,7 @@ unsigned sn_core_count(void)
 
 void sn_schedule(struct sn_task *t)
 {
-    struct sn__sched *s = sn__tls_sched;
+    struct sn__sched *s = sn__sched_here(__func__);
     t->next = NULL;
     *s->rq_tail = t;
     s->rq_tail = &t->next;
@@ -91,6 +93,12 @@ static void later_run(struct sn_task *t)
     void *arg = l->arg;
     sn__sched_obj_put(sn__tls_sched, l);
     fn(arg);
+}
+
+void sn__off_core(const char *fn)
+{
+    fprintf(stderr, "libsn: %s called off a reactor core\n", fn);
+    abort();
 }
 
 int sn_later(void (*fn)(void *arg), void *arg)

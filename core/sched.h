@@ -37,6 +37,22 @@ struct sn__sched {
 /* The scheduler bound to the calling thread, NULL on a thread that is not a core. */
 extern __thread struct sn__sched *sn__tls_sched;
 
+/*
+ * Prints "libsn: <fn> called off a reactor core" and aborts: calling a function that needs
+ * a core (every one that returns a future) from another thread is a contract violation, as
+ * an assert is in Seastar, not an error to return.
+ */
+__attribute__((noreturn, cold)) void sn__off_core(const char *fn);
+
+/* The calling thread's scheduler; aborts through sn__off_core(fn) off a core. */
+static inline struct sn__sched *sn__sched_here(const char *fn)
+{
+    struct sn__sched *s = sn__tls_sched;
+    if (sn_unlikely(!s))
+        sn__off_core(fn);
+    return s;
+}
+
 /* Initialises `s` for core `id`, its pool chunks from `allocator` (NULL: default). 0 or -errno. */
 int sn__sched_init(struct sn__sched *s, unsigned id, const struct sn_allocator *allocator);
 
@@ -81,6 +97,22 @@ static inline void sn__sched_obj_put(struct sn__sched *s, void *obj)
  */
 struct sn_future;
 bool sn__future_take(struct sn_future *f, int *err, uint64_t *value);
+
+/*
+ * Promises settled together, for "settles once the object is released" futures (closes,
+ * sn_when_stopped): each waiter is a promise with a link from the core's pool. Zero is an
+ * empty set. Touched by the owning core only.
+ */
+struct sn__waiter;
+struct sn__waiters {
+    struct sn__waiter *head, *last;
+};
+
+/* Adds a waiter and returns its future (pending). */
+struct sn_future *sn__waiters_add(struct sn__waiters *w);
+
+/* Settles every waiter, first added first, with err (0: success with value); empties `w`. */
+void sn__waiters_settle(struct sn__waiters *w, int err, uint64_t value);
 
 /* Timers of `s` (core/timer.c). */
 int sn__timers_init(struct sn__timers *t);

@@ -135,18 +135,24 @@ int sn_timer_arm_periodic(struct sn_timer *t, uint64_t period_ns)
     return arm(t, period_ns, period_ns);
 }
 
-bool sn_timer_cancel(struct sn_timer *t)
+int sn_timer_cancel(struct sn_timer *t)
 {
     struct sn__sched *s = sn__tls_sched;
-    if (t->index == NOT_ARMED || !s || t->core != s->id)
-        return false;
+    if (t->index == NOT_ARMED)
+        return 0;
+    if (!s)
+        return -EPERM;
+    if (t->core != s->id)
+        return -EXDEV;
     heap_remove(&s->timers, t);
-    return true;
+    return 1;
 }
 
-bool sn_timer_armed(const struct sn_timer *t)
+int sn_timer_armed(const struct sn_timer *t)
 {
-    return t->index != NOT_ARMED;
+    if (t->index == NOT_ARMED)
+        return 0;
+    return t->core == sn_core_id() ? 1 : -EXDEV;
 }
 
 unsigned sn__timers_expire(struct sn__sched *s, uint64_t now)
@@ -207,9 +213,7 @@ void sn__timers_cancel_all(struct sn__sched *s)
 
 struct sn_future *sn_sleep(uint64_t ns)
 {
-    struct sn__sched *s = sn__tls_sched;
-    if (!s)
-        return NULL;
+    struct sn__sched *s = sn__sched_here(__func__);
     struct sn_future *f;
     struct sleeper *z = sn__sched_obj(s);
     z->promise = sn_promise_new(&f);
@@ -225,5 +229,6 @@ struct sn_future *sn_sleep(uint64_t ns)
 
 struct sn_future *sn_yield(void)
 {
+    sn__sched_here(__func__);
     return sn_sleep(0);
 }

@@ -53,7 +53,9 @@ Generated from the header comments by `docs/gen_api.sh`; do not edit by hand. Ru
 `make api-doc` after changing a public header: `tests/test_api_doc.c` fails while this file
 and the headers disagree. Everything is reached through `#include <sn.h>`. Conventions for
 every call: 0 (or a count) on success and a negative errno on failure (`sn_strerror`), a call
-that fails never calls its callback, and each contract says which thread may call it.
+that fails never calls its callback, and each contract says which thread may call it. All
+seven rules every function follows are in `docs/ARCHITECTURE.md`, "API conventions", and at
+the top of `<sn.h>` below.
 
 Headers:
 EOF

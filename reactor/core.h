@@ -68,6 +68,7 @@ struct sn__core {
 
     /* Shutdown state of this core. */
     bool stop_seen;      /* entered stopping mode (timers disarmed, sends refused) */
+    struct sn__waiters stopped; /* sn_when_stopped futures, settled when stop_seen is set */
     bool finishing;      /* the runtime decided it is over: drop sends */
 
     /* Loop state. */
@@ -97,7 +98,8 @@ struct sn__rt {
     pthread_t *threads;
     pthread_barrier_t barrier;
     _Atomic int setup_err;  /* first set-up error of any core */
-    _Atomic int stop;       /* 1 once sn_stop was called */
+    _Atomic int stop_claim; /* 1 once an sn_stop call won the right to set exit_code */
+    _Atomic int stop;       /* 1 once sn_stop was called (exit_code is set before) */
     _Atomic int exit_code;
     _Atomic int finished;   /* 1 once core 0 found every core idle with nothing in flight */
     struct sn__signals signals;
@@ -121,11 +123,25 @@ static inline struct sn__core *sn__core_self(void)
     return (struct sn__core *)sn__tls_sched;
 }
 
+/* The calling thread's core; aborts naming `fn` off a core (see sn__off_core). */
+static inline struct sn__core *sn__core_here(const char *fn)
+{
+    return (struct sn__core *)sn__sched_here(fn);
+}
+
 /* Bumps a single-writer counter (owner only). */
 static inline void sn__count(_Atomic uint64_t *c, uint64_t n)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
                           memory_order_relaxed);
+}
+
+/* The exit code as a future's value (sn_when_stopped), once rt->stop is seen set. */
+static inline uint64_t sn__exit_value(struct sn__rt *rt)
+{
+    /* Acquire on stop: exit_code was stored before it (stop_rt). */
+    (void)atomic_load_explicit(&rt->stop, memory_order_acquire);
+    return (uint64_t)(int64_t)atomic_load_explicit(&rt->exit_code, memory_order_relaxed);
 }
 
 /* True once this core refuses new cross-core work. */

@@ -13,6 +13,7 @@
 #include <sn/reactor.h>
 #include <sn/sched.h>
 
+#include "core/sched.h"
 #include "reactor/io.h"
 #include "reactor/net_sqe.h"
 
@@ -143,13 +144,11 @@ static void submit_or_wait(struct file_op *k)
 }
 
 /* Makes a record with a promise and stores its future in *f. NULL when no record was made:
- * *f is then NULL off a core, else a failed future (-ECANCELED, -ENOMEM). */
+ * *f is then a failed future (-ECANCELED, -ENOMEM). On a core only. */
 static struct file_op *make_op(int kind, int fd, void *buf, size_t len, uint64_t offset,
                                const char *path, struct sn_future **f)
 {
     *f = NULL;
-    if (!sn_on_core())
-        return NULL;
     if (sn_stopping()) {
         *f = sn_failed(-ECANCELED);
         return NULL;
@@ -170,11 +169,6 @@ static struct file_op *make_op(int kind, int fd, void *buf, size_t len, uint64_t
     if (kind == OP_STAT)
         k->st = buf;
     k->promise = sn_promise_new(f);
-    if (!k->promise) {
-        free(k);
-        *f = sn_failed(-ENOMEM);
-        return NULL;
-    }
     return k;
 }
 
@@ -191,16 +185,18 @@ static struct sn_future *start(int kind, int fd, void *buf, size_t len, uint64_t
 
 struct sn_future *sn_file_open(const char *path, int flags, unsigned mode)
 {
+    sn__sched_here(__func__);
     if (!path)
-        return sn_on_core() ? sn_failed(-EINVAL) : NULL;
+        return sn_failed(-EINVAL);
     return start(OP_OPEN, -1, NULL, (size_t)(unsigned)flags, mode, path);
 }
 
 struct sn_future *sn_file_openat2(int dirfd, const char *path, int flags, unsigned mode,
                                   uint64_t resolve)
 {
+    sn__sched_here(__func__);
     if (!path)
-        return sn_on_core() ? sn_failed(-EINVAL) : NULL;
+        return sn_failed(-EINVAL);
     struct sn_future *f = NULL;
     struct file_op *k = make_op(OP_OPENAT2, dirfd, NULL, 0, 0, path, &f);
     if (!k)
@@ -213,31 +209,36 @@ struct sn_future *sn_file_openat2(int dirfd, const char *path, int flags, unsign
 
 struct sn_future *sn_file_read(int fd, void *buf, size_t len, uint64_t offset)
 {
+    sn__sched_here(__func__);
     if (len == 0)
-        return sn_on_core() ? sn_ready(0) : NULL;
+        return sn_ready(0);
     return start(OP_READ, fd, buf, len, offset, NULL);
 }
 
 struct sn_future *sn_file_write(int fd, const void *buf, size_t len, uint64_t offset)
 {
+    sn__sched_here(__func__);
     if (len == 0)
-        return sn_on_core() ? sn_ready(0) : NULL;
+        return sn_ready(0);
     return start(OP_WRITE, fd, (void *)buf, len, offset, NULL);
 }
 
 struct sn_future *sn_file_fstat(int fd, struct sn_file_stat *st)
 {
+    sn__sched_here(__func__);
     if (!st)
-        return sn_on_core() ? sn_failed(-EINVAL) : NULL;
+        return sn_failed(-EINVAL);
     return start(OP_STAT, fd, st, 0, 0, NULL);
 }
 
 struct sn_future *sn_file_fsync(int fd)
 {
+    sn__sched_here(__func__);
     return start(OP_FSYNC, fd, NULL, 0, 0, NULL);
 }
 
 struct sn_future *sn_file_close(int fd)
 {
+    sn__sched_here(__func__);
     return start(OP_CLOSE, fd, NULL, 0, 0, NULL);
 }

@@ -162,6 +162,7 @@ static void enter_stopping(struct sn__core *c)
     if (c->nops)
         sn__io_cancel_all(c);
     c->last_cancel_ns = sn_now_ns();
+    sn__waiters_settle(&c->stopped, 0, sn__exit_value(c->rt));
 }
 
 /* Stopping mode: what this core tells core 0 at the end of each turn. */

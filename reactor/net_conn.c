@@ -81,10 +81,14 @@ static void conn_finish(struct sn_task *t)
         c->ops->on_error(c, c->arg, c->err);
     if (c->ops && c->ops->on_close)
         c->ops->on_close(c, c->arg, c->err);
+    /* Read after on_close: a close called from inside it gets settled too. */
+    struct sn__waiters closed = c->closed;
+    int err = c->err;
     free(c->ibuf);
     free(c->rbuf);
     free(c);
     sn__netc_unref(nc);
+    sn__waiters_settle(&closed, err, 0);
 }
 
 /* No operation in flight any more and nothing left to do: queue the final step. */
@@ -266,47 +270,57 @@ int sn_conn_shutdown(struct sn_conn *c)
     return 0;
 }
 
-int sn_conn_close(struct sn_conn *c)
+struct sn_future *sn_conn_close(struct sn_conn *c)
+{
+    sn__sched_here(__func__);
+    if (foreign(c))
+        return sn_failed(-EXDEV);
+    struct sn_future *f = sn__waiters_add(&c->closed);
+    if (!c->want_close && !c->aborting && !c->fin_queued) {
+        c->want_close = true;
+        c->wr_closed = true;
+        sn__conn_progress(c);
+    }
+    return f;
+}
+
+struct sn_future *sn_conn_abort(struct sn_conn *c)
+{
+    sn__sched_here(__func__);
+    if (foreign(c))
+        return sn_failed(-EXDEV);
+    struct sn_future *f = sn__waiters_add(&c->closed);
+    if (!c->fin_queued) {
+        c->linger0 = true;
+        sn__conn_fail(c, -ECONNABORTED);
+    }
+    return f;
+}
+
+int sn_conn_set_reading(struct sn_conn *c, bool on)
 {
     if (foreign(c))
         return -EXDEV;
-    if (c->want_close || c->aborting || c->fin_queued)
+    if (c->reading == on)
         return 0;
-    c->want_close = true;
-    c->wr_closed = true;
-    sn__conn_progress(c);
-    return 0;
-}
-
-int sn_conn_abort(struct sn_conn *c)
-{
-    if (foreign(c))
-        return -EXDEV;
-    if (c->fin_queued)
-        return 0;
-    c->linger0 = true;
-    sn__conn_fail(c, -ECONNABORTED);
-    return 0;
-}
-
-void sn_conn_set_reading(struct sn_conn *c, bool on)
-{
-    if (foreign(c) || c->reading == on)
-        return;
     c->reading = on;
     if (on)
         sn__conn_repost(c); /* held input (and EOF) are presented from the run queue */
     sn__conn_progress(c);
+    return 0;
 }
 
-void sn_conn_set_arg(struct sn_conn *c, void *arg)
+int sn_conn_set_arg(struct sn_conn *c, void *arg)
 {
+    if (foreign(c))
+        return -EXDEV;
     c->arg = arg;
+    return 0;
 }
 
 int sn_conn_fd(const struct sn_conn *c)
 {
-    return c->fd;
+    return foreign(c) ? -EXDEV : c->fd;
 }
 
 unsigned sn_conn_core(const struct sn_conn *c)
@@ -314,13 +328,15 @@ unsigned sn_conn_core(const struct sn_conn *c)
     return c->core;
 }
 
-size_t sn_conn_backlog(const struct sn_conn *c)
+ssize_t sn_conn_backlog(const struct sn_conn *c)
 {
-    return c->backlog;
+    return foreign(c) ? -EXDEV : (ssize_t)c->backlog;
 }
 
 int sn_conn_peer(const struct sn_conn *c, struct sockaddr_storage *out, socklen_t *len)
 {
+    if (foreign(c))
+        return -EXDEV;
     *len = sizeof *out;
     if (getpeername(c->fd, (struct sockaddr *)out, len) < 0)
         return -errno;

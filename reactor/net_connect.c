@@ -60,8 +60,7 @@ static void connect_cb(struct sn__io_op *op, int res, uint32_t flags)
 
 struct sn_future *sn_connect(const struct sn_connect_config *cfg)
 {
-    if (!sn_on_core())
-        return NULL;
+    sn__sched_here(__func__);
     if (!cfg)
         return sn_failed(-EINVAL);
     int err;

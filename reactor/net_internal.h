@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <sys/uio.h>
 
+#include "core/sched.h"
 #include "reactor/io.h"
 #include "reactor/net_sqe.h"
 
@@ -109,6 +110,7 @@ struct sn_conn {
     struct sn_task fin_task;
     struct sn_timer idle;
     uint64_t last_active;
+    struct sn__waiters closed; /* futures of sn_conn_close/abort: settled after on_close */
 };
 
 /* A listener's state on one core. */
@@ -149,6 +151,7 @@ struct sn_udp {
     bool sqe_wait;  /* waiting for an SQE (re-arm or cancel) */
     unsigned sends; /* sends in flight */
     struct sn_task fin_task;
+    struct sn__waiters closed; /* futures of sn_udp_close: settled after on_close */
     struct msghdr msg;
     struct iovec iov;
     struct sockaddr_storage from;

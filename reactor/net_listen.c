@@ -141,7 +141,7 @@ static struct sn_future *slot_start(void *arg)
     struct sn_listener *l = arg;
     struct sn__lslot *s = &l->slots[sn_core_id()];
     if (s->fd < 0)
-        return NULL; /* one-core mode: this core only receives connections */
+        return SN_SUCCESS; /* one-core mode: this core only receives connections */
     int err;
     struct sn__netc *nc = sn__netc_get(&err);
     if (!nc)
@@ -151,7 +151,7 @@ static struct sn_future *slot_start(void *arg)
     atomic_fetch_add(&l->refs, 1);
     s->started = true;
     slot_link(nc, s);
-    return NULL;
+    return SN_SUCCESS;
 }
 
 static struct sn_future *slot_close(void *arg)
@@ -159,11 +159,9 @@ static struct sn_future *slot_close(void *arg)
     struct sn_listener *l = arg;
     struct sn__lslot *s = &l->slots[sn_core_id()];
     if (!s->started || s->done || s->closed)
-        return NULL;
+        return SN_SUCCESS;
     struct sn_future *f;
     s->closed = sn_promise_new(&f);
-    if (!s->closed)
-        return sn_failed(-ENOMEM);
     if (!s->closing)
         slot_stop(s);
     return f;
@@ -451,8 +449,7 @@ static struct sn_future *listen_started(void *arg, int err, uint64_t value)
 
 struct sn_future *sn_listen(const struct sn_listen_config *cfg)
 {
-    if (!sn_on_core())
-        return NULL;
+    sn__sched_here(__func__);
     if (!cfg || (cfg->mode != SN_ACCEPT_REUSEPORT && cfg->mode != SN_ACCEPT_ONE_CORE))
         return sn_failed(-EINVAL);
     if (sn_stopping())
@@ -477,7 +474,7 @@ static struct sn_future *close_done(void *arg, int err, uint64_t value)
 {
     (void)value;
     sn__listener_unref(arg); /* the app's reference, held by the close until now */
-    return err ? sn_failed(err) : NULL;
+    return err ? sn_failed(err) : SN_SUCCESS;
 }
 
 static struct sn_future *close_all(struct sn_listener *l)
@@ -495,8 +492,7 @@ static struct sn_future *close_all(struct sn_listener *l)
 
 struct sn_future *sn_listener_close(struct sn_listener *l)
 {
-    if (!sn_on_core())
-        return NULL;
+    sn__sched_here(__func__);
     if (sn_stopping())
         return sn_ready(0);
     return close_all(l);

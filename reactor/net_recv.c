@@ -145,7 +145,7 @@ static void call_on_eof(struct sn_conn *c)
     if (c->ops && c->ops->on_eof)
         c->ops->on_eof(c, c->arg);
     else
-        sn_conn_close(c);
+        sn_ignore(sn_conn_close(c));
 }
 
 static void on_eof(struct sn_conn *c)

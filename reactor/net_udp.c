@@ -33,8 +33,10 @@ static void udp_finish(struct sn_task *t)
     close(u->fd);
     if (u->cfg.on_close)
         u->cfg.on_close(u, u->cfg.arg);
+    struct sn__waiters closed = u->closed; /* after on_close: it may close too */
     free(u);
     sn__netc_unref(nc);
+    sn__waiters_settle(&closed, 0, 0);
 }
 
 static bool udp_arm(struct sn_udp *u)
@@ -109,10 +111,11 @@ static void udp_recv_cb(struct sn__io_op *op, int res, uint32_t flags)
     udp_progress(u);
 }
 
-int sn_udp_open(const struct sn_udp_config *cfg, struct sn_udp **out)
+/* Opens the socket and starts receiving: 0 with *out set, or a negative errno. */
+static int udp_open(const struct sn_udp_config *cfg, struct sn_udp **out)
 {
     int err;
-    if (!cfg || !out)
+    if (!cfg)
         return -EINVAL;
     struct sn__netc *nc = sn__netc_get(&err);
     if (!nc)
@@ -156,6 +159,14 @@ int sn_udp_open(const struct sn_udp_config *cfg, struct sn_udp **out)
     return 0;
 }
 
+struct sn_future *sn_udp_open(const struct sn_udp_config *cfg)
+{
+    sn__sched_here(__func__);
+    struct sn_udp *u;
+    int rc = udp_open(cfg, &u);
+    return rc < 0 ? sn_failed(rc) : sn_ready((uint64_t)(uintptr_t)u);
+}
+
 uint16_t sn_udp_port(const struct sn_udp *u)
 {
     return u->port;
@@ -178,8 +189,7 @@ static void udp_send_cb(struct sn__io_op *op, int res, uint32_t flags)
 struct sn_future *sn_udp_send(struct sn_udp *u, const void *data, size_t len,
                               const struct sockaddr *to, socklen_t tolen)
 {
-    if (!sn_on_core())
-        return NULL;
+    sn__sched_here(__func__);
     if (sn_core_id() != u->core)
         return sn_failed(-EXDEV);
     if (u->closing)
@@ -212,12 +222,17 @@ struct sn_future *sn_udp_send(struct sn_udp *u, const void *data, size_t len,
     return f;
 }
 
-void sn_udp_close(struct sn_udp *u)
+struct sn_future *sn_udp_close(struct sn_udp *u)
 {
-    if (sn_core_id() != u->core || u->closing)
-        return;
-    u->closing = true;
-    udp_progress(u);
+    sn__sched_here(__func__);
+    if (sn_core_id() != u->core)
+        return sn_failed(-EXDEV);
+    struct sn_future *f = sn__waiters_add(&u->closed);
+    if (!u->closing) {
+        u->closing = true;
+        udp_progress(u);
+    }
+    return f;
 }
 
 void sn__udp_stop(struct sn_udp *u)

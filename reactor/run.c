@@ -74,9 +74,11 @@ int sn_metrics_core(unsigned core, struct sn_core_metrics *out)
 static void stop_rt(struct sn__rt *rt, int code)
 {
     int expected = 0;
-    if (!atomic_compare_exchange_strong(&rt->stop, &expected, 1))
+    if (!atomic_compare_exchange_strong(&rt->stop_claim, &expected, 1))
         return;
+    /* The code first: whoever sees stop set reads the code that goes with it. */
     atomic_store(&rt->exit_code, code);
+    atomic_store(&rt->stop, 1);
     for (unsigned i = 0; i < rt->ncores; i++)
         sn__wake_from_thread(&rt->cores[i]->waker);
 }
@@ -129,9 +131,15 @@ static void main_done(void *arg, int err, uint64_t value)
 static void run_main(void *arg)
 {
     struct sn__rt *rt = arg;
-    struct sn_future *f = rt->main_fn(rt->main_arg);
-    if (f)
-        sn_done(f, main_done, rt);
+    sn_done(rt->main_fn(rt->main_arg), main_done, rt); /* SN_SUCCESS: exit code 0 at once */
+}
+
+struct sn_future *sn_when_stopped(void)
+{
+    struct sn__core *c = sn__core_here(__func__);
+    if (c->stop_seen)
+        return sn_ready(sn__exit_value(c->rt));
+    return sn__waiters_add(&c->stopped);
 }
 
 /* ---- core threads --------------------------------------------------------------------- */

@@ -35,16 +35,14 @@ static struct sn_future *init_here(void *arg)
     struct sn_sharded *s = arg;
     unsigned me = sn_core_id();
     s->inst[me] = s->init(s->arg, me);
-    return s->inst[me] ? NULL : sn_failed(-ENOMEM);
+    return s->inst[me] ? SN_SUCCESS : sn_failed(-ENOMEM);
 }
 
 struct sn_future *sn_sharded_start(sn_shard_init_fn init, sn_shard_fini_fn fini, void *arg,
                                    struct sn_sharded **out)
 {
-    struct sn__core *c = sn__core_self();
+    struct sn__core *c = sn__core_here(__func__);
     *out = NULL;
-    if (!c)
-        return NULL;
     unsigned n = c->rt->ncores;
     struct sn_sharded *s = calloc(1, sizeof *s + n * sizeof(void *));
     if (!s)
@@ -77,11 +75,9 @@ static void call_done(void *arg, int err, uint64_t value)
         sn_promise_set(p, value);
 }
 
-static struct sn_future *invoke(struct sn_sharded *s, sn_shard_fn fn, void *arg, bool force)
+static struct sn_future *invoke(struct sn__core *c, struct sn_sharded *s, sn_shard_fn fn,
+                                void *arg, bool force)
 {
-    struct sn__core *c = sn__core_self();
-    if (!c)
-        return NULL;
     struct sn_future *out;
     struct shard_call *k = sn__sched_obj(&c->sched);
     *k = (struct shard_call){.s = s, .fn = fn, .arg = arg};
@@ -92,7 +88,7 @@ static struct sn_future *invoke(struct sn_sharded *s, sn_shard_fn fn, void *arg,
 
 struct sn_future *sn_sharded_invoke_on_all(struct sn_sharded *s, sn_shard_fn fn, void *arg)
 {
-    return invoke(s, fn, arg, false);
+    return invoke(sn__core_here(__func__), s, fn, arg, false);
 }
 
 static struct sn_future *fini_here(void *instance, void *arg)
@@ -101,7 +97,7 @@ static struct sn_future *fini_here(void *instance, void *arg)
     if (instance && s->fini)
         s->fini(instance, s->arg);
     s->inst[sn_core_id()] = NULL;
-    return NULL;
+    return SN_SUCCESS;
 }
 
 static void free_sharded(void *arg, int err, uint64_t value)
@@ -114,14 +110,14 @@ static struct sn_future *stopped(void *arg, int err, uint64_t value)
 {
     (void)value;
     free(arg);
-    return err ? sn_failed(err) : NULL;
+    return err ? sn_failed(err) : SN_SUCCESS;
 }
 
 struct sn_future *sn_sharded_stop(struct sn_sharded *s)
 {
-    struct sn__core *c = sn__core_self();
-    if (!c || !s)
-        return NULL;
+    struct sn__core *c = sn__core_here(__func__);
+    if (!s)
+        return sn_ready(0);
     if (c->finishing) {
         /* The very end of a run: no core handles messages any more, so the instances are
          * finished here (their cores are idle and will not touch them again). */
@@ -131,5 +127,5 @@ struct sn_future *sn_sharded_stop(struct sn_sharded *s)
         free_sharded(s, 0, 0);
         return sn_ready(0);
     }
-    return sn_then_wrapped(invoke(s, fini_here, s, true), stopped, s);
+    return sn_then_wrapped(invoke(c, s, fini_here, s, true), stopped, s);
 }

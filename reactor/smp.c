@@ -273,12 +273,9 @@ static int check_target(struct sn__core *c, unsigned core, bool force)
     return 0;
 }
 
-static struct sn_future *remote(unsigned core, sn_msg_fn handler, uint64_t fnbits, void *arg,
-                                int local_kind, bool force)
+static struct sn_future *remote(struct sn__core *c, unsigned core, sn_msg_fn handler,
+                                uint64_t fnbits, void *arg, int local_kind, bool force)
 {
-    struct sn__core *c = sn__core_self();
-    if (!c)
-        return NULL;
     int rc = check_target(c, core, force);
     if (rc)
         return sn_failed(rc);
@@ -305,12 +302,14 @@ static struct sn_future *remote(unsigned core, sn_msg_fn handler, uint64_t fnbit
 
 struct sn_future *sn_submit_to(unsigned core, sn_remote_fn fn, void *arg)
 {
-    return remote(core, req_future, (uint64_t)(uintptr_t)fn, arg, LOCAL_REMOTE, false);
+    struct sn__core *c = sn__core_here(__func__);
+    return remote(c, core, req_future, (uint64_t)(uintptr_t)fn, arg, LOCAL_REMOTE, false);
 }
 
 struct sn_future *sn_call_on(unsigned core, sn_call_fn fn, void *arg)
 {
-    return remote(core, req_call, (uint64_t)(uintptr_t)fn, arg, LOCAL_CALL, false);
+    struct sn__core *c = sn__core_here(__func__);
+    return remote(c, core, req_call, (uint64_t)(uintptr_t)fn, arg, LOCAL_CALL, false);
 }
 
 int sn_send(unsigned core, void (*fn)(void *arg), void *arg)
@@ -376,16 +375,14 @@ uint64_t sn_reduce_sum(void *arg, uint64_t acc, uint64_t value)
 struct sn_future *sn__map_reduce(sn_remote_fn fn, void *arg, uint64_t init,
                                  sn_reduce_fn reduce, void *reduce_arg, bool force)
 {
-    struct sn__core *c = sn__core_self();
-    if (!c)
-        return NULL;
+    struct sn__core *c = sn__core_here(__func__);
     struct sn_future *out;
     struct fold *f = sn__sched_obj(&c->sched);
     *f = (struct fold){.reduce = reduce, .reduce_arg = reduce_arg, .acc = init,
                        .remaining = c->rt->ncores};
     f->promise = sn_promise_new(&out);
     for (unsigned i = 0; i < c->rt->ncores; i++)
-        sn_done(remote(i, req_future, (uint64_t)(uintptr_t)fn, arg, LOCAL_REMOTE, force),
+        sn_done(remote(c, i, req_future, (uint64_t)(uintptr_t)fn, arg, LOCAL_REMOTE, force),
                 fold_one, f);
     return out;
 }
@@ -393,6 +390,7 @@ struct sn_future *sn__map_reduce(sn_remote_fn fn, void *arg, uint64_t init,
 struct sn_future *sn_map_reduce(sn_remote_fn fn, void *arg, uint64_t init,
                                 sn_reduce_fn reduce, void *reduce_arg)
 {
+    sn__core_here(__func__);
     return sn__map_reduce(fn, arg, init, reduce, reduce_arg, false);
 }
 
@@ -403,5 +401,6 @@ uint64_t sn__reduce_count(void *arg, uint64_t acc, uint64_t value)
 
 struct sn_future *sn_invoke_on_all(sn_remote_fn fn, void *arg)
 {
+    sn__core_here(__func__);
     return sn_map_reduce(fn, arg, 0, count_reduce, NULL);
 }

@@ -169,7 +169,8 @@ static inline size_t big_data(struct pconn *pc, const char *data, size_t len)
 static inline void stream_more(struct pconn *pc)
 {
     char chunk[16384];
-    while (pc->streamed < H.big_len && sn_conn_backlog(pc->conn) <= H.lc.limits.output_high) {
+    while (pc->streamed < H.big_len &&
+           (size_t)sn_conn_backlog(pc->conn) <= H.lc.limits.output_high) {
         size_t left = H.big_len - pc->streamed;
         size_t n = left < sizeof chunk ? left : sizeof chunk;
         for (size_t i = 0; i < n; i++)
@@ -178,10 +179,10 @@ static inline void stream_more(struct pconn *pc)
             return;
         pc->streamed += n;
     }
-    if (sn_conn_backlog(pc->conn) > H.lc.limits.output_high)
+    if ((size_t)sn_conn_backlog(pc->conn) > H.lc.limits.output_high)
         atomic_fetch_add(&my()->highs, 1);
     if (pc->streamed == H.big_len)
-        sn_conn_close(pc->conn);
+        sn_ignore(sn_conn_close(pc->conn));
 }
 
 static inline void srv_drain(struct sn_conn *c, void *arg)
@@ -189,7 +190,7 @@ static inline void srv_drain(struct sn_conn *c, void *arg)
     struct pconn *pc = arg;
     atomic_fetch_add(&my()->drains, 1);
     size_t low = H.lc.limits.output_low ? H.lc.limits.output_low : H.lc.limits.output_high / 2;
-    if (sn_conn_backlog(c) > low)
+    if ((size_t)sn_conn_backlog(c) > low)
         atomic_fetch_add(&my()->drain_high, 1);
     if (H.behave == STREAM)
         stream_more(pc);
@@ -225,7 +226,7 @@ static inline size_t srv_data(struct sn_conn *c, void *arg, const char *data, si
     case HOLD: return 0;
     case ECHO_INPUT: {
         if (sn_conn_write_input(c, data, len) < 0)
-            sn_conn_abort(c);
+            sn_ignore(sn_conn_abort(c));
         uint64_t lent = sn__net_lent_buffers();
         if (lent > atomic_load(&my()->lent_max))
             atomic_store(&my()->lent_max, lent);
@@ -265,7 +266,7 @@ static inline void srv_eof(struct sn_conn *c, void *arg)
         atomic_fetch_add(&my()->while_paused, 1); /* EOF must wait for the held data too */
     if (H.behave == BYE_ON_EOF)
         sn_conn_write(c, "BYE\n", 4);
-    sn_conn_close(c);
+    sn_ignore(sn_conn_close(c));
 }
 
 static inline void srv_error(struct sn_conn *c, void *arg, int err)

@@ -131,7 +131,7 @@ static struct sn_future *pool_after(void *arg, uint64_t value)
     (void)arg;
     (void)value;
     sn_metrics_core(0, &pool_probe.after);
-    return NULL;
+    return SN_SUCCESS;
 }
 
 static struct sn_future *pool_settle(void *arg, uint64_t value)
@@ -229,7 +229,7 @@ static struct sn_future *ovf_wait(void *arg, uint64_t value)
     (void)value;
     uint64_t *deadline = arg;
     if (atomic_load(&ovf.handled) == ovf.accepted || nu_now_ms() > *deadline)
-        return NULL;
+        return SN_SUCCESS;
     return sn_then(sn_sleep(1000000), ovf_wait, arg);
 }
 
@@ -303,7 +303,7 @@ static struct sn_future *sq_wait(void *arg, uint64_t value)
     (void)value;
     uint64_t *deadline = arg;
     if (sq->completed == sq->got || nu_now_ms() > *deadline)
-        return NULL;
+        return SN_SUCCESS;
     return sn_then(sn_sleep(1000000), sq_wait, arg);
 }
 

@@ -4,6 +4,7 @@
 #include <sn.h>
 
 #include "core/sched.h"
+#include "abort_util.h"
 
 static struct sn__sched sched;
 
@@ -81,7 +82,7 @@ static struct sn_future *never(void *arg, uint64_t v)
 {
     (void)arg, (void)v;
     skipped_calls++;
-    return NULL;
+    return SN_SUCCESS;
 }
 
 static struct sn_future *recover(void *arg, int err, uint64_t v)
@@ -111,7 +112,7 @@ Test(future, error_propagates_and_wrapped_sees_it)
     cr_assert_eq(skipped_calls, 0);
 }
 
-Test(future, null_from_continuation_means_zero)
+Test(future, success_from_continuation_means_zero)
 {
     struct outcome o = {0};
     skipped_calls = 0;
@@ -227,7 +228,83 @@ Test(future, ignore_pending_and_ready)
     sn_ignore(f);
     sn_promise_set(p, 1);
     sn_ignore(sn_ready(3));
-    sn_ignore(NULL);
+    sn_ignore(SN_SUCCESS);
+}
+
+/* SN_SUCCESS is a future that succeeded with 0 wherever a future is taken. */
+static struct sn_future *plus_one(void *arg, uint64_t v)
+{
+    (void)arg;
+    return sn_ready(v + 1);
+}
+
+static struct sn_future *wrapped_echo(void *arg, int err, uint64_t v)
+{
+    struct outcome *o = arg;
+    o->calls++;
+    o->err = err;
+    o->value = v;
+    return SN_SUCCESS;
+}
+
+Test(future, success_is_accepted_as_a_settled_future)
+{
+    struct outcome a = {0}, b = {0}, c = {0}, w = {0};
+    sn_done(SN_SUCCESS, record, &a);
+    cr_assert_eq(a.calls, 1);
+    cr_assert_eq(a.err, 0);
+    cr_assert_eq(a.value, 0);
+
+    sn_done(sn_then(SN_SUCCESS, plus_one, NULL), record, &b);
+    cr_assert_eq(b.calls, 1);
+    cr_assert_eq(b.value, 1);
+
+    struct sn_future *f = sn_then_wrapped(SN_SUCCESS, wrapped_echo, &w);
+    cr_assert_not_null(f, "a function that returns a future never returns NULL");
+    cr_assert_eq(w.calls, 1);
+    cr_assert_eq(w.err, 0);
+    sn_done(f, record, &c);
+    cr_assert_eq(c.calls, 1);
+    cr_assert_eq(c.err, 0);
+    cr_assert_eq(c.value, 0);
+
+    cr_assert(sn_future_available(SN_SUCCESS));
+
+    struct sn_result res[3];
+    struct outcome all = {0};
+    struct sn_future *fs[3] = {sn_ready(4), SN_SUCCESS, sn_failed(-EIO)};
+    sn_done(sn_when_all(fs, 3, res), record, &all);
+    cr_assert_eq(all.err, -EIO);
+    cr_assert_eq(res[1].err, 0);
+    cr_assert_eq(res[1].value, 0);
+    cr_assert_eq(res[0].value, 4);
+}
+
+Test(future, failed_normalises_its_error)
+{
+    struct outcome a = {0}, b = {0};
+    sn_done(sn_failed(EIO), record, &a);
+    cr_assert_eq(a.err, -EIO);
+    sn_done(sn_failed(0), record, &b);
+    cr_assert_eq(b.err, -ECANCELED);
+}
+
+/* A future used on a core it does not live on fails an assert (in a child process). */
+static void use_on_other_core(void *arg)
+{
+    (void)arg;
+    static struct sn__sched other;
+    struct sn_future *f;
+    struct sn_promise *p = sn_promise_new(&f); /* on core 0 (the suite's scheduler) */
+    if (sn__sched_init(&other, 1, NULL) != 0)
+        return;
+    sn__sched_bind(&other, 2);
+    sn_promise_set(p, 1); /* core 1 settling core 0's promise */
+}
+
+Test(future, use_on_another_core_asserts)
+{
+    cr_assert(au_aborts_with(use_on_other_core, NULL, "a future used on a core it does not live on"));
 }
 
 static int later_hits;
@@ -246,12 +323,100 @@ Test(future, later_runs_from_queue_in_order)
     cr_assert_eq(later_hits, 1000);
 }
 
-Test(future_off_core, returns_null)
+/* Off a core, every function that makes or takes a future aborts with a message naming it. */
+static void call_ready(void *arg)
 {
+    (void)arg;
+    sn_ignore(sn_ready(1));
+}
+
+static void call_failed(void *arg)
+{
+    (void)arg;
+    sn_ignore(sn_failed(-EIO));
+}
+
+static void call_promise_new(void *arg)
+{
+    (void)arg;
     struct sn_future *f;
-    cr_assert_null(sn_ready(1));
-    cr_assert_null(sn_promise_new(&f));
-    cr_assert_null(f);
+    (void)sn_promise_new(&f);
+}
+
+static void call_then(void *arg)
+{
+    (void)arg;
+    sn_ignore(sn_then(SN_SUCCESS, plus_one, NULL));
+}
+
+static void call_when_all(void *arg)
+{
+    (void)arg;
+    sn_ignore(sn_when_all(NULL, 0, NULL));
+}
+
+static void call_done(void *arg)
+{
+    (void)arg;
+    sn_done(SN_SUCCESS, record, &(struct outcome){0});
+}
+
+static void call_ignore(void *arg)
+{
+    (void)arg;
+    sn_ignore(SN_SUCCESS);
+}
+
+static void call_sleep(void *arg)
+{
+    (void)arg;
+    sn_ignore(sn_sleep(1));
+}
+
+static void call_yield(void *arg)
+{
+    (void)arg;
+    sn_ignore(sn_yield());
+}
+
+static void task_noop(struct sn_task *t)
+{
+    (void)t;
+}
+
+static void call_schedule(void *arg)
+{
+    (void)arg;
+    static struct sn_task t;
+    sn_task_init(&t, task_noop);
+    sn_schedule(&t);
+}
+
+Test(future_off_core, every_future_function_aborts)
+{
+    static const struct {
+        void (*fn)(void *);
+        const char *msg;
+    } calls[] = {
+        {call_ready, "libsn: sn_ready called off a reactor core"},
+        {call_failed, "libsn: sn_failed called off a reactor core"},
+        {call_promise_new, "libsn: sn_promise_new called off a reactor core"},
+        {call_then, "libsn: sn_then called off a reactor core"},
+        {call_when_all, "libsn: sn_when_all called off a reactor core"},
+        {call_done, "libsn: sn_done called off a reactor core"},
+        {call_ignore, "libsn: sn_ignore called off a reactor core"},
+        {call_sleep, "libsn: sn_sleep called off a reactor core"},
+        {call_yield, "libsn: sn_yield called off a reactor core"},
+        {call_schedule, "libsn: sn_schedule called off a reactor core"},
+    };
+    cr_assert_eq(sn_core_id(), SN_NO_CORE);
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
+        cr_expect(au_aborts_with(calls[i].fn, NULL, calls[i].msg), "%s", calls[i].msg);
+}
+
+Test(future_off_core, int_functions_return_eperm)
+{
     cr_assert_eq(sn_later(later_fn, NULL), -EPERM);
     cr_assert_eq(sn_core_id(), SN_NO_CORE);
+    cr_assert_eq(sn_core_count(), 0);
 }

@@ -179,7 +179,7 @@ static size_t cli_data(struct sn_conn *c, void *arg, const char *data, size_t le
     memcpy(CL.got + CL.len, data, n);
     CL.len += n;
     if (CL.len >= 8)
-        sn_conn_close(c);
+        sn_ignore(sn_conn_close(c));
     return len;
 }
 
@@ -199,14 +199,14 @@ static struct sn_future *connected(void *arg, int err, uint64_t value)
     (void)arg;
     if (err) {
         sn_promise_fail(CL.done, err);
-        return NULL;
+        return SN_SUCCESS;
     }
     struct sn_conn *c = (struct sn_conn *)(uintptr_t)value;
     if (sn_conn_core(c) != sn_core_id())
         sn_conn_write(c, "wrong core", 10);
     sn_conn_write(c, "ping", 4);
     sn_conn_write(c, "pong", 4);
-    return NULL;
+    return SN_SUCCESS;
 }
 
 static struct sn_future *connect_on_core1(void *arg)
@@ -223,7 +223,7 @@ static struct sn_future *refused_seen(void *arg, int err, uint64_t value)
 {
     (void)arg, (void)value;
     CL.refused_err = err;
-    return NULL;
+    return SN_SUCCESS;
 }
 
 static struct sn_future *after_listen(void *arg, int err, uint64_t value)
@@ -294,8 +294,8 @@ static struct sn_future *timeout_seen(void *arg, int err, uint64_t value)
     (void)arg;
     timeout_err = err;
     if (!err) /* unexpected: connected after all */
-        sn_conn_abort((struct sn_conn *)(uintptr_t)value);
-    return NULL;
+        sn_ignore(sn_conn_abort((struct sn_conn *)(uintptr_t)value));
+    return SN_SUCCESS;
 }
 
 static struct sn_future *timeout_main(void *arg)
@@ -384,14 +384,14 @@ static struct sn_future *close_b(void *arg)
     (void)arg;
     /* The reactor may have stopped and closed it already (then b_closed cleared it). */
     if (udp_b)
-        sn_udp_close(udp_b);
-    return NULL;
+        sn_ignore(sn_udp_close(udp_b));
+    return SN_SUCCESS;
 }
 
 static void send_next(void)
 {
     if (U.next == UDP_N) {
-        sn_udp_close(U.a);
+        sn_ignore(sn_udp_close(U.a));
         sn_ignore(sn_submit_to(1, close_b, NULL));
         sn_promise_set(U.done, 0);
         return;
@@ -405,12 +405,28 @@ static void send_next(void)
     sn_ignore(sn_udp_send(U.a, U.expect, U.expect_len, (struct sockaddr *)&to, tolen));
 }
 
+static struct sn_future *b_port(void *arg, uint64_t udp)
+{
+    (void)arg;
+    udp_b = (struct sn_udp *)(uintptr_t)udp;
+    return sn_ready(sn_udp_port(udp_b));
+}
+
 static struct sn_future *open_b(void *arg)
 {
     (void)arg;
     struct sn_udp_config c = {.on_datagram = b_datagram, .on_close = b_closed};
-    int rc = sn_udp_open(&c, &udp_b);
-    return rc < 0 ? sn_failed(rc) : sn_ready(sn_udp_port(udp_b));
+    return sn_then(sn_udp_open(&c), b_port, NULL);
+}
+
+static struct sn_future *a_opened(void *arg, uint64_t udp)
+{
+    (void)arg;
+    U.a = (struct sn_udp *)(uintptr_t)udp;
+    struct sn_future *f;
+    U.done = sn_promise_new(&f);
+    send_next();
+    return f;
 }
 
 static struct sn_future *b_opened(void *arg, uint64_t port)
@@ -418,13 +434,7 @@ static struct sn_future *b_opened(void *arg, uint64_t port)
     (void)arg;
     U.b_port = (uint16_t)port;
     struct sn_udp_config c = {.on_datagram = a_datagram, .on_close = udp_closed};
-    int rc = sn_udp_open(&c, &U.a);
-    if (rc < 0)
-        return sn_failed(rc);
-    struct sn_future *f;
-    U.done = sn_promise_new(&f);
-    send_next();
-    return f;
+    return sn_then(sn_udp_open(&c), a_opened, NULL);
 }
 
 static struct sn_future *udp_main(void *arg)
@@ -473,12 +483,10 @@ static void busy_udp_sent(void *arg, int err, uint64_t value)
     *(int *)arg = err ? err : (int)value; /* bytes sent, or the error */
 }
 
-static struct sn_future *busy_main(void *arg)
+static struct sn_future *busy_opened(void *arg, uint64_t udp)
 {
     (void)arg;
-    struct sn_udp_config uc = {0};
-    if (sn_udp_open(&uc, &busy_u) < 0)
-        return sn_ready(2);
+    busy_u = (struct sn_udp *)(uintptr_t)udp;
     struct sockaddr_storage to;
     socklen_t tolen;
     sn_addr_parse(NULL, sn_udp_port(busy_u), &to, &tolen);
@@ -490,8 +498,15 @@ static struct sn_future *busy_main(void *arg)
     sn__sqe_fail_next = 1;
     sn_done(sn_connect(&cc), busy_connected, NULL);
     sn__sqe_fail_next = 1; /* the close's cancel of the receive waits for an SQE */
-    sn_udp_close(busy_u);
+    sn_ignore(sn_udp_close(busy_u));
     return sn_ready(0);
+}
+
+static struct sn_future *busy_main(void *arg)
+{
+    (void)arg;
+    struct sn_udp_config uc = {0};
+    return sn_then(sn_udp_open(&uc), busy_opened, NULL);
 }
 
 Test(net, sqe_shortage_fails_calls_with_ebusy, .timeout = 30)

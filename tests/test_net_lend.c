@@ -326,7 +326,7 @@ static struct sn_future *relay_main(void *arg)
     struct sn_listen_config lc = {
         .host = "127.0.0.1", .ops = &relay_ops, .on_accept = relay_accept};
     sn_done(sn_listen(&lc), relay_listening, NULL);
-    return NULL;
+    return sn_when_stopped();
 }
 
 Test(net_lend, relay_between_connections_of_a_core, .timeout = 120)

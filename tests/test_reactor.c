@@ -58,7 +58,7 @@ static struct sn_future *main_remote_stop(void *arg)
 {
     (void)arg;
     sn_send(sn_core_count() - 1, stop_five, NULL);
-    return NULL; /* keep running until sn_stop */
+    return sn_when_stopped(); /* keep running until sn_stop */
 }
 
 Test(reactor, exit_codes, .timeout = 60)
@@ -98,7 +98,7 @@ static struct sn_future *main_external_stop(void *arg)
     (void)arg;
     arm_watchdog();
     pthread_create(&stopper, NULL, stop_from_thread, NULL);
-    return NULL;
+    return sn_when_stopped();
 }
 
 Test(reactor, stop_from_external_thread, .timeout = 60)
@@ -122,7 +122,7 @@ static struct sn_future *main_signal(void *arg)
     (void)arg;
     arm_watchdog();
     sn_send(sn_core_count() - 1, raise_term, NULL);
-    return NULL;
+    return sn_when_stopped();
 }
 
 Test(reactor, sigterm_stops_gracefully, .timeout = 60)
@@ -169,7 +169,7 @@ static struct sn_future *main_pingpong(void *arg)
     arm_watchdog();
     pp.target = sn_core_count() - 1;
     send_ping();
-    return NULL;
+    return sn_when_stopped();
 }
 
 /* Sequential round trips with no idle polling: the target sleeps before each request. */
@@ -250,7 +250,7 @@ static struct sn_future *main_external(void *arg)
     (void)arg;
     arm_watchdog();
     pthread_create(&ext.thread, NULL, ext_thread, NULL);
-    return NULL;
+    return sn_when_stopped();
 }
 
 Test(reactor, sleep_wake_by_external_threads, .timeout = 120)
@@ -290,7 +290,7 @@ static struct sn_future *timers_done(void *arg, uint64_t v)
     (void)v;
     struct tstate *t = arg;
     (void)t;
-    return NULL;
+    return SN_SUCCESS;
 }
 
 static void on_periodic(void *arg)
@@ -309,7 +309,7 @@ static struct sn_future *slept(void *arg, uint64_t v)
     int i = (int)(uintptr_t)arg;
     t->fired_at[i] = sn_now_ns();
     t->order[t->nfired++] = i;
-    return NULL;
+    return SN_SUCCESS;
 }
 
 static struct sn_future *timers_on_core(void *arg)
@@ -361,7 +361,7 @@ Test(reactor, timers_fire_in_order_and_bound_sleep, .timeout = 60)
 static struct sn_future *wait_periodic(void *arg, uint64_t v)
 {
     (void)arg, (void)v;
-    return NULL;
+    return SN_SUCCESS;
 }
 
 /* ---- shutdown under load ------------------------------------------------------------ */
@@ -424,14 +424,14 @@ static struct sn_future *start_chains(void *arg)
     (void)arg;
     for (unsigned s = 0; s < CHAINS; s++)
         chain_issue(s, 0);
-    return NULL;
+    return SN_SUCCESS;
 }
 
 static struct sn_future *stop_now(void *arg, uint64_t v)
 {
     (void)arg, (void)v;
     sn_stop(0);
-    return NULL;
+    return SN_SUCCESS;
 }
 
 static struct sn_future *main_load(void *arg)

@@ -163,7 +163,7 @@ static struct sn_future *never(void *arg, uint64_t v)
 {
     (void)arg, (void)v;
     cres.skipped_calls++;
-    return NULL;
+    return SN_SUCCESS;
 }
 
 static struct sn_future *plus_core(void *arg, uint64_t v)
@@ -262,7 +262,7 @@ static struct sn_future *wait_sends(void *arg, uint64_t v)
 {
     (void)v;
     if (cres.sends == 10u * sn_core_count() && cres.slept)
-        return NULL;
+        return SN_SUCCESS;
     return sn_then(sn_sleep(1000000), wait_sends, arg);
 }
 

@@ -31,7 +31,7 @@ static size_t echo_data(struct sn_conn *conn, void *arg, const char *data, size_
 {
     (void)arg;
     if (sn_conn_write_input(conn, data, len) < 0)
-        sn_conn_abort(conn);
+        sn_ignore(sn_conn_abort(conn));
     return len;
 }
 
@@ -64,7 +64,7 @@ static struct sn_future *echo_main(void *arg)
         .ops = &echo_ops,
     };
     sn_done(sn_listen(&cfg), listening, NULL);
-    return NULL; /* serve until a signal */
+    return sn_when_stopped(); /* serve until a signal */
 }
 
 static int parse_num(const char *name, const char *s, unsigned max, unsigned *out)

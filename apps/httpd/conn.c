@@ -49,7 +49,7 @@ static void conn_timer_fired(void *arg)
     if (!h->conn)
         return;
     if (h->closing) {
-        sn_conn_close(h->conn);
+        sn_ignore(sn_conn_close(h->conn));
         return;
     }
     h->head_wait = false;
@@ -80,7 +80,7 @@ void *httpd_on_accept(struct sn_conn *conn, void *arg)
     struct httpd_core *hc = srv->cores[sn_core_id()];
     struct httpd_conn *h = calloc(1, sizeof *h);
     if (!h) {
-        sn_conn_abort(conn);
+        sn_ignore(sn_conn_abort(conn));
         return NULL;
     }
     h->hc = hc;
@@ -103,7 +103,7 @@ void httpd_conn_abort(struct httpd_conn *h)
 {
     h->closing = true;
     if (h->conn)
-        sn_conn_abort(h->conn);
+        sn_ignore(sn_conn_abort(h->conn));
 }
 
 /*
@@ -118,7 +118,7 @@ static void finish_close(struct httpd_conn *h)
     if (!h->conn)
         return;
     if (h->peer_eof) {
-        sn_conn_close(h->conn);
+        sn_ignore(sn_conn_close(h->conn));
         return;
     }
     sn_conn_shutdown(h->conn);
@@ -220,7 +220,7 @@ static size_t process(struct httpd_conn *h, const char *buf, size_t len)
     while (!h->busy && !h->closing && h->conn) {
         /* Full output: libsn paused reading at this same mark and presents the rest again
          * once half of it has left (see httpd.h). */
-        if (sn_conn_backlog(h->conn) > HTTPD_OUTPUT_HIGH)
+        if ((size_t)sn_conn_backlog(h->conn) > HTTPD_OUTPUT_HIGH)
             break;
         struct http_request req;
         size_t used = 0;
@@ -278,12 +278,12 @@ static void on_eof(struct sn_conn *conn, void *arg)
 {
     struct httpd_conn *h = arg;
     if (!h) {
-        sn_conn_close(conn);
+        sn_ignore(sn_conn_close(conn));
         return;
     }
     h->peer_eof = true;
     if (h->closing || !h->busy)
-        sn_conn_close(conn);
+        sn_ignore(sn_conn_close(conn));
 }
 
 static void on_close(struct sn_conn *conn, void *arg, int err)

@@ -68,7 +68,7 @@ static struct sn_future *core_init(void *arg)
     srv->cores[hc->core] = hc;
     sn_timer_init(&hc->date_timer, date_tick, hc);
     int rc = date_refresh(hc);
-    return rc < 0 ? sn_failed(rc) : NULL;
+    return rc < 0 ? sn_failed(rc) : SN_SUCCESS;
 }
 
 static struct sn_future *start_listening(void *arg, uint64_t value)
@@ -114,7 +114,7 @@ struct sn_future *httpd_main(void *arg)
         return sn_failed(-ENOMEM);
     struct sn_future *f = sn_invoke_on_all(core_init, srv);
     sn_done(sn_then(f, start_listening, srv), started, srv);
-    return NULL; /* serve until a signal */
+    return sn_when_stopped(); /* serve until a signal */
 }
 
 void httpd_server_free(struct httpd_server *srv)

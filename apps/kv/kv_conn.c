@@ -296,12 +296,12 @@ static bool waiting_over(const struct kv_conn *c, unsigned shift)
  */
 static bool full(struct kv_conn *c)
 {
-    if (!c->conn || sn_conn_backlog(c->conn) > KV_OUTPUT_HIGH)
+    if (!c->conn || (size_t)sn_conn_backlog(c->conn) > KV_OUTPUT_HIGH)
         return true;
     if (!waiting_over(c, 0))
         return false;
     write_ready(c);
-    return waiting_over(c, 0) || sn_conn_backlog(c->conn) > KV_OUTPUT_HIGH;
+    return waiting_over(c, 0) || (size_t)sn_conn_backlog(c->conn) > KV_OUTPUT_HIGH;
 }
 
 /* Writes every ready answer; closes after a quit once all are out; pauses or resumes reading. */
@@ -311,7 +311,7 @@ static void drain(struct kv_conn *c)
     if (!c->conn)
         return;
     if (c->quit && !c->slen) {
-        sn_conn_close(c->conn);
+        sn_ignore(sn_conn_close(c->conn));
     } else if (!c->paused && waiting_over(c, 0)) {
         c->paused = true;
         sn_conn_set_reading(c->conn, false);
@@ -505,7 +505,7 @@ static void kv_on_eof(struct sn_conn *conn, void *arg)
 {
     struct kv_conn *c = arg;
     if (!c) {
-        sn_conn_close(conn);
+        sn_ignore(sn_conn_close(conn));
         return;
     }
     c->quit = true;
@@ -583,7 +583,7 @@ void *kv_conn_accept(struct sn_conn *conn, void *arg)
     }
     if (!c) {
         atomic_fetch_sub_explicit(&kv_srv.open_conns, 1, memory_order_relaxed);
-        sn_conn_close(conn);
+        sn_ignore(sn_conn_close(conn));
         return NULL;
     }
     c->conn = conn;

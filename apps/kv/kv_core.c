@@ -47,7 +47,7 @@ static struct sn_future *core_init(void *arg)
                 id, cfg.mem_limit, cfg.item_max, kv_srv.ncores);
         return sn_failed(-EINVAL);
     }
-    return NULL;
+    return SN_SUCCESS;
 }
 
 static int make_partitioner(void)

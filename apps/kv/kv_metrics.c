@@ -136,7 +136,7 @@ static void respond(struct sn_conn *conn, const char *status, const char *type, 
     sn_conn_write(conn, hdr, (size_t)n);
     if (!head)
         sn_conn_write(conn, body, len);
-    sn_conn_close(conn);
+    sn_ignore(sn_conn_close(conn));
 }
 
 static void respond_text(struct sn_conn *conn, const char *status, const char *text)
@@ -232,7 +232,7 @@ void *kv_metrics_accept(struct sn_conn *conn, void *arg)
     (void)arg;
     struct kv_mconn *m = calloc(1, sizeof *m);
     if (!m) {
-        sn_conn_close(conn);
+        sn_ignore(sn_conn_close(conn));
         return NULL;
     }
     m->conn = conn;

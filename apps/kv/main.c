@@ -210,7 +210,7 @@ static struct sn_future *kv_main(void *arg)
 {
     (void)arg;
     sn_done(kv_server_start(), started, NULL);
-    return NULL; /* serve until a signal */
+    return sn_when_stopped(); /* serve until a signal */
 }
 
 int main(int argc, char **argv)

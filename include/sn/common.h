@@ -19,6 +19,12 @@
 /* Marks a function as part of the exported ABI (the library builds with -fvisibility=hidden). */
 #define SN_API __attribute__((visibility("default")))
 
+/*
+ * Marks a function whose result must not be dropped: every function that returns a future
+ * (a dropped future is leaked; hand it to sn_ignore when its outcome does not matter).
+ */
+#define SN_MUST_USE __attribute__((warn_unused_result))
+
 /* Size of a cache line on the platforms libsn targets (x86-64, arm64 servers). */
 #define SN_CACHELINE 64
 #define SN_CACHE_ALIGNED __attribute__((aligned(SN_CACHELINE)))

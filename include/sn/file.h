@@ -11,7 +11,7 @@
  * Full submission queue: an operation (or the next piece of a long read or write) that finds
  * the core's io_uring refusing more requests waits for the loop's next submit and is queued
  * then; it is never dropped (-EBUSY only if it cannot even wait, for lack of memory).
- * All functions: any reactor core; NULL off a core.
+ * All functions: any reactor core (off a core they abort, see include/sn/future.h).
  */
 #ifndef SN_FILE_H
 #define SN_FILE_H
@@ -37,7 +37,7 @@ struct sn_file_stat {
 };
 
 /* openat(AT_FDCWD, path, flags | O_CLOEXEC, mode); the future's value is the fd. */
-SN_API struct sn_future *sn_file_open(const char *path, int flags, unsigned mode);
+SN_API SN_MUST_USE struct sn_future *sn_file_open(const char *path, int flags, unsigned mode);
 
 /*
  * openat2(dirfd, path, {flags | O_CLOEXEC, mode, resolve}): as sn_file_open, but relative to
@@ -47,26 +47,27 @@ SN_API struct sn_future *sn_file_open(const char *path, int flags, unsigned mode
  * RESOLVE_BENEATH, -ELOOP for a refused symlink, -EINVAL for bad flags (or a kernel without
  * openat2 in io_uring, before 5.6).
  */
-SN_API struct sn_future *sn_file_openat2(int dirfd, const char *path, int flags, unsigned mode,
-                                         uint64_t resolve);
+SN_API SN_MUST_USE struct sn_future *sn_file_openat2(int dirfd, const char *path, int flags,
+                                                     unsigned mode, uint64_t resolve);
 
 /*
  * Reads up to len bytes at `offset` into buf, going on after short reads until len bytes or
  * the end of the file; the value is the byte count (less than len only at the end).
  */
-SN_API struct sn_future *sn_file_read(int fd, void *buf, size_t len, uint64_t offset);
+SN_API SN_MUST_USE struct sn_future *sn_file_read(int fd, void *buf, size_t len, uint64_t offset);
 
 /* Writes all of buf[0..len) at `offset` (going on after short writes); the value is len. */
-SN_API struct sn_future *sn_file_write(int fd, const void *buf, size_t len, uint64_t offset);
+SN_API SN_MUST_USE struct sn_future *sn_file_write(int fd, const void *buf, size_t len,
+                                                   uint64_t offset);
 
 /* Fills *st (statx on the fd); the value is 0. */
-SN_API struct sn_future *sn_file_fstat(int fd, struct sn_file_stat *st);
+SN_API SN_MUST_USE struct sn_future *sn_file_fstat(int fd, struct sn_file_stat *st);
 
 /* fsync(fd); the value is 0. */
-SN_API struct sn_future *sn_file_fsync(int fd);
+SN_API SN_MUST_USE struct sn_future *sn_file_fsync(int fd);
 
 /* Closes fd; the value is 0. The fd must have no operation in flight. */
-SN_API struct sn_future *sn_file_close(int fd);
+SN_API SN_MUST_USE struct sn_future *sn_file_close(int fd);
 
 SN_END_DECLS
 

@@ -53,6 +53,7 @@
 
 #include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 SN_BEGIN_DECLS
 
@@ -175,7 +176,7 @@ struct sn_listener_stats {
  * sockets are made synchronously, so address errors (-EADDRINUSE, -EACCES, -EINVAL for a bad
  * host or config, -ENOMEM) come back as an already failed future; -EBUSY when a core could
  * not queue its accept (full submission queue), -ECANCELED once the reactor stops. `cfg` is
- * copied (not the memory `ops` and `arg` point to). Any core; NULL off a core.
+ * copied (not the memory `ops` and `arg` point to). Any reactor core.
  *
  * A port in use: SO_REUSEPORT would let a second server of the same user join a port that is
  * already listened on (and the kernel split the clients between the two), so in
@@ -186,7 +187,7 @@ struct sn_listener_stats {
  * started at the very same instant). Port 0 needs no probe: the kernel picks a port no other
  * socket uses, and every core's socket gets that port.
  */
-SN_API struct sn_future *sn_listen(const struct sn_listen_config *cfg);
+SN_API SN_MUST_USE struct sn_future *sn_listen(const struct sn_listen_config *cfg);
 
 /* The port the listener is bound to. Any core, while the listener exists. */
 SN_API uint16_t sn_listener_port(const struct sn_listener *l);
@@ -208,7 +209,7 @@ SN_API void sn_listener_stats(const struct sn_listener *l, unsigned core,
  * future without touching `l`. Any core (the listener's memory is freed by the last core to
  * let go of it).
  */
-SN_API struct sn_future *sn_listener_close(struct sn_listener *l);
+SN_API SN_MUST_USE struct sn_future *sn_listener_close(struct sn_listener *l);
 
 /* ---- connecting ----------------------------------------------------------------------- */
 
@@ -226,9 +227,9 @@ struct sn_connect_config {
  * `struct sn_conn *` in the value), owned by this core, reading already. Fails with the
  * connect error (-ECONNREFUSED, -ETIMEDOUT after timeout_ms, -EINVAL for a bad address,
  * -ECANCELED when the reactor stops, -EBUSY when the submission queue is full, -ENOMEM), in
- * which case no callback is ever called. Any core; NULL off a core.
+ * which case no callback is ever called. Any reactor core.
  */
-SN_API struct sn_future *sn_connect(const struct sn_connect_config *cfg);
+SN_API SN_MUST_USE struct sn_future *sn_connect(const struct sn_connect_config *cfg);
 
 /* ---- connections (owner core only) ------------------------------------------------------ */
 
@@ -263,8 +264,8 @@ SN_API int sn_conn_write_ref(struct sn_conn *conn, const void *data, size_t len,
  */
 SN_API int sn_conn_write_input(struct sn_conn *conn, const void *data, size_t len);
 
-/* Bytes queued and not yet sent. */
-SN_API size_t sn_conn_backlog(const struct sn_conn *conn);
+/* Bytes queued and not yet sent, or -EXDEV on another core. Owner core only. */
+SN_API ssize_t sn_conn_backlog(const struct sn_conn *conn);
 
 /*
  * Half-close: once the queued output has left, shuts the write side (the peer sees EOF);
@@ -274,15 +275,25 @@ SN_API int sn_conn_shutdown(struct sn_conn *conn);
 
 /*
  * Graceful close: stops reading at once, sends the queued output, then closes; on_close(0)
- * follows (or an error if the send fails). Calling it again does nothing. 0, or -EXDEV.
+ * follows (or an error if the send fails). Returns a future that settles once the
+ * connection is released, after on_close has returned, with on_close's outcome: success with
+ * value 0 for a clean close, else a failure with the error on_close got (the send's, or
+ * -ECONNABORTED when sn_conn_abort came first, -ECANCELED at a reactor stop, ...). Every
+ * call gets its own future, also a call made while the connection already closes (then it
+ * changes nothing else) or from inside on_close; hand it to sn_ignore when the outcome does
+ * not matter. A failed future with -EXDEV on another core (nothing happens then). Owner
+ * core only.
  */
-SN_API int sn_conn_close(struct sn_conn *conn);
+SN_API SN_MUST_USE struct sn_future *sn_conn_close(struct sn_conn *conn);
 
 /*
  * Abortive close: drops the queued output and closes at once with a TCP reset; on_error is
- * not called, on_close gets -ECONNABORTED. 0, or -EXDEV.
+ * not called, on_close gets -ECONNABORTED (unless the connection had already failed or
+ * begun its final step, when it changes nothing). The future settles as sn_conn_close's:
+ * after on_close, failing with on_close's error (-ECONNABORTED for the abort itself).
+ * -EXDEV on another core. Owner core only.
  */
-SN_API int sn_conn_abort(struct sn_conn *conn);
+SN_API SN_MUST_USE struct sn_future *sn_conn_abort(struct sn_conn *conn);
 
 /*
  * Stops (false) or resumes (true) reading, for the app's own flow control. Backpressure on
@@ -302,20 +313,26 @@ SN_API int sn_conn_abort(struct sn_conn *conn);
  * reading on (see sn_conn_limits.input_max). So an app that stops
  * reading while it works on a request, and resumes when done, always sees the rest of the
  * input, also when the client already sent everything. Calling it with the current state
- * does nothing. Owner core only.
+ * does nothing. 0, or -EXDEV on another core (nothing changes). Owner core only.
  */
-SN_API void sn_conn_set_reading(struct sn_conn *conn, bool on);
+SN_API int sn_conn_set_reading(struct sn_conn *conn, bool on);
 
-/* Replaces the connection's user data. */
-SN_API void sn_conn_set_arg(struct sn_conn *conn, void *arg);
+/* Replaces the connection's user data. 0, or -EXDEV on another core. Owner core only. */
+SN_API int sn_conn_set_arg(struct sn_conn *conn, void *arg);
 
-/* The socket (for setsockopt and the like; do not read, write or close it). */
+/*
+ * The socket (for setsockopt and the like; do not read, write or close it), or -EXDEV on
+ * another core. Owner core only.
+ */
 SN_API int sn_conn_fd(const struct sn_conn *conn);
 
 /* The core that owns the connection. Any thread. */
 SN_API unsigned sn_conn_core(const struct sn_conn *conn);
 
-/* The peer's address into *out and *len (getpeername). 0 or a negative errno. */
+/*
+ * The peer's address into *out and *len (getpeername). 0, -EXDEV on another core, or the
+ * error of getpeername. Owner core only.
+ */
 SN_API int sn_conn_peer(const struct sn_conn *conn, struct sockaddr_storage *out, socklen_t *len);
 
 /* ---- UDP (owner core only) -------------------------------------------------------------- */
@@ -333,12 +350,15 @@ struct sn_udp_config {
 
 /*
  * Binds a UDP socket on the calling core and starts receiving (one datagram at a time, up
- * to 64 KiB; longer ones are truncated). 0 with *out set, or -EINVAL, -EADDRINUSE, -ENOMEM,
- * -EPERM off a core, -ECANCELED once the reactor stops, -EBUSY (full submission queue).
+ * to 64 KiB; longer ones are truncated). The future succeeds with the socket (a
+ * `struct sn_udp *` in the value), owned by this core, or fails with -EINVAL, -EADDRINUSE,
+ * -ENOMEM, -ECANCELED once the reactor stops, -EBUSY (full submission queue); then no
+ * callback is ever called. The socket is made synchronously, so the future is already
+ * settled. `cfg` is copied. Any reactor core.
  */
-SN_API int sn_udp_open(const struct sn_udp_config *cfg, struct sn_udp **out);
+SN_API SN_MUST_USE struct sn_future *sn_udp_open(const struct sn_udp_config *cfg);
 
-/* The bound port. */
+/* The bound port (fixed when the socket opened). Any thread, while the socket is open. */
 SN_API uint16_t sn_udp_port(const struct sn_udp *u);
 
 /*
@@ -346,11 +366,16 @@ SN_API uint16_t sn_udp_port(const struct sn_udp *u);
  * the send error (-EXDEV on another core, -EPIPE after sn_udp_close, -EBUSY when the
  * submission queue is full, -ENOMEM).
  */
-SN_API struct sn_future *sn_udp_send(struct sn_udp *u, const void *data, size_t len,
-                                     const struct sockaddr *to, socklen_t tolen);
+SN_API SN_MUST_USE struct sn_future *sn_udp_send(struct sn_udp *u, const void *data, size_t len,
+                                                 const struct sockaddr *to, socklen_t tolen);
 
-/* Stops receiving and closes the socket once in-flight sends are done; on_close follows. */
-SN_API void sn_udp_close(struct sn_udp *u);
+/*
+ * Stops receiving and closes the socket once in-flight sends are done; on_close follows.
+ * The future succeeds with 0 once the socket is released, after on_close has returned;
+ * every call gets one (a call while it already closes changes nothing else). A failed
+ * future with -EXDEV on another core. Owner core only.
+ */
+SN_API SN_MUST_USE struct sn_future *sn_udp_close(struct sn_udp *u);
 
 SN_END_DECLS
 

@@ -27,8 +27,8 @@ struct sn_future;
 /*
  * The app's entry point, run as a task on core 0 once every core is up. It returns a future
  * whose outcome ends the run when it settles: its value becomes the exit code (a failure
- * gives exit code 1, with a message on stderr). Returning NULL keeps the reactor running
- * until sn_stop or a signal (servers).
+ * gives exit code 1, with a message on stderr; SN_SUCCESS gives 0 at once). A server that
+ * runs until sn_stop or a signal returns sn_when_stopped().
  */
 typedef struct sn_future *(*sn_main_fn)(void *arg);
 
@@ -52,6 +52,14 @@ SN_API void sn_stop(int code);
 
 /* True once shutdown has begun (work submitted now fails with -ECANCELED). Any thread. */
 SN_API bool sn_stopping(void);
+
+/*
+ * A future on the calling core that succeeds with the exit code once shutdown begins (sn_stop,
+ * SIGINT/SIGTERM, main's future settling): what a server's main returns to run until
+ * stopped, and how any core learns of the stop to wind down its own work. Already settled
+ * when shutdown has begun. Any reactor core.
+ */
+SN_API SN_MUST_USE struct sn_future *sn_when_stopped(void);
 
 /*
  * Runs fn(arg) on core `core` from a thread that is not a core (a plain pthread, a library

@@ -65,7 +65,8 @@ static inline void sn_task_init(struct sn_task *t, sn_task_fn fn)
 /*
  * Appends `t` to the calling core's run queue; it runs once, on this core, in a later part
  * of this loop turn or the next. `t` must not already be queued and must stay valid until
- * its fn is called (the caller owns it). Owner core only (the calling core's queue).
+ * its fn is called (the caller owns it). Any reactor core (the calling core's queue); off a
+ * core it aborts like the functions that return futures.
  */
 SN_API void sn_schedule(struct sn_task *t);
 
@@ -79,9 +80,9 @@ SN_API int sn_later(void (*fn)(void *arg), void *arg);
  * A future that resolves with value 0 in the timer phase of a later loop turn, after the
  * loop has flushed outgoing messages, drained incoming ones and reaped completions: the
  * way for a long producer (a loop of sn_send) to let the core breathe, and to retry after
- * -ENOBUFS. -ECANCELED once the reactor stops. Owner core only; NULL off a core.
+ * -ENOBUFS. -ECANCELED once the reactor stops. Any reactor core (the future settles there).
  */
-SN_API struct sn_future *sn_yield(void);
+SN_API SN_MUST_USE struct sn_future *sn_yield(void);
 
 SN_END_DECLS
 

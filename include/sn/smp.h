@@ -22,7 +22,8 @@
  * and never through the mesh, so ordering and re-entrancy are the same as for other cores.
  * Calls from one core to another run in the order they were made.
  *
- * All functions here: any reactor core (they return NULL / -EPERM on other threads).
+ * All functions here: any reactor core. On other threads the ones returning a future abort
+ * (include/sn/future.h) and sn_send returns -EPERM.
  * After shutdown began they fail with -ECANCELED (see include/sn/reactor.h).
  */
 #ifndef SN_SMP_H
@@ -33,7 +34,7 @@
 
 SN_BEGIN_DECLS
 
-/* A remote function returning a future (or NULL: success with value 0). */
+/* A remote function returning a future (or SN_SUCCESS: success with value 0). */
 typedef struct sn_future *(*sn_remote_fn)(void *arg);
 
 /* A remote function returning at once: 0 or a negative errno, the value in *value. */
@@ -45,10 +46,10 @@ typedef int (*sn_call_fn)(void *arg, uint64_t *value);
  * Fails (as a failed future) with -EINVAL for a bad core, -ECANCELED after shutdown began,
  * -ENOBUFS when the mesh's overflow limit is reached.
  */
-SN_API struct sn_future *sn_submit_to(unsigned core, sn_remote_fn fn, void *arg);
+SN_API SN_MUST_USE struct sn_future *sn_submit_to(unsigned core, sn_remote_fn fn, void *arg);
 
 /* Like sn_submit_to for a function that answers at once (no future on the target). */
-SN_API struct sn_future *sn_call_on(unsigned core, sn_call_fn fn, void *arg);
+SN_API SN_MUST_USE struct sn_future *sn_call_on(unsigned core, sn_call_fn fn, void *arg);
 
 /*
  * Runs fn(arg) on core `core`, no reply (fire and forget). 0, -EINVAL, -EPERM off a core,
@@ -60,7 +61,7 @@ SN_API int sn_send(unsigned core, void (*fn)(void *arg), void *arg);
  * Runs fn(arg) on every core (the caller's included); the future succeeds with the core
  * count when all succeeded, else fails with the first error to arrive, after all settled.
  */
-SN_API struct sn_future *sn_invoke_on_all(sn_remote_fn fn, void *arg);
+SN_API SN_MUST_USE struct sn_future *sn_invoke_on_all(sn_remote_fn fn, void *arg);
 
 /* Folds one core's value into the accumulator, on the calling core. */
 typedef uint64_t (*sn_reduce_fn)(void *arg, uint64_t acc, uint64_t value);
@@ -71,8 +72,8 @@ typedef uint64_t (*sn_reduce_fn)(void *arg, uint64_t acc, uint64_t value);
  * value), starting from `init`. Succeeds with the final acc, or fails with the first error
  * seen (after every core answered).
  */
-SN_API struct sn_future *sn_map_reduce(sn_remote_fn fn, void *arg, uint64_t init,
-                                       sn_reduce_fn reduce, void *reduce_arg);
+SN_API SN_MUST_USE struct sn_future *sn_map_reduce(sn_remote_fn fn, void *arg, uint64_t init,
+                                                   sn_reduce_fn reduce, void *reduce_arg);
 
 /* Ready-made reducer: the sum of the values. */
 SN_API uint64_t sn_reduce_sum(void *arg, uint64_t acc, uint64_t value);
@@ -95,8 +96,8 @@ typedef struct sn_future *(*sn_shard_fn)(void *instance, void *arg);
  * sn_sharded_stop to destroy the instances that were made). `arg` must stay valid until
  * sn_sharded_stop's future settles. The object may be used from every core.
  */
-SN_API struct sn_future *sn_sharded_start(sn_shard_init_fn init, sn_shard_fini_fn fini,
-                                          void *arg, struct sn_sharded **out);
+SN_API SN_MUST_USE struct sn_future *sn_sharded_start(sn_shard_init_fn init, sn_shard_fini_fn fini,
+                                                      void *arg, struct sn_sharded **out);
 
 /* The calling core's instance (NULL before start finished there). Any core, lock free. */
 SN_API void *sn_sharded_local(const struct sn_sharded *s);
@@ -105,8 +106,8 @@ SN_API void *sn_sharded_local(const struct sn_sharded *s);
  * Runs fn(instance, arg) on every core with that core's instance; the future settles as
  * sn_invoke_on_all's. `arg` must stay valid until it settles.
  */
-SN_API struct sn_future *sn_sharded_invoke_on_all(struct sn_sharded *s, sn_shard_fn fn,
-                                                  void *arg);
+SN_API SN_MUST_USE struct sn_future *sn_sharded_invoke_on_all(struct sn_sharded *s, sn_shard_fn fn,
+                                                              void *arg);
 
 /*
  * Runs fini on every core's instance, each on its own core, then frees `s` on the calling
@@ -116,7 +117,7 @@ SN_API struct sn_future *sn_sharded_invoke_on_all(struct sn_sharded *s, sn_shard
  * -ECANCELED by the shutdown) are the instances finished on the calling core, since the
  * other cores are idle for good by then.
  */
-SN_API struct sn_future *sn_sharded_stop(struct sn_sharded *s);
+SN_API SN_MUST_USE struct sn_future *sn_sharded_stop(struct sn_sharded *s);
 
 SN_END_DECLS
 

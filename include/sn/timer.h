@@ -30,8 +30,8 @@ struct sn_timer {
     uint64_t period;   /* 0: one-shot */
     sn_timer_fn fn;
     void *arg;
-    uint32_t index;    /* position in the heap, UINT32_MAX when not armed */
-    uint32_t core;     /* core that armed it */
+    uint32_t index; /* position in the heap, UINT32_MAX when not armed */
+    uint32_t core;  /* core that armed it */
 };
 
 /* Prepares a disarmed timer that will call fn(arg). Any thread (touches only `t`). */
@@ -52,19 +52,23 @@ SN_API int sn_timer_arm(struct sn_timer *t, uint64_t delay_ns);
 SN_API int sn_timer_arm_periodic(struct sn_timer *t, uint64_t period_ns);
 
 /*
- * Disarms `t`. True when it was armed (it will not fire), false when it was not (already
- * fired, never armed). Safe from inside its own callback. Owner core only.
+ * Disarms `t`. 1 when it was armed (it will not fire), 0 when it was not (already fired,
+ * never armed); -EXDEV when it is armed on another core (it stays armed there), -EPERM off a
+ * core. Safe from inside its own callback. Owner core only (the core that armed it).
  */
-SN_API bool sn_timer_cancel(struct sn_timer *t);
+SN_API int sn_timer_cancel(struct sn_timer *t);
 
-/* True while `t` is armed. Owner core only. */
-SN_API bool sn_timer_armed(const struct sn_timer *t);
+/*
+ * 1 while `t` is armed on the calling core, 0 when it is not armed, -EXDEV when it is armed on
+ * another core (so a plain truth test still means "armed"). Owner core only.
+ */
+SN_API int sn_timer_armed(const struct sn_timer *t);
 
 /*
  * A future that resolves with value 0 on the calling core `ns` from now (-ECANCELED when the
- * reactor stops first). Owner core only; off a core it returns NULL.
+ * reactor stops first). Any reactor core; nothing blocks (the future settles there).
  */
-SN_API struct sn_future *sn_sleep(uint64_t ns);
+SN_API SN_MUST_USE struct sn_future *sn_sleep(uint64_t ns);
 
 SN_END_DECLS
 
