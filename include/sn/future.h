@@ -80,7 +80,9 @@ SN_API SN_MUST_USE struct sn_future *sn_ready(uint64_t value);
 
 /*
  * A future that already failed with `err` (a negative errno; a positive one is negated, 0
- * becomes -ECANCELED), on the calling core. Any reactor core.
+ * becomes -ECANCELED), on the calling core. Any reactor core; off a core it aborts like every
+ * function here (it cannot report that failure as a failed future: there is no core to put
+ * one on).
  */
 SN_API SN_MUST_USE struct sn_future *sn_failed(int err);
 
