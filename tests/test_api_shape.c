@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <sn.h>
 #include <string.h>
 
@@ -21,7 +22,7 @@ struct outcome {
     unsigned seq; /* the event counter when it settled */
 };
 
-static unsigned seq; /* events on core 0, in order */
+static _Atomic unsigned seq; /* events, in order (the stop test records on two cores) */
 
 static void record(void *arg, int err, uint64_t value)
 {
@@ -29,7 +30,7 @@ static void record(void *arg, int err, uint64_t value)
     o->calls++;
     o->err = err;
     o->value = value;
-    o->seq = ++seq;
+    o->seq = atomic_fetch_add(&seq, 1) + 1;
 }
 
 /* ---- main and sn_when_stopped ------------------------------------------------------------- */
@@ -220,7 +221,7 @@ Test(api_shape, close_futures_settle_after_on_close, .timeout = 30)
     memset(&close1, 0, sizeof close1);
     memset(&close2, 0, sizeof close2);
     memset(&abort1, 0, sizeof abort1);
-    seq = 0;
+    atomic_store(&seq, 0);
     struct sn_config cfg = test_config(1);
     cr_assert_eq(sn_run(&cfg, close_main, NULL), 0);
 
