@@ -46,6 +46,11 @@ static void snapshot(const struct sn__core *c, struct sn_core_metrics *m)
         .pool_in_use = GET(pool_in_use), .pool_capacity = GET(pool_capacity),
     };
 #undef GET
+    /* On its own core the gauges are read live, not as last published (every 1024 turns). */
+    if (c->id == sn_core_id()) {
+        m->pool_in_use = c->sched.pool.in_use;
+        m->pool_capacity = c->sched.pool.capacity;
+    }
     struct sn_mesh_stats ms;
     sn_mesh_stats(c->mesh, c->id, &ms);
     m->overflow = ms.overflowed;

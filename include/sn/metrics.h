@@ -32,7 +32,9 @@ struct sn_core_metrics {
 
 /*
  * Copies core `core`'s counters into *out: of the running reactor, or of the last run once
- * sn_run has returned. 0, or -EINVAL for a core that does not exist / no run yet. Any thread.
+ * sn_run has returned. A core reading its own counters gets its gauges as they are now;
+ * other readers get them as last published (every 1024 loop turns and before the core
+ * sleeps). 0, or -EINVAL for a core that does not exist / no run yet. Any thread.
  */
 SN_API int sn_metrics_core(unsigned core, struct sn_core_metrics *out);
 
