@@ -78,6 +78,8 @@ BENCH_SRCS := $(if $(BENCHES),$(wildcard $(BENCHES:%=bench/%.c)),$(sort $(wildca
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 # Peers some benchmarks link besides libck (Debian packages, installed by .ci/deps.sh).
 BENCH_LIBS_bench_partition := -lmemcached
+# Peers some tests check libsn against (Debian packages, installed by .ci/deps.sh).
+TEST_LIBS_test_ketama_libmemcached := -lmemcached -lhashkit
 # Benchmark scripts (bench/bench_*.sh, e.g. against nginx) run after the binaries.
 BENCH_SCRIPTS := $(if $(BENCHES),$(wildcard $(BENCHES:%=bench/%.sh)),$(sort $(wildcard bench/bench_*.sh)))
 TOOL_SRCS  := $(sort $(wildcard tests/tools/*.c))
@@ -165,7 +167,8 @@ api-doc:
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUPPORT_OBJS) $(APPLIB) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(SUPPORT_OBJS) $(APPLIB) $(STATIC) $(TEST_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(SUPPORT_OBJS) $(APPLIB) $(STATIC) $(TEST_LIBS) \
+	    $(TEST_LIBS_$*) $(LDLIBS)
 
 $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(STATIC)
 	@mkdir -p $(dir $@)

@@ -1,49 +1,19 @@
 /*
- * Ketama consistent hashing, compatible with libmemcached's weighted ketama distribution
- * (MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, libmemcached 1.0 and 1.1, src/libmemcached/hosts.cc).
- * What must match, and why each detail is the way it is:
- *
- *  - Node i gets floor(weight_i / total_weight * 160 / 4 * N) * 4 points, computed in single
- *    precision float exactly as libmemcached does. The float rounding is part of the format:
- *    with 25 equal nodes each gets 156 points, not 160 (see sn__ketama_node_points).
- *  - Point names are "host-k" when the port is 11211 (memcached's default) and "host:port-k"
- *    otherwise, k = 0 .. points/4 - 1. Each name's MD5 digest gives 4 points: digest bytes
- *    4a..4a+3 read little-endian, a = 0..3.
- *  - The ring is sorted by value, ties by node index; a key's 32-bit hash goes to the first
- *    point >= it, wrapping to the first point. With one node every key goes to it.
- *  - The key hash is MD5, digest bytes 0..3 little-endian (libhashkit's hashkit_md5).
+ * Ketama consistent hashing that agrees with memcached clients and proxies: the partitioner
+ * object, its nodes and their lookups. The ring itself (points per layout, order, index) is
+ * in ketama_ring.c, the key hashes in ketama_hash.c.
  *
  * tests/ketama/ holds the libmemcached program that produced the reference table the tests
- * check against.
+ * check against; tests/test_ketama_libmemcached.c and tests/test_ketama_nutcracker.c check
+ * every layout and key hash against libmemcached and a running nutcracker.
  */
 #include "partition/partition_internal.h"
 
 #include <assert.h>
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* libmemcached's MEMCACHED_POINTS_PER_SERVER_KETAMA. */
-#define KETAMA_POINTS_PER_NODE 160
-#define KETAMA_POINTS_PER_HASH 4
-/* Largest ring index: ~1 bucket per point, at most 2^20 buckets (4 MiB). */
-#define KETAMA_MAX_BUCKET_BITS 20
-
-/*
- * Points of one node, as libmemcached computes them. Every step is float arithmetic on
- * purpose; doing it in double or integers would disagree with libmemcached for some N.
- */
-uint32_t sn__ketama_node_points(uint32_t weight, uint64_t total_weight, uint32_t live)
-{
-    float pct = (float)weight / (float)total_weight;
-    /* volatile: keeps the compiler from fusing the multiply and add into an FMA (it may with
-     * -march=native), which rounds once where libmemcached rounds twice. */
-    volatile float scaled = pct * KETAMA_POINTS_PER_NODE / 4 * (float)live;
-    float quarter = scaled + 0.0000000001F;
-    return (uint32_t)floorf(quarter) * 4;
-}
 
 uint32_t sn__ketama_md5_key(const void *key, size_t len)
 {
@@ -52,118 +22,44 @@ uint32_t sn__ketama_md5_key(const void *key, size_t len)
     return sn__le32(d);
 }
 
-static int point_cmp(const void *a, const void *b)
+/* libmemcached: hash the whole key. */
+static uint32_t lookup_plain(const struct sn_partition *p, const void *key, size_t len)
 {
-    const struct sn__ketama_point *x = a, *y = b;
-    if (x->value != y->value)
-        return x->value < y->value ? -1 : 1;
-    return (x->owner > y->owner) - (x->owner < y->owner);
+    if (p->n == 1)
+        return 0; /* libmemcached and nutcracker skip hashing with one server too */
+    const struct sn__ketama *k = &p->u.ketama;
+    return sn__ketama_find(&k->ring, k->key_fn(key, len));
 }
 
-/* Appends the points of node `owner` to pts; returns how many were written. */
-static uint32_t node_points(struct sn__ketama_point *pts, const struct sn__ketama_node *node,
-                            uint32_t owner, uint32_t count)
+/* nutcracker's hash_tag: a key with a non-empty part between the first tag[0] and the next
+ * tag[1] after it is hashed by that part alone (server_pool_idx in nc_server.c). */
+static void tag_trim(const struct sn__ketama *k, const void **key, size_t *len)
 {
-    char name[SN_PARTITION_KETAMA_MAX_HOST + 32];
-    uint32_t w = 0;
-    for (uint32_t k = 0; k < count / KETAMA_POINTS_PER_HASH; k++) {
-        int len =
-            node->port == SN_PARTITION_KETAMA_DEFAULT_PORT
-                ? snprintf(name, sizeof(name), "%s-%u", node->host, k)
-                : snprintf(name, sizeof(name), "%s:%u-%u", node->host, (unsigned)node->port, k);
-        uint8_t d[16];
-        sn__md5(name, (size_t)len, d);
-        for (int a = 0; a < KETAMA_POINTS_PER_HASH; a++) {
-            pts[w++] = (struct sn__ketama_point){sn__le32(d + 4 * a), owner};
-        }
+    const char *s = *key, *open = *len ? memchr(s, k->tag[0], *len) : NULL;
+    if (!open)
+        return;
+    size_t after = *len - (size_t)(open - s) - 1;
+    const char *close = memchr(open + 1, k->tag[1], after);
+    if (close && close - open > 1) {
+        *key = open + 1;
+        *len = (size_t)(close - open - 1);
     }
-    return w;
 }
 
-static int build_bucket_index(struct sn__ketama_ring *r)
+/* nutcracker: the hash tag, and an empty key hashes to 0 without calling the hash. */
+static uint32_t lookup_nutcracker(const struct sn_partition *p, const void *key, size_t len)
 {
-    /* ~2 buckets per point: most buckets then hold at most one point, so the lookup's one
-     * unconditional step usually lands on the answer and its fallback loop is rarely taken. */
-    unsigned bits = 1;
-    while (bits < KETAMA_MAX_BUCKET_BITS && (1u << bits) < 2 * (uint64_t)r->npoints)
-        bits++;
-    size_t nb = (size_t)1 << bits;
-    r->bucket = malloc((nb + 1) * sizeof(*r->bucket));
-    if (!r->bucket)
-        return -ENOMEM;
-    r->bits = bits;
-    uint32_t i = 0;
-    for (size_t b = 0; b < nb; b++) {
-        uint64_t start = (uint64_t)b << (32 - bits);
-        while (i < r->npoints && r->points[i].value < start)
-            i++;
-        r->bucket[b] = i;
-    }
-    r->bucket[nb] = r->npoints;
-    return 0;
-}
-
-static void ring_free(struct sn__ketama_ring *r)
-{
-    free(r->points);
-    free(r->bucket);
-    memset(r, 0, sizeof(*r));
-}
-
-/* Builds a ring for nodes[0..n) into *r. On failure *r is left empty and -ENOMEM returned. */
-static int ring_build(struct sn__ketama_ring *r, const struct sn__ketama_node *nodes, uint32_t n)
-{
-    memset(r, 0, sizeof(*r));
-    uint64_t total = 0;
-    for (uint32_t i = 0; i < n; i++)
-        total += nodes[i].weight;
-    uint64_t npoints = 0;
-    for (uint32_t i = 0; i < n; i++)
-        npoints += sn__ketama_node_points(nodes[i].weight, total, n);
-    r->points = malloc((npoints + 1) * sizeof(*r->points)); /* + the sentinel */
-    if (!r->points)
-        return -ENOMEM;
-    uint32_t w = 0;
-    for (uint32_t i = 0; i < n; i++)
-        w += node_points(r->points + w, &nodes[i], i,
-                         sn__ketama_node_points(nodes[i].weight, total, n));
-    /* The heaviest node always gets points (its share times 40 * N is >= 40), so the ring is
-     * never empty and a lookup always finds a point. */
-    assert(w > 0);
-    r->npoints = w;
-    qsort(r->points, w, sizeof(*r->points), point_cmp);
-    /* Sentinel: no hash is above it, so a lookup's scan stops there at the latest, and it
-     * carries the first point's owner, which is where a hash past the last point wraps to. */
-    r->points[w] = (struct sn__ketama_point){UINT32_MAX, r->points[0].owner};
-    if (build_bucket_index(r) < 0) {
-        ring_free(r);
-        return -ENOMEM;
-    }
-    return 0;
-}
-
-uint32_t sn__ketama_find(const struct sn__ketama_ring *r, uint32_t h)
-{
-    /* The first point >= h is at or after bucket[b]; the sentinel bounds the scan and maps the
-     * wrap past the last point to the first point's owner. One branch-free step covers buckets
-     * of at most one point (most of them); the loop handles the rest. */
-    uint32_t i = r->bucket[h >> (32 - r->bits)];
-    i += r->points[i].value < h;
-    if (sn_unlikely(r->points[i].value < h))
-        do
-            i++;
-        while (r->points[i].value < h);
-    return r->points[i].owner;
+    if (p->n == 1)
+        return 0;
+    const struct sn__ketama *k = &p->u.ketama;
+    if (k->has_tag)
+        tag_trim(k, &key, &len);
+    return sn__ketama_find(&k->ring, len ? k->key_fn(key, len) : 0);
 }
 
 uint32_t sn__ketama_lookup(const struct sn_partition *p, const void *key, size_t len)
 {
-    if (p->n == 1)
-        return 0; /* libmemcached skips hashing with one server too */
-    const struct sn__ketama *k = &p->u.ketama;
-    uint32_t h = k->key_hash == SN_KETAMA_KEY_MD5 ? sn__ketama_md5_key(key, len)
-                                                  : (uint32_t)(sn__key_hash(key, len) >> 32);
-    return sn__ketama_find(&k->ring, h);
+    return p->lookup(p, key, len);
 }
 
 /* Keys waiting for multi-lane MD5, and where their results go. */
@@ -187,15 +83,17 @@ void sn__ketama_lookup_many(const struct sn_partition *p, const struct sn_partit
 {
     const struct sn__ketama *k = &p->u.ketama;
     unsigned width = sn__md5_lanes_width();
-    if (p->n == 1 || k->key_hash != SN_KETAMA_KEY_MD5 || width == 1) {
+    if (p->n == 1 || k->key_hash != SN_KETAMA_KEY_MD5 || k->has_tag || width == 1) {
         for (size_t i = 0; i < count; i++)
-            out[i] = sn__ketama_lookup(p, keys[i].data, keys[i].len);
+            out[i] = p->lookup(p, keys[i].data, keys[i].len);
         return;
     }
+    /* nutcracker maps the empty key to hash 0, not to MD5(""): such keys take the single path. */
+    size_t min_len = k->layout == SN_KETAMA_RING_NUTCRACKER;
     struct md5_batch b = {.used = 0};
     for (size_t i = 0; i < count; i++) {
-        if (keys[i].len > MD5_LANES_MAX_KEY) {
-            out[i] = sn__ketama_lookup(p, keys[i].data, keys[i].len);
+        if (keys[i].len > MD5_LANES_MAX_KEY || keys[i].len < min_len) {
+            out[i] = p->lookup(p, keys[i].data, keys[i].len);
             continue;
         }
         b.keys[b.used] = keys[i];
@@ -207,19 +105,20 @@ void sn__ketama_lookup_many(const struct sn_partition *p, const struct sn_partit
         md5_batch_flush(&k->ring, &b, out);
 }
 
-/* Validates a host name: non-empty, not too long, printable, no separators. */
-static int check_host(const char *host, char *err, size_t errlen)
+/* Validates a host name or node name: non-empty, not too long, printable, no separators. */
+static int check_host(const char *what, const char *host, char *err, size_t errlen)
 {
     if (!host || !host[0])
-        return sn__perr(err, errlen, "ketama: empty host name");
+        return sn__perr(err, errlen, "ketama: empty %s", what);
     size_t len = strlen(host);
     if (len > SN_PARTITION_KETAMA_MAX_HOST)
-        return sn__perr(err, errlen, "ketama: host name longer than %u bytes",
+        return sn__perr(err, errlen, "ketama: %s longer than %u bytes", what,
                         SN_PARTITION_KETAMA_MAX_HOST);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)host[i];
         if (c <= ' ' || c == ',' || c == 0x7f)
-            return sn__perr(err, errlen, "ketama: bad character 0x%02x in host \"%s\"", c, host);
+            return sn__perr(err, errlen, "ketama: bad character 0x%02x in %s \"%s\"", c, what,
+                            host);
     }
     return 0;
 }
@@ -239,11 +138,71 @@ static int find_node(const struct sn__ketama_node *nodes, uint32_t n, const char
     return -ENOENT;
 }
 
+static int find_label(const struct sn__ketama_node *nodes, uint32_t n, const char *label)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (strcmp(nodes[i].label, label) == 0)
+            return (int)i;
+    return -ENOENT;
+}
+
+static void free_node(struct sn__ketama_node *node)
+{
+    free(node->host);
+    free(node->label);
+}
+
 static void free_nodes(struct sn__ketama_node *nodes, uint32_t n)
 {
     for (uint32_t i = 0; nodes && i < n; i++)
-        free(nodes[i].host);
+        free_node(&nodes[i]);
     free(nodes);
+}
+
+/*
+ * Fills *out from one configured node (host validated, port and weight defaulted, the point
+ * label made) and checks it against the n nodes before it. Returns 0, -EINVAL (reason in
+ * err), -EEXIST (a duplicate; reason in err) or -ENOMEM.
+ */
+static int make_node(const struct sn__ketama *k, const struct sn__ketama_node *before, uint32_t n,
+                     const struct sn_partition_node *in, const char *name,
+                     struct sn__ketama_node *out, char *err, size_t errlen)
+{
+    int rc = check_host("host name", in->host, err, errlen);
+    if (rc == 0 && name)
+        rc = check_host("server name", name, err, errlen);
+    if (rc == 0 && k->layout == SN_KETAMA_RING_UNWEIGHTED && in->weight > 1)
+        rc = sn__perr(err, errlen,
+                      "ketama-unweighted: weight %u for %s: libmemcached switches to the "
+                      "weighted layout when a weight is above 1; use ketama (weighted)",
+                      in->weight, in->host);
+    if (rc < 0)
+        return rc;
+    uint16_t port = norm_port(in->port);
+    char label[SN_PARTITION_KETAMA_MAX_HOST + 8];
+    if (name)
+        snprintf(label, sizeof(label), "%s", name);
+    else if (port == SN_PARTITION_KETAMA_DEFAULT_PORT)
+        snprintf(label, sizeof(label), "%s", in->host);
+    else
+        snprintf(label, sizeof(label), "%s:%u", in->host, (unsigned)port);
+    /* nutcracker tells servers apart by name alone; libmemcached by host and port. */
+    if (k->layout != SN_KETAMA_RING_NUTCRACKER && find_node(before, n, in->host, port) >= 0) {
+        sn__perr(err, errlen, "ketama: node %u (%s:%u) is listed twice", n, in->host,
+                 (unsigned)port);
+        return -EEXIST;
+    }
+    if (find_label(before, n, label) >= 0) {
+        sn__perr(err, errlen, "ketama: node %u has the same name \"%s\" as another", n, label);
+        return -EEXIST;
+    }
+    *out = (struct sn__ketama_node){strdup(in->host), strdup(label), port,
+                                    in->weight ? in->weight : 1, name != NULL};
+    if (!out->host || !out->label) {
+        free_node(out);
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 static int copy_nodes(struct sn__ketama *k, const struct sn_partition_config *cfg, char *err,
@@ -256,23 +215,48 @@ static int copy_nodes(struct sn__ketama *k, const struct sn_partition_config *cf
     k->cap = n;
     for (uint32_t i = 0; i < n; i++) {
         char synth[32];
-        const struct sn_partition_node *in = cfg->nodes ? &cfg->nodes[i] : NULL;
-        const char *host = in ? in->host : synth;
-        if (!in)
+        struct sn_partition_node in = {synth, 0, 0};
+        if (cfg->nodes)
+            in = cfg->nodes[i];
+        else
             snprintf(synth, sizeof(synth), "node%u", i);
-        int rc = check_host(host, err, errlen);
+        const char *name = cfg->ketama_names ? cfg->ketama_names[i] : NULL;
+        int rc = make_node(k, k->nodes, i, &in, name, &k->nodes[i], err, errlen);
         if (rc < 0)
-            return rc;
-        uint16_t port = norm_port(in ? in->port : 0);
-        if (find_node(k->nodes, i, host, port) >= 0)
-            return sn__perr(err, errlen, "ketama: node %u (%s:%u) is listed twice", i, host,
-                            (unsigned)port);
-        k->nodes[i].host = strdup(host);
-        if (!k->nodes[i].host)
-            return -ENOMEM;
-        k->nodes[i].port = port;
-        k->nodes[i].weight = in && in->weight ? in->weight : 1;
+            return rc == -EEXIST ? -EINVAL : rc;
     }
+    return 0;
+}
+
+/* The layout, key hash and hash tag of the config. */
+static int set_options(struct sn__ketama *k, const struct sn_partition_config *cfg, char *err,
+                       size_t errlen)
+{
+    if (cfg->ketama_ring != SN_KETAMA_RING_WEIGHTED &&
+        cfg->ketama_ring != SN_KETAMA_RING_UNWEIGHTED &&
+        cfg->ketama_ring != SN_KETAMA_RING_NUTCRACKER)
+        return sn__perr(err, errlen, "ketama: unknown ring layout %d", (int)cfg->ketama_ring);
+    const struct sn__ketama_hash_info *h = sn__ketama_hash_info(cfg->ketama_key_hash);
+    if (!h)
+        return sn__perr(err, errlen, "ketama: unknown key hash %d", (int)cfg->ketama_key_hash);
+    k->layout = cfg->ketama_ring;
+    k->key_hash = cfg->ketama_key_hash;
+    k->key_fn = h->fn;
+    if (cfg->ketama_names && k->layout != SN_KETAMA_RING_NUTCRACKER)
+        return sn__perr(err, errlen,
+                        "ketama: server names are nutcracker's (ketama_ring "
+                        "SN_KETAMA_RING_NUTCRACKER); libmemcached hashes host:port");
+    const char *tag = cfg->ketama_hash_tag;
+    if (!tag)
+        return 0;
+    if (k->layout != SN_KETAMA_RING_NUTCRACKER)
+        return sn__perr(err, errlen,
+                        "ketama: a hash tag is nutcracker's (ketama_ring "
+                        "SN_KETAMA_RING_NUTCRACKER)");
+    if (strlen(tag) != 2)
+        return sn__perr(err, errlen, "nutcracker: hash tag \"%s\" must be two characters", tag);
+    k->has_tag = true;
+    memcpy(k->tag, tag, 2);
     return 0;
 }
 
@@ -283,12 +267,13 @@ int sn__ketama_init(struct sn_partition *p, const struct sn_partition_config *cf
     if (cfg->n > SN_PARTITION_KETAMA_MAX_NODES)
         return sn__perr(err, errlen, "ketama: %u nodes is above the limit %u", cfg->n,
                         SN_PARTITION_KETAMA_MAX_NODES);
-    if (cfg->ketama_key_hash != SN_KETAMA_KEY_MD5 && cfg->ketama_key_hash != SN_KETAMA_KEY_XXH3)
-        return sn__perr(err, errlen, "ketama: unknown key hash %d", (int)cfg->ketama_key_hash);
-    k->key_hash = cfg->ketama_key_hash;
-    int rc = copy_nodes(k, cfg, err, errlen);
+    int rc = set_options(k, cfg, err, errlen);
+    if (rc < 0)
+        return rc;
+    p->lookup = k->layout == SN_KETAMA_RING_NUTCRACKER ? lookup_nutcracker : lookup_plain;
+    rc = copy_nodes(k, cfg, err, errlen);
     if (rc == 0)
-        rc = ring_build(&k->ring, k->nodes, cfg->n);
+        rc = sn__ketama_ring_build(&k->ring, k, k->nodes, cfg->n, err, errlen);
     if (rc < 0) {
         if (rc == -ENOMEM)
             sn__perr(err, errlen, "out of memory");
@@ -301,18 +286,15 @@ int sn__ketama_init(struct sn_partition *p, const struct sn_partition_config *cf
 void sn__ketama_free(struct sn_partition *p)
 {
     free_nodes(p->u.ketama.nodes, p->n);
-    ring_free(&p->u.ketama.ring);
+    sn__ketama_ring_free(&p->u.ketama.ring);
 }
 
 int sn_partition_ketama_add(struct sn_partition *p, const char *host, uint16_t port,
                             uint32_t weight)
 {
-    if (p->kind != SN_PARTITION_KETAMA || check_host(host, NULL, 0) < 0 ||
-        p->n >= SN_PARTITION_KETAMA_MAX_NODES)
+    if (p->kind != SN_PARTITION_KETAMA || p->n >= SN_PARTITION_KETAMA_MAX_NODES)
         return -EINVAL;
     struct sn__ketama *k = &p->u.ketama;
-    if (find_node(k->nodes, p->n, host, port) >= 0)
-        return -EEXIST;
     if (p->n == k->cap) {
         uint32_t cap = k->cap * 2;
         struct sn__ketama_node *nn = realloc(k->nodes, cap * sizeof(*nn));
@@ -321,16 +303,17 @@ int sn_partition_ketama_add(struct sn_partition *p, const char *host, uint16_t p
         k->nodes = nn;
         k->cap = cap;
     }
-    char *h = strdup(host);
-    if (!h)
-        return -ENOMEM;
-    k->nodes[p->n] = (struct sn__ketama_node){h, norm_port(port), weight ? weight : 1};
+    struct sn_partition_node in = {host, port, weight};
+    int rc = make_node(k, k->nodes, p->n, &in, NULL, &k->nodes[p->n], NULL, 0);
+    if (rc < 0)
+        return rc;
     struct sn__ketama_ring r;
-    if (ring_build(&r, k->nodes, p->n + 1) < 0) {
-        free(h);
-        return -ENOMEM;
+    rc = sn__ketama_ring_build(&r, k, k->nodes, p->n + 1, NULL, 0);
+    if (rc < 0) {
+        free_node(&k->nodes[p->n]);
+        return rc;
     }
-    ring_free(&k->ring);
+    sn__ketama_ring_free(&k->ring);
     k->ring = r;
     return (int)p->n++;
 }
@@ -353,13 +336,13 @@ int sn_partition_ketama_remove(struct sn_partition *p, const char *host, uint16_
     memcpy(rest, k->nodes, (size_t)idx * sizeof(*rest));
     memcpy(rest + idx, k->nodes + idx + 1, tail * sizeof(*rest));
     struct sn__ketama_ring r;
-    int rc = ring_build(&r, rest, p->n - 1);
+    int rc = sn__ketama_ring_build(&r, k, rest, p->n - 1, NULL, 0);
     free(rest);
     if (rc < 0)
         return rc;
-    free(k->nodes[idx].host);
+    free_node(&k->nodes[idx]);
     memmove(k->nodes + idx, k->nodes + idx + 1, tail * sizeof(*k->nodes));
-    ring_free(&k->ring);
+    sn__ketama_ring_free(&k->ring);
     k->ring = r;
     p->n--;
     return 0;

@@ -123,9 +123,17 @@ static int parse_weights(struct sn_partition_config *c, const char *list, uint32
     return rc;
 }
 
-/* One libmemcached server-list entry: host[:port[:weight]] or [v6addr]:port[:weight]. */
-static int parse_server(char *s, struct sn_partition_node *node, char *err, size_t errlen)
+/* One server-list entry: host[:port[:weight]] or [v6addr]:port[:weight] (libmemcached), then
+ * for nutcracker optionally a space and the server's name (*name, else NULL). */
+static int parse_server(char *s, struct sn_partition_node *node, const char **name, char *err,
+                        size_t errlen)
 {
+    char *space = strchr(s, ' ');
+    *name = NULL;
+    if (space) {
+        *space = '\0';
+        *name = space + 1;
+    }
     char *colon = s[0] == '[' && strchr(s, ']') ? strchr(strchr(s, ']'), ':') : strchr(s, ':');
     node->host = s;
     node->port = 0;
@@ -148,9 +156,34 @@ static int parse_server(char *s, struct sn_partition_node *node, char *err, size
     return 0;
 }
 
+/* The nodes of a server list and their names, in one allocation (*alloc, freed by the caller). */
+static int parse_servers(struct sn_partition_config *c, struct items *it, void **alloc, char *err,
+                         size_t errlen)
+{
+    struct sn_partition_node *nodes;
+    const char **names;
+    *alloc = calloc(it->count, sizeof(*nodes) + sizeof(*names));
+    if (!*alloc) {
+        sn__perr(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    nodes = *alloc;
+    names = (const char **)(nodes + it->count);
+    bool named = false;
+    for (uint32_t i = 0; i < it->count; i++) {
+        int rc = parse_server(it->item[i], &nodes[i], &names[i], err, errlen);
+        if (rc < 0)
+            return rc;
+        named |= names[i] != NULL;
+    }
+    c->nodes = nodes;
+    c->ketama_names = named ? names : NULL;
+    c->n = it->count;
+    return 0;
+}
+
 static int parse_ketama(struct sn_partition_config *c, const char *arg, uint32_t n,
-                        struct items *it, struct sn_partition_node **nodes, char *err,
-                        size_t errlen)
+                        struct items *it, void **alloc, char *err, size_t errlen)
 {
     if (!arg) {
         c->n = n;
@@ -165,21 +198,9 @@ static int parse_ketama(struct sn_partition_config *c, const char *arg, uint32_t
         return check_n("ketama node count", c->n, n, err, errlen);
     }
     int rc = items_split(it, arg, err, errlen);
-    if (rc < 0)
-        return rc;
-    *nodes = calloc(it->count, sizeof(**nodes));
-    if (!*nodes) {
-        sn__perr(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    for (uint32_t i = 0; i < it->count; i++) {
-        rc = parse_server(it->item[i], &(*nodes)[i], err, errlen);
-        if (rc < 0)
-            return rc;
-    }
-    c->nodes = *nodes;
-    c->n = it->count;
-    return check_n("ketama server list", c->n, n, err, errlen);
+    if (rc == 0)
+        rc = parse_servers(c, it, alloc, err, errlen);
+    return rc < 0 ? rc : check_n("ketama server list", c->n, n, err, errlen);
 }
 
 static int hexval(int ch)
@@ -247,6 +268,59 @@ static int parse_range(struct sn_partition_config *c, const char *arg, uint32_t 
     return check_n("range split list", c->n, n, err, errlen);
 }
 
+/* Names starting a ketama spec, their ring layout and default key hash. */
+static const struct {
+    const char *name;
+    enum sn_ketama_ring ring;
+    enum sn_ketama_key_hash hash;
+} ketama_names[] = {
+    {"ketama-unweighted", SN_KETAMA_RING_UNWEIGHTED, SN_KETAMA_KEY_ONE_AT_A_TIME},
+    {"ketama", SN_KETAMA_RING_WEIGHTED, SN_KETAMA_KEY_MD5},
+    {"nutcracker", SN_KETAMA_RING_NUTCRACKER, SN_KETAMA_KEY_FNV1A_64},
+    {"twemproxy", SN_KETAMA_RING_NUTCRACKER, SN_KETAMA_KEY_FNV1A_64},
+};
+
+/* The key hash and hash tag after a ketama name: [-HASH][/TAG]. */
+static int ketama_suffix(struct sn_partition_config *c, const char *name, const char *rest,
+                         char *err, size_t errlen)
+{
+    const char *slash = strchr(rest, '/');
+    size_t hlen = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (hlen) {
+        int h = rest[0] == '-' ? sn__ketama_hash_by_name(rest + 1, hlen - 1) : -1;
+        if (h < 0)
+            return sn__perr(err, errlen,
+                            "unknown key hash \"%.*s\" in \"%s\" (expected md5, one_at_a_time, "
+                            "crc32, crc32a, crc16, fnv1_64, fnv1a_64, fnv1_32, fnv1a_32, hsieh, "
+                            "murmur, murmur3, jenkins, xxh3)",
+                            (int)(hlen ? hlen - 1 : 0), rest + 1, name);
+        c->ketama_key_hash = (enum sn_ketama_key_hash)h;
+    }
+    if (!slash)
+        return 0;
+    if (c->ketama_ring != SN_KETAMA_RING_NUTCRACKER)
+        return sn__perr(err, errlen, "%s: a hash tag (/XY) is nutcracker's", name);
+    /* Points into the caller's name buffer, which outlives sn_partition_create. */
+    c->ketama_hash_tag = slash + 1;
+    return 0;
+}
+
+/* 0 when name is a ketama spec (c filled), 1 when it is not ketama, < 0 on a bad one. */
+static int ketama_variant(struct sn_partition_config *c, const char *name, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof(ketama_names) / sizeof(ketama_names[0]); i++) {
+        size_t len = strlen(ketama_names[i].name);
+        if (strncmp(name, ketama_names[i].name, len) != 0 ||
+            (name[len] && name[len] != '-' && name[len] != '/'))
+            continue;
+        c->kind = SN_PARTITION_KETAMA;
+        c->ketama_ring = ketama_names[i].ring;
+        c->ketama_key_hash = ketama_names[i].hash;
+        return ketama_suffix(c, name, name + len, err, errlen);
+    }
+    return 1;
+}
+
 /* Fills the config from name and arg; allocations are returned through the out pointers
  * (the caller frees them after sn_partition_create has copied what it needs). */
 static int build_config(struct sn_partition_config *c, const char *name, const char *arg,
@@ -275,11 +349,9 @@ static int build_config(struct sn_partition_config *c, const char *name, const c
         }
         return parse_weights(c, arg, n, err, errlen, (double **)alloc);
     }
-    if (strcmp(name, "ketama") == 0 || strcmp(name, "ketama-xxh3") == 0) {
-        c->kind = SN_PARTITION_KETAMA;
-        c->ketama_key_hash = name[6] ? SN_KETAMA_KEY_XXH3 : SN_KETAMA_KEY_MD5;
-        return parse_ketama(c, arg, n, it, (struct sn_partition_node **)alloc, err, errlen);
-    }
+    int rc = ketama_variant(c, name, err, errlen);
+    if (rc <= 0)
+        return rc < 0 ? rc : parse_ketama(c, arg, n, it, alloc, err, errlen);
     if (strcmp(name, "range") == 0) {
         c->kind = SN_PARTITION_RANGE;
         return parse_range(c, arg, n, it, alloc, err, errlen);
@@ -289,8 +361,9 @@ static int build_config(struct sn_partition_config *c, const char *name, const c
                         "custom partitioners need a callback: use "
                         "sn_partition_create");
     return sn__perr(err, errlen,
-                    "unknown partitioner \"%s\" (expected hash, jump, ketama, "
-                    "ketama-xxh3, rendezvous, range, round-robin)",
+                    "unknown partitioner \"%s\" (expected hash, jump, ketama[-HASH], "
+                    "ketama-unweighted[-HASH], nutcracker[-HASH][/TAG], rendezvous, range, "
+                    "round-robin)",
                     name);
 }
 
@@ -304,7 +377,7 @@ int sn_partition_from_string(const char *spec, uint32_t n, char *err, size_t err
     *out = NULL;
     if (!spec || !spec[0])
         return sn__perr(err, errlen, "empty partitioner spec");
-    char name[16];
+    char name[64];
     const char *colon = strchr(spec, ':');
     size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
     if (nlen >= sizeof(name))

@@ -40,8 +40,9 @@ static int check_foreign_fields(const struct sn_partition_config *c, char *err, 
 {
     enum sn_partition_kind k = c->kind;
     const char *name = sn_partition_kind_name(k);
-    if (k != SN_PARTITION_KETAMA && (c->nodes || c->ketama_key_hash))
-        return sn__perr(err, errlen, "%s: nodes/ketama_key_hash are for ketama only", name);
+    if (k != SN_PARTITION_KETAMA &&
+        (c->nodes || c->ketama_key_hash || c->ketama_ring || c->ketama_names || c->ketama_hash_tag))
+        return sn__perr(err, errlen, "%s: nodes/ketama_* fields are for ketama only", name);
     if (k != SN_PARTITION_RENDEZVOUS && c->weights)
         return sn__perr(err, errlen, "%s: weights are for rendezvous only", name);
     if (k != SN_PARTITION_RANGE && (c->split_u64 || c->split_keys))

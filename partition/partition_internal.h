@@ -17,11 +17,13 @@
 #endif
 #include <xxhash.h>
 
-/* One ketama node; host is owned (malloc'd). */
+/* One ketama node; host and label are owned (malloc'd). */
 struct sn__ketama_node {
     char *host;
+    char *label;   /* what point names start with: the nutcracker name, "host" or "host:port" */
     uint16_t port; /* never 0: 0 is stored as 11211 */
     uint32_t weight;
+    bool named; /* label is a nutcracker name, not host[:port] */
 };
 
 /* One point on the ketama ring: its 32-bit position and the node that owns it. */
@@ -32,7 +34,8 @@ struct sn__ketama_point {
 
 /*
  * The ketama ring. points[] is sorted by value, ties by owner index (libmemcached's qsort
- * comparator), and followed by a sentinel points[npoints] = {UINT32_MAX, points[0].owner}.
+ * comparator; nutcracker's layout orders ties by node label instead), and followed by a
+ * sentinel points[npoints] = {UINT32_MAX, points[0].owner}.
  * bucket[b] is the index of the first point whose value is >= b << (32 - bits), and
  * bucket[1 << bits] is npoints, so a lookup reads one bucket entry and steps over the few
  * points after it instead of binary-searching the whole ring (~2 buckets per point).
@@ -44,10 +47,22 @@ struct sn__ketama_ring {
     uint32_t *bucket;
 };
 
+/* A key hash onto the ring (partition/ketama_hash.c). */
+typedef uint32_t sn__ketama_hash_fn(const void *key, size_t len);
+
+struct sn__ketama_hash_info {
+    const char *name;
+    sn__ketama_hash_fn *fn;
+};
+
 struct sn__ketama {
     struct sn__ketama_node *nodes;
     uint32_t cap;
     enum sn_ketama_key_hash key_hash;
+    enum sn_ketama_ring layout;
+    sn__ketama_hash_fn *key_fn;
+    bool has_tag; /* nutcracker hash_tag set: tag[0], tag[1] */
+    char tag[2];
     struct sn__ketama_ring ring;
 };
 
@@ -145,8 +160,8 @@ extern const uint64_t sn__jump_lcg_add[SN__JUMP_MAX_STEPS];
 #endif
 
 /* sn_partition_many for jump (jump_many.c): 8 keys at a time in AVX-512 lanes. */
-void sn__jump_many(const struct sn_partition *p, const struct sn_partition_key *keys,
-                   size_t count, uint32_t *out);
+void sn__jump_many(const struct sn_partition *p, const struct sn_partition_key *keys, size_t count,
+                   uint32_t *out);
 
 /* MD5 (RFC 1321) of len bytes into out. */
 void sn__md5(const void *data, size_t len, uint8_t out[16]);
@@ -167,12 +182,24 @@ uint32_t sn__ketama_lookup(const struct sn_partition *p, const void *key, size_t
 /* sn_partition_many for ketama: MD5 keys in vector lanes where the CPU allows. */
 void sn__ketama_lookup_many(const struct sn_partition *p, const struct sn_partition_key *keys,
                             size_t count, uint32_t *out);
-/* The owner of the first ring point >= h, wrapping to the first point. */
-uint32_t sn__ketama_find(const struct sn__ketama_ring *r, uint32_t h);
 /* The 32-bit key hash libmemcached uses with MD5: digest bytes 0..3 little-endian. */
 uint32_t sn__ketama_md5_key(const void *key, size_t len);
+
+/* ketama_ring.c: builds *r for nodes[0..n) in `layout`, hashing unweighted points with
+ * key_fn. On failure *r is left empty and -ENOMEM or -EINVAL (the reason in err) returned. */
+int sn__ketama_ring_build(struct sn__ketama_ring *r, const struct sn__ketama *k,
+                          const struct sn__ketama_node *nodes, uint32_t n, char *err,
+                          size_t errlen);
+void sn__ketama_ring_free(struct sn__ketama_ring *r);
+/* The owner of the first ring point >= h, wrapping to the first point. */
+uint32_t sn__ketama_find(const struct sn__ketama_ring *r, uint32_t h);
 /* Ring points of a node of `weight` among `live` nodes whose weights sum to total_weight. */
 uint32_t sn__ketama_node_points(uint32_t weight, uint64_t total_weight, uint32_t live);
+
+/* ketama_hash.c: the hash's name and function, or NULL for a value outside the enum. */
+const struct sn__ketama_hash_info *sn__ketama_hash_info(enum sn_ketama_key_hash h);
+/* The hash named name[0..len) (libmemcached and nutcracker spellings), or -1. */
+int sn__ketama_hash_by_name(const char *name, size_t len);
 
 /* rendezvous.c */
 int sn__rendezvous_init(struct sn_partition *p, const struct sn_partition_config *cfg, char *err,

@@ -278,7 +278,7 @@ Test(partition, bad_configs)
     expect_bad_cfg(&c, "empty host");
     c.nodes = space;
     expect_bad_cfg(&c, "bad character");
-    c = (struct sn_partition_config){.kind = SN_PARTITION_KETAMA, .n = 1, .ketama_key_hash = 7};
+    c = (struct sn_partition_config){.kind = SN_PARTITION_KETAMA, .n = 1, .ketama_key_hash = 99};
     expect_bad_cfg(&c, "unknown key hash");
     c = (struct sn_partition_config){.kind = SN_PARTITION_CUSTOM, .n = 2};
     expect_bad_cfg(&c, "fn (the callback) is required");

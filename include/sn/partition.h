@@ -25,15 +25,21 @@
  *                           Consistent Hash Algorithm", 2014) over the key's XXH3 hash. N -> N+1
  *                           moves ~1/(N+1) of the keys, all to the new partition. Partitions
  *                           can only be added or removed at the end.
- *  SN_PARTITION_KETAMA      Consistent-hash ring with MD5 points, compatible with libmemcached's
- *                           MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED distribution: for the same server
- *                           list (same order, hosts, ports, weights), a key goes to the same
- *                           server index as with libmemcached. Nodes can be added and removed;
- *                           N -> N+1 moves ~1/(N+1) of the keys, a little more at the N where
- *                           libmemcached's float arithmetic changes every node's point count
- *                           (e.g. 25 equal nodes get 156 points each instead of 160). MD5 key
- *                           hashing costs ~100 ns per key one at a time, ~25 ns per key
- *                           through sn_partition_many; SN_KETAMA_KEY_XXH3 keys ~5 ns.
+ *  SN_PARTITION_KETAMA      Consistent-hash ring with 32-bit points that picks the same server
+ *                           as the memcached clients and proxies people run, for the same
+ *                           server list (same order, hosts, ports, weights, names):
+ *                           libmemcached's weighted ketama (MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED,
+ *                           the default), libmemcached's non-weighted ketama
+ *                           (MEMCACHED_BEHAVIOR_KETAMA, pylibmc's `ketama` behaviour) and
+ *                           nutcracker's (twemproxy's) `distribution: ketama`, each with every
+ *                           key hash those programs offer (enum sn_ketama_ring, enum
+ *                           sn_ketama_key_hash; docs/CLUSTER.md says which was verified how).
+ *                           Nodes can be added and removed; N -> N+1 moves ~1/(N+1) of the keys,
+ *                           a little more at the N where the weighted layouts' float arithmetic
+ *                           changes every node's point count (e.g. 25 equal nodes get 156 points
+ *                           each instead of 160). MD5 key hashing costs ~100 ns per key one at a
+ *                           time, ~25 ns per key through sn_partition_many; the other key
+ *                           hashes ~5-20 ns for short keys.
  *  SN_PARTITION_RENDEZVOUS  Highest random weight: each key scores every node and takes the
  *                           best; optional weights (logarithmic method, score = -w / ln(u)).
  *                           N -> N+1 moves ~1/(N+1) of the keys. Costs O(N) per key.
@@ -76,13 +82,62 @@ enum sn_partition_kind {
  * "host:port-i", exactly as libmemcached does. */
 #define SN_PARTITION_KETAMA_DEFAULT_PORT 11211u
 
-/* How ketama hashes keys onto the ring (the ring's points are always MD5, as libmemcached). */
+/*
+ * How ketama hashes keys onto the ring. The names are those of libmemcached (pylibmc's `hash`
+ * behaviour) and nutcracker (its `hash:` setting); sn_partition_from_string accepts them.
+ * Each reproduces that program's function exactly, quirks included (partition/ketama_hash.c).
+ */
 enum sn_ketama_key_hash {
-    /* MD5, first 4 digest bytes little-endian: libmemcached-compatible. The default. */
+    /* MD5, first 4 digest bytes little-endian: libmemcached's and nutcracker's "md5". The
+     * default of the C config (and of the weighted layout, as in libmemcached). */
     SN_KETAMA_KEY_MD5 = 0,
     /* Upper 32 bits of XXH3-64: several times faster, NOT compatible with memcached clients.
      * For partitioning between local cores where no foreign client must agree. */
     SN_KETAMA_KEY_XXH3 = 1,
+    /* Jenkins' one-at-a-time: "one_at_a_time" (nutcracker), "default" (libmemcached, pylibmc;
+     * what MEMCACHED_BEHAVIOR_KETAMA leaves in place). */
+    SN_KETAMA_KEY_ONE_AT_A_TIME,
+    /* "crc32" (nutcracker) = "crc" (libmemcached): CRC-32 bits 16..30, so only 0..32767. */
+    SN_KETAMA_KEY_CRC32,
+    /* "crc32a" (nutcracker only): the full standard CRC-32. */
+    SN_KETAMA_KEY_CRC32A,
+    /* "crc16" (nutcracker only): CRC-16/ARC, 0..65535. */
+    SN_KETAMA_KEY_CRC16,
+    /* FNV-1 / FNV-1a, 64-bit constants cut to 32 bits (as both programs do) or 32-bit. */
+    SN_KETAMA_KEY_FNV1_64,
+    SN_KETAMA_KEY_FNV1A_64, /* nutcracker's default */
+    SN_KETAMA_KEY_FNV1_32,
+    SN_KETAMA_KEY_FNV1A_32,
+    /* "hsieh": nutcracker's SuperFastHash (libmemcached has it only when built with it). */
+    SN_KETAMA_KEY_HSIEH,
+    /* "murmur": MurmurHash2 seeded with 0xdeadbeef * length (both programs). */
+    SN_KETAMA_KEY_MURMUR,
+    /* "murmur3": MurmurHash3 x86_32, same seed (libmemcached 1.1 only). */
+    SN_KETAMA_KEY_MURMUR3,
+    /* "jenkins": lookup3 hashlittle, initval 13 (both programs). */
+    SN_KETAMA_KEY_JENKINS,
+};
+
+/* How the ring's points are laid out: whose ketama the partitioner reproduces. */
+enum sn_ketama_ring {
+    /* libmemcached's MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED (pylibmc `ketama_weighted`): each node
+     * gets ~160 * N * weight / total points (float arithmetic, as libmemcached), 4 per MD5 of
+     * "host-k" (port 11211) or "host:port-k". The default. */
+    SN_KETAMA_RING_WEIGHTED = 0,
+    /* libmemcached's MEMCACHED_BEHAVIOR_KETAMA / distribution "consistent" (pylibmc `ketama`):
+     * 100 points per node, one per name "host-k" / "host:port-k", each hashed with the KEY
+     * hash. No weights: libmemcached switches to the weighted layout when a weight > 1 is
+     * given, so such a config is refused here. */
+    SN_KETAMA_RING_UNWEIGHTED = 1,
+    /* nutcracker's (twemproxy's) `distribution: ketama`: the weighted layout, but points are
+     * named after the server's name when it has one (ketama_names; "host:port:weight name"
+     * in its YAML),
+     * else "host" (port 11211) or "host:port"; equal points are ordered by server name (as
+     * nutcracker sorts its servers). Point names must fit nutcracker's 85-byte buffer. An
+     * optional hash tag (`hash_tag:`) hashes only the part of a key between its two
+     * characters. Its default key hash is fnv1a_64: set ketama_key_hash (the C config's
+     * default is MD5; the string form defaults to fnv1a_64 as nutcracker does). */
+    SN_KETAMA_RING_NUTCRACKER = 2,
 };
 
 /* A ketama node: host name or address, port (0 means 11211), weight (0 means 1). */
@@ -122,6 +177,15 @@ struct sn_partition_config {
      * "node1", ... on port 11211, weight 1. */
     const struct sn_partition_node *nodes;
     enum sn_ketama_key_hash ketama_key_hash;
+    enum sn_ketama_ring ketama_ring;
+    /* ketama, nutcracker layout only: NULL, or n server names (nutcracker's
+     * "host:port:weight name"), each NULL for a server without one. A name replaces
+     * host[:port] in the node's point names; names must be unique. */
+    const char *const *ketama_names;
+    /* ketama, nutcracker layout only: nutcracker's `hash_tag`, two characters such as "{}",
+     * or NULL. A key with a non-empty part between the first tag[0] and the next tag[1] is
+     * hashed by that part alone. */
+    const char *ketama_hash_tag;
 
     /* rendezvous: NULL for equal weights, else n finite weights > 0. */
     const double *weights;
@@ -163,7 +227,18 @@ SN_API int sn_partition_create(const struct sn_partition_config *cfg, char *err,
  *   ketama:N                                       N nodes "node0".."node(N-1)"
  *   ketama:host[:port[:weight]],...                libmemcached server-list syntax
  *                                                  ("[v6addr]:port" for IPv6); N = count
- *   ketama-xxh3:...                                as ketama, SN_KETAMA_KEY_XXH3 keys
+ *   ketama-HASH:...                                as ketama, key hash HASH (below)
+ *   ketama-unweighted[-HASH]:...                   SN_KETAMA_RING_UNWEIGHTED; HASH defaults
+ *                                                  to one_at_a_time, as in libmemcached
+ *   nutcracker[-HASH][/TAG]:...                    SN_KETAMA_RING_NUTCRACKER (also spelled
+ *                                                  twemproxy); HASH defaults to fnv1a_64 as in
+ *                                                  nutcracker; TAG is a 2-character hash_tag.
+ *                                                  Servers as in nutcracker's YAML:
+ *                                                  host:port:weight [name] (port and weight
+ *                                                  may be left out), e.g.
+ *                                                  "nutcracker/{}:10.0.0.1:11211:1 alpha,..."
+ *   HASH: md5 one_at_a_time (or default) crc32 (or crc) crc32a crc16 fnv1_64 fnv1a_64
+ *         fnv1_32 fnv1a_32 hsieh murmur murmur3 jenkins xxh3
  *   range:10,20,30                                 u64 split points (decimal or 0x hex); N = 4
  *   range:str:b,m,t                                byte-string split points (no escapes)
  *   range:hex:0a,ff01                              byte-string split points as hex bytes
