@@ -13,6 +13,9 @@
  *  - fnv1_64 and fnv1a_64 return the low 32 bits of the 64-bit FNV, and the low 32 bits of a
  *    product depend only on the low 32 bits of its factors: both are 32-bit FNV with the
  *    64-bit variant's offset basis and prime cut to 32 bits.
+ *  - crc16 (nutcracker only) is 0.5.0's: CRC-16/XMODEM steps on a register that keeps growing
+ *    past 16 bits. Later nutcracker sources have a true 16-bit CRC-16/ARC instead; no release
+ *    carries it (0.5.0 is the latest), and Debian ships 0.5.0.
  *  - "crc" (libmemcached) / "crc32" (nutcracker) is CRC-32 cut to bits 16..30: 0 .. 32767. On a
  *    ring of 2^32 points such keys all land at the ring's low end, on very few servers. That is
  *    what those programs do, so it is what this does; "crc32a" is the full CRC-32.
@@ -42,15 +45,15 @@ static inline uint32_t rotl32(uint32_t x, unsigned r)
 static uint32_t crc32_table[256];
 static uint16_t crc16_table[256];
 
-/* The reflected CRC tables (CRC-32: polynomial 0xEDB88320; CRC-16/ARC: 0xA001), computed
- * once when the library loads, before any thread can hash. */
+/* The CRC tables (CRC-32 reflected, polynomial 0xEDB88320; CRC-16/XMODEM, polynomial 0x1021
+ * MSB first), computed once when the library loads, before any thread can hash. */
 __attribute__((constructor)) static void crc_tables_init(void)
 {
     for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c32 = i, c16 = i;
+        uint32_t c32 = i, c16 = i << 8;
         for (int bit = 0; bit < 8; bit++) {
             c32 = c32 & 1 ? c32 >> 1 ^ 0xEDB88320u : c32 >> 1;
-            c16 = c16 & 1 ? c16 >> 1 ^ 0xA001u : c16 >> 1;
+            c16 = c16 & 0x8000 ? c16 << 1 ^ 0x1021u : c16 << 1;
         }
         crc32_table[i] = c32;
         crc16_table[i] = (uint16_t)c16;
@@ -101,12 +104,14 @@ HASH_FN(kh_crc32a)
     return ~crc32_run(key, len);
 }
 
+/* nutcracker 0.5.0's crc16: the CRC-16/XMODEM step on a 32-bit register that is never cut
+ * back to 16 bits, so earlier bytes stay in bits 16..31 (later versions changed it). */
 HASH_FN(kh_crc16)
 {
     const uint8_t *p = key;
     uint32_t crc = 0;
     for (size_t i = 0; i < len; i++)
-        crc = crc >> 8 ^ crc16_table[(crc ^ p[i]) & 0xff];
+        crc = crc << 8 ^ crc16_table[(crc >> 8 ^ p[i]) & 0xff];
     return crc;
 }
 

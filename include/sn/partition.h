@@ -101,7 +101,8 @@ enum sn_ketama_key_hash {
     SN_KETAMA_KEY_CRC32,
     /* "crc32a" (nutcracker only): the full standard CRC-32. */
     SN_KETAMA_KEY_CRC32A,
-    /* "crc16" (nutcracker only): CRC-16/ARC, 0..65535. */
+    /* "crc16" (nutcracker only): nutcracker 0.5.0's, CRC-16/XMODEM steps on a register that
+     * is never cut to 16 bits (so 32-bit values). */
     SN_KETAMA_KEY_CRC16,
     /* FNV-1 / FNV-1a, 64-bit constants cut to 32 bits (as both programs do) or 32-bit. */
     SN_KETAMA_KEY_FNV1_64,
