@@ -162,6 +162,9 @@ $(BUILD)/gen/API.md: docs/gen_api.sh include/sn.h $(wildcard include/sn/*.h)
 
 $(BUILD)/tests/test_api_doc: $(BUILD)/gen/API.md
 
+# The cluster test runs apps/kv/cluster/'s configuration files and tests/cluster/'s driver.
+$(BUILD)/obj/tests/test_cluster.o: TEST_CPPFLAGS += -DSN_SRC_DIR='"$(CURDIR)"'
+
 api-doc:
 	sh docs/gen_api.sh > docs/API.md
 

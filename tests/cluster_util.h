@@ -82,4 +82,13 @@ size_t cl_held(int fd, char *const *keys, size_t n, const char *value, bool *hel
 /* One command and its one-line reply (into reply, NUL-terminated, "\r\n" removed): 0, or -1. */
 int cl_command(int fd, const char *cmd, char *reply, size_t cap);
 
+/*
+ * Starts argv[0] (a full path) with its stdin and stdout on pipes: *to_child writes its stdin,
+ * *from_child reads its stdout; stderr stays the test's. Tracked like every su_spawn child.
+ */
+pid_t cl_spawn_piped(char *const argv[], int *to_child, int *from_child);
+
+/* Reads one line (without the newline) from fd into buf within ms: its length, or -1. */
+int cl_read_line(int fd, char *buf, size_t cap, unsigned ms);
+
 #endif

@@ -142,7 +142,7 @@ static char **make_keys(unsigned pool, unsigned n, const char *tag)
     for (unsigned i = 0; i < n; i++) {
         char k[256];
         int len = snprintf(k, sizeof(k), "%u.%u.", pool, i);
-        size_t extra = rng(&x) % 8 == 0 ? 50 + rng(&x) % 190 : rng(&x) % 30;
+        size_t extra = rng(&x) % 8 == 0 ? 50 + rng(&x) % 180 : rng(&x) % 30;
         bool high = rng(&x) % 4 == 0;
         for (size_t j = 0; j < extra; j++) {
             uint64_t c = rng(&x);
@@ -158,6 +158,7 @@ static char **make_keys(unsigned pool, unsigned n, const char *tag)
             memcpy(k + at, inner, (size_t)il);
             len += il;
         }
+        cr_assert_leq(len, 250, "memcached keys are at most 250 bytes");
         k[len] = '\0';
         keys[i] = strdup(k);
         cr_assert_not_null(keys[i]);

@@ -13,6 +13,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -378,4 +379,44 @@ int cl_command(int fd, const char *cmd, char *reply, size_t cap)
         return -1;
     snprintf(reply, cap, "%s", got);
     return 0;
+}
+
+pid_t cl_spawn_piped(char *const argv[], int *to_child, int *from_child)
+{
+    int in[2], out[2];
+    cr_assert_eq(pipe2(in, O_CLOEXEC), 0);
+    cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+    pid_t pid = su_fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        dup2(in[0], STDIN_FILENO);
+        dup2(out[1], STDOUT_FILENO);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    *to_child = in[1];
+    *from_child = out[0];
+    return pid;
+}
+
+int cl_read_line(int fd, char *buf, size_t cap, unsigned ms)
+{
+    uint64_t end = nu_now_ms() + ms;
+    size_t len = 0;
+    while (len + 1 < cap) {
+        uint64_t now = nu_now_ms();
+        struct pollfd p = {fd, POLLIN, 0};
+        if (now >= end || poll(&p, 1, (int)(end - now)) <= 0)
+            return -1;
+        char c;
+        if (read(fd, &c, 1) != 1)
+            return -1;
+        if (c == '\n')
+            break;
+        buf[len++] = c;
+    }
+    buf[len] = '\0';
+    return (int)len;
 }
