@@ -38,8 +38,9 @@
  *                           a little more at the N where the weighted layouts' float arithmetic
  *                           changes every node's point count (e.g. 25 equal nodes get 156 points
  *                           each instead of 160). MD5 key hashing costs ~100 ns per key one at a
- *                           time, ~25 ns per key through sn_partition_many; the other key
- *                           hashes ~5-20 ns for short keys.
+ *                           time, ~25 ns per key through sn_partition_many; the other key hashes
+ *                           are byte loops whose cost grows with the key (bench/bench_ketama,
+ *                           docs/PERFORMANCE.md), each faster than libmemcached's lookup.
  *  SN_PARTITION_RENDEZVOUS  Highest random weight: each key scores every node and takes the
  *                           best; optional weights (logarithmic method, score = -w / ln(u)).
  *                           N -> N+1 moves ~1/(N+1) of the keys. Costs O(N) per key.
