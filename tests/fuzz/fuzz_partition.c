@@ -21,7 +21,8 @@
  * randomness), and sn_partition_many over all key prefixes gives sn_partition's answers.
  * Round-robin ignores keys, so for it only the bound is checked.
  *
- * Specs that would only make the fuzzer slow, not find bugs (ketama:N with N above 2048, an
+ * Specs that would only make the fuzzer slow, not find bugs (ketama:N, ketama-*:N,
+ * nutcracker*:N with N above 2048, an
  * n that makes rendezvous O(16M) per key) are skipped; tests/test_partition*.c cover them.
  */
 #include <errno.h>
@@ -32,7 +33,7 @@
 
 #include <sn/partition.h>
 
-#define FP_MAX_INPUT 1024
+#define FP_MAX_INPUT  1024
 #define FP_MAX_KETAMA 2048
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -59,9 +60,10 @@ static int fp_too_slow(const char *spec, uint32_t n)
 {
     const char *colon = strchr(spec, ':');
     size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
-    int rendezvous = (nlen == 10 && !strncmp(spec, "rendezvous", 10)) ||
-                     (nlen == 3 && !strncmp(spec, "hrw", 3));
-    int ketama = !strncmp(spec, "ketama", 6) && (nlen == 6 || nlen == 11);
+    int rendezvous =
+        (nlen == 10 && !strncmp(spec, "rendezvous", 10)) || (nlen == 3 && !strncmp(spec, "hrw", 3));
+    int ketama = !strncmp(spec, "ketama", 6) || !strncmp(spec, "nutcracker", 10) ||
+                 !strncmp(spec, "twemproxy", 9);
     if ((rendezvous || ketama) && n > FP_MAX_KETAMA)
         return 1;
     if (ketama && colon) {
