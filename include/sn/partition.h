@@ -290,9 +290,11 @@ SN_API const char *sn_partition_kind_name(enum sn_partition_kind kind);
 /*
  * Ketama only: adds a node at the end (its index is the old N) and rebuilds the ring. Weights
  * are relative, so adding a node changes the point counts of the others exactly as in
- * libmemcached. Returns the new node's index, -EEXIST if host:port is already a node,
- * -EINVAL (not ketama, bad host, too many nodes) or -ENOMEM (the partitioner is unchanged).
- * Not concurrently with any other call on p.
+ * libmemcached and nutcracker. The node has no nutcracker name (its points are named after
+ * host[:port]). Returns the new node's index, -EEXIST if host:port (nutcracker: its point
+ * name) is already a node's, -EINVAL (not ketama, bad host, too many nodes, a weight above 1
+ * in the unweighted layout, point names too long for nutcracker) or -ENOMEM; on failure the
+ * partitioner is unchanged. Not concurrently with any other call on p.
  */
 SN_API int sn_partition_ketama_add(struct sn_partition *p, const char *host, uint16_t port,
                                    uint32_t weight);
