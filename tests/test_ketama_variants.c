@@ -247,6 +247,33 @@ Test(ketama_variants, nutcracker_name_length)
     sn_partition_destroy(p);
 }
 
+/* add/remove keep each layout's rules: no weights above 1 in the unweighted ring, no two
+ * nutcracker servers with one point name; a refused add changes nothing. */
+Test(ketama_variants, add_remove_rules)
+{
+    struct sn_partition *u = spec("ketama-unweighted:a,b");
+    cr_expect_eq(sn_partition_ketama_add(u, "c", 0, 2), -EINVAL);
+    cr_expect_eq(sn_partition_ketama_add(u, "c", 0, 1), 2);
+    struct sn_partition *fresh = spec("ketama-unweighted:a,b,c");
+    expect_same(u, fresh, 3000, "unweighted add");
+    sn_partition_destroy(fresh);
+    sn_partition_destroy(u);
+
+    struct sn_partition *n = spec("nutcracker:10.0.0.1:11211:1 h3,10.0.0.2:11211:1");
+    cr_expect_eq(sn_partition_ketama_add(n, "h3", 11211, 1), -EEXIST);
+    cr_expect_eq(sn_partition_ketama_add(n, "10.0.0.2", 0, 1), -EEXIST);
+    cr_expect_eq(sn_partition_count(n), 2);
+    cr_expect_eq(sn_partition_ketama_add(n, "10.0.0.3", 7000, 2), 2);
+    fresh = spec("nutcracker:10.0.0.1:11211:1 h3,10.0.0.2:11211:1,10.0.0.3:7000:2");
+    expect_same(n, fresh, 3000, "nutcracker add");
+    sn_partition_destroy(fresh);
+    cr_expect_eq(sn_partition_ketama_remove(n, "10.0.0.1", 11211), 0);
+    fresh = spec("nutcracker:10.0.0.2:11211:1,10.0.0.3:7000:2");
+    expect_same(n, fresh, 3000, "nutcracker remove");
+    sn_partition_destroy(fresh);
+    sn_partition_destroy(n);
+}
+
 /* nutcracker sends an empty key to hash 0 (the first point); libmemcached hashes "". */
 Test(ketama_variants, empty_key)
 {
