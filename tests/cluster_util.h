@@ -56,9 +56,13 @@ void cl_kill(pid_t pid);
  */
 pid_t cl_start_nutcracker(const char *conf, const struct cl_addr *listen, unsigned n);
 
-/* A fresh scratch directory under /tmp (removed by cl_rmdir). */
+/* A fresh scratch directory under /tmp (removed by cl_rmdir, or by cl_cleanup). */
 void cl_tmpdir(char *out, size_t cap);
 void cl_rmdir(const char *dir);
+
+/* Stops every process (su_reap_all) and removes every scratch directory left: the cluster
+ * tests' .fini, so a failed assertion leaves nothing behind. */
+void cl_cleanup(void);
 
 /* A blocking TCP connection with 5 s send/receive timeouts, or -1. */
 int cl_connect(const struct cl_addr *a);

@@ -34,7 +34,7 @@
 
 static void fini(void)
 {
-    su_reap_all();
+    cl_cleanup();
 }
 
 TestSuite(cluster, .fini = fini);

@@ -31,7 +31,7 @@
 
 static void fini(void)
 {
-    su_reap_all();
+    cl_cleanup();
 }
 
 TestSuite(ketama_nutcracker, .fini = fini);

@@ -172,14 +172,37 @@ pid_t cl_start_nutcracker(const char *conf, const struct cl_addr *listen, unsign
     return pid;
 }
 
+/* Scratch directories not yet removed, for cl_cleanup after a failed assertion. */
+#define CL_MAX_DIRS 8
+static char cl_dirs[CL_MAX_DIRS][64];
+
 void cl_tmpdir(char *out, size_t cap)
 {
     cr_assert_lt(snprintf(out, cap, "/tmp/sn-cluster-XXXXXX"), (int)cap);
     cr_assert_not_null(mkdtemp(out), "mkdtemp: %s", strerror(errno));
+    for (int i = 0; i < CL_MAX_DIRS; i++)
+        if (!cl_dirs[i][0]) {
+            snprintf(cl_dirs[i], sizeof(cl_dirs[i]), "%s", out);
+            break;
+        }
+}
+
+void cl_cleanup(void)
+{
+    su_reap_all();
+    for (int i = 0; i < CL_MAX_DIRS; i++)
+        if (cl_dirs[i][0]) {
+            char dir[sizeof(cl_dirs[i])];
+            memcpy(dir, cl_dirs[i], sizeof(dir));
+            cl_rmdir(dir);
+        }
 }
 
 void cl_rmdir(const char *dir)
 {
+    for (int i = 0; i < CL_MAX_DIRS; i++)
+        if (strcmp(cl_dirs[i], dir) == 0)
+            cl_dirs[i][0] = '\0';
     DIR *d = opendir(dir);
     struct dirent *e;
     char path[4200];
