@@ -120,7 +120,7 @@ static void make_run(const struct variant *v, struct run *r)
         memcached_server_add(r->m, host, 11211);
     }
     char err[256];
-    if (sn_partition_from_string(&r->p, spec, 0, err, sizeof(err)) < 0) {
+    if (sn_partition_from_string(spec, 0, err, sizeof(err), &r->p) < 0) {
         fprintf(stderr, "bench_ketama: %s: %s\n", spec, err);
         exit(1);
     }

@@ -125,7 +125,7 @@ static void predict(const struct pool *p, const char *spec, const int *map, int 
 {
     struct sn_partition *part = NULL;
     char err[256];
-    cr_assert_eq(sn_partition_from_string(&part, spec, 0, err, sizeof(err)), 0, "%s: %s", spec,
+    cr_assert_eq(sn_partition_from_string(spec, 0, err, sizeof(err), &part), 0, "%s: %s", spec,
                  err);
     for (unsigned k = 0; k < NKEYS; k++) {
         uint32_t i = sn_partition(part, p->keys[k], strlen(p->keys[k]));

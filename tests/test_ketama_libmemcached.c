@@ -158,7 +158,7 @@ static struct sn_partition *sn_create(enum sn_ketama_ring ring, enum sn_ketama_k
                                     .ketama_ring = ring};
     struct sn_partition *p = NULL;
     char err[256];
-    cr_assert_eq(sn_partition_create(&p, &c, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sn_partition_create(&c, err, sizeof(err), &p), 0, "%s", err);
     return p;
 }
 
@@ -254,7 +254,7 @@ Test(ketama_libmemcached, plain_ketama_behaviour_defaults)
                  lists[0].srv[i].host, lists[0].srv[i].port);
     struct sn_partition *p = NULL;
     char err[256];
-    cr_assert_eq(sn_partition_from_string(&p, spec, 0, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sn_partition_from_string(spec, 0, err, sizeof(err), &p), 0, "%s", err);
     cr_expect_eq(compare(m, p, key_count(), spec), 0);
     sn_partition_destroy(p);
     memcached_free(m);
@@ -280,7 +280,7 @@ Test(ketama_libmemcached, weight_switches_libmemcached_to_weighted)
                                     .nodes = nodes,
                                     .ketama_ring = SN_KETAMA_RING_UNWEIGHTED};
     char err[256];
-    cr_expect_eq(sn_partition_create(&p, &c, err, sizeof(err)), -EINVAL);
+    cr_expect_eq(sn_partition_create(&c, err, sizeof(err), &p), -EINVAL);
     cr_expect(strstr(err, "switches to the weighted layout") != NULL, "%s", err);
 }
 

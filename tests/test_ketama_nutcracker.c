@@ -197,7 +197,7 @@ static unsigned check_pool(struct rig *r, unsigned i, unsigned n, const char *li
     }
     struct sn_partition *part = NULL;
     char err[256];
-    cr_assert_eq(sn_partition_from_string(&part, p->spec, 0, err, sizeof(err)), 0, "%s: %s",
+    cr_assert_eq(sn_partition_from_string(p->spec, 0, err, sizeof(err), &part), 0, "%s: %s",
                  p->spec, err);
     unsigned bad = 0, used[NBACK] = {0};
     for (unsigned k = 0; k < n; k++) {

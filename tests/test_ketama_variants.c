@@ -18,7 +18,7 @@ static struct sn_partition *spec(const char *s)
 {
     struct sn_partition *p = NULL;
     char err[256];
-    cr_assert_eq(sn_partition_from_string(&p, s, 0, err, sizeof(err)), 0, "%s: %s", s, err);
+    cr_assert_eq(sn_partition_from_string(s, 0, err, sizeof(err), &p), 0, "%s: %s", s, err);
     return p;
 }
 
@@ -26,7 +26,7 @@ static void expect_bad(const char *s, const char *why)
 {
     struct sn_partition *p = NULL;
     char err[256] = "";
-    cr_expect_eq(sn_partition_from_string(&p, s, 0, err, sizeof(err)), -EINVAL, "%s", s);
+    cr_expect_eq(sn_partition_from_string(s, 0, err, sizeof(err), &p), -EINVAL, "%s", s);
     cr_expect_null(p);
     cr_expect(strstr(err, why) != NULL, "%s: message \"%s\" lacks \"%s\"", s, err, why);
 }
@@ -44,7 +44,7 @@ static struct sn_partition *config(enum sn_ketama_ring ring, enum sn_ketama_key_
                                     .ketama_hash_tag = tag};
     struct sn_partition *p = NULL;
     char err[256];
-    cr_assert_eq(sn_partition_create(&p, &c, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sn_partition_create(&c, err, sizeof(err), &p), 0, "%s", err);
     return p;
 }
 
@@ -128,19 +128,19 @@ Test(ketama_variants, bad_configs)
     struct sn_partition *p = NULL;
     char err[256];
     c.ketama_ring = (enum sn_ketama_ring)7;
-    cr_expect_eq(sn_partition_create(&p, &c, err, sizeof(err)), -EINVAL);
+    cr_expect_eq(sn_partition_create(&c, err, sizeof(err), &p), -EINVAL);
     cr_expect(strstr(err, "unknown ring layout 7") != NULL, "%s", err);
     c.ketama_ring = SN_KETAMA_RING_WEIGHTED;
     c.ketama_names = names;
-    cr_expect_eq(sn_partition_create(&p, &c, err, sizeof(err)), -EINVAL);
+    cr_expect_eq(sn_partition_create(&c, err, sizeof(err), &p), -EINVAL);
     c.ketama_names = NULL;
     c.ketama_hash_tag = "{}";
-    cr_expect_eq(sn_partition_create(&p, &c, err, sizeof(err)), -EINVAL);
+    cr_expect_eq(sn_partition_create(&c, err, sizeof(err), &p), -EINVAL);
     cr_expect(strstr(err, "hash tag is nutcracker's") != NULL, "%s", err);
     c = (struct sn_partition_config){.kind = SN_PARTITION_JUMP, .n = 3, .ketama_hash_tag = "{}"};
-    cr_expect_eq(sn_partition_create(&p, &c, err, sizeof(err)), -EINVAL);
+    cr_expect_eq(sn_partition_create(&c, err, sizeof(err), &p), -EINVAL);
     c = (struct sn_partition_config){.kind = SN_PARTITION_JUMP, .n = 3, .ketama_ring = 1};
-    cr_expect_eq(sn_partition_create(&p, &c, err, sizeof(err)), -EINVAL);
+    cr_expect_eq(sn_partition_create(&c, err, sizeof(err), &p), -EINVAL);
     cr_expect(strstr(err, "for ketama only") != NULL, "%s", err);
     cr_expect_null(p);
 }
