@@ -20,6 +20,7 @@
 #define MC_MIGRATE_STEP 4
 
 _Static_assert(MC_KEY_MAX <= UINT8_MAX, "nkey is a uint8_t");
+_Static_assert(sizeof(struct mc_item) == 56, "the flush epoch fits in the header's padding");
 _Static_assert(sizeof(struct mc_store_stats) % sizeof(uint64_t) == 0,
                "mc_store_stats_add walks the stats as an array of uint64_t");
 
@@ -149,11 +150,32 @@ void mc__bump(struct mc_store *s, struct mc_item *it)
     sn_list_move_front(&s->lru, &it->lru);
 }
 
+void mc__update(struct mc_store *s, struct mc_item *it)
+{
+    uint32_t now = mc__now32(s);
+    if (it->time + MC_ITEM_UPDATE_INTERVAL < now)
+        it->time = now;
+    mc__bump(s, it);
+}
+
+void mc__fetched(struct mc_store *s, struct mc_item *it)
+{
+    it->iflags |= MC_ITEM_FETCHED;
+    it->time = mc__now32(s);
+    mc__bump(s, it);
+}
+
 /* ---- liveness ---- */
 
+/*
+ * Dead by flush_all: linked before the latest immediate one (another epoch; mc_store_flush_all
+ * sweeps the store when the 16-bit epoch wraps, so an old item never matches again), or last
+ * stored or fetched before a delayed one that has come. memcached compares cas uniques for the
+ * first, which an explicit cas (E) could defeat; an epoch cannot be set by a client.
+ */
 static bool is_flushed(const struct mc_store *s, const struct mc_item *it, uint32_t now)
 {
-    if (it->cas < s->flush_cas)
+    if (it->epoch != s->epoch)
         return true;
     return s->flush_at && now >= s->flush_at && it->time < s->flush_at;
 }
@@ -242,6 +264,7 @@ void mc__item_free(struct mc_store *s, struct mc_item *it)
 
 void mc__link(struct mc_store *s, struct mc_item *it)
 {
+    it->epoch = s->epoch;
     struct mc_item **b = bucket(s, it->hv);
     it->hnext = *b;
     *b = it;
@@ -262,10 +285,26 @@ void mc__unlink(struct mc_store *s, struct mc_item *it)
     free(it);
 }
 
+void mc__unlink_all(struct mc_store *s)
+{
+    while (s->head)
+        mc__unlink(s, s->head);
+}
+
 void mc__replace(struct mc_store *s, struct mc_item *old, struct mc_item *new_it)
 {
     mc__unlink(s, old);
     mc__link(s, new_it);
+}
+
+void mc__store(struct mc_store *s, struct mc_item *old, struct mc_item *it, uint64_t new_cas)
+{
+    if (old)
+        mc__replace(s, old, it);
+    else
+        mc__link(s, it);
+    if (new_cas)
+        it->cas = new_cas;
 }
 
 /* ---- life cycle and stats ---- */

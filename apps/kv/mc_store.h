@@ -18,8 +18,14 @@
  * never 0, it grows on each core, and two cores never hand out the same value: a client may
  * use a cas unique it got from any core without ambiguity.
  *
- * Items returned by the lookups (mc_store_get, mc_store_gat) stay valid until the next call
- * that can change this store; read or copy them before that.
+ * Items returned by the lookups (mc_store_get, mc_store_gat, mc_store_find, ...) stay valid
+ * until the next call that can change this store; read or copy them before that.
+ *
+ * Meta protocol state. Besides what the classic commands need, an item carries memcached's
+ * stale and win-token bits (md I, ms I, mg N/R answer W, X and Z from them) and whether it was
+ * stored under a base64 key (ms b), which meta answers show in base64 again. The meta
+ * executor (mc_meta_exec.c) works on items through mc_store_find, mc_store_vivify,
+ * mc_store_bump and mc_store_set_exptime, in the order the client's flags ask for.
  */
 #ifndef MC_STORE_H
 #define MC_STORE_H
@@ -41,17 +47,23 @@ struct mc_item {
     struct mc_item *hnext;       /* hash chain */
     struct sn_list_node lru;     /* in the store's LRU list, most recently used first */
     uint64_t cas;
-    uint32_t hv;                 /* low 32 bits of XXH3(key) */
-    uint32_t exptime;            /* unix seconds, 0 = never */
-    uint32_t time;               /* unix seconds of the last change (flush_all compares it) */
-    uint32_t flags;              /* client flags */
-    uint32_t nbytes;             /* value length, not counting the "\r\n" kept after it */
+    uint32_t hv;      /* low 32 bits of XXH3(key) */
+    uint32_t exptime; /* unix seconds, 0 = never */
+    uint32_t time;    /* unix seconds of the last store or fetch (mg l, me la, and
+                         flush_all with a delay compare it) */
+    uint32_t flags;   /* client flags */
+    uint32_t nbytes;  /* value length, not counting the "\r\n" kept after it */
     uint8_t nkey;
-    uint8_t iflags;              /* MC_ITEM_* */
-    char data[];                 /* key, value, "\r\n" */
+    uint8_t iflags; /* MC_ITEM_* */
+    uint16_t epoch; /* the store's flush epoch when linked: older ones are dead */
+    char data[];    /* key, value, "\r\n" */
 };
 
-#define MC_ITEM_FETCHED 0x01 /* read by get/gat/touch/incr/decr since it was stored */
+/* Item state bits (mc_item.iflags), as memcached keeps them. */
+#define MC_ITEM_FETCHED    0x01 /* read by get/gets/gat/gats/touch/mg since it was stored */
+#define MC_ITEM_STALE      0x02 /* marked stale (md I, or ms I with an older cas): mg shows X */
+#define MC_ITEM_TOKEN_SENT 0x04 /* a client got the win flag W for it: others get Z */
+#define MC_ITEM_KEY_BINARY 0x08 /* stored by ms with a base64 key: meta answers re-encode it */
 
 static inline const char *mc_item_key(const struct mc_item *it)
 {
@@ -105,8 +117,11 @@ struct mc_set_req {
     const char *data;
     size_t nbytes;
     uint32_t flags;
-    int64_t exptime; /* as sent by the client */
-    uint64_t cas;    /* MC_CAS only */
+    int64_t exptime;  /* as sent by the client */
+    uint64_t cas;     /* MC_CAS; for MC_APPEND/MC_PREPEND a cas that must match unless 0 (ms C) */
+    bool invalidate;  /* MC_CAS (ms I): a cas older than the item's stores the value as stale */
+    bool key_binary;  /* ms b: the item remembers its key came base64 encoded */
+    uint64_t new_cas; /* ms E: the stored item's cas unique instead of a fresh one (0: fresh) */
 };
 
 /* Counters a per-core store can know, named after memcached's "stats" lines. */
@@ -156,7 +171,10 @@ const struct mc_item *mc_store_gat(struct mc_store *s, const char *key, size_t n
 /*
  * set/add/replace/append/prepend/cas with memcached's results: MC_STORED; MC_NOT_STORED (add
  * of a live key, which still moves it to the LRU head; replace/append/prepend of a missing
- * key; append/prepend whose result would be too large); MC_EXISTS (cas mismatch);
+ * key; append/prepend whose result would be too large); MC_EXISTS (cas mismatch, or for
+ * append/prepend a req->cas that is not 0 and not the item's; a cas mismatch with
+ * req->invalidate and a req->cas lower than the item's stores instead, as memcached's ms I
+ * does: the new value keeps the old exptime, is marked stale and keeps the win token);
  * MC_NOT_FOUND (cas of a missing key); MC_TOO_LARGE; MC_NO_MEMORY. A set that fails with
  * MC_TOO_LARGE or MC_NO_MEMORY removes the old value, as memcached does, so a stale value does
  * not survive a failed set. append/prepend keep the old flags and exptime. *cas_out (may be
@@ -176,11 +194,78 @@ enum mc_result mc_store_touch(struct mc_store *s, const char *key, size_t nkey, 
  * incr/decr by delta: incr wraps at 2^64, decr stops at 0. The value is read like memcached
  * reads it (white space, then decimal digits, then white space or the end). When the new
  * number is not longer than the old value it is written in place and padded with spaces (as
- * memcached does: "100" decr 1 reads back as "99 "); otherwise the item grows. *value gets the
- * new number on MC_DELTA_OK. Results: MC_DELTA_OK, MC_NOT_FOUND, MC_NON_NUMERIC, MC_NO_MEMORY.
+ * memcached does: "100" decr 1 reads back as "99 "; the item keeps its state bits); otherwise
+ * a new item replaces it (flags and exptime kept, state bits not). Neither counts as a fetch.
+ * *value gets the new number on MC_DELTA_OK. Results: MC_DELTA_OK, MC_NOT_FOUND,
+ * MC_NON_NUMERIC, MC_NO_MEMORY.
  */
 enum mc_result mc_store_delta(struct mc_store *s, const char *key, size_t nkey, bool incr,
                               uint64_t delta, uint64_t *value);
+
+/* The meta protocol's arithmetic (ma): mc_store_delta with a cas check and creation. */
+struct mc_arith_req {
+    bool incr;
+    uint64_t delta;
+    uint64_t cas;     /* C: must match the item's unless 0 (memcached compares only non-zero) */
+    bool vivify;      /* N: on a miss, create the item holding `initial` (flags 0, no exptime) */
+    uint64_t initial; /* J */
+    uint64_t new_cas; /* E: the changed or created item's cas unique (0: a fresh one) */
+};
+
+struct mc_arith_res {
+    uint64_t value;     /* the number now stored */
+    struct mc_item *it; /* the item changed or created (for the answer's c and t, and T/N) */
+};
+
+/*
+ * ma: MC_DELTA_OK (res filled), MC_STORED (created on a miss with vivify; res filled),
+ * MC_NOT_FOUND, MC_EXISTS (cas mismatch), MC_NON_NUMERIC, MC_NO_MEMORY. memcached's order:
+ * an empty value is non-numeric before the cas is compared, other values after. Misses count
+ * as incr/decr misses unless the item was created. Owner only.
+ */
+enum mc_result mc_store_arith(struct mc_store *s, const char *key, size_t nkey,
+                              const struct mc_arith_req *req, struct mc_arith_res *res);
+
+/* ---- the meta protocol's item access (mc_store_meta.c) ---- */
+
+/*
+ * The live item for key, or NULL: no LRU bump, no counters (memcached's DONT_UPDATE fetch,
+ * used by mg before it knows what to report, md, me). Dead items found are unlinked. The item
+ * may be changed only through the functions below. Owner only.
+ */
+struct mc_item *mc_store_find(struct mc_store *s, const char *key, size_t nkey);
+
+/*
+ * mg N on a miss: links an empty item (no flags, no exptime) for key, with new_cas as its
+ * cas unique unless 0. NULL when there is no room.
+ */
+struct mc_item *mc_store_vivify(struct mc_store *s, const char *key, size_t nkey, uint64_t new_cas);
+
+/* A fetch (get, gat, touch, mg without u): LRU head, marked fetched, access time refreshed. */
+void mc_store_bump(struct mc_store *s, struct mc_item *it);
+
+/* Sets the item's exptime from a client exptime (mg T/N, ma T/N). */
+void mc_store_set_exptime(struct mc_store *s, struct mc_item *it, int64_t exptime);
+
+/* Sets MC_ITEM_TOKEN_SENT: this client was sent W. */
+void mc_store_mark_won(struct mc_item *it);
+
+/* Counts an mg as memcached does: a get hit or miss, or with T a touch hit or miss. */
+void mc_store_count_mg(struct mc_store *s, bool hit, bool touch);
+
+/* md: delete, or with invalidate mark stale. */
+struct mc_mdelete_req {
+    bool has_cas; /* C: the item's cas must be this (even 0, which never matches) */
+    uint64_t cas;
+    bool invalidate; /* I: keep the item, mark it stale, clear its win token, new cas */
+    bool has_ttl;    /* T, with I only: the new exptime */
+    int64_t ttl;
+    uint64_t new_cas; /* E: the cas an invalidated item gets (0: a fresh one) */
+};
+
+/* MC_DELETED (deleted or invalidated), MC_NOT_FOUND, MC_EXISTS. Counts delete hits/misses. */
+enum mc_result mc_store_mdelete(struct mc_store *s, const char *key, size_t nkey,
+                                const struct mc_mdelete_req *req);
 
 /*
  * flush_all [delay]: with delay <= 0 every item stored so far is dead now; with a delay (an

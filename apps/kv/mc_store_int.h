@@ -24,8 +24,8 @@ struct mc_store {
     size_t items;
     uint64_t seq;          /* next cas sequence number */
     uint32_t core_id;
-    uint64_t flush_cas;    /* items with a smaller cas are dead (immediate flush_all) */
-    uint32_t flush_at;     /* if set: from this second on, items with time < flush_at are dead */
+    uint16_t epoch;    /* flush epoch: bumped by an immediate flush_all (see is_flushed) */
+    uint32_t flush_at; /* if set: from this second on, items with time < flush_at are dead */
     int64_t (*now)(void *arg);
     void *now_arg;
     struct mc_store_stats st;
@@ -61,14 +61,37 @@ void mc__item_free(struct mc_store *s, struct mc_item *it);
 /* Links a new item (hash + LRU head), giving it a fresh cas unique. */
 void mc__link(struct mc_store *s, struct mc_item *it);
 
+/* Links it in place of old (if not NULL); its cas unique is new_cas, or a fresh one if 0. */
+void mc__store(struct mc_store *s, struct mc_item *old, struct mc_item *it, uint64_t new_cas);
+
 /* Unlinks and frees. */
 void mc__unlink(struct mc_store *s, struct mc_item *it);
+
+/* Unlinks and frees every item. */
+void mc__unlink_all(struct mc_store *s);
 
 /* Unlinks and frees old, links new_it in its place. */
 void mc__replace(struct mc_store *s, struct mc_item *old, struct mc_item *new_it);
 
 /* Moves a linked item to the LRU head. */
 void mc__bump(struct mc_store *s, struct mc_item *it);
+
+/*
+ * An access that is not a fetch (memcached's do_item_update: add of a live key, incr in
+ * place): LRU head, and the access time (it->time) moved to now when it is more than
+ * MC_ITEM_UPDATE_INTERVAL old.
+ */
+void mc__update(struct mc_store *s, struct mc_item *it);
+
+/*
+ * A fetch (get, gat, touch, mg): LRU head, marked MC_ITEM_FETCHED, access time now. (memcached
+ * moves the access time when its LRU maintainer thread sees fit; "seconds since the last
+ * access" is what its protocol.txt promises for mg l, and what this gives.)
+ */
+void mc__fetched(struct mc_store *s, struct mc_item *it);
+
+/* memcached's ITEM_UPDATE_INTERVAL: an update refreshes it->time at most this often. */
+#define MC_ITEM_UPDATE_INTERVAL 60
 
 /* A fresh cas unique. */
 uint64_t mc__next_cas(struct mc_store *s);
