@@ -191,14 +191,33 @@ Test(bad_input, kv, .timeout = 120, .fini = su_reap_all)
     r = repeat("set big 0 0 2000000\r\n", 'x', 2000000, "\r\nget big\r\n", &len);
     cases[n++] = (struct bad_case){"2 MB value over -I", r, len,
                                    "SERVER_ERROR object too large for cache\r\n", false};
-    cases[n++] = literal("binary protocol magic", "\x80\x01\x02\x03\x04\r\n",
-                         "ERROR\r\n", false);
+    /* A binary protocol request: its own error answer (magic 0x81, same opcode), then close. */
+    static const char bin_set[24] = "\x80\x01\x00\x01\x08\x00\x00\x00\x00\x00\x00\x0a";
+    cases[n++] = bytes("binary protocol request", bin_set, sizeof bin_set, "\x81\x01", true);
     cases[n++] = literal("quit", "quit\r\nget k\r\n", NULL, true);
     run_cases(&s, cases, n, "version\r\n", "VERSION ");
     su_stop_clean(&s);
 }
 
 /* ---- random bytes ------------------------------------------------------------------------- */
+
+/*
+ * For sn-kv, the other first answers a random line can get: the meta protocol's codes (a line
+ * that starts with "mn", or with "mg x" for a missing x, ...), and the binary protocol's
+ * refusal when the first byte happens to be 0x80.
+ */
+static bool other_reply(const char *app, const char *reply, size_t n)
+{
+    static const char *const meta[] = {"EN", "HD", "NF", "NS", "EX", "MN", "VA ", "ME "};
+    if (strcmp(app, "kv") != 0)
+        return false;
+    if ((unsigned char)reply[0] == 0x81 && n >= 24)
+        return true;
+    for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++)
+        if (strncmp(reply, meta[i], strlen(meta[i])) == 0)
+            return true;
+    return false;
+}
 
 /* Random streams, then a half-close: the server must end every connection (answering or not)
  * and keep serving. Replies, if any, must look like the protocol's. */
@@ -227,7 +246,7 @@ static void random_streams(const char *app, const char *const *extra, const char
         if (n)
             cr_assert(strncmp(reply, reply_prefix, strlen(reply_prefix)) == 0 ||
                           strncmp(reply, "CLIENT_ERROR", 12) == 0 ||
-                          strncmp(reply, "SERVER_ERROR", 12) == 0,
+                          strncmp(reply, "SERVER_ERROR", 12) == 0 || other_reply(app, reply, n),
                       "%s: random stream %u: reply \"%.40s\"", app, i, reply);
         close(fd);
     }

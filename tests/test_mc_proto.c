@@ -348,12 +348,27 @@ static void expect_error(const char *in, enum mc_err err, bool noreply)
 
 Test(mc_proto, unknown_and_miscounted)
 {
-    const char *unknown[] = {"\r\n", "x\r\n", "foo bar\r\n", "sets k 0 0 1\r\n", "get\r\n",
-                             "gets\r\n", "set k 0 0\r\n",
-                             "set k 0 0 1 noreply extra\r\n", "cas k 0 0 1\r\n", "incr k\r\n",
-                             "decr k 1 2 3\r\n", "touch k\r\n", "delete\r\n",
-                             "delete k 0 noreply x\r\n", "flush_all 1 2 3\r\n", "verbosity\r\n",
-                             "mg foo v\r\n", "shutdown\r\n", "GET a\r\n", "\r\r\n"};
+    const char *unknown[] = {"\r\n",
+                             "x\r\n",
+                             "foo bar\r\n",
+                             "sets k 0 0 1\r\n",
+                             "get\r\n",
+                             "gets\r\n",
+                             "set k 0 0\r\n",
+                             "set k 0 0 1 noreply extra\r\n",
+                             "cas k 0 0 1\r\n",
+                             "incr k\r\n",
+                             "decr k 1 2 3\r\n",
+                             "touch k\r\n",
+                             "delete\r\n",
+                             "delete k 0 noreply x\r\n",
+                             "flush_all 1 2 3\r\n",
+                             "verbosity\r\n",
+                             "mx foo v\r\n",
+                             "mg\r\n",
+                             "shutdown\r\n",
+                             "GET a\r\n",
+                             "\r\r\n"};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
         expect_error(unknown[i], MC_ERR_UNKNOWN, false);
     cr_assert_str_eq(mc_err_str(MC_ERR_UNKNOWN), "ERROR");

@@ -1,5 +1,6 @@
 /* Parsed command + store -> answer bytes; see mc_exec.h. */
 #include "mc_exec.h"
+#include "mc_meta.h"
 
 #include <errno.h>
 #include <string.h>
@@ -56,10 +57,17 @@ int mc_exec_key(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *out)
             mc_store_delta(s, c->key.p, c->key.len, c->op == MC_OP_INCR, c->delta, &v);
         return answer(c, out, r, v);
     }
+    case MC_OP_MG:
+    case MC_OP_MS:
+    case MC_OP_MD:
+    case MC_OP_MA:
+    case MC_OP_ME: return mc_meta_exec(s, c, out);
     case MC_OP_ERROR:
         if (c->err != MC_ERR_TOO_LARGE)
             return -EINVAL;
-        mc_store_too_large(s, c->key.p, c->key.len, c->failed == MC_OP_SET);
+        /* memcached drops the old value of a set, and of an ms in any mode */
+        mc_store_too_large(s, c->key.p, c->key.len,
+                           c->failed == MC_OP_SET || c->failed == MC_OP_MS);
         return c->noreply ? 0 : mc_reply_error(out, c->err);
     default: return -EINVAL;
     }
@@ -95,7 +103,12 @@ int mc_exec_local(const struct mc_cmd *c, struct mc_buf *out)
     case MC_OP_ERROR: return c->noreply ? 0 : mc_reply_error(out, c->err);
     case MC_OP_VERSION: return mc_reply_version(out, MC_VERSION);
     case MC_OP_VERBOSITY: return c->noreply ? 0 : mc_reply_line(out, "OK");
+    case MC_OP_MN: return mc_reply_line(out, "MN");
     case MC_OP_QUIT: return 1;
+    case MC_OP_BINARY: {
+        int rc = mc_meta_binary_refusal(c, out);
+        return rc < 0 ? rc : 1;
+    }
     default: return -EINVAL;
     }
 }

@@ -28,7 +28,8 @@
 #include "mc_reply.h"
 #include "mc_store.h"
 
-/* A single-key command: storage, delete, touch, incr/decr, or a too-large error. */
+/* A single-key command: storage, delete, touch, incr/decr, a meta command (mc_meta.h), or a
+ * too-large error. */
 int mc_exec_key(struct mc_store *s, const struct mc_cmd *cmd, struct mc_buf *out);
 
 /* One key of a get/gets/gat/gats: its VALUE block on a hit, nothing on a miss. */
@@ -43,7 +44,10 @@ int mc_exec_get_key(struct mc_store *s, const struct mc_cmd *cmd, struct mc_slic
 const struct mc_item *mc_exec_get_item(struct mc_store *s, const struct mc_cmd *cmd,
                                        struct mc_slice key);
 
-/* Errors, version, verbosity, swallowed data (nothing), quit (nothing; returns 1: close). */
+/*
+ * Errors, version, verbosity, mn, swallowed data (nothing), quit (nothing; returns 1: close),
+ * a binary protocol request (its refusal; returns 1: close).
+ */
 int mc_exec_local(const struct mc_cmd *cmd, struct mc_buf *out);
 
 /*

@@ -3,39 +3,18 @@
  * 1.6's process_command_ascii() and friends, data blocks and swallowing. See mc_proto.h for
  * the behaviour and its few deliberate differences.
  */
-#include "mc_proto.h"
+#include "mc_proto_int.h"
 #include "mc_num.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
 
-/* memcached's MAX_TOKENS: 23 words plus a terminal token that marks unread text. */
-#define MC_MAX_TOKENS 24
 /* memcached lets a long get line start with at most this many spaces. */
 #define MC_MAX_LEADING_SPACES 100
 
-struct mc_tok {
-    const char *p;
-    size_t len;
-};
-
-/* A tokenized line. n counts the terminal token, as memcached's ntokens does. */
-struct mc_line {
-    struct mc_tok t[MC_MAX_TOKENS];
-    size_t n;
-    const char *start; /* first byte of the line */
-    const char *end;   /* end of its content (before "\r\n" or "\n") */
-    size_t size;       /* bytes the line occupies, "\n" included */
-};
-
-/* What a command parser needs besides the line: the buffer for the data block. */
-struct mc_ctx {
-    struct mc_parser *p;
-    const char *buf;
-    size_t len;
-    struct mc_cmd *cmd;
-};
+/* Length of a binary protocol request header. */
+#define MC_BIN_HEADER 24
 
 static const char *const err_text[] = {
     [MC_ERR_NONE] = "",
@@ -46,6 +25,19 @@ static const char *const err_text[] = {
     [MC_ERR_DELTA] = "CLIENT_ERROR invalid numeric delta argument",
     [MC_ERR_DELETE_USAGE] = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
     [MC_ERR_TOO_LARGE] = "SERVER_ERROR object too large for cache",
+    [MC_ERR_DUP_FLAG] = "CLIENT_ERROR duplicate flag",
+    [MC_ERR_INVALID_FLAG] = "CLIENT_ERROR invalid flag",
+    [MC_ERR_BAD_FLAG] = "CLIENT_ERROR invalid or duplicate flag",
+    [MC_ERR_DECODE_KEY] = "CLIENT_ERROR error decoding key",
+    [MC_ERR_BAD_TOKEN] = "CLIENT_ERROR bad token in command line format",
+    [MC_ERR_M_LENGTH] = "CLIENT_ERROR incorrect length for M token",
+    [MC_ERR_INITIAL] = "CLIENT_ERROR invalid numeric initial value",
+    [MC_ERR_DELTA_VALUE] = "CLIENT_ERROR invalid numeric delta value",
+    [MC_ERR_OPAQUE] = "CLIENT_ERROR opaque token too long",
+    [MC_ERR_MG_TOO_LONG] = "CLIENT_ERROR options flags are too long",
+    [MC_ERR_FLAGS_TOO_LONG] = "CLIENT_ERROR options flags too long",
+    [MC_ERR_MS_MODE] = "CLIENT_ERROR invalid mode for ms M token",
+    [MC_ERR_MA_MODE] = "CLIENT_ERROR invalid mode for ma M token",
 };
 
 const char *mc_err_str(enum mc_err err)
@@ -68,12 +60,21 @@ static const struct {
     {"stats", MC_OP_STATS},     {"quit", MC_OP_QUIT},
 };
 
+static const struct {
+    enum mc_op op;
+    const char *name;
+} other_names[] = {
+    {MC_OP_NONE, "none"}, {MC_OP_ERROR, "error"}, {MC_OP_MG, "mg"},
+    {MC_OP_MS, "ms"},     {MC_OP_MD, "md"},       {MC_OP_MA, "ma"},
+    {MC_OP_ME, "me"},     {MC_OP_MN, "mn"},       {MC_OP_BINARY, "binary"},
+};
+
 const char *mc_op_name(enum mc_op op)
 {
-    if (op == MC_OP_NONE)
-        return "none";
-    if (op == MC_OP_ERROR)
-        return "error";
+    for (size_t i = 0; i < sizeof other_names / sizeof other_names[0]; i++) {
+        if (other_names[i].op == op)
+            return other_names[i].name;
+    }
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
         if (verbs[i].op == op)
             return verbs[i].name;
@@ -143,6 +144,14 @@ static ssize_t fail(struct mc_ctx *x, enum mc_err err, size_t consumed)
     return (ssize_t)consumed;
 }
 
+ssize_t mc__fail_swallow(struct mc_ctx *x, const struct mc_line *l, enum mc_err err, size_t block)
+{
+    size_t avail = x->len - l->size;
+    size_t take = avail < block ? avail : block;
+    x->p->swallow = block - take;
+    return fail(x, err, l->size + take);
+}
+
 /* An error that "noreply" silences: memcached's out_string() after set_noreply_maybe(). */
 static ssize_t fail_nr(struct mc_ctx *x, const struct mc_line *l, enum mc_err err)
 {
@@ -154,6 +163,22 @@ static ssize_t done(struct mc_ctx *x, enum mc_op op, size_t consumed)
 {
     x->cmd->op = op;
     return (ssize_t)consumed;
+}
+
+/* For mc_meta_parse.c (mc_proto_int.h). */
+bool mc__key_ok(const char *k, size_t n)
+{
+    return key_ok(k, n);
+}
+
+ssize_t mc__fail(struct mc_ctx *x, enum mc_err err, size_t consumed)
+{
+    return fail(x, err, consumed);
+}
+
+ssize_t mc__done(struct mc_ctx *x, enum mc_op op, size_t consumed)
+{
+    return done(x, op, consumed);
 }
 
 /* ---- get, gets, gat, gats ---- */
@@ -200,16 +225,6 @@ bool mc_cmd_next_key(const struct mc_cmd *cmd, size_t *pos, struct mc_slice *key
 
 /* ---- storage commands ---- */
 
-/* The data block is refused: answer now, discard its bytes as they come. */
-static ssize_t too_large(struct mc_ctx *x, const struct mc_line *l, size_t block)
-{
-    size_t avail = x->len - l->size;
-    size_t take = avail < block ? avail : block;
-    x->p->swallow = block - take;
-    x->cmd->failed = x->cmd->op;
-    return fail(x, MC_ERR_TOO_LARGE, l->size + take);
-}
-
 /* The numbers of a storage line: flags exptime bytes [cas]. False: bad format. */
 static bool storage_numbers(struct mc_cmd *c, const struct mc_line *l, bool with_cas,
                             int32_t *vlen)
@@ -235,9 +250,17 @@ static ssize_t parse_storage(struct mc_ctx *x, const struct mc_line *l, enum mc_
     c->noreply = last_is_noreply(l);
     c->key = (struct mc_slice){l->t[1].p, l->t[1].len};
     c->op = op;
-    size_t block = (size_t)vlen + 2;
-    if (mc_item_size(c->key.len, (size_t)vlen) > x->p->item_max)
-        return too_large(x, l, block);
+    return mc__read_block(x, l, (size_t)vlen);
+}
+
+ssize_t mc__read_block(struct mc_ctx *x, const struct mc_line *l, size_t vlen)
+{
+    struct mc_cmd *c = x->cmd;
+    size_t block = vlen + 2;
+    if (mc_item_size(c->key.len, vlen) > x->p->item_max) {
+        c->failed = c->op;
+        return mc__fail_swallow(x, l, MC_ERR_TOO_LARGE, block);
+    }
     size_t total = l->size + block;
     if (x->len < total) {
         x->p->need = total;
@@ -246,8 +269,8 @@ static ssize_t parse_storage(struct mc_ctx *x, const struct mc_line *l, enum mc_
     const char *d = x->buf + l->size;
     if (d[vlen] != '\r' || d[vlen + 1] != '\n')
         return fail(x, MC_ERR_DATA_CHUNK, total);
-    c->data = (struct mc_slice){d, (size_t)vlen};
-    return done(x, op, total);
+    c->data = (struct mc_slice){d, vlen};
+    return done(x, c->op, total);
 }
 
 /* ---- single-key commands ---- */
@@ -339,6 +362,8 @@ static ssize_t dispatch(struct mc_ctx *x, const struct mc_line *l)
 {
     if (l->n < 2 || l->t[0].len < 2)
         return fail(x, MC_ERR_UNKNOWN, l->size);
+    if (l->t[0].len == 2 && l->t[0].p[0] == 'm')
+        return mc__parse_meta(x, l);
     enum mc_op op = MC_OP_NONE;
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0] && op == MC_OP_NONE; i++) {
         if (tok_is(&l->t[0], verbs[i].name))
@@ -393,14 +418,30 @@ static ssize_t swallow(struct mc_parser *p, size_t len, struct mc_cmd *cmd)
     return (ssize_t)take;
 }
 
-ssize_t mc_parse(struct mc_parser *p, const char *buf, size_t len, struct mc_cmd *cmd)
+/*
+ * The binary protocol's first request: its header is enough to answer it (and close), so the
+ * whole input is consumed.
+ */
+static ssize_t binary_request(struct mc_parser *p, const char *buf, size_t len, struct mc_cmd *cmd)
 {
-    memset(cmd, 0, sizeof *cmd);
-    p->need = 0;
+    if (len < MC_BIN_HEADER) {
+        p->need = MC_BIN_HEADER;
+        return 0;
+    }
+    cmd->op = MC_OP_BINARY;
+    cmd->bin.opcode = (uint8_t)buf[1];
+    memcpy(cmd->bin.opaque, buf + 12, sizeof cmd->bin.opaque);
+    return (ssize_t)len;
+}
+
+static ssize_t parse_one(struct mc_parser *p, const char *buf, size_t len, struct mc_cmd *cmd)
+{
     if (p->swallow)
         return swallow(p, len, cmd);
     if (len == 0)
         return 0;
+    if (!p->started && (unsigned char)buf[0] == 0x80)
+        return binary_request(p, buf, len, cmd);
     if (p->scanned > len)
         p->scanned = 0;
     const char *nl = memchr(buf + p->scanned, '\n', len - p->scanned);
@@ -421,6 +462,16 @@ ssize_t mc_parse(struct mc_parser *p, const char *buf, size_t len, struct mc_cmd
     return r;
 }
 
+ssize_t mc_parse(struct mc_parser *p, const char *buf, size_t len, struct mc_cmd *cmd)
+{
+    memset(cmd, 0, sizeof *cmd);
+    p->need = 0;
+    ssize_t r = parse_one(p, buf, len, cmd);
+    if (r > 0)
+        p->started = true;
+    return r;
+}
+
 enum mc_route mc_cmd_route(const struct mc_cmd *cmd)
 {
     switch (cmd->op) {
@@ -437,7 +488,12 @@ enum mc_route mc_cmd_route(const struct mc_cmd *cmd)
     case MC_OP_DELETE:
     case MC_OP_TOUCH:
     case MC_OP_INCR:
-    case MC_OP_DECR: return MC_ROUTE_KEY;
+    case MC_OP_DECR:
+    case MC_OP_MG:
+    case MC_OP_MS:
+    case MC_OP_MD:
+    case MC_OP_MA:
+    case MC_OP_ME: return MC_ROUTE_KEY;
     case MC_OP_ERROR: return cmd->err == MC_ERR_TOO_LARGE ? MC_ROUTE_KEY : MC_ROUTE_LOCAL;
     case MC_OP_FLUSH_ALL:
     case MC_OP_STATS: return MC_ROUTE_ALL;
