@@ -187,6 +187,12 @@ Test(mc_meta, mg_flags_act_in_request_order)
     step(x, "mg v t N100 T200 v\r\n", "VA 0 t-1 W\r\n\r\n");
     step(x, "mg v t\r\n", "HD t200 Z\r\n");
     step(x, "mg w T200 N100 t\r\n", "HD t100 W\r\n");
+    /* An mg that fails on a long opaque still fetched the item, unless h, l, N, R or T made
+     * memcached lock it and bump it only at the end. */
+    step(x, "ms f 1\r\nx\r\nmg f T0 O123456789012345678901234567890123\r\nmg f h\r\n",
+         "HD\r\nCLIENT_ERROR opaque token too long\r\nHD h0\r\n");
+    step(x, "mg f O123456789012345678901234567890123\r\nmg f h\r\n",
+         "CLIENT_ERROR opaque token too long\r\nHD h1\r\n");
     /* A negative TTL expires the item at once. */
     step(x, "mg k T-1\r\nmg k\r\n", "HD\r\nEN\r\n");
     done(x);
@@ -373,6 +379,10 @@ Test(mc_meta, ma_counts_creates_and_orders)
     step(x, "ma n2 v N0 J5\r\n", "VA 1\r\n5\r\n");
     /* Quiet hides a success, not a creation. */
     step(x, "ma n3 N0 J5 q\r\nma n3 q\r\nma n3 v q\r\nmn\r\n", "HD\r\nMN\r\n");
+    /* ...but still applies T. */
+    step(x, "ma n3 q T50\r\nmg n3 t\r\nmg n3 T0\r\n", "HD t50\r\nHD\r\n");
+    step(x, "ma n3 D-2\r\n", "CLIENT_ERROR invalid or duplicate flag\r\n");
+    step(x, "ma n3 MD D1\r\n", "HD\r\n");
     step(x, "ma n3 v t k O1 T100\r\n", "VA 1 t-1 kn3 O1\r\n8\r\n");
     step(x, "ma n3 v t\r\n", "VA 1 t100\r\n9\r\n");
     step(x, "ma n4 t N100 v\r\nma n4 t\r\n", "VA 1 t-1\r\n0\r\nHD t100\r\n");

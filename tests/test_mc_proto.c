@@ -391,7 +391,7 @@ Test(mc_proto, bad_command_line_format)
     cr_assert_eq(m.op, MC_OP_GET); /* 250 is fine */
 
     const char *bad[] = {"set k abc 0 1\r\n", "set k -1 0 1\r\n", "set k 4294967296 0 1\r\n",
-                         "set k 0 x 1\r\n", "set k 0 2147483648 1\r\n", "set k 0 0 -1\r\n",
+                         "set k 0 x 1\r\n", "set k 0 4294967296 1\r\n", "set k 0 0 -1\r\n",
                          "set k 0 0 2147483646\r\n", "set k 0 0 1x\r\n", "cas k 0 0 1 -5\r\n",
                          "cas k 0 0 1 18446744073709551616\r\n", "get a\tb\r\n", "get a\x7f\r\n",
                          "touch k\x01 1\r\n", "delete k\x1b\r\n", "verbosity x\r\n"};
@@ -421,6 +421,10 @@ Test(mc_proto, other_client_errors)
 
 Test(mc_proto, error_transcripts)
 {
+    /* 32-bit signed fields wrap as in memcached: libmemcached sends a TTL of -1 that way. */
+    expect_transcript("set k 0 4294967295 1\r\nx\r\nget k\r\n", "STORED\r\nEND\r\n");
+    expect_transcript("set k 0 2147483648 1\r\nx\r\nget k\r\n", "STORED\r\nEND\r\n");
+    expect_transcript("set k 0 0 4294967295\r\n", "CLIENT_ERROR bad command line format\r\n");
     expect_transcript("bogus\r\nset k 0 0\r\n", "ERROR\r\nERROR\r\n");
     /* A negative length swallows nothing: the data line is read as a command. */
     expect_transcript("set k 0 0 -1\r\nab\r\nget k\r\n",

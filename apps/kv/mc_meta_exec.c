@@ -133,20 +133,19 @@ static void put_ttl(struct line *l, const struct mc_item *it, int64_t now)
 }
 
 /* One flag of an mg hit at its turn: an answer token or a change. False: opaque too long. */
-static bool mg_flag(struct mc_store *s, const struct mc_cmd *c, struct mg_state *st, struct line *l,
-                    char f)
+static bool mg_flag(const struct mc_cmd *c, struct mg_state *st, struct line *l, char f)
 {
     struct mc_item *it = st->it;
     const struct mc_meta *m = &c->meta;
     switch (f) {
-    case 'T': st->touched = true, mc_store_set_exptime(s, it, m->ttl); break;
+    case 'T': st->touched = true, mc_store_set_exptime(it, m->ttl, st->now); break;
     case 'N':
         if (st->created)
-            mc_store_set_exptime(s, it, m->vivify_ttl), st->won = true;
+            mc_store_set_exptime(it, m->vivify_ttl, st->now), st->won = true;
         break;
     case 'R':
         st->won |= !(it->iflags & MC_ITEM_TOKEN_SENT) && !st->created && it->exptime != 0 &&
-                   it->exptime < mc_store_abs_time(s, m->recache_ttl);
+                   it->exptime < mc_store_abs_time_at(m->recache_ttl, st->now);
         break;
     case 's': put_num(l, 's', it->nbytes); break;
     case 't': put_ttl(l, it, st->now); break;
@@ -180,20 +179,33 @@ static void mg_win_flags(struct mg_state *st, struct line *l)
     }
 }
 
+/*
+ * memcached fetches with the item locked (and bumps it only once the answer is built, not at
+ * all if it fails) when a flag reads or changes the item's state: h, l, N, R, T. Otherwise it
+ * bumps at once, so even an mg that then fails on a long opaque counts as a fetch.
+ */
+static bool mg_bumps_late(const struct mc_cmd *c)
+{
+    return has(c, 'h') || has(c, 'l') || has(c, 'N') || has(c, 'R') || has(c, 'T');
+}
+
 static int mg_hit(struct mc_store *s, const struct mc_cmd *c, struct mg_state *st,
                   struct mc_buf *out)
 {
     struct line l;
     struct mc_item *it = st->it;
     bool value = has(c, 'v');
+    bool bump = !has(c, 'u'), late = mg_bumps_late(c);
+    if (bump && !late)
+        mc_store_bump(s, it);
     start_hit(&l, value, it->nbytes);
     for (unsigned i = 0; i < c->meta.nflags; i++) {
-        if (!mg_flag(s, c, st, &l, c->meta.order[i]))
+        if (!mg_flag(c, st, &l, c->meta.order[i]))
             return error_line(out, mc_err_str(MC_ERR_OPAQUE));
     }
     mg_win_flags(st, &l);
     int rc = emit(out, &l, value ? mc_item_value(it) : NULL, value ? it->nbytes + 2u : 0);
-    if (!has(c, 'u'))
+    if (bump && late)
         mc_store_bump(s, it);
     mc_store_count_mg(s, true, st->touched);
     return rc;
@@ -304,9 +316,14 @@ static int exec_md(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *ou
 
 /* ---- ma ---- */
 
+/*
+ * The answer to an ma that changed or created an item, its T and N applied at their turn. A
+ * quiet success (not a creation) still applies them, and answers nothing but a long opaque.
+ */
 static int ma_answer(struct mc_store *s, const struct mc_cmd *c, struct mc_arith_res *res,
                      bool created, struct mc_buf *out)
 {
+    bool quiet = !created && has(c, 'q');
     const struct mc_meta *m = &c->meta;
     char digits[MC_U64_DIGITS + 2];
     size_t nd = app_u64_dec(res->value, digits);
@@ -320,9 +337,9 @@ static int ma_answer(struct mc_store *s, const struct mc_cmd *c, struct mc_arith
         else if (f == 't')
             put_ttl(&l, res->it, now);
         else if (f == 'T')
-            mc_store_set_exptime(s, res->it, m->ttl);
+            mc_store_set_exptime(res->it, m->ttl, now);
         else if (f == 'N' && created)
-            mc_store_set_exptime(s, res->it, m->vivify_ttl);
+            mc_store_set_exptime(res->it, m->vivify_ttl, now);
         else if (f == 'O' && m->opaque_long)
             return error_line(out, mc_err_str(MC_ERR_OPAQUE));
         else if (f == 'O')
@@ -330,6 +347,8 @@ static int ma_answer(struct mc_store *s, const struct mc_cmd *c, struct mc_arith
         else if (f == 'k')
             put_key(&l, c->key.p, c->key.len, has(c, 'b'));
     }
+    if (quiet)
+        return 0;
     if (!has(c, 'v'))
         return emit(out, &l, NULL, 0);
     memcpy(digits + nd, "\r\n", 2);
@@ -351,10 +370,7 @@ static int exec_ma(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *ou
     enum mc_result r = mc_store_arith(s, c->key.p, c->key.len, &req, &res);
     struct line l;
     switch (r) {
-    case MC_DELTA_OK:
-        if (has(c, 'q') && !m->opaque_long)
-            return 0;
-        return ma_answer(s, c, &res, false, out);
+    case MC_DELTA_OK: return ma_answer(s, c, &res, false, out);
     case MC_STORED: return ma_answer(s, c, &res, true, out);
     case MC_NOT_FOUND:
     case MC_EXISTS: start_line(&l, result_code(r)); return tokens_only(c, out, &l);

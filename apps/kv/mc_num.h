@@ -7,7 +7,9 @@
  * sign on an unsigned field is rejected when the result would be negative as a signed number.
  * These helpers reproduce that over a byte range (no NUL terminator needed), with one
  * deliberate difference: memcached silently truncates 64-bit results into its 32-bit fields
- * (flags, exptime, byte counts), where we reject values that do not fit.
+ * (flags, exptime, byte counts), where we reject values that do not fit in 32 bits. Within 32
+ * bits a signed field wraps as in memcached: 4294967295 is -1, which is how libmemcached (and
+ * so pylibmc) sends a negative expiration time.
  *
  * Pure functions; any thread.
  */
@@ -82,18 +84,21 @@ static inline bool mc_parse_u32(const char *p, size_t n, uint32_t *out)
     return true;
 }
 
-/* memcached's safe_strtol, but values outside int32_t are rejected, not truncated. */
+/*
+ * memcached's safe_strtol into a 32-bit field: 2^31 .. 2^32-1 wrap to negative values as in
+ * memcached; values that do not fit in 32 bits are rejected, not truncated.
+ */
 static inline bool mc_parse_i32(const char *p, size_t n, int32_t *out)
 {
     uint64_t mag;
     bool neg;
     if (!mc_scan_number(p, n, &mag, &neg))
         return false;
-    if (!neg && mag > (uint64_t)INT32_MAX)
+    if (!neg && mag > (uint64_t)UINT32_MAX)
         return false;
     if (neg && mag > (uint64_t)INT32_MAX + 1)
         return false;
-    *out = neg ? (int32_t)(0 - (int64_t)mag) : (int32_t)mag;
+    *out = neg ? (int32_t)(0 - (int64_t)mag) : (int32_t)(uint32_t)mag;
     return true;
 }
 

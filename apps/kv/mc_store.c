@@ -46,14 +46,19 @@ uint32_t mc__now32(const struct mc_store *s)
     return t < 0 ? 0 : t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
 }
 
-uint32_t mc_store_abs_time(const struct mc_store *s, int64_t exptime)
+uint32_t mc_store_abs_time_at(int64_t exptime, int64_t now)
 {
     if (exptime == 0)
         return 0;
     if (exptime < 0)
         return 1; /* 1970-01-01T00:00:01: dead on arrival, as memcached's realtime() makes it */
-    int64_t t = exptime > MC_REALTIME_MAXDELTA ? exptime : mc_store_now(s) + exptime;
+    int64_t t = exptime > MC_REALTIME_MAXDELTA ? exptime : now + exptime;
     return t < 1 ? 1 : t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
+
+uint32_t mc_store_abs_time(const struct mc_store *s, int64_t exptime)
+{
+    return exptime == 0 ? 0 : mc_store_abs_time_at(exptime, mc_store_now(s));
 }
 
 uint64_t mc__next_cas(struct mc_store *s)

@@ -157,6 +157,9 @@ int64_t mc_store_now(const struct mc_store *s);
 /* Turns a client exptime into the absolute unix time stored (0 = never); see the top. */
 uint32_t mc_store_abs_time(const struct mc_store *s, int64_t exptime);
 
+/* The same for a given current time (a command that reads the clock once). Pure. */
+uint32_t mc_store_abs_time_at(int64_t exptime, int64_t now);
+
 /*
  * get/gets: the live item for key or NULL. A hit moves the item to the LRU head. Counts
  * cmd_get, get_hits / get_misses (and get_expired / get_flushed when the key was there but
@@ -244,8 +247,8 @@ struct mc_item *mc_store_vivify(struct mc_store *s, const char *key, size_t nkey
 /* A fetch (get, gat, touch, mg without u): LRU head, marked fetched, access time refreshed. */
 void mc_store_bump(struct mc_store *s, struct mc_item *it);
 
-/* Sets the item's exptime from a client exptime (mg T/N, ma T/N). */
-void mc_store_set_exptime(struct mc_store *s, struct mc_item *it, int64_t exptime);
+/* Sets the item's exptime from a client exptime (mg T/N, ma T/N) as of `now`. */
+void mc_store_set_exptime(struct mc_item *it, int64_t exptime, int64_t now);
 
 /* Sets MC_ITEM_TOKEN_SENT: this client was sent W. */
 void mc_store_mark_won(struct mc_item *it);

@@ -28,9 +28,9 @@ void mc_store_bump(struct mc_store *s, struct mc_item *it)
     mc__fetched(s, it);
 }
 
-void mc_store_set_exptime(struct mc_store *s, struct mc_item *it, int64_t exptime)
+void mc_store_set_exptime(struct mc_item *it, int64_t exptime, int64_t now)
 {
-    it->exptime = mc_store_abs_time(s, exptime);
+    it->exptime = mc_store_abs_time_at(exptime, now);
 }
 
 void mc_store_mark_won(struct mc_item *it)
