@@ -154,6 +154,8 @@ $(BUILD)/gen/readme_example.c: README.md
 $(BUILD)/obj/tests/test_readme.o: $(BUILD)/gen/readme_example.c
 $(BUILD)/obj/tests/test_readme.o $(BUILD)/obj/tests/test_api_doc.o: \
 	TEST_CPPFLAGS += -DSN_SRC_DIR='"$(CURDIR)"' -DSN_GEN_DIR='"$(abspath $(BUILD)/gen)"'
+# tests/test_kv_meta.c runs the Python drivers in tests/py/.
+$(BUILD)/obj/tests/test_kv_meta.o: TEST_CPPFLAGS += -DSN_SRC_DIR='"$(CURDIR)"'
 
 # The API reference regenerated from the headers; tests/test_api_doc.c compares it with
 # docs/API.md (`make api-doc` updates that) and checks the script's thread-contract report.
