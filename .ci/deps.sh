@@ -4,7 +4,7 @@
 # Extra packages (benchmark and test peers) can be named as arguments.
 set -e
 [ "$1" = "--check" ] && shift
-PKGS="build-essential pkg-config liburing-dev libhwloc-dev libxxhash-dev libcriterion-dev libck-dev libmemcached-dev curl libmemcached-tools clang libclang-rt-14-dev nutcracker python3-pylibmc $*"
+PKGS="build-essential pkg-config liburing-dev libhwloc-dev libxxhash-dev libcriterion-dev libck-dev libmemcached-dev curl libmemcached-tools clang libclang-rt-14-dev nutcracker memcached python3 python3-pymemcache python3-pylibmc $*"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

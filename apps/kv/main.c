@@ -1,8 +1,8 @@
 /*
- * sn-kv: a memcached-compatible (ASCII protocol) key-value server, sharded over the reactor's
- * cores. Every key belongs to one core, chosen by the partitioner; a connection's core runs
- * the commands on its own keys inline and sends the others to their owners, answering in
- * request order (see kv.h). Runs until SIGINT/SIGTERM, then stops gracefully and exits 0.
+ * sn-kv: a memcached-compatible (text and meta protocols) key-value server, sharded over the
+ * reactor's cores. Every key belongs to one core, chosen by the partitioner; a connection's
+ * core runs the commands on its own keys inline and sends the others to their owners,
+ * answering in request order (see kv.h). Runs until SIGINT/SIGTERM, then stops gracefully and exits 0.
  *
  *   sn-kv [--port N] [--listen ADDR] [-m MB] [-I SIZE] [-c N] [--partitioner NAME]
  *         [--metrics-port N] [--idle-ms N] [libsn options: --smp, --cpuset, --unpinned, ...]

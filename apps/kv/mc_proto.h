@@ -1,5 +1,6 @@
 /*
- * Incremental parser for the memcached ASCII protocol as memcached 1.6 speaks it (apps/kv).
+ * Incremental parser for the memcached text protocol (classic and meta commands) as memcached
+ * 1.6 speaks it (apps/kv).
  *
  * Use. A connection keeps one struct mc_parser and its unconsumed input bytes. It calls
  * mc_parse() on those bytes; each call either consumes exactly one command (its line and, for

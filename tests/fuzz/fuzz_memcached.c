@@ -1,11 +1,11 @@
 /*
- * libFuzzer entry point for the memcached protocol stack of apps/kv (parser, store, replies).
+ * libFuzzer entry point for the memcached protocol stack of apps/kv (parser, store, replies):
+ * the classic and the meta commands, base64 keys, and the binary protocol's refusal.
  * Built and run by `make fuzz` (Makefile; tests/test_fuzz_corpus.c replays the corpus in the
  * normal suite). By hand, with clang from the repository root:
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -I. -D_GNU_SOURCE \
- *       tests/fuzz/fuzz_memcached.c apps/kv/mc_proto.c apps/kv/mc_store.c \
- *       apps/kv/mc_store_ops.c apps/kv/mc_reply.c apps/kv/mc_exec.c -o /tmp/fuzz_memcached
+ *       tests/fuzz/fuzz_memcached.c apps/kv/mc_*.c -o /tmp/fuzz_memcached
  *   mkdir -p /tmp/mc-corpus
  *   /tmp/fuzz_memcached -max_total_time=60 /tmp/mc-corpus tests/fuzz/memcached/
  *
