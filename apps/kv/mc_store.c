@@ -292,8 +292,8 @@ void mc__unlink(struct mc_store *s, struct mc_item *it)
 
 void mc__unlink_all(struct mc_store *s)
 {
-    while (s->head)
-        mc__unlink(s, s->head);
+    while (!sn_list_empty(&s->lru))
+        mc__unlink(s, lru_item(sn_list_first(&s->lru)));
 }
 
 void mc__replace(struct mc_store *s, struct mc_item *old, struct mc_item *new_it)
