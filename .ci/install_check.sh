@@ -64,7 +64,8 @@ cflags=$(pkg-config --cflags sn)
 libs=$(pkg-config --libs sn)
 case " $cflags " in *" -I$inc "*) ;; *) fail "pkg-config --cflags sn gave '$cflags'" ;; esac
 case " $libs " in *" -L$lib "*) ;; *) fail "pkg-config --libs sn gave '$libs'" ;; esac
-version=$(sed -n 's/^#define SN_VERSION_STRING "\(.*\)"/\1/p' include/sn/common.h)
+v() { sed -n "s/^#define SN_VERSION_$1 \([0-9]*\)$/\1/p" include/sn/common.h; }
+version=$(v MAJOR).$(v MINOR).$(v PATCH)
 [ "$(pkg-config --modversion sn)" = "$version" ] || fail "sn.pc version is not $version"
 
 # 4. The README's build line, plus warnings, and an rpath so the loader finds the staged .so.

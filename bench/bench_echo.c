@@ -402,16 +402,17 @@ static int find_server(const char *argv0, char *out, size_t cap)
     return access(out, X_OK);
 }
 
-/* iperf3 missing: install it as the other peer benches do (.ci/deps.sh, Debian iperf3). */
+/* iperf3 missing: .ci/deps.sh --check names the Debian package and the command to install it
+ * (a benchmark never installs anything itself). */
 static int need_iperf3(const char *server)
 {
     if (system("command -v iperf3 >/dev/null 2>&1") == 0)
         return 0;
     char cmd[PATH_MAX + 64], dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", server);
-    snprintf(cmd, sizeof cmd, "sh '%s/../../.ci/deps.sh' iperf3 >&2", dirname(dir));
+    snprintf(cmd, sizeof cmd, "sh '%s/../../.ci/deps.sh' --check iperf3", dirname(dir));
     if (system(cmd) != 0 || system("command -v iperf3 >/dev/null 2>&1") != 0) {
-        fprintf(stderr, "bench_echo: iperf3 is not installed (apt-get install iperf3)\n");
+        fprintf(stderr, "bench_echo: iperf3 is not installed\n");
         return -1;
     }
     return 0;

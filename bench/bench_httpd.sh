@@ -40,7 +40,7 @@ HTTPD=$BUILD/bin/sn-httpd
 PIPELINE_LUA=$(pwd)/bench/wrk_pipeline.lua
 TESTS="hello pipelined static"
 
-sh .ci/deps.sh nginx-light wrk curl || exit 1
+sh .ci/deps.sh --check nginx-light wrk curl || exit 1
 if [ ! -x "$HTTPD" ]; then
   make -s BUILD="$BUILD" apps >/dev/null || exit 1
 fi

@@ -36,9 +36,8 @@ CLK=$(getconf CLK_TCK)
 fail() { echo "bench_kv: $*" >&2; exit 1; }
 [ -x "$KV" ] || fail "$KV is not built (make BUILD=$BUILD apps)"
 [ -x "$CLIENT" ] || fail "$CLIENT is not built (make BUILD=$BUILD benches)"
-command -v memcached >/dev/null 2>&1 || sh "$ROOT/.ci/deps.sh" memcached >&2 ||
-    fail "memcached is not installed (apt-get install memcached)"
-command -v memcached >/dev/null 2>&1 || fail "memcached is not installed"
+sh "$ROOT/.ci/deps.sh" --check memcached || fail "memcached is not installed"
+command -v memcached >/dev/null 2>&1 || fail "memcached is not on PATH"
 [ "$(nproc)" -ge 2 ] || fail "needs 2 CPUs"
 
 PIDS=""

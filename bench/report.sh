@@ -82,7 +82,7 @@ done
 # ---- gnuplot ----------------------------------------------------------------------------
 gp=""
 if ! command -v gnuplot >/dev/null 2>&1; then
-  sh "$here/../.ci/deps.sh" gnuplot-nox >&2 || true
+  sh "$here/../.ci/deps.sh" --check gnuplot-nox || echo "bench/report.sh: no plots without gnuplot" >&2
 fi
 command -v gnuplot >/dev/null 2>&1 && gp=gnuplot
 for f in "$res/$day"-*.png; do # the previous report's plots (a real day's not its quick ones)

@@ -50,11 +50,18 @@ struct sn_allocator {
     void *ctx;
 };
 
-/* Library version, also in sn.pc. */
+/* Spells a macro's value as a string literal (for SN_VERSION_STRING). */
+#define SN__STRINGIFY(x) #x
+#define SN__VERSION_STR(a, b, c) SN__STRINGIFY(a) "." SN__STRINGIFY(b) "." SN__STRINGIFY(c)
+
+/*
+ * Library version, written here only: the Makefile reads the three numbers for the library's
+ * file names and sn.pc, and SN_VERSION_STRING ("0.1.0") is made from them.
+ */
 #define SN_VERSION_MAJOR 0
 #define SN_VERSION_MINOR 1
 #define SN_VERSION_PATCH 0
-#define SN_VERSION_STRING "0.1.0"
+#define SN_VERSION_STRING SN__VERSION_STR(SN_VERSION_MAJOR, SN_VERSION_MINOR, SN_VERSION_PATCH)
 
 SN_BEGIN_DECLS
 
