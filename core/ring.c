@@ -35,8 +35,6 @@ int sn_ring_create(uint32_t capacity, uint32_t slot_size, const struct sn_alloca
     };
     r->prod = side;
     r->cons = side;
-    atomic_init(&r->tail, 0);
-    atomic_init(&r->head, 0);
     r->capacity = capacity;
     r->slot_size = slot_size;
     r->stride = stride;
@@ -56,6 +54,6 @@ void sn__ring_set_index(struct sn_ring *r, uint64_t index)
 {
     r->prod.index = r->prod.other_cache = index;
     r->cons.index = r->cons.other_cache = index;
-    atomic_store(&r->tail, index);
-    atomic_store(&r->head, index);
+    __atomic_store_n(&r->tail, index, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&r->head, index, __ATOMIC_SEQ_CST);
 }

@@ -31,6 +31,7 @@
 
 #include <sn/common.h>
 
+#include <assert.h>
 #include <stdbool.h>
 
 SN_BEGIN_DECLS
@@ -55,7 +56,7 @@ struct sn_msg {
     void *token;    /* reply token: e.g. a future living on the sender */
     uint64_t value; /* inline payload: a result, an error, a key */
 };
-_Static_assert(sizeof(struct sn_msg) == 32, "a mesh message is 32 bytes");
+static_assert(sizeof(struct sn_msg) == 32, "a mesh message is 32 bytes");
 
 #define SN_MESH_MAX_CORES 1024
 #define SN_MESH_DEFAULT_RING_CAPACITY 1024

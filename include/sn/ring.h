@@ -11,7 +11,9 @@
  * a cached copy of the other side's index and reloads it (acquire) only when the ring looks
  * full or empty, so in steady state a push touches only producer lines and a pop only
  * consumer lines. Indices are free-running 64-bit counters (slot = index & mask), so they
- * never wrap in practice and every difference is taken modulo 2^64 anyway.
+ * never wrap in practice and every difference is taken modulo 2^64 anyway. The published
+ * tail and head are plain fields touched only through GCC's __atomic builtins (not C11
+ * _Atomic), so this header compiles as C and as C++, and ThreadSanitizer sees every access.
  *
  * Publication: sn_ring_push/push_n/pop/pop_n publish at once. sn_ring_stage and sn_ring_claim
  * write slots without publishing; sn_ring_flush publishes everything staged with one release
@@ -29,7 +31,6 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -50,9 +51,9 @@ struct sn__ring_side {
 
 struct sn_ring {
     SN_CACHE_ALIGNED struct sn__ring_side prod;
-    SN_CACHE_ALIGNED _Atomic uint64_t tail; /* published by the producer */
+    SN_CACHE_ALIGNED uint64_t tail; /* published by the producer (__atomic release) */
     SN_CACHE_ALIGNED struct sn__ring_side cons;
-    SN_CACHE_ALIGNED _Atomic uint64_t head; /* published by the consumer */
+    SN_CACHE_ALIGNED uint64_t head; /* published by the consumer (__atomic release) */
     /* Written once at creation: queries from any thread read this line, never a side's. */
     SN_CACHE_ALIGNED uint32_t capacity;
     uint32_t slot_size;
@@ -62,17 +63,17 @@ struct sn_ring {
     /* slots follow, 64-byte aligned */
 };
 
-_Static_assert(sizeof(struct sn__ring_side) <= SN_CACHELINE, "ring side fits a line");
-_Static_assert(offsetof(struct sn_ring, prod) % SN_CACHELINE == 0, "producer line");
-_Static_assert(offsetof(struct sn_ring, tail) % SN_CACHELINE == 0, "tail line");
-_Static_assert(offsetof(struct sn_ring, cons) % SN_CACHELINE == 0, "consumer line");
-_Static_assert(offsetof(struct sn_ring, head) % SN_CACHELINE == 0, "head line");
-_Static_assert(offsetof(struct sn_ring, capacity) % SN_CACHELINE == 0, "shape line");
-_Static_assert(offsetof(struct sn_ring, tail) - offsetof(struct sn_ring, prod) >= SN_CACHELINE,
-               "producer state and tail on separate lines");
-_Static_assert(offsetof(struct sn_ring, head) - offsetof(struct sn_ring, cons) >= SN_CACHELINE,
-               "consumer state and head on separate lines");
-_Static_assert(sizeof(struct sn_ring) % SN_CACHELINE == 0, "slots start on a line");
+static_assert(sizeof(struct sn__ring_side) <= SN_CACHELINE, "ring side fits a line");
+static_assert(offsetof(struct sn_ring, prod) % SN_CACHELINE == 0, "producer line");
+static_assert(offsetof(struct sn_ring, tail) % SN_CACHELINE == 0, "tail line");
+static_assert(offsetof(struct sn_ring, cons) % SN_CACHELINE == 0, "consumer line");
+static_assert(offsetof(struct sn_ring, head) % SN_CACHELINE == 0, "head line");
+static_assert(offsetof(struct sn_ring, capacity) % SN_CACHELINE == 0, "shape line");
+static_assert(offsetof(struct sn_ring, tail) - offsetof(struct sn_ring, prod) >= SN_CACHELINE,
+              "producer state and tail on separate lines");
+static_assert(offsetof(struct sn_ring, head) - offsetof(struct sn_ring, cons) >= SN_CACHELINE,
+              "consumer state and head on separate lines");
+static_assert(sizeof(struct sn_ring) % SN_CACHELINE == 0, "slots start on a line");
 
 /*
  * Creates a ring of `capacity` slots (a power of two from 1 to SN_RING_MAX_CAPACITY) of
@@ -116,8 +117,10 @@ static inline uint32_t sn_ring_stride(const struct sn_ring *r)
  */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Warray-bounds"
+#ifndef __clang__ /* clang has neither warning and would warn about the unknown names */
 #pragma GCC diagnostic ignored "-Wstringop-overflow"
 #pragma GCC diagnostic ignored "-Wstringop-overread"
+#endif
 static inline void sn__ring_copy(void *dst, const void *src, uint32_t size)
 {
     switch (size) {
@@ -150,8 +153,10 @@ static inline unsigned char *sn__ring_slot(const struct sn__ring_side *s, uint64
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Warray-bounds"
+#ifndef __clang__ /* clang has neither warning and would warn about the unknown names */
 #pragma GCC diagnostic ignored "-Wstringop-overflow"
 #pragma GCC diagnostic ignored "-Wstringop-overread"
+#endif
 static inline void sn__ring_put_n(const struct sn__ring_side *s, uint64_t index,
                                   const unsigned char *src, uint32_t n)
 {
@@ -217,7 +222,7 @@ static inline uint64_t sn__ring_room(struct sn_ring *r, uint64_t want)
     struct sn__ring_side *p = &r->prod;
     uint64_t room = p->mask + 1 - (p->index - p->other_cache);
     if (room < want) {
-        p->other_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+        p->other_cache = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
         room = p->mask + 1 - (p->index - p->other_cache);
     }
     return room;
@@ -234,7 +239,7 @@ static inline uint64_t sn__ring_avail(struct sn_ring *r, uint64_t want)
     struct sn__ring_side *c = &r->cons;
     uint64_t avail = c->other_cache - c->index;
     if (avail < want) {
-        c->other_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+        c->other_cache = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
         __builtin_prefetch(sn__ring_slot(c, c->index));
         avail = c->other_cache - c->index;
     }
@@ -269,14 +274,14 @@ static inline int sn_ring_stage(struct sn_ring *r, const void *msg)
 /* Publishes every staged or claimed slot with one release store. Producer only. */
 static inline void sn_ring_flush(struct sn_ring *r)
 {
-    atomic_store_explicit(&r->tail, r->prod.index, memory_order_release);
+    __atomic_store_n(&r->tail, r->prod.index, __ATOMIC_RELEASE);
 }
 
 /* Number of slots written but not yet published. Producer only. */
 static inline uint32_t sn_ring_staged(const struct sn_ring *r)
 {
     /* Relaxed is enough: only this thread ever stores the tail. */
-    return (uint32_t)(r->prod.index - atomic_load_explicit(&r->tail, memory_order_relaxed));
+    return (uint32_t)(r->prod.index - __atomic_load_n(&r->tail, __ATOMIC_RELAXED));
 }
 
 /*
@@ -313,7 +318,7 @@ static inline int sn_ring_push_n(struct sn_ring *r, const void *msgs, uint32_t n
 /* Publishes the consumer's position, freeing slots for the producer. Consumer only. */
 static inline void sn__ring_release(struct sn_ring *r)
 {
-    atomic_store_explicit(&r->head, r->cons.index, memory_order_release);
+    __atomic_store_n(&r->head, r->cons.index, __ATOMIC_RELEASE);
 }
 
 /*
@@ -389,8 +394,8 @@ static inline void sn_ring_consume(struct sn_ring *r, uint32_t n)
 static inline uint32_t sn_ring_size(const struct sn_ring *r)
 {
     /* Head first: the tail read after it can only be further ahead, so tail - head >= 0. */
-    uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+    uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
     uint64_t n = tail - head;
     /* From a third thread both sides may move between the loads: clamp to the capacity. */
     return n < r->capacity ? (uint32_t)n : r->capacity;
