@@ -5,11 +5,11 @@
  * Every request opens the file again: http_static_relpath refuses lexically whatever could
  * leave the root, and openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) relative to the root's
  * directory fd closes the symlink hole. Nothing blocks the loop: the open is first tried
- * inline with RESOLVE_CACHED, which fails with -EAGAIN instead of reading the disk when the
- * path is not in the dentry cache; then it goes through io_uring (sn_file_openat2) and the
- * connection waits, like for a read. The fstat of an open fd needs no I/O; the reads go
- * through io_uring. SN_HTTPD_OPEN_URING=1 in the environment sends every open through
- * io_uring (for tests; also what kernels before 5.12, without RESOLVE_CACHED, get).
+ * inline with sn_file_openat2_cached (RESOLVE_CACHED), which fails with -EAGAIN instead of
+ * reading the disk when the path is not in the dentry cache; then it goes through io_uring
+ * (sn_file_openat2) and the connection waits, like for a read. The fstat of an open fd needs
+ * no I/O; the reads go through io_uring. SN_HTTPD_OPEN_URING=1 in the environment sends every
+ * open through io_uring (for tests; also what kernels before 5.12, without RESOLVE_CACHED, get).
  *
  * Cache correctness: an entry is used only while the file's identity (device, inode, size,
  * mtime, ctime) is unchanged, which the fstat of every request checks. A change within the
@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,8 +53,8 @@ struct sfile {
     char *data;
 };
 
-/* Set when every open should go through io_uring: the kernel lacks RESOLVE_CACHED, or
- * SN_HTTPD_OPEN_URING=1. Shared by the cores; it only ever goes from false to true. */
+/* Set when every open should go through io_uring: SN_HTTPD_OPEN_URING=1. Shared by the
+ * cores; it only ever goes from false to true. */
 static atomic_bool open_uring_only;
 
 struct httpd_static_cache {
@@ -407,26 +406,12 @@ static void stream_file(struct httpd_conn *h, const struct reply *rp, int fd,
 #define OPEN_RESOLVE (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
 
 /* openat2 beneath the root if it needs no I/O: a file descriptor, a negative errno, or
- * -EAGAIN when the open must go through io_uring. */
+ * -EAGAIN when the open must go through io_uring (also always on kernels before 5.12). */
 static int open_cached(int root_fd, const char *rel)
 {
     if (atomic_load_explicit(&open_uring_only, memory_order_relaxed))
         return -EAGAIN;
-    struct open_how how = {
-        .flags = OPEN_FLAGS | O_CLOEXEC,
-        .resolve = OPEN_RESOLVE | RESOLVE_CACHED,
-    };
-    long fd;
-    do
-        fd = syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
-    while (fd < 0 && errno == EINTR);
-    if (fd >= 0)
-        return (int)fd;
-    if (errno == EINVAL) { /* the flags are valid: the kernel predates RESOLVE_CACHED */
-        atomic_store_explicit(&open_uring_only, true, memory_order_relaxed);
-        return -EAGAIN;
-    }
-    return -errno;
+    return sn_file_openat2_cached(root_fd, rel, OPEN_FLAGS, OPEN_RESOLVE);
 }
 
 /* Answers the request for `rel` (n bytes) given the result of opening it: an fd (consumed)

@@ -11,7 +11,8 @@
  * Full submission queue: an operation (or the next piece of a long read or write) that finds
  * the core's io_uring refusing more requests waits for the loop's next submit and is queued
  * then; it is never dropped (-EBUSY only if it cannot even wait, for lack of memory).
- * All functions: any reactor core (off a core they abort, see include/sn/future.h).
+ * All functions but sn_file_openat2_cached (synchronous, any thread): any reactor core (off a
+ * core they abort, see include/sn/future.h).
  */
 #ifndef SN_FILE_H
 #define SN_FILE_H
@@ -49,6 +50,21 @@ SN_API SN_MUST_USE struct sn_future *sn_file_open(const char *path, int flags, u
  */
 SN_API SN_MUST_USE struct sn_future *sn_file_openat2(int dirfd, const char *path, int flags,
                                                      unsigned mode, uint64_t resolve);
+
+/*
+ * The inline fast path before sn_file_openat2: openat2(dirfd, path, {flags | O_CLOEXEC, 0,
+ * resolve | RESOLVE_CACHED}) done at once on the calling thread, which succeeds only when the
+ * lookup needs no I/O (every component in the kernel's dentry cache), so it never waits for
+ * the disk. Returns the fd (the caller owns it), or -EAGAIN when the kernel cannot finish
+ * the lookup from its caches without blocking: a component not cached or needing
+ * revalidation, flags with O_CREAT, O_TRUNC or O_TMPFILE, on some kernels ".." under
+ * RESOLVE_BENEATH or a symlink to follow, and every call on a kernel without RESOLVE_CACHED
+ * (before 5.12; probed once per process).
+ * On -EAGAIN, open with sn_file_openat2 instead. Other errors as openat2(2): -ENOENT, -EXDEV
+ * (leaving dirfd under RESOLVE_BENEATH), -ELOOP (a refused symlink), -EACCES, -EINVAL, ...
+ * A FIFO opened without O_NONBLOCK still waits for its other end. Any thread (no reactor needed).
+ */
+SN_API int sn_file_openat2_cached(int dirfd, const char *path, int flags, uint64_t resolve);
 
 /*
  * Reads up to len bytes at `offset` into buf, going on after short reads until len bytes or
