@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char usage[] =
     "usage: sn-pipeline [options] [libsn options] FILE\n"
@@ -169,20 +168,13 @@ static int generate(const struct opts *o)
     return 0;
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* The single-threaded oracle: same output format, same report line. */
 static int reference(const struct wc_job *job)
 {
     struct wc_ref r;
-    uint64_t bytes = 0, t0 = now_ns();
+    uint64_t bytes = 0, t0 = sn_now_ns();
     int rc = wc_ref_count_file(job->path, &r, &bytes);
-    double s = (double)(now_ns() - t0) / 1e9;
+    double s = (double)(sn_now_ns() - t0) / 1e9;
     if (rc == 0)
         rc = wc_print(stdout, &r.sum, job->top, r.items, r.n, job->all);
     if (rc == 0 && job->report)
