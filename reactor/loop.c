@@ -1,5 +1,5 @@
 /*
- * One core's event loop (DESIGN.md, "The reactor"). A turn:
+ * One core's event loop (docs/ARCHITECTURE.md, "Reactor"). A turn:
  *   1. drain incoming mesh messages and the external inbox;
  *   2. run ready tasks until the queue is empty or the quota is spent;
  *   3. flush outgoing mesh batches, waking targets that sleep;

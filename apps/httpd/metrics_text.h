@@ -6,9 +6,8 @@
  *   sn_tasks_run_total{core="0"} 1027
  *   sn_tasks_run_total{core="1"} 998
  *
- * Generic: it knows nothing of httpd, so kv can serve the same page. It lives in apps/httpd for
- * now only because apps cannot share a file yet; it belongs in the library (next to the
- * metrics counters in core/) once that module exists. Pure code: any thread, no state.
+ * Generic: it knows nothing of httpd, so kv serves the same page with it. Pure code: any
+ * thread, no state.
  */
 #ifndef SN_APPS_HTTPD_METRICS_TEXT_H
 #define SN_APPS_HTTPD_METRICS_TEXT_H

@@ -21,7 +21,8 @@
  * which holds it and presents it again later (include/sn/net.h, on_data):
  *  - the output backlog over KV_OUTPUT_HIGH: the listener sets limits.output_high to the same
  *    value, so libsn has paused reading at that very mark and presents the held input again
- *    once half of the backlog has left (libsn has no drain callback; this resume is it);
+ *    once half of the backlog has left (that return of the held input is the resume, so kv
+ *    needs no on_drain, which is for output that no input drives);
  *  - answers waiting here over PEND_MAX bytes (made here behind a slower one, or estimated for
  *    commands still on other cores, plus the keys and values those carry), or too many of
  *    them: the connection stops reading itself (sn_conn_set_reading) and resumes when the
