@@ -40,11 +40,23 @@
  *    keeps lingering, P sees it and r does not block. Exactly one flush turns the sleep word
  *    from 1 to 0 (the exchange), so there is one wake callback per announcement.
  *
+ * 5. Summary (more than 64 cores): bit w of r's summary word says that doorbell word w may
+ *    have bits, so a drain reads one word, not ceil(N / 64). A sender that set a bit (D) then
+ *    loads the summary (L_s, seq_cst) and sets bit w (D_s) if it is clear. r clears bit w
+ *    (X_s, seq_cst) only after its X left word w empty, then issues a fence F_s' and loads
+ *    word w again, setting bit w back if the word is not empty. If L_s saw bit w set and X_s
+ *    then cleared it, L_s precedes X_s in S, so D precedes F_s' and the load after F_s' sees
+ *    D's bit (or a later value with it): r marks the word again. Otherwise L_s saw the bit
+ *    clear, or cleared by X_s, and the sender sets it itself. So a word with a bit set by D
+ *    is marked once its sender's ring_bell returns; a bit found set (case 3) needs no mark,
+ *    the last look catches its message. sn_mesh_pending reads the words themselves.
+ *
  * Cost: while r is awake and keeps the bit, a flush pays per destination one relaxed load of
  * the doorbell (a line nobody writes while the pair keeps talking) and one load of the sleep
- * word, and one fence per flush; a drain pays one load per doorbell word and one tail load
+ * word, and one fence per flush; a drain pays one load per marked doorbell word and one tail load
  * per watched ring. The read-modify-writes happen only when a pair starts talking again after
- * SN__MESH_LINGER empty drains. A drain that finds nothing pays one load per doorbell word.
+ * SN__MESH_LINGER empty drains. A drain that finds nothing pays one load (the doorbell word,
+ * or with more than 64 cores the summary).
  */
 #include "core/mesh_internal.h"
 
@@ -52,14 +64,22 @@
 #include <limits.h>
 #include <string.h>
 
-/* Sets sender `from`'s bit in `to`'s doorbell; the RMW is skipped when the bit is set. */
+/* Sets sender `from`'s bit in `to`'s doorbell; the RMW is skipped when the bit is set. A
+ * sender that set a bit marks its word in the summary (D_s, case 5) unless it is marked. */
 static void ring_bell(const struct sn_mesh *mesh, unsigned from, unsigned to)
 {
-    _Atomic uint64_t *word = &mesh->inboxes[to]->bell[from / 64];
+    struct sn__mesh_inbox *inbox = mesh->inboxes[to];
+    _Atomic uint64_t *word = &inbox->bell[from / 64];
     uint64_t bit = (uint64_t)1 << (from % 64);
 
-    if (!(atomic_load_explicit(word, memory_order_relaxed) & bit))
-        atomic_fetch_or_explicit(word, bit, memory_order_seq_cst);
+    if (atomic_load_explicit(word, memory_order_relaxed) & bit)
+        return;
+    atomic_fetch_or_explicit(word, bit, memory_order_seq_cst); /* D */
+    if (mesh->nwords == 1)
+        return;
+    uint64_t wbit = (uint64_t)1 << (from / 64);
+    if (!(atomic_load_explicit(&inbox->summary, memory_order_seq_cst) & wbit)) /* L_s */
+        atomic_fetch_or_explicit(&inbox->summary, wbit, memory_order_seq_cst); /* D_s */
 }
 
 /*
@@ -280,6 +300,23 @@ static unsigned drain_ring(struct sn_ring *r, unsigned from, unsigned limit)
 }
 
 /*
+ * Doorbell word `w` of core `me` went empty: unmarks it in the summary (X_s), then looks at
+ * the word again after a fence and marks it back if a sender set a bit meanwhile (case 5).
+ */
+static void summary_forget(struct sn_mesh *mesh, unsigned me, unsigned w)
+{
+    struct sn__mesh_inbox *inbox = mesh->inboxes[me];
+    uint64_t wbit = (uint64_t)1 << w;
+
+    if (sn_unlikely(mesh->test_before_unmark != NULL))
+        mesh->test_before_unmark(mesh, me, w);
+    atomic_fetch_and_explicit(&inbox->summary, ~wbit, memory_order_seq_cst); /* X_s */
+    atomic_thread_fence(memory_order_seq_cst);                               /* F_s' */
+    if (atomic_load_explicit(&inbox->bell[w], memory_order_relaxed))
+        atomic_fetch_or_explicit(&inbox->summary, wbit, memory_order_relaxed);
+}
+
+/*
  * Stops watching ring from -> me, which stayed empty for SN__MESH_LINGER drains: clears the
  * sender's bit (X), then takes the last look (F_r, R') that catches a flush which saw the bit
  * still set and skipped the doorbell (case 3). Returns the messages that look handled; when
@@ -288,16 +325,23 @@ static unsigned drain_ring(struct sn_ring *r, unsigned from, unsigned limit)
 static unsigned unwatch(struct sn_mesh *mesh, unsigned me, unsigned from, unsigned limit)
 {
     struct sn__mesh_core *core = &mesh->cores[me];
-    _Atomic uint64_t *word = &mesh->inboxes[me]->bell[from / 64];
+    struct sn__mesh_inbox *inbox = mesh->inboxes[me];
+    unsigned w = from / 64;
+    _Atomic uint64_t *word = &inbox->bell[w];
     uint64_t bit = (uint64_t)1 << (from % 64);
 
-    atomic_fetch_and_explicit(word, ~bit, memory_order_seq_cst); /* X */
-    atomic_thread_fence(memory_order_seq_cst);                  /* F_r */
-    core->linger[from / 64] &= ~bit;
+    uint64_t old = atomic_fetch_and_explicit(word, ~bit, memory_order_seq_cst); /* X */
+    atomic_thread_fence(memory_order_seq_cst);                                  /* F_r */
+    core->linger[w] &= ~bit;
     core->quiet[from] = 0;
+    if (mesh->nwords > 1 && !(old & ~bit))
+        summary_forget(mesh, me, w);
     unsigned n = drain_ring(core->in[from], from, limit); /* R' */
-    if (n)
+    if (n) {
         atomic_fetch_or_explicit(word, bit, memory_order_relaxed);
+        if (mesh->nwords > 1)
+            atomic_fetch_or_explicit(&inbox->summary, (uint64_t)1 << w, memory_order_relaxed);
+    }
     return n;
 }
 
@@ -337,13 +381,18 @@ unsigned sn_mesh_drain(struct sn_mesh *mesh, unsigned me, unsigned budget)
 {
     if (sn_unlikely(me >= mesh->ncores))
         return 0;
-    _Atomic uint64_t *bell = mesh->inboxes[me]->bell;
+    struct sn__mesh_inbox *inbox = mesh->inboxes[me];
     unsigned limit = budget ? budget : UINT_MAX;
     unsigned done = 0;
+    /* The doorbell words that may have bits: one load at any core count. */
+    uint64_t words =
+        mesh->nwords == 1 ? 1 : atomic_load_explicit(&inbox->summary, memory_order_relaxed);
 
-    for (unsigned w = 0; w < mesh->nwords && done < limit; w++) {
+    while (words && done < limit) {
+        unsigned w = (unsigned)__builtin_ctzll(words);
+        words &= words - 1;
         /* One plain load: no read-modify-write on the shared line while rings are busy. */
-        uint64_t bits = atomic_load_explicit(&bell[w], memory_order_relaxed);
+        uint64_t bits = atomic_load_explicit(&inbox->bell[w], memory_order_relaxed);
         if (bits)
             done += drain_word(mesh, me, w, bits, limit - done);
     }

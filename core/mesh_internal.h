@@ -34,6 +34,14 @@
  */
 #define SN__MESH_LINGER 256
 
+/*
+ * The default ring capacity shrinks as the core count grows, so that one core's incoming rings
+ * hold about this many slots in all (1 MiB of 32-byte messages), but never below the minimum
+ * (core/mesh_setup.c, default_capacity).
+ */
+#define SN__MESH_INBOUND_SLOTS        32768u
+#define SN__MESH_MIN_DEFAULT_CAPACITY 64u
+
 /* Messages per overflow chunk: a 32-byte header plus 127 messages make one 4 KiB block. */
 #define SN__MESH_CHUNK_MSGS 127
 
@@ -73,14 +81,20 @@ _Static_assert(sizeof(struct sn__mesh_counters) <= SN_CACHELINE, "counters fit o
 
 /*
  * What senders and the receiver share for one receiving core: the doorbell (one bit per
- * sender, set by a flush that published to this core, taken by its drain) and the sleep word
+ * sender, set by a flush that published to this core, taken by its drain, and a summary of
+ * its words) and the sleep word
  * (set by sn_mesh_sleep_announce, consumed by the one flush that wakes the core). It starts
  * the core's block from the core's allocator, ahead of the core's private arrays.
  */
 struct sn__mesh_inbox {
     SN_CACHE_ALIGNED _Atomic uint32_t sleeping;
-    SN_CACHE_ALIGNED _Atomic uint64_t bell[]; /* ceil(ncores / 64) words */
+    /* With more than 64 cores (nwords > 1): bit w set while doorbell word w may have bits, so
+     * an idle drain reads one word at any core count. Set by the sender that sets a bit in an
+     * empty word, cleared by the receiver when it empties a word (core/mesh.c, case 5). */
+    SN_CACHE_ALIGNED _Atomic uint64_t summary;
+    _Atomic uint64_t bell[]; /* ceil(ncores / 64) words */
 };
+_Static_assert(SN_MESH_MAX_CORES <= 64 * 64, "one summary word covers every doorbell word");
 
 /*
  * One core's private state. Written only by the thread acting as this core. The arrays live in
@@ -125,6 +139,10 @@ struct sn_mesh {
     struct sn__mesh_inbox **inboxes;        /* inboxes[to] */
     const struct sn_allocator **allocators; /* allocators[to]: NULL for the default */
     struct sn__mesh_core *cores;            /* ncores entries */
+    /* Tests only (NULL otherwise): called by a receiver that emptied doorbell word `word`,
+     * just before it unmarks the word in its summary, so a test can act as a sender in that
+     * moment (tests/test_mesh.c). */
+    void (*test_before_unmark)(struct sn_mesh *mesh, unsigned me, unsigned word);
 };
 
 /* Single-writer counter update: no read-modify-write needed, only tear-free access. */

@@ -25,6 +25,24 @@ static bool cpu_has_prefetchw(void)
 #endif
 }
 
+/*
+ * The ring capacity when the config leaves it 0: SN_MESH_DEFAULT_RING_CAPACITY while a core's
+ * N-1 incoming rings hold at most SN__MESH_INBOUND_SLOTS slots together (N <= 33), then the
+ * largest power of two that keeps them within it, never below SN__MESH_MIN_DEFAULT_CAPACITY.
+ * With 1024 slots at every N, the rings alone took (N-1) * 33 KiB per core: 33 MiB per core
+ * and 34 GiB in all at 1024 cores. Smaller rings cost no correctness (a full ring spills
+ * into the sender's overflow FIFO), and with many cores each pair carries a smaller share of
+ * a core's traffic.
+ */
+static uint32_t default_capacity(unsigned ncores)
+{
+    uint32_t cap = SN_MESH_DEFAULT_RING_CAPACITY;
+    while (cap > SN__MESH_MIN_DEFAULT_CAPACITY &&
+           (uint64_t)cap * (ncores - 1) > SN__MESH_INBOUND_SLOTS)
+        cap /= 2;
+    return cap;
+}
+
 static int check_config(const struct sn_mesh_config *config)
 {
     if (config->ncores == 0 || config->ncores > SN_MESH_MAX_CORES)
@@ -151,7 +169,7 @@ int sn_mesh_create(const struct sn_mesh_config *config, struct sn_mesh **out)
         rc = core_init(mesh, c);
     if (rc == 0) {
         uint32_t capacity =
-            config->ring_capacity ? config->ring_capacity : SN_MESH_DEFAULT_RING_CAPACITY;
+            config->ring_capacity ? config->ring_capacity : default_capacity(mesh->ncores);
         /* Half a ring at most, so the receiver can free slots while the sender fills more. */
         mesh->batch = capacity < 4 ? UINT32_MAX
                                    : (capacity / 2 < SN__MESH_BATCH ? capacity / 2 : SN__MESH_BATCH);

@@ -504,6 +504,126 @@ Test(mesh, doorbell_bit_lingers_then_clears)
     sn_mesh_destroy(m);
 }
 
+/* ---------------------------------------------------------------- more than 64 cores */
+
+static uint64_t summary_of(struct sn_mesh *m, unsigned me)
+{
+    return atomic_load(&m->inboxes[me]->summary);
+}
+
+static unsigned wide_got;
+static uint64_t wide_last;
+
+static void wide_fn(const struct sn_msg *msg, unsigned from)
+{
+    wide_got++;
+    wide_last = (uint64_t)from << 32 | msg->value;
+}
+
+/*
+ * With 200 cores a receiver has four doorbell words and a summary word: a sender in any word
+ * is found (and only its word read), the summary follows the words as bits come and go, and
+ * pending sees what drain sees.
+ */
+Test(mesh, summary_marks_doorbell_words)
+{
+    const unsigned n = 200, senders[] = {1, 63, 64, 130, 199};
+    struct sn_mesh *m = make_mesh(n, 4, 0);
+    sn__mesh_set_linger(m, 1);
+    cr_assert_eq(m->nwords, 4u);
+
+    for (unsigned i = 0; i < sizeof senders / sizeof senders[0]; i++) {
+        unsigned from = senders[i];
+        struct sn_msg msg = {.fn = wide_fn, .value = 1000 + i};
+        cr_assert_eq(summary_of(m, 0), 0, "nothing marked before sender %u", from);
+        cr_assert_eq(sn_mesh_drain(m, 0, 0), 0);
+        cr_assert_eq(sn_mesh_send(m, from, 0, &msg), 0);
+        cr_assert_not(sn_mesh_pending(m, 0), "not published before the flush");
+        cr_assert_eq(sn_mesh_flush(m, from, NULL, NULL), 1);
+        cr_assert_eq(summary_of(m, 0), (uint64_t)1 << (from / 64), "sender %u", from);
+        cr_assert(sn_mesh_pending(m, 0));
+        unsigned before = wide_got;
+        cr_assert_eq(sn_mesh_drain(m, 0, 0), 1, "sender %u", from);
+        cr_assert_eq(wide_got, before + 1);
+        cr_assert_eq(wide_last, (uint64_t)from << 32 | (1000 + i));
+        /* Linger 1: the next (empty) drain clears the bit and, with the word empty, its mark. */
+        cr_assert_eq(sn_mesh_drain(m, 0, 0), 0);
+        cr_assert_eq(summary_of(m, 0), 0, "sender %u: the mark goes with the last bit", from);
+        cr_assert_not(sn_mesh_pending(m, 0));
+    }
+
+    /* Two senders in one word: the mark stays while either bit does. */
+    struct sn_msg a = {.fn = wide_fn, .value = 1}, b = {.fn = wide_fn, .value = 2};
+    cr_assert_eq(sn_mesh_send(m, 65, 0, &a), 0);
+    cr_assert_eq(sn_mesh_send(m, 66, 0, &b), 0);
+    sn_mesh_flush(m, 65, NULL, NULL);
+    sn_mesh_flush(m, 66, NULL, NULL);
+    cr_assert_eq(summary_of(m, 0), 2);
+    cr_assert_eq(sn_mesh_drain(m, 0, 0), 2);
+    cr_assert_eq(sn_mesh_send(m, 66, 0, &b), 0);
+    sn_mesh_flush(m, 66, NULL, NULL);
+    cr_assert_eq(sn_mesh_drain(m, 0, 1), 1); /* 65's ring is empty: its bit goes */
+    cr_assert_eq(summary_of(m, 0), 2, "66's bit is still set");
+    while (sn_mesh_drain(m, 0, 0) == 0 && summary_of(m, 0))
+        ;
+    cr_assert_eq(summary_of(m, 0), 0);
+    sn_mesh_destroy(m);
+}
+
+/*
+ * The race the summary's look-again is for (core/mesh.c, case 5), made to happen: the
+ * receiver empties word 2 by unwatching sender 130 and, in the moment before it unmarks the
+ * word, sender 131 (same word, bit clear) publishes, sets its bit and finds the word still
+ * marked, so it leaves the summary alone. Without the look-again the word would end up
+ * unmarked with 131's bit set, and no drain would ever read 131's ring.
+ */
+static unsigned race_sends;
+
+static void send_in_the_gap(struct sn_mesh *m, unsigned me, unsigned word)
+{
+    struct sn_msg msg = {.fn = wide_fn, .value = 77};
+    cr_assert_eq(me, 0u);
+    cr_assert_eq(word, 2u);
+    cr_assert_eq(sn_mesh_send(m, 131, 0, &msg), 0);
+    cr_assert_eq(sn_mesh_flush(m, 131, NULL, NULL), 1);
+    cr_assert_eq(summary_of(m, 0), (uint64_t)1 << 2, "131 found the word still marked");
+    race_sends++;
+    m->test_before_unmark = NULL;
+}
+
+Test(mesh, summary_mark_survives_unmark_race)
+{
+    struct sn_mesh *m = make_mesh(200, 4, 0);
+    sn__mesh_set_linger(m, 1);
+    struct sn_msg msg = {.fn = wide_fn, .value = 5};
+    cr_assert_eq(sn_mesh_send(m, 130, 0, &msg), 0);
+    sn_mesh_flush(m, 130, NULL, NULL);
+    cr_assert_eq(sn_mesh_drain(m, 0, 0), 1);
+
+    m->test_before_unmark = send_in_the_gap;
+    wide_got = 0;
+    cr_assert_eq(sn_mesh_drain(m, 0, 0), 0, "130's ring is empty: its bit and mark go");
+    cr_assert_eq(race_sends, 1u);
+    cr_assert_eq(summary_of(m, 0), (uint64_t)1 << 2, "the word is marked again");
+    cr_assert(sn_mesh_pending(m, 0));
+    cr_assert_eq(sn_mesh_drain(m, 0, 0), 1, "131's message is found");
+    cr_assert_eq(wide_last, (uint64_t)131 << 32 | 77);
+    sn_mesh_destroy(m);
+}
+
+/* The default ring capacity shrinks with the core count (1 MiB of slots per receiver). */
+Test(mesh, default_capacity_by_core_count)
+{
+    const unsigned n[] = {2, 33, 34, 64, 128, 600};
+    const uint32_t want[] = {1024, 1024, 512, 512, 256, 64};
+    for (unsigned i = 0; i < sizeof n / sizeof n[0]; i++) {
+        struct sn_mesh *m = make_mesh(n[i], 0, 0);
+        cr_assert_eq(sn_ring_capacity(m->rings[1]), want[i], "n=%u", n[i]);
+        cr_assert_eq(sn_ring_capacity(m->rings[(size_t)(n[i] - 1) * n[i]]), want[i]);
+        sn_mesh_destroy(m);
+    }
+}
+
 /* ---------------------------------------------------------------- replies from handlers */
 
 struct echo_ctx {

@@ -10,10 +10,11 @@
  * (default SN_MESH_DEFAULT_OVERFLOW_LIMIT messages per sender); past it a send returns
  * -ENOBUFS and the message is not queued. Its size is visible in sn_mesh_stats.
  *
- * Doorbells: each receiving core has a bitmap with one bit per sender. A flush that publishes
- * to `to` sets its bit, so a receiver with nothing incoming learns it from one load
- * (sn_mesh_drain, sn_mesh_pending), and a receiver with something incoming reads only the
- * rings whose bits are set. The receiver keeps a bit set for a while after its ring ran dry,
+ * Doorbells: each receiving core has a bitmap with one bit per sender (and, with more than
+ * 64 cores, a summary word with one bit per 64 senders). A flush that publishes to `to` sets
+ * its bit, so a receiver with nothing incoming learns it from one load at any core count
+ * (sn_mesh_drain), and a receiver with something incoming reads only the rings whose bits
+ * are set. The receiver keeps a bit set for a while after its ring ran dry,
  * so a pair that keeps talking does no atomic read-modify-write on the doorbell.
  *
  * Sleep: a receiver that is about to block calls sn_mesh_sleep_announce, re-checks
@@ -63,9 +64,12 @@ static_assert(sizeof(struct sn_msg) == 32, "a mesh message is 32 bytes");
 #define SN_MESH_DEFAULT_OVERFLOW_LIMIT (1u << 22)
 
 struct sn_mesh_config {
-    unsigned ncores;        /* 1 to SN_MESH_MAX_CORES */
-    uint32_t ring_capacity; /* slots per ring, a power of two; 0: the default */
-    size_t overflow_limit;  /* messages one sender may hold in overflow; 0: the default */
+    unsigned ncores; /* 1 to SN_MESH_MAX_CORES */
+    /* Slots per ring, a power of two. 0: the default, SN_MESH_DEFAULT_RING_CAPACITY up to 33
+     * cores; with more, the largest power of two that keeps a core's N-1 incoming rings
+     * within 32768 slots (1 MiB), but at least 64 (e.g. 256 at 128 cores, 64 at 1024). */
+    uint32_t ring_capacity;
+    size_t overflow_limit; /* messages one sender may hold in overflow; 0: the default */
     /*
      * Optional, ncores entries: allocators[c] provides the memory of every ring whose
      * consumer is core c, and one block for c's doorbell and private mesh state (so they can
@@ -150,7 +154,8 @@ SN_API bool sn_mesh_pending(const struct sn_mesh *mesh, unsigned me);
  * the budget keeps its bit. A ring found empty also keeps its bit for a while (a few hundred
  * drains), so a sender that keeps talking to `me` finds the bit set and pays no atomic
  * read-modify-write; the bit is cleared, with a last look at the ring, once the ring stays
- * quiet. With nothing set it costs one load per 64 senders. Returns the number handled.
+ * quiet. With nothing set it costs one load (the summary word with more than 64 cores).
+ * Returns the number handled.
  * Core `me` only. A message's fn may call sn_mesh_send and sn_mesh_flush for core `me`
  * (replies), but not sn_mesh_drain.
  */
