@@ -169,6 +169,9 @@ void sn__smp_drop_deferred(struct sn__core *c);
 /* io_uring completions handled per loop turn at most; the rest wait for the next turn. */
 #define SN__LOOP_REAP_BUDGET 256
 void sn__loop_run(struct sn__core *c);
+/* One loop turn of core `c` (what sn__loop_run repeats); bench/bench_mesh_scale.c times it
+ * on a core of its own making. Owner only. */
+void sn__loop_turn(struct sn__core *c);
 /* Wakes core `to` from core `c` (mesh flush callback, and sn_stop). */
 void sn__loop_wake(void *ctx, unsigned to);
 

@@ -242,7 +242,7 @@ static void update_gauges(struct sn__core *c)
     atomic_store_explicit(&c->c.pool_capacity, c->sched.pool.capacity, memory_order_relaxed);
 }
 
-static void turn(struct sn__core *c)
+void sn__loop_turn(struct sn__core *c)
 {
     uint64_t t = c->stall_ns ? coarse_ns() : 0;
     unsigned work = 0, n;
@@ -317,7 +317,7 @@ void sn__loop_run(struct sn__core *c)
 {
     c->idle_since_ns = 0;
     while (!atomic_load_explicit(&c->rt->finished, memory_order_acquire))
-        turn(c);
+        sn__loop_turn(c);
 
     /* The run is over: nothing is in flight between cores. Settle what still waits. */
     c->finishing = true;
