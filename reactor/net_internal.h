@@ -126,7 +126,9 @@ struct sn__lslot {
     struct sn_promise *closed;     /* settles when the slot is done (sn_listener_close) */
     struct sn_list_node link;      /* in the netc's slots */
     SN_CACHE_ALIGNED _Atomic uint64_t nconns; /* open, or on their way to this core */
+    _Atomic uint64_t assigned; /* ever given to this core (the balance of short connections) */
     _Atomic uint64_t accepted, refused;
+    _Atomic uint64_t moved; /* accepted here, sent to another core */
 };
 
 struct sn_listener {
@@ -136,7 +138,7 @@ struct sn_listener {
     unsigned acceptor;     /* one-core mode: the accepting core */
     _Atomic unsigned refs; /* app + open slots + connections + hand-offs in flight */
     _Atomic int app_ref;   /* 1 until sn_listener_close or the reactor stop dropped it */
-    _Atomic unsigned rr;   /* tie breaker for the least-loaded choice */
+    _Atomic unsigned rr;   /* tie breaker for the core choice (net_listen.c, pick_core) */
     struct sn__lslot slots[];
 };
 

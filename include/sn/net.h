@@ -138,10 +138,18 @@ SN_API int sn_addr_parse(const char *host, uint16_t port, struct sockaddr_storag
 
 /* ---- listening ------------------------------------------------------------------------ */
 
+/*
+ * Where connections are accepted, and which core gets each. The core that gets one is chosen
+ * the same way in both modes: among the cores with room whose open connections are within
+ * 1 + 1/8 of the fewest, the one given the fewest connections so far (ties in turn), so that
+ * long connections and a churn of short ones both spread evenly.
+ */
 enum sn_accept_mode {
-    SN_ACCEPT_REUSEPORT = 0, /* one SO_REUSEPORT socket per core (default) */
-    SN_ACCEPT_ONE_CORE = 1,  /* one socket on the calling core; connections go to the core
-                                with the fewest, ties in turn */
+    SN_ACCEPT_REUSEPORT = 0, /* one SO_REUSEPORT socket per core (default); a core keeps what
+                                the kernel gives it unless it has had more than its share,
+                                then hands the connection to the core chosen as above */
+    SN_ACCEPT_ONE_CORE = 1,  /* one socket on the calling core, which hands every connection
+                                to the core chosen as above */
 };
 
 struct sn_listen_config {
@@ -149,8 +157,8 @@ struct sn_listen_config {
     uint16_t port;    /* 0: the kernel picks one (sn_listener_port tells which) */
     int backlog;      /* listen(2) backlog; 0: 1024 */
     enum sn_accept_mode mode;
-    /* Connections open at once per core; a connection over it is accepted and closed at once
-     * (counted in `refused`). 0: no limit. */
+    /* Connections open at once per core; a connection that finds every core full is
+     * accepted and closed at once (counted in `refused`). 0: no limit. */
     unsigned max_conns_per_core;
     struct sn_conn_limits limits;
     const struct sn_conn_ops *ops; /* for every connection (must outlive the listener's
@@ -165,9 +173,12 @@ struct sn_listen_config {
 };
 
 struct sn_listener_stats {
-    uint64_t accepted; /* connections handed to the app */
+    uint64_t accepted; /* connections handed to the app (counted on the core that owns them) */
     uint64_t refused;  /* accepted and closed at once (connection limit, reactor stopping) */
     uint64_t active;   /* gauge: connections open now (including ones on their way to a core) */
+    uint64_t moved;    /* sent on to another core by the core that accepted them (counted
+                          there): every other one in one-core mode, the balancing in
+                          SO_REUSEPORT mode */
 };
 
 /*
