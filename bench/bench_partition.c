@@ -4,7 +4,7 @@
  * For each strategy (hash, jump, ketama with MD5 keys, ketama with XXH3 keys, rendezvous,
  * range over byte strings) at N = 2, 64 and 1024, with 16-byte and 100-byte random keys:
  *
- *   ns/key    sn_partition() over a pool of 4096 pre-generated keys, one thread pinned to one CPU;
+ *   ns/key    sn_partition() over a pool of 2^16 pre-generated keys, one thread pinned to one CPU;
  *   peer      a plain `XXH3_64bits(key, len) % N` loop over the same keys, the hand-written
  *             baseline a user would otherwise reach for (XXH3 inlined, as libsn inlines it);
  *   ratio     ours / peer, the median of per-round ratios;
@@ -21,11 +21,19 @@
  * memcached user would otherwise call; the bench first checks that both pick the same node
  * for every pool key. `many_ns` is sn_partition_many, 64 keys per call.
  *
- * The machine is shared and noisy, so every figure is measured once per round, in rounds that
- * interleave all configurations with their peer, and reported as the median over rounds.
- * The last line is `summary: ...` with 16-byte keys at N = 64 and ketama at 100 nodes.
+ * The pool is larger than a branch predictor can learn: walked in the same order every pass,
+ * a pool of 4096 keys let an AMD Zen 5 predict the exits of jump's loop forms (9-10 ns a key
+ * against 30 on distinct keys at N = 1024); from 16384 keys on it cannot (scratch timing,
+ * docs/PERFORMANCE.md), and real keys do not repeat like that. 2^16 keys still fit in L2, so
+ * the peer's cost stays that of hashing, not of memory. Key i is the `len` bytes at offset
+ * 16 * i of one random buffer (100-byte keys overlap their neighbours; all are distinct).
  *
- * Usage: bench_partition [-r rounds] [-c cpu]
+ * Times are the thread's CPU time (time slices taken by other jobs do not count). The
+ * machine is shared and noisy all the same, so every figure is measured once per round, in rounds
+ * that interleave all configurations with their peer, and reported as the median over rounds. The
+ * last line is `summary: ...` with 16-byte keys at N = 64 and ketama at 100 nodes.
+ *
+ * Usage: bench_partition [-r rounds] [-c cpu] [-s strategy,...]   (-s: only these rows)
  */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -36,19 +44,22 @@
 
 #include <getopt.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define POOL       4096 /* keys per pool; 100-byte keys: 400 KB, stays in L2 */
+#define POOL       (1u << 16) /* keys per pool: more than a branch predictor remembers */
+#define KEY_STRIDE 16         /* bytes between the starts of consecutive pool keys */
 #define MAX_ROUNDS 31
 #define TARGET_SEC 0.01       /* each timed run lasts about this long */
 #define LOAD_KEYS  (1u << 20) /* keys for max/mean and moved */
 #define MANY_BATCH 64         /* keys per sn_partition_many call */
 /* libmemcached's continuum holds 100 servers at most (MEMCACHED_CONTINUUM_SIZE; it asserts). */
-#define LMC_MAX_NODES 100
+#define LMC_MAX_NODES  100
+#define LMC_CHECK_KEYS 4096 /* pool keys on which libmemcached must agree with libsn */
 
 enum { S_HASH, S_JUMP, S_KETAMA, S_KETAMA_XXH3, S_RENDEZVOUS, S_RANGE, NSTRAT };
 static const char *const strat_name[NSTRAT] = {"hash",        "jump",       "ketama",
@@ -73,14 +84,16 @@ struct config {
     double max_mean, moved;  /* moved < 0: not measured */
 };
 
-static uint8_t *pool[NLENS];
-static struct sn_partition_key pool_keys[NLENS][POOL]; /* the same keys, for sn_partition_many */
+static uint8_t *pool;                             /* POOL * KEY_STRIDE + the longest key */
+static struct sn_partition_key *pool_keys[NLENS]; /* the same keys, for sn_partition_many */
 static volatile uint32_t sink;
 
+/* The thread's CPU time, not the wall clock: other jobs on this shared machine take the CPU
+ * away from the bench for whole time slices, and that time is not the partitioner's. */
 static double now_sec(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -143,7 +156,7 @@ static double run_ours(struct sn_partition *p, const uint8_t *keys, size_t klen,
     uint32_t acc = 0;
     double t0 = now_sec();
     for (uint64_t i = 0; i < iters; i++)
-        acc += sn_partition(p, keys + (i & (POOL - 1)) * klen, klen);
+        acc += sn_partition(p, keys + (i & (POOL - 1)) * KEY_STRIDE, klen);
     double t = now_sec() - t0;
     sink += acc;
     return t * 1e9 / (double)iters;
@@ -163,12 +176,13 @@ static double run_many(struct sn_partition *p, const struct sn_partition_key *ke
     return t * 1e9 / (double)(batches * MANY_BATCH);
 }
 
-static double run_peer(uint32_t n, const uint8_t *keys, size_t klen, uint64_t iters)
+__attribute__((flatten)) static double run_peer(uint32_t n, const uint8_t *keys, size_t klen,
+                                                uint64_t iters)
 {
     uint32_t acc = 0;
     double t0 = now_sec();
     for (uint64_t i = 0; i < iters; i++)
-        acc += (uint32_t)(XXH3_64bits(keys + (i & (POOL - 1)) * klen, klen) % n);
+        acc += (uint32_t)(XXH3_64bits(keys + (i & (POOL - 1)) * KEY_STRIDE, klen) % n);
     double t = now_sec() - t0;
     sink += acc;
     return t * 1e9 / (double)iters;
@@ -176,7 +190,8 @@ static double run_peer(uint32_t n, const uint8_t *keys, size_t klen, uint64_t it
 
 /*
  * libmemcached with the nodes "node0".."node(N-1)" on port 11211, weight 1, under weighted
- * ketama: the same ring as `ketama:N`. Exits if it disagrees with libsn on any pool key, so
+ * ketama: the same ring as `ketama:N`. Exits if it disagrees with libsn on any of the first
+ * LMC_CHECK_KEYS pool keys, so
  * the two timings below are of the same function.
  */
 static memcached_st *make_libmemcached(struct sn_partition *p, uint32_t n, const uint8_t *keys,
@@ -196,8 +211,8 @@ static memcached_st *make_libmemcached(struct sn_partition *p, uint32_t n, const
             exit(1);
         }
     }
-    for (int i = 0; i < POOL; i++) {
-        const char *k = (const char *)keys + (size_t)i * klen;
+    for (int i = 0; i < LMC_CHECK_KEYS; i++) {
+        const char *k = (const char *)keys + (size_t)i * KEY_STRIDE;
         uint32_t want = sn_partition(p, k, klen), got = memcached_generate_hash(m, k, klen);
         if (got != want) {
             fprintf(stderr, "libmemcached disagrees with ketama:%u on key %d: %u vs %u\n", n, i,
@@ -213,7 +228,7 @@ static double run_libmemcached(memcached_st *m, const uint8_t *keys, size_t klen
     uint32_t acc = 0;
     double t0 = now_sec();
     for (uint64_t i = 0; i < iters; i++)
-        acc += memcached_generate_hash(m, (const char *)keys + (i & (POOL - 1)) * klen, klen);
+        acc += memcached_generate_hash(m, (const char *)keys + (i & (POOL - 1)) * KEY_STRIDE, klen);
     double t = now_sec() - t0;
     sink += acc;
     return t * 1e9 / (double)iters;
@@ -244,7 +259,7 @@ static double run_paper(uint32_t n, const uint8_t *keys, size_t klen, uint64_t i
     uint32_t acc = 0;
     double t0 = now_sec();
     for (uint64_t i = 0; i < iters; i++)
-        acc += paper_partition(n, keys + (i & (POOL - 1)) * klen, klen);
+        acc += paper_partition(n, keys + (i & (POOL - 1)) * KEY_STRIDE, klen);
     double t = now_sec() - t0;
     sink += acc;
     return t * 1e9 / (double)iters;
@@ -290,6 +305,11 @@ static double median(const double *v, int n);
 /* ketama (MD5 keys) against libmemcached on the same nodes and keys, in the same rounds. */
 static void print_libmemcached(const struct config *cfg, int nc, int rounds)
 {
+    int any = 0;
+    for (int i = 0; i < nc; i++)
+        any |= cfg[i].lmc_st != NULL;
+    if (!any)
+        return;
     printf("ketama vs libmemcached %s (memcached_generate_hash, KETAMA_WEIGHTED, same nodes and "
            "keys; ratio = ours / libmemcached, median of per-round ratios):\n",
            memcached_lib_version());
@@ -344,17 +364,29 @@ static void pin(int cpu)
     }
 }
 
+/* True when strategy s is in the comma-separated list `only` (NULL: every strategy). */
+static bool wanted(const char *only, int s)
+{
+    size_t len = strlen(strat_name[s]);
+    for (const char *p = only; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, strat_name[s], len) == 0 && (p[len] == ',' || p[len] == '\0'))
+            return true;
+    return !only;
+}
+
 /* The configurations: every strategy x N x key length, then ketama at 100 nodes. */
-static int build_configs(struct config *cfg)
+static int build_configs(struct config *cfg, const char *only)
 {
     int nc = 0;
     for (int s = 0; s < NSTRAT; s++)
-        for (size_t i = 0; i < NNS; i++)
+        for (size_t i = 0; wanted(only, s) && i < NNS; i++)
             for (int l = 0; l < NLENS; l++)
                 cfg[nc++] = (struct config){.strat = s, .n = bench_ns[i], .klen = key_lens[l]};
     for (int l = 0; l < NLENS; l++) {
-        cfg[nc++] = (struct config){.strat = S_KETAMA, .n = 100, .klen = key_lens[l]};
-        cfg[nc++] = (struct config){.strat = S_KETAMA_XXH3, .n = 100, .klen = key_lens[l]};
+        if (wanted(only, S_KETAMA))
+            cfg[nc++] = (struct config){.strat = S_KETAMA, .n = 100, .klen = key_lens[l]};
+        if (wanted(only, S_KETAMA_XXH3))
+            cfg[nc++] = (struct config){.strat = S_KETAMA_XXH3, .n = 100, .klen = key_lens[l]};
     }
     for (int i = 0; i < nc; i++)
         cfg[i].p = make(cfg[i].strat, cfg[i].n);
@@ -369,16 +401,127 @@ static const struct config *find(const struct config *cfg, int nc, int s, uint32
     return NULL;
 }
 
+/* Jump against the paper's loop, 16-byte keys. */
+static void print_paper(const struct config *cfg, int nc, int rounds)
+{
+    if (!find(cfg, nc, S_JUMP, bench_ns[0], 16))
+        return;
+    printf("\njump vs the paper's loop (same XXH3 key hash, one out-of-line call per key, same "
+           "rounds, 16-byte keys):\n");
+    printf("%5s %9s %9s %7s\n", "N", "ns/key", "paper_ns", "ratio");
+    for (size_t i = 0; i < NNS; i++) {
+        const struct config *c = find(cfg, nc, S_JUMP, bench_ns[i], 16);
+        double r[MAX_ROUNDS];
+        for (int k = 0; k < rounds; k++)
+            r[k] = c->ns[k] / c->paper[k];
+        printf("%5u %9.2f %9.2f %7.2f\n", c->n, median(c->ns, rounds), median(c->paper, rounds),
+               median(r, rounds));
+    }
+    printf("\n");
+}
+
+/* The worst of the hash rows' ratios to the hand-written `XXH3 % N` (every N, both lengths). */
+static double hash_ratio_max(const struct config *cfg, int nc, int rounds)
+{
+    double worst = 0;
+    for (int i = 0; i < nc; i++)
+        if (cfg[i].strat == S_HASH && median_ratio(&cfg[i], rounds) > worst)
+            worst = median_ratio(&cfg[i], rounds);
+    return worst;
+}
+
+/* Appends " key=value" for configuration (s, n, 16-byte keys) when it ran. */
+static void add_field(char *line, size_t size, const char *key, const struct config *cfg, int nc,
+                      int s, uint32_t n, const double *(*pick)(const struct config *), int rounds)
+{
+    const struct config *c = find(cfg, nc, s, n, 16);
+    size_t used = strlen(line);
+    if (c && used < size)
+        snprintf(line + used, size - used, " %s=%.2f", key, median(pick(c), rounds));
+}
+
+static const double *pick_ns(const struct config *c)
+{
+    return c->ns;
+}
+static const double *pick_peer(const struct config *c)
+{
+    return c->peer;
+}
+static const double *pick_paper(const struct config *c)
+{
+    return c->paper;
+}
+static const double *pick_many(const struct config *c)
+{
+    return c->many;
+}
+static const double *pick_lmc(const struct config *c)
+{
+    return c->lmc;
+}
+
+/*
+ * The goals of this round (issue 17) and the summary line: 16-byte keys at N = 64, jump at
+ * N = 1024, ketama at 100 nodes; only the strategies that ran (-s).
+ */
+static void print_summary(const struct config *cfg, int nc, int rounds)
+{
+    const struct config *h = find(cfg, nc, S_HASH, 64, 16), *j1k = find(cfg, nc, S_JUMP, 1024, 16),
+                        *k = find(cfg, nc, S_KETAMA, 100, 16);
+    printf("targets:");
+    if (h) {
+        double worst = hash_ratio_max(cfg, nc, rounds);
+        printf(" hash <= 1.1x the hand-written XXH3 %% N in every row: %s (worst %.3f);",
+               worst <= 1.1 ? "met" : "MISSED", worst);
+    }
+    if (j1k) {
+        double ns = median(j1k->ns, rounds);
+        printf(" jump at N=1024 <= 15 ns one key at a time: %s (%.2f);",
+               ns <= 15 ? "met" : "MISSED", ns);
+    }
+    if (k) {
+        double one = median(k->ns, rounds), many = median(k->many, rounds);
+        printf(" ketama < 60 ns: one key at a time %s (%.2f), batched %s (%.2f);",
+               one < 60 ? "met" : "MISSED", one, many < 60 ? "met" : "MISSED", many);
+    }
+    printf("\n");
+
+    char line[1024] = "summary:";
+    add_field(line, sizeof line, "hash_ns", cfg, nc, S_HASH, 64, pick_ns, rounds);
+    add_field(line, sizeof line, "jump_ns", cfg, nc, S_JUMP, 64, pick_ns, rounds);
+    add_field(line, sizeof line, "ketama_ns", cfg, nc, S_KETAMA, 100, pick_ns, rounds);
+    add_field(line, sizeof line, "rendezvous_ns", cfg, nc, S_RENDEZVOUS, 64, pick_ns, rounds);
+    add_field(line, sizeof line, "range_ns", cfg, nc, S_RANGE, 64, pick_ns, rounds);
+    add_field(line, sizeof line, "peer_mod_ns", cfg, nc, S_HASH, 64, pick_peer, rounds);
+    if (h) {
+        size_t used = strlen(line);
+        snprintf(line + used, sizeof line - used, " hash_ratio=%.3f hash_ratio_max=%.3f",
+                 median_ratio(h, rounds), hash_ratio_max(cfg, nc, rounds));
+    }
+    add_field(line, sizeof line, "jump_1024_ns", cfg, nc, S_JUMP, 1024, pick_ns, rounds);
+    add_field(line, sizeof line, "jump_paper_1024_ns", cfg, nc, S_JUMP, 1024, pick_paper, rounds);
+    add_field(line, sizeof line, "ketama_xxh3_ns", cfg, nc, S_KETAMA_XXH3, 100, pick_ns, rounds);
+    add_field(line, sizeof line, "ketama_many_ns", cfg, nc, S_KETAMA, 100, pick_many, rounds);
+    add_field(line, sizeof line, "jump_many_1024_ns", cfg, nc, S_JUMP, 1024, pick_many, rounds);
+    add_field(line, sizeof line, "ketama_libmemcached_ns", cfg, nc, S_KETAMA, 100, pick_lmc,
+              rounds);
+    printf("%s rounds=%d\n", line, rounds);
+}
+
 int main(int argc, char **argv)
 {
     int rounds = 7, cpu = -1, opt;
-    while ((opt = getopt(argc, argv, "r:c:")) != -1) {
+    const char *only = NULL;
+    while ((opt = getopt(argc, argv, "r:c:s:")) != -1) {
         if (opt == 'r')
             rounds = atoi(optarg);
         else if (opt == 'c')
             cpu = atoi(optarg);
+        else if (opt == 's')
+            only = optarg;
         else {
-            fprintf(stderr, "usage: %s [-r rounds] [-c cpu]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-r rounds] [-c cpu] [-s strategy,...]\n", argv[0]);
             return 2;
         }
     }
@@ -393,30 +536,43 @@ int main(int argc, char **argv)
     pin(cpu);
 
     uint64_t seed = 7;
+    size_t pool_bytes = (size_t)POOL * KEY_STRIDE + key_lens[NLENS - 1];
+    pool = malloc(pool_bytes);
+    if (!pool) {
+        perror("malloc");
+        return 1;
+    }
+    fill_random(pool, pool_bytes, &seed);
     for (int l = 0; l < NLENS; l++) {
-        pool[l] = malloc(POOL * key_lens[l]);
-        fill_random(pool[l], POOL * key_lens[l], &seed);
-        for (int i = 0; i < POOL; i++)
-            pool_keys[l][i] = (struct sn_partition_key){pool[l] + (size_t)i * key_lens[l], key_lens[l]};
+        pool_keys[l] = malloc(POOL * sizeof(*pool_keys[l]));
+        if (!pool_keys[l]) {
+            perror("malloc");
+            return 1;
+        }
+        for (size_t i = 0; i < POOL; i++)
+            pool_keys[l][i] = (struct sn_partition_key){pool + i * KEY_STRIDE, key_lens[l]};
     }
     static struct config cfg[NSTRAT * NNS * NLENS + 4];
-    int nc = build_configs(cfg);
+    int nc = build_configs(cfg, only);
+    if (nc == 0) {
+        fprintf(stderr, "-s %s: no such strategy\n", only);
+        return 2;
+    }
+    const uint8_t *keys = pool;
     for (int i = 0; i < nc; i++) {
-        const uint8_t *keys = pool[cfg[i].klen == 16 ? 0 : 1];
         cfg[i].iters = calibrate(cfg[i].p, keys, cfg[i].klen);
         if (cfg[i].strat == S_KETAMA && cfg[i].n <= LMC_MAX_NODES)
             cfg[i].lmc_st = make_libmemcached(cfg[i].p, cfg[i].n, keys, cfg[i].klen);
         if (cfg[i].klen == 16)
             load_and_move(&cfg[i]);
     }
-    printf("bench_partition: pinned to cpu %d, %d rounds, %d keys per pool, ~%.0f ms per run\n",
+    printf("bench_partition: pinned to cpu %d, %d rounds, %u keys per pool, ~%.0f ms per run\n",
            cpu, rounds, POOL, TARGET_SEC * 1e3);
 
     for (int r = 0; r < rounds; r++) {
         /* Alternate which of the pair goes first, so neither always runs on a warm cache. */
         for (int i = 0; i < nc; i++) {
             struct config *c = &cfg[i];
-            const uint8_t *keys = pool[c->klen == 16 ? 0 : 1];
             if (r % 2) {
                 c->peer[r] = run_peer(c->n, keys, c->klen, c->iters);
                 c->ns[r] = run_ours(c->p, keys, c->klen, c->iters);
@@ -450,41 +606,9 @@ int main(int argc, char **argv)
            "N/(N+1))\n",
            MANY_BATCH);
 
-    printf("\njump vs the paper's loop (same XXH3 key hash, one out-of-line call per key, same "
-           "rounds, 16-byte keys):\n");
-    printf("%5s %9s %9s %7s\n", "N", "ns/key", "paper_ns", "ratio");
-    for (size_t i = 0; i < NNS; i++) {
-        const struct config *c = find(cfg, nc, S_JUMP, bench_ns[i], 16);
-        double r[MAX_ROUNDS];
-        for (int k = 0; k < rounds; k++)
-            r[k] = c->ns[k] / c->paper[k];
-        printf("%5u %9.2f %9.2f %7.2f\n", c->n, median(c->ns, rounds), median(c->paper, rounds),
-               median(r, rounds));
-    }
-    printf("\n");
+    print_paper(cfg, nc, rounds);
     print_libmemcached(cfg, nc, rounds);
-
-    const struct config *h = find(cfg, nc, S_HASH, 64, 16), *j = find(cfg, nc, S_JUMP, 64, 16),
-                        *j1k = find(cfg, nc, S_JUMP, 1024, 16),
-                        *k = find(cfg, nc, S_KETAMA, 100, 16),
-                        *kx = find(cfg, nc, S_KETAMA_XXH3, 100, 16),
-                        *rv = find(cfg, nc, S_RENDEZVOUS, 64, 16),
-                        *rg = find(cfg, nc, S_RANGE, 64, 16);
-    double hash_ns = median(h->ns, rounds), jump1k = median(j1k->ns, rounds),
-           ketama_ns = median(k->ns, rounds), ketama_many = median(k->many, rounds);
-    printf("targets: hash < 5 ns/key: %s (%.2f); jump at N=1024 < 25 ns: %s (%.2f); "
-           "ketama < 60 ns: one key at a time %s (%.2f), batched %s (%.2f); XXH3 keys %.2f\n",
-           hash_ns < 5 ? "met" : "MISSED", hash_ns, jump1k < 25 ? "met" : "MISSED", jump1k,
-           ketama_ns < 60 ? "met" : "MISSED", ketama_ns, ketama_many < 60 ? "met" : "MISSED",
-           ketama_many, median(kx->ns, rounds));
-    printf("summary: hash_ns=%.2f jump_ns=%.2f ketama_ns=%.2f rendezvous_ns=%.2f range_ns=%.2f "
-           "peer_mod_ns=%.2f hash_ratio=%.3f jump_1024_ns=%.2f jump_paper_1024_ns=%.2f "
-           "ketama_xxh3_ns=%.2f ketama_many_ns=%.2f jump_many_1024_ns=%.2f "
-           "ketama_libmemcached_ns=%.2f rounds=%d\n",
-           hash_ns, median(j->ns, rounds), ketama_ns, median(rv->ns, rounds),
-           median(rg->ns, rounds), median(h->peer, rounds), median_ratio(h, rounds), jump1k,
-           median(j1k->paper, rounds), median(kx->ns, rounds), ketama_many,
-           median(j1k->many, rounds), median(k->lmc, rounds), rounds);
+    print_summary(cfg, nc, rounds);
 
     for (int i = 0; i < nc; i++) {
         sn_partition_destroy(cfg[i].p);
@@ -492,6 +616,7 @@ int main(int argc, char **argv)
             memcached_free(cfg[i].lmc_st);
     }
     for (int l = 0; l < NLENS; l++)
-        free(pool[l]);
+        free(pool_keys[l]);
+    free(pool);
     return 0;
 }
