@@ -22,7 +22,8 @@
  * iff x < n; and x < (b + 1) * 2^31 < 2^63, so the reference's conversion never overflows.
  * (b + 1) <= 2^32 - 1 is exact in a double. tests/test_partition_jump.c and
  * tests/tools/jump_verify check every form against the reference on random and edge pairs.
- * For large n, jump_steps.c runs a fixed number of single-FMA steps with no exit branch.
+ * For large n (for every n on AMD), jump_steps.c and jump_regs.c run a fixed number of
+ * single-FMA steps with no exit branch.
  */
 #include "partition/partition_internal.h"
 
@@ -36,6 +37,13 @@
 #endif
 #ifndef JUMP_STEPS32_FROM
 #define JUMP_STEPS32_FROM (1u << 20)
+#endif
+/* The register forms (jump_regs.c, AMD): 8 steps below, 16 from, 24 from. */
+#ifndef JUMP_REGS16_FROM
+#define JUMP_REGS16_FROM 256u
+#endif
+#ifndef JUMP_REGS24_FROM
+#define JUMP_REGS24_FROM (1u << 17)
 #endif
 
 #define JUMP_LCG(k) ((k) * 2862933555777941757ULL + 1)
@@ -87,17 +95,28 @@ __attribute__((target("avx512f,fma"))) uint32_t sn__jump_avx512(uint64_t key, ui
 #endif
 
 /*
- * The fastest form this CPU runs for n; all return the reference's result. The loop forms
- * win while keys need few steps; the fixed-step forms (jump_steps.c) once the loop's exit
- * mispredict dominates. The thresholds come from timing the bare forms side by side at
- * n = 16 .. 2^24 (docs/PERFORMANCE.md, "Partitioners"). A key needs as many steps as a random
- * permutation of n has records, H_n on average (~7.5 at n = 1024, ~17.2 at 2^24), so keys
- * past 16 (32) steps, which take the loop, stay rare in each form's range.
+ * The fastest form this CPU runs for n; all return the reference's result. The thresholds
+ * come from timing the bare forms side by side on distinct keys (docs/PERFORMANCE.md,
+ * "Partitioners"). A key needs as many steps as a random permutation of n has records,
+ * H_n on average (~7.5 at n = 1024, ~17.2 at 2^24), so keys past a fixed-step form's step
+ * count, which take the loop form, stay rare in its range.
+ *
+ * AMD with AVX-512 (measured on a Zen 5): the register forms (jump_regs.c) at every n; the
+ * loop forms lose everywhere on distinct keys, since their exit branch mispredicts once a key
+ * (they only looked fast on a pool of keys small enough for the branch predictor to learn).
+ * Elsewhere with AVX-512 (measured on an Intel Sapphire Rapids): the loop forms while keys
+ * need few steps, jump_steps.c's forms from n = 128.
  */
 uint32_t (*sn__jump_pick(uint32_t n))(uint64_t key, uint32_t n)
 {
 #ifdef SN__JUMP_X86
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) {
+    bool vec = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    if (vec && __builtin_cpu_is("amd")) {
+        if (n >= JUMP_REGS24_FROM)
+            return sn__jump_regs24;
+        return n >= JUMP_REGS16_FROM ? sn__jump_regs16 : sn__jump_regs8;
+    }
+    if (vec) {
         if (n >= JUMP_STEPS32_FROM)
             return sn__jump_steps32;
         if (n >= JUMP_STEPS16_FROM)

@@ -61,16 +61,6 @@ const uint64_t sn__jump_lcg_add[SN__JUMP_MAX_STEPS] = {
     0x326104877acdb565ULL, 0x3b15a524c271b4d2ULL, 0x65c950356510138bULL, 0x6f97787daae2e060ULL,
 };
 
-/* q_i for the BLOCK steps after step `first`: q = RN(2^31 / ((key_i >> 33) + 1)). */
-__attribute__((target(JUMP_VEC_FEATURES), always_inline)) static inline __m512d
-block_quotients(uint64_t key, int first)
-{
-    __m512i mul = _mm512_loadu_si512(sn__jump_lcg_mul + first);
-    __m512i add = _mm512_loadu_si512(sn__jump_lcg_add + first);
-    return jump_quotients(
-        _mm512_add_epi64(_mm512_mullo_epi64(_mm512_set1_epi64((long long)key), mul), add));
-}
-
 /* The chain: s[i + 1] = RU(s[i] * q_i - 2^52 (q_i - 1)) for the steps of q[], s[0] given. */
 __attribute__((target(JUMP_VEC_FEATURES), always_inline)) static inline void
 run_chain(double *s, const double *q, const double *addend, int steps)
@@ -106,7 +96,7 @@ jump_steps(uint64_t key, uint32_t n, int steps)
     double s[SN__JUMP_MAX_STEPS + 1] __attribute__((aligned(64)));
     const __m512d m52 = _mm512_set1_pd(-JUMP_TWO52), one = _mm512_set1_pd(1.0);
     for (int blk = 0; blk < steps; blk += BLOCK) {
-        __m512d qv = block_quotients(key, blk);
+        __m512d qv = jump_block_quotients(key, blk);
         _mm512_storeu_pd(q + blk, qv);
         _mm512_storeu_pd(addend + blk, _mm512_mul_pd(_mm512_sub_pd(qv, one), m52));
     }
@@ -132,15 +122,15 @@ __attribute__((target(JUMP_VEC_FEATURES))) uint32_t sn__jump_steps32(uint64_t ke
     return jump_steps(key, n, 32);
 }
 
-__attribute__((target(JUMP_VEC_FEATURES))) uint32_t
+__attribute__((target(JUMP_VEC_FEATURES), flatten)) uint32_t
 sn__jump_steps16_key(const struct sn_partition *p, const void *key, size_t len)
 {
-    return jump_steps(sn__key_hash(key, len), p->n, 16);
+    return jump_steps(sn__key_hash_fast(key, len), p->n, 16);
 }
 
-__attribute__((target(JUMP_VEC_FEATURES))) uint32_t
+__attribute__((target(JUMP_VEC_FEATURES), flatten)) uint32_t
 sn__jump_steps32_key(const struct sn_partition *p, const void *key, size_t len)
 {
-    return jump_steps(sn__key_hash(key, len), p->n, 32);
+    return jump_steps(sn__key_hash_fast(key, len), p->n, 32);
 }
 #endif

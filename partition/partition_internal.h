@@ -94,7 +94,7 @@ struct sn_partition {
     enum sn_partition_kind kind;
     uint32_t n;
     /* When set, sn_partition calls only this (hash and strategy in one function, no switch):
-     * the jump fixed-step forms, whose cost is small enough for the dispatch to show. */
+     * hash and jump, whose cost is small enough for the dispatch to show. */
     uint32_t (*lookup)(const struct sn_partition *p, const void *key, size_t len);
     uint32_t rr_next; /* round-robin cursor: per-caller state, see the header */
     union {
@@ -113,6 +113,23 @@ int sn__perr(char *err, size_t errlen, const char *fmt, ...) __attribute__((form
 static inline uint64_t sn__key_hash(const void *key, size_t len)
 {
     return XXH3_64bits(key, len);
+}
+
+/* sn__key_hash of a key over 16 bytes, out of line (partition.c). */
+uint64_t sn__key_hash_long(const void *key, size_t len);
+
+/*
+ * sn__key_hash for the lookups (sn_partition's `lookup` functions), which are compiled with
+ * __attribute__((flatten)) so that XXH3_64bits is inlined: left to itself the compiler calls
+ * all of it, and for short keys that call, with its length dispatch, cost as much again as
+ * the hash. Keys up to 16 bytes (the common case) take the inlined path; longer ones call
+ * sn__key_hash_long, so the lookup does not carry the long paths' register needs.
+ */
+static inline __attribute__((always_inline)) uint64_t sn__key_hash_fast(const void *key, size_t len)
+{
+    if (__builtin_expect(len <= 16, 1))
+        return XXH3_64bits(key, len);
+    return sn__key_hash_long(key, len);
 }
 
 /* Maps a 64-bit hash onto [0, n) without division: floor(h * n / 2^64). */
@@ -150,9 +167,17 @@ uint32_t sn__jump_fma(uint64_t key, uint32_t n);
 uint32_t sn__jump_avx512(uint64_t key, uint32_t n);
 uint32_t sn__jump_steps16(uint64_t key, uint32_t n);
 uint32_t sn__jump_steps32(uint64_t key, uint32_t n);
+/* The fixed-step forms with the chain in registers (jump_regs.c): 8, 16, 24 steps. Call only
+ * where the CPU has avx512f+avx512dq. */
+uint32_t sn__jump_regs8(uint64_t key, uint32_t n);
+uint32_t sn__jump_regs16(uint64_t key, uint32_t n);
+uint32_t sn__jump_regs24(uint64_t key, uint32_t n);
 /* The same on a byte key (hashed as sn__key_hash does), for sn_partition's `lookup`. */
 uint32_t sn__jump_steps16_key(const struct sn_partition *p, const void *key, size_t len);
 uint32_t sn__jump_steps32_key(const struct sn_partition *p, const void *key, size_t len);
+uint32_t sn__jump_regs8_key(const struct sn_partition *p, const void *key, size_t len);
+uint32_t sn__jump_regs16_key(const struct sn_partition *p, const void *key, size_t len);
+uint32_t sn__jump_regs24_key(const struct sn_partition *p, const void *key, size_t len);
 /* The LCG after i = 1..SN__JUMP_MAX_STEPS steps: mul[i-1] * key + add[i-1] (jump_steps.c). */
 #define SN__JUMP_MAX_STEPS 32
 extern const uint64_t sn__jump_lcg_mul[SN__JUMP_MAX_STEPS];

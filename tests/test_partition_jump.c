@@ -98,8 +98,30 @@ Test(partition_jump, steps32_matches_reference, .timeout = 120)
     check_form(sn__jump_steps32, "sn__jump_steps32");
 }
 
+Test(partition_jump, regs8_matches_reference, .timeout = 120)
+{
+    if (!has_steps_forms())
+        cr_skip_test("CPU lacks avx512f/avx512dq");
+    check_form(sn__jump_regs8, "sn__jump_regs8");
+}
+
+Test(partition_jump, regs16_matches_reference, .timeout = 120)
+{
+    if (!has_steps_forms())
+        cr_skip_test("CPU lacks avx512f/avx512dq");
+    check_form(sn__jump_regs16, "sn__jump_regs16");
+}
+
+Test(partition_jump, regs24_matches_reference, .timeout = 120)
+{
+    if (!has_steps_forms())
+        cr_skip_test("CPU lacks avx512f/avx512dq");
+    check_form(sn__jump_regs24, "sn__jump_regs24");
+}
+
 /*
- * The steps forms hand a key to the loop form when it needs more than 16 (32) steps (the
+ * The steps and regs forms hand a key to the loop form when it needs more than 16 (32, 8,
+ * 16, 24) steps (the
  * random pairs above, with n up to 2^32, take that path often) or when a step's product
  * rounds to an integer. The second is rare on random keys, so build keys that hit it at the
  * first step: key_1 = target < 2^33 gives r = 0, q = 2^31 and the integer product 2^31.
@@ -127,6 +149,12 @@ Test(partition_jump, steps_integer_product_fallback)
             cr_assert_eq(sn__jump_steps16(key, n), sn__jump_ref(key, n), "key %#lx n %u",
                          (unsigned long)key, n);
             cr_assert_eq(sn__jump_steps32(key, n), sn__jump_ref(key, n), "key %#lx n %u",
+                         (unsigned long)key, n);
+            cr_assert_eq(sn__jump_regs8(key, n), sn__jump_ref(key, n), "key %#lx n %u",
+                         (unsigned long)key, n);
+            cr_assert_eq(sn__jump_regs16(key, n), sn__jump_ref(key, n), "key %#lx n %u",
+                         (unsigned long)key, n);
+            cr_assert_eq(sn__jump_regs24(key, n), sn__jump_ref(key, n), "key %#lx n %u",
                          (unsigned long)key, n);
         }
     }

@@ -32,7 +32,9 @@ static int differs(uint64_t key, uint32_t n)
     if (__builtin_cpu_supports("avx512f") && sn__jump_avx512(key, n) != want)
         return 1;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-        (sn__jump_steps16(key, n) != want || sn__jump_steps32(key, n) != want))
+        (sn__jump_steps16(key, n) != want || sn__jump_steps32(key, n) != want ||
+         sn__jump_regs8(key, n) != want || sn__jump_regs16(key, n) != want ||
+         sn__jump_regs24(key, n) != want))
         return 1;
 #endif
     return 0;
