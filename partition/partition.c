@@ -96,7 +96,7 @@ static void init_jump(struct sn_partition *p)
 #if defined(__x86_64__) && defined(__GNUC__)
     static const struct {
         uint32_t (*form)(uint64_t key, uint32_t n);
-        uint32_t (*lookup)(const struct sn_partition *p, const void *key, size_t len);
+        sn__lookup_fn *lookup;
     } direct[] = {
         {sn__jump_steps16, sn__jump_steps16_key}, {sn__jump_steps32, sn__jump_steps32_key},
         {sn__jump_regs8, sn__jump_regs8_key},     {sn__jump_regs16, sn__jump_regs16_key},

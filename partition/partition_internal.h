@@ -90,12 +90,15 @@ struct sn__custom {
     void *arg;
 };
 
+/* A strategy's lookup on a byte key: hash and strategy in one function. */
+typedef uint32_t sn__lookup_fn(const struct sn_partition *p, const void *key, size_t len);
+
 struct sn_partition {
     enum sn_partition_kind kind;
     uint32_t n;
-    /* When set, sn_partition calls only this (hash and strategy in one function, no switch):
-     * hash and jump, whose cost is small enough for the dispatch to show. */
-    uint32_t (*lookup)(const struct sn_partition *p, const void *key, size_t len);
+    /* When set, sn_partition calls only this (no switch): hash and jump, whose cost is small
+     * enough for the dispatch to show. */
+    sn__lookup_fn *lookup;
     uint32_t rr_next; /* round-robin cursor: per-caller state, see the header */
     union {
         uint32_t (*jump)(uint64_t key, uint32_t n); /* sn__jump_pick(), chosen at create */
