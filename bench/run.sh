@@ -44,6 +44,8 @@ quick_args() {
     bench_submit) echo "-r 1 -n 20000 -c 200000 -w 50" ;;
     bench_wake) echo "-r 1 -n 100" ;;
     bench_partition) echo "-r 1" ;;
+    bench_mesh_scale) echo "-r 1 -m 256" ;;
+    bench_conn_balance) echo "-r 1 -s 800 -l 64" ;;
     bench_pipeline) echo "-s 16 -r 1" ;;
     bench_echo) echo "--secs 1 --rounds 1" ;;
   esac
