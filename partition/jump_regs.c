@@ -18,8 +18,9 @@
  * key at N = 1024 where jump_steps.c's takes 18.5 and the loop forms ~31 (their exit branch
  * mispredicts once a key and stops the CPU from overlapping keys); 8 steps cost 9.8 ns for
  * N < 256, 24 steps 22-26 ns up to 2^24. On the Intel Sapphire Rapids where jump_steps.c
- * was tuned, an earlier version with the quotients in registers as well was slower than the
- * stack arrays; that CPU was not at hand to time this one, so Intel keeps jump_steps.c.
+ * was tuned, keeping the chain in registers was tried and was slower than the stack array
+ * (its shuffles cost more than the forwarding stall); that CPU was not at hand to time this
+ * form, so Intel keeps jump_steps.c.
  */
 #include "partition/partition_internal.h"
 
