@@ -32,7 +32,7 @@ static int64_t test_now(void *arg)
 struct sess {
     struct mc_parser p;
     struct mc_store *s;
-    struct mc_buf out;
+    struct app_outbuf out;
     char *in;
     size_t len;
     bool closed;
@@ -46,14 +46,14 @@ static void sess_init(struct sess *x, size_t item_max)
     struct mc_store_config sc = {.mem_limit = 4 << 20, .item_max = item_max, .now = test_now};
     x->s = mc_store_create(&sc);
     cr_assert_not_null(x->s);
-    mc_buf_init(&x->out);
+    app_outbuf_init(&x->out);
 }
 
 static void sess_fini(struct sess *x)
 {
     free(x->in);
     mc_store_destroy(x->s);
-    mc_buf_free(&x->out);
+    app_outbuf_free(&x->out);
 }
 
 /* Appends n bytes of input and runs every command they complete. */
@@ -86,7 +86,7 @@ static char *sess_take(struct sess *x)
     char *s = malloc(x->out.len + 1);
     memcpy(s, x->out.data, x->out.len);
     s[x->out.len] = '\0';
-    mc_buf_clear(&x->out);
+    app_outbuf_clear(&x->out);
     return s;
 }
 

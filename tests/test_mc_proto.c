@@ -29,7 +29,7 @@ struct conn {
     char *in;
     size_t len, cap;
     struct mc_store *store; /* NULL: parse only */
-    struct mc_buf out;      /* answers (with a store) */
+    struct app_outbuf out;  /* answers (with a store) */
     char log[1 << 16];      /* one description per command */
     size_t loglen;
     bool closed;
@@ -45,14 +45,14 @@ static void conn_init(struct conn *c, bool with_store, size_t item_max)
         c->store = mc_store_create(&sc);
         cr_assert_not_null(c->store);
     }
-    mc_buf_init(&c->out);
+    app_outbuf_init(&c->out);
 }
 
 static void conn_fini(struct conn *c)
 {
     free(c->in);
     mc_store_destroy(c->store);
-    mc_buf_free(&c->out);
+    app_outbuf_free(&c->out);
 }
 
 static void put_slice(struct conn *c, const char *tag, struct mc_slice s)

@@ -573,19 +573,19 @@ Test(mc_store, stats_counters_add_and_reset)
 
 /* ---- mc_exec: the answers the server sends ---- */
 
-static void expect_out(struct mc_buf *b, const char *want)
+static void expect_out(struct app_outbuf *b, const char *want)
 {
     cr_assert_eq(b->len, strlen(want), "got %.*s", (int)b->len, b->data);
     cr_assert_arr_eq(b->data, want, b->len);
-    mc_buf_clear(b);
+    app_outbuf_clear(b);
 }
 
 Test(mc_store, exec_key_and_get_key)
 {
     struct fixture f;
     struct mc_store *s = make_store(&f, 0, 0);
-    struct mc_buf out;
-    mc_buf_init(&out);
+    struct app_outbuf out;
+    app_outbuf_init(&out);
     struct mc_cmd c = {.op = MC_OP_SET, .key = {"k", 1}, .data = {"12", 2}, .flags = 3};
     cr_assert_eq(mc_exec_key(s, &c, &out), 0);
     expect_out(&out, "STORED\r\n");
@@ -614,14 +614,14 @@ Test(mc_store, exec_key_and_get_key)
     expect_out(&out, "VERSION " MC_VERSION "\r\n");
     c = (struct mc_cmd){.op = MC_OP_QUIT};
     cr_assert_eq(mc_exec_local(&c, &out), 1);
-    mc_buf_free(&out);
+    app_outbuf_free(&out);
     mc_store_destroy(s);
 }
 
 Test(mc_store, reply_formatting)
 {
-    struct mc_buf b;
-    mc_buf_init(&b);
+    struct app_outbuf b;
+    app_outbuf_init(&b);
     char key[MC_KEY_MAX];
     memset(key, 'k', sizeof key);
     char hdr[MC_VALUE_HDR_MAX];
@@ -640,13 +640,21 @@ Test(mc_store, reply_formatting)
     struct mc_store_stats st = {.cmd_get = 3, .reclaimed = 9};
     cr_assert_eq(mc_reply_store_stats(&b, &st, MC_STATS_CMDS), 0);
     cr_assert(b.len > 0 && memcmp(b.data, "STAT cmd_get 3\r\nSTAT cmd_set 0\r\n", 32) == 0);
-    mc_buf_clear(&b);
+    app_outbuf_clear(&b);
     cr_assert_eq(mc_reply_store_stats(&b, &st, MC_STATS_ITEMS), 0);
     cr_assert(b.len > 18 && memcmp(b.data + b.len - 18, "STAT reclaimed 9\r\n", 18) == 0);
     /* Growing past the first allocation keeps every byte. */
-    mc_buf_clear(&b);
+    app_outbuf_clear(&b);
     for (int i = 0; i < 1000; i++)
         cr_assert_eq(mc_reply_number(&b, (uint64_t)i), 0);
     cr_assert_eq(memcmp(b.data + b.len - 5, "999\r\n", 5), 0);
-    mc_buf_free(&b);
+    app_outbuf_free(&b);
+    /* A reply is whole or absent: one that does not fit a fixed buffer adds nothing. */
+    char mem[17];
+    app_outbuf_init_fixed(&b, mem, sizeof mem);
+    cr_assert_eq(mc_reply_value(&b, "a", 1, 0, "xy", 2, false, 0), 0); /* 17 bytes */
+    cr_assert_eq(mc_reply_value(&b, "a", 1, 0, "xy", 2, false, 0), -ENOSPC);
+    cr_assert_eq(mc_reply_stat_u64(&b, "a", 1), -ENOSPC);
+    cr_assert_eq(b.len, 17);
+    cr_assert_arr_eq(mem, "VALUE a 0 2\r\nxy\r\n", 17);
 }

@@ -1,46 +1,19 @@
 /*
- * httpd responses: see http_response.h. Heads are assembled with memcpy rather than snprintf
- * because a keep-alive benchmark builds one per request.
+ * httpd responses: see http_response.h. Heads are assembled from pieces (app_outbuf into the
+ * caller's fixed buffer) rather than with snprintf because a keep-alive benchmark builds one
+ * per request.
  */
 #include "apps/httpd/http_response.h"
-#include "apps/common/text.h"
+#include "apps/common/outbuf.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
 
-/* ---------------------------------------------------------------- output appender */
-
-struct out {
-    char *p;
-    size_t len, cap;
-    bool full; /* something did not fit; the result is -ENOSPC */
-};
-
-static void put(struct out *o, const void *s, size_t n)
+/* A fixed buffer's result: bytes written, or -ENOSPC when anything did not fit. */
+static int finish(const struct app_outbuf *o)
 {
-    if (o->full || n > o->cap - o->len) {
-        o->full = true;
-        return;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-}
-
-static void put_str(struct out *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
-static void put_u64(struct out *o, uint64_t v)
-{
-    char tmp[APP_U64_DIGITS];
-    put(o, tmp, app_u64_dec(v, tmp));
-}
-
-static int finish(const struct out *o)
-{
-    return o->full || o->len > INT_MAX ? -ENOSPC : (int)o->len;
+    return o->err || o->len > INT_MAX ? -ENOSPC : (int)o->len;
 }
 
 /* ---------------------------------------------------------------- Date */
@@ -104,49 +77,50 @@ const char *http_reason(int status)
     }
 }
 
-static void put_status_line(struct out *o, int status)
+static void put_status_line(struct app_outbuf *o, int status)
 {
     char code[3];
     if (status < 100 || status > 999)
         status = 500;
     code[0] = (char)('0' + status / 100);
     two_digits(code + 1, status % 100);
-    put_str(o, "HTTP/1.1 ");
-    put(o, code, 3);
-    put(o, " ", 1);
-    put_str(o, http_reason(status));
-    put(o, "\r\n", 2);
+    app_outbuf_str(o, "HTTP/1.1 ");
+    app_outbuf_put(o, code, 3);
+    app_outbuf_put(o, " ", 1);
+    app_outbuf_str(o, http_reason(status));
+    app_outbuf_put(o, "\r\n", 2);
 }
 
-static void put_head(struct out *o, const struct http_response *r, const char *date)
+static void put_head(struct app_outbuf *o, const struct http_response *r, const char *date)
 {
     put_status_line(o, r->status);
     if (date) {
-        put_str(o, "Date: ");
-        put_str(o, date);
-        put(o, "\r\n", 2);
+        app_outbuf_str(o, "Date: ");
+        app_outbuf_str(o, date);
+        app_outbuf_put(o, "\r\n", 2);
     }
-    put_str(o, "Server: " HTTP_SERVER_NAME "\r\n");
+    app_outbuf_str(o, "Server: " HTTP_SERVER_NAME "\r\n");
     if (r->content_type) {
-        put_str(o, "Content-Type: ");
-        put_str(o, r->content_type);
-        put(o, "\r\n", 2);
+        app_outbuf_str(o, "Content-Type: ");
+        app_outbuf_str(o, r->content_type);
+        app_outbuf_put(o, "\r\n", 2);
     }
-    put_str(o, "Content-Length: ");
-    put_u64(o, r->content_length);
-    put(o, "\r\n", 2);
+    app_outbuf_str(o, "Content-Length: ");
+    app_outbuf_u64(o, r->content_length);
+    app_outbuf_put(o, "\r\n", 2);
     if (!r->keep_alive)
-        put_str(o, "Connection: close\r\n");
+        app_outbuf_str(o, "Connection: close\r\n");
     else if (r->req_minor == 0)
-        put_str(o, "Connection: keep-alive\r\n");
+        app_outbuf_str(o, "Connection: keep-alive\r\n");
     if (r->extra)
-        put_str(o, r->extra);
-    put(o, "\r\n", 2);
+        app_outbuf_str(o, r->extra);
+    app_outbuf_put(o, "\r\n", 2);
 }
 
 int http_response_head(char *buf, size_t cap, const struct http_response *r, const char *date)
 {
-    struct out o = {buf, 0, cap, false};
+    struct app_outbuf o;
+    app_outbuf_init_fixed(&o, buf, cap);
     put_head(&o, r, date);
     return finish(&o);
 }
@@ -154,12 +128,13 @@ int http_response_head(char *buf, size_t cap, const struct http_response *r, con
 int http_response_full(char *buf, size_t cap, const struct http_response *r, const char *date,
                        const void *body, bool head_only)
 {
-    struct out o = {buf, 0, cap, false};
+    struct app_outbuf o;
+    app_outbuf_init_fixed(&o, buf, cap);
     put_head(&o, r, date);
     if (!head_only && r->content_length > cap)
-        o.full = true;
-    else if (!head_only)
-        put(&o, body, (size_t)r->content_length);
+        return -ENOSPC;
+    if (!head_only)
+        app_outbuf_put(&o, body, (size_t)r->content_length);
     return finish(&o);
 }
 
@@ -167,11 +142,12 @@ int http_response_error(char *buf, size_t cap, int status, const char *date, boo
                         int req_minor, bool head_only)
 {
     char body[64]; /* "431 Request Header Fields Too Large\n" is the longest */
-    struct out b = {body, 0, sizeof(body), false};
-    put_u64(&b, (uint64_t)status);
-    put(&b, " ", 1);
-    put_str(&b, http_reason(status));
-    put(&b, "\n", 1);
+    struct app_outbuf b;
+    app_outbuf_init_fixed(&b, body, sizeof body);
+    app_outbuf_u64(&b, (uint64_t)status);
+    app_outbuf_put(&b, " ", 1);
+    app_outbuf_str(&b, http_reason(status));
+    app_outbuf_put(&b, "\n", 1);
     struct http_response r = {
         .status = status,
         .content_type = "text/plain; charset=utf-8",

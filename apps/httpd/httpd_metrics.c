@@ -5,8 +5,9 @@
  * is a snapshot that may be a few events behind on those cores.
  */
 #include "apps/httpd/httpd.h"
-#include "apps/httpd/metrics_text.h"
+#include "apps/common/metrics_text.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 struct field {
@@ -93,22 +94,16 @@ void httpd_metrics_serve(struct httpd_conn *h, const struct http_request *req)
     httpd_count(h->hc->ctr, HC_RESP_2XX); /* counted before the snapshot, so it shows */
     struct metrics_family fams[NFAM];
     uint64_t *vals = malloc(NFAM * srv->ncores * sizeof *vals);
-    size_t cap = 16384;
-    char *text = malloc(cap);
-    long len = -1;
-    if (vals && text) {
+    struct app_outbuf text;
+    app_outbuf_init(&text);
+    int rc = -ENOMEM;
+    if (vals) {
         collect(srv, fams, vals);
-        len = metrics_text_format(text, cap, fams, NFAM, srv->ncores);
-        if (len >= (long)cap) {
-            char *bigger = realloc(text, (size_t)len + 1);
-            text = bigger ? bigger : text;
-            len = bigger ? metrics_text_format(text, (size_t)len + 1, fams, NFAM, srv->ncores)
-                         : -1;
-        }
+        rc = metrics_text_format(&text, fams, NFAM, srv->ncores);
     }
     free(vals);
-    if (len < 0) {
-        free(text);
+    if (rc < 0) {
+        app_outbuf_free(&text);
         httpd_send_error(h, 500, req->keep_alive, req->minor, head, false);
         return;
     }
@@ -116,12 +111,12 @@ void httpd_metrics_serve(struct httpd_conn *h, const struct http_request *req)
     struct http_response r = {
         .status = 200,
         .content_type = METRICS_TEXT_CONTENT_TYPE,
-        .content_length = (uint64_t)len,
+        .content_length = text.len,
         .keep_alive = req->keep_alive,
         .req_minor = req->minor,
     };
     int n = http_response_head(buf, sizeof buf, &r, h->hc->date.str);
     if (n > 0 && httpd_write(h, buf, (size_t)n) && !head)
-        httpd_write(h, text, (size_t)len);
-    free(text);
+        httpd_write(h, text.data, text.len);
+    app_outbuf_free(&text);
 }

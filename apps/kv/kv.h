@@ -146,8 +146,8 @@ struct kv_batch {
     uint64_t seq;
     struct kv_op *ops;
     uint32_t nops, capops;
-    struct mc_buf in;     /* copies of the keys and values: the batch owns them */
-    struct mc_buf out;    /* the answers, written by the owner */
+    struct app_outbuf in;   /* copies of the keys and values: the batch owns them */
+    struct app_outbuf out;  /* the answers, written by the owner */
     struct kv_conn **conns; /* connections waiting on this batch (one ref each) */
     uint32_t nconns, capconns;
 };
@@ -196,7 +196,7 @@ struct kv_gather {
     unsigned refs;    /* 1 while in flight + 1 for the waiter */
     struct kv_core_snap *snap;      /* [ncores] */
     struct kv_gather_slot *slots;   /* [ncores]: the arg of each core's call */
-    struct mc_buf out;
+    struct app_outbuf out;
     void (*on_done)(struct kv_gather *g, void *arg);
     void *arg;
 };
@@ -233,9 +233,9 @@ extern const struct sn_conn_ops kv_metrics_ops;
 void *kv_metrics_accept(struct sn_conn *conn, void *arg);
 
 /* The Prometheus page for the given per-core snapshots into out. 0 or -ENOMEM. */
-int kv_metrics_format(struct mc_buf *out, const struct kv_core_snap *snap, unsigned ncores);
+int kv_metrics_format(struct app_outbuf *out, const struct kv_core_snap *snap, unsigned ncores);
 
 /* The memcached "stats" answer for the given per-core snapshots. 0 or -ENOMEM. */
-int kv_stats_format(struct mc_buf *out, const struct kv_core_snap *snap, unsigned ncores);
+int kv_stats_format(struct app_outbuf *out, const struct kv_core_snap *snap, unsigned ncores);
 
 #endif

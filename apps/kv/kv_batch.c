@@ -25,8 +25,8 @@
 
 static void batch_free(struct kv_batch *b)
 {
-    mc_buf_free(&b->in);
-    mc_buf_free(&b->out);
+    app_outbuf_free(&b->in);
+    app_outbuf_free(&b->out);
     free(b->ops);
     free(b->conns);
     free(b);
@@ -60,8 +60,8 @@ static struct kv_batch *batch_new(struct kv_core *kc, unsigned owner)
     b->refs = 1; /* until the reply is handled */
     b->seq = ++kc->batch_seq;
     b->nops = b->nconns = 0;
-    mc_buf_clear(&b->in);
-    mc_buf_clear(&b->out);
+    app_outbuf_clear(&b->in);
+    app_outbuf_clear(&b->out);
     return b;
 }
 
@@ -169,7 +169,7 @@ int kv_batch_add(struct kv_core *kc, unsigned owner, struct kv_conn *conn,
     const struct mc_slice *k = key ? key : &cmd->key;
     bool reg = conn && (b->nconns == 0 || b->conns[b->nconns - 1] != conn);
     /* Everything that can fail first, so a failure leaves the batch as it was. */
-    if (mc_buf_reserve(&b->in, k->len + cmd->data.len) < 0 ||
+    if (!app_outbuf_reserve(&b->in, k->len + cmd->data.len) ||
         grow((void **)&b->ops, &b->capops, b->nops + 1, sizeof *b->ops) < 0 ||
         (reg && grow((void **)&b->conns, &b->capconns, b->nconns + 1, sizeof *b->conns) < 0))
         return -ENOMEM;
@@ -181,9 +181,9 @@ int kv_batch_add(struct kv_core *kc, unsigned owner, struct kv_conn *conn,
     struct kv_op *op = &b->ops[idx];
     op->cmd = *cmd;
     op->cmd.key = (struct mc_slice){(const char *)(uintptr_t)b->in.len, k->len};
-    mc_buf_append(&b->in, k->p, k->len);
+    app_outbuf_put(&b->in, k->p, k->len);
     op->cmd.data = (struct mc_slice){(const char *)(uintptr_t)b->in.len, cmd->data.len};
-    mc_buf_append(&b->in, cmd->data.p, cmd->data.len);
+    app_outbuf_put(&b->in, cmd->data.p, cmd->data.len);
     op->cmd.keys = (struct mc_slice){NULL, 0};
     op->cmd.args = (struct mc_slice){NULL, 0};
     op->end = 0;

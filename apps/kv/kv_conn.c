@@ -84,9 +84,9 @@ struct kv_conn {
     struct sn_conn *conn; /* NULL once closed */
     struct kv_core *kc;
     struct mc_parser parser;
-    struct mc_buf pend;   /* answers made here, waiting behind their segments */
-    size_t pend_head;     /* bytes of pend already written */
-    struct kv_seg *seg;   /* ring of segments: seg[shead .. shead+slen) mod scap */
+    struct app_outbuf pend; /* answers made here, waiting behind their segments */
+    size_t pend_head;       /* bytes of pend already written */
+    struct kv_seg *seg;     /* ring of segments: seg[shead .. shead+slen) mod scap */
     uint32_t shead, slen, scap;
     unsigned refs;        /* batches and gathers that will call back */
     uint32_t nremote;     /* SEG_OP segments not written yet */
@@ -273,10 +273,11 @@ static void write_ready(struct kv_conn *c)
         c->slen--;
     }
     if (!c->slen) {
-        c->pend.len = c->pend_head = 0;
+        app_outbuf_clear(&c->pend);
+        c->pend_head = 0;
         /* One huge answer should not keep its memory for the connection's lifetime. */
         if (c->pend.cap > KEEP_BYTES)
-            mc_buf_free(&c->pend);
+            app_outbuf_free(&c->pend);
     } else if (c->pend_head > COMPACT_BYTES && c->pend_head * 2 > c->pend.len) {
         compact(c);
     }
@@ -515,7 +516,7 @@ static void kv_on_eof(struct sn_conn *conn, void *arg)
 
 static void conn_free(struct kv_conn *c)
 {
-    mc_buf_free(&c->pend);
+    app_outbuf_free(&c->pend);
     free(c->seg);
     free(c);
 }
@@ -591,7 +592,7 @@ void *kv_conn_accept(struct sn_conn *conn, void *arg)
     c->kc = kc;
     c->remote_est = REMOTE_EST0;
     mc_parser_init(&c->parser, &kv_srv.pcfg);
-    mc_buf_init(&c->pend);
+    app_outbuf_init(&c->pend);
     kc->c.curr_conns++;
     kc->c.total_conns++;
     return c;

@@ -53,7 +53,7 @@ static int gather_run(void *arg, uint64_t *value)
 
 static void gather_free(struct kv_gather *g)
 {
-    mc_buf_free(&g->out);
+    app_outbuf_free(&g->out);
     free(g->snap);
     free(g->slots);
     free(g);
@@ -85,7 +85,7 @@ static void part_done(struct kv_gather *g)
     if (--g->pending)
         return;
     if (format(g) < 0) {
-        mc_buf_clear(&g->out);
+        app_outbuf_clear(&g->out);
         mc_reply_line(&g->out, "SERVER_ERROR out of memory");
     }
     g->done = true;

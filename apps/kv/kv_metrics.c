@@ -9,7 +9,7 @@
  */
 #include "kv.h"
 
-#include "apps/httpd/metrics_text.h"
+#include "apps/common/metrics_text.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -76,7 +76,7 @@ static const struct fam {
 
 #define NFAMS (sizeof fams / sizeof fams[0])
 
-int kv_metrics_format(struct mc_buf *out, const struct kv_core_snap *snap, unsigned ncores)
+int kv_metrics_format(struct app_outbuf *out, const struct kv_core_snap *snap, unsigned ncores)
 {
     struct metrics_family f[NFAMS];
     uint64_t *vals = calloc(NFAMS * ncores, sizeof *vals);
@@ -94,22 +94,7 @@ int kv_metrics_format(struct mc_buf *out, const struct kv_core_snap *snap, unsig
         f[i] = (struct metrics_family){fams[i].name, fams[i].help, fams[i].type,
                                        &vals[i * ncores]};
     }
-    for (;;) {
-        size_t room = out->cap - out->len;
-        long need = metrics_text_format(out->data ? out->data + out->len : NULL, room, f, NFAMS,
-                                        ncores);
-        if (need < 0) {
-            rc = (int)need;
-            break;
-        }
-        if ((size_t)need < room) {
-            out->len += (size_t)need;
-            rc = 0;
-            break;
-        }
-        if ((rc = mc_buf_reserve(out, (size_t)need + 1)) < 0)
-            break;
-    }
+    rc = metrics_text_format(out, f, NFAMS, ncores);
 done:
     free(vals);
     free(m);
@@ -128,13 +113,16 @@ struct kv_mconn {
 static void respond(struct sn_conn *conn, const char *status, const char *type, const char *body,
                     size_t len, bool head)
 {
-    char hdr[256];
-    int n = snprintf(hdr, sizeof hdr,
-                     "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n",
-                     status, type, len);
-    sn_conn_write(conn, hdr, (size_t)n);
-    if (!head)
+    char mem[256];
+    struct app_outbuf hdr;
+    app_outbuf_init_fixed(&hdr, mem, sizeof mem);
+    app_outbuf_printf(&hdr,
+                      "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                      "Connection: close\r\n\r\n",
+                      status, type, len);
+    if (!hdr.err)
+        sn_conn_write(conn, hdr.data, hdr.len);
+    if (!hdr.err && !head)
         sn_conn_write(conn, body, len);
     sn_ignore(sn_conn_close(conn));
 }

@@ -23,7 +23,7 @@ static void sum_counters(struct kv_core_counters *d, const struct kv_core_counte
     d->served_ops += s->served_ops;
 }
 
-static int server_lines(struct mc_buf *b, const struct kv_core_counters *t)
+static int server_lines(struct app_outbuf *b, const struct kv_core_counters *t)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -46,7 +46,7 @@ static int server_lines(struct mc_buf *b, const struct kv_core_counters *t)
     return rc ? -ENOMEM : 0;
 }
 
-static int core_lines(struct mc_buf *b, unsigned i, const struct kv_core_snap *s)
+static int core_lines(struct app_outbuf *b, unsigned i, const struct kv_core_snap *s)
 {
     static const char *const names[] = {
         "curr_connections", "total_connections", "bytes_read",  "bytes_written",
@@ -70,7 +70,7 @@ static int core_lines(struct mc_buf *b, unsigned i, const struct kv_core_snap *s
     return 0;
 }
 
-int kv_stats_format(struct mc_buf *b, const struct kv_core_snap *snap, unsigned ncores)
+int kv_stats_format(struct app_outbuf *b, const struct kv_core_snap *snap, unsigned ncores)
 {
     struct mc_store_stats st = {0};
     struct kv_core_counters t = {0};

@@ -31,14 +31,14 @@ static enum mc_result run_storage(struct mc_store *s, const struct mc_cmd *c)
     return mc_store_set(s, set_mode(c->op), &req, NULL);
 }
 
-static int answer(const struct mc_cmd *c, struct mc_buf *out, enum mc_result r, uint64_t v)
+static int answer(const struct mc_cmd *c, struct app_outbuf *out, enum mc_result r, uint64_t v)
 {
     if (c->noreply)
         return 0;
     return r == MC_DELTA_OK ? mc_reply_number(out, v) : mc_reply_result(out, r);
 }
 
-int mc_exec_key(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *out)
+int mc_exec_key(struct mc_store *s, const struct mc_cmd *c, struct app_outbuf *out)
 {
     uint64_t v = 0;
     switch (c->op) {
@@ -86,7 +86,7 @@ const struct mc_item *mc_exec_get_item(struct mc_store *s, const struct mc_cmd *
 }
 
 int mc_exec_get_key(struct mc_store *s, const struct mc_cmd *c, struct mc_slice key,
-                    struct mc_buf *out)
+                    struct app_outbuf *out)
 {
     if (mc_cmd_route(c) != MC_ROUTE_KEYS)
         return -EINVAL;
@@ -96,7 +96,7 @@ int mc_exec_get_key(struct mc_store *s, const struct mc_cmd *c, struct mc_slice 
     return mc_reply_item(out, it, c->op == MC_OP_GETS || c->op == MC_OP_GATS);
 }
 
-int mc_exec_local(const struct mc_cmd *c, struct mc_buf *out)
+int mc_exec_local(const struct mc_cmd *c, struct app_outbuf *out)
 {
     switch (c->op) {
     case MC_OP_NONE: return 0;
@@ -113,7 +113,7 @@ int mc_exec_local(const struct mc_cmd *c, struct mc_buf *out)
     }
 }
 
-static int exec_keys(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *out)
+static int exec_keys(struct mc_store *s, const struct mc_cmd *c, struct app_outbuf *out)
 {
     size_t pos = 0;
     struct mc_slice key;
@@ -131,7 +131,7 @@ static bool args_are(const struct mc_cmd *c, const char *word)
     return c->args.len == n && memcmp(c->args.p, word, n) == 0;
 }
 
-static int exec_stats(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *out)
+static int exec_stats(struct mc_store *s, const struct mc_cmd *c, struct app_outbuf *out)
 {
     if (args_are(c, "reset")) {
         mc_store_stats_reset(s);
@@ -151,7 +151,7 @@ static int exec_stats(struct mc_store *s, const struct mc_cmd *c, struct mc_buf 
     return rc ? rc : mc_reply_end(out);
 }
 
-int mc_exec(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *out)
+int mc_exec(struct mc_store *s, const struct mc_cmd *c, struct app_outbuf *out)
 {
     switch (mc_cmd_route(c)) {
     case MC_ROUTE_KEY: return mc_exec_key(s, c, out);

@@ -30,11 +30,11 @@
 
 /* A single-key command: storage, delete, touch, incr/decr, a meta command (mc_meta.h), or a
  * too-large error. */
-int mc_exec_key(struct mc_store *s, const struct mc_cmd *cmd, struct mc_buf *out);
+int mc_exec_key(struct mc_store *s, const struct mc_cmd *cmd, struct app_outbuf *out);
 
 /* One key of a get/gets/gat/gats: its VALUE block on a hit, nothing on a miss. */
 int mc_exec_get_key(struct mc_store *s, const struct mc_cmd *cmd, struct mc_slice key,
-                    struct mc_buf *out);
+                    struct app_outbuf *out);
 
 /*
  * The lookup of mc_exec_get_key without the answer: the live item (valid until the next call
@@ -48,12 +48,12 @@ const struct mc_item *mc_exec_get_item(struct mc_store *s, const struct mc_cmd *
  * Errors, version, verbosity, mn, swallowed data (nothing), quit (nothing; returns 1: close),
  * a binary protocol request (its refusal; returns 1: close).
  */
-int mc_exec_local(const struct mc_cmd *cmd, struct mc_buf *out);
+int mc_exec_local(const struct mc_cmd *cmd, struct app_outbuf *out);
 
 /*
  * Any command against one store. Returns 1 for quit (close once `out` is sent), else as above.
  * stats: "" prints the store's counters, "reset" answers RESET; other arguments answer ERROR.
  */
-int mc_exec(struct mc_store *s, const struct mc_cmd *cmd, struct mc_buf *out);
+int mc_exec(struct mc_store *s, const struct mc_cmd *cmd, struct app_outbuf *out);
 
 #endif

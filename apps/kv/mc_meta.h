@@ -46,13 +46,13 @@
  * it). 0, -ENOMEM when out could not grow (the store change has happened, as with mc_exec),
  * -EINVAL for another command.
  */
-int mc_meta_exec(struct mc_store *s, const struct mc_cmd *cmd, struct mc_buf *out);
+int mc_meta_exec(struct mc_store *s, const struct mc_cmd *cmd, struct app_outbuf *out);
 
 /*
  * The answer to a binary protocol request (cmd->op == MC_OP_BINARY): a binary response with
  * status "unknown command" and a text saying this server speaks the text protocols; the
  * connection is then closed. 0 or -ENOMEM.
  */
-int mc_meta_binary_refusal(const struct mc_cmd *cmd, struct mc_buf *out);
+int mc_meta_binary_refusal(const struct mc_cmd *cmd, struct app_outbuf *out);
 
 #endif

@@ -68,23 +68,22 @@ static bool has(const struct mc_cmd *c, char flag)
 }
 
 /* The whole line, then `n` value bytes (they include their "\r\n"), or nothing. */
-static int emit(struct mc_buf *out, struct line *l, const char *value, size_t n)
+static int emit(struct app_outbuf *out, struct line *l, const char *value, size_t n)
 {
     put(l, "\r\n", 2);
-    int rc = mc_buf_reserve(out, l->n + n);
-    if (rc)
-        return rc;
-    mc_buf_append(out, l->b, l->n);
-    return mc_buf_append(out, value, n);
+    if (!app_outbuf_reserve(out, l->n + n))
+        return app_outbuf_overflow(out);
+    app_outbuf_put(out, l->b, l->n);
+    return app_outbuf_put(out, value, n);
 }
 
-static int error_line(struct mc_buf *out, const char *text)
+static int error_line(struct app_outbuf *out, const char *text)
 {
     return mc_reply_line(out, text);
 }
 
 /* The O and k flags of an answer without an item (misses, EX, NF): memcached's loop. */
-static int tokens_only(const struct mc_cmd *c, struct mc_buf *out, struct line *l)
+static int tokens_only(const struct mc_cmd *c, struct app_outbuf *out, struct line *l)
 {
     for (unsigned i = 0; i < c->meta.nflags; i++) {
         char f = c->meta.order[i];
@@ -190,7 +189,7 @@ static bool mg_bumps_late(const struct mc_cmd *c)
 }
 
 static int mg_hit(struct mc_store *s, const struct mc_cmd *c, struct mg_state *st,
-                  struct mc_buf *out)
+                  struct app_outbuf *out)
 {
     struct line l;
     struct mc_item *it = st->it;
@@ -211,7 +210,7 @@ static int mg_hit(struct mc_store *s, const struct mc_cmd *c, struct mg_state *s
     return rc;
 }
 
-static int exec_mg(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *out)
+static int exec_mg(struct mc_store *s, const struct mc_cmd *c, struct app_outbuf *out)
 {
     struct mg_state st = {.now = mc_store_now(s)};
     st.it = mc_store_find(s, c->key.p, c->key.len);
@@ -256,7 +255,7 @@ static const char *result_code(enum mc_result r)
     }
 }
 
-static int exec_ms(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *out)
+static int exec_ms(struct mc_store *s, const struct mc_cmd *c, struct app_outbuf *out)
 {
     const struct mc_meta *m = &c->meta;
     enum mc_set_mode mode = ms_mode(c);
@@ -295,7 +294,7 @@ static int exec_ms(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *ou
 
 /* ---- md ---- */
 
-static int exec_md(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *out)
+static int exec_md(struct mc_store *s, const struct mc_cmd *c, struct app_outbuf *out)
 {
     const struct mc_meta *m = &c->meta;
     struct mc_mdelete_req req = {
@@ -321,7 +320,7 @@ static int exec_md(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *ou
  * quiet success (not a creation) still applies them, and answers nothing but a long opaque.
  */
 static int ma_answer(struct mc_store *s, const struct mc_cmd *c, struct mc_arith_res *res,
-                     bool created, struct mc_buf *out)
+                     bool created, struct app_outbuf *out)
 {
     bool quiet = !created && has(c, 'q');
     const struct mc_meta *m = &c->meta;
@@ -355,7 +354,7 @@ static int ma_answer(struct mc_store *s, const struct mc_cmd *c, struct mc_arith
     return emit(out, &l, digits, nd + 2);
 }
 
-static int exec_ma(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *out)
+static int exec_ma(struct mc_store *s, const struct mc_cmd *c, struct app_outbuf *out)
 {
     const struct mc_meta *m = &c->meta;
     struct mc_arith_req req = {
@@ -383,7 +382,7 @@ static int exec_ma(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *ou
 
 /* ---- me ---- */
 
-static int exec_me(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *out)
+static int exec_me(struct mc_store *s, const struct mc_cmd *c, struct app_outbuf *out)
 {
     const struct mc_item *it = mc_store_find(s, c->key.p, c->key.len);
     if (!it)
@@ -404,7 +403,7 @@ static int exec_me(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *ou
     return emit(out, &l, NULL, 0);
 }
 
-int mc_meta_exec(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *out)
+int mc_meta_exec(struct mc_store *s, const struct mc_cmd *c, struct app_outbuf *out)
 {
     switch (c->op) {
     case MC_OP_MG: return exec_mg(s, c, out);
@@ -423,7 +422,7 @@ int mc_meta_exec(struct mc_store *s, const struct mc_cmd *c, struct mc_buf *out)
 static const char bin_text[] =
     "Binary protocol not supported: this server speaks the memcached text and meta protocols";
 
-int mc_meta_binary_refusal(const struct mc_cmd *c, struct mc_buf *out)
+int mc_meta_binary_refusal(const struct mc_cmd *c, struct app_outbuf *out)
 {
     size_t body = sizeof bin_text - 1;
     unsigned char h[24] = {0x81, c->bin.opcode};
@@ -434,9 +433,8 @@ int mc_meta_binary_refusal(const struct mc_cmd *c, struct mc_buf *out)
     h[10] = (unsigned char)(body >> 8);
     h[11] = (unsigned char)body;
     memcpy(h + 12, c->bin.opaque, 4);
-    int rc = mc_buf_reserve(out, sizeof h + body);
-    if (rc)
-        return rc;
-    mc_buf_append(out, h, sizeof h);
-    return mc_buf_append(out, bin_text, body);
+    if (!app_outbuf_reserve(out, sizeof h + body))
+        return app_outbuf_overflow(out);
+    app_outbuf_put(out, h, sizeof h);
+    return app_outbuf_put(out, bin_text, body);
 }

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "apps/common/text.h"
+#include "apps/common/outbuf.h"
 
 /* Longest decimal uint64_t: 20 digits (printed with app_u64_dec). */
 #define MC_U64_DIGITS APP_U64_DIGITS

@@ -5,66 +5,21 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#define MC_BUF_MIN 1024
-
-void mc_buf_init(struct mc_buf *b)
-{
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
-
-void mc_buf_free(struct mc_buf *b)
-{
-    free(b->data);
-    mc_buf_init(b);
-}
-
-int mc_buf_reserve(struct mc_buf *b, size_t extra)
-{
-    if (extra <= b->cap - b->len)
-        return 0;
-    if (extra > SIZE_MAX / 2 - b->len)
-        return -ENOMEM;
-    size_t cap = b->cap ? b->cap : MC_BUF_MIN;
-    while (cap - b->len < extra)
-        cap *= 2;
-    char *p = realloc(b->data, cap);
-    if (!p)
-        return -ENOMEM;
-    b->data = p;
-    b->cap = cap;
-    return 0;
-}
-
-int mc_buf_append(struct mc_buf *b, const void *p, size_t n)
-{
-    int rc = mc_buf_reserve(b, n);
-    if (rc)
-        return rc;
-    if (n)
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return 0;
-}
-
-/* Appends up to three pieces at once, so a reply is either whole or absent. */
-static int put3(struct mc_buf *b, const char *a, size_t na, const char *c, size_t nc,
+/* Appends up to three pieces with one reservation, so a reply is either whole or absent. */
+static int put3(struct app_outbuf *b, const char *a, size_t na, const char *c, size_t nc,
                 const char *d, size_t nd)
 {
-    int rc = mc_buf_reserve(b, na + nc + nd);
-    if (rc)
-        return rc;
-    char *p = b->data + b->len;
-    if (na)
-        memcpy(p, a, na);
+    char *p = app_outbuf_reserve(b, na + nc + nd);
+    if (!p)
+        return app_outbuf_overflow(b);
+    memcpy(p, a, na);
     if (nc)
         memcpy(p + na, c, nc);
     if (nd)
         memcpy(p + na + nc, d, nd);
-    b->len += na + nc + nd;
+    app_outbuf_commit(b, na + nc + nd);
     return 0;
 }
 
@@ -89,28 +44,28 @@ size_t mc_fmt_value_hdr(char *dst, const char *key, size_t nkey, uint32_t flags,
     return (size_t)(p - dst);
 }
 
-int mc_reply_line(struct mc_buf *b, const char *text)
+int mc_reply_line(struct app_outbuf *b, const char *text)
 {
     return put3(b, text, strlen(text), "\r\n", 2, "", 0);
 }
 
-int mc_reply_error(struct mc_buf *b, enum mc_err err)
+int mc_reply_error(struct app_outbuf *b, enum mc_err err)
 {
     return mc_reply_line(b, mc_err_str(err));
 }
 
-int mc_reply_result(struct mc_buf *b, enum mc_result r)
+int mc_reply_result(struct app_outbuf *b, enum mc_result r)
 {
     return mc_reply_line(b, mc_result_str(r));
 }
 
-int mc_reply_number(struct mc_buf *b, uint64_t v)
+int mc_reply_number(struct app_outbuf *b, uint64_t v)
 {
     char digits[MC_U64_DIGITS];
     return put3(b, digits, app_u64_dec(v, digits), "\r\n", 2, "", 0);
 }
 
-int mc_reply_value(struct mc_buf *b, const char *key, size_t nkey, uint32_t flags,
+int mc_reply_value(struct app_outbuf *b, const char *key, size_t nkey, uint32_t flags,
                    const char *data, size_t nbytes, bool with_cas, uint64_t cas)
 {
     if (nkey > MC_KEY_MAX)
@@ -120,7 +75,7 @@ int mc_reply_value(struct mc_buf *b, const char *key, size_t nkey, uint32_t flag
     return put3(b, hdr, n, data, nbytes, "\r\n", 2);
 }
 
-int mc_reply_item(struct mc_buf *b, const struct mc_item *it, bool with_cas)
+int mc_reply_item(struct app_outbuf *b, const struct mc_item *it, bool with_cas)
 {
     char hdr[MC_VALUE_HDR_MAX];
     size_t n = mc_fmt_value_hdr(hdr, mc_item_key(it), it->nkey, it->flags, it->nbytes, with_cas,
@@ -128,17 +83,17 @@ int mc_reply_item(struct mc_buf *b, const struct mc_item *it, bool with_cas)
     return put3(b, hdr, n, mc_item_value(it), (size_t)it->nbytes + 2, "", 0);
 }
 
-int mc_reply_end(struct mc_buf *b)
+int mc_reply_end(struct app_outbuf *b)
 {
-    return mc_buf_append(b, "END\r\n", 5);
+    return app_outbuf_put(b, "END\r\n", 5);
 }
 
-int mc_reply_version(struct mc_buf *b, const char *version)
+int mc_reply_version(struct app_outbuf *b, const char *version)
 {
     return put3(b, "VERSION ", 8, version, strlen(version), "\r\n", 2);
 }
 
-int mc_reply_stat(struct mc_buf *b, const char *name, const char *fmt, ...)
+int mc_reply_stat(struct app_outbuf *b, const char *name, const char *fmt, ...)
 {
     char val[128];
     va_list ap;
@@ -149,19 +104,27 @@ int mc_reply_stat(struct mc_buf *b, const char *name, const char *fmt, ...)
         return -EINVAL;
     size_t nv = (size_t)n < sizeof val ? (size_t)n : sizeof val - 1;
     size_t nn = strlen(name);
-    int rc = mc_buf_reserve(b, 5 + nn + 1 + nv + 2);
-    if (rc)
-        return rc;
-    put3(b, "STAT ", 5, name, nn, " ", 1);
-    return put3(b, val, nv, "\r\n", 2, "", 0);
+    char *p = app_outbuf_reserve(b, 5 + nn + 1 + nv + 2);
+    if (!p)
+        return app_outbuf_overflow(b);
+    memcpy(p, "STAT ", 5);
+    memcpy(p + 5, name, nn);
+    p[5 + nn] = ' ';
+    memcpy(p + 5 + nn + 1, val, nv);
+    memcpy(p + 5 + nn + 1 + nv, "\r\n", 2);
+    app_outbuf_commit(b, 5 + nn + 1 + nv + 2);
+    return 0;
 }
 
-int mc_reply_stat_u64(struct mc_buf *b, const char *name, uint64_t v)
+int mc_reply_stat_u64(struct app_outbuf *b, const char *name, uint64_t v)
 {
     return mc_reply_stat(b, name, "%llu", (unsigned long long)v);
 }
 
-#define STAT_FIELD(f) {#f, offsetof(struct mc_store_stats, f)}
+#define STAT_FIELD(f)                                                                              \
+    {                                                                                              \
+#f, offsetof(struct mc_store_stats, f)                                                     \
+    }
 
 static const struct stat_field {
     const char *name;
@@ -182,7 +145,7 @@ static const struct stat_field {
     STAT_FIELD(reclaimed),
 };
 
-static int put_fields(struct mc_buf *b, const struct mc_store_stats *st,
+static int put_fields(struct app_outbuf *b, const struct mc_store_stats *st,
                       const struct stat_field *f, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -197,7 +160,7 @@ static int put_fields(struct mc_buf *b, const struct mc_store_stats *st,
 
 #define FIELDS(a) a, sizeof a / sizeof a[0]
 
-int mc_reply_store_stats(struct mc_buf *b, const struct mc_store_stats *st,
+int mc_reply_store_stats(struct app_outbuf *b, const struct mc_store_stats *st,
                          enum mc_stats_group group)
 {
     switch (group) {

@@ -2,9 +2,10 @@
  * Reply formatting for the memcached-compatible server (apps/kv): VALUE blocks, END, result
  * words, incr/decr numbers, errors, VERSION and STAT lines, into a growable output buffer.
  *
- * A connection (or a core answering for another core's connection) appends to a struct
- * mc_buf; the network layer sends buf.data[0..len) and clears it. Every append either adds all
- * its bytes or, when the buffer cannot grow, adds none and returns -ENOMEM.
+ * A connection (or a core answering for another core's connection) appends to a growable
+ * struct app_outbuf (apps/common/outbuf.h); the network layer sends data[0..len) and clears
+ * it. Every reply is added whole or, when the buffer cannot grow, not at all: the function
+ * then returns -ENOMEM (the buffer's overflow rule, one reservation per reply).
  *
  * Single-threaded: a buffer is used by one thread at a time; nothing here is shared.
  */
@@ -15,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "apps/common/outbuf.h"
 #include "mc_proto.h"
 #include "mc_store.h"
 
@@ -24,30 +26,6 @@
 /* "VALUE " key " " flags " " bytes " " cas "\r\n" at its longest. */
 #define MC_VALUE_HDR_MAX (6 + MC_KEY_MAX + 1 + 10 + 1 + 10 + 1 + 20 + 2)
 
-struct mc_buf {
-    char *data; /* malloc'ed; owned by the buffer */
-    size_t len;
-    size_t cap;
-};
-
-/* An empty buffer (no allocation until the first append). */
-void mc_buf_init(struct mc_buf *b);
-
-/* Frees the bytes; the buffer is empty and reusable afterwards. */
-void mc_buf_free(struct mc_buf *b);
-
-/* Forgets the contents, keeps the memory. */
-static inline void mc_buf_clear(struct mc_buf *b)
-{
-    b->len = 0;
-}
-
-/* Makes room for `extra` more bytes. 0 or -ENOMEM. */
-int mc_buf_reserve(struct mc_buf *b, size_t extra);
-
-/* Appends n bytes. 0 or -ENOMEM. */
-int mc_buf_append(struct mc_buf *b, const void *p, size_t n);
-
 /*
  * Writes "VALUE <key> <flags> <bytes>[ <cas>]\r\n" to dst (MC_VALUE_HDR_MAX bytes of room);
  * returns its length. For servers that send the value from elsewhere (an iovec).
@@ -56,35 +34,35 @@ size_t mc_fmt_value_hdr(char *dst, const char *key, size_t nkey, uint32_t flags,
                         bool with_cas, uint64_t cas);
 
 /* text "\r\n". */
-int mc_reply_line(struct mc_buf *b, const char *text);
+int mc_reply_line(struct app_outbuf *b, const char *text);
 
 /* mc_err_str(err) "\r\n". */
-int mc_reply_error(struct mc_buf *b, enum mc_err err);
+int mc_reply_error(struct app_outbuf *b, enum mc_err err);
 
 /* The result word ("STORED", "NOT_FOUND", "SERVER_ERROR ...") "\r\n"; not for MC_DELTA_OK. */
-int mc_reply_result(struct mc_buf *b, enum mc_result r);
+int mc_reply_result(struct app_outbuf *b, enum mc_result r);
 
 /* An incr/decr answer: the number "\r\n". */
-int mc_reply_number(struct mc_buf *b, uint64_t v);
+int mc_reply_number(struct app_outbuf *b, uint64_t v);
 
 /* A get hit: header, then nbytes of data, then "\r\n". */
-int mc_reply_value(struct mc_buf *b, const char *key, size_t nkey, uint32_t flags,
+int mc_reply_value(struct app_outbuf *b, const char *key, size_t nkey, uint32_t flags,
                    const char *data, size_t nbytes, bool with_cas, uint64_t cas);
 
 /* A get hit straight from a store item (one copy of the value and its stored "\r\n"). */
-int mc_reply_item(struct mc_buf *b, const struct mc_item *it, bool with_cas);
+int mc_reply_item(struct app_outbuf *b, const struct mc_item *it, bool with_cas);
 
 /* "END\r\n": closes get/gets/gat/gats and stats answers. */
-int mc_reply_end(struct mc_buf *b);
+int mc_reply_end(struct app_outbuf *b);
 
 /* "VERSION <version>\r\n". */
-int mc_reply_version(struct mc_buf *b, const char *version);
+int mc_reply_version(struct app_outbuf *b, const char *version);
 
 /* "STAT <name> <value>\r\n" with a printf-style value. */
-int mc_reply_stat(struct mc_buf *b, const char *name, const char *fmt, ...)
+int mc_reply_stat(struct app_outbuf *b, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-int mc_reply_stat_u64(struct mc_buf *b, const char *name, uint64_t v);
+int mc_reply_stat_u64(struct app_outbuf *b, const char *name, uint64_t v);
 
 /*
  * The store counters as memcached's "stats" prints them, in memcached's order, in three groups
@@ -97,7 +75,7 @@ int mc_reply_stat_u64(struct mc_buf *b, const char *name, uint64_t v);
  */
 enum mc_stats_group { MC_STATS_CMDS, MC_STATS_HASH, MC_STATS_ITEMS };
 
-int mc_reply_store_stats(struct mc_buf *b, const struct mc_store_stats *st,
+int mc_reply_store_stats(struct app_outbuf *b, const struct mc_store_stats *st,
                          enum mc_stats_group group);
 
 #endif

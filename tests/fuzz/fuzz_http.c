@@ -5,6 +5,7 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -I. -D_GNU_SOURCE \
  *         tests/fuzz/fuzz_http.c apps/httpd/http_parser.c apps/httpd/http_response.c \
+ *         apps/common/outbuf.c \
  *         -o build/fuzz_http
  *   mkdir -p build/fuzz-corpus
  *   build/fuzz_http build/fuzz-corpus tests/fuzz/http -max_total_time=60 -max_len=4096

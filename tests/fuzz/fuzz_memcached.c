@@ -5,7 +5,7 @@
  * normal suite). By hand, with clang from the repository root:
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -I. -D_GNU_SOURCE \
- *       tests/fuzz/fuzz_memcached.c apps/kv/mc_*.c -o /tmp/fuzz_memcached
+ *       tests/fuzz/fuzz_memcached.c apps/kv/mc_*.c apps/common/outbuf.c -o /tmp/fuzz_memcached
  *   mkdir -p /tmp/mc-corpus
  *   /tmp/fuzz_memcached -max_total_time=60 /tmp/mc-corpus tests/fuzz/memcached/
  *
@@ -37,7 +37,7 @@ static int64_t fixed_now(void *arg)
 struct session {
     struct mc_parser p;
     struct mc_store *s;
-    struct mc_buf out;
+    struct app_outbuf out;
     char *in;
     size_t len;
     int closed;
@@ -78,7 +78,7 @@ static void pump(struct session *x)
 }
 
 /* Feeds data in pieces of `chunk` bytes (0: all at once); returns the answers (caller frees). */
-static struct mc_buf run(const uint8_t *data, size_t size, size_t chunk)
+static struct app_outbuf run(const uint8_t *data, size_t size, size_t chunk)
 {
     struct session x = {0};
     struct mc_parser_config pc = {.item_max = ITEM_MAX, .get_line_max = 16 << 10};
@@ -89,7 +89,7 @@ static struct mc_buf run(const uint8_t *data, size_t size, size_t chunk)
     mc_parser_init(&x.p, &pc);
     x.s = mc_store_create(&sc);
     check(x.s != NULL, "mc_store_create");
-    mc_buf_init(&x.out);
+    app_outbuf_init(&x.out);
     x.in = malloc(size + 1);
     check(x.in != NULL, "malloc");
     if (!chunk)
@@ -112,12 +112,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0)
         return 0;
     size_t chunk = 1 + data[0] % 64;
-    struct mc_buf whole = run(data + 1, size - 1, 0);
-    struct mc_buf split = run(data + 1, size - 1, chunk);
+    struct app_outbuf whole = run(data + 1, size - 1, 0);
+    struct app_outbuf split = run(data + 1, size - 1, chunk);
     check(whole.len == split.len && (whole.len == 0 || !memcmp(whole.data, split.data, whole.len)),
           "answers depend on how the input was split");
-    mc_buf_free(&whole);
-    mc_buf_free(&split);
+    app_outbuf_free(&whole);
+    app_outbuf_free(&split);
     return 0;
 }
 

@@ -6,14 +6,16 @@
  *   sn_tasks_run_total{core="0"} 1027
  *   sn_tasks_run_total{core="1"} 998
  *
- * Generic: it knows nothing of httpd, so kv serves the same page with it. Pure code: any
- * thread, no state.
+ * Shared by httpd's and kv's /metrics pages (it knows nothing of either); goes into
+ * libsnapps.a like every non-main app file. Pure code: any thread, no state.
  */
-#ifndef SN_APPS_HTTPD_METRICS_TEXT_H
-#define SN_APPS_HTTPD_METRICS_TEXT_H
+#ifndef SN_APPS_COMMON_METRICS_TEXT_H
+#define SN_APPS_COMMON_METRICS_TEXT_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "apps/common/outbuf.h"
 
 /* The Content-Type a scraper expects for this format. */
 #define METRICS_TEXT_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -28,12 +30,11 @@ struct metrics_family {
 };
 
 /*
- * Formats n families, each with one sample per core labelled core="<index>". Like snprintf,
- * writes at most cap bytes including a terminating NUL (when cap > 0) and returns the length
- * the whole text needs, so a return >= cap means "grow the buffer and call again". Returns
- * -EINVAL, writing nothing useful, when a name is not a valid metric name.
+ * Appends n families to out, each with one sample per core labelled core="<index>" (no NUL).
+ * -EINVAL, appending nothing, when a name is not a valid metric name; else out->err (outbuf.h:
+ * 0, or the first append that did not fit since out was cleared, so the page is incomplete).
  */
-long metrics_text_format(char *buf, size_t cap, const struct metrics_family *fams, size_t n,
-                         unsigned ncores);
+int metrics_text_format(struct app_outbuf *out, const struct metrics_family *fams, size_t n,
+                        unsigned ncores);
 
 #endif
