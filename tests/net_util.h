@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +32,51 @@ static inline uint64_t nu_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * Waits for state another thread or process changes, never for a fixed time: checks
+ * done(arg) every millisecond until it holds (true) or ms milliseconds have passed (false).
+ */
+static inline bool nu_wait_for(bool (*done)(void *arg), void *arg, unsigned ms)
+{
+    uint64_t end = nu_now_ms() + ms;
+    for (;;) {
+        if (done(arg))
+            return true;
+        if (nu_now_ms() >= end)
+            return false;
+        usleep(1000);
+    }
+}
+
+/* Bytes received on fd and not read yet (FIONREAD), or -1. */
+static inline long nu_unread(int fd)
+{
+    int n;
+    return ioctl(fd, FIONREAD, &n) < 0 ? -1 : n;
+}
+
+/*
+ * Waits until a peer that is sending to fd, which nobody reads, has stopped: the bytes
+ * waiting on fd are more than 0 and have not changed for quiet_ms (the peer is done or
+ * blocked on the full socket). Returns them, or -1 when that did not happen within ms.
+ */
+static inline long nu_wait_peer_stalled(int fd, unsigned quiet_ms, unsigned ms)
+{
+    uint64_t end = nu_now_ms() + ms, since = nu_now_ms();
+    long last = -1;
+    while (nu_now_ms() < end) {
+        long n = nu_unread(fd);
+        if (n != last) {
+            last = n;
+            since = nu_now_ms();
+        } else if (n > 0 && nu_now_ms() - since >= quiet_ms) {
+            return n;
+        }
+        usleep(1000);
+    }
+    return -1;
 }
 
 static inline uint64_t nu_rand(uint64_t *s)

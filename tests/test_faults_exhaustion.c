@@ -134,6 +134,15 @@ static struct sn_future *pool_after(void *arg, uint64_t value)
     return SN_SUCCESS;
 }
 
+/* The settled futures are back in core 0's pool (as many in use as before, give or take 8). */
+static bool pool_given_back(void *arg)
+{
+    (void)arg;
+    struct sn_core_metrics m;
+    sn_metrics_core(0, &m);
+    return m.pool_in_use <= pool_probe.before.pool_in_use + 8;
+}
+
 static struct sn_future *pool_settle(void *arg, uint64_t value)
 {
     (void)value;
@@ -142,7 +151,7 @@ static struct sn_future *pool_settle(void *arg, uint64_t value)
     for (unsigned i = 0; i < n; i++)
         sn_promise_set(pool_probe.promises[i], i);
     free(pool_probe.promises);
-    return sn_then(sn_sleep(1000000), pool_after, NULL);
+    return sn_then(ru_poll_until(pool_given_back, NULL, 10000), pool_after, NULL);
 }
 
 static struct sn_future *pool_fill(void *arg, uint64_t value)
@@ -224,19 +233,16 @@ static int ovf_ready(void *arg, uint64_t *value)
     return 0;
 }
 
-static struct sn_future *ovf_wait(void *arg, uint64_t value)
+/* Core 1 has handled every message this core's sends were accepted with. */
+static bool ovf_all_handled(void *arg)
 {
-    (void)value;
-    uint64_t *deadline = arg;
-    if (atomic_load(&ovf.handled) == ovf.accepted || nu_now_ms() > *deadline)
-        return SN_SUCCESS;
-    return sn_then(sn_sleep(1000000), ovf_wait, arg);
+    (void)arg;
+    return atomic_load(&ovf.handled) == ovf.accepted;
 }
 
 static struct sn_future *ovf_main(void *arg)
 {
     (void)arg;
-    static uint64_t deadline;
     ovf.block_err = sn_send(1, ovf_block, NULL);
     /* Core 1 is stuck: its ring fills, then this core's overflow, then the limit. */
     uint64_t max = (uint64_t)SN_MESH_DEFAULT_OVERFLOW_LIMIT + SN_MESH_DEFAULT_RING_CAPACITY + 16;
@@ -247,8 +253,7 @@ static struct sn_future *ovf_main(void *arg)
     sn_mesh_stats(sn__core_self()->mesh, 0, &ovf.at_limit);
     sn_done(sn_call_on(1, ovf_ready, NULL), ovf_submit_done, NULL);
     atomic_store(&ovf.release, true);
-    deadline = nu_now_ms() + 30000;
-    return sn_then(sn_sleep(1000000), ovf_wait, &deadline);
+    return ru_poll_until(ovf_all_handled, NULL, 30000);
 }
 
 Test(exhaustion, slow_core_overflow_limit_enobufs, .timeout = 120)
@@ -298,20 +303,17 @@ static void sq_done(struct sn__io_op *op, int res, uint32_t flags)
     sq->completed++;
 }
 
-static struct sn_future *sq_wait(void *arg, uint64_t value)
+/* Every NOP that got an SQE has completed. */
+static bool sq_all_completed(void *arg)
 {
-    (void)value;
-    uint64_t *deadline = arg;
-    if (sq->completed == sq->got || nu_now_ms() > *deadline)
-        return SN_SUCCESS;
-    return sn_then(sn_sleep(1000000), sq_wait, arg);
+    (void)arg;
+    return sq->completed == sq->got;
 }
 
 /* NSQE NOPs in one task: 20 times the SQ (256 entries) and 10 times the CQ. */
 static struct sn_future *sq_main(void *arg)
 {
     (void)arg;
-    static uint64_t deadline;
     for (unsigned i = 0; i < NSQE; i++) {
         struct io_uring_sqe *sqe = sn__sqe_get();
         if (!sqe) {
@@ -323,8 +325,7 @@ static struct sn_future *sq_main(void *arg)
         sn__sqe_bind(sqe, &sq->ops[i]);
         sq->got++;
     }
-    deadline = nu_now_ms() + 20000;
-    return sn_then(sn_sleep(1000000), sq_wait, &deadline);
+    return ru_poll_until(sq_all_completed, NULL, 20000);
 }
 
 Test(exhaustion, submission_queue_full, .timeout = 60)

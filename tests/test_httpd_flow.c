@@ -36,7 +36,8 @@ Test(httpd, pipelined_big_answers_to_a_client_that_reads_late)
     struct client *c = client_open();
     client_send(c, reqs, len);
     free(reqs);
-    usleep(300 * 1000); /* the server fills its output and stops taking requests */
+    /* Not reading: the server answers until its output is full, then stops taking requests. */
+    cr_assert_gt(nu_wait_peer_stalled(c->fd, 100, IO_MS), 0, "the server answered, then stalled");
     size_t bytes = 0;
     for (int i = 0; i < BIG_PIPELINE; i++) {
         struct resp r;

@@ -408,7 +408,8 @@ Test(kv, big_answers_to_a_client_that_reads_late, .timeout = 120)
     db_printf(&req, "\r\nversion\r\n");
     db_printf(&want, "END\r\nVERSION 1.6.0-libsn\r\n");
     cr_assert_eq(nu_send_all(fd, req.p, req.len), 0);
-    usleep(300 * 1000); /* the server fills its output and stops parsing */
+    /* Not reading: the server answers until its output is full, then stops parsing. */
+    cr_assert_gt(nu_wait_peer_stalled(fd, 100, IO_MS), 0, "the server answered, then stalled");
     expect_exact(fd, "", 0, want.p, want.len, "every answer, in order, after a pause");
     cr_log_info("%u gets and a %u-key get of 64 KiB values: %zu bytes of answers", 2 * pairs,
                 multi, want.len);

@@ -177,6 +177,12 @@ static void nop_cqe(struct sn__io_op *op, int res, uint32_t flags)
     nb.cqes++;
 }
 
+static bool burst_done(void *arg)
+{
+    (void)arg;
+    return nb.cqes == BURST;
+}
+
 static struct sn_future *main_burst(void *arg)
 {
     (void)arg;
@@ -189,7 +195,7 @@ static struct sn_future *main_burst(void *arg)
         io_uring_prep_nop(sqe);
         sn__sqe_bind(sqe, &nb.ops[i]);
     }
-    return sn_sleep(20000000); /* the burst is worked off meanwhile */
+    return ru_poll_until(burst_done, NULL, 10000);
 }
 
 Test(loop, reap_budget_per_turn, .timeout = 60)

@@ -298,6 +298,21 @@ static struct sn_future *timeout_seen(void *arg, int err, uint64_t value)
     return SN_SUCCESS;
 }
 
+/* True once one of the three fill_fd connections completed its handshake. */
+static bool one_connected(void *arg)
+{
+    const int *fds = arg;
+    for (int i = 0; i < 3; i++) {
+        struct pollfd p = {.fd = fds[i], .events = POLLOUT};
+        int err = -1;
+        socklen_t elen = sizeof err;
+        if (poll(&p, 1, 0) == 1 && (p.revents & POLLOUT) &&
+            getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &err, &elen) == 0 && err == 0)
+            return true;
+    }
+    return false;
+}
+
 static struct sn_future *timeout_main(void *arg)
 {
     (void)arg;
@@ -312,7 +327,10 @@ static struct sn_future *timeout_main(void *arg)
         fill_fd[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         connect(fill_fd[i], (struct sockaddr *)&a, sizeof a);
     }
-    usleep(20000); /* let the handshakes fill the queue */
+    /* With a backlog of 0 the queue is full once one handshake completed; SYNs after it are
+     * dropped, so the connect below can only time out. */
+    if (!nu_wait_for(one_connected, fill_fd, 10000))
+        return sn_failed(-EAGAIN);
     struct sn_connect_config cc = {.port = ntohs(a.sin_port), .timeout_ms = 200, .ops = &cli_ops};
     return sn_then_wrapped(sn_connect(&cc), timeout_seen, NULL);
 }

@@ -18,16 +18,26 @@ static void record_lent(void *arg)
     atomic_store(&lent_end[sn_core_id()], sn__net_lent_buffers() + 1);
 }
 
-/* Asks both cores how many buffers are still lent, and waits for the answers. */
+/*
+ * Asks `core` for its count of lent buffers until it is 0 or ms have passed; lent_end[core]
+ * keeps the last answer for the assertion.
+ */
+static void wait_lent_returned(unsigned core, unsigned ms)
+{
+    uint64_t end = nu_now_ms() + ms;
+    do {
+        atomic_store(&lent_end[core], 0);
+        sn_submit_external(core, record_lent, NULL);
+        while (!atomic_load(&lent_end[core]) && nu_now_ms() < end)
+            usleep(1000);
+    } while (atomic_load(&lent_end[core]) != 1 && nu_now_ms() < end);
+}
+
+/* Once the connections are gone, waits until both cores have given back what they lent. */
 static void record_lent_on_cores(void)
 {
-    for (unsigned i = 0; i < 2; i++) {
-        atomic_store(&lent_end[i], 0);
-        sn_submit_external(i, record_lent, NULL);
-    }
-    uint64_t end = nu_now_ms() + 10000;
-    while (nu_now_ms() < end && (!atomic_load(&lent_end[0]) || !atomic_load(&lent_end[1])))
-        usleep(1000);
+    for (unsigned i = 0; i < 2; i++)
+        wait_lent_returned(i, 10000);
 }
 
 static int lend_clients(struct harness *h)
@@ -221,7 +231,7 @@ Test(net_lend, stop_with_lent_buffers_queued, .timeout = 60)
 static struct {
     struct sn_conn *waiting; /* accepted, no partner yet */
     _Atomic uint64_t lent_max, forwarded, writes_failed;
-    _Atomic int client_rc, bufring;
+    _Atomic int client_rc, bufring, paired, closed;
     uint16_t port;
     pthread_t thread;
 } R;
@@ -257,6 +267,7 @@ static void relay_close(struct sn_conn *c, void *arg, int err)
             pe->peer = NULL;
     }
     free(e);
+    atomic_fetch_add(&R.closed, 1);
 }
 
 static const struct sn_conn_ops relay_ops = {.on_data = relay_data, .on_close = relay_close};
@@ -272,6 +283,7 @@ static void *relay_accept(struct sn_conn *c, void *arg)
         e->peer = R.waiting;
         pe->peer = c;
         R.waiting = NULL;
+        atomic_store(&R.paired, 1);
     } else {
         R.waiting = c;
     }
@@ -284,6 +296,17 @@ static void relay_stop(void *arg)
     sn_stop(0);
 }
 
+static bool relay_flag(void *flag)
+{
+    return atomic_load((_Atomic int *)flag) != 0;
+}
+
+static bool relay_both_closed(void *arg)
+{
+    (void)arg;
+    return atomic_load(&R.closed) == 2;
+}
+
 static void *relay_client(void *arg)
 {
     (void)arg;
@@ -291,7 +314,7 @@ static void *relay_client(void *arg)
     int rc = a < 0 || b < 0;
     uint8_t *data = malloc(RELAY_LEN);
     nu_fill(data, RELAY_LEN, 21);
-    usleep(100000); /* both accepted and paired */
+    rc |= !nu_wait_for(relay_flag, &R.paired, 10000) << 3;
     if (!rc) {
         fcntl(a, F_SETFL, O_NONBLOCK);
         fcntl(b, F_SETFL, O_NONBLOCK);
@@ -301,9 +324,10 @@ static void *relay_client(void *arg)
     close(a);
     close(b);
     free(data);
-    usleep(100000); /* the server sees both close and releases what it lent */
+    /* The server sees both close; then it must give back every buffer it lent. */
+    rc |= !nu_wait_for(relay_both_closed, NULL, 10000) << 4;
+    wait_lent_returned(0, 10000);
     atomic_store(&R.client_rc, rc);
-    sn_submit_external(0, record_lent, NULL);
     sn_submit_external(0, relay_stop, NULL);
     return NULL;
 }

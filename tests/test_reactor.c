@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <signal.h>
 #include <sn.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -84,11 +85,30 @@ Test(reactor, bad_config, .timeout = 30)
 }
 
 static pthread_t stopper;
+static _Atomic bool stopper_saw_sleep;
+
+/* True once every one of the n cores has blocked in io_uring at least once. */
+static bool all_cores_slept(unsigned n)
+{
+    for (unsigned c = 0; c < n; c++) {
+        struct sn_core_metrics m;
+        if (sn_metrics_core(c, &m) < 0 || m.sleeps == 0)
+            return false;
+    }
+    return true;
+}
+
+/* Stops the reactor from a thread of its own once the cores sleep (10 s at the most). */
 static void *stop_from_thread(void *arg)
 {
-    (void)arg;
-    struct timespec ts = {0, 20000000};
-    nanosleep(&ts, NULL);
+    unsigned n = (unsigned)(uintptr_t)arg;
+    struct timespec ms = {0, 1000000}, t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        nanosleep(&ms, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (!all_cores_slept(n) && t.tv_sec - t0.tv_sec < 10);
+    atomic_store(&stopper_saw_sleep, all_cores_slept(n));
     sn_stop(42);
     return NULL;
 }
@@ -97,7 +117,7 @@ static struct sn_future *main_external_stop(void *arg)
 {
     (void)arg;
     arm_watchdog();
-    pthread_create(&stopper, NULL, stop_from_thread, NULL);
+    pthread_create(&stopper, NULL, stop_from_thread, (void *)(uintptr_t)sn_core_count());
     return sn_when_stopped();
 }
 
@@ -106,8 +126,10 @@ Test(reactor, stop_from_external_thread, .timeout = 60)
     for (unsigned n = 1; n <= 8; n *= 2) {
         struct sn_config cfg = test_config(n);
         cfg.idle_poll_us = 0; /* every core asleep when the stop comes */
+        atomic_store(&stopper_saw_sleep, false);
         cr_assert_eq(sn_run(&cfg, main_external_stop, NULL), 42, "%u cores", n);
         pthread_join(stopper, NULL);
+        cr_assert(atomic_load(&stopper_saw_sleep), "%u cores: every core slept before the stop", n);
     }
 }
 
@@ -366,7 +388,8 @@ static struct sn_future *wait_periodic(void *arg, uint64_t v)
 
 /* ---- shutdown under load ------------------------------------------------------------ */
 
-#define CHAINS 64
+#define CHAINS      64
+#define LOAD_ROUNDS 4 /* round trips of each chain of core 0 before the stop */
 struct load {
     uint64_t issued, ok, cancelled, other_err, double_settle;
     uint8_t inflight[CHAINS];
@@ -434,11 +457,18 @@ static struct sn_future *stop_now(void *arg, uint64_t v)
     return SN_SUCCESS;
 }
 
+/* On core 0: its chains (which visit every core) have each come back a few times. */
+static bool load_flowing(void *arg)
+{
+    (void)arg;
+    return load[0].ok >= LOAD_ROUNDS * CHAINS;
+}
+
 static struct sn_future *main_load(void *arg)
 {
     (void)arg;
     sn_ignore(sn_invoke_on_all(start_chains, NULL));
-    return sn_then(sn_sleep(30000000), stop_now, NULL);
+    return sn_then(ru_poll_until(load_flowing, NULL, 10000), stop_now, NULL);
 }
 
 Test(reactor, shutdown_under_load_settles_everything_once, .timeout = 120)
@@ -447,6 +477,7 @@ Test(reactor, shutdown_under_load_settles_everything_once, .timeout = 120)
         struct sn_config cfg = test_config(n);
         memset(load, 0, sizeof load);
         cr_assert_eq(sn_run(&cfg, main_load, NULL), 0);
+        cr_assert_geq(load[0].ok, LOAD_ROUNDS * CHAINS, "%u cores: the stop came under load", n);
         for (unsigned c = 0; c < n; c++) {
             struct load *l = &load[c];
             cr_expect_eq(l->double_settle, 0, "core %u", c);
@@ -510,6 +541,11 @@ static void io_done(struct sn__io_op *op, int res, uint32_t flags)
     p->core = sn_core_id();
 }
 
+static bool nop_completed(void *probe)
+{
+    return ((struct io_probe *)probe)->calls > 0;
+}
+
 static struct sn_future *start_io(void *arg)
 {
     (void)arg;
@@ -528,7 +564,7 @@ static struct sn_future *start_io(void *arg)
     long_timeouts[me].ts.tv_sec = 3600;
     io_uring_prep_timeout(sqe, &long_timeouts[me].ts, 0, 0);
     sn__sqe_bind(sqe, &long_timeouts[me].op);
-    return sn_sleep(5000000); /* the nop completes meanwhile */
+    return ru_poll_until(nop_completed, &nops[me], 10000);
 }
 
 static struct sn_future *main_io(void *arg)
@@ -586,6 +622,13 @@ static void ov_count(void *arg)
     atomic_fetch_add(&ov_ran, 1);
 }
 
+/* Core 1 has run every message core 0's sends were accepted with. */
+static bool ov_all_ran(void *arg)
+{
+    (void)arg;
+    return atomic_load(&ov_ran) == ov_ok;
+}
+
 static struct sn_future *ov_send_all(void *arg, int err, uint64_t value)
 {
     (void)arg, (void)err, (void)value;
@@ -604,7 +647,7 @@ static struct sn_future *ov_send_all(void *arg, int err, uint64_t value)
         }
     }
     atomic_store(&ov_release, 1);
-    return sn_sleep(20000000); /* let core 1 run what was accepted */
+    return ru_poll_until(ov_all_ran, NULL, 10000);
 }
 
 static struct sn_future *ov_main(void *arg)
@@ -636,10 +679,12 @@ Test(reactor, mesh_overflow_limit_from_config, .timeout = 60)
     cr_assert_lt(ov_ok, OV_SENDS);
     cr_assert_geq(ov_ok, 16u, "the overflow took its %u messages (ok %u)", 16u, ov_ok);
     cr_assert_leq(ov_ok, SN_MESH_DEFAULT_RING_CAPACITY + 16u + 1, "ok %u", ov_ok);
+    cr_assert_eq(atomic_load(&ov_ran), ov_ok, "every accepted message ran");
     /* 0 is the default limit (4 Mi): every send is taken. */
     cr_assert_eq(ov_run(0), 0);
     cr_assert_eq(ov_err, 0, "%d at %u", ov_err, ov_first_err_at);
     cr_assert_eq(ov_ok, OV_SENDS);
+    cr_assert_eq(atomic_load(&ov_ran), ov_ok, "every accepted message ran");
 }
 
 /* ---- open-file limit ---------------------------------------------------------------- */

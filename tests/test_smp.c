@@ -234,7 +234,13 @@ static struct sn_future *finish(void *arg, uint64_t v)
     return sn_ready(0);
 }
 
-static struct sn_future *wait_sends(void *arg, uint64_t v);
+/* Every chain started by chains_main has recorded its result (each one is non-zero). */
+static bool chains_settled(void *arg)
+{
+    (void)arg;
+    return cres.err_remote && cres.err_skipped && cres.err_bad_core && cres.nested && cres.slept &&
+           cres.sum && cres.all && cres.sends == 10u * sn_core_count();
+}
 
 static struct sn_future *chains_main(void *arg)
 {
@@ -254,16 +260,8 @@ static struct sn_future *chains_main(void *arg)
     for (unsigned i = 0; i < n; i++)
         for (int k = 0; k < 10; k++)
             sn_send(i, send_back, NULL);
-    /* Everything above settles within a few ms; the sleep gives it time, then stop. */
-    return sn_then(sn_then(sn_sleep(50000000), wait_sends, NULL), finish, NULL);
-}
-
-static struct sn_future *wait_sends(void *arg, uint64_t v)
-{
-    (void)v;
-    if (cres.sends == 10u * sn_core_count() && cres.slept)
-        return SN_SUCCESS;
-    return sn_then(sn_sleep(1000000), wait_sends, arg);
+    /* Everything above settles within a few ms: wait for that, then stop. */
+    return sn_then(ru_poll_until(chains_settled, NULL, 10000), finish, NULL);
 }
 
 static void run_chains(unsigned ncores)
