@@ -4,7 +4,9 @@
  * alarm for .timeout, and prints a Criterion-style synthesis line that tests/run.sh reads.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,8 +16,31 @@
 static struct sn_shim_test *tests_head, **tests_tail = &tests_head;
 static struct sn_shim_suite *suites;
 static jmp_buf test_exit;
-static int current_failed;
+static atomic_int current_failed; /* an expectation may fail on another thread */
 static int current_skipped;
+static pthread_t main_thread;
+
+/*
+ * A fatal assertion (or a skip) ends the test by longjmp'ing back into run_body, which is
+ * only possible on the thread that called it. On any other thread (a reactor core, a client
+ * thread) that would jump across stacks, so it ends the whole run instead, saying where.
+ * Criterion proper runs each test in a process of its own, where this is a crash too.
+ */
+static void leave_test(const char *file, int line, const char *what)
+{
+    if (pthread_equal(pthread_self(), main_thread))
+        longjmp(test_exit, 1);
+    if (file)
+        fprintf(stderr, "[FAIL] %s:%d: ", file, line);
+    else
+        fputs("[FAIL] ", stderr);
+    fprintf(stderr,
+            "%s on a thread that is not the test's own: the TSan shim cannot end just this "
+            "test from there, so it aborts the run (assert on the test's thread, after "
+            "joining, instead)\n",
+            what);
+    abort();
+}
 
 void sn_shim_register(struct sn_shim_test *t)
 {
@@ -40,16 +65,16 @@ void sn_shim_fail(int fatal, const char *file, int line, const char *expr, const
         va_end(ap);
     }
     fputc('\n', stderr);
-    current_failed = 1;
+    atomic_store(&current_failed, 1);
     if (fatal)
-        longjmp(test_exit, 1);
+        leave_test(file, line, "fatal assertion");
 }
 
 void sn_shim_skip(const char *fmt, ...)
 {
     (void)fmt;
     current_skipped = 1;
-    longjmp(test_exit, 1);
+    leave_test(NULL, 0, "cr_skip_test");
 }
 
 void sn_shim_log(const char *fmt, ...)
@@ -100,7 +125,8 @@ static int run_one(struct sn_shim_test *t)
 
     if (t->disabled || t->signal || t->exit_code || (s && s->disabled))
         return -1;
-    current_failed = current_skipped = 0;
+    atomic_store(&current_failed, 0);
+    current_skipped = 0;
     alarm(timeout > 0 ? (unsigned)(timeout * 4 + 1) : 0); /* TSan is slow: 4x margin */
     current_init = init;
     current_fn = t->fn;
@@ -110,14 +136,16 @@ static int run_one(struct sn_shim_test *t)
     alarm(0);
     if (current_skipped)
         return -1;
-    fprintf(stderr, "[%s] %s::%s\n", current_failed ? "FAIL" : "PASS", t->suite, t->name);
-    return !current_failed;
+    int failed = atomic_load(&current_failed);
+    fprintf(stderr, "[%s] %s::%s\n", failed ? "FAIL" : "PASS", t->suite, t->name);
+    return !failed;
 }
 
 int main(void)
 {
     int tested = 0, passing = 0;
 
+    main_thread = pthread_self();
     signal(SIGALRM, on_alarm);
     for (struct sn_shim_test *t = tests_head; t; t = t->next) {
         int r = run_one(t);

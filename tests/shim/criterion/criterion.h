@@ -6,7 +6,9 @@
  * uses: Test(suite, name, .init/.fini/.timeout/.disabled/.description), TestSuite(), and the
  * cr_assert_* / cr_expect_* macros below. Differences from Criterion that tests must respect:
  * every test runs in one process, one after another, so a test must free what it allocates
- * and leave no global state behind; tests that expect a signal or exit code are skipped.
+ * and leave no global state behind; tests that expect a signal or exit code are skipped; a
+ * fatal assertion or a skip on any thread but the test's own aborts the whole run with a
+ * message naming it (it cannot longjmp across threads), where Criterion would crash the test.
  */
 #ifndef SN_TEST_SHIM_CRITERION_H
 #define SN_TEST_SHIM_CRITERION_H
