@@ -74,3 +74,24 @@ Test(examples, broadcast, .timeout = 120)
     cr_assert_not_null(strstr(out, "result: 5 rounds x 3 cores, 3 cores up to date"), "%s", out);
     cr_assert_eq(run_app("broadcast", "--rounds -1", out, sizeof out), 2);
 }
+
+/* Every sample app checks its command-line tail the same way (apps/common/cli.c). */
+Test(examples, every_app_refuses_stray_arguments, .timeout = 60)
+{
+    static const char *const apps[] = {
+        "broadcast", "counter", "data_processing", "distributed_compute", "echo",
+        "httpd",     "kv",      "pipeline"};
+    for (size_t i = 0; i < sizeof apps / sizeof apps[0]; i++) {
+        char out[4096], want[64];
+        const char *args = strcmp(apps[i], "pipeline") ? "stray" : "in.txt stray";
+        cr_assert_eq(run_app(apps[i], args, out, sizeof out), 2, "sn-%s %s: %s", apps[i], args,
+                     out);
+        snprintf(want, sizeof want, "sn-%s: unknown argument 'stray'\n", apps[i]);
+        cr_assert_not_null(strstr(out, want), "sn-%s %s said: %s", apps[i], args, out);
+    }
+    char out[4096];
+    cr_assert_eq(run_app("pipeline", "", out, sizeof out), 2);
+    cr_assert_not_null(strstr(out, "sn-pipeline: expected one input FILE"), "%s", out);
+    cr_assert_eq(run_app("pipeline", "--generate 1K x", out, sizeof out), 2);
+    cr_assert_not_null(strstr(out, "sn-pipeline: unknown argument 'x'"), "%s", out);
+}

@@ -13,6 +13,7 @@
  * every core acknowledged every round in order.
  */
 #include <sn.h>
+#include "apps/common/cli.h"
 #include "apps/common/finish.h"
 
 #include <errno.h>
@@ -166,33 +167,19 @@ int main(int argc, char **argv)
         {"rounds", required_argument, NULL, 'r'},
         {0, 0, 0, 0},
     };
+    uint64_t v;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        char *end;
-        errno = 0;
-        unsigned long v = c == 'r' ? strtoul(optarg, &end, 10) : 0;
-        if (c == 'r' && !errno && end != optarg && !*end && optarg[0] != '-' && v >= 1 &&
-            v <= 10000000) {
+        if (c == 'r' && app_parse_count("sn-broadcast", "rounds", optarg, 10000000, &v) == 0) {
             app.rounds = (uint32_t)v;
             continue;
         }
-        if (c == 'r')
-            fprintf(stderr,
-                    "sn-broadcast: --rounds wants a number from 1 to 10000000, not "
-                    "'%s'\n",
-                    optarg);
-        else
+        if (c != 'r')
             fputs(usage, stderr);
         return SN_CONFIG_EXIT_USAGE;
     }
-    if (optind < argc) {
-        fprintf(stderr, "sn-broadcast: unknown argument '%s'\n", argv[optind]);
-        return SN_CONFIG_EXIT_USAGE;
-    }
-    rc = sn_run(&cfg, app_main, NULL);
-    if (rc < 0) {
-        fprintf(stderr, "sn-broadcast: %s\n", sn_strerror(rc));
-        return 1;
-    }
-    return rc;
+    rc = app_check_operands("sn-broadcast", argc, argv, 0, NULL);
+    if (rc != SN_CONFIG_CONTINUE)
+        return rc;
+    return app_job_exit_code("sn-broadcast", sn_run(&cfg, app_main, NULL));
 }

@@ -169,17 +169,12 @@ int main(int argc, char **argv)
             fputs(usage, stderr);
         return SN_CONFIG_EXIT_USAGE;
     }
-    if (optind < argc) {
-        fprintf(stderr, "sn-counter: unknown argument '%s'\n", argv[optind]);
-        return SN_CONFIG_EXIT_USAGE;
-    }
+    rc = app_check_operands("sn-counter", argc, argv, 0, NULL);
+    if (rc != SN_CONFIG_CONTINUE)
+        return rc;
     rc = sn_run(&cfg, counter_main, NULL);
     sn_partition_destroy(app.part);
     if (rc == -EINVAL)
         return SN_CONFIG_EXIT_USAGE; /* --smp/--cpuset this machine cannot run (said why) */
-    if (rc < 0) {
-        fprintf(stderr, "sn-counter: %s\n", sn_strerror(rc));
-        return 1;
-    }
-    return rc;
+    return app_job_exit_code("sn-counter", rc);
 }

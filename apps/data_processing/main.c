@@ -230,17 +230,12 @@ int main(int argc, char **argv)
             fputs(usage, stderr);
         return SN_CONFIG_EXIT_USAGE;
     }
-    if (optind < argc) {
-        fprintf(stderr, "sn-data_processing: unknown argument '%s'\n", argv[optind]);
-        return SN_CONFIG_EXIT_USAGE;
-    }
+    rc = app_check_operands("sn-data_processing", argc, argv, 0, NULL);
+    if (rc != SN_CONFIG_CONTINUE)
+        return rc;
     rc = sn_run(&cfg, app_main, NULL);
     for (unsigned i = 0; i < MAX_CORES; i++)
         free(app.batches[i]);
     sn_partition_destroy(app.part);
-    if (rc < 0) {
-        fprintf(stderr, "sn-data_processing: %s\n", sn_strerror(rc));
-        return 1;
-    }
-    return rc;
+    return app_job_exit_code("sn-data_processing", rc);
 }

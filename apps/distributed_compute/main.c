@@ -390,15 +390,10 @@ int main(int argc, char **argv)
             fputs(usage, stderr);
         return SN_CONFIG_EXIT_USAGE;
     }
-    if (optind < argc) {
-        fprintf(stderr, "sn-distributed_compute: unknown argument '%s'\n", argv[optind]);
-        return SN_CONFIG_EXIT_USAGE;
-    }
+    rc = app_check_operands("sn-distributed_compute", argc, argv, 0, NULL);
+    if (rc != SN_CONFIG_CONTINUE)
+        return rc;
     rc = sn_run(&cfg, app_main, NULL);
     sn_partition_destroy(app.part);
-    if (rc < 0) {
-        fprintf(stderr, "sn-distributed_compute: %s\n", sn_strerror(rc));
-        return 1;
-    }
-    return rc;
+    return app_job_exit_code("sn-distributed_compute", rc);
 }

@@ -9,10 +9,10 @@
  *           [libsn options: --smp, --cpuset, --unpinned, ...]
  */
 #include <sn.h>
+#include "apps/common/cli.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,19 +67,6 @@ static struct sn_future *echo_main(void *arg)
     return sn_when_stopped(); /* serve until a signal */
 }
 
-static int parse_num(const char *name, const char *s, unsigned max, unsigned *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v > max) {
-        fprintf(stderr, "sn-echo: --%s wants a number from 0 to %u, not '%s'\n", name, max, s);
-        return -1;
-    }
-    *out = (unsigned)v;
-    return 0;
-}
-
 static const char usage[] =
     "usage: sn-echo [--port N] [--listen ADDR] [--one-acceptor] [--max-conns N] [--idle-ms N]\n"
     "  --port N         TCP port (default 7000; 0 = any)\n"
@@ -97,37 +84,30 @@ static int parse_args(int argc, char **argv)
         {"idle-ms", required_argument, NULL, 'i'}, {0, 0, 0, 0},
     };
     int c;
+    uint64_t v;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
-            if (parse_num("port", optarg, 65535, &opts.port) < 0)
+            if (app_parse_range("sn-echo", "port", optarg, 0, 65535, &v) < 0)
                 return SN_CONFIG_EXIT_USAGE;
+            opts.port = (unsigned)v;
             break;
         case 'l': opts.host = optarg; break;
         case 'o': opts.one_acceptor = true; break;
         case 'm':
-            if (parse_num("max-conns", optarg, 1u << 30, &opts.max_conns) < 0)
+            if (app_parse_range("sn-echo", "max-conns", optarg, 0, 1u << 30, &v) < 0)
                 return SN_CONFIG_EXIT_USAGE;
+            opts.max_conns = (unsigned)v;
             break;
         case 'i':
-            if (parse_num("idle-ms", optarg, 1u << 30, &opts.idle_ms) < 0)
+            if (app_parse_range("sn-echo", "idle-ms", optarg, 0, 1u << 30, &v) < 0)
                 return SN_CONFIG_EXIT_USAGE;
+            opts.idle_ms = (unsigned)v;
             break;
         default: fputs(usage, stderr); return SN_CONFIG_EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "sn-echo: unknown argument '%s'\n", argv[optind]);
-        return SN_CONFIG_EXIT_USAGE;
-    }
-    struct sockaddr_storage a;
-    socklen_t alen;
-    if (sn_addr_parse(opts.host, 0, &a, &alen) < 0) {
-        fprintf(stderr, "sn-echo: --listen wants a numeric IPv4/IPv6 address, not '%s'\n",
-                opts.host);
-        return SN_CONFIG_EXIT_USAGE;
-    }
-    return SN_CONFIG_CONTINUE;
+    return app_check_args("sn-echo", argc, argv, opts.host);
 }
 
 int main(int argc, char **argv)
@@ -140,12 +120,5 @@ int main(int argc, char **argv)
     if (rc != SN_CONFIG_CONTINUE)
         return rc;
     rc = sn_run(&cfg, echo_main, NULL);
-    if (rc < 0) {
-        fprintf(stderr, "sn-echo: %s\n", sn_strerror(rc));
-        return 1;
-    }
-    /* A stop by signal is the normal way to end a server. */
-    if (rc == 128 + SIGINT || rc == 128 + SIGTERM)
-        return 0;
-    return rc;
+    return app_exit_code("sn-echo", rc);
 }

@@ -33,13 +33,12 @@ static const char usage[] =
     "                  a request head must arrive whole within N ms of its first byte, else\n"
     "                  408 and close (default 10000; 0 = no limit)\n";
 
+/* A number option from 0 to max into *out: 0, or -1 after a message. */
 static int parse_num(const char *name, const char *s, unsigned max, unsigned *out)
 {
     uint64_t v;
-    if (app_parse_u64(s, max, &v) < 0) {
-        fprintf(stderr, "sn-httpd: --%s wants a number from 0 to %u, not '%s'\n", name, max, s);
+    if (app_parse_range("sn-httpd", name, s, 0, max, &v) < 0)
         return -1;
-    }
     *out = (unsigned)v;
     return 0;
 }

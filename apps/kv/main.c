@@ -41,20 +41,8 @@ static int bad(const char *opt, const char *what, const char *val)
 /* memcached's -I: bytes, or a number with a k or m suffix; 1k .. 1024m. */
 static int parse_size(const char *s, size_t *out)
 {
-    size_t n = strlen(s);
-    uint64_t mul = 1;
-    char buf[32];
-    if (n && n < sizeof buf && strchr("kKmM", s[n - 1])) {
-        mul = strchr("kK", s[n - 1]) ? 1024 : 1024 * 1024;
-        memcpy(buf, s, n - 1);
-        buf[n - 1] = '\0';
-        s = buf;
-    }
     uint64_t v;
-    if (app_parse_u64(s, UINT64_MAX / mul, &v) < 0)
-        return -1;
-    v *= mul;
-    if (v < 1024 || v > ((uint64_t)1024 << 20))
+    if (app_parse_size(s, (uint64_t)1024 << 20, &v) < 0 || v < 1024)
         return -1;
     *out = (size_t)v;
     return 0;

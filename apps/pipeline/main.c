@@ -12,6 +12,7 @@
  */
 #include <sn.h>
 
+#include "apps/common/cli.h"
 #include "wc_dist.h"
 #include "wc_ref.h"
 #include "wc_zipf.h"
@@ -58,26 +59,10 @@ static int bad(const char *name, const char *value, const char *want)
     return SN_CONFIG_EXIT_USAGE;
 }
 
-/* A number with an optional K/M/G suffix (powers of 1024); -1 when malformed or > max. */
+/* A number, or with `suffix` a size with an optional K/M/G suffix; -1 when malformed or > max. */
 static int parse_u64(const char *s, uint64_t max, bool suffix, uint64_t *out)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || s[0] == '-')
-        return -1;
-    unsigned shift = 0;
-    if (suffix && *end) {
-        const char *units = "KMG", *u = strchr(units, *end);
-        if (!u || end[1])
-            return -1;
-        shift = 10 * (unsigned)(u - units + 1);
-        end++;
-    }
-    if (*end || v > (max >> shift))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
+    return suffix ? app_parse_size(s, max, out) : app_parse_u64(s, max, out);
 }
 
 static int parse_opts(struct opts *o, int argc, char **argv)
@@ -147,13 +132,12 @@ static int parse_opts(struct opts *o, int argc, char **argv)
         default: fputs(usage, stderr); return SN_CONFIG_EXIT_USAGE;
         }
     }
-    if (o->generate)
-        return optind < argc ? bad("generate", argv[optind], "no file argument") : 0;
-    if (optind + 1 != argc) {
-        fprintf(stderr, "sn-pipeline: expected one input FILE\n%s", usage);
-        return SN_CONFIG_EXIT_USAGE;
-    }
-    o->job.path = argv[optind];
+    int rc = app_check_operands("sn-pipeline", argc, argv, o->generate ? 0 : 1,
+                                "one input FILE (see --help)");
+    if (rc != SN_CONFIG_CONTINUE)
+        return rc;
+    if (!o->generate)
+        o->job.path = argv[optind];
     return 0;
 }
 
@@ -207,9 +191,5 @@ int main(int argc, char **argv)
         return reference(&o.job);
     rc = sn_run(&cfg, wc_dist_main, &o.job);
     wc_job_free(&o.job);
-    if (rc < 0) {
-        fprintf(stderr, "sn-pipeline: %s\n", sn_strerror(rc));
-        return 1;
-    }
-    return rc;
+    return app_job_exit_code("sn-pipeline", rc);
 }
