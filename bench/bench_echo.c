@@ -57,20 +57,6 @@
 #include "echo_client.h"
 #include "echo_proc.h"
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n)
-{
-    double s[MAX_ROUNDS];
-    memcpy(s, v, (size_t)n * sizeof *v);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
 /* ---- iperf3 ---- */
 
 /* The first number after "key" then "bits_per_second" in iperf3's JSON; -1 when absent. */
@@ -108,7 +94,7 @@ static int iperf_once(int port, unsigned secs, int cpu, bool bidir, pid_t server
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0)
         return -errno;
-    double s0 = proc_cpu_s(server), w0 = proc_runq_wait_s(server), t0 = now_s();
+    double s0 = proc_cpu_s(server), w0 = proc_runq_wait_s(server), t0 = bu_now_s();
     struct rusage ru0, ru1;
     getrusage(RUSAGE_CHILDREN, &ru0);
     pid_t pid = spawn(argv, fds[1]);
@@ -134,7 +120,7 @@ static int iperf_once(int port, unsigned secs, int cpu, bool bidir, pid_t server
     waitpid(pid, &st, 0);
     child_forget(pid);
     getrusage(RUSAGE_CHILDREN, &ru1);
-    res->secs = now_s() - t0;
+    res->secs = bu_now_s() - t0;
     res->srv_cpu = proc_cpu_s(server) - s0;
     res->srv_wait = proc_runq_wait_s(server) - w0;
     res->cli_cpu = ru_cpu_s(&ru1) - ru_cpu_s(&ru0);
@@ -241,9 +227,9 @@ static int run_echo_test(const struct opts *o, const struct setup *s, int port, 
                          .secs = o->secs,
                          .server = srv};
     struct echo_res e = {0};
-    if (pin_self(s->client_cpu) < 0 || echo_run(&r, &e) < 0)
+    if (bu_pin_self(s->client_cpu) < 0 || echo_run(&r, &e) < 0)
         return -1;
-    pin_self(-1);
+    bu_pin_self(-1);
     record(sr, t, round, e.mps, e.mbps * 1e6, e.srv_cpu, e.srv_wait, e.cli_cpu, e.secs);
     return 0;
 }
@@ -353,24 +339,24 @@ static void print_setup(const struct opts *o, const struct setup *s, const struc
             continue;
         char m[32] = "-", pm[32] = "-";
         if (t == T_E64 || t == T_E64K) {
-            snprintf(m, sizeof m, "%.0f", median(sr->mps[t], sr->n));
-            snprintf(pm, sizeof pm, "%.3f", median(sr->cpu_per_m[t], sr->n));
+            snprintf(m, sizeof m, "%.0f", bu_median(sr->mps[t], sr->n));
+            snprintf(pm, sizeof pm, "%.3f", bu_median(sr->cpu_per_m[t], sr->n));
         }
         printf("  %-13s %11s %9.1f %8.2f %8.2f %8.2f %11s %9.3f  ", test_name[t], m,
-               median(sr->mbps[t], sr->n), median(sr->srv_util[t], sr->n),
-               median(sr->srv_wait[t], sr->n), median(sr->cli_util[t], sr->n), pm,
-               median(sr->cpu_per_gb[t], sr->n));
+               bu_median(sr->mbps[t], sr->n), bu_median(sr->srv_util[t], sr->n),
+               bu_median(sr->srv_wait[t], sr->n), bu_median(sr->cli_util[t], sr->n), pm,
+               bu_median(sr->cpu_per_gb[t], sr->n));
         for (int r = 0; r < sr->n; r++)
             printf(" %.1f", sr->mbps[t][r]);
         printf("\n");
     }
-    printf("  ratio echo 64 KiB / iperf3 MB/s: %.3f (rounds:", median(sr->ratio, sr->n));
+    printf("  ratio echo 64 KiB / iperf3 MB/s: %.3f (rounds:", bu_median(sr->ratio, sr->n));
     for (int r = 0; r < sr->n; r++)
         printf(" %.3f", sr->ratio[r]);
     printf(")\n");
     if (s->bidir)
         printf("  ratio echo 64 KiB / iperf3 --bidir per direction: %.3f\n",
-               median(sr->ratio_bidir, sr->n));
+               bu_median(sr->ratio_bidir, sr->n));
 }
 
 static void print_loadavg(const char *when)
@@ -440,7 +426,7 @@ static int client_only(const struct opts *o, unsigned port, unsigned size, int c
                          .size = size,
                          .secs = o->secs};
     struct echo_res e = {0};
-    if (pin_self(cpu) < 0 || echo_run(&r, &e) < 0)
+    if (bu_pin_self(cpu) < 0 || echo_run(&r, &e) < 0)
         return 1;
     printf("size=%u conns=%u window=%u secs=%.2f msgs_per_s=%.0f mb_per_s=%.1f cli_cpu=%.2f\n",
            size, r.conns, r.window, e.secs, e.mps, e.mbps, e.cli_cpu / e.secs);
@@ -455,21 +441,21 @@ static int print_summary(const struct opts *o, const struct setup_res *res, cons
         return -1;
     const struct setup_res *a = &res[first];
     printf("summary: echo_64_mps=%.0f echo_64k_mbps=%.1f iperf3_mbps=%.1f ratio_vs_iperf3=%.3f",
-           median(a->mps[T_E64], a->n), median(a->mbps[T_E64K], a->n), median(a->mbps[T_IP], a->n),
-           median(a->ratio, a->n));
+           bu_median(a->mps[T_E64], a->n), bu_median(a->mbps[T_E64K], a->n),
+           bu_median(a->mbps[T_IP], a->n), bu_median(a->ratio, a->n));
     if (first == 0)
         printf(" iperf3_bidir_mbps=%.1f ratio_vs_iperf3_bidir=%.3f echo_64_srv_s_per_mmsg=%.3f "
                "echo_64k_srv_s_per_gb=%.3f iperf3_srv_s_per_gb=%.3f",
-               median(a->mbps[T_BIDIR], a->n), median(a->ratio_bidir, a->n),
-               median(a->cpu_per_m[T_E64], a->n), median(a->cpu_per_gb[T_E64K], a->n),
-               median(a->cpu_per_gb[T_IP], a->n));
+               bu_median(a->mbps[T_BIDIR], a->n), bu_median(a->ratio_bidir, a->n),
+               bu_median(a->cpu_per_m[T_E64], a->n), bu_median(a->cpu_per_gb[T_E64K], a->n),
+               bu_median(a->cpu_per_gb[T_IP], a->n));
     if (done[1] && first == 0) {
         const struct setup_res *b = &res[1];
         printf(" b_echo_64_mps=%.0f b_echo_64k_mbps=%.1f b_iperf3_mbps=%.1f b_ratio=%.3f "
                "b_echo_64k_srv_s_per_gb=%.3f b_iperf3_srv_s_per_gb=%.3f",
-               median(b->mps[T_E64], b->n), median(b->mbps[T_E64K], b->n),
-               median(b->mbps[T_IP], b->n), median(b->ratio, b->n),
-               median(b->cpu_per_gb[T_E64K], b->n), median(b->cpu_per_gb[T_IP], b->n));
+               bu_median(b->mps[T_E64], b->n), bu_median(b->mbps[T_E64K], b->n),
+               bu_median(b->mbps[T_IP], b->n), bu_median(b->ratio, b->n),
+               bu_median(b->cpu_per_gb[T_E64K], b->n), bu_median(b->cpu_per_gb[T_IP], b->n));
     }
     printf(" rounds=%u secs=%u conns=%u\n", o->rounds, o->secs, o->conns);
     return 0;

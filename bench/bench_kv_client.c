@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 struct opts {
     char set_tail[32]; /* " 0 0 <V>\r\n" */
     size_t set_tail_len;
@@ -74,22 +75,6 @@ static struct opts o = {
 static uint64_t n_ops, n_errors, n_misses, n_gets, n_sets;
 static char errmsg[160];
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static uint64_t rnd(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* The value of key k: V bytes of one letter picked by k, so answers can be checked cheaply. */
 static char value_byte(uint32_t k)
 {
     return (char)('a' + k % 26);
@@ -125,8 +110,8 @@ static void add_request(struct conn *c, char *value)
 {
     struct pending *p = &c->q[(c->qhead + c->qlen) % o.depth];
     char line[64];
-    uint32_t k = (uint32_t)(rnd(&c->rng) % o.keys);
-    if (o.preload || rnd(&c->rng) % 100 >= o.get_pct) {
+    uint32_t k = (uint32_t)(bu_splitmix64(&c->rng) % o.keys);
+    if (o.preload || bu_splitmix64(&c->rng) % 100 >= o.get_pct) {
         int n = key_name(line, k);
         memset(value, value_byte(k), o.vsize);
         wput(c, "set ", 4);
@@ -136,7 +121,7 @@ static void add_request(struct conn *c, char *value)
         wput(c, "\r\n", 2);
         *p = (struct pending){.nkeys = 0, .first = k};
     } else {
-        uint32_t stride = 1 + (uint32_t)(rnd(&c->rng) % 7919);
+        uint32_t stride = 1 + (uint32_t)(bu_splitmix64(&c->rng) % 7919);
         wput(c, "get", 3);
         for (uint32_t i = 0; i < o.mget; i++) {
             line[0] = ' ';
@@ -297,7 +282,7 @@ static int run(void)
     }
     /* Preloading writes every key once, in order, with its own value. */
     uint64_t left = o.keys;
-    double t0 = now_s(), end = t0 + o.secs;
+    double t0 = bu_now_s(), end = t0 + o.secs;
     bool done = false;
     while (!done && !n_errors) {
         for (unsigned i = 0; i < o.conns; i++) {
@@ -317,7 +302,7 @@ static int run(void)
                         c->qlen++;
                     }
                 }
-            } else if (now_s() < end) {
+            } else if (bu_now_s() < end) {
                 top_up(c, vals);
             }
             if (!flush_out(c))
@@ -328,14 +313,14 @@ static int run(void)
         for (int i = 0; i < n; i++)
             if (!on_readable(evs[i].data.ptr))
                 error("recv failed");
-        done = o.preload ? left == 0 : now_s() >= end;
+        done = o.preload ? left == 0 : bu_now_s() >= end;
         for (unsigned i = 0; i < o.conns; i++)
             if (cs[i].qlen)
                 done = false;
-        if (!o.preload && now_s() > end + 30)
+        if (!o.preload && bu_now_s() > end + 30)
             error("answers still missing 30 s after the end");
     }
-    double secs = now_s() - t0;
+    double secs = bu_now_s() - t0;
     printf("ops=%llu secs=%.3f ops_per_s=%.0f errors=%llu misses=%llu gets=%llu sets=%llu "
            "conns=%u depth=%u get_pct=%u mget=%u keys=%u value_size=%u\n",
            (unsigned long long)n_ops, secs, n_ops / secs, (unsigned long long)n_errors,

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <x86intrin.h>
 
+#include "bench_util.h"
 #define MAX_ROUNDS 31
 #define RTT_CAP    64 /* slots, both rings, round-trip runs */
 #define MAX_BATCH  1024
@@ -57,13 +58,6 @@ static double tsc_per_ns;
 
 /* ---------- timing and threads ---------- */
 
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Serialised TSC read: earlier instructions finish before, later ones start after. */
 static inline uint64_t tsc(void)
 {
@@ -75,12 +69,12 @@ static inline uint64_t tsc(void)
 
 static void calibrate_tsc(void)
 {
-    double t0 = now_sec();
+    double t0 = bu_now_s();
     uint64_t c0 = tsc();
-    while (now_sec() - t0 < 0.1)
+    while (bu_now_s() - t0 < 0.1)
         ;
     uint64_t c1 = tsc();
-    tsc_per_ns = (double)(c1 - c0) / ((now_sec() - t0) * 1e9);
+    tsc_per_ns = (double)(c1 - c0) / ((bu_now_s() - t0) * 1e9);
 }
 
 /* Both threads of a pair spin here so the timed work starts together. */
@@ -313,9 +307,9 @@ static void *tput_consumer(void *arg)
 {
     struct tput *b = arg;
     gate_wait(&b->gate);
-    b->t0 = now_sec();
+    b->t0 = bu_now_s();
     b->sum = b->impl == CK_RING ? tput_consume_ck(b) : tput_consume_sn(b);
-    b->t1 = now_sec();
+    b->t1 = bu_now_s();
     return NULL;
 }
 
@@ -439,12 +433,6 @@ static void *rtt_reflector(void *arg)
     return NULL;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* One round-trip run: stores p50 and p99 in nanoseconds. */
 static void run_rtt(enum rtt_kind kind, double *p50, double *p99)
 {
@@ -470,7 +458,7 @@ static void run_rtt(enum rtt_kind kind, double *p50, double *p99)
                 (unsigned long long)b->bad);
         exit(1);
     }
-    qsort(b->lat, n_samples, sizeof *b->lat, cmp_u64);
+    qsort(b->lat, n_samples, sizeof *b->lat, bu_cmp_u64);
     *p50 = (double)b->lat[n_samples / 2] / tsc_per_ns;
     *p99 = (double)b->lat[(uint64_t)n_samples * 99 / 100] / tsc_per_ns;
     sn_ring_destroy(b->fwd);
@@ -492,12 +480,6 @@ struct round {
 
 static struct round rounds[MAX_ROUNDS];
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median, minimum and maximum over rounds of f(round). */
 static double stat(double (*f)(const struct round *, int, int), int i, int j, double *lo,
                    double *hi)
@@ -505,12 +487,7 @@ static double stat(double (*f)(const struct round *, int, int), int i, int j, do
     double v[MAX_ROUNDS];
     for (int r = 0; r < n_rounds; r++)
         v[r] = f(&rounds[r], i, j);
-    qsort(v, (size_t)n_rounds, sizeof v[0], cmp_double);
-    if (lo)
-        *lo = v[0];
-    if (hi)
-        *hi = v[n_rounds - 1];
-    return n_rounds % 2 ? v[n_rounds / 2] : (v[n_rounds / 2 - 1] + v[n_rounds / 2]) / 2;
+    return bu_median_range(v, n_rounds, lo, hi);
 }
 
 static double f_mps(const struct round *r, int impl, int s)
@@ -665,9 +642,9 @@ int main(int argc, char **argv)
     }
     calibrate_tsc();
     uint64_t expected = expected_sum();
-    double t0 = now_sec();
+    double t0 = bu_now_s();
     for (int i = 0; i < n_rounds; i++)
         measure_round(i, expected);
-    report(now_sec() - t0);
+    report(bu_now_s() - t0);
     return 0;
 }

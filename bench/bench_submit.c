@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #define MAX_ROUNDS 31
 #define WINDOW 1024
 #define SEND_CHUNK 4096
@@ -53,37 +54,6 @@ static int n_wake = 500;
 static unsigned wake_idle_poll_us = SN_CONFIG_DEFAULT_IDLE_POLL_US;
 static int cpus[2] = {0, 1};
 
-static uint64_t now_ns(void)
-{
-    return sn_now_ns();
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static uint64_t pct(uint64_t *v, size_t n, double p)
-{
-    qsort(v, n, sizeof *v, cmp_u64);
-    size_t i = (size_t)(p * (double)n);
-    return v[i < n ? i : n - 1];
-}
-
-static double median(double *v, int n)
-{
-    double t[MAX_ROUNDS];
-    memcpy(t, v, (size_t)n * sizeof *v);
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && t[j - 1] > t[j]; j--) {
-            double x = t[j];
-            t[j] = t[j - 1];
-            t[j - 1] = x;
-        }
-    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
-
 static void pin_attr(pthread_attr_t *attr, int cpu)
 {
     cpu_set_t set;
@@ -91,17 +61,6 @@ static void pin_attr(pthread_attr_t *attr, int cpu)
     CPU_SET(cpu, &set);
     pthread_attr_init(attr);
     pthread_attr_setaffinity_np(attr, sizeof set, &set);
-}
-
-/* Pins the calling thread to `cpu`, or unpins it with cpu < 0. */
-static void pin_self(int cpu)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    for (int c = 0; c < CPU_SETSIZE; c++)
-        if (cpu < 0 || c == cpu)
-            CPU_SET(c, &set);
-    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
 /* ---- peer: raw ping-pong ---------------------------------------------------------------- */
@@ -134,18 +93,18 @@ static uint64_t pingpong_p50(void)
     atomic_store(&pp.pong, 0);
     pin_attr(&attr, cpus[1]);
     pthread_create(&t, &attr, pp_echo, NULL);
-    pin_self(cpus[0]);
+    bu_pin_self(cpus[0]);
     for (uint64_t i = 1; i <= (uint64_t)pp.n; i++) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bu_now_ns();
         atomic_store_explicit(&pp.ping, i, memory_order_release);
         while (atomic_load_explicit(&pp.pong, memory_order_acquire) != i)
             ;
-        pp.lat[i - 1] = now_ns() - t0;
+        pp.lat[i - 1] = bu_now_ns() - t0;
     }
     pthread_join(t, NULL);
     pthread_attr_destroy(&attr);
-    pin_self(-1);
-    uint64_t p50 = pct(pp.lat, (size_t)pp.n, 0.5);
+    bu_pin_self(-1);
+    uint64_t p50 = bu_quantile_u64(pp.lat, (size_t)pp.n, 0.5);
     bench_data_quantiles("bench_submit", "pingpong", pp.lat, (size_t)pp.n); /* sorted */
     free(pp.lat);
     return p50;
@@ -169,7 +128,7 @@ static void *ew_target(void *arg)
         atomic_store(&ew.sleeping, 1);
         if (read(ew.efd, &v, sizeof v) != sizeof v)
             break;
-        ew.lat[i] = now_ns() - atomic_load(&ew.t0);
+        ew.lat[i] = bu_now_ns() - atomic_load(&ew.t0);
     }
     return NULL;
 }
@@ -183,22 +142,22 @@ static uint64_t eventfd_p50(void)
     ew.efd = eventfd(0, 0);
     pin_attr(&attr, cpus[1]);
     pthread_create(&t, &attr, ew_target, NULL);
-    pin_self(cpus[0]); /* the sender on the other CPU: a wake-up across cores */
+    bu_pin_self(cpus[0]); /* the sender on the other CPU: a wake-up across cores */
     struct timespec gap = {0, WAKE_GAP_NS};
     for (int i = 0; i < ew.n; i++) {
         while (!atomic_exchange(&ew.sleeping, 0))
             sched_yield();
         nanosleep(&gap, NULL); /* the target is in the kernel by now */
-        atomic_store(&ew.t0, now_ns());
+        atomic_store(&ew.t0, bu_now_ns());
         uint64_t one = 1;
         if (write(ew.efd, &one, sizeof one) != sizeof one)
             break;
     }
     pthread_join(t, NULL);
     pthread_attr_destroy(&attr);
-    pin_self(-1);
+    bu_pin_self(-1);
     close(ew.efd);
-    uint64_t p50 = pct(ew.lat, (size_t)ew.n, 0.5);
+    uint64_t p50 = bu_quantile_u64(ew.lat, (size_t)ew.n, 0.5);
     free(ew.lat);
     return p50;
 }
@@ -273,12 +232,12 @@ static struct sn_future *echo(void *arg)
 static struct sn_future *rtt_step(void *arg, uint64_t v)
 {
     (void)arg, (void)v;
-    uint64_t t = now_ns();
+    uint64_t t = bu_now_ns();
     if (st.i > 0)
         st.rtt[st.i - 1] = t - st.t0;
     if (st.i++ == n_rtt)
         return SN_SUCCESS;
-    st.t0 = now_ns();
+    st.t0 = bu_now_ns();
     return sn_then(sn_submit_to(1, echo, NULL), rtt_step, NULL);
 }
 
@@ -286,7 +245,7 @@ static void call_done(void *arg, int err, uint64_t v)
 {
     (void)arg, (void)err, (void)v;
     if (++st.done == n_calls) {
-        st.calls_ns = now_ns() - st.calls_start;
+        st.calls_ns = bu_now_ns() - st.calls_start;
         phase_mark(0, true);
         sn_promise_set(st.phase, 0);
     } else if (st.issued < n_calls) {
@@ -302,7 +261,7 @@ static struct sn_future *calls_phase(void *arg, uint64_t v)
     st.phase = sn_promise_new(&f);
     st.issued = st.done = 0;
     phase_mark(0, false);
-    st.calls_start = now_ns();
+    st.calls_start = bu_now_ns();
     for (; st.issued < WINDOW && st.issued < n_calls; st.issued++)
         sn_done(sn_submit_to(1, echo, NULL), call_done, NULL);
     return f;
@@ -319,7 +278,7 @@ static void count_one(void *arg)
 {
     (void)arg;
     if (++st.received == n_sends) {
-        st.send_end = now_ns();
+        st.send_end = bu_now_ns();
         sn_send(0, sent_all, NULL);
     }
 }
@@ -350,14 +309,14 @@ static struct sn_future *send_phase(void *arg, uint64_t v)
     st.sent = 0;
     st.received = 0;
     phase_mark(1, false);
-    st.send_start = now_ns();
+    st.send_start = bu_now_ns();
     sn_ignore(send_chunk(NULL, 0));
     return f;
 }
 
 static void wake_sample(void *arg)
 {
-    st.wake[st.wi++] = now_ns() - (uintptr_t)arg;
+    st.wake[st.wi++] = bu_now_ns() - (uintptr_t)arg;
 }
 
 static struct sn_future *wake_step(void *arg, uint64_t v)
@@ -367,7 +326,7 @@ static struct sn_future *wake_step(void *arg, uint64_t v)
     if (*k == n_wake)
         return SN_SUCCESS;
     (*k)++;
-    sn_send(1, wake_sample, (void *)(uintptr_t)now_ns());
+    sn_send(1, wake_sample, (void *)(uintptr_t)bu_now_ns());
     return sn_then(sn_sleep(WAKE_GAP_NS), wake_step, arg);
 }
 
@@ -412,13 +371,13 @@ static int run_reactor(struct results *r)
     if (rc == 0 && !quick)
         rc = sn_run(&cfg, wake_main, NULL);
     if (rc == 0) {
-        r->rtt_p50 = pct(st.rtt, (size_t)n_rtt, 0.5);
-        r->rtt_p99 = pct(st.rtt, (size_t)n_rtt, 0.99);
-        r->rtt_p999 = pct(st.rtt, (size_t)n_rtt, 0.999);
+        r->rtt_p50 = bu_quantile_u64(st.rtt, (size_t)n_rtt, 0.5);
+        r->rtt_p99 = bu_quantile_u64(st.rtt, (size_t)n_rtt, 0.99);
+        r->rtt_p999 = bu_quantile_u64(st.rtt, (size_t)n_rtt, 0.999);
         r->calls_per_s = (double)n_calls * 1e9 / (double)st.calls_ns;
         r->send_per_s = (double)n_sends * 1e9 / (double)(st.send_end - st.send_start);
-        r->wake_p50 = st.wi ? pct(st.wake, (size_t)st.wi, 0.5) : 0;
-        r->wake_p99 = st.wi ? pct(st.wake, (size_t)st.wi, 0.99) : 0;
+        r->wake_p50 = st.wi ? bu_quantile_u64(st.wake, (size_t)st.wi, 0.5) : 0;
+        r->wake_p99 = st.wi ? bu_quantile_u64(st.wake, (size_t)st.wi, 0.99) : 0;
         struct sn_core_metrics m;
         sn_metrics_core(1, &m);
         r->target_sleeps = m.sleeps;
@@ -462,7 +421,7 @@ static struct {
 static struct sn_future *idle_end(void *arg, uint64_t v)
 {
     (void)arg, (void)v;
-    idle.pct = 100.0 * (double)(cpu_ns() - idle.cpu0) / (double)(now_ns() - idle.wall0);
+    idle.pct = 100.0 * (double)(cpu_ns() - idle.cpu0) / (double)(bu_now_ns() - idle.wall0);
     return SN_SUCCESS;
 }
 
@@ -470,7 +429,7 @@ static struct sn_future *idle_start(void *arg, uint64_t v)
 {
     (void)arg, (void)v;
     /* Core 0 reads /proc here, itself on a core: that short burst is part of the figure. */
-    idle.wall0 = now_ns();
+    idle.wall0 = bu_now_ns();
     idle.cpu0 = cpu_ns();
     return sn_then(sn_sleep(2000000000ull), idle_end, NULL);
 }
@@ -561,8 +520,8 @@ int main(int argc, char **argv)
     printf("summary: rtt_ns=%.0f pingpong_ns=%.0f rtt_vs_pingpong=%.2f calls_per_s=%.0f "
            "send_per_s=%.0f wake_p50_ns=%.0f eventfd_wake_p50_ns=%.0f wake_vs_eventfd=%.2f "
            "idle_cpu_pct=%.3f\n",
-           median(rtt, n_rounds), median(ppv, n_rounds), median(r_rtt, n_rounds),
-           median(calls, n_rounds), median(sends, n_rounds), median(wake, n_rounds),
-           median(efd, n_rounds), median(r_wake, n_rounds), idle_pct);
+           bu_median(rtt, n_rounds), bu_median(ppv, n_rounds), bu_median(r_rtt, n_rounds),
+           bu_median(calls, n_rounds), bu_median(sends, n_rounds), bu_median(wake, n_rounds),
+           bu_median(efd, n_rounds), bu_median(r_wake, n_rounds), idle_pct);
     return 0;
 }

@@ -35,6 +35,7 @@
 #include "reactor/topology.h"
 #include "reactor/wake.h"
 
+#include "bench_util.h"
 enum { M_MSGRING, M_URING_EFD, M_EVENTFD, NMODES };
 static const char *const mode_name[NMODES] = {"msgring", "uring_eventfd", "eventfd"};
 
@@ -59,16 +60,9 @@ struct bench {
     int err;
 };
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void spin_until_ns(uint64_t t)
 {
-    while (now_ns() < t)
+    while (bu_now_ns() < t)
         __builtin_ia32_pause();
 }
 
@@ -115,7 +109,7 @@ static void *target(void *arg)
         sn__waker_arm(&b->waker, &u);
         atomic_store_explicit(&b->sleeping, n, memory_order_release);
         int r = target_sleep(b, &u, mode);
-        uint64_t t1 = now_ns();
+        uint64_t t1 = bu_now_ns();
         if (r < 0 && r != -EINTR) {
             b->err = r;
             atomic_store(&b->done, -1);
@@ -135,9 +129,9 @@ static uint64_t one_sample(struct bench *b, struct sn__uring *u, int mode, long 
     atomic_store_explicit(&b->go, n, memory_order_release);
     while (atomic_load_explicit(&b->sleeping, memory_order_acquire) != n)
         __builtin_ia32_pause();
-    spin_until_ns(now_ns() + (uint64_t)settle_us * 1000);
+    spin_until_ns(bu_now_ns() + (uint64_t)settle_us * 1000);
     uint64_t one = 1;
-    atomic_store(&b->t0, now_ns());
+    atomic_store(&b->t0, bu_now_ns());
     if (mode == M_MSGRING) {
         sn__wake_from_reactor(u, &b->waker);
         io_uring_submit(&u->ring);

@@ -127,7 +127,7 @@ static inline int echo_loop(struct conn *cs, const struct echo_run *r, int ep, d
                             uint64_t *bytes)
 {
     struct epoll_event evs[256];
-    while (now_s() < until) {
+    while (bu_now_s() < until) {
         int n = epoll_wait(ep, evs, 256, 50);
         if (n < 0 && errno != EINTR)
             return -errno;
@@ -161,13 +161,13 @@ static inline int echo_run(const struct echo_run *r, struct echo_res *res)
         rc = conn_refill(&cs[i], r, ep, i);
     uint64_t bytes = 0;
     if (rc == 0)
-        rc = echo_loop(cs, r, ep, now_s() + WARMUP_S, &bytes);
-    double t0 = now_s(), s0 = r->server ? proc_cpu_s(r->server) : 0, c0 = self_cpu_s();
+        rc = echo_loop(cs, r, ep, bu_now_s() + WARMUP_S, &bytes);
+    double t0 = bu_now_s(), s0 = r->server ? proc_cpu_s(r->server) : 0, c0 = self_cpu_s();
     double w0 = r->server ? proc_runq_wait_s(r->server) : 0;
     bytes = 0;
     if (rc == 0)
         rc = echo_loop(cs, r, ep, t0 + r->secs, &bytes);
-    double t1 = now_s(), s1 = r->server ? proc_cpu_s(r->server) : 0, c1 = self_cpu_s();
+    double t1 = bu_now_s(), s1 = r->server ? proc_cpu_s(r->server) : 0, c1 = self_cpu_s();
     double w1 = r->server ? proc_runq_wait_s(r->server) : 0;
     for (unsigned i = 0; cs && i < r->conns; i++)
         if (cs[i].fd >= 0)

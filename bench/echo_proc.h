@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define MAX_CHILDREN 8
 
 /* ---- children: started by us, always stopped by us ---- */
@@ -133,13 +135,6 @@ static inline bool child_alive(pid_t pid)
 
 /* ---- small helpers ---- */
 
-static inline double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static inline double ru_cpu_s(const struct rusage *ru)
 {
     return (double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) +
@@ -200,18 +195,6 @@ static inline double proc_runq_wait_s(pid_t pid)
     }
     closedir(d);
     return sum;
-}
-
-static inline int pin_self(int cpu)
-{
-    cpu_set_t s;
-    CPU_ZERO(&s);
-    if (cpu >= 0)
-        CPU_SET(cpu, &s);
-    else
-        for (int c = 0; c < CPU_SETSIZE; c++)
-            CPU_SET(c, &s);
-    return sched_setaffinity(0, sizeof s, &s) == 0 || cpu < 0 ? 0 : -errno;
 }
 
 /* A loopback TCP port nothing uses right now. */

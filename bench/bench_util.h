@@ -1,0 +1,112 @@
+/*
+ * bench_util.h: the small helpers every benchmark needs (clocks, comparators, medians over
+ * rounds, a seeded random stream, pinning), so each bench/bench_*.c keeps only its own
+ * measurement. Header-only, like the benchmarks themselves; any thread.
+ */
+#ifndef SN_BENCH_UTIL_H
+#define SN_BENCH_UTIL_H
+
+#include <errno.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* CLOCK_MONOTONIC in seconds. */
+static inline double bu_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+static inline uint64_t bu_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* qsort comparators, ascending. */
+static inline int bu_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static inline int bu_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * The median of v[0, n), n >= 1 (the mean of the middle two for even n), with the smallest
+ * and largest in *lo and *hi when not NULL. v is left as it was.
+ */
+static inline double bu_median_range(const double *v, int n, double *lo, double *hi)
+{
+    double *s = malloc((size_t)n * sizeof *s);
+    if (!s)
+        abort();
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, bu_cmp_double);
+    double m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    if (lo)
+        *lo = s[0];
+    if (hi)
+        *hi = s[n - 1];
+    free(s);
+    return m;
+}
+
+static inline double bu_median(const double *v, int n)
+{
+    return bu_median_range(v, n, NULL, NULL);
+}
+
+/* The median over rounds of a[i] / b[i]: how benchmarks report a ratio to their peer. */
+static inline double bu_median_ratio(const double *a, const double *b, int n)
+{
+    double *r = malloc((size_t)n * sizeof *r);
+    if (!r)
+        abort();
+    for (int i = 0; i < n; i++)
+        r[i] = a[i] / b[i];
+    double m = bu_median(r, n);
+    free(r);
+    return m;
+}
+
+/* The p-quantile (0 <= p < 1) of v[0, n), n >= 1; sorts v in place. */
+static inline uint64_t bu_quantile_u64(uint64_t *v, size_t n, double p)
+{
+    qsort(v, n, sizeof *v, bu_cmp_u64);
+    size_t i = (size_t)(p * (double)n);
+    return v[i < n ? i : n - 1];
+}
+
+/* splitmix64: a fast, seeded stream of well-mixed 64-bit values. */
+static inline uint64_t bu_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Pins the calling thread to `cpu`, or lets it run anywhere with cpu < 0. 0 or -errno. */
+static inline int bu_pin_self(int cpu)
+{
+    cpu_set_t s;
+    CPU_ZERO(&s);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (cpu < 0 || c == cpu)
+            CPU_SET(c, &s);
+    return sched_setaffinity(0, sizeof s, &s) == 0 || cpu < 0 ? 0 : -errno;
+}
+
+#endif
