@@ -4,9 +4,9 @@
  * suite (and `make asan`, where ASan and UBSan watch the parsers) keeps every crash found by
  * fuzzing fixed. A broken invariant aborts inside the entry point, which fails this test.
  *
- * The three libFuzzer files are compiled into this one test: their static helpers have the
- * same names (check, run, ...), so each is included with its entry point and clashing names
- * renamed by the preprocessor.
+ * The libFuzzer files are compiled into this one test, each included with its entry point
+ * renamed by the preprocessor (and fuzz_http.c's `check`, a name other files use too); the
+ * targets that share a harness (tests/fuzz/mc_harness.h, partition_harness.h) share one copy.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -25,15 +25,19 @@
 #undef LLVMFuzzerTestOneInput
 
 #define LLVMFuzzerTestOneInput fuzz_memcached_one
-#define check fuzz_memcached_check
-#define run fuzz_memcached_run
 #include "fuzz/fuzz_memcached.c"
-#undef run
-#undef check
+#undef LLVMFuzzerTestOneInput
+
+#define LLVMFuzzerTestOneInput fuzz_memcached_long_one
+#include "fuzz/fuzz_memcached_long.c"
 #undef LLVMFuzzerTestOneInput
 
 #define LLVMFuzzerTestOneInput fuzz_partition_one
 #include "fuzz/fuzz_partition.c"
+#undef LLVMFuzzerTestOneInput
+
+#define LLVMFuzzerTestOneInput fuzz_partition_slow_one
+#include "fuzz/fuzz_partition_slow.c"
 #undef LLVMFuzzerTestOneInput
 
 #include "reactor_util.h"
@@ -125,6 +129,16 @@ Test(fuzz_corpus, memcached, .timeout = 60)
 Test(fuzz_corpus, partition, .timeout = 60)
 {
     replay_target("partition", fuzz_partition_one);
+}
+
+Test(fuzz_corpus, memcached_long, .timeout = 60)
+{
+    replay_target("memcached_long", fuzz_memcached_long_one);
+}
+
+Test(fuzz_corpus, partition_slow, .timeout = 60)
+{
+    replay_target("partition_slow", fuzz_partition_slow_one);
 }
 
 /* The regress-* inputs are in the corpora this test replays (so they are never lost). */
