@@ -134,28 +134,28 @@ header() {
 echo "bench_kv: sn-kv vs memcached $(memcached -V 2>/dev/null | awk '{print $2}'), loopback," \
     "$KEYS keys of $VSIZE bytes, -m $MEM, ${SECS}s runs, $ROUNDS rounds"
 
+# the_workloads SETUP PIN PREFIX: the three workloads of a setup; results in PREFIX90_KV,
+# PREFIX90_MC, PREFIX90_R, PREFIX90_KC, PREFIX90_MCC, PREFIX50_R and PREFIXMG_R.
+the_workloads() {
+    header
+    workload "$1" get90 "$2" --conns 16 --depth 32 --get-pct 90
+    eval "${3}90_KV=\$R_KV ${3}90_MC=\$R_MC ${3}90_R=\$R_RATIO ${3}90_KC=\$R_KCPU ${3}90_MCC=\$R_MCPU"
+    workload "$1" get50 "$2" --conns 16 --depth 32 --get-pct 50
+    eval "${3}50_R=\$R_RATIO"
+    workload "$1" mget16 "$2" --conns 16 --depth 8 --get-pct 100 --mget 16
+    eval "${3}MG_R=\$R_RATIO"
+}
+
 echo "setup a: server on CPU 0 (sn-kv --cpuset 0; memcached -t 1 under taskset -c 0)," \
     "client pinned on CPU 1, 16 connections"
 start_servers a
-header
-workload a get90 yes --conns 16 --depth 32 --get-pct 90
-A90_KV=$R_KV A90_MC=$R_MC A90_R=$R_RATIO A90_KC=$R_KCPU A90_MCC=$R_MCPU
-workload a get50 yes --conns 16 --depth 32 --get-pct 50
-A50_R=$R_RATIO
-workload a mget16 yes --conns 16 --depth 8 --get-pct 100 --mget 16
-AMG_R=$R_RATIO
+the_workloads a yes A
 cleanup
 
 echo "setup b: server on both CPUs (sn-kv --smp 2; memcached -t 2), client unpinned," \
     "16 connections"
 start_servers b
-header
-workload b get90 no --conns 16 --depth 32 --get-pct 90
-B90_KV=$R_KV B90_MC=$R_MC B90_R=$R_RATIO B90_KC=$R_KCPU B90_MCC=$R_MCPU
-workload b get50 no --conns 16 --depth 32 --get-pct 50
-B50_R=$R_RATIO
-workload b mget16 no --conns 16 --depth 8 --get-pct 100 --mget 16
-BMG_R=$R_RATIO
+the_workloads b no B
 BSLAP_R=none
 if command -v memcaslap >/dev/null 2>&1; then
     # memcaslap's default mix is get/set 90/10, one request in flight per connection.

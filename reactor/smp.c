@@ -126,28 +126,28 @@ static struct sn__call *call_new(struct sn__core *c, struct sn_future **fut)
     return k;
 }
 
-static void reply_ok(const struct sn_msg *msg, unsigned from)
+/* A reply arrived: the call it answers is done; returns the promise waiting for it. */
+static struct sn_promise *call_answered(const struct sn_msg *msg)
 {
-    (void)from;
     struct sn__core *c = sn__core_self();
     struct sn__call *k = msg->token;
     struct sn_promise *p = k->promise;
     sn__count(&c->c.msgs_in, 1);
     call_unlink(c, k);
     sn__sched_obj_put(&c->sched, k);
-    sn_promise_set(p, msg->value);
+    return p;
+}
+
+static void reply_ok(const struct sn_msg *msg, unsigned from)
+{
+    (void)from;
+    sn_promise_set(call_answered(msg), msg->value);
 }
 
 static void reply_err(const struct sn_msg *msg, unsigned from)
 {
     (void)from;
-    struct sn__core *c = sn__core_self();
-    struct sn__call *k = msg->token;
-    struct sn_promise *p = k->promise;
-    sn__count(&c->c.msgs_in, 1);
-    call_unlink(c, k);
-    sn__sched_obj_put(&c->sched, k);
-    sn_promise_fail(p, (int)(int64_t)msg->value);
+    sn_promise_fail(call_answered(msg), (int)(int64_t)msg->value);
 }
 
 void sn__smp_cancel_calls(struct sn__core *c)

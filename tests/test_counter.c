@@ -1,4 +1,4 @@
-/* Runs the sample app build/bin/sn-counter (BUILD from the environment) and checks its output. */
+/* Runs the sample app BUILD/bin/sn-counter (beside this test binary) and checks its output. */
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -8,21 +8,7 @@
 #include <unistd.h>
 
 #include "reactor_util.h"
-
-/* Runs sn-counter with `args`; returns its exit code and stores stdout+stderr in out. */
-static int run_counter(const char *args, char *out, size_t cap)
-{
-    const char *build = getenv("BUILD");
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "%s/bin/sn-counter %s 2>&1", build && *build ? build : "build",
-             args);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p, "cannot run %s", cmd);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+#include "support/server_proc.h"
 
 /* Sums the "core N: K keys, M increments" lines. */
 static void sum_cores(const char *out, unsigned *cores, uint64_t *keys, uint64_t *incs)
@@ -46,7 +32,7 @@ static void check_run(unsigned smp, unsigned keys, unsigned incs)
     char args[128], out[8192], want[64];
     snprintf(args, sizeof args, "--smp %u --unpinned --keys %u --increments %u", smp, keys,
              incs);
-    cr_assert_eq(run_counter(args, out, sizeof out), 0, "output:\n%s", out);
+    cr_assert_eq(su_run_output("counter", args, out, sizeof out), 0, "output:\n%s", out);
     snprintf(want, sizeof want, "total: %u\n", incs);
     cr_assert_not_null(strstr(out, want), "output:\n%s", out);
     unsigned cores;
@@ -68,11 +54,11 @@ Test(counter, totals_match, .timeout = 120)
 Test(counter, bad_option_exit_2, .timeout = 30)
 {
     char out[4096];
-    cr_assert_eq(run_counter("--keys nope", out, sizeof out), 2);
+    cr_assert_eq(su_run_output("counter", "--keys nope", out, sizeof out), 2);
     cr_assert_not_null(strstr(out, "--keys"));
-    cr_assert_eq(run_counter("--smp 0", out, sizeof out), 2);
-    cr_assert_eq(run_counter("--cpuset 4000", out, sizeof out), 2);
+    cr_assert_eq(su_run_output("counter", "--smp 0", out, sizeof out), 2);
+    cr_assert_eq(su_run_output("counter", "--cpuset 4000", out, sizeof out), 2);
     cr_assert_not_null(strstr(out, "--cpuset"), "output:\n%s", out);
-    cr_assert_eq(run_counter("--help", out, sizeof out), 0);
+    cr_assert_eq(su_run_output("counter", "--help", out, sizeof out), 0);
     cr_assert_not_null(strstr(out, "usage: sn-counter"));
 }

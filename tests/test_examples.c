@@ -14,24 +14,7 @@
 #include <unistd.h>
 
 #include "reactor_util.h"
-
-/* Runs BUILD/bin/sn-<app> with `args`; returns its exit code, stdout+stderr in out. */
-static int run_app(const char *app, const char *args, char *out, size_t cap)
-{
-    char self[PATH_MAX], cmd[PATH_MAX + 256];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    cr_assert_gt(n, 0);
-    self[n] = '\0';
-    *strrchr(self, '/') = '\0'; /* BUILD/tests */
-    *strrchr(self, '/') = '\0'; /* BUILD */
-    snprintf(cmd, sizeof cmd, "%s/bin/sn-%s %s 2>&1", self, app, args);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p, "cannot run %s", cmd);
-    size_t got = fread(out, 1, cap - 1, p);
-    out[got] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+#include "support/server_proc.h"
 
 static void check(const char *app, const char *args, const char *const *want)
 {
@@ -39,7 +22,7 @@ static void check(const char *app, const char *args, const char *const *want)
     for (size_t i = 0; i < 3; i++) {
         char full[256], out[16384];
         snprintf(full, sizeof full, "--smp %u --unpinned %s", smps[i], args);
-        cr_assert_eq(run_app(app, full, out, sizeof out), 0, "%s %s:\n%s", app, full, out);
+        cr_assert_eq(su_run_output(app, full, out, sizeof out), 0, "%s %s:\n%s", app, full, out);
         for (const char *const *w = want; *w; w++)
             cr_assert_not_null(strstr(out, *w), "%s %s: no '%s' in:\n%s", app, full, *w, out);
         char cores[64];
@@ -54,7 +37,7 @@ Test(examples, data_processing, .timeout = 120)
     static const char *const want[] = {"core 0: ", " ok\n", NULL};
     check("data_processing", SN_TEST_SLOW ? "--records 20000 --users 100" : "", want);
     char out[4096];
-    cr_assert_eq(run_app("data_processing", "--records 0", out, sizeof out), 2);
+    cr_assert_eq(su_run_output("data_processing", "--records 0", out, sizeof out), 2);
 }
 
 Test(examples, distributed_compute, .timeout = 120)
@@ -62,7 +45,7 @@ Test(examples, distributed_compute, .timeout = 120)
     static const char *const want[] = {"parse: ", "transform: ", "aggregate: ", " ok\n", NULL};
     check("distributed_compute", SN_TEST_SLOW ? "--lines 20000" : "", want);
     char out[4096];
-    cr_assert_eq(run_app("distributed_compute", "--sensors x", out, sizeof out), 2);
+    cr_assert_eq(su_run_output("distributed_compute", "--sensors x", out, sizeof out), 2);
 }
 
 Test(examples, broadcast, .timeout = 120)
@@ -70,9 +53,9 @@ Test(examples, broadcast, .timeout = 120)
     static const char *const want[] = {"round 1: epoch 1 ", " 0 bad acknowledgements ok\n", NULL};
     check("broadcast", SN_TEST_SLOW ? "--rounds 100" : "", want);
     char out[4096];
-    cr_assert_eq(run_app("broadcast", "--rounds 5 --smp 3 --unpinned", out, sizeof out), 0);
+    cr_assert_eq(su_run_output("broadcast", "--rounds 5 --smp 3 --unpinned", out, sizeof out), 0);
     cr_assert_not_null(strstr(out, "result: 5 rounds x 3 cores, 3 cores up to date"), "%s", out);
-    cr_assert_eq(run_app("broadcast", "--rounds -1", out, sizeof out), 2);
+    cr_assert_eq(su_run_output("broadcast", "--rounds -1", out, sizeof out), 2);
 }
 
 /* Every sample app checks its command-line tail the same way (apps/common/cli.c). */
@@ -84,14 +67,14 @@ Test(examples, every_app_refuses_stray_arguments, .timeout = 60)
     for (size_t i = 0; i < sizeof apps / sizeof apps[0]; i++) {
         char out[4096], want[64];
         const char *args = strcmp(apps[i], "pipeline") ? "stray" : "in.txt stray";
-        cr_assert_eq(run_app(apps[i], args, out, sizeof out), 2, "sn-%s %s: %s", apps[i], args,
-                     out);
+        cr_assert_eq(su_run_output(apps[i], args, out, sizeof out), 2, "sn-%s %s: %s", apps[i],
+                     args, out);
         snprintf(want, sizeof want, "sn-%s: unknown argument 'stray'\n", apps[i]);
         cr_assert_not_null(strstr(out, want), "sn-%s %s said: %s", apps[i], args, out);
     }
     char out[4096];
-    cr_assert_eq(run_app("pipeline", "", out, sizeof out), 2);
+    cr_assert_eq(su_run_output("pipeline", "", out, sizeof out), 2);
     cr_assert_not_null(strstr(out, "sn-pipeline: expected one input FILE"), "%s", out);
-    cr_assert_eq(run_app("pipeline", "--generate 1K x", out, sizeof out), 2);
+    cr_assert_eq(su_run_output("pipeline", "--generate 1K x", out, sizeof out), 2);
     cr_assert_not_null(strstr(out, "sn-pipeline: unknown argument 'x'"), "%s", out);
 }

@@ -417,21 +417,33 @@ Test(faults, flood_echo_never_reading, .timeout = 120, .fini = su_reap_all)
     su_stop_clean(&s);
 }
 
-Test(faults, flood_httpd_hello_never_reading, .timeout = 120, .fini = su_reap_all)
+/*
+ * Floods a fresh sn-httpd with `req` from a client that never reads, up to cap bytes; the
+ * server's memory must grow by less than bound_kb, and it must go on serving and leak no
+ * connection. Returns the bytes the kernel took.
+ */
+static size_t flood_httpd(const char *req, size_t len, size_t cap, long bound_kb, const char *what)
 {
     struct su_server s;
     su_start(&s, "httpd", NULL);
     int fd = nu_connect(s.port);
-    size_t cap = (size_t)64 << 20;
     long growth;
-    size_t sent = flood(&s, fd, http_get, sizeof http_get - 1, cap, &growth);
-    cr_log_info("flood httpd GET /: %zu bytes of requests sent, server RSS +%ld kB", sent, growth);
-    cr_assert_lt(sent, cap, "back-pressure reached the client's socket");
-    cr_assert_lt(growth, FLOOD_BOUND_KB, "server memory stays bounded (+%ld kB)", growth);
-    su_assert_serving(&s, "a flood");
+    size_t sent = flood(&s, fd, req, len, cap, &growth);
+    cr_log_info("%s: %zu bytes of requests sent, server RSS +%ld kB", what, sent, growth);
+    cr_assert_lt(growth, bound_kb, "%s: server memory stays bounded (+%ld kB)", what, growth);
+    su_assert_serving(&s, what);
     su_close_rst(fd);
-    assert_no_leaked_conns(&s, "a flood");
+    assert_no_leaked_conns(&s, what);
     su_stop_clean(&s);
+    return sent;
+}
+
+Test(faults, flood_httpd_hello_never_reading, .timeout = 120, .fini = su_reap_all)
+{
+    size_t cap = (size_t)64 << 20;
+    size_t sent =
+        flood_httpd(http_get, sizeof http_get - 1, cap, FLOOD_BOUND_KB, "a flood of GET /");
+    cr_assert_lt(sent, cap, "back-pressure reached the client's socket");
 }
 
 /*
@@ -444,18 +456,8 @@ Test(faults, flood_httpd_hello_never_reading, .timeout = 120, .fini = su_reap_al
  */
 Test(faults, flood_httpd_metrics_never_reading, .timeout = 120, .fini = su_reap_all)
 {
-    struct su_server s;
-    su_start(&s, "httpd", NULL);
-    int fd = nu_connect(s.port);
     static const char req[] = "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n";
-    long growth;
-    size_t sent = flood(&s, fd, req, sizeof req - 1, (size_t)1 << 20, &growth);
-    cr_log_info("flood httpd /metrics: %zu bytes of requests, server RSS +%ld kB", sent, growth);
-    cr_assert_lt(growth, AMPLIFIED_BOUND_KB, "server memory stays bounded (+%ld kB)", growth);
-    su_assert_serving(&s, "a flood of /metrics");
-    su_close_rst(fd);
-    assert_no_leaked_conns(&s, "a flood of /metrics");
-    su_stop_clean(&s);
+    flood_httpd(req, sizeof req - 1, (size_t)1 << 20, AMPLIFIED_BOUND_KB, "a flood of /metrics");
 }
 
 /*

@@ -3,28 +3,10 @@
 #include <errno.h>
 #include <sn.h>
 
-#include "core/sched.h"
+#include "sched_fixture.h"
 #include "abort_util.h"
 
-static struct sn__sched sched;
-
-static void setup(void)
-{
-    cr_assert_eq(sn__sched_init(&sched, 0, NULL), 0);
-    sn__sched_bind(&sched, 1);
-}
-
-static void teardown(void)
-{
-    sn__sched_run(&sched, 0);
-    /* Every future and record went back to the pool: nothing leaked. */
-    cr_expect_eq(sched.pool.in_use, 0, "pool blocks in use at the end: %lu",
-                 (unsigned long)sched.pool.in_use);
-    sn__sched_bind(NULL, 0);
-    sn__sched_destroy(&sched);
-}
-
-TestSuite(future, .init = setup, .fini = teardown);
+TestSuite(future, .init = sched_setup, .fini = sched_teardown);
 
 struct outcome {
     int calls;

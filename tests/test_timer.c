@@ -3,25 +3,9 @@
 #include <errno.h>
 #include <sn.h>
 
-#include "core/sched.h"
+#include "sched_fixture.h"
 
-static struct sn__sched sched;
-
-static void setup(void)
-{
-    cr_assert_eq(sn__sched_init(&sched, 0, NULL), 0);
-    sn__sched_bind(&sched, 1);
-}
-
-static void teardown(void)
-{
-    sn__sched_run(&sched, 0);
-    cr_expect_eq(sched.pool.in_use, 0);
-    sn__sched_bind(NULL, 0);
-    sn__sched_destroy(&sched);
-}
-
-TestSuite(timer, .init = setup, .fini = teardown);
+TestSuite(timer, .init = sched_setup, .fini = sched_teardown);
 
 /* Drives the timer phase until `cond` holds or 5 s pass. */
 #define RUN_UNTIL(cond)                                                                  \

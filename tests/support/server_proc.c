@@ -166,6 +166,19 @@ int su_run_to_exit(const char *app, char *const argv[], bool quiet)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+int su_run_output(const char *app, const char *args, char *out, size_t cap)
+{
+    char path[PATH_MAX + 32], cmd[PATH_MAX + 1024];
+    su_bin(app, path, sizeof path);
+    cr_assert_lt(snprintf(cmd, sizeof cmd, "%s %s 2>&1", path, args), (int)sizeof cmd);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p, "cannot run %s", cmd);
+    size_t got = fread(out, 1, cap - 1, p);
+    out[got] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /*
  * Waits until s->pid accepts on s->port: 1; 0 when time ran out (it still runs); -1 when it
  * exited (reaped here; a port was taken in between, most likely).

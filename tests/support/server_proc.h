@@ -82,6 +82,13 @@ int su_wait_exit(pid_t pid, unsigned ms);
 int su_run_to_exit(const char *app, char *const argv[], bool quiet);
 
 /*
+ * Runs sn-<app> with `args` (one string, split by the shell) to completion: its exit code (-1
+ * when it did not exit normally), with what it printed (stdout and stderr) in out, cut to
+ * cap - 1 bytes and NUL-terminated.
+ */
+int su_run_output(const char *app, const char *args, char *out, size_t cap);
+
+/*
  * Starts sn-<app> with `args` (NULL-terminated; SU_PORT and SU_PORT2 stand for free ports,
  * which end in s->port and s->port2) and waits until it accepts connections on s->port (up to
  * 20 s, 60 s under sanitizers), trying other ports if the first were taken meanwhile.

@@ -24,29 +24,28 @@
 #include <stddef.h>
 #include <string.h>
 
+/* The options Test() and TestSuite() take (.init = ..., .timeout = ...), in both structs so
+ * the designated initialisers name them directly. */
+#define SN_SHIM_OPTIONS                                                                            \
+    void (*init)(void);                                                                            \
+    void (*fini)(void);                                                                            \
+    const char *description;                                                                       \
+    double timeout;                                                                                \
+    int disabled;                                                                                  \
+    int signal;                                                                                    \
+    int exit_code;
+
 struct sn_shim_test {
     const char *suite;
     const char *name;
     void (*fn)(void);
-    void (*init)(void);
-    void (*fini)(void);
-    const char *description;
-    double timeout;
-    int disabled;
-    int signal;
-    int exit_code;
+    SN_SHIM_OPTIONS
     struct sn_shim_test *next;
 };
 
 struct sn_shim_suite {
     const char *name;
-    void (*init)(void);
-    void (*fini)(void);
-    const char *description;
-    double timeout;
-    int disabled;
-    int signal;
-    int exit_code;
+    SN_SHIM_OPTIONS
     struct sn_shim_suite *next;
 };
 
