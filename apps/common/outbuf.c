@@ -7,16 +7,6 @@
 
 #define OUTBUF_MIN 1024 /* first allocation of a growable buffer */
 
-void app_outbuf_init(struct app_outbuf *b)
-{
-    *b = (struct app_outbuf){0};
-}
-
-void app_outbuf_init_fixed(struct app_outbuf *b, void *mem, size_t cap)
-{
-    *b = (struct app_outbuf){.data = mem, .cap = mem ? cap : 0, .fixed = true};
-}
-
 void app_outbuf_free(struct app_outbuf *b)
 {
     if (!b->fixed) {

@@ -50,10 +50,16 @@ static inline size_t app_u64_dec(uint64_t v, char *dst)
 }
 
 /* An empty growable buffer; nothing is allocated until the first append. */
-void app_outbuf_init(struct app_outbuf *b);
+static inline void app_outbuf_init(struct app_outbuf *b)
+{
+    *b = (struct app_outbuf){0};
+}
 
 /* An empty fixed buffer over the caller's cap bytes at mem (mem may be NULL when cap is 0). */
-void app_outbuf_init_fixed(struct app_outbuf *b, void *mem, size_t cap);
+static inline void app_outbuf_init_fixed(struct app_outbuf *b, void *mem, size_t cap)
+{
+    *b = (struct app_outbuf){.data = mem, .cap = mem ? cap : 0, .fixed = true};
+}
 
 /* Frees a growable buffer's bytes (a fixed one's stay the caller's); empty and reusable. */
 void app_outbuf_free(struct app_outbuf *b);
