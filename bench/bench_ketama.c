@@ -30,6 +30,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
+
 #define POOL       4096
 #define MAX_ROUNDS 31
 #define TARGET_SEC 0.01
@@ -81,13 +83,6 @@ struct run {
 
 static char pool[NLENS][POOL][128];
 static volatile uint32_t sink;
-
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Random printable keys (memcached keys have no spaces or control bytes), without '{', so
  * the hash-tag variant hashes whole keys as its peer does. */
@@ -142,10 +137,10 @@ static void check_same(const struct variant *v, const struct run *r, int l)
 static double time_ours(const struct run *r, int l, uint64_t iters)
 {
     uint32_t acc = 0;
-    double t0 = now_sec();
+    double t0 = bu_now_s();
     for (uint64_t i = 0; i < iters; i++)
         acc += sn_partition(r->p, pool[l][i % POOL], key_lens[l]);
-    double t = now_sec() - t0;
+    double t = bu_now_s() - t0;
     sink = acc;
     return t * 1e9 / (double)iters;
 }
@@ -153,34 +148,17 @@ static double time_ours(const struct run *r, int l, uint64_t iters)
 static double time_peer(const struct run *r, int l, uint64_t iters)
 {
     uint32_t acc = 0;
-    double t0 = now_sec();
+    double t0 = bu_now_s();
     for (uint64_t i = 0; i < iters; i++)
         acc += memcached_generate_hash(r->m, pool[l][i % POOL], key_lens[l]);
-    double t = now_sec() - t0;
+    double t = bu_now_s() - t0;
     sink = acc;
     return t * 1e9 / (double)iters;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n)
-{
-    double s[MAX_ROUNDS];
-    memcpy(s, v, (size_t)n * sizeof(*v));
-    qsort(s, (size_t)n, sizeof(*s), cmp_double);
-    return s[n / 2];
-}
-
 static double ratio_median(const struct run *r, int n)
 {
-    double q[MAX_ROUNDS];
-    for (int i = 0; i < n; i++)
-        q[i] = r->ns[i] / r->peer[i];
-    return median(q, n);
+    return bu_median_ratio(r->ns, r->peer, n);
 }
 
 int main(int argc, char **argv)
@@ -198,10 +176,7 @@ int main(int argc, char **argv)
     }
     if (rounds < 1 || rounds > MAX_ROUNDS)
         rounds = 9;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof(set), &set);
+    bu_pin_self(cpu);
     make_pool();
     static struct run runs[NVAR][NLENS];
     for (size_t v = 0; v < NVAR; v++)
@@ -227,17 +202,17 @@ int main(int argc, char **argv)
     for (size_t v = 0; v < NVAR; v++) {
         printf("  %-26s", variants[v].name);
         for (int l = 0; l < NLENS; l++)
-            printf(" %9.1f %9.1f %7.3f", median(runs[v][l].ns, rounds),
-                   median(runs[v][l].peer, rounds), ratio_median(&runs[v][l], rounds));
+            printf(" %9.1f %9.1f %7.3f", bu_median(runs[v][l].ns, rounds),
+                   bu_median(runs[v][l].peer, rounds), ratio_median(&runs[v][l], rounds));
         printf("\n");
     }
     printf("summary: weighted_md5_ns=%.1f weighted_md5_ratio=%.3f unweighted_ns=%.1f "
            "unweighted_ratio=%.3f nutcracker_fnv1a_64_ns=%.1f nutcracker_fnv1a_64_ratio=%.3f "
            "weighted_murmur_ns=%.1f weighted_murmur_ratio=%.3f rounds=%d\n",
-           median(runs[0][0].ns, rounds), ratio_median(&runs[0][0], rounds),
-           median(runs[10][0].ns, rounds), ratio_median(&runs[10][0], rounds),
-           median(runs[12][0].ns, rounds), ratio_median(&runs[12][0], rounds),
-           median(runs[7][0].ns, rounds), ratio_median(&runs[7][0], rounds), rounds);
+           bu_median(runs[0][0].ns, rounds), ratio_median(&runs[0][0], rounds),
+           bu_median(runs[10][0].ns, rounds), ratio_median(&runs[10][0], rounds),
+           bu_median(runs[12][0].ns, rounds), ratio_median(&runs[12][0], rounds),
+           bu_median(runs[7][0].ns, rounds), ratio_median(&runs[7][0], rounds), rounds);
     for (size_t v = 0; v < NVAR; v++)
         for (int l = 0; l < NLENS; l++) {
             sn_partition_destroy(runs[v][l].p);
