@@ -21,41 +21,17 @@
 # Environment: BUILD (default build), KV_BENCH_SECS (2), KV_BENCH_ROUNDS (5).
 # Everything it starts is stopped on exit, also on failure or interrupt.
 set -u
+BENCH_NAME=bench_kv
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-build}
-case $BUILD in /*) B=$BUILD ;; *) B=$ROOT/$BUILD ;; esac
-KV=$B/bin/sn-kv
-CLIENT=$B/bench/bench_kv_client
+. "$ROOT/bench/kv_common.sh"
 SECS=${KV_BENCH_SECS:-2}
 ROUNDS=${KV_BENCH_ROUNDS:-5}
-KEYS=100000
-VSIZE=100
 MEM=256
-CLK=$(getconf CLK_TCK)
-
-fail() { echo "bench_kv: $*" >&2; exit 1; }
-[ -x "$KV" ] || fail "$KV is not built (make BUILD=$BUILD apps)"
-[ -x "$CLIENT" ] || fail "$CLIENT is not built (make BUILD=$BUILD benches)"
-sh "$ROOT/.ci/deps.sh" --check memcached || fail "memcached is not installed"
-command -v memcached >/dev/null 2>&1 || fail "memcached is not on PATH"
 [ "$(nproc)" -ge 2 ] || fail "needs 2 CPUs"
 
-PIDS=""
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null; done
-    for p in $PIDS; do wait "$p" 2>/dev/null; done
-    PIDS=""
-}
+cleanup() { stop_started; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# memcached refuses to run as root without -u.
-MCUSER=""
-[ "$(id -u)" = 0 ] && MCUSER="-u nobody"
-
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1; }
 
 # start_servers SETUP: starts sn-kv and memcached for setup a or b, waits, preloads both.
 start_servers() {

@@ -18,46 +18,26 @@
 # Environment: BUILD (default build), PROXY_BENCH_SECS (2), PROXY_BENCH_ROUNDS (5).
 # Everything it starts is stopped on exit, also on failure or interrupt.
 set -u
+BENCH_NAME=bench_proxy
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-build}
-case $BUILD in /*) B=$BUILD ;; *) B=$ROOT/$BUILD ;; esac
-KV=$B/bin/sn-kv
-CLIENT=$B/bench/bench_kv_client
+. "$ROOT/bench/kv_common.sh"
 SECS=${PROXY_BENCH_SECS:-2}
 ROUNDS=${PROXY_BENCH_ROUNDS:-5}
-KEYS=100000
-VSIZE=100
 MEM=128
-CLK=$(getconf CLK_TCK)
-
-fail() { echo "bench_proxy: $*" >&2; exit 1; }
-[ -x "$KV" ] || fail "$KV is not built (make BUILD=$BUILD apps)"
-[ -x "$CLIENT" ] || fail "$CLIENT is not built (make BUILD=$BUILD benches)"
 NC=$(command -v nutcracker || ls /usr/sbin/nutcracker 2>/dev/null)
 [ -n "$NC" ] || sh "$ROOT/.ci/deps.sh" nutcracker >&2 || fail "nutcracker is not installed"
 NC=$(command -v nutcracker || ls /usr/sbin/nutcracker 2>/dev/null)
 [ -n "$NC" ] || fail "nutcracker is not installed (apt-get install nutcracker)"
-command -v memcached >/dev/null 2>&1 || sh "$ROOT/.ci/deps.sh" memcached >&2 ||
-    fail "memcached is not installed (apt-get install memcached)"
 
-PIDS=""
 DIR=""
 cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null; done
-    for p in $PIDS; do wait "$p" 2>/dev/null; done
-    PIDS=""
+    stop_started
     [ -n "$DIR" ] && rm -rf "$DIR"
     DIR=""
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-MCUSER=""
-[ "$(id -u)" = 0 ] && MCUSER="-u nobody"
-
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1; }
 us_per_op() { awk -v p="$1" -v o="$2" 'BEGIN {printf "%.2f", p / 100 * 1e6 / o}'; }
 pct() { awk -v t="$1" -v c="$CLK" -v s="$SECS" 'BEGIN {printf "%.0f", 100 * t / c / s}'; }
 # "0m1.250000s" -> 1.25
