@@ -163,17 +163,9 @@ static double ratio_median(const struct run *r, int n)
 
 int main(int argc, char **argv)
 {
-    int rounds = 9, cpu = 0, opt;
-    while ((opt = getopt(argc, argv, "r:c:")) != -1) {
-        if (opt == 'r')
-            rounds = atoi(optarg);
-        else if (opt == 'c')
-            cpu = atoi(optarg);
-        else {
-            fprintf(stderr, "usage: bench_ketama [-r rounds] [-c cpu]\n");
-            return 2;
-        }
-    }
+    int rounds = 9, cpu = 0;
+    if (bu_rounds_cpu(argc, argv, &rounds, &cpu))
+        return 2;
     if (rounds < 1 || rounds > MAX_ROUNDS)
         rounds = 9;
     bu_pin_self(cpu);

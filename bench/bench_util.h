@@ -7,9 +7,11 @@
 #define SN_BENCH_UTIL_H
 
 #include <errno.h>
+#include <getopt.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -107,6 +109,26 @@ static inline int bu_pin_self(int cpu)
         if (cpu < 0 || c == cpu)
             CPU_SET(c, &s);
     return sched_setaffinity(0, sizeof s, &s) == 0 || cpu < 0 ? 0 : -errno;
+}
+
+/*
+ * The command line of the benchmarks that take only -r ROUNDS and -c CPU: fills *rounds and
+ * *cpu (left as they are when not given). 0, or 2 (an exit code) after a usage line.
+ */
+static inline int bu_rounds_cpu(int argc, char **argv, int *rounds, int *cpu)
+{
+    int opt;
+    while ((opt = getopt(argc, argv, "r:c:")) != -1) {
+        if (opt == 'r')
+            *rounds = atoi(optarg);
+        else if (opt == 'c')
+            *cpu = atoi(optarg);
+        else {
+            fprintf(stderr, "usage: %s [-r rounds] [-c cpu]\n", argv[0]);
+            return 2;
+        }
+    }
+    return 0;
 }
 
 #endif
