@@ -1,7 +1,7 @@
 /*
  * Meta commands against a per-core store and their answers, in memcached 1.6.18's words and
- * order; see mc_meta.h. Each answer line is built in a local buffer and appended whole, so a
- * failed append leaves nothing half-written.
+ * order; see mc_meta.h. Each answer line is built in a local fixed app_outbuf and appended
+ * whole, so a failed append leaves nothing half-written.
  */
 #include "mc_meta.h"
 #include "mc_base64.h"
@@ -14,34 +14,41 @@
 /* Longest answer line: code and size, 17 flags of at most 22 bytes, a base64 key, W X Z. */
 #define LINE_MAX 1024
 
+/* An answer line: a fixed app_outbuf (apps/common/outbuf.h) over its own bytes. */
 struct line {
-    size_t n;
+    struct app_outbuf o;
     char b[LINE_MAX];
 };
 
 static void put(struct line *l, const char *p, size_t n)
 {
-    memcpy(l->b + l->n, p, n);
-    l->n += n;
+    app_outbuf_put(&l->o, p, n);
 }
 
 static void put_str(struct line *l, const char *s)
 {
-    put(l, s, strlen(s));
-}
-
-/* " <flag><number>" */
-static void put_num(struct line *l, char flag, uint64_t v)
-{
-    char tmp[2] = {' ', flag};
-    put(l, tmp, 2);
-    l->n += app_u64_dec(v, l->b + l->n);
+    app_outbuf_str(&l->o, s);
 }
 
 static void put_flag(struct line *l, char flag)
 {
     char tmp[2] = {' ', flag};
     put(l, tmp, 2);
+}
+
+/* " <flag><number>" */
+static void put_num(struct line *l, char flag, uint64_t v)
+{
+    put_flag(l, flag);
+    app_outbuf_u64(&l->o, v);
+}
+
+/* The base64 form of a binary key. */
+static void put_base64(struct line *l, const char *key, size_t nkey)
+{
+    char *p = app_outbuf_reserve(&l->o, mc_base64_encoded_len(nkey));
+    if (p)
+        app_outbuf_commit(&l->o, mc_base64_encode((const unsigned char *)key, nkey, p));
 }
 
 /* " k<key>", or " k<base64 key> b" for a binary key. */
@@ -52,7 +59,7 @@ static void put_key(struct line *l, const char *key, size_t nkey, bool binary)
         put(l, key, nkey);
         return;
     }
-    l->n += mc_base64_encode((const unsigned char *)key, nkey, l->b + l->n);
+    put_base64(l, key, nkey);
     put(l, " b", 2);
 }
 
@@ -71,9 +78,11 @@ static bool has(const struct mc_cmd *c, char flag)
 static int emit(struct app_outbuf *out, struct line *l, const char *value, size_t n)
 {
     put(l, "\r\n", 2);
-    if (!app_outbuf_reserve(out, l->n + n))
+    if (l->o.err) /* LINE_MAX is the longest line there can be: never, but said */
+        return l->o.err;
+    if (!app_outbuf_reserve(out, l->o.len + n))
         return app_outbuf_overflow(out);
-    app_outbuf_put(out, l->b, l->n);
+    app_outbuf_put(out, l->b, l->o.len);
     return app_outbuf_put(out, value, n);
 }
 
@@ -99,7 +108,7 @@ static int tokens_only(const struct mc_cmd *c, struct app_outbuf *out, struct li
 
 static void start_line(struct line *l, const char *code)
 {
-    l->n = 0;
+    app_outbuf_init_fixed(&l->o, l->b, sizeof l->b);
     put_str(l, code);
 }
 
@@ -108,7 +117,7 @@ static void start_hit(struct line *l, bool value, size_t size)
 {
     start_line(l, value ? "VA " : "HD");
     if (value)
-        l->n += app_u64_dec(size, l->b + l->n);
+        app_outbuf_u64(&l->o, size);
 }
 
 /* ---- mg ---- */
@@ -128,7 +137,7 @@ static void put_ttl(struct line *l, const struct mc_item *it, int64_t now)
     if (it->exptime == 0)
         put(l, "-1", 2);
     else
-        l->n += app_u64_dec((uint32_t)(it->exptime - now), l->b + l->n);
+        app_outbuf_u64(&l->o, (uint32_t)(it->exptime - now));
 }
 
 /* One flag of an mg hit at its turn: an answer token or a change. False: opaque too long. */
@@ -391,15 +400,15 @@ static int exec_me(struct mc_store *s, const struct mc_cmd *c, struct app_outbuf
     struct line l;
     start_line(&l, "ME ");
     if (it->iflags & MC_ITEM_KEY_BINARY)
-        l.n += mc_base64_encode((const unsigned char *)mc_item_key(it), it->nkey, l.b + l.n);
+        put_base64(&l, mc_item_key(it), it->nkey);
     else
         put(&l, mc_item_key(it), it->nkey);
     /* memcached prints its 32-bit clock differences as they wrap: exp is -(seconds left). */
     int exp = it->exptime == 0 ? -1 : (int32_t)(uint32_t)(now - it->exptime);
-    l.n += (size_t)snprintf(
-        l.b + l.n, sizeof l.b - l.n, " exp=%d la=%u cas=%llu fetch=%s cls=1 size=%zu", exp,
-        (uint32_t)(now - it->time), (unsigned long long)it->cas,
-        it->iflags & MC_ITEM_FETCHED ? "yes" : "no", mc_item_size(it->nkey, it->nbytes));
+    app_outbuf_printf(&l.o, " exp=%d la=%u cas=%llu fetch=%s cls=1 size=%zu", exp,
+                      (uint32_t)(now - it->time), (unsigned long long)it->cas,
+                      it->iflags & MC_ITEM_FETCHED ? "yes" : "no",
+                      mc_item_size(it->nkey, it->nbytes));
     return emit(out, &l, NULL, 0);
 }
 
