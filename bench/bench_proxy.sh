@@ -25,7 +25,7 @@ SECS=${PROXY_BENCH_SECS:-2}
 ROUNDS=${PROXY_BENCH_ROUNDS:-5}
 MEM=128
 NC=$(command -v nutcracker || ls /usr/sbin/nutcracker 2>/dev/null)
-[ -n "$NC" ] || sh "$ROOT/.ci/deps.sh" nutcracker >&2 || fail "nutcracker is not installed"
+[ -n "$NC" ] || sh "$ROOT/.ci/deps.sh" --check nutcracker || fail "nutcracker is not installed"
 NC=$(command -v nutcracker || ls /usr/sbin/nutcracker 2>/dev/null)
 [ -n "$NC" ] || fail "nutcracker is not installed (apt-get install nutcracker)"
 

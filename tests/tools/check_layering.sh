@@ -31,7 +31,6 @@ bench/bench_wake.c reactor/topology.h measures the wake-up primitives below the 
 bench/bench_wake.c reactor/wake.h measures the wake-up primitives below the public API
 bench/bench_mesh_scale.c core/mesh_internal.h models an idle loop turn on a mesh of up to 1024 cores without threads
 bench/bench_mesh_scale.c reactor/core.h models an idle loop turn on a mesh of up to 1024 cores without threads
-apps/kv/kv_metrics.c apps/httpd/metrics_text.h the Prometheus writer moves to apps/common (issue 13)
 '
 
 # System calls and their libc wrappers that core/ and partition/ must not call: I/O, memory
