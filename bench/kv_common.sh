@@ -1,3 +1,4 @@
+#!/bin/sh
 # bench/kv_common.sh: what bench_kv.sh and bench_proxy.sh share. Sourced, never run (the
 # name does not match bench_*.sh, so `make bench` does not run it). Before sourcing, set
 # BENCH_NAME (for messages) and ROOT (the repository). Defines the binaries both drive (KV,
