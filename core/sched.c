@@ -21,6 +21,7 @@ int sn__sched_init(struct sn__sched *s, unsigned id, const struct sn_allocator *
 
 void sn__sched_destroy(struct sn__sched *s)
 {
+    sn__fibers_release(s);
     sn__timers_destroy(&s->timers);
     sn__pool_destroy(&s->pool);
     s->rq_head = NULL;

@@ -10,6 +10,7 @@
 #include <sn/sched.h>
 #include <sn/timer.h>
 
+#include "core/fiber.h"
 #include "core/pool.h"
 
 /* Size of the blocks of a core's general pool: futures and every per-call record fit. */
@@ -32,6 +33,7 @@ struct sn__sched {
     uint64_t tasks_run;
     uint64_t timers_fired;
     void *owner;          /* the reactor's per-core state, opaque here */
+    struct sn__fibers fibers;             /* core/fiber.c */
 };
 
 /* The scheduler bound to the calling thread, NULL on a thread that is not a core. */

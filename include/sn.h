@@ -37,5 +37,6 @@
 #include <sn/partition.h>
 #include <sn/net.h>
 #include <sn/file.h>
+#include <sn/fiber.h>
 
 #endif
