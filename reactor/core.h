@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 
 #include "core/sched.h"
+#include "reactor/fiber_stack.h"
 #include "reactor/signals.h"
 #include "reactor/topology.h"
 #include "reactor/uring.h"
@@ -34,7 +35,8 @@ struct sn__io_op;
 /* Counters written by the owner with relaxed single-writer stores, read by anyone. */
 struct sn__counters {
     _Atomic uint64_t msgs_in, msgs_out, tasks, cqes, sleeps, wakeups_sent, stalls,
-        stall_max_ns, timers, external, loops, cancelled, pool_in_use, pool_capacity;
+        stall_max_ns, timers, external, loops, cancelled, pool_in_use, pool_capacity, fibers,
+        fibers_spawned, fiber_stack_bytes, fiber_stack_high_water;
 };
 
 /* A node of the MPSC inbox (malloc'd by the sender, freed by the core). */
@@ -65,6 +67,12 @@ struct sn__core {
     uint64_t nops;
     bool ops_cancelled;
     uint64_t last_cancel_ns;
+
+    /* Fibers: stacks, the overflow handler's stack, the shutdown deadline. */
+    struct sn__stack_pool *stacks;
+    struct sn__altstack altstack;
+    uint64_t fiber_stop_timeout_ns;
+    uint64_t stop_began_ns;
 
     /* Shutdown state of this core. */
     bool stop_seen;      /* entered stopping mode (timers disarmed, sends refused) */
@@ -174,6 +182,17 @@ void sn__loop_run(struct sn__core *c);
 void sn__loop_turn(struct sn__core *c);
 /* Wakes core `to` from core `c` (mesh flush callback, and sn_stop). */
 void sn__loop_wake(void *ctx, unsigned to);
+
+/* reactor/fiber_stop.c: fibers at shutdown (see include/sn/fiber.h). */
+/* Stopping mode begins: starts the fibers' deadline. */
+void sn__fiber_stop_begin(struct sn__core *c, uint64_t now);
+/* Each stopping turn: past fiber_stop_timeout_ms, abandons the fibers still alive. */
+void sn__fiber_stop_check(struct sn__core *c, uint64_t now);
+/* The end of the run (after the calls were cancelled and what that woke ran): abandons the
+ * fibers left, runs what that wakes, and frees their stacks. */
+void sn__fiber_stop_finish(struct sn__core *c);
+/* Refreshes the fiber gauges of c's counters. */
+void sn__fiber_gauges(struct sn__core *c);
 
 /* reactor/rlimit.c */
 /* Raises the soft RLIMIT_NOFILE to the hard limit (sn_run, unless config.keep_nofile_limit).

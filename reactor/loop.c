@@ -163,6 +163,7 @@ static void enter_stopping(struct sn__core *c)
         sn__io_cancel_all(c);
     c->last_cancel_ns = sn_now_ns();
     sn__waiters_settle(&c->stopped, 0, sn__exit_value(c->rt));
+    sn__fiber_stop_begin(c, c->last_cancel_ns);
 }
 
 /* Stopping mode: what this core tells core 0 at the end of each turn. */
@@ -240,6 +241,7 @@ static void update_gauges(struct sn__core *c)
 {
     atomic_store_explicit(&c->c.pool_in_use, c->sched.pool.in_use, memory_order_relaxed);
     atomic_store_explicit(&c->c.pool_capacity, c->sched.pool.capacity, memory_order_relaxed);
+    sn__fiber_gauges(c);
 }
 
 void sn__loop_turn(struct sn__core *c)
@@ -295,6 +297,7 @@ void sn__loop_turn(struct sn__core *c)
             sn__io_cancel_all(c);
             c->last_cancel_ns = now;
         }
+        sn__fiber_stop_check(c, now);
         publish(c);
         if (c->id == 0)
             check_finished(c);
@@ -324,5 +327,6 @@ void sn__loop_run(struct sn__core *c)
     sn__smp_cancel_calls(c);
     while (sn__sched_has_tasks(&c->sched))
         sn__count(&c->c.tasks, sn__sched_run(&c->sched, 0));
+    sn__fiber_stop_finish(c);
     sn__smp_drop_deferred(c);
 }

@@ -44,6 +44,9 @@ static void snapshot(const struct sn__core *c, struct sn_core_metrics *m)
         .stalls = GET(stalls), .stall_max_ns = GET(stall_max_ns), .timers = GET(timers),
         .external = GET(external), .loops = GET(loops), .cancelled = GET(cancelled),
         .pool_in_use = GET(pool_in_use), .pool_capacity = GET(pool_capacity),
+        .fibers = GET(fibers), .fibers_spawned = GET(fibers_spawned),
+        .fiber_stack_bytes = GET(fiber_stack_bytes),
+        .fiber_stack_high_water = GET(fiber_stack_high_water),
     };
 #undef GET
     /* On its own core the gauges are read live, not as last published (every 1024 turns). */
@@ -188,11 +191,13 @@ static void *core_thread(void *arg)
     if (atomic_load(&rt->setup_err))
         return NULL;
     sn__sched_bind(&c->sched, 0);
+    (void)sn__altstack_init(&c->altstack); /* without it an overflow is a plain SIGSEGV */
     if (c->id == 0)
         sn_later(run_main, rt);
     sn__loop_run(c);
     atomic_store(&c->c.pool_in_use, c->sched.pool.in_use);
     atomic_store(&c->c.pool_capacity, c->sched.pool.capacity);
+    sn__altstack_exit(&c->altstack);
     sn__sched_bind(NULL, 0);
     return NULL;
 }
@@ -211,6 +216,7 @@ static void free_cores(struct sn__rt *rt)
             sn__waker_destroy(&c->waker);
         sn__inbox_free(c);
         sn__sched_destroy(&c->sched);
+        sn__stack_pool_destroy(c->stacks);
         sn__free(c->alloc, c, sizeof *c);
     }
     free(rt->cores);
@@ -223,6 +229,20 @@ static void save_metrics(struct sn__rt *rt)
     last_ncores = last_metrics ? rt->ncores : 0;
     for (unsigned i = 0; i < last_ncores; i++)
         snapshot(rt->cores[i], &last_metrics[i]);
+}
+
+/* A core's fiber stacks and shutdown deadline (include/sn/fiber.h). */
+static int fiber_setup(struct sn__rt *rt, struct sn__core *c)
+{
+    unsigned ms = rt->cfg.fiber_stop_timeout_ms;
+    c->fiber_stop_timeout_ns =
+        (uint64_t)(ms ? ms : SN_CONFIG_DEFAULT_FIBER_STOP_TIMEOUT_MS) * 1000000u;
+    const char *check = getenv("SN_FIBER_STACK_CHECK");
+    c->sched.fibers.measure_all = check && strcmp(check, "1") == 0;
+    int rc = sn__stack_pool_create(&c->stacks);
+    if (rc == 0)
+        sn__fibers_set_stacks(&c->sched, sn__stack_pool_provider(c->stacks));
+    return rc;
 }
 
 static int make_cores(struct sn__rt *rt)
@@ -259,6 +279,10 @@ static int make_cores(struct sn__rt *rt)
             return rc;
         }
         c->sched.owner = c;
+        if ((rc = fiber_setup(rt, c)) < 0) {
+            free(allocs);
+            return rc;
+        }
     }
     struct sn_mesh_config mc = {
         .ncores = n, .allocators = allocs, .overflow_limit = rt->cfg.mesh_overflow_limit};
@@ -359,8 +383,11 @@ int sn_run(const struct sn_config *config, sn_main_fn main_fn, void *arg)
         blocked = true;
         rt->signals_ok = sn__signals_open(&rt->signals, on_signal, rt) == 0;
     }
+    bool guarded = rc == 0 && sn__fiber_guard_install() == 0;
     if (rc == 0)
         rc = start_and_join(rt);
+    if (guarded)
+        sn__fiber_guard_uninstall();
     if (rc == 0)
         rc = atomic_load(&rt->exit_code);
     if (rt->cores && rt->mesh)

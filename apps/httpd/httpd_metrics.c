@@ -34,6 +34,11 @@ static const struct field reactor_fields[] = {
     {"sn_cancelled_total", "Cross-core calls cancelled at shutdown.", METRICS_COUNTER},
     {"sn_pool_in_use", "Pooled objects in use.", METRICS_GAUGE},
     {"sn_pool_capacity", "Pooled objects owned.", METRICS_GAUGE},
+    {"sn_fibers", "Fibers alive.", METRICS_GAUGE},
+    {"sn_fibers_spawned_total", "Fibers spawned.", METRICS_COUNTER},
+    {"sn_fiber_stack_bytes", "Usable stack bytes of the live fibers.", METRICS_GAUGE},
+    {"sn_fiber_stack_high_water_bytes", "Most stack bytes a measured fiber used.",
+     METRICS_GAUGE},
 };
 #define NREACTOR (sizeof reactor_fields / sizeof reactor_fields[0])
 _Static_assert(NREACTOR * sizeof(uint64_t) == sizeof(struct sn_core_metrics),

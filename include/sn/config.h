@@ -62,10 +62,17 @@ struct sn_config {
      * limit as inherited.
      */
     bool keep_nofile_limit;
+    /*
+     * How long a core's fibers may keep running after the stop began (milliseconds) before
+     * the ones still alive are reported and abandoned (include/sn/fiber.h, "Shutdown").
+     * 0: SN_CONFIG_DEFAULT_FIBER_STOP_TIMEOUT_MS.
+     */
+    unsigned fiber_stop_timeout_ms;
 };
 
 #define SN_CONFIG_DEFAULT_IDLE_POLL_US 200
 #define SN_CONFIG_DEFAULT_STALL_MS     25
+#define SN_CONFIG_DEFAULT_FIBER_STOP_TIMEOUT_MS 5000
 
 /* sn_config_parse's "go on" return value; every other value is a process exit code. */
 #define SN_CONFIG_CONTINUE (-1)

@@ -28,6 +28,11 @@ struct sn_core_metrics {
     uint64_t cancelled;      /* cross-core calls failed with -ECANCELED at shutdown */
     uint64_t pool_in_use;    /* gauge: pooled objects (futures, call records) in use */
     uint64_t pool_capacity;  /* gauge: pooled objects owned */
+    uint64_t fibers;         /* gauge: fibers alive (spawned and not ended) */
+    uint64_t fibers_spawned; /* fibers spawned */
+    uint64_t fiber_stack_bytes; /* gauge: usable stack bytes of the live fibers */
+    /* gauge: most stack bytes a measured fiber used (SN_FIBER_MEASURE_STACK), 0: none */
+    uint64_t fiber_stack_high_water;
 };
 
 /*
