@@ -139,6 +139,7 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 # Peers some benchmarks link besides libck (Debian packages, installed by .ci/deps.sh).
 BENCH_LIBS_bench_partition := -lmemcached
 BENCH_LIBS_bench_ketama := -lmemcached
+BENCH_LIBS_bench_fiber := -lboost_context
 # Peers some tests check libsn against (Debian packages, installed by .ci/deps.sh).
 TEST_LIBS_test_ketama_libmemcached := -lmemcached -lhashkit
 # Benchmark scripts (bench/bench_*.sh, e.g. against nginx) run after the binaries.

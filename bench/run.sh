@@ -48,6 +48,7 @@ quick_args() {
     bench_conn_balance) echo "-r 1 -s 800 -l 64" ;;
     bench_pipeline) echo "-s 16 -r 1" ;;
     bench_echo) echo "--secs 1 --rounds 1" ;;
+    bench_fiber) echo "-r 1 -s 1000000 -j 100000 -n 10000 -i 20000" ;;
   esac
 }
 if [ -n "${SN_BENCH_QUICK:-}" ]; then

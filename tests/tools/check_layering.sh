@@ -31,6 +31,7 @@ bench/bench_wake.c reactor/topology.h measures the wake-up primitives below the 
 bench/bench_wake.c reactor/wake.h measures the wake-up primitives below the public API
 bench/bench_mesh_scale.c core/mesh_internal.h models an idle loop turn on a mesh of up to 1024 cores without threads
 bench/bench_mesh_scale.c reactor/core.h models an idle loop turn on a mesh of up to 1024 cores without threads
+bench/bench_fiber.c core/fiber.h measures the context switch below the public API
 '
 
 # System calls and their libc wrappers that core/ and partition/ must not call: I/O, memory
