@@ -20,6 +20,11 @@ Test(readme, ring_tour)
     cr_assert_eq(tour_ring(), 285);
 }
 
+Test(readme, fiber_tour, .timeout = 60)
+{
+    cr_assert_eq(tour_fiber(), 14);
+}
+
 /* The whole file as a NUL-terminated string, or NULL. */
 static char *slurp(const char *path)
 {
