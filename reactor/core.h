@@ -23,6 +23,7 @@
 #include "core/sched.h"
 #include "reactor/fiber_stack.h"
 #include "reactor/signals.h"
+#include "reactor/stall.h"
 #include "reactor/topology.h"
 #include "reactor/uring.h"
 #include "reactor/wake.h"
@@ -35,8 +36,8 @@ struct sn__io_op;
 /* Counters written by the owner with relaxed single-writer stores, read by anyone. */
 struct sn__counters {
     _Atomic uint64_t msgs_in, msgs_out, tasks, cqes, sleeps, wakeups_sent, stalls,
-        stall_max_ns, timers, external, loops, cancelled, pool_in_use, pool_capacity, fibers,
-        fibers_spawned, fiber_stack_bytes, fiber_stack_high_water;
+        stall_max_ns, preemptions, timers, external, loops, cancelled, pool_in_use,
+        pool_capacity, fibers, fibers_spawned, fiber_stack_bytes, fiber_stack_high_water;
 };
 
 /* A node of the MPSC inbox (malloc'd by the sender, freed by the core). */
@@ -81,8 +82,7 @@ struct sn__core {
 
     /* Loop state. */
     uint64_t idle_since_ns; /* first idle turn since the last work, 0: busy */
-    uint64_t last_stall_report_ns;
-    uint64_t stall_ns;   /* 0: detector off */
+    struct sn__stall stall; /* stall.ns 0: detector off */
     uint64_t idle_poll_ns;
 
     /* shared: senders' view of this core. */
@@ -112,6 +112,7 @@ struct sn__rt {
     _Atomic int finished;   /* 1 once core 0 found every core idle with nothing in flight */
     struct sn__signals signals;
     bool signals_ok;
+    bool stall_signal_ok;   /* the stall detector's signal handler is installed */
     uint64_t *snap[2];      /* core 0's two reads of every core's counters at shutdown */
 };
 

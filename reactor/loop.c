@@ -8,8 +8,10 @@
  *   5. expire timers;
  *   6. after idle_poll of no work: announce sleep, re-check, block in io_uring until a CQE,
  *      a wake-up or the next timer.
- * Each phase that did work is timed (coarse clock); one longer than --stall-ms is reported
- * as a stall, with the core id and the phase, at most once a second per core.
+ * Each phase that did work is timed on the coarse clock; one longer than --stall-ms gets a
+ * verdict from the thread's CPU time: a stall (reported with the core, the phase and a
+ * backtrace of what ran, at most once a second per core) or a preemption (counted). See
+ * reactor/stall.h.
  *
  * Shutdown: once sn_stop was called, each core enters stopping mode at a turn boundary
  * (timers disarmed, new cross-core work refused, io cancelled) and from then on publishes,
@@ -33,7 +35,6 @@
 #define BACKLOG_WAIT_NS 1000000ull    /* a core with overflow must retry its flush soon */
 #define STOPPING_WAIT_NS 1000000ull   /* core 0 re-checks the shutdown this often */
 #define CANCEL_RETRY_NS 10000000ull   /* re-cancel io started during stopping */
-#define STALL_REPORT_EVERY_NS 1000000000ull
 #define CQE_BATCH 64                  /* CQEs copied out of the ring at a time */
 #define REAP_BUDGET SN__LOOP_REAP_BUDGET
 
@@ -45,33 +46,29 @@ void sn__loop_wake(void *ctx, unsigned to)
 }
 
 /*
- * The loop's cheap clock for stall detection: CLOCK_MONOTONIC_COARSE costs a third of the
- * precise clock and its resolution (a few ms) is enough to spot a phase longer than
- * --stall-ms (25 ms by default). Timers and idle polling use the precise sn_now_ns().
+ * A boundary between phases, at coarse time `now` (reactor/stall.h): the first one of each
+ * clock tick re-arms the CPU-time measurement from here.
  */
-static uint64_t coarse_ns(void)
+static inline void stall_boundary(struct sn__core *c, uint64_t now)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (sn_unlikely(now != c->stall.ck_coarse))
+        sn__stall_checkpoint(&c->stall, now);
 }
 
-/* Ends a phase that did work: checks it against the stall threshold. Returns the time. */
+/*
+ * Ends a phase that did work: one that took --stall-ms on the coarse clock gets a verdict
+ * (stall or preemption, from the thread's CPU time). Returns the time.
+ */
 static uint64_t phase_end(struct sn__core *c, uint64_t start, const char *what)
 {
-    if (!c->stall_ns)
+    if (!c->stall.ns)
         return 0;
-    uint64_t now = coarse_ns();
+    uint64_t now = sn__coarse_ns();
     uint64_t took = now - start;
-    if (sn_likely(took < c->stall_ns))
-        return now;
-    sn__count(&c->c.stalls, 1);
-    if (took > atomic_load_explicit(&c->c.stall_max_ns, memory_order_relaxed))
-        atomic_store_explicit(&c->c.stall_max_ns, took, memory_order_relaxed);
-    if (now - c->last_stall_report_ns >= STALL_REPORT_EVERY_NS || !c->last_stall_report_ns) {
-        c->last_stall_report_ns = now;
-        fprintf(stderr, "libsn: core %u stalled for %.1f ms (%s)\n", c->id, took / 1e6, what);
-    }
+    if (sn_unlikely(took >= c->stall.ns))
+        sn__stall_verdict(c, took, now, what);
+    else
+        stall_boundary(c, now);
     return now;
 }
 
@@ -246,8 +243,13 @@ static void update_gauges(struct sn__core *c)
 
 void sn__loop_turn(struct sn__core *c)
 {
-    uint64_t t = c->stall_ns ? coarse_ns() : 0;
+    uint64_t t = 0;
     unsigned work = 0, n;
+
+    if (c->stall.ns) {
+        t = sn__coarse_ns();
+        stall_boundary(c, t);
+    }
 
     if (c->stop_seen)
         atomic_store(&c->pub_idle, 0);

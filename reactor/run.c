@@ -41,7 +41,8 @@ static void snapshot(const struct sn__core *c, struct sn_core_metrics *m)
     *m = (struct sn_core_metrics){
         .msgs_in = GET(msgs_in), .msgs_out = GET(msgs_out), .tasks = GET(tasks),
         .cqes = GET(cqes), .sleeps = GET(sleeps), .wakeups_sent = GET(wakeups_sent),
-        .stalls = GET(stalls), .stall_max_ns = GET(stall_max_ns), .timers = GET(timers),
+        .stalls = GET(stalls), .stall_max_ns = GET(stall_max_ns),
+        .preemptions = GET(preemptions), .timers = GET(timers),
         .external = GET(external), .loops = GET(loops), .cancelled = GET(cancelled),
         .pool_in_use = GET(pool_in_use), .pool_capacity = GET(pool_capacity),
         .fibers = GET(fibers), .fibers_spawned = GET(fibers_spawned),
@@ -192,9 +193,11 @@ static void *core_thread(void *arg)
         return NULL;
     sn__sched_bind(&c->sched, 0);
     (void)sn__altstack_init(&c->altstack); /* without it an overflow is a plain SIGSEGV */
+    sn__stall_start(&c->stall, (uint64_t)rt->cfg.stall_ms * 1000000u, rt->stall_signal_ok);
     if (c->id == 0)
         sn_later(run_main, rt);
     sn__loop_run(c);
+    sn__stall_stop(&c->stall);
     atomic_store(&c->c.pool_in_use, c->sched.pool.in_use);
     atomic_store(&c->c.pool_capacity, c->sched.pool.capacity);
     sn__altstack_exit(&c->altstack);
@@ -270,7 +273,6 @@ static int make_cores(struct sn__rt *rt)
         c->deferred_tail = &c->deferred_head;
         sn_list_init(&c->calls);
         sn_list_init(&c->ops);
-        c->stall_ns = (uint64_t)rt->cfg.stall_ms * 1000000u;
         c->idle_poll_ns = (uint64_t)rt->cfg.idle_poll_us * 1000u;
         allocs[i] = a;
         int rc = sn__sched_init(&c->sched, i, a);
@@ -384,8 +386,13 @@ int sn_run(const struct sn_config *config, sn_main_fn main_fn, void *arg)
         rt->signals_ok = sn__signals_open(&rt->signals, on_signal, rt) == 0;
     }
     bool guarded = rc == 0 && sn__fiber_guard_install() == 0;
+    struct sigaction old_stall;
+    if (rc == 0 && rt->cfg.stall_ms)
+        rt->stall_signal_ok = sn__stall_install(&old_stall) == 0;
     if (rc == 0)
         rc = start_and_join(rt);
+    if (rt->stall_signal_ok) /* every core thread has ended, with its timer */
+        sn__stall_uninstall(&old_stall);
     if (guarded)
         sn__fiber_guard_uninstall();
     if (rc == 0)

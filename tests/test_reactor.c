@@ -1,7 +1,7 @@
 /*
  * The reactor's loop and life cycle: exit codes, sn_stop from every kind of thread, signals,
- * sleep and wake-up (by messages, by external threads, by timers), shutdown under load, the
- * stall detector, and the io_uring/eventfd fallbacks. No timed assertions: a lost wake-up
+ * sleep and wake-up (by messages, by external threads, by timers), shutdown under load, and
+ * the io_uring/eventfd fallbacks (the stall detector: test_stall.c). No timed assertions: a lost wake-up
  * shows as a watchdog firing (exit code 99) or the test's timeout.
  */
 #include <criterion/criterion.h>
@@ -492,31 +492,6 @@ Test(reactor, shutdown_under_load_settles_everything_once, .timeout = 120)
                          (unsigned long)m.pool_in_use);
         }
     }
-}
-
-/* ---- stall detector ----------------------------------------------------------------- */
-
-static struct sn_future *main_stall(void *arg)
-{
-    (void)arg;
-    uint64_t until = sn_now_ns() + 30000000;
-    while (sn_now_ns() < until)
-        ;
-    return sn_ready(0);
-}
-
-Test(reactor, stall_detector_reports, .timeout = 60)
-{
-    struct sn_config cfg = test_config(2);
-    cfg.stall_ms = 5;
-    cr_assert_eq(sn_run(&cfg, main_stall, NULL), 0);
-    struct sn_core_metrics m;
-    cr_assert_eq(sn_metrics_core(0, &m), 0);
-    cr_assert_geq(m.stalls, 1);
-    cr_assert_geq(m.stall_max_ns, 20000000); /* 30 ms, measured on the coarse clock */
-    /* Core 1 is not checked for zero: on a loaded machine a preempted phase is a stall too. */
-    cr_assert_eq(sn_metrics_core(1, &m), 0);
-    cr_assert_eq(sn_metrics_core(2, &m), -EINVAL);
 }
 
 /* ---- io_uring operations with callbacks (reactor/io.h) ------------------------------ */

@@ -69,7 +69,10 @@ static const struct fam {
     {"sn_cqes_total", "io_uring completions reaped.", METRICS_COUNTER, R(cqes)},
     {"sn_loops_total", "Reactor loop turns.", METRICS_COUNTER, R(loops)},
     {"sn_sleeps_total", "Times a core slept.", METRICS_COUNTER, R(sleeps)},
-    {"sn_stalls_total", "Loop phases over the stall threshold.", METRICS_COUNTER, R(stalls)},
+    {"sn_stalls_total", "Loop phases over the stall threshold in CPU time.", METRICS_COUNTER,
+     R(stalls)},
+    {"sn_preemptions_total", "Loop phases over the stall threshold on the wall clock only.",
+     METRICS_COUNTER, R(preemptions)},
 #undef S
 #undef R
 };

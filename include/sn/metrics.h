@@ -20,8 +20,10 @@ struct sn_core_metrics {
     uint64_t sleeps;         /* times the loop blocked in io_uring */
     uint64_t wakeups_sent;   /* wake-ups this core sent to sleeping cores */
     uint64_t overflow;       /* messages that went through the mesh's overflow FIFO */
-    uint64_t stalls;         /* loop phases that held the core longer than --stall-ms */
-    uint64_t stall_max_ns;   /* gauge: the longest such phase */
+    uint64_t stalls;         /* loop phases that ran longer than --stall-ms in CPU time */
+    uint64_t stall_max_ns;   /* gauge: the most CPU time such a phase ran */
+    uint64_t preemptions;    /* phases longer than --stall-ms on the wall clock but not in
+                                CPU time: the thread was preempted, stopped or blocked */
     uint64_t timers;         /* timers fired */
     uint64_t external;       /* functions run from the MPSC inbox of non-core threads */
     uint64_t loops;          /* loop turns */
