@@ -4,7 +4,8 @@
 #   sh bench/bench_httpd.sh            (or: make bench BENCHES=bench_httpd)
 #   env: BUILD (build), DURATION seconds per wrk run (3), ROUNDS (5), CONNS (64),
 #        HTTPD_OPTS_A (""), HTTPD_OPTS_B ("--idle-poll-us 0"): extra sn-httpd options per setup,
-#        SETUPS ("a b"): which setups to run (the summary line reads a)
+#        SETUPS ("a b"): which setups to run (the summary line reads a),
+#        LOADS ("hello pipelined static"): which loads to run
 #
 # Three loads: "hello" (GET / with keep-alive; nginx answers `return 200 "Hello, world!\n"`),
 # "pipelined" (the same, 16 requests per write through bench/wrk_pipeline.lua) and "static"
@@ -23,10 +24,13 @@
 #      needs, while nginx never polls.
 # For each run it also reads the server's CPU time (utime+stime from /proc/<pid>/stat; for
 # nginx the master and every worker) and reports CPU-seconds per million requests, which stays
-# fair when the client is the bottleneck.
+# fair when the client is the bottleneck; its ratio (httpd's CPU per request over nginx's, the
+# median of the per-round ratios) is printed next to the req/s ratio for every load and setup.
 #
 # Ends with: summary: httpd_rps=.. nginx_rps=.. ratio=.. pipelined_ratio=.. static_ratio=..
-# (setup a, medians), then more keys. Everything it starts is stopped on exit.
+# (setup a, medians), cpu_ratio_vs_nginx=.. pipelined_cpu_ratio_vs_nginx=..
+# static_cpu_ratio_vs_nginx=.., then the same with a b_ prefix for setup b, and more keys.
+# Everything it starts is stopped on exit.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
@@ -38,7 +42,7 @@ HTTPD_OPTS_B=${HTTPD_OPTS_B---idle-poll-us 0}
 SETUPS=${SETUPS:-a b}
 HTTPD=$BUILD/bin/sn-httpd
 PIPELINE_LUA=$(pwd)/bench/wrk_pipeline.lua
-TESTS="hello pipelined static"
+TESTS=${LOADS:-hello pipelined static}
 
 sh .ci/deps.sh --check nginx-light wrk curl || exit 1
 if [ ! -x "$HTTPD" ]; then
@@ -221,16 +225,17 @@ ratio() {
 
 report() {
   echo "setup $1 ($2): medians over $ROUNDS rounds"
-  printf "  %-10s %10s %10s %7s %10s %10s %10s %10s %9s %9s\n" test httpd_rps nginx_rps ratio \
-    httpd_avg nginx_avg httpd_p99 nginx_p99 httpd_cpu nginx_cpu
+  printf "  %-10s %10s %10s %7s %10s %10s %10s %10s %9s %9s %9s\n" test httpd_rps nginx_rps ratio \
+    httpd_avg nginx_avg httpd_p99 nginx_p99 httpd_cpu nginx_cpu cpu_ratio
   for t in $TESTS; do
-    printf "  %-10s %10.0f %10.0f %7.3f %8.0fus %8.0fus %8.0fus %8.0fus %9.3f %9.3f\n" "$t" \
+    printf "  %-10s %10.0f %10.0f %7.3f %8.0fus %8.0fus %8.0fus %8.0fus %9.3f %9.3f %9.3f\n" "$t" \
       "$(col "$1" $t httpd 5)" "$(col "$1" $t nginx 5)" "$(ratio "$1" $t 5)" \
       "$(col "$1" $t httpd 7)" "$(col "$1" $t nginx 7)" \
       "$(col "$1" $t httpd 8)" "$(col "$1" $t nginx 8)" \
-      "$(col "$1" $t httpd 9)" "$(col "$1" $t nginx 9)"
+      "$(col "$1" $t httpd 9)" "$(col "$1" $t nginx 9)" "$(ratio "$1" $t 9)"
   done
-  echo "  (latency: wrk's average and p99; cpu: server CPU-seconds per million requests)"
+  echo "  (latency: wrk's average and p99; cpu: server CPU-seconds per million requests;"
+  echo "   ratios: medians of the per-round httpd/nginx ratios)"
 }
 
 echo "bench_httpd: sn-httpd ($HTTPD) vs $(nginx -v 2>&1 | sed 's/.*: //'), wrk $CONNS" \
@@ -270,4 +275,9 @@ printf " httpd_pipelined_rps=%.0f nginx_pipelined_rps=%.0f httpd_static_rps=%.0f
 printf " httpd_cpu_s_per_mreq=%s nginx_cpu_s_per_mreq=%s" "$(col a hello httpd 9)" "$(col a hello nginx 9)"
 printf " b_ratio=%s b_pipelined_ratio=%s b_static_ratio=%s b_httpd_cpu_s_per_mreq=%s" \
   "$(ratio b hello 5)" "$(ratio b pipelined 5)" "$(ratio b static 5)" "$(col b hello httpd 9)"
-printf " b_nginx_cpu_s_per_mreq=%s rounds=%s non_2xx=%s\n" "$(col b hello nginx 9)" "$ROUNDS" "$bad"
+printf " b_nginx_cpu_s_per_mreq=%s" "$(col b hello nginx 9)"
+printf " cpu_ratio_vs_nginx=%s pipelined_cpu_ratio_vs_nginx=%s static_cpu_ratio_vs_nginx=%s" \
+  "$(ratio a hello 9)" "$(ratio a pipelined 9)" "$(ratio a static 9)"
+printf " b_cpu_ratio_vs_nginx=%s b_pipelined_cpu_ratio_vs_nginx=%s b_static_cpu_ratio_vs_nginx=%s" \
+  "$(ratio b hello 9)" "$(ratio b pipelined 9)" "$(ratio b static 9)"
+printf " rounds=%s non_2xx=%s\n" "$ROUNDS" "$bad"

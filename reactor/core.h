@@ -83,7 +83,9 @@ struct sn__core {
     /* Loop state. */
     uint64_t idle_since_ns; /* first idle turn since the last work, 0: busy */
     struct sn__stall stall; /* stall.ns 0: detector off */
-    uint64_t idle_poll_ns;
+    uint64_t idle_poll_ns;  /* busy-poll limit after cross-core work */
+    uint64_t io_poll_ns;    /* busy-poll limit after io_uring work only */
+    bool cross_core_recent; /* cross-core work since the last sleep */
 
     /* shared: senders' view of this core. */
     struct sn__waker waker;

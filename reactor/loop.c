@@ -6,8 +6,12 @@
  *   4. submit SQEs and reap CQEs without blocking, running their callbacks (at most
  *      SN__LOOP_REAP_BUDGET per turn, so a stream of completions cannot hold the core);
  *   5. expire timers;
- *   6. after idle_poll of no work: announce sleep, re-check, block in io_uring until a CQE,
- *      a wake-up or the next timer.
+ *   6. after a poll time of no work: announce sleep, re-check, block in io_uring until a CQE,
+ *      a wake-up or the next timer. The poll time is idle_poll after cross-core work since
+ *      the last sleep (or with calls waiting for a reply): the next message is seen at once
+ *      by a polling core, while a sleeping one needs a wake-up. After io_uring work only it
+ *      is io_poll (0 by default): the kernel wakes the core when io completes, and polling
+ *      for it costs CPU time that a request would otherwise not cost.
  * Each phase that did work is timed on the coarse clock; one longer than --stall-ms gets a
  * verdict from the thread's CPU time: a stall (reported with the core, the phase and a
  * backtrace of what ran, at most once a second per core) or a preemption (counted). See
@@ -228,7 +232,20 @@ static void sleep_now(struct sn__core *c, uint64_t now)
     }
     sn__waker_sleep_end(&c->waker);
     sn_mesh_sleep_cancel(c->mesh, c->id);
-    c->idle_since_ns = 0; /* poll again for idle_poll before the next sleep */
+    c->idle_since_ns = 0; /* poll again before the next sleep */
+    c->cross_core_recent = false;
+}
+
+/*
+ * How long an idle core busy-polls before it sleeps: idle_poll while cross-core work is
+ * about (since the last sleep, or still expected: calls waiting for replies, replies or
+ * messages waiting for room), else io_poll.
+ */
+static uint64_t poll_limit(struct sn__core *c)
+{
+    if (c->cross_core_recent || c->ncalls || c->deferred_head || sn_mesh_backlog(c->mesh, c->id))
+        return c->idle_poll_ns;
+    return c->io_poll_ns;
 }
 
 /* Per-turn gauges are refreshed once per this many turns (and before sleeping). */
@@ -244,7 +261,7 @@ static void update_gauges(struct sn__core *c)
 void sn__loop_turn(struct sn__core *c)
 {
     uint64_t t = 0;
-    unsigned work = 0, n;
+    unsigned work = 0, cross = 0, n;
 
     if (c->stall.ns) {
         t = sn__coarse_ns();
@@ -254,11 +271,11 @@ void sn__loop_turn(struct sn__core *c)
     if (c->stop_seen)
         atomic_store(&c->pub_idle, 0);
     if ((n = sn_mesh_drain(c->mesh, c->id, DRAIN_BUDGET))) {
-        work += n;
+        cross += n;
         t = phase_end(c, t, "handling messages");
     }
     if (inbox_busy(c) && (n = sn__inbox_drain(c))) {
-        work += n;
+        cross += n;
         t = phase_end(c, t, "external calls");
     }
     if (sn__sched_has_tasks(&c->sched)) {
@@ -269,7 +286,8 @@ void sn__loop_turn(struct sn__core *c)
     }
     if (c->deferred_head)
         sn__smp_retry_deferred(c);
-    work += sn_mesh_flush(c->mesh, c->id, sn__loop_wake, c);
+    cross += sn_mesh_flush(c->mesh, c->id, sn__loop_wake, c);
+    work += cross;
     io_phase(c);
     if (io_uring_cq_ready(&c->uring.ring) && (n = reap(c))) {
         work += n;
@@ -306,13 +324,14 @@ void sn__loop_turn(struct sn__core *c)
     }
     if (work) {
         c->idle_since_ns = 0; /* busy: the idle clock starts at the next idle turn */
+        c->cross_core_recent |= cross != 0;
         return;
     }
     if (!now)
         now = sn_now_ns();
     if (!c->idle_since_ns)
         c->idle_since_ns = now;
-    else if (now - c->idle_since_ns >= c->idle_poll_ns) {
+    else if (now - c->idle_since_ns >= poll_limit(c)) {
         update_gauges(c);
         sleep_now(c, now);
     }

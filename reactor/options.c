@@ -15,6 +15,7 @@ enum opt_id {
     OPT_SMP,
     OPT_CPUSET,
     OPT_IDLE,
+    OPT_IO_POLL,
     OPT_STALL,
     OPT_UNPINNED,
     OPT_MESH_OVERFLOW,
@@ -32,6 +33,7 @@ static const struct opt opts[] = {
     {"--smp", OPT_SMP, true},
     {"--cpuset", OPT_CPUSET, true},
     {"--idle-poll-us", OPT_IDLE, true},
+    {"--io-poll-us", OPT_IO_POLL, true},
     {"--stall-ms", OPT_STALL, true},
     {"--unpinned", OPT_UNPINNED, false},
     {"--mesh-overflow-limit", OPT_MESH_OVERFLOW, true},
@@ -44,7 +46,9 @@ static const char help_text[] =
     "  --smp N            number of reactor cores (default: one per physical core)\n"
     "  --cpuset LIST      run one reactor on each listed CPU, e.g. 0-1,3 or 0-7:2\n"
     "  --unpinned         do not pin reactor threads; allows more reactors than CPUs\n"
-    "  --idle-poll-us N   busy-poll N microseconds before sleeping (default 200)\n"
+    "  --idle-poll-us N   busy-poll N microseconds before sleeping after cross-core work\n"
+    "                     (default 200)\n"
+    "  --io-poll-us N     the same after network or file work only (default 0)\n"
     "  --stall-ms N       report a task holding a core over N ms, 0 = off (default 25)\n"
     "  --mesh-overflow-limit N\n"
     "                     messages a core may hold for cores whose rings are full before\n"
@@ -58,6 +62,7 @@ void sn_config_init(struct sn_config *cfg)
 {
     *cfg = (struct sn_config){
         .idle_poll_us = SN_CONFIG_DEFAULT_IDLE_POLL_US,
+        .io_poll_us = SN_CONFIG_DEFAULT_IO_POLL_US,
         .stall_ms = SN_CONFIG_DEFAULT_STALL_MS,
     };
 }
@@ -118,6 +123,7 @@ static int apply(struct sn_config *cfg, const struct opt *o, const char *v, cons
     switch (o->id) {
     case OPT_SMP: return set_uint(prog, o->name, v, 1, SN__SMP_MAX, &cfg->smp);
     case OPT_IDLE: return set_uint(prog, o->name, v, 0, SN__IDLE_POLL_US_MAX, &cfg->idle_poll_us);
+    case OPT_IO_POLL: return set_uint(prog, o->name, v, 0, SN__IDLE_POLL_US_MAX, &cfg->io_poll_us);
     case OPT_STALL: return set_uint(prog, o->name, v, 0, SN__STALL_MS_MAX, &cfg->stall_ms);
     case OPT_CPUSET:
         if (sn__cpulist_parse(v, ignore_cpu, NULL, msg, sizeof msg) < 0) {

@@ -274,6 +274,7 @@ static int make_cores(struct sn__rt *rt)
         sn_list_init(&c->calls);
         sn_list_init(&c->ops);
         c->idle_poll_ns = (uint64_t)rt->cfg.idle_poll_us * 1000u;
+        c->io_poll_ns = (uint64_t)rt->cfg.io_poll_us * 1000u;
         allocs[i] = a;
         int rc = sn__sched_init(&c->sched, i, a);
         if (rc < 0) {

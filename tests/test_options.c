@@ -42,6 +42,7 @@ Test(options, defaults)
     cr_assert_eq(cfg.smp, 0);
     cr_assert_null(cfg.cpuset);
     cr_assert_eq(cfg.idle_poll_us, SN_CONFIG_DEFAULT_IDLE_POLL_US);
+    cr_assert_eq(cfg.io_poll_us, SN_CONFIG_DEFAULT_IO_POLL_US);
     cr_assert_eq(cfg.stall_ms, SN_CONFIG_DEFAULT_STALL_MS);
     cr_assert_not(cfg.unpinned);
 }
@@ -66,16 +67,17 @@ Test(options, mesh_overflow_limit)
 Test(options, all_forms)
 {
     struct sn_config cfg;
-    char **argv =
-        ARGV("--smp", "2", "--cpuset=0-1", "--idle-poll-us", "0", "--stall-ms=100", "--unpinned");
-    int argc = ARGC(
-        ARGV("--smp", "2", "--cpuset=0-1", "--idle-poll-us", "0", "--stall-ms=100", "--unpinned"));
+    char **argv = ARGV("--smp", "2", "--cpuset=0-1", "--idle-poll-us", "0", "--io-poll-us=7",
+                       "--stall-ms=100", "--unpinned");
+    int argc = ARGC(ARGV("--smp", "2", "--cpuset=0-1", "--idle-poll-us", "0", "--io-poll-us=7",
+                         "--stall-ms=100", "--unpinned"));
     cr_assert_eq(sn_config_parse(&argc, argv, NULL, &cfg), SN_CONFIG_CONTINUE);
     cr_assert_eq(argc, 1);
     cr_assert_null(argv[1]);
     cr_assert_eq(cfg.smp, 2);
     cr_assert_str_eq(cfg.cpuset, "0-1");
     cr_assert_eq(cfg.idle_poll_us, 0);
+    cr_assert_eq(cfg.io_poll_us, 7);
     cr_assert_eq(cfg.stall_ms, 100);
     cr_assert(cfg.unpinned);
 }
@@ -115,6 +117,7 @@ Test(options, bad_values_exit_2)
     expect_usage_error(ARGV("--cpuset", "1-"), 3);
     expect_usage_error(ARGV("--cpuset", "0,,1"), 3);
     expect_usage_error(ARGV("--idle-poll-us", "20000000"), 3);
+    expect_usage_error(ARGV("--io-poll-us", "-5"), 3);
     expect_usage_error(ARGV("--stall-ms", "1.5"), 3);
     expect_usage_error(ARGV("--unpinned=1"), 2);
     expect_usage_error(ARGV("--mesh-overflow-limit", "many"), 3);
@@ -160,6 +163,7 @@ Test(options, help_prints_app_usage_and_shared_help)
     cr_assert(strstr(buf, "--smp N") != NULL);
     cr_assert(strstr(buf, "--cpuset LIST") != NULL);
     cr_assert(strstr(buf, "--idle-poll-us N") != NULL);
+    cr_assert(strstr(buf, "--io-poll-us N") != NULL);
     cr_assert(strstr(buf, "--stall-ms N") != NULL);
     cr_assert(strstr(buf, "--mesh-overflow-limit N") != NULL);
 }
