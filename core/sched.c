@@ -56,12 +56,12 @@ void sn_schedule(struct sn_task *t)
     s->rq_len++;
 }
 
-/* Clock reads cost ~20 ns, so the quota is checked once per this many tasks. */
+/* Clock reads cost 25-110 ns, so the quota is checked once per this many tasks. */
 #define SN__SCHED_CLOCK_EVERY 16
 
 unsigned sn__sched_run(struct sn__sched *s, uint64_t quota_ns)
 {
-    uint64_t start = quota_ns ? sn_now_ns() : 0;
+    uint64_t start = quota_ns ? sn__sched_now(s) : 0;
     unsigned n = 0;
     struct sn_task *t;
 

@@ -32,6 +32,7 @@ struct sn__sched {
     struct sn__timers timers;
     uint64_t tasks_run;
     uint64_t timers_fired;
+    uint64_t now;         /* the loop turn's time (sn__sched_now), 0: not read yet */
     void *owner;          /* the reactor's per-core state, opaque here */
     struct sn__fibers fibers;             /* core/fiber.c */
 };
@@ -75,6 +76,19 @@ void sn__set_core_count(unsigned n);
  * tasks; 0: no limit). Returns the number run.
  */
 unsigned sn__sched_run(struct sn__sched *s, uint64_t quota_ns);
+
+/*
+ * The time of the current loop turn: sn_now_ns() read at the first call in the turn (the
+ * reactor clears it at every turn start), so everything that can do with the turn's time
+ * (quota start, timer expiry, idle timeouts) costs one clock read per turn, not one each.
+ * Never for deadlines that must not come early (timer arming reads the clock itself).
+ */
+static inline uint64_t sn__sched_now(struct sn__sched *s)
+{
+    if (!s->now)
+        s->now = sn_now_ns();
+    return s->now;
+}
 
 /* True when tasks are queued. */
 static inline bool sn__sched_has_tasks(const struct sn__sched *s)

@@ -13,13 +13,6 @@
 
 #define NOT_ARMED UINT32_MAX
 
-uint64_t sn_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int sn__timers_init(struct sn__timers *t)
 {
     *t = (struct sn__timers){0};

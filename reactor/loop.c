@@ -263,6 +263,7 @@ void sn__loop_turn(struct sn__core *c)
     uint64_t t = 0;
     unsigned work = 0, cross = 0, n;
 
+    c->sched.now = 0; /* a new turn: the clock is read again when first needed */
     if (c->stall.ns) {
         t = sn__coarse_ns();
         stall_boundary(c, t);
@@ -293,9 +294,9 @@ void sn__loop_turn(struct sn__core *c)
         work += n;
         t = phase_end(c, t, "io completions");
     }
-    /* The precise clock only when a timer is armed or the turn was idle. */
+    /* The turn's time only when a timer is armed or the turn was idle. */
     uint64_t now = 0;
-    if (c->sched.timers.n && sn__timers_next(&c->sched) <= (now = sn_now_ns())) {
+    if (c->sched.timers.n && sn__timers_next(&c->sched) <= (now = sn__sched_now(&c->sched))) {
         n = sn__timers_expire(&c->sched, now);
         sn__count(&c->c.timers, n);
         work += n;
@@ -312,7 +313,7 @@ void sn__loop_turn(struct sn__core *c)
     }
     if (sn_unlikely(c->stop_seen)) {
         if (!now)
-            now = sn_now_ns();
+            now = sn__sched_now(&c->sched);
         if (c->nops && now - c->last_cancel_ns >= CANCEL_RETRY_NS) {
             sn__io_cancel_all(c);
             c->last_cancel_ns = now;
@@ -328,7 +329,7 @@ void sn__loop_turn(struct sn__core *c)
         return;
     }
     if (!now)
-        now = sn_now_ns();
+        now = sn__sched_now(&c->sched);
     if (!c->idle_since_ns)
         c->idle_since_ns = now;
     else if (now - c->idle_since_ns >= poll_limit(c)) {

@@ -238,11 +238,12 @@ void sn__conn_progress(struct sn_conn *c);
 void sn__conn_fail(struct sn_conn *c, int err);
 /* Reactor stop: closes the connection gracefully with -ECANCELED. */
 void sn__conn_stop(struct sn_conn *c);
-/* Notes activity for the idle timeout; without one (idle_ms 0) the clock is not read. */
+/* Notes activity for the idle timeout (the loop turn's time: one clock read per turn for all
+ * connections); without a timeout (idle_ms 0) the clock is not read. */
 static inline void sn__conn_touch(struct sn_conn *c)
 {
     if (c->lim.idle_ms)
-        c->last_active = sn_now_ns();
+        c->last_active = sn__sched_now(sn__tls_sched);
 }
 
 /*

@@ -56,7 +56,10 @@ static const char help_text[] =
     "  --help             show this help and exit\n"
     "  --version          show the version and exit\n"
     "Environment: SN_URING_FALLBACK=1 (plain io_uring setup), SN_WAKE_EVENTFD=1 (eventfd "
-    "wake-ups).\n";
+    "wake-ups),\n"
+    "  SN_CLOCK=tsc|monotonic (sn_now_ns from the TSC, or from CLOCK_MONOTONIC; default: the "
+    "TSC\n"
+    "  where it is invariant and the kernel offers it as a clock source).\n";
 
 void sn_config_init(struct sn_config *cfg)
 {

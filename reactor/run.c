@@ -19,6 +19,7 @@
 #include <sn/error.h>
 
 #include "core/alloc.h"
+#include "reactor/clock_setup.h"
 #include "reactor/core.h"
 
 #include <errno.h>
@@ -376,6 +377,7 @@ int sn_run(const struct sn_config *config, sn_main_fn main_fn, void *arg)
         sn_config_init(&rt->cfg);
     rt->main_fn = main_fn;
     rt->main_arg = arg;
+    sn__clock_setup(); /* sn_now_ns() from the TSC where it can be trusted (once) */
     if (!rt->cfg.keep_nofile_limit)
         (void)sn__raise_nofile(); /* a failure is reported and the run goes on */
 
