@@ -170,6 +170,7 @@ static int core_setup(struct sn__core *c)
     if (rc < 0)
         return rc;
     c->uring_ok = true;
+    (void)sn__uring_register_fd(&c->uring); /* an optimisation: without it, io_uring as before */
     rc = sn__waker_init(&c->waker, &c->uring, rt->cfg.wake_eventfd);
     if (rc < 0)
         return rc;
@@ -190,8 +191,11 @@ static void *core_thread(void *arg)
     if (rc < 0)
         set_error(rt, rc);
     pthread_barrier_wait(&rt->barrier);
-    if (atomic_load(&rt->setup_err))
+    if (atomic_load(&rt->setup_err)) {
+        if (c->uring_ok)
+            sn__uring_unregister_fd(&c->uring);
         return NULL;
+    }
     sn__sched_bind(&c->sched, 0);
     (void)sn__altstack_init(&c->altstack); /* without it an overflow is a plain SIGSEGV */
     sn__stall_start(&c->stall, (uint64_t)rt->cfg.stall_ms * 1000000u, rt->stall_signal_ok);
@@ -199,6 +203,7 @@ static void *core_thread(void *arg)
         sn_later(run_main, rt);
     sn__loop_run(c);
     sn__stall_stop(&c->stall);
+    sn__uring_unregister_fd(&c->uring);
     atomic_store(&c->c.pool_in_use, c->sched.pool.in_use);
     atomic_store(&c->c.pool_capacity, c->sched.pool.capacity);
     sn__altstack_exit(&c->altstack);

@@ -134,6 +134,17 @@ int sn__uring_enable(struct sn__uring *u)
     return 0;
 }
 
+bool sn__uring_register_fd(struct sn__uring *u)
+{
+    return io_uring_register_ring_fd(&u->ring) == 1;
+}
+
+void sn__uring_unregister_fd(struct sn__uring *u)
+{
+    if (u->ring.enter_ring_fd != u->ring.ring_fd)
+        io_uring_unregister_ring_fd(&u->ring);
+}
+
 void sn__uring_exit(struct sn__uring *u)
 {
     if (u->fd >= 0)

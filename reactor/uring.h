@@ -70,6 +70,18 @@ int sn__uring_init(struct sn__uring *u, unsigned entries, unsigned flags);
  */
 int sn__uring_enable(struct sn__uring *u);
 
+/*
+ * Owner only: registers the ring's fd with the calling thread (io_uring_register_ring_fd), so
+ * each io_uring_enter skips the fd lookup and its reference count. Returns true when done; a
+ * kernel without it changes nothing. Undo with sn__uring_unregister_fd on the same thread
+ * before it ends (the registration belongs to the thread, and liburing would otherwise try to
+ * undo it from whichever thread closes the ring).
+ */
+bool sn__uring_register_fd(struct sn__uring *u);
+
+/* Owner only, the thread that registered: drops the registration (no-op without one). */
+void sn__uring_unregister_fd(struct sn__uring *u);
+
 /* Closes the ring. Any thread, once the owner no longer uses it. */
 void sn__uring_exit(struct sn__uring *u);
 
