@@ -54,6 +54,7 @@ struct sn_conn *sn__conn_new(struct sn__netc *nc, int fd, const struct sn_conn_l
     c->last_active = sn_now_ns();
     sn_list_push_back(&nc->conns, &c->link);
     sn__netc_ref(nc);
+    sn__conn_fix_file(c);
     return c;
 }
 
@@ -72,6 +73,7 @@ static void conn_finish(struct sn_task *t)
     struct sn__netc *nc = c->nc;
 
     sn__conn_out_drop(c);
+    sn__conn_unfix_file(c); /* before the fd number can be handed out again */
     sn__net_close_fd(c->fd, c->linger0);
     c->fd = -1;
     sn_list_remove(&c->link);

@@ -303,6 +303,9 @@ void sn__netc_unref(struct sn__netc *nc)
     if (--nc->refs)
         return;
     br_teardown(nc);
+    struct sn__core *core = sn__core_self();
+    if (nc->files_state == 1 && core) /* drop-slot SQEs still queued then fail harmlessly */
+        io_uring_unregister_files(&core->uring.ring);
     if (tls_netc == nc)
         tls_netc = NULL;
     free(nc);

@@ -34,6 +34,8 @@
 #define SN__NET_LEND_MIN 1024
 #define SN__NET_LEND_MAX (SN__NET_NBUFS / 2)
 #define SN__NET_CHUNK 16384 /* smallest output chunk */
+#define SN__NET_FIXED_MAX   65536u /* registered file slots per core at most (net_files.c) */
+#define SN__NET_FIX_PENDING 1024u  /* slot registrations queued at once, > SQ entries */
 #define SN__NET_IOV   32    /* iovecs per send */
 /* Bytes that may arrive while the app stopped reading, past input_max: what can be in flight
  * when the receive is cancelled (one buffer for plain recv, at most the ring otherwise). */
@@ -56,6 +58,7 @@ struct sn__chunk {
 
 struct sn_conn {
     int fd;
+    bool fixed; /* the socket is also in the core ring's file slot numbered fd */
     unsigned core;
     struct sn__netc *nc;
     const struct sn_conn_ops *ops;
@@ -190,6 +193,10 @@ struct sn__netc {
     struct sn_task flush_task;
     struct sn__io_op sentinel;
     struct __kernel_timespec sentinel_ts;
+    int files_state;  /* registered file slots: 0 untried, 1 ready (nslots), -1 unavailable */
+    unsigned nslots;
+    unsigned fix_next; /* next value of fix_fds to use */
+    int fix_fds[SN__NET_FIX_PENDING]; /* fds of queued slot registrations (net_files.c) */
 };
 
 /* Ring buffers of the calling core lent to queued output now (sn_conn_write_input; tests). */
@@ -225,6 +232,19 @@ void sn__net_submit_now(void);
 void sn__net_close_fd(int fd, bool reset);
 /* True once this core must not start new network work. */
 bool sn__net_stopping(struct sn__netc *nc);
+
+/* net_files.c */
+/* Puts the new connection's socket into the core ring's file slot numbered like its fd, when
+ * slots are available; its operations then use the slot (sn__conn_sqe_file). */
+void sn__conn_fix_file(struct sn_conn *c);
+/* Drops the slot; call before closing the fd. */
+void sn__conn_unfix_file(struct sn_conn *c);
+/* Makes `sqe`, prepared with c->fd, name the connection's slot when it has one. */
+static inline void sn__conn_sqe_file(const struct sn_conn *c, struct io_uring_sqe *sqe)
+{
+    if (c->fixed)
+        sqe->flags |= IOSQE_FIXED_FILE; /* slot number == fd */
+}
 
 /* net_conn.c */
 /* Makes a connection on the calling core for an open socket; NULL on -ENOMEM (fd left open). */

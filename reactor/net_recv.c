@@ -45,6 +45,7 @@ int sn__conn_arm_recv(struct sn_conn *c)
     } else {
         io_uring_prep_recv(sqe, c->fd, c->rbuf, SN__NET_BUFSZ, 0);
     }
+    sn__conn_sqe_file(c, sqe);
     c->rop.cb = recv_cb;
     sn__sqe_bind(sqe, &c->rop);
     return 0;

@@ -206,6 +206,7 @@ void sn__conn_send(struct sn_conn *c)
         c->msg.msg_iovlen = n;
         io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
     }
+    sn__conn_sqe_file(c, sqe);
     c->sop.cb = send_cb;
     sn__sqe_bind(sqe, &c->sop);
     if (lt) {

@@ -45,6 +45,7 @@ struct rec {
     _Atomic uint64_t highs; /* STREAM: times the backlog was left over output_high */
     _Atomic uint64_t touched; /* connections whose last_active moved after the accept */
     _Atomic uint64_t lent_max; /* ECHO_INPUT: most receive buffers lent at once on this core */
+    _Atomic uint64_t fixed;    /* connections whose socket is in a registered file slot */
     _Atomic int kernel_bufring;
 } SN_CACHE_ALIGNED;
 
@@ -320,6 +321,8 @@ static inline void *srv_accept(struct sn_conn *c, void *arg)
     struct rec *r = my();
     atomic_fetch_add(&r->opened, 1);
     atomic_fetch_add(sn__conn_uses_bufring(c) ? &r->bufring : &r->plain, 1);
+    if (c->fixed)
+        atomic_fetch_add(&r->fixed, 1);
     atomic_store(&r->kernel_bufring,
                  (sn__core_self()->uring.features & SN__URING_BUF_RING) ? 1 : 0);
     return pc;
