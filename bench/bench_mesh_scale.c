@@ -100,8 +100,10 @@ static int model_init(struct model *m, unsigned n)
     c->rt = &m->rt;
     c->mesh = m->mesh;
     c->deferred_tail = &c->deferred_head;
-    c->stall_ns = (uint64_t)SN_CONFIG_DEFAULT_STALL_MS * 1000000u; /* as a default run */
-    c->idle_poll_ns = UINT64_MAX;                                  /* never sleeps */
+    /* The stall detector as in a default run (its CPU-clock checkpoints: no signal here). */
+    sn__stall_start(&c->stall, (uint64_t)SN_CONFIG_DEFAULT_STALL_MS * 1000000u, false);
+    c->idle_poll_ns = UINT64_MAX; /* never sleeps */
+    c->io_poll_ns = UINT64_MAX;
     rc = sn__sched_init(&c->sched, 0, NULL);
     if (rc == 0)
         rc = sn__uring_init(&c->uring, 256, 0);
@@ -115,6 +117,7 @@ static int model_init(struct model *m, unsigned n)
 static void model_free(struct model *m)
 {
     if (m->core) {
+        sn__stall_stop(&m->core->stall);
         if (m->core->uring_ok)
             sn__uring_exit(&m->core->uring);
         sn__sched_destroy(&m->core->sched);

@@ -86,6 +86,7 @@ struct sn__core {
     uint64_t idle_poll_ns;  /* busy-poll limit after cross-core work */
     uint64_t io_poll_ns;    /* busy-poll limit after io_uring work only */
     bool cross_core_recent; /* cross-core work since the last sleep */
+    uint64_t poll_ns;       /* the poll limit of the current idle period */
 
     /* shared: senders' view of this core. */
     struct sn__waker waker;

@@ -330,9 +330,10 @@ void sn__loop_turn(struct sn__core *c)
     }
     if (!now)
         now = sn__sched_now(&c->sched);
-    if (!c->idle_since_ns)
+    if (!c->idle_since_ns) {
         c->idle_since_ns = now;
-    else if (now - c->idle_since_ns >= poll_limit(c)) {
+        c->poll_ns = poll_limit(c); /* what the idle period's first turn sees holds for it */
+    } else if (now - c->idle_since_ns >= c->poll_ns) {
         update_gauges(c);
         sleep_now(c, now);
     }
