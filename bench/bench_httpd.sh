@@ -29,7 +29,8 @@
 #
 # Ends with: summary: httpd_rps=.. nginx_rps=.. ratio=.. pipelined_ratio=.. static_ratio=..
 # (setup a, medians), cpu_ratio_vs_nginx=.. pipelined_cpu_ratio_vs_nginx=..
-# static_cpu_ratio_vs_nginx=.., then the same with a b_ prefix for setup b, and more keys.
+# static_cpu_ratio_vs_nginx=.., then the same with a b_ prefix for setup b, and more keys;
+# loadavg_start= and loadavg_end= (1-minute load average) say how busy the machine was.
 # Everything it starts is stopped on exit.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -241,6 +242,7 @@ report() {
 echo "bench_httpd: sn-httpd ($HTTPD) vs $(nginx -v 2>&1 | sed 's/.*: //'), wrk $CONNS" \
   "connections, ${DURATION}s per run, $ROUNDS rounds; 4 KiB static file"
 : > "$tmp/results"
+load_start=$(cut -d' ' -f1 /proc/loadavg)
 
 for setup in $SETUPS; do
   case $setup in
@@ -280,4 +282,5 @@ printf " cpu_ratio_vs_nginx=%s pipelined_cpu_ratio_vs_nginx=%s static_cpu_ratio_
   "$(ratio a hello 9)" "$(ratio a pipelined 9)" "$(ratio a static 9)"
 printf " b_cpu_ratio_vs_nginx=%s b_pipelined_cpu_ratio_vs_nginx=%s b_static_cpu_ratio_vs_nginx=%s" \
   "$(ratio b hello 9)" "$(ratio b pipelined 9)" "$(ratio b static 9)"
-printf " rounds=%s non_2xx=%s\n" "$ROUNDS" "$bad"
+printf " rounds=%s non_2xx=%s loadavg_start=%s loadavg_end=%s\n" "$ROUNDS" "$bad" "$load_start" \
+  "$(cut -d' ' -f1 /proc/loadavg)"
