@@ -86,6 +86,38 @@ Test(stall, a_spinning_task_is_reported_with_its_function, .timeout = 120)
     free(out);
 }
 
+/* The same spin inside a fiber: the timer's signal lands on the fiber's own stack, and the
+ * backtrace must stop at the fiber's first frame and still name the function. */
+static int fiber_spin(void *arg, uint64_t *value)
+{
+    (void)arg;
+    (void)value;
+    spin_cpu_for_test(50);
+    return 0;
+}
+
+static struct sn_future *main_spin_in_fiber(void *arg)
+{
+    (void)arg;
+    return sn_fiber_spawn(fiber_spin, NULL, NULL);
+}
+
+Test(stall, a_spinning_fiber_is_reported_with_its_function, .timeout = 120)
+{
+    struct sn_config cfg = test_config(1);
+    cfg.stall_ms = 20;
+    int rc;
+    char *out = run_capturing_stderr(&cfg, main_spin_in_fiber, &rc);
+    cr_assert_eq(rc, 0);
+    struct sn_core_metrics m;
+    cr_assert_eq(sn_metrics_core(0, &m), 0);
+    cr_expect_eq(m.stalls, 1, "%lu stalls", (unsigned long)m.stalls);
+    cr_expect_not_null(strstr(out, "spin_cpu_for_test+0x"), "the function is not named in: %s",
+                       out);
+    cr_expect_not_null(strstr(out, "fiber_spin+0x"), "the fiber is not named in: %s", out);
+    free(out);
+}
+
 /* ---- a core that is not running is not stalled ------------------------------------------- */
 
 struct handshake {
