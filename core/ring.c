@@ -52,8 +52,8 @@ void sn_ring_destroy(struct sn_ring *r)
 
 void sn__ring_set_index(struct sn_ring *r, uint64_t index)
 {
-    r->prod.index = r->prod.other_cache = index;
-    r->cons.index = r->cons.other_cache = index;
+    r->prod.index = r->prod.other_cache = r->prod.published = index;
+    r->cons.index = r->cons.other_cache = r->cons.published = index;
     __atomic_store_n(&r->tail, index, __ATOMIC_SEQ_CST);
     __atomic_store_n(&r->head, index, __ATOMIC_SEQ_CST);
 }
