@@ -87,6 +87,7 @@ struct sn__core {
     uint64_t io_poll_ns;    /* busy-poll limit after io_uring work only */
     bool cross_core_recent; /* cross-core work since the last sleep */
     uint64_t poll_ns;       /* the poll limit of the current idle period */
+    uint64_t idle_turns;    /* idle turns in a row (the clock is read every few of them) */
 
     /* shared: senders' view of this core. */
     struct sn__waker waker;

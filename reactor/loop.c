@@ -41,6 +41,7 @@
 #define CANCEL_RETRY_NS 10000000ull   /* re-cancel io started during stopping */
 #define CQE_BATCH 64                  /* CQEs copied out of the ring at a time */
 #define REAP_BUDGET SN__LOOP_REAP_BUDGET
+#define IDLE_CLOCK_EVERY 64           /* idle turns per precise clock read while polling */
 
 void sn__loop_wake(void *ctx, unsigned to)
 {
@@ -326,14 +327,25 @@ void sn__loop_turn(struct sn__core *c)
     if (work) {
         c->idle_since_ns = 0; /* busy: the idle clock starts at the next idle turn */
         c->cross_core_recent |= cross != 0;
+        c->idle_turns = 0;
         return;
     }
+    /*
+     * A polling core reads the precise clock only every IDLE_CLOCK_EVERY idle turns: the read
+     * costs 20-80 ns (kvm-clock), several times the rest of an idle turn, and every turn spent
+     * in it delays seeing the next message (measured: the cross-core round trip, see
+     * docs/PERFORMANCE.md). The idle clock so starts up to that many turns late, which only
+     * makes idle_poll a few hundred ns longer. idle_poll 0 (sleep at once) still reads it.
+     */
+    if (!c->idle_turns++)
+        c->poll_ns = poll_limit(c); /* what the idle period's first turn sees holds for it */
+    if (c->idle_turns % IDLE_CLOCK_EVERY && c->poll_ns && !now)
+        return;
     if (!now)
         now = sn__sched_now(&c->sched);
-    if (!c->idle_since_ns) {
+    if (!c->idle_since_ns)
         c->idle_since_ns = now;
-        c->poll_ns = poll_limit(c); /* what the idle period's first turn sees holds for it */
-    } else if (now - c->idle_since_ns >= c->poll_ns) {
+    else if (now - c->idle_since_ns >= c->poll_ns) {
         update_gauges(c);
         sleep_now(c, now);
     }
