@@ -4,6 +4,8 @@
  *   pingpong    (peer) two plain threads pinned to CPUs 0 and 1 bounce a value through two
  *               cache lines: the round-trip limit of any cross-core protocol;
  *   rtt         sn_submit_to(1, echo) from core 0, one at a time, target polling (p50/p99/p999);
+ *   copy8/64    the same round trip with sn_submit_copy and an 8-byte payload (it rides in the
+ *               mesh message) or a 64-byte one (a pooled block the target reads);
  *   calls       sn_submit_to 0 -> 1 with WINDOW calls in flight: calls/s with replies;
  *   send        sn_send 0 -> 1 one-way, counted on core 1: messages/s;
  *   wake        core 1 asleep in io_uring (idle after each sample), core 0 takes t0 and
@@ -166,6 +168,7 @@ static uint64_t eventfd_p50(void)
 
 struct results {
     uint64_t rtt_p50, rtt_p99, rtt_p999;
+    uint64_t copy8_p50, copy64_p50;
     double calls_per_s, send_per_s;
     uint64_t wake_p50, wake_p99;
     uint64_t target_sleeps;
@@ -173,6 +176,7 @@ struct results {
 
 static struct {
     uint64_t *rtt;
+    uint64_t *copy[2]; /* copy round trips: 8 and 64 bytes */
     int i;
     uint64_t t0;
     long issued, done;
@@ -227,6 +231,34 @@ static void phase_print(void)
 static struct sn_future *echo(void *arg)
 {
     return sn_ready((uintptr_t)arg);
+}
+
+static struct sn_future *copy_echo(const void *req, size_t len, void *out, size_t cap)
+{
+    (void)out, (void)cap;
+    return sn_ready(len ? *(const unsigned char *)req : 0);
+}
+
+/* One copy round trip after another; arg: 0 for 8 bytes, 1 for 64. */
+static struct sn_future *copy_step(void *arg, uint64_t v)
+{
+    static const unsigned char payload[64] = {1};
+    int which = (int)(uintptr_t)arg;
+    (void)v;
+    uint64_t t = now_ns();
+    if (st.i > 0)
+        st.copy[which][st.i - 1] = t - st.t0;
+    if (st.i++ == n_rtt)
+        return SN_SUCCESS;
+    st.t0 = now_ns();
+    return sn_then(sn_submit_copy(1, copy_echo, payload, which ? 64 : 8), copy_step, arg);
+}
+
+static struct sn_future *copy_phase(void *arg, uint64_t v)
+{
+    (void)v;
+    st.i = 0;
+    return copy_step(arg, 0);
 }
 
 static struct sn_future *rtt_step(void *arg, uint64_t v)
@@ -343,6 +375,8 @@ static struct sn_future *bench_main(void *arg)
     (void)arg;
     st.i = 0;
     struct sn_future *f = rtt_step(NULL, 0);
+    f = sn_then(f, copy_phase, (void *)0);
+    f = sn_then(f, copy_phase, (void *)1);
     f = sn_then(f, calls_phase, NULL);
     return sn_then(f, send_phase, NULL);
 }
@@ -361,6 +395,8 @@ static int run_reactor(struct results *r)
     cfg.stall_ms = 0;
     memset(&st, 0, sizeof st);
     st.rtt = calloc((size_t)n_rtt, sizeof *st.rtt);
+    st.copy[0] = calloc((size_t)n_rtt, sizeof *st.rtt);
+    st.copy[1] = calloc((size_t)n_rtt, sizeof *st.rtt);
     st.wake = calloc((size_t)n_wake, sizeof *st.wake);
     int rc = sn_run(&cfg, bench_main, NULL);
     if (rc == 0)
@@ -374,6 +410,8 @@ static int run_reactor(struct results *r)
         r->rtt_p50 = bu_quantile_u64(st.rtt, (size_t)n_rtt, 0.5);
         r->rtt_p99 = bu_quantile_u64(st.rtt, (size_t)n_rtt, 0.99);
         r->rtt_p999 = bu_quantile_u64(st.rtt, (size_t)n_rtt, 0.999);
+        r->copy8_p50 = bu_quantile_u64(st.copy[0], (size_t)n_rtt, 0.5);
+        r->copy64_p50 = bu_quantile_u64(st.copy[1], (size_t)n_rtt, 0.5);
         r->calls_per_s = (double)n_calls * 1e9 / (double)st.calls_ns;
         r->send_per_s = (double)n_sends * 1e9 / (double)(st.send_end - st.send_start);
         r->wake_p50 = st.wi ? bu_quantile_u64(st.wake, (size_t)st.wi, 0.5) : 0;
@@ -384,6 +422,8 @@ static int run_reactor(struct results *r)
         bench_data_quantiles("bench_submit", "rtt", st.rtt, (size_t)n_rtt); /* sorted */
     }
     free(st.rtt);
+    free(st.copy[0]);
+    free(st.copy[1]);
     free(st.wake);
     return rc;
 }
@@ -489,8 +529,9 @@ int main(int argc, char **argv)
            cpus[0], cpus[1]);
     double r_rtt[MAX_ROUNDS], r_wake[MAX_ROUNDS], rtt[MAX_ROUNDS], ppv[MAX_ROUNDS];
     double calls[MAX_ROUNDS], sends[MAX_ROUNDS], wake[MAX_ROUNDS], efd[MAX_ROUNDS];
+    double c8[MAX_ROUNDS], c64[MAX_ROUNDS], r_c8[MAX_ROUNDS], r_c64[MAX_ROUNDS];
     for (int r = 0; r < n_rounds; r++) {
-        struct results res;
+        struct results res = {0};
         uint64_t pp50 = pingpong_p50();
         int rc = run_reactor(&res);
         if (rc != 0) {
@@ -499,16 +540,22 @@ int main(int argc, char **argv)
         }
         uint64_t e50 = quick ? 1 : eventfd_p50();
         printf("round %d: pingpong p50 %lu ns | rtt p50 %lu p99 %lu p999 %lu ns | "
+               "copy8 p50 %lu copy64 p50 %lu ns | "
                "calls %.2fM/s | send %.2fM/s | wake p50 %lu p99 %lu ns (target slept %lu) | "
                "eventfd p50 %lu ns\n",
                r, (unsigned long)pp50, (unsigned long)res.rtt_p50, (unsigned long)res.rtt_p99,
-               (unsigned long)res.rtt_p999, res.calls_per_s / 1e6, res.send_per_s / 1e6,
+               (unsigned long)res.rtt_p999, (unsigned long)res.copy8_p50,
+               (unsigned long)res.copy64_p50, res.calls_per_s / 1e6, res.send_per_s / 1e6,
                (unsigned long)res.wake_p50, (unsigned long)res.wake_p99,
                (unsigned long)res.target_sleeps, (unsigned long)e50);
         fflush(stdout);
         ppv[r] = (double)pp50;
         rtt[r] = (double)res.rtt_p50;
         r_rtt[r] = (double)res.rtt_p50 / (double)pp50;
+        c8[r] = (double)res.copy8_p50;
+        c64[r] = (double)res.copy64_p50;
+        r_c8[r] = (double)res.copy8_p50 / (double)res.rtt_p50;
+        r_c64[r] = (double)res.copy64_p50 / (double)res.rtt_p50;
         calls[r] = res.calls_per_s;
         sends[r] = res.send_per_s;
         wake[r] = (double)res.wake_p50;
@@ -517,11 +564,13 @@ int main(int argc, char **argv)
     }
     double idle_pct = quick ? 0 : idle_cpu_pct();
     printf("idle 2-core reactor for 2 s: %.3f%% of one CPU\n", idle_pct);
-    printf("summary: rtt_ns=%.0f pingpong_ns=%.0f rtt_vs_pingpong=%.2f calls_per_s=%.0f "
+    printf("summary: rtt_ns=%.0f pingpong_ns=%.0f rtt_vs_pingpong=%.2f copy8_rtt_ns=%.0f "
+           "copy64_rtt_ns=%.0f copy8_vs_rtt=%.2f copy64_vs_rtt=%.2f calls_per_s=%.0f "
            "send_per_s=%.0f wake_p50_ns=%.0f eventfd_wake_p50_ns=%.0f wake_vs_eventfd=%.2f "
            "idle_cpu_pct=%.3f\n",
            bu_median(rtt, n_rounds), bu_median(ppv, n_rounds), bu_median(r_rtt, n_rounds),
-           bu_median(calls, n_rounds), bu_median(sends, n_rounds), bu_median(wake, n_rounds),
-           bu_median(efd, n_rounds), bu_median(r_wake, n_rounds), idle_pct);
+           bu_median(c8, n_rounds), bu_median(c64, n_rounds), bu_median(r_c8, n_rounds),
+           bu_median(r_c64, n_rounds), bu_median(calls, n_rounds), bu_median(sends, n_rounds),
+           bu_median(wake, n_rounds), bu_median(efd, n_rounds), bu_median(r_wake, n_rounds), idle_pct);
     return 0;
 }

@@ -30,6 +30,9 @@
 
 struct sn__rt;
 
+/* Size classes of copied payloads with a pool of their own (reactor/smp_copy.c). */
+#define SN__COPY_POOLS 3
+
 /* An io_uring operation with a completion callback; see reactor/io.h. */
 struct sn__io_op;
 
@@ -61,6 +64,11 @@ struct sn__core {
     /* Cross-core calls waiting for a reply (doubly linked, for cancellation at the end). */
     struct sn_list calls; /* struct sn__call */
     uint64_t ncalls;
+    /* Copy calls failed by the end of a run: their blocks are freed at teardown only, once
+     * no core can still read the payload (reactor/smp_copy.c). */
+    struct sn_list orphans;
+    /* Blocks for copied payloads larger than a 64-byte pool block fits (smp_copy.c). */
+    struct sn__pool copy_pools[SN__COPY_POOLS];
     /* Replies that met a full overflow and wait for the next turn. */
     struct sn__deferred *deferred_head, **deferred_tail;
     /* io_uring operations in flight (for the idle test and cancellation at stop). */
@@ -185,6 +193,8 @@ void sn__loop_run(struct sn__core *c);
 /* One loop turn of core `c` (what sn__loop_run repeats); bench/bench_mesh_scale.c times it
  * on a core of its own making. Owner only. */
 void sn__loop_turn(struct sn__core *c);
+/* Refreshes the pool gauges of c's metrics (c's thread; exact at that moment). */
+void sn__core_update_gauges(struct sn__core *c);
 /* Wakes core `to` from core `c` (mesh flush callback, and sn_stop). */
 void sn__loop_wake(void *ctx, unsigned to);
 

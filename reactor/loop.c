@@ -25,7 +25,7 @@
  * its idle word at the start of every turn, before touching any input, so work caused by a
  * message is always visible either as a busy core or as a changed count.
  */
-#include "reactor/core.h"
+#include "reactor/smp_internal.h"
 #include "reactor/io.h"
 
 #include <errno.h>
@@ -252,10 +252,12 @@ static uint64_t poll_limit(struct sn__core *c)
 /* Per-turn gauges are refreshed once per this many turns (and before sleeping). */
 #define GAUGE_EVERY 1024
 
-static void update_gauges(struct sn__core *c)
+void sn__core_update_gauges(struct sn__core *c)
 {
-    atomic_store_explicit(&c->c.pool_in_use, c->sched.pool.in_use, memory_order_relaxed);
-    atomic_store_explicit(&c->c.pool_capacity, c->sched.pool.capacity, memory_order_relaxed);
+    uint64_t in_use = c->sched.pool.in_use + sn__copy_pools_in_use(c);
+    uint64_t capacity = c->sched.pool.capacity + sn__copy_pools_capacity(c);
+    atomic_store_explicit(&c->c.pool_in_use, in_use, memory_order_relaxed);
+    atomic_store_explicit(&c->c.pool_capacity, capacity, memory_order_relaxed);
     sn__fiber_gauges(c);
 }
 
@@ -306,7 +308,7 @@ void sn__loop_turn(struct sn__core *c)
     uint64_t turns = atomic_load_explicit(&c->c.loops, memory_order_relaxed) + 1;
     atomic_store_explicit(&c->c.loops, turns, memory_order_relaxed);
     if (turns % GAUGE_EVERY == 0)
-        update_gauges(c);
+        sn__core_update_gauges(c);
 
     if (sn_unlikely(!c->stop_seen && atomic_load_explicit(&c->rt->stop, memory_order_relaxed))) {
         enter_stopping(c);
@@ -346,7 +348,7 @@ void sn__loop_turn(struct sn__core *c)
     if (!c->idle_since_ns)
         c->idle_since_ns = now;
     else if (now - c->idle_since_ns >= c->poll_ns) {
-        update_gauges(c);
+        sn__core_update_gauges(c);
         sleep_now(c, now);
     }
 }

@@ -21,6 +21,7 @@
 #include "core/alloc.h"
 #include "reactor/clock_setup.h"
 #include "reactor/core.h"
+#include "reactor/smp_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -53,8 +54,8 @@ static void snapshot(const struct sn__core *c, struct sn_core_metrics *m)
 #undef GET
     /* On its own core the gauges are read live, not as last published (every 1024 turns). */
     if (c->id == sn_core_id()) {
-        m->pool_in_use = c->sched.pool.in_use;
-        m->pool_capacity = c->sched.pool.capacity;
+        m->pool_in_use = c->sched.pool.in_use + sn__copy_pools_in_use(c);
+        m->pool_capacity = c->sched.pool.capacity + sn__copy_pools_capacity(c);
     }
     struct sn_mesh_stats ms;
     sn_mesh_stats(c->mesh, c->id, &ms);
@@ -204,8 +205,7 @@ static void *core_thread(void *arg)
     sn__loop_run(c);
     sn__stall_stop(&c->stall);
     sn__uring_unregister_fd(&c->uring);
-    atomic_store(&c->c.pool_in_use, c->sched.pool.in_use);
-    atomic_store(&c->c.pool_capacity, c->sched.pool.capacity);
+    sn__core_update_gauges(c);
     sn__altstack_exit(&c->altstack);
     sn__sched_bind(NULL, 0);
     return NULL;
@@ -224,6 +224,7 @@ static void free_cores(struct sn__rt *rt)
         if (c->waker_ok)
             sn__waker_destroy(&c->waker);
         sn__inbox_free(c);
+        sn__copy_pools_destroy(c);
         sn__sched_destroy(&c->sched);
         sn__stack_pool_destroy(c->stacks);
         sn__free(c->alloc, c, sizeof *c);
@@ -278,11 +279,14 @@ static int make_cores(struct sn__rt *rt)
         c->place = rt->places[i];
         c->deferred_tail = &c->deferred_head;
         sn_list_init(&c->calls);
+        sn_list_init(&c->orphans);
         sn_list_init(&c->ops);
         c->idle_poll_ns = (uint64_t)rt->cfg.idle_poll_us * 1000u;
         c->io_poll_ns = (uint64_t)rt->cfg.io_poll_us * 1000u;
         allocs[i] = a;
         int rc = sn__sched_init(&c->sched, i, a);
+        if (rc == 0)
+            rc = sn__copy_pools_init(c);
         if (rc < 0) {
             free(allocs);
             return rc;

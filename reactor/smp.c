@@ -13,22 +13,10 @@
  */
 #include <sn/smp.h>
 
-#include "reactor/core.h"
+#include "reactor/smp_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
-
-/* Waiting for a reply on the calling core. The token of the request is its address. */
-struct sn__call {
-    struct sn_list_node link; /* in the core's calls */
-    struct sn_promise *promise;
-};
-
-/* On the target: where the reply of a remote future goes. */
-struct reply_to {
-    void *token;
-    unsigned to;
-};
 
 /* A reply that met a full overflow (-ENOBUFS), retried each turn. */
 struct sn__deferred {
@@ -67,10 +55,15 @@ int sn__smp_send_msg(struct sn__core *c, unsigned to, const struct sn_msg *msg)
 static void reply_ok(const struct sn_msg *msg, unsigned from);
 static void reply_err(const struct sn_msg *msg, unsigned from);
 
-static void send_reply(struct sn__core *c, unsigned to, void *token, int err, uint64_t value)
+/* The copy calls' reply handlers (reactor/smp_copy.c). */
+void sn__copy_reply_ok(const struct sn_msg *msg, unsigned from);
+void sn__copy_reply_err(const struct sn_msg *msg, unsigned from);
+
+void sn__smp_send_reply(struct sn__core *c, unsigned to, void *token, bool copy, int err,
+                        uint64_t value)
 {
     struct sn_msg m = {
-        .fn = err ? reply_err : reply_ok,
+        .fn = copy ? (err ? sn__copy_reply_err : sn__copy_reply_ok) : (err ? reply_err : reply_ok),
         .token = token,
         .value = err ? (uint64_t)(int64_t)err : value,
     };
@@ -111,18 +104,24 @@ void sn__smp_drop_deferred(struct sn__core *c)
     c->deferred_tail = &c->deferred_head;
 }
 
-static void call_unlink(struct sn__core *c, struct sn__call *k)
+void sn__call_unlink(struct sn__core *c, struct sn__call *k)
 {
     sn_list_remove(&k->link);
     c->ncalls--;
 }
 
-static struct sn__call *call_new(struct sn__core *c, struct sn_future **fut)
+void sn__call_link(struct sn__core *c, struct sn__call *k, struct sn_future **fut)
 {
-    struct sn__call *k = sn__sched_obj(&c->sched);
     k->promise = sn_promise_new(fut);
     sn_list_push_back(&c->calls, &k->link);
     c->ncalls++;
+}
+
+struct sn__call *sn__call_new(struct sn__core *c, struct sn_future **fut)
+{
+    struct sn__call *k = sn__sched_obj(&c->sched);
+    k->kind = SN__CALL_PLAIN;
+    sn__call_link(c, k, fut);
     return k;
 }
 
@@ -133,7 +132,7 @@ static struct sn_promise *call_answered(const struct sn_msg *msg)
     struct sn__call *k = msg->token;
     struct sn_promise *p = k->promise;
     sn__count(&c->c.msgs_in, 1);
-    call_unlink(c, k);
+    sn__call_unlink(c, k);
     sn__sched_obj_put(&c->sched, k);
     return p;
 }
@@ -150,14 +149,23 @@ static void reply_err(const struct sn_msg *msg, unsigned from)
     sn_promise_fail(call_answered(msg), (int)(int64_t)msg->value);
 }
 
+/*
+ * The end of a run: nothing moves between cores any more, so no answer can come. Each call
+ * fails with -ECANCELED. A plain record is freed at once; a copy call's block is kept until
+ * teardown (sn__copy_orphan), because the target may still be reading its payload: the other
+ * cores are running their own last continuations at the same time.
+ */
 void sn__smp_cancel_calls(struct sn__core *c)
 {
     struct sn_list_node *n;
     while ((n = sn_list_first(&c->calls))) {
         struct sn__call *k = SN_CONTAINER_OF(n, struct sn__call, link);
         struct sn_promise *p = k->promise;
-        call_unlink(c, k);
-        sn__sched_obj_put(&c->sched, k);
+        sn__call_unlink(c, k);
+        if (k->kind == SN__CALL_COPY)
+            sn__copy_orphan(c, k);
+        else
+            sn__sched_obj_put(&c->sched, k);
         sn__count(&c->c.cancelled, 1);
         sn_promise_fail(p, -ECANCELED);
     }
@@ -165,12 +173,12 @@ void sn__smp_cancel_calls(struct sn__core *c)
 
 /* ---- requests on the target ------------------------------------------------------- */
 
-static void reply_later(void *arg, int err, uint64_t value)
+void sn__smp_reply_later(void *arg, int err, uint64_t value)
 {
     struct sn__core *c = sn__core_self();
-    struct reply_to r = *(struct reply_to *)arg;
+    struct sn__reply_to r = *(struct sn__reply_to *)arg;
     sn__sched_obj_put(&c->sched, arg);
-    send_reply(c, r.to, r.token, err, value);
+    sn__smp_send_reply(c, r.to, r.token, r.copy, err, value);
 }
 
 static void req_future(const struct sn_msg *msg, unsigned from)
@@ -183,13 +191,14 @@ static void req_future(const struct sn_msg *msg, unsigned from)
     int err = 0;
     uint64_t value = 0;
     if (!g || sn__future_take(g, &err, &value)) {
-        send_reply(c, from, token, err, value); /* answered at once: no reply record */
+        sn__smp_send_reply(c, from, token, false, err, value); /* at once: no reply record */
         return;
     }
-    struct reply_to *r = sn__sched_obj(&c->sched);
+    struct sn__reply_to *r = sn__sched_obj(&c->sched);
     r->token = token;
     r->to = from;
-    sn_done(g, reply_later, r);
+    r->copy = false;
+    sn_done(g, sn__smp_reply_later, r);
 }
 
 static void req_call(const struct sn_msg *msg, unsigned from)
@@ -199,7 +208,7 @@ static void req_call(const struct sn_msg *msg, unsigned from)
     uint64_t value = 0;
     sn__count(&c->c.msgs_in, 1);
     int err = fn(msg->arg, &value);
-    send_reply(c, from, msg->token, err, value);
+    sn__smp_send_reply(c, from, msg->token, false, err, value);
 }
 
 static void req_send(const struct sn_msg *msg, unsigned from)
@@ -244,8 +253,7 @@ static void local_run(struct sn_task *t)
     }
 }
 
-static struct local_call *local_new(struct sn__core *c, int kind, void *arg,
-                                    struct sn_future **fut)
+static struct local_call *local_new(struct sn__core *c, int kind, void *arg, struct sn_future **fut)
 {
     struct local_call *l = sn__sched_obj(&c->sched);
     sn_task_init(&l->task, local_run);
@@ -264,7 +272,7 @@ static struct local_call *local_new(struct sn__core *c, int kind, void *arg,
  * handling messages until the shutdown check finds none in flight. Only the final phase,
  * when nobody drains any more, refuses it.
  */
-static int check_target(struct sn__core *c, unsigned core, bool force)
+int sn__smp_check_target(struct sn__core *c, unsigned core, bool force)
 {
     if (core >= c->rt->ncores)
         return -EINVAL;
@@ -276,7 +284,7 @@ static int check_target(struct sn__core *c, unsigned core, bool force)
 static struct sn_future *remote(struct sn__core *c, unsigned core, sn_msg_fn handler,
                                 uint64_t fnbits, void *arg, int local_kind, bool force)
 {
-    int rc = check_target(c, core, force);
+    int rc = sn__smp_check_target(c, core, force);
     if (rc)
         return sn_failed(rc);
     struct sn_future *f;
@@ -288,16 +296,22 @@ static struct sn_future *remote(struct sn__core *c, unsigned core, sn_msg_fn han
             l->fn.call = (sn_call_fn)(uintptr_t)fnbits;
         return f;
     }
-    struct sn__call *k = call_new(c, &f);
+    struct sn__call *k = sn__call_new(c, &f);
     struct sn_msg m = {.fn = handler, .arg = arg, .token = k, .value = fnbits};
     rc = sn__smp_send_msg(c, core, &m);
     if (rc < 0) {
         struct sn_promise *p = k->promise;
-        call_unlink(c, k);
+        sn__call_unlink(c, k);
         sn__sched_obj_put(&c->sched, k);
         sn_promise_fail(p, rc); /* f has no consumer yet: it just holds the error */
     }
     return f;
+}
+
+struct sn_future *sn__submit(struct sn__core *c, unsigned core, sn_remote_fn fn, void *arg,
+                             bool force)
+{
+    return remote(c, core, req_future, (uint64_t)(uintptr_t)fn, arg, LOCAL_REMOTE, force);
 }
 
 struct sn_future *sn_submit_to(unsigned core, sn_remote_fn fn, void *arg)
@@ -317,7 +331,7 @@ int sn_send(unsigned core, void (*fn)(void *arg), void *arg)
     struct sn__core *c = sn__core_self();
     if (!c)
         return -EPERM;
-    int rc = check_target(c, core, false);
+    int rc = sn__smp_check_target(c, core, false);
     if (rc)
         return rc;
     if (core == c->id) {
@@ -327,80 +341,4 @@ int sn_send(unsigned core, void (*fn)(void *arg), void *arg)
     }
     struct sn_msg m = {.fn = req_send, .arg = arg, .value = (uint64_t)(uintptr_t)fn};
     return sn__smp_send_msg(c, core, &m);
-}
-
-/* ---- all cores -------------------------------------------------------------------- */
-
-struct fold {
-    struct sn_promise *promise;
-    sn_reduce_fn reduce;
-    void *reduce_arg;
-    uint64_t acc;
-    unsigned remaining;
-    int err;
-};
-_Static_assert(sizeof(struct fold) <= SN__SCHED_OBJ_SIZE, "fits the core pool");
-
-static void fold_one(void *arg, int err, uint64_t value)
-{
-    struct fold *f = arg;
-    if (err) {
-        if (!f->err)
-            f->err = err;
-    } else if (f->reduce) {
-        f->acc = f->reduce(f->reduce_arg, f->acc, value);
-    }
-    if (--f->remaining)
-        return;
-    struct fold done = *f;
-    sn__sched_obj_put(sn__tls_sched, f);
-    if (done.err)
-        sn_promise_fail(done.promise, done.err);
-    else
-        sn_promise_set(done.promise, done.acc);
-}
-
-static uint64_t count_reduce(void *arg, uint64_t acc, uint64_t value)
-{
-    (void)arg, (void)value;
-    return acc + 1;
-}
-
-uint64_t sn_reduce_sum(void *arg, uint64_t acc, uint64_t value)
-{
-    (void)arg;
-    return acc + value;
-}
-
-struct sn_future *sn__map_reduce(sn_remote_fn fn, void *arg, uint64_t init,
-                                 sn_reduce_fn reduce, void *reduce_arg, bool force)
-{
-    struct sn__core *c = sn__core_here(__func__);
-    struct sn_future *out;
-    struct fold *f = sn__sched_obj(&c->sched);
-    *f = (struct fold){.reduce = reduce, .reduce_arg = reduce_arg, .acc = init,
-                       .remaining = c->rt->ncores};
-    f->promise = sn_promise_new(&out);
-    for (unsigned i = 0; i < c->rt->ncores; i++)
-        sn_done(remote(c, i, req_future, (uint64_t)(uintptr_t)fn, arg, LOCAL_REMOTE, force),
-                fold_one, f);
-    return out;
-}
-
-struct sn_future *sn_map_reduce(sn_remote_fn fn, void *arg, uint64_t init,
-                                sn_reduce_fn reduce, void *reduce_arg)
-{
-    sn__core_here(__func__);
-    return sn__map_reduce(fn, arg, init, reduce, reduce_arg, false);
-}
-
-uint64_t sn__reduce_count(void *arg, uint64_t acc, uint64_t value)
-{
-    return count_reduce(arg, acc, value);
-}
-
-struct sn_future *sn_invoke_on_all(sn_remote_fn fn, void *arg)
-{
-    sn__core_here(__func__);
-    return sn_map_reduce(fn, arg, 0, count_reduce, NULL);
 }

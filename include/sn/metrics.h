@@ -28,8 +28,8 @@ struct sn_core_metrics {
     uint64_t external;       /* functions run from the MPSC inbox of non-core threads */
     uint64_t loops;          /* loop turns */
     uint64_t cancelled;      /* cross-core calls failed with -ECANCELED at shutdown */
-    uint64_t pool_in_use;    /* gauge: pooled objects (futures, call records) in use */
-    uint64_t pool_capacity;  /* gauge: pooled objects owned */
+    uint64_t pool_in_use;    /* gauge: pooled blocks (futures, call records, copies) in use */
+    uint64_t pool_capacity;  /* gauge: pooled blocks owned */
     uint64_t fibers;         /* gauge: fibers alive (spawned and not ended) */
     uint64_t fibers_spawned; /* fibers spawned */
     uint64_t fiber_stack_bytes; /* gauge: usable stack bytes of the live fibers */

@@ -4,9 +4,10 @@
  * SPSC rings (fn: the handler, arg: the user's arg, token: the caller's call record, value:
  * the user function or the result); nothing is allocated per message but a pooled call
  * record on the caller (and, when the remote function returns a pending future, a pooled
- * reply record on the target).
+ * reply record on the target). sn_submit_copy and sn_submit_copy_into carry a copy of the
+ * request and a result area instead of a pointer (below).
  *
- * Ownership across cores, for every function here:
+ * Ownership across cores, for sn_submit_to, sn_call_on, sn_send and the gathering calls:
  *   - `arg` is handed to `fn` on the target core as is. libsn never reads or frees it. The
  *     caller must keep what it points to valid until fn has run (for a remote function that
  *     returns a future: until that future settles), and the two sides must agree on who
@@ -50,6 +51,62 @@ SN_API SN_MUST_USE struct sn_future *sn_submit_to(unsigned core, sn_remote_fn fn
 
 /* Like sn_submit_to for a function that answers at once (no future on the target). */
 SN_API SN_MUST_USE struct sn_future *sn_call_on(unsigned core, sn_call_fn fn, void *arg);
+
+/*
+ * Typed messages: the request is copied, not pointed to, so the caller may reuse or free its
+ * struct as soon as the call returns, and results larger than 64 bits come back into a buffer
+ * of the caller's. For example, with a request struct and an owner core:
+ *
+ *     struct get_req { uint64_t key; uint32_t flags; };
+ *     static struct sn_future *get_remote(const void *req, size_t len, void *out, size_t cap)
+ *     {
+ *         const struct get_req *r = req;          // libsn's copy, len == sizeof *r
+ *         size_t n = store_get(r->key, out, cap);  // writes at most cap bytes into out
+ *         return sn_ready(n);                      // the number of bytes written
+ *     }
+ *     struct get_req q = {.key = k};
+ *     f = sn_submit_copy_into(owner, get_remote, &q, sizeof q, buf, sizeof buf);
+ *     // f succeeds with n once buf holds the n bytes
+ *
+ * `req` points to libsn's copy of the caller's payload (`len` bytes, NULL when len is 0),
+ * aligned to 16 bytes (8 when len <= 8); `out` to `cap` bytes for a result (NULL and 0 for
+ * sn_submit_copy). fn may keep both pointers until the future it returns settles, and must
+ * not use them after that, nor free them. Runs on the target core.
+ */
+typedef struct sn_future *(*sn_copy_fn)(const void *req, size_t len, void *out, size_t cap);
+
+/*
+ * Runs fn on core `core` with a copy of the `len` bytes at `req`, like sn_submit_to: the
+ * future, on the calling core, gets the outcome of the future fn returns.
+ *
+ * Who frees what: libsn copies the payload into memory of the calling core and frees it
+ * there when the reply comes back (the target only reads it, and only before its reply
+ * leaves); nothing is freed on another core and the caller's `req` is not used after the
+ * call returns. Payloads of up to 8 bytes travel inside the 32-byte mesh message; larger ones
+ * in a block from the calling core's pools (no malloc up to 4 KiB) or, beyond that, from its
+ * allocator. Calls to the own core go through the run queue, as sn_submit_to's do.
+ *
+ * Fails (as a failed future) with -EINVAL (bad core, or req NULL with len > 0), -EMSGSIZE
+ * (len over 1 GiB), -ENOMEM, and as sn_submit_to. At the end of a run a call still waiting
+ * fails with -ECANCELED; its copy is kept until sn_run returns, since the target may still
+ * be reading it.
+ */
+SN_API SN_MUST_USE struct sn_future *sn_submit_copy(unsigned core, sn_copy_fn fn, const void *req,
+                                                   size_t len);
+
+/*
+ * sn_submit_copy with a result: fn writes up to `cap` bytes into the `out` it is given (an
+ * area of libsn's in the same block as the payload, not the caller's buffer), and its future's
+ * value is the number of bytes written. When the reply arrives, libsn copies them into the
+ * caller's `out` on the calling core and the future succeeds with that count; a count larger
+ * than cap fails it with -EMSGSIZE instead, and `out` is left alone. The caller's `out` must
+ * stay valid until the future settles; it is written only on the calling core, just before
+ * the future succeeds, and never after a failure (so a call failed at the end of a run never
+ * writes it). Errors as sn_submit_copy, and -EINVAL for out NULL with cap > 0.
+ */
+SN_API SN_MUST_USE struct sn_future *sn_submit_copy_into(unsigned core, sn_copy_fn fn,
+                                                        const void *req, size_t len, void *out,
+                                                        size_t cap);
 
 /*
  * Runs fn(arg) on core `core`, no reply (fire and forget). 0, -EINVAL, -EPERM off a core,
