@@ -21,7 +21,9 @@
  *
  * The own core is a valid target: the call goes through the local run queue, never inline
  * and never through the mesh, so ordering and re-entrancy are the same as for other cores.
- * Calls from one core to another run in the order they were made.
+ * Calls from one core to another run in the order they were made, whatever their kind
+ * (sn_submit_to, sn_call_on, sn_send, copies, the parts of gathering calls). Gathering calls
+ * can also run the own part inline: see "Gathering" below for what each form sees.
  *
  * All functions here: any reactor core. On other threads the ones returning a future abort
  * (include/sn/future.h) and sn_send returns -EPERM.
@@ -32,6 +34,8 @@
 
 #include <sn/common.h>
 #include <sn/future.h>
+
+#include <stdbool.h>
 
 SN_BEGIN_DECLS
 
@@ -115,10 +119,104 @@ SN_API SN_MUST_USE struct sn_future *sn_submit_copy_into(unsigned core, sn_copy_
 SN_API int sn_send(unsigned core, void (*fn)(void *arg), void *arg);
 
 /*
- * Runs fn(arg) on every core (the caller's included); the future succeeds with the core
- * count when all succeeded, else fails with the first error to arrive, after all settled.
+ * Gathering: one call on many cores, one future for all the answers.
+ *
+ * Ordering guarantees (what a part on core B sees, for a gather made on core A):
+ *   - B != A: the part is a message from A to B, queued behind every message A sent to B
+ *     before the call (sn_submit_to, sn_call_on, sn_send, copies, earlier gathers) and ahead
+ *     of every later one. Those earlier requests have run on B when the part runs (a request
+ *     whose function returned a pending future has started, not necessarily finished).
+ *   - B == A, by default: the part goes through A's run queue, like sn_submit_to(A, ...): it
+ *     runs after the tasks A queued before (earlier calls to A itself included), but only once
+ *     the current task has returned, so code that runs inline after the call (the next
+ *     pipelined request on a connection, say) does not see its effect yet.
+ *   - B == A with SN_GATHER_LOCAL_INLINE: fn(arg) runs at once, inside the call, before any
+ *     remote part is sent: it sees everything A did inline before, and whatever A does inline
+ *     after the call sees it. It does not wait for calls to A still in A's run queue.
+ *   - Between the parts on different cores there is no order; the reducer sees the values in
+ *     the order they arrive.
+ *
+ * So pick the form that matches how the work before it was done. A server that applies its
+ * own keys inline and sends the other keys to their owners (as sn-kv does) gathers inline:
+ *
+ *     // set: the owner applies it; this core's keys at once, the others by message
+ *     if (owner == sn_core_id())
+ *         store_set(key, value);
+ *     else
+ *         sn_send(owner, apply_set, msg);
+ *     ...
+ *     // a count of every core's keys, made after the set: must include it
+ *     struct sn_gather how = {.flags = SN_GATHER_LOCAL_INLINE};
+ *     f = sn_map_reduce_on(&how, count_keys, NULL, 0, sn_reduce_sum, NULL);
+ *
+ * Code that sends every write through sn_submit_to or sn_send, its own core's included, keeps
+ * the default. Work batched by the app and not yet sent is the app's to send first.
+ */
+
+/* Cores that sn_core_set_* and struct sn_gather can name (SN_MESH_MAX_CORES). */
+#define SN_CORE_SET_MAX 1024
+
+/* A set of cores, for struct sn_gather. Zero-initialised (or sn_core_set_clear): empty. */
+struct sn_core_set {
+    uint64_t bits[SN_CORE_SET_MAX / 64];
+};
+
+/* Empties `s`. Any thread (touches only `s`), as are the other sn_core_set_* helpers. */
+static inline void sn_core_set_clear(struct sn_core_set *s)
+{
+    for (unsigned i = 0; i < SN_CORE_SET_MAX / 64; i++)
+        s->bits[i] = 0;
+}
+
+/* Adds `core` (< SN_CORE_SET_MAX; larger values are ignored). */
+static inline void sn_core_set_add(struct sn_core_set *s, unsigned core)
+{
+    if (core < SN_CORE_SET_MAX)
+        s->bits[core / 64] |= (uint64_t)1 << (core % 64);
+}
+
+/* Removes `core`. */
+static inline void sn_core_set_remove(struct sn_core_set *s, unsigned core)
+{
+    if (core < SN_CORE_SET_MAX)
+        s->bits[core / 64] &= ~((uint64_t)1 << (core % 64));
+}
+
+/* True when `core` is in `s`. */
+static inline bool sn_core_set_has(const struct sn_core_set *s, unsigned core)
+{
+    return core < SN_CORE_SET_MAX && (s->bits[core / 64] >> (core % 64) & 1);
+}
+
+/* struct sn_gather flags. */
+#define SN_GATHER_LOCAL_INLINE (1u << 0) /* the calling core's part runs inside the call */
+#define SN_GATHER_SKIP_SELF    (1u << 1) /* leave the calling core out */
+
+/*
+ * Which cores a gathering call runs on and how. Zero-initialised: every core, the own part
+ * through the run queue (sn_map_reduce's and sn_invoke_on_all's behaviour). Read during the
+ * call only.
+ */
+struct sn_gather {
+    const struct sn_core_set *cores; /* NULL: every core; else only these */
+    unsigned flags;                  /* SN_GATHER_LOCAL_INLINE, SN_GATHER_SKIP_SELF */
+};
+
+/*
+ * Runs fn(arg) on every core (the caller's included, through its run queue); the future
+ * succeeds with the core count when all succeeded, else fails with the first error to
+ * arrive, after all settled. `arg` must stay valid until the future settles.
  */
 SN_API SN_MUST_USE struct sn_future *sn_invoke_on_all(sn_remote_fn fn, void *arg);
+
+/*
+ * sn_invoke_on_all on the cores and in the way `how` says (NULL: as sn_invoke_on_all). The
+ * future succeeds with the number of cores that ran fn (0, at once, for an empty choice).
+ * Fails (as a failed future, fn never called) with -EINVAL when the set names a core that
+ * does not exist.
+ */
+SN_API SN_MUST_USE struct sn_future *sn_invoke_on(const struct sn_gather *how, sn_remote_fn fn,
+                                                 void *arg);
 
 /* Folds one core's value into the accumulator, on the calling core. */
 typedef uint64_t (*sn_reduce_fn)(void *arg, uint64_t acc, uint64_t value);
@@ -127,10 +225,18 @@ typedef uint64_t (*sn_reduce_fn)(void *arg, uint64_t acc, uint64_t value);
  * Runs fn(arg) on every core and folds the values on the calling core, in the order they
  * arrive (so `reduce` should be associative and commutative): acc = reduce(reduce_arg, acc,
  * value), starting from `init`. Succeeds with the final acc, or fails with the first error
- * seen (after every core answered).
+ * seen (after every core answered). The own part goes through the run queue (see above).
  */
 SN_API SN_MUST_USE struct sn_future *sn_map_reduce(sn_remote_fn fn, void *arg, uint64_t init,
                                                    sn_reduce_fn reduce, void *reduce_arg);
+
+/*
+ * sn_map_reduce on the cores and in the way `how` says (NULL: as sn_map_reduce). An empty
+ * choice succeeds at once with `init`; -EINVAL as sn_invoke_on.
+ */
+SN_API SN_MUST_USE struct sn_future *sn_map_reduce_on(const struct sn_gather *how,
+                                                     sn_remote_fn fn, void *arg, uint64_t init,
+                                                     sn_reduce_fn reduce, void *reduce_arg);
 
 /* Ready-made reducer: the sum of the values. */
 SN_API uint64_t sn_reduce_sum(void *arg, uint64_t acc, uint64_t value);
