@@ -32,6 +32,7 @@
 #include <sn/future.h>
 #include <sn/timer.h>
 #include <sn/reactor.h>
+#include <sn/app.h>
 #include <sn/smp.h>
 #include <sn/metrics.h>
 #include <sn/partition.h>

@@ -10,6 +10,7 @@
 #ifndef SN_REACTOR_CORE_H
 #define SN_REACTOR_CORE_H
 
+#include <sn/app.h>
 #include <sn/config.h>
 #include <sn/list.h>
 #include <sn/mesh.h>
@@ -84,8 +85,9 @@ struct sn__core {
     uint64_t stop_began_ns;
 
     /* Shutdown state of this core. */
+    bool stop_req_seen;  /* saw the stop request (sn_when_stopped settled) */
     bool stop_seen;      /* entered stopping mode (timers disarmed, sends refused) */
-    struct sn__waiters stopped; /* sn_when_stopped futures, settled when stop_seen is set */
+    struct sn__waiters stopped; /* sn_when_stopped futures, settled at stop_req_seen */
     bool finishing;      /* the runtime decided it is over: drop sends */
 
     /* Loop state. */
@@ -119,12 +121,21 @@ struct sn__rt {
     pthread_barrier_t barrier;
     _Atomic int setup_err;  /* first set-up error of any core */
     _Atomic int stop_claim; /* 1 once an sn_stop call won the right to set exit_code */
-    _Atomic int stop;       /* 1 once sn_stop was called (exit_code is set before) */
+    _Atomic int stop_req;   /* 1 once a stop was requested (exit_code is set before) */
+    _Atomic int stop;       /* 1 once the cores shut down: at stop_req for sn_run, after the
+                               app's stop hook for sn_app_run */
     _Atomic int exit_code;
     _Atomic int finished;   /* 1 once core 0 found every core idle with nothing in flight */
     struct sn__signals signals;
     bool signals_ok;
     bool stall_signal_ok;   /* the stall detector's signal handler is installed */
+    const struct sn_app *app;       /* sn_app_run's app; NULL for sn_run */
+    struct sn_partition *partition; /* sn_key_owner's: the app's, or a hash one we own */
+    bool owns_partition;
+    /* sn_app_run's lifecycle, touched by core 0 only (reactor/app.c). */
+    int app_phase;
+    bool app_stop_pending; /* a stop was requested while starting */
+    bool app_failed;       /* start or stop failed: exit code 1 */
     uint64_t *snap[2];      /* core 0's two reads of every core's counters at shutdown */
 };
 
@@ -157,11 +168,11 @@ static inline void sn__count(_Atomic uint64_t *c, uint64_t n)
                           memory_order_relaxed);
 }
 
-/* The exit code as a future's value (sn_when_stopped), once rt->stop is seen set. */
+/* The exit code as a future's value (sn_when_stopped), once rt->stop_req is seen set. */
 static inline uint64_t sn__exit_value(struct sn__rt *rt)
 {
-    /* Acquire on stop: exit_code was stored before it (stop_rt). */
-    (void)atomic_load_explicit(&rt->stop, memory_order_acquire);
+    /* Acquire on stop_req: exit_code was stored before it (sn__rt_request_stop). */
+    (void)atomic_load_explicit(&rt->stop_req, memory_order_acquire);
     return (uint64_t)(int64_t)atomic_load_explicit(&rt->exit_code, memory_order_relaxed);
 }
 
@@ -185,6 +196,24 @@ bool sn__smp_retry_deferred(struct sn__core *c);
 void sn__smp_cancel_calls(struct sn__core *c);
 /* Frees deferred replies that can no longer go anywhere (the end of a run). */
 void sn__smp_drop_deferred(struct sn__core *c);
+
+/* reactor/run.c */
+/*
+ * Requests a stop with exit code `code` (the first request's code wins). sn_run: the cores
+ * shut down at once; sn_app_run: core 0 runs the stop hook first (reactor/app.c). Any thread.
+ */
+void sn__rt_request_stop(struct sn__rt *rt, int code);
+/* Makes every core shut down now (after the app's stop hook, or a second signal). */
+void sn__rt_shut_down(struct sn__rt *rt);
+/* sn_run and sn_app_run: `app` NULL for sn_run. */
+int sn__run(const struct sn_config *config, sn_main_fn main_fn, void *arg,
+            const struct sn_app *app);
+
+/* reactor/app.c, core 0 only */
+/* Runs the app's start (a task queued when the cores are up). */
+void sn__app_start(void *rt);
+/* Core 0 saw the stop request: runs the stop hook once start has settled. */
+void sn__app_stop_requested(struct sn__rt *rt);
 
 /* reactor/loop.c */
 /* io_uring completions handled per loop turn at most; the rest wait for the next turn. */

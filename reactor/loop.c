@@ -153,7 +153,21 @@ static bool has_work(struct sn__core *c)
 {
     return sn__sched_has_tasks(&c->sched) || sn_mesh_pending(c->mesh, c->id) ||
            inbox_busy(c) || c->deferred_head || io_uring_cq_ready(&c->uring.ring) ||
+           (!c->stop_req_seen && atomic_load(&c->rt->stop_req)) ||
            (!c->stop_seen && atomic_load(&c->rt->stop)) || atomic_load(&c->rt->finished);
+}
+
+/*
+ * A stop was requested: sn_when_stopped futures settle while the core still runs normally,
+ * and core 0 starts the app's stop hook (sn_app_run). The shutdown itself starts when
+ * rt->stop is set: at once for sn_run, after the hook for an app.
+ */
+static void see_stop_request(struct sn__core *c)
+{
+    c->stop_req_seen = true;
+    sn__waiters_settle(&c->stopped, 0, sn__exit_value(c->rt));
+    if (c->id == 0 && c->rt->app)
+        sn__app_stop_requested(c->rt);
 }
 
 static void enter_stopping(struct sn__core *c)
@@ -164,7 +178,8 @@ static void enter_stopping(struct sn__core *c)
     if (c->nops)
         sn__io_cancel_all(c);
     c->last_cancel_ns = sn_now_ns();
-    sn__waiters_settle(&c->stopped, 0, sn__exit_value(c->rt));
+    if (!c->stop_req_seen)
+        see_stop_request(c);
     sn__fiber_stop_begin(c, c->last_cancel_ns);
 }
 
@@ -310,6 +325,11 @@ void sn__loop_turn(struct sn__core *c)
     if (turns % GAUGE_EVERY == 0)
         sn__core_update_gauges(c);
 
+    if (sn_unlikely(!c->stop_req_seen &&
+                    atomic_load_explicit(&c->rt->stop_req, memory_order_relaxed))) {
+        see_stop_request(c);
+        work++;
+    }
     if (sn_unlikely(!c->stop_seen && atomic_load_explicit(&c->rt->stop, memory_order_relaxed))) {
         enter_stopping(c);
         work++;

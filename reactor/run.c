@@ -17,6 +17,7 @@
 #include <sn/reactor.h>
 
 #include <sn/error.h>
+#include <sn/partition.h>
 
 #include "core/alloc.h"
 #include "reactor/clock_setup.h"
@@ -82,28 +83,41 @@ int sn_metrics_core(unsigned core, struct sn_core_metrics *out)
 
 /* ---- stop --------------------------------------------------------------------------- */
 
-static void stop_rt(struct sn__rt *rt, int code)
+static void wake_all(struct sn__rt *rt)
+{
+    for (unsigned i = 0; i < rt->ncores; i++)
+        sn__wake_from_thread(&rt->cores[i]->waker);
+}
+
+void sn__rt_shut_down(struct sn__rt *rt)
+{
+    if (!atomic_exchange(&rt->stop, 1))
+        wake_all(rt);
+}
+
+void sn__rt_request_stop(struct sn__rt *rt, int code)
 {
     int expected = 0;
     if (!atomic_compare_exchange_strong(&rt->stop_claim, &expected, 1))
         return;
-    /* The code first: whoever sees stop set reads the code that goes with it. */
+    /* The code first: whoever sees stop_req set reads the code that goes with it. */
     atomic_store(&rt->exit_code, code);
-    atomic_store(&rt->stop, 1);
-    for (unsigned i = 0; i < rt->ncores; i++)
-        sn__wake_from_thread(&rt->cores[i]->waker);
+    atomic_store(&rt->stop_req, 1);
+    if (!rt->app)
+        atomic_store(&rt->stop, 1); /* no stop hook: the cores shut down at once */
+    wake_all(rt);
 }
 
 void sn_stop(int code)
 {
     struct sn__core *c = sn__core_self();
     if (c) {
-        stop_rt(c->rt, code);
+        sn__rt_request_stop(c->rt, code);
         return;
     }
     struct sn__rt *rt = sn__ext_enter();
     if (rt) {
-        stop_rt(rt, code);
+        sn__rt_request_stop(rt, code);
         sn__ext_leave();
     }
 }
@@ -121,9 +135,20 @@ bool sn_stopping(void)
     return stopping;
 }
 
+/*
+ * SIGINT/SIGTERM: sn_run ends with 128 + signo; an app (sn_app_run) with 0, the normal end
+ * of a server. A signal that comes while the app's stop hook runs shuts down without it.
+ */
 static void on_signal(void *arg, int signo)
 {
-    stop_rt(arg, 128 + signo);
+    struct sn__rt *rt = arg;
+    if (rt->app && atomic_load(&rt->stop_req) && !atomic_load(&rt->stop)) {
+        fprintf(stderr, "%s: second signal, stopping without waiting for the stop hook\n",
+                rt->app->name ? rt->app->name : "libsn");
+        sn__rt_shut_down(rt);
+        return;
+    }
+    sn__rt_request_stop(rt, rt->app ? 0 : 128 + signo);
 }
 
 /* ---- main ----------------------------------------------------------------------------- */
@@ -133,9 +158,9 @@ static void main_done(void *arg, int err, uint64_t value)
     struct sn__rt *rt = arg;
     if (err) {
         fprintf(stderr, "libsn: main failed: %s\n", sn_strerror(err));
-        stop_rt(rt, 1);
+        sn__rt_request_stop(rt, 1);
     } else {
-        stop_rt(rt, (int)value);
+        sn__rt_request_stop(rt, (int)value);
     }
 }
 
@@ -148,7 +173,7 @@ static void run_main(void *arg)
 struct sn_future *sn_when_stopped(void)
 {
     struct sn__core *c = sn__core_here(__func__);
-    if (c->stop_seen)
+    if (c->stop_req_seen)
         return sn_ready(sn__exit_value(c->rt));
     return sn__waiters_add(&c->stopped);
 }
@@ -201,7 +226,7 @@ static void *core_thread(void *arg)
     (void)sn__altstack_init(&c->altstack); /* without it an overflow is a plain SIGSEGV */
     sn__stall_start(&c->stall, (uint64_t)rt->cfg.stall_ms * 1000000u, rt->stall_signal_ok);
     if (c->id == 0)
-        sn_later(run_main, rt);
+        sn_later(rt->app ? sn__app_start : run_main, rt);
     sn__loop_run(c);
     sn__stall_stop(&c->stall);
     sn__uring_unregister_fd(&c->uring);
@@ -308,6 +333,48 @@ static int make_cores(struct sn__rt *rt)
     return 0;
 }
 
+/*
+ * The run's partitioner for sn_key_owner: the app's, checked against the core count, or a
+ * hash partitioner over the cores.
+ */
+static int make_partition(struct sn__rt *rt)
+{
+    struct sn_partition *p = rt->app ? rt->app->partition : NULL;
+    if (p) {
+        uint32_t n = sn_partition_count(p);
+        if (n != rt->ncores || sn_partition_kind(p) == SN_PARTITION_ROUND_ROBIN) {
+            fprintf(stderr,
+                    "libsn: the app's partitioner (%s, %u partitions) does not fit %u "
+                    "cores (build it with sn_config_core_count partitions, not "
+                    "round-robin)\n",
+                    sn_partition_kind_name(sn_partition_kind(p)), n, rt->ncores);
+            return -EINVAL;
+        }
+        rt->partition = p;
+        return 0;
+    }
+    struct sn_partition_config pc = {.kind = SN_PARTITION_HASH, .n = rt->ncores};
+    int rc = sn_partition_create(&pc, NULL, 0, &rt->partition);
+    rt->owns_partition = rc == 0;
+    return rc;
+}
+
+int sn_config_core_count(const struct sn_config *cfg)
+{
+    struct sn_config defaults;
+    if (!cfg) {
+        sn_config_init(&defaults);
+        cfg = &defaults;
+    }
+    struct sn__topology *t;
+    int rc = sn__topology_open(&t, 0);
+    if (rc < 0)
+        return rc;
+    int n = sn__topology_select(t, cfg, NULL, 0);
+    sn__topology_close(t);
+    return n == 0 ? -EINVAL : n;
+}
+
 static int prepare(struct sn__rt *rt)
 {
     int rc = sn__topology_open(&rt->topo, 0);
@@ -324,13 +391,16 @@ static int prepare(struct sn__rt *rt)
     if (!rt->places || !rt->snap[0] || !rt->snap[1] || !rt->threads)
         return -ENOMEM;
     sn__topology_select(rt->topo, &rt->cfg, rt->places, rt->ncores);
-    return make_cores(rt);
+    rc = make_partition(rt);
+    return rc < 0 ? rc : make_cores(rt);
 }
 
 static void release(struct sn__rt *rt)
 {
     free_cores(rt);
     sn_mesh_destroy(rt->mesh);
+    if (rt->owns_partition)
+        sn_partition_destroy(rt->partition);
     sn__topology_close(rt->topo);
     free(rt->places);
     free(rt->snap[0]);
@@ -370,9 +440,14 @@ static int start_and_join(struct sn__rt *rt)
 
 int sn_run(const struct sn_config *config, sn_main_fn main_fn, void *arg)
 {
-    int expected = 0;
     if (!main_fn)
         return -EINVAL;
+    return sn__run(config, main_fn, arg, NULL);
+}
+
+int sn__run(const struct sn_config *config, sn_main_fn main_fn, void *arg, const struct sn_app *app)
+{
+    int expected = 0;
     if (!atomic_compare_exchange_strong(&run_active, &expected, 1))
         return -EBUSY;
     struct sn__rt *rt = calloc(1, sizeof *rt);
@@ -387,6 +462,7 @@ int sn_run(const struct sn_config *config, sn_main_fn main_fn, void *arg)
     rt->main_fn = main_fn;
     rt->main_arg = arg;
     sn__clock_setup(); /* sn_now_ns() from the TSC where it can be trusted (once) */
+    rt->app = app;
     if (!rt->cfg.keep_nofile_limit)
         (void)sn__raise_nofile(); /* a failure is reported and the run goes on */
 

@@ -118,6 +118,16 @@ SN_API int sn_config_parse(int *argc, char **argv, const char *app_usage, struct
  */
 SN_API int sn_config_reject_extra(int argc, char **argv);
 
+/*
+ * The number of cores sn_run (or sn_app_run) would start for `cfg` (NULL: the defaults),
+ * with the machine's topology, --smp, --cpuset and --unpinned resolved as sn_run resolves
+ * them: what a partitioner built before the run needs (include/sn/app.h). A count, or
+ * -EINVAL (a --cpuset naming CPUs that do not exist, --smp beyond the CPUs when pinned;
+ * message on stderr) or the error of the topology discovery. Discovers the machine each time
+ * (a few ms). Any thread.
+ */
+SN_API int sn_config_core_count(const struct sn_config *cfg);
+
 SN_END_DECLS
 
 #endif

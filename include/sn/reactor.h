@@ -3,8 +3,9 @@
  * (see docs/ARCHITECTURE.md, "Reactor"). sn_run starts the cores, runs the app's main
  * function on core 0, and returns the exit code after a graceful shutdown.
  *
- * Shutdown (sn_stop, SIGINT, SIGTERM, or main's future settling): every core stops taking
- * new work at once: new cross-core calls (sn_submit_to, sn_send, ...) and external
+ * Shutdown (sn_stop, SIGINT, SIGTERM, or main's future settling; for an app run by
+ * sn_app_run, include/sn/app.h, only after its stop hook, which runs first while every core
+ * still works normally): every core stops taking new work at once: new cross-core calls (sn_submit_to, sn_send, ...) and external
  * submissions fail with -ECANCELED, timers are disarmed and sleep futures fail with
  * -ECANCELED. Work already in flight runs to completion: requests already sent are handled
  * and answered, tasks and continuations run, io_uring operations complete (they are
@@ -38,26 +39,31 @@ typedef struct sn_future *(*sn_main_fn)(void *arg);
  * to sn_stop (or main's), or a negative errno when start-up failed: -EINVAL (bad --cpuset or
  * --smp, message on stderr), -EBUSY (a reactor already runs in this process), -ENOMEM, or the
  * error of io_uring/eventfd/signalfd set-up. SIGINT and SIGTERM are handled by the reactor
- * while it runs (they call sn_stop(128 + signo)). Raises the process's soft open-file limit
+ * while it runs (they call sn_stop(128 + signo); sn_app_run, include/sn/app.h, makes them
+ * exit code 0 and runs the app's stop hook first). Raises the process's soft open-file limit
  * to its hard limit first (see sn_config.keep_nofile_limit). Any thread that is not a core.
  */
 SN_API int sn_run(const struct sn_config *config, sn_main_fn main_fn, void *arg);
 
 /*
  * Starts the graceful shutdown with exit code `code` (the first call's code wins; later
- * calls do nothing). Returns at once. Any reactor core, or any other thread while sn_run
- * runs.
+ * calls do nothing): at once for sn_run, after the app's stop hook for sn_app_run. Returns at
+ * once. Any reactor core, or any other thread while sn_run runs.
  */
 SN_API void sn_stop(int code);
 
-/* True once shutdown has begun (work submitted now fails with -ECANCELED). Any thread. */
+/*
+ * True once the cores shut down (work submitted now fails with -ECANCELED): from sn_stop on
+ * for sn_run, from the end of the stop hook on for sn_app_run. Any thread.
+ */
 SN_API bool sn_stopping(void);
 
 /*
- * A future on the calling core that succeeds with the exit code once shutdown begins (sn_stop,
- * SIGINT/SIGTERM, main's future settling): what a server's main returns to run until
- * stopped, and how any core learns of the stop to wind down its own work. Already settled
- * when shutdown has begun. Any reactor core.
+ * A future on the calling core that succeeds with the exit code once a stop is requested
+ * (sn_stop, SIGINT/SIGTERM, main's future settling): what a server's main returns to run
+ * until stopped, and how any core learns of the stop to wind down its own work. For
+ * sn_app_run it settles when the stop hook starts, while every core still works (cross-core
+ * calls succeed). Already settled once the stop was requested. Any reactor core.
  */
 SN_API SN_MUST_USE struct sn_future *sn_when_stopped(void);
 
