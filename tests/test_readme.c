@@ -26,6 +26,12 @@ Test(readme, fiber_tour, .timeout = 60)
     cr_assert_eq(tour_fiber(), 14);
 }
 
+Test(readme, app_tour, .timeout = 60)
+{
+    cr_assert_eq(tour_app(), 0);
+    cr_assert_eq(strncmp(greeting, "hello tour from core ", 21), 0, "got '%s'", greeting);
+}
+
 /* The whole file as a NUL-terminated string, or NULL. */
 static char *slurp(const char *path)
 {
