@@ -1,11 +1,10 @@
-/* Command-line and exit-code helpers for the sample servers: see cli.h. */
+/* Command-line helpers for the sample servers: see cli.h. */
 #include "apps/common/cli.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,11 +94,4 @@ int app_job_exit_code(const char *prog, int rc)
         return 1;
     }
     return rc;
-}
-
-int app_exit_code(const char *prog, int rc)
-{
-    if (rc == 128 + SIGINT || rc == 128 + SIGTERM)
-        return 0;
-    return app_job_exit_code(prog, rc);
 }

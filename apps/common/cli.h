@@ -1,7 +1,7 @@
 /*
- * Command-line and exit-code helpers shared by the sample servers (apps/<name>/main.c). They
+ * Command-line helpers shared by the sample servers (apps/<name>/main.c). They
  * go into libsnapps.a like every non-main app file. Called from main() on the main thread,
- * before or after sn_run; messages go to stderr prefixed with "<prog>: ".
+ * before the run; messages go to stderr prefixed with "<prog>: ".
  */
 #ifndef SN_APPS_COMMON_CLI_H
 #define SN_APPS_COMMON_CLI_H
@@ -40,12 +40,6 @@ int app_check_operands(const char *prog, int argc, char **argv, int n, const cha
  * numeric IPv4/IPv6 address. SN_CONFIG_CONTINUE, or SN_CONFIG_EXIT_USAGE after a message.
  */
 int app_check_args(const char *prog, int argc, char **argv, const char *host);
-
-/*
- * The exit code of a server for sn_run's result `rc`: 1 (after a message) when it failed to
- * run, 0 when a signal (SIGINT, SIGTERM) stopped it, the normal way to end a server, else rc.
- */
-int app_exit_code(const char *prog, int rc);
 
 /*
  * The exit code of a batch app (one that ends by itself) for sn_run's result `rc`: 1 (after

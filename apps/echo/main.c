@@ -37,22 +37,22 @@ static size_t echo_data(struct sn_conn *conn, void *arg, const char *data, size_
 
 static const struct sn_conn_ops echo_ops = {.on_data = echo_data};
 
-static void listening(void *arg, int err, uint64_t value)
+static struct sn_future *listening(void *arg, int err, uint64_t value)
 {
     (void)arg;
     if (err) {
         fprintf(stderr, "sn-echo: cannot listen on %s:%u: %s\n", opts.host, opts.port,
                 sn_strerror(err));
-        sn_stop(1);
-        return;
+        return sn_failed(err);
     }
     struct sn_listener *l = (struct sn_listener *)(uintptr_t)value;
     printf("sn-echo: listening on %s:%u, %u cores (%s)\n", opts.host, sn_listener_port(l),
            sn_core_count(), opts.one_acceptor ? "one acceptor" : "SO_REUSEPORT");
     fflush(stdout);
+    return SN_SUCCESS; /* started; the reactor closes the listener when it stops */
 }
 
-static struct sn_future *echo_main(void *arg)
+static struct sn_future *echo_start(void *arg)
 {
     (void)arg;
     struct sn_listen_config cfg = {
@@ -63,8 +63,7 @@ static struct sn_future *echo_main(void *arg)
         .limits = {.idle_ms = opts.idle_ms},
         .ops = &echo_ops,
     };
-    sn_done(sn_listen(&cfg), listening, NULL);
-    return sn_when_stopped(); /* serve until a signal */
+    return sn_then_wrapped(sn_listen(&cfg), listening, NULL);
 }
 
 static const char usage[] =
@@ -119,6 +118,6 @@ int main(int argc, char **argv)
     rc = parse_args(argc, argv);
     if (rc != SN_CONFIG_CONTINUE)
         return rc;
-    rc = sn_run(&cfg, echo_main, NULL);
-    return app_exit_code("sn-echo", rc);
+    struct sn_app app = {.name = "sn-echo", .start = echo_start};
+    return sn_app_run(&cfg, &app); /* 0 after SIGINT/SIGTERM */
 }

@@ -107,12 +107,12 @@ struct httpd_server {
 /* ---- server.c ---------------------------------------------------------------------------- */
 
 /*
- * The reactor's main function (arg: the server): makes every core's state, then listens and
- * prints "sn-httpd: listening on HOST:PORT, N cores" on stdout. Core 0.
+ * The app's start hook (sn_app.start, arg: the server): makes every core's state, then listens
+ * and prints "sn-httpd: listening on HOST:PORT, N cores" on stdout. Core 0.
  */
-struct sn_future *httpd_main(void *arg);
+struct sn_future *httpd_start(void *arg);
 
-/* Frees what httpd_main made, after sn_run returned. Not a core. */
+/* Frees what httpd_start made, after sn_app_run returned. Not a core. */
 void httpd_server_free(struct httpd_server *srv);
 
 /* ---- conn.c ------------------------------------------------------------------------------ */

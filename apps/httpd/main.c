@@ -97,7 +97,8 @@ int main(int argc, char **argv)
             return SN_CONFIG_EXIT_USAGE;
         }
     }
-    rc = sn_run(&cfg, httpd_main, &srv);
+    struct sn_app app = {.name = "sn-httpd", .start = httpd_start, .arg = &srv};
+    rc = sn_app_run(&cfg, &app); /* 0 after SIGINT/SIGTERM */
     httpd_server_free(&srv);
-    return app_exit_code("sn-httpd", rc);
+    return rc;
 }

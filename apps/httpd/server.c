@@ -2,7 +2,8 @@
  * sn-httpd start-up: every core makes its own state (Date cache, prebuilt hello responses,
  * static file cache) and a timer that refreshes the Date at each second boundary; then core 0
  * listens on every core. Shutdown needs nothing here: the reactor disarms the timers and
- * closes listeners and connections, and main frees the per-core state once sn_run returns.
+ * closes listeners and connections, and main frees the per-core state once sn_app_run
+ * returns.
  */
 #include "apps/httpd/httpd.h"
 
@@ -89,23 +90,23 @@ static struct sn_future *start_listening(void *arg, uint64_t value)
     return sn_listen(&cfg);
 }
 
-static void started(void *arg, int err, uint64_t value)
+static struct sn_future *started(void *arg, int err, uint64_t value)
 {
     struct httpd_server *srv = arg;
     if (err) { /* a core's state (-ENOMEM) or the listen (-EADDRINUSE, ...) */
         fprintf(stderr, "sn-httpd: cannot start on %s:%u: %s\n", srv->opt.host, srv->opt.port,
                 sn_strerror(err));
-        sn_stop(1);
-        return;
+        return sn_failed(err);
     }
     /* The listener lives until the reactor stops, which closes it. */
     struct sn_listener *l = (struct sn_listener *)(uintptr_t)value;
-    printf("sn-httpd: listening on %s:%u, %u cores, root %s\n", srv->opt.host,
-           sn_listener_port(l), srv->ncores, srv->opt.root ? srv->opt.root : "(none)");
+    printf("sn-httpd: listening on %s:%u, %u cores, root %s\n", srv->opt.host, sn_listener_port(l),
+           srv->ncores, srv->opt.root ? srv->opt.root : "(none)");
     fflush(stdout);
+    return SN_SUCCESS;
 }
 
-struct sn_future *httpd_main(void *arg)
+struct sn_future *httpd_start(void *arg)
 {
     struct httpd_server *srv = arg;
     srv->ncores = sn_core_count();
@@ -113,8 +114,7 @@ struct sn_future *httpd_main(void *arg)
     if (!srv->cores)
         return sn_failed(-ENOMEM);
     struct sn_future *f = sn_invoke_on_all(core_init, srv);
-    sn_done(sn_then(f, start_listening, srv), started, srv);
-    return sn_when_stopped(); /* serve until a signal */
+    return sn_then_wrapped(sn_then(f, start_listening, srv), started, srv);
 }
 
 void httpd_server_free(struct httpd_server *srv)

@@ -118,12 +118,12 @@ static inline unsigned kv_owner(const char *key, size_t len)
 /* ---- kv_core.c ---------------------------------------------------------------------------- */
 
 /*
- * Builds kv_srv for the running reactor (on core 0): the partitioner, then every core's store
- * (made on its core). The future settles when all exist; a failure is reported on stderr.
+ * Builds kv_srv for the running reactor (on core 0): every core's store (made on its core;
+ * main.c made kv_srv.part before the run). The future settles when all exist.
  */
 struct sn_future *kv_server_start(void);
 
-/* Frees what kv_server_start made. Main thread, after sn_run returned. */
+/* Frees what kv_server_start and main made. Main thread, after sn_app_run returned. */
 void kv_server_free(void);
 
 /* ---- kv_batch.c: commands sent to their owner core ---------------------------------------- */

@@ -1,7 +1,7 @@
 /*
- * The server's start-up on a running reactor: the partitioner that maps keys to cores, and one
- * struct kv_core (store, outbox, counters) per core, each made on its own core so its memory
- * is that core's. Everything is freed by the main thread once sn_run has returned (at that
+ * The server's start-up on a running reactor: one struct kv_core (store, outbox, counters) per
+ * core, each made on its own core so its memory is that core's (main.c made the partitioner
+ * before the run). Everything is freed by the main thread once sn_app_run has returned (at that
  * point no connection, batch or gather is left: libsn closed them all).
  */
 #include "kv.h"
@@ -50,37 +50,11 @@ static struct sn_future *core_init(void *arg)
     return SN_SUCCESS;
 }
 
-static int make_partitioner(void)
-{
-    char err[160];
-    int rc = sn_partition_from_string(kv_srv.opt.partitioner, kv_srv.ncores, err, sizeof err,
-                                      &kv_srv.part);
-    if (rc < 0) {
-        fprintf(stderr, "sn-kv: --partitioner %s: %s\n", kv_srv.opt.partitioner, err);
-        return rc;
-    }
-    /* Round-robin ignores the key: a key would have no fixed owner. */
-    if (sn_partition_kind(kv_srv.part) == SN_PARTITION_ROUND_ROBIN) {
-        fprintf(stderr, "sn-kv: --partitioner %s: a key must always map to the same core\n",
-                kv_srv.opt.partitioner);
-        return -EINVAL;
-    }
-    if (sn_partition_count(kv_srv.part) != kv_srv.ncores) {
-        fprintf(stderr, "sn-kv: --partitioner %s: %u partitions for %u cores\n",
-                kv_srv.opt.partitioner, sn_partition_count(kv_srv.part), kv_srv.ncores);
-        return -EINVAL;
-    }
-    return 0;
-}
-
 struct sn_future *kv_server_start(void)
 {
     kv_srv.ncores = sn_core_count();
     kv_srv.started = time(NULL);
     kv_srv.pcfg.item_max = kv_srv.opt.item_max;
-    int rc = make_partitioner();
-    if (rc < 0)
-        return sn_failed(rc);
     kv_srv.cores = calloc(kv_srv.ncores, sizeof *kv_srv.cores);
     if (!kv_srv.cores)
         return sn_failed(-ENOMEM);

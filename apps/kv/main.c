@@ -122,14 +122,13 @@ static int parse_args(int argc, char **argv)
 
 /* ---- start-up on core 0 ------------------------------------------------------------------ */
 
-static void metrics_listening(void *arg, int err, uint64_t value)
+static struct sn_future *metrics_listening(void *arg, int err, uint64_t value)
 {
     (void)arg;
     if (err) {
         fprintf(stderr, "sn-kv: cannot listen on %s:%u for metrics: %s\n", kv_srv.opt.host,
                 kv_srv.opt.metrics_port, sn_strerror(err));
-        sn_stop(1);
-        return;
+        return sn_failed(err);
     }
     kv_srv.mlistener = (struct sn_listener *)(uintptr_t)value;
     if (!kv_srv.opt.quiet) {
@@ -137,17 +136,17 @@ static void metrics_listening(void *arg, int err, uint64_t value)
                sn_listener_port(kv_srv.mlistener));
         fflush(stdout);
     }
+    return SN_SUCCESS;
 }
 
-static void listening(void *arg, int err, uint64_t value)
+static struct sn_future *listening(void *arg, int err, uint64_t value)
 {
     (void)arg;
     const struct kv_opts *o = &kv_srv.opt;
     if (err) {
         fprintf(stderr, "sn-kv: cannot listen on %s:%u: %s\n", o->host, o->port,
                 sn_strerror(err));
-        sn_stop(1);
-        return;
+        return sn_failed(err);
     }
     kv_srv.listener = (struct sn_listener *)(uintptr_t)value;
     if (!o->quiet) {
@@ -157,27 +156,22 @@ static void listening(void *arg, int err, uint64_t value)
                o->mem_total >> 20, o->item_max, o->max_conns);
         fflush(stdout);
     }
-    if (o->metrics_port) {
-        struct sn_listen_config mc = {
-            .host = o->host,
-            .port = (uint16_t)o->metrics_port,
-            .limits = {.input_max = 64 * 1024, .idle_ms = 30000},
-            .ops = &kv_metrics_ops,
-            .on_accept = kv_metrics_accept,
-        };
-        sn_done(sn_listen(&mc), metrics_listening, NULL);
-    }
+    if (!o->metrics_port)
+        return SN_SUCCESS;
+    struct sn_listen_config mc = {
+        .host = o->host,
+        .port = (uint16_t)o->metrics_port,
+        .limits = {.input_max = 64 * 1024, .idle_ms = 30000},
+        .ops = &kv_metrics_ops,
+        .on_accept = kv_metrics_accept,
+    };
+    return sn_then_wrapped(sn_listen(&mc), metrics_listening, NULL);
 }
 
-static void started(void *arg, int err, uint64_t value)
+static struct sn_future *listen_all(void *arg, uint64_t value)
 {
     (void)arg;
     (void)value;
-    if (err) {
-        fprintf(stderr, "sn-kv: start-up failed: %s\n", sn_strerror(err));
-        sn_stop(1);
-        return;
-    }
     const struct kv_opts *o = &kv_srv.opt;
     /* Unconsumed input is at most one data block or one long get line, plus what pipelined
      * clients sent ahead while the connection was full (see KV_INPUT_SLACK). */
@@ -191,14 +185,36 @@ static void started(void *arg, int err, uint64_t value)
         .ops = &kv_conn_ops,
         .on_accept = kv_conn_accept,
     };
-    sn_done(sn_listen(&cfg), listening, NULL);
+    return sn_then_wrapped(sn_listen(&cfg), listening, NULL);
 }
 
-static struct sn_future *kv_main(void *arg)
+/* The app's start hook: every core's store, then the listeners. The reactor closes them. */
+static struct sn_future *kv_start(void *arg)
 {
     (void)arg;
-    sn_done(kv_server_start(), started, NULL);
-    return sn_when_stopped(); /* serve until a signal */
+    return sn_then(kv_server_start(), listen_all, NULL);
+}
+
+/* The partitioner that maps keys to cores, one partition per core the run will start. */
+static int make_partitioner(const struct sn_config *cfg)
+{
+    const char *spec = kv_srv.opt.partitioner;
+    int n = sn_config_core_count(cfg);
+    if (n < 0) {
+        fprintf(stderr, "sn-kv: %s\n", sn_strerror(n));
+        return 1;
+    }
+    char err[160];
+    if (sn_partition_from_string(spec, (unsigned)n, err, sizeof err, &kv_srv.part) < 0) {
+        fprintf(stderr, "sn-kv: --partitioner %s: %s\n", spec, err);
+        return 1;
+    }
+    /* Round-robin ignores the key: a key would have no fixed owner. */
+    if (sn_partition_kind(kv_srv.part) == SN_PARTITION_ROUND_ROBIN) {
+        fprintf(stderr, "sn-kv: --partitioner %s: a key must always map to the same core\n", spec);
+        return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -210,8 +226,12 @@ int main(int argc, char **argv)
     rc = parse_args(argc, argv);
     if (rc != SN_CONFIG_CONTINUE)
         return rc;
-    signal(SIGPIPE, SIG_IGN);
-    rc = sn_run(&cfg, kv_main, NULL);
+    rc = make_partitioner(&cfg);
+    if (rc == 0) {
+        signal(SIGPIPE, SIG_IGN);
+        struct sn_app app = {.name = "sn-kv", .start = kv_start, .partition = kv_srv.part};
+        rc = sn_app_run(&cfg, &app); /* 0 after SIGINT/SIGTERM */
+    }
     kv_server_free();
-    return app_exit_code("sn-kv", rc);
+    return rc;
 }
