@@ -80,6 +80,14 @@ static void per_core_stats(struct wc_job *job, unsigned n)
                   (double)c->map_ns / 1e6);
         field_add(job->wait_ms_per_core, sizeof job->wait_ms_per_core, "%s%.1f",
                   (double)c->claim_wait_ns / 1e6);
+        field_add(job->cpu_ms_per_core, sizeof job->cpu_ms_per_core, "%s%.1f",
+                  (double)c->cpu_ns / 1e6);
+        struct sn_core_metrics m;
+        if (sn_metrics_core(i, &m) == 0) {
+            field_add(job->loops_per_core, sizeof job->loops_per_core, "%s%.0f", (double)m.loops);
+            field_add(job->sleeps_per_core, sizeof job->sleeps_per_core, "%s%.0f",
+                      (double)m.sleeps);
+        }
     }
 }
 
@@ -167,12 +175,14 @@ static struct sn_future *exit_code(void *arg, int err, uint64_t value)
         fprintf(job->out,
                 "report: mode=reactor cores=%u bytes=%" PRIu64 " words=%" PRIu64 " seconds=%.6f "
                 "words_per_s=%.0f setup_s=%.6f map_s=%.6f reduce_s=%.6f pieces=%" PRIu64
-                " pieces_per_core=%s map_ms_per_core=%s wait_ms_per_core=%s\n",
+                " pieces_per_core=%s map_ms_per_core=%s wait_ms_per_core=%s"
+                " map_cpu_ms_per_core=%s loops_per_core=%s sleeps_per_core=%s\n",
                 sn_core_count(), job->size, job->sum.total, s,
                 s > 0 ? (double)job->sum.total / s : 0.0, (double)(job->t_map - job->t0) / 1e9,
                 (double)(job->t_reduce - job->t_map) / 1e9,
                 (double)(job->t0 + job->ns - job->t_reduce) / 1e9, job->npieces,
-                job->pieces_per_core, job->map_ms_per_core, job->wait_ms_per_core);
+                job->pieces_per_core, job->map_ms_per_core, job->wait_ms_per_core,
+                job->cpu_ms_per_core, job->loops_per_core, job->sleeps_per_core);
         fflush(job->out);
     }
     return sn_ready(0);

@@ -61,6 +61,9 @@ struct wc_job {
     char pieces_per_core[128];  /* "51,49": for the report, filled by the reduce */
     char map_ms_per_core[128];  /* "450.1,452.3": each core's map time */
     char wait_ms_per_core[128]; /* "0.2,0.1": each core's time idle waiting for a piece */
+    char cpu_ms_per_core[128];  /* each core's thread CPU time during its map */
+    char loops_per_core[128];   /* each core's reactor loop turns so far (sn_metrics_core) */
+    char sleeps_per_core[128];  /* each core's sleeps in io_uring so far */
 };
 
 #define WC_PIECE_DEFAULT (2u << 20)

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CHUNK        (128u << 10) /* bytes per file read: ~1 ms of tokenizing per callback */
 #define TAIL_FIRST   4096u        /* first read past the range's end (only to finish a word) */
@@ -37,6 +38,13 @@ static void fail(struct wc_core *c, int err)
 {
     if (!c->err)
         c->err = err;
+}
+
+uint64_t wc_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 void *wc_core_new(void *arg, unsigned core)
@@ -450,6 +458,7 @@ static void advance(struct wc_core *c)
     struct sn_promise *p = c->done;
     c->done = NULL;
     c->map_ns = sn_now_ns() - c->map_t0;
+    c->cpu_ns = wc_thread_cpu_ns() - c->cpu_t0;
     if (c->err)
         sn_promise_fail(p, c->err);
     else
@@ -465,6 +474,7 @@ struct sn_future *wc_core_scan(void *instance, void *arg)
     if (!c->done)
         return sn_failed(-ENOMEM);
     c->map_t0 = sn_now_ns();
+    c->cpu_t0 = wc_thread_cpu_ns();
     if (job->static_ranges) { /* piece i is core i's, nothing to claim */
         c->has_next = true;
         c->next_piece = c->id;

@@ -36,6 +36,7 @@ struct wc_core {
     uint64_t next_piece;
     uint64_t pieces;         /* pieces this core scanned */
     uint64_t map_t0, map_ns; /* when this core's map began, and how long it took */
+    uint64_t cpu_t0, cpu_ns; /* this thread's CPU time at the map's start, and during it */
     uint64_t wait_since;     /* idle, waiting for a claim, since then (0: not waiting) */
     uint64_t claim_wait_ns;  /* total time idle waiting for claims */
     bool reading_done;       /* the map is over here: no piece left (or a failure) */
@@ -51,6 +52,9 @@ struct wc_core {
     size_t nitems;
     struct wc_summary sum;
 };
+
+/* This thread's CPU time in ns (CLOCK_THREAD_CPUTIME_ID). */
+uint64_t wc_thread_cpu_ns(void);
 
 /* sn_sharded init/fini: makes / frees one core's shard (arg: the struct wc_job). */
 void *wc_core_new(void *arg, unsigned core);
