@@ -375,6 +375,28 @@ Test(pipeline_ref, counts_and_order)
     wc_table_free(&t);
 }
 
+Test(pipeline_ref, large_table_is_zeroed_aligned_and_grows)
+{
+    struct wc_table t;
+    /* 2^19 slots of 32 bytes: its own huge-page-aligned mapping, faulted in at once. */
+    cr_assert_eq(wc_table_init_for(&t, 200000), 0);
+    cr_assert_eq(t.mask + 1, (size_t)1 << 19);
+    cr_assert_eq((uintptr_t)t.slots % (2u << 20), 0);
+    for (size_t i = 0; i <= t.mask; i++)
+        cr_assert(t.slots[i].word == NULL && t.slots[i].count == 0);
+    for (int i = 0; i < 400000; i++) { /* grows to 2^20 slots: mapping to mapping */
+        char w[16];
+        int len = snprintf(w, sizeof w, "x%d", i);
+        cr_assert_eq(wc_table_add(&t, w, (size_t)len, wc_hash(w, (size_t)len), (uint64_t)i), 0);
+    }
+    cr_assert_eq(t.mask + 1, (size_t)1 << 20);
+    cr_assert_eq(t.used, 400000);
+    cr_assert_eq(wc_table_get(&t, "x399999", 7), 399999);
+    cr_assert_eq(wc_table_get(&t, "x1", 2), 1);
+    wc_table_free(&t);
+    cr_assert_null(t.slots);
+}
+
 /* ---- the sn-pipeline binary ---- */
 
 /* BUILD/bin/sn-pipeline, found from this binary's path BUILD/tests/test_pipeline. */

@@ -5,11 +5,13 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define INITIAL_SLOTS 1024
 #define MAX_PRESIZE   (1u << 20)
 #define BLOCK_SIZE    (1u << 20)
 #define BIG_WORD      (BLOCK_SIZE / 8) /* longer words get a block of their own */
+#define HUGE_PAGE     (2u << 20)       /* slot arrays this large get their own mapping */
 
 struct wc_block {
     struct wc_block *next;
@@ -74,6 +76,43 @@ uint64_t wc_hash(const void *data, size_t len)
     return mix64(h);
 }
 
+/*
+ * Zeroed slots for `cap` entries. A large array gets a mapping of its own, aligned for
+ * transparent huge pages and faulted in for writing at once: probing reads a slot before
+ * writing it, so calloc'ed memory first maps the shared zero page and then takes a second,
+ * copy-on-write fault whose TLB flush interrupts every other CPU running the process (a
+ * costly IPI in a VM); with huge pages a 4 MiB table also takes 2 faults instead of 1024 and
+ * the random probes miss the TLB less. Small arrays come from calloc.
+ */
+static struct wc_slot *slots_alloc(size_t cap)
+{
+    size_t bytes = cap * sizeof(struct wc_slot);
+    if (bytes < HUGE_PAGE)
+        return calloc(cap, sizeof(struct wc_slot));
+    size_t span = bytes + HUGE_PAGE;
+    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    char *a = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (a > p)
+        munmap(p, (size_t)(a - p));
+    if (a + bytes < p + span)
+        munmap(a + bytes, (size_t)(p + span - (a + bytes)));
+    /* Both are hints: without THP or MADV_POPULATE_WRITE (Linux 5.14) pages fault lazily. */
+    (void)madvise(a, bytes, MADV_HUGEPAGE);
+    (void)madvise(a, bytes, MADV_POPULATE_WRITE);
+    return (struct wc_slot *)a;
+}
+
+static void slots_free(struct wc_slot *slots, size_t cap)
+{
+    size_t bytes = cap * sizeof(struct wc_slot);
+    if (bytes < HUGE_PAGE)
+        free(slots);
+    else if (slots)
+        munmap(slots, bytes);
+}
+
 int wc_table_init_for(struct wc_table *t, size_t words)
 {
     size_t cap = INITIAL_SLOTS;
@@ -82,7 +121,7 @@ int wc_table_init_for(struct wc_table *t, size_t words)
     while (cap * 5 < words * 8) /* the load limit of wc_table_add */
         cap *= 2;
     memset(t, 0, sizeof *t);
-    t->slots = calloc(cap, sizeof *t->slots);
+    t->slots = slots_alloc(cap);
     if (!t->slots)
         return -ENOMEM;
     t->mask = cap - 1;
@@ -110,7 +149,7 @@ void wc_table_free(struct wc_table *t)
         free(b);
         b = next;
     }
-    free(t->slots);
+    slots_free(t->slots, t->mask + 1);
     memset(t, 0, sizeof *t);
 }
 
@@ -139,7 +178,7 @@ static const char *store_word(struct wc_table *t, const char *word, size_t len)
 static int grow(struct wc_table *t)
 {
     size_t cap = (t->mask + 1) * 2;
-    struct wc_slot *slots = calloc(cap, sizeof *slots);
+    struct wc_slot *slots = slots_alloc(cap);
     if (!slots)
         return -ENOMEM;
     for (size_t i = 0; i <= t->mask; i++) {
@@ -151,7 +190,7 @@ static int grow(struct wc_table *t)
             j = (j + 1) & (cap - 1);
         slots[j] = *s;
     }
-    free(t->slots);
+    slots_free(t->slots, t->mask + 1);
     t->slots = slots;
     t->mask = cap - 1;
     return 0;
