@@ -151,6 +151,8 @@ static struct sn_future *stat_done(void *arg, uint64_t unused)
     job->size = job->st.size;
     uint64_t p = job->piece_size ? job->piece_size : WC_PIECE_DEFAULT;
     job->npieces = job->static_ranges ? sn_core_count() : (job->size + p - 1) / p;
+    /* Core i starts on piece i without asking (wc_core_scan); claims begin after those. */
+    job->next_piece = job->npieces < sn_core_count() ? job->npieces : sn_core_count();
     struct sn_future *f = sn_sharded_start(wc_core_new, wc_core_free, job, &job->shards);
     return sn_then(f, map_shuffle, job);
 }

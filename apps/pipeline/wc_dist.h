@@ -4,10 +4,11 @@
  *  1. core 0 opens the file (sn_file_open/fstat) and creates one shard per core;
  *  2. map: the file is cut into nominal ranges ("pieces", 2 MiB by default); a word belongs
  *     to the piece that holds its first byte (wc_token.h), so no cut splits or repeats a
- *     word. Each core asks core 0 for a piece (a message; core 0 alone keeps the cursor),
- *     reads it through io_uring (sn_file_read, two buffers so the next read is in flight
- *     while the current chunk is tokenized) and scans it with wc_scan, asking for the next
- *     piece ahead; a core slowed down by other work on its CPU simply takes fewer pieces.
+ *     word. Core i starts on piece i, then asks core 0 for the next one (a message; core 0
+ *     alone keeps the cursor), reads it through io_uring (sn_file_read, two buffers so the
+ *     next read is in flight while the current chunk is tokenized) and scans it with
+ *     wc_scan, asking for the next piece ahead; a core slowed down by other work on its CPU
+ *     simply takes fewer pieces.
  *     With `static_ranges` core i takes exactly 1/N of the file, piece i, and nothing else;
  *  3. shuffle: each word goes to the core the partitioner names for its bytes, as
  *     (word, count) pairs packed into 64 KiB batches sent with sn_call_on (at most a fixed

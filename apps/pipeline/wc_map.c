@@ -475,11 +475,12 @@ struct sn_future *wc_core_scan(void *instance, void *arg)
         return sn_failed(-ENOMEM);
     c->map_t0 = sn_now_ns();
     c->cpu_t0 = wc_thread_cpu_ns();
-    if (job->static_ranges) { /* piece i is core i's, nothing to claim */
+    if (c->id < job->npieces) { /* piece i is core i's first: no claim, no wait */
         c->has_next = true;
         c->next_piece = c->id;
-        c->no_more = true;
     }
+    if (job->static_ranges) /* and its only one */
+        c->no_more = true;
     advance(c);
     return f;
 }
