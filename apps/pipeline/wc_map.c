@@ -245,14 +245,12 @@ static void ship_start(struct wc_core *c)
 }
 
 /*
- * The scanner's callback. With a combiner (the default on several cores, like a MapReduce
+ * Counts one occurrence. With a combiner (the default on several cores, like a MapReduce
  * combiner) the word is counted in this core's local table and shipped later as one
  * (word, count) per distinct word; otherwise every occurrence is routed at once.
  */
-static void on_word(void *arg, const char *word, size_t len)
+static void count_word(struct wc_core *c, const char *word, size_t len, uint64_t hash)
 {
-    struct wc_core *c = arg;
-    uint64_t hash = wc_hash(word, len);
     if (!c->combine) {
         route(c, word, len, hash, 1);
         return;
@@ -262,6 +260,47 @@ static void on_word(void *arg, const char *word, size_t len)
         fail(c, rc);
     else if (c->local.used >= c->combine_max && !c->ship_active)
         ship_start(c);
+}
+
+/* Counts the words still pending; called before the chunk they point into goes away. */
+static void drain_pending(struct wc_core *c)
+{
+    for (unsigned i = 0; i < c->npending; i++) {
+        const struct wc_pending *p = &c->pending[i];
+        count_word(c, p->word, p->len, p->hash);
+    }
+    c->npending = 0;
+    c->pend_next = 0;
+}
+
+/*
+ * The scanner's callback. A table lookup is mostly a wait for memory (the slots of a whole
+ * vocabulary do not fit the core's cache), so the lookup is software-pipelined: the word's
+ * slot is prefetched now, the bytes of the word in that slot WC_PENDING / 2 words later, and
+ * the word is counted WC_PENDING words later. Words in the chunk stay valid until the
+ * chunk's feed returns (read_done drains then); a word assembled in the scanner's carry
+ * buffer does not, and is counted at once, as is every word routed to its owner one by one
+ * (--no-combine on several cores).
+ */
+static void on_word(void *arg, const char *word, size_t len)
+{
+    struct wc_core *c = arg;
+    uint64_t hash = wc_hash(word, len);
+    if (word == c->scan.carry || (!c->combine && c->n > 1)) {
+        count_word(c, word, len, hash);
+        return;
+    }
+    const struct wc_table *t = c->combine ? &c->local : &c->table;
+    wc_table_prefetch(t, hash);
+    unsigned at = c->pend_next; /* the oldest entry once the ring is full */
+    if (c->npending >= WC_PENDING / 2)
+        wc_table_prefetch_word(t, c->pending[(at + WC_PENDING / 2) % WC_PENDING].hash);
+    if (c->npending == WC_PENDING)
+        count_word(c, c->pending[at].word, c->pending[at].len, c->pending[at].hash);
+    else
+        c->npending++;
+    c->pending[at] = (struct wc_pending){.word = word, .len = len, .hash = hash};
+    c->pend_next = at + 1 == WC_PENDING ? 0 : at + 1;
 }
 
 /* ---- map: reading and scanning pieces of the file ---- */
@@ -276,6 +315,7 @@ static void start_read(struct wc_core *c)
         c->tail_len *= 2; /* a long word crosses the end: read more each time */
     if (off >= size) {    /* the file ends here */
         wc_scan_eof(&c->scan, on_word, c);
+        drain_pending(c);
         c->piece_active = false;
         return;
     }
@@ -322,6 +362,7 @@ static void read_done(void *arg, int err, uint64_t n)
         fail(c, rc);
     if (eof)
         wc_scan_eof(&c->scan, on_word, c);
+    drain_pending(c);
     if (wc_scan_done(&c->scan) || c->err)
         c->piece_active = false;
     else if (!c->reading && !c->read_wanted)

@@ -58,6 +58,20 @@ void wc_table_free(struct wc_table *t);
  */
 int wc_table_add(struct wc_table *t, const char *word, size_t len, uint64_t hash, uint64_t n);
 
+/* Starts loading the slot where a word with this hash is looked up first (a hint). */
+static inline void wc_table_prefetch(const struct wc_table *t, uint64_t hash)
+{
+    __builtin_prefetch(&t->slots[hash & t->mask], 1);
+}
+
+/* Starts loading the bytes of the word in that slot (a hint; the slot should be cached). */
+static inline void wc_table_prefetch_word(const struct wc_table *t, uint64_t hash)
+{
+    const char *w = t->slots[hash & t->mask].word;
+    if (w)
+        __builtin_prefetch(w);
+}
+
 /* The count of a word (0 when absent). */
 uint64_t wc_table_get(const struct wc_table *t, const char *word, size_t len);
 
