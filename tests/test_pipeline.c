@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 
+#include "apps/pipeline/wc_dist.h"
 #include "apps/pipeline/wc_ref.h"
 #include "apps/pipeline/wc_token.h"
 #include "apps/pipeline/wc_zipf.h"
@@ -395,6 +396,63 @@ Test(pipeline_ref, large_table_is_zeroed_aligned_and_grows)
     cr_assert_eq(wc_table_get(&t, "x1", 2), 1);
     wc_table_free(&t);
     cr_assert_null(t.slots);
+}
+
+/* Checks a planned job's pieces: in order, without gaps, within the size limits. */
+static void check_plan(uint64_t size, uint64_t p, unsigned n)
+{
+    struct wc_job job;
+    wc_job_init(&job, "x");
+    job.size = size;
+    job.piece_size = p;
+    wc_job_plan(&job, n);
+    uint64_t at = 0, prev = UINT64_MAX, tail = 2 * (uint64_t)n * p;
+    for (uint64_t i = 0; i < job.npieces; i++) {
+        uint64_t lo, hi;
+        wc_job_piece(&job, i, &lo, &hi);
+        cr_assert_eq(lo, at, "size %lu p %lu n %u piece %lu", (unsigned long)size, (unsigned long)p,
+                     n, (unsigned long)i);
+        cr_assert(hi > lo && hi - lo <= p && hi <= size);
+        if (i < job.body_pieces)
+            cr_assert_eq(hi - lo, p);
+        else /* the tail: never growing, at least p/16 but for the very last piece */
+            cr_assert(hi - lo <= prev && (hi - lo >= (p / 16 ? p / 16 : 1) || hi == size));
+        if (i >= job.body_pieces)
+            prev = hi - lo;
+        at = hi;
+    }
+    cr_assert_eq(at, size);
+    cr_assert(size - job.body_pieces * p <= tail + p || job.body_pieces == 0);
+    if (size > tail + p && p >= 16) /* more, smaller pieces at the end */
+        cr_assert(job.npieces > job.body_pieces + 2 * n, "size %lu p %lu n %u", (unsigned long)size,
+                  (unsigned long)p, n);
+    wc_job_free(&job);
+}
+
+Test(pipeline_dist, pieces_cover_the_file_and_shrink_at_the_end)
+{
+    static const uint64_t sizes[] = {0, 1, 999, 1000, 4096, 65537, 200u << 20, 1ull << 40};
+    static const uint64_t pieces[] = {1, 1000, 65536, 2u << 20};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+        for (size_t q = 0; q < sizeof pieces / sizeof *pieces; q++)
+            for (unsigned n = 1; n <= 4; n++)
+                if (sizes[s] / pieces[q] < 5000000) /* keep the test fast */
+                    check_plan(sizes[s], pieces[q], n);
+    struct wc_job job;
+    wc_job_init(&job, "x");
+    job.size = 200u << 20;
+    wc_job_plan(&job, 2); /* the default 2 MiB pieces: 96 full ones, then a shrinking tail */
+    cr_assert_eq(job.body_pieces, 96);
+    uint64_t lo, hi;
+    wc_job_piece(&job, job.npieces - 1, &lo, &hi);
+    cr_assert_eq(hi, 200u << 20);
+    cr_assert_leq(hi - lo, 128u << 10);
+    job.static_ranges = true;
+    wc_job_plan(&job, 3);
+    cr_assert_eq(job.npieces, 3);
+    wc_job_piece(&job, 1, &lo, &hi);
+    cr_assert(lo == wc_nominal(job.size, 1, 3) && hi == wc_nominal(job.size, 2, 3));
+    wc_job_free(&job);
 }
 
 /* ---- the sn-pipeline binary ---- */

@@ -30,16 +30,58 @@ void wc_job_free(struct wc_job *job)
     job->parts = NULL;
 }
 
-void wc_job_piece(const struct wc_job *job, uint64_t i, uint64_t *lo, uint64_t *hi)
+/*
+ * Bytes of a tail piece starting with `rem` bytes left: a 1/(2N) share of what is left
+ * (guided self-scheduling), between piece_size / 16 and piece_size. Pieces of the full size
+ * until the tail would leave a core idle for up to two of them at the end (its current one
+ * and the one it claimed ahead) while another still works; shrinking pieces bound that to
+ * a few small ones.
+ */
+static uint64_t tail_piece(uint64_t rem, unsigned n, uint64_t p)
 {
+    uint64_t len = rem / (2 * (uint64_t)n), min = p / 16 ? p / 16 : 1;
+    len = len < min ? min : len > p ? p : len;
+    return len < rem ? len : rem;
+}
+
+static uint64_t piece_size(const struct wc_job *job)
+{
+    return job->piece_size ? job->piece_size : WC_PIECE_DEFAULT;
+}
+
+void wc_job_plan(struct wc_job *job, unsigned n)
+{
+    job->ncores = n;
     if (job->static_ranges) {
-        *lo = wc_nominal(job->size, (unsigned)i, sn_core_count());
-        *hi = wc_nominal(job->size, (unsigned)i + 1, sn_core_count());
+        job->npieces = job->body_pieces = n;
         return;
     }
-    uint64_t p = job->piece_size ? job->piece_size : WC_PIECE_DEFAULT;
-    *lo = i * p;
-    *hi = job->size - *lo < p ? job->size : *lo + p;
+    uint64_t p = piece_size(job), tail = 2 * (uint64_t)n * p;
+    job->body_pieces = job->size > tail ? (job->size - tail) / p : 0;
+    job->npieces = job->body_pieces;
+    for (uint64_t at = job->body_pieces * p; at < job->size; job->npieces++)
+        at += tail_piece(job->size - at, n, p);
+}
+
+void wc_job_piece(const struct wc_job *job, uint64_t i, uint64_t *lo, uint64_t *hi)
+{
+    unsigned n = job->ncores;
+    if (job->static_ranges) {
+        *lo = wc_nominal(job->size, (unsigned)i, n);
+        *hi = wc_nominal(job->size, (unsigned)i + 1, n);
+        return;
+    }
+    uint64_t p = piece_size(job);
+    if (i < job->body_pieces) {
+        *lo = i * p;
+        *hi = *lo + p;
+        return;
+    }
+    uint64_t at = job->body_pieces * p; /* a few dozen steps at most */
+    for (uint64_t k = job->body_pieces; k < i && at < job->size; k++)
+        at += tail_piece(job->size - at, n, p);
+    *lo = at;
+    *hi = at + tail_piece(job->size - at, n, p);
 }
 
 /* ---- reduce ---- */
@@ -78,6 +120,8 @@ static void per_core_stats(struct wc_job *job, unsigned n)
         field_add(job->pieces_per_core, sizeof job->pieces_per_core, "%s%.0f", (double)c->pieces);
         field_add(job->map_ms_per_core, sizeof job->map_ms_per_core, "%s%.1f",
                   (double)c->map_ns / 1e6);
+        field_add(job->read_ms_per_core, sizeof job->read_ms_per_core, "%s%.1f",
+                  (double)c->read_ns / 1e6);
         field_add(job->wait_ms_per_core, sizeof job->wait_ms_per_core, "%s%.1f",
                   (double)c->claim_wait_ns / 1e6);
         field_add(job->cpu_ms_per_core, sizeof job->cpu_ms_per_core, "%s%.1f",
@@ -149,8 +193,7 @@ static struct sn_future *stat_done(void *arg, uint64_t unused)
     if (!S_ISREG(job->st.mode))
         return sn_failed(-EINVAL); /* ranges need a size: a regular file */
     job->size = job->st.size;
-    uint64_t p = job->piece_size ? job->piece_size : WC_PIECE_DEFAULT;
-    job->npieces = job->static_ranges ? sn_core_count() : (job->size + p - 1) / p;
+    wc_job_plan(job, sn_core_count());
     /* Core i starts on piece i without asking (wc_core_scan); claims begin after those. */
     job->next_piece = job->npieces < sn_core_count() ? job->npieces : sn_core_count();
     struct sn_future *f = sn_sharded_start(wc_core_new, wc_core_free, job, &job->shards);
@@ -174,17 +217,17 @@ static struct sn_future *exit_code(void *arg, int err, uint64_t value)
     }
     if (job->report) {
         double s = (double)job->ns / 1e9;
-        fprintf(job->out,
-                "report: mode=reactor cores=%u bytes=%" PRIu64 " words=%" PRIu64 " seconds=%.6f "
-                "words_per_s=%.0f setup_s=%.6f map_s=%.6f reduce_s=%.6f pieces=%" PRIu64
-                " pieces_per_core=%s map_ms_per_core=%s wait_ms_per_core=%s"
-                " map_cpu_ms_per_core=%s loops_per_core=%s sleeps_per_core=%s\n",
-                sn_core_count(), job->size, job->sum.total, s,
-                s > 0 ? (double)job->sum.total / s : 0.0, (double)(job->t_map - job->t0) / 1e9,
-                (double)(job->t_reduce - job->t_map) / 1e9,
-                (double)(job->t0 + job->ns - job->t_reduce) / 1e9, job->npieces,
-                job->pieces_per_core, job->map_ms_per_core, job->wait_ms_per_core,
-                job->cpu_ms_per_core, job->loops_per_core, job->sleeps_per_core);
+        fprintf(
+            job->out,
+            "report: mode=reactor cores=%u bytes=%" PRIu64 " words=%" PRIu64 " seconds=%.6f "
+            "words_per_s=%.0f setup_s=%.6f map_s=%.6f reduce_s=%.6f pieces=%" PRIu64
+            " pieces_per_core=%s map_ms_per_core=%s read_ms_per_core=%s wait_ms_per_core=%s"
+            " map_cpu_ms_per_core=%s loops_per_core=%s sleeps_per_core=%s\n",
+            sn_core_count(), job->size, job->sum.total, s, s > 0 ? (double)job->sum.total / s : 0.0,
+            (double)(job->t_map - job->t0) / 1e9, (double)(job->t_reduce - job->t_map) / 1e9,
+            (double)(job->t0 + job->ns - job->t_reduce) / 1e9, job->npieces, job->pieces_per_core,
+            job->map_ms_per_core, job->read_ms_per_core, job->wait_ms_per_core,
+            job->cpu_ms_per_core, job->loops_per_core, job->sleeps_per_core);
         fflush(job->out);
     }
     return sn_ready(0);

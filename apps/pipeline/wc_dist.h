@@ -51,8 +51,10 @@ struct wc_job {
     int fd;
     uint64_t size;
     struct sn_file_stat st;
-    uint64_t npieces;    /* nominal ranges the file is cut into */
-    uint64_t next_piece; /* the next piece to hand out (core 0 only) */
+    unsigned ncores;      /* cores the file is cut for (wc_job_plan) */
+    uint64_t npieces;     /* nominal ranges the file is cut into */
+    uint64_t body_pieces; /* the first ones, piece_size each; then the tail shrinks */
+    uint64_t next_piece;  /* the next piece to hand out (core 0 only) */
     struct sn_sharded *shards;
     struct wc_core **parts;   /* per core, set by the reduce */
     uint64_t t0, ns;          /* start and elapsed time of the count */
@@ -61,6 +63,7 @@ struct wc_job {
     struct wc_summary sum;
     char pieces_per_core[128];  /* "51,49": for the report, filled by the reduce */
     char map_ms_per_core[128];  /* "450.1,452.3": each core's map time */
+    char read_ms_per_core[128]; /* each core's part of it until its last piece was read */
     char wait_ms_per_core[128]; /* "0.2,0.1": each core's time idle waiting for a piece */
     char cpu_ms_per_core[128];  /* each core's thread CPU time during its map */
     char loops_per_core[128];   /* each core's reactor loop turns so far (sn_metrics_core) */
@@ -70,8 +73,17 @@ struct wc_job {
 #define WC_PIECE_DEFAULT (2u << 20)
 
 /*
- * Nominal range [*lo, *hi) of piece i (words belong to the piece holding their first byte,
- * wc_token.h): 1/N of the file per core with static ranges, else piece_size bytes each.
+ * Cuts job->size bytes into pieces for n cores: sets ncores, npieces and body_pieces. Pure
+ * (any thread); the run calls it on core 0 once the size is known, before the map starts.
+ */
+void wc_job_plan(struct wc_job *job, unsigned n);
+
+/*
+ * Nominal range [*lo, *hi) of piece i < npieces of a planned job (words belong to the piece holding
+ * their first byte, wc_token.h): 1/N of the file per core with static ranges; else piece_size bytes
+ * each, except the last 2N piece sizes of the file, cut into pieces that shrink (each a 1/(2N)
+ * share of what is left, at least piece_size / 16) so the cores end their map at nearly the same
+ * time. The pieces cover [0, size) in order, without gaps.
  */
 void wc_job_piece(const struct wc_job *job, uint64_t i, uint64_t *lo, uint64_t *hi);
 

@@ -429,6 +429,8 @@ static bool next_piece(struct wc_core *c)
         return false;
     if (c->err || (c->no_more && !c->has_next)) {
         c->reading_done = c->no_more || !c->claim_pending;
+        if (c->reading_done)
+            c->read_ns = sn_now_ns() - c->map_t0;
         return c->reading_done;
     }
     if (c->has_next) {

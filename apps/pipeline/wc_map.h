@@ -49,6 +49,7 @@ struct wc_core {
     uint64_t next_piece;
     uint64_t pieces;         /* pieces this core scanned */
     uint64_t map_t0, map_ns; /* when this core's map began, and how long it took */
+    uint64_t read_ns;        /* from map_t0 to the end of its reading (then it ships) */
     uint64_t cpu_t0, cpu_ns; /* this thread's CPU time at the map's start, and during it */
     uint64_t wait_since;     /* idle, waiting for a claim, since then (0: not waiting) */
     uint64_t claim_wait_ns;  /* total time idle waiting for claims */
