@@ -398,6 +398,47 @@ Test(pipeline_ref, large_table_is_zeroed_aligned_and_grows)
     cr_assert_null(t.slots);
 }
 
+Test(pipeline_ref, dropped_words_leave_the_counts_and_their_slots_at_growth)
+{
+    struct wc_table t;
+    cr_assert_eq(wc_table_init(&t), 0);
+    for (int i = 0; i < 100; i++) {
+        char w[16];
+        int len = snprintf(w, sizeof w, "d%d", i);
+        cr_assert_eq(wc_table_add(&t, w, (size_t)len, wc_hash(w, (size_t)len), 2), 0);
+    }
+    for (size_t i = 0; i <= t.mask; i++) /* drop the even words */
+        if (t.slots[i].word && (t.slots[i].word[t.slots[i].len - 1] - '0') % 2 == 0)
+            wc_table_drop(&t, &t.slots[i]);
+    cr_assert_eq(t.used, 100);
+    cr_assert_eq(t.dropped, 50);
+    cr_assert_eq(t.total, 100);
+    cr_assert_eq(wc_table_get(&t, "d10", 3), 0);
+    cr_assert_eq(wc_table_get(&t, "d11", 3), 2);
+    struct wc_item *items;
+    size_t n;
+    struct wc_summary sum;
+    cr_assert_eq(wc_table_items(&t, SIZE_MAX, &items, &n, &sum), 0);
+    cr_assert(n == 50 && sum.distinct == 50 && sum.total == 100);
+    for (size_t i = 0; i < n; i++)
+        cr_assert((items[i].word[items[i].len - 1] - '0') % 2 == 1);
+    free(items);
+    cr_assert_eq(wc_table_add(&t, "d10", 3, wc_hash("d10", 3), 5), 0); /* back, from 0 */
+    cr_assert_eq(wc_table_get(&t, "d10", 3), 5);
+    cr_assert(t.dropped == 49 && t.total == 105);
+    for (int i = 0; i < 2000; i++) { /* growth: dropped words give their slots back */
+        char w[16];
+        int len = snprintf(w, sizeof w, "g%d", i);
+        cr_assert_eq(wc_table_add(&t, w, (size_t)len, wc_hash(w, (size_t)len), 1), 0);
+    }
+    cr_assert_eq(t.dropped, 0);
+    cr_assert_eq(t.used, 51 + 2000);
+    cr_assert_eq(wc_table_get(&t, "d12", 3), 0);
+    cr_assert_eq(wc_table_get(&t, "d13", 3), 2);
+    cr_assert_eq(wc_table_get(&t, "d10", 3), 5);
+    wc_table_free(&t);
+}
+
 /* Checks a planned job's pieces: in order, without gaps, within the size limits. */
 static void check_plan(uint64_t size, uint64_t p, unsigned n)
 {

@@ -91,8 +91,7 @@ static struct sn_future *collect(void *arg)
 {
     struct wc_job *job = arg;
     struct wc_core *c = sn_sharded_local(job->shards);
-    int rc =
-        wc_table_items(&c->table, job->all ? SIZE_MAX : job->top, &c->items, &c->nitems, &c->sum);
+    int rc = wc_core_items(c, job->all ? SIZE_MAX : job->top);
     return rc < 0 ? sn_failed(rc) : sn_ready((uintptr_t)c);
 }
 

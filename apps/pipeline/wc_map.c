@@ -61,9 +61,12 @@ void *wc_core_new(void *arg, unsigned core)
     c->buf[0] = malloc(CHUNK);
     c->buf[1] = malloc(CHUNK);
     c->open = calloc(c->n, sizeof *c->open);
-    /* Sized up front: growing rehashes the whole table in one go, a pause on the core. */
+    /* Sized up front: growing rehashes the whole table in one go, a pause on the core. With
+     * a combiner, the combiner ends up holding this core's words (ship_final) and `table`
+     * only takes the words of combiners shipped before the end (ship_start sizes it). */
     size_t words = wc_table_guess(job->size);
-    bool ok = c->buf[0] && c->buf[1] && c->open && wc_table_init_for(&c->table, words) == 0;
+    bool ok = c->buf[0] && c->buf[1] && c->open &&
+              wc_table_init_for(&c->table, c->combine ? 0 : words) == 0;
     if (!ok || (c->combine && wc_table_init_for(&c->local, words) < 0)) {
         wc_core_free(c, job);
         return NULL;
@@ -95,11 +98,21 @@ void wc_core_free(void *instance, void *arg)
 
 /* ---- shuffle: batches of (word, count) to their owners ---- */
 
-/* On the owner core: adds every pair of the batch. The batch stays the sender's. */
+/* The table the words this core owns are counted in at the end of the map. */
+static struct wc_table *owned(struct wc_core *c)
+{
+    return c->combine ? &c->local : &c->table;
+}
+
+/*
+ * On the owner core: adds every pair of the batch, into the combiner when there is one (the
+ * owner's own counts of its words stay there: ship_final). The batch stays the sender's.
+ */
 static int count_batch(void *arg, uint64_t *value)
 {
     struct wc_batch *b = arg;
     struct wc_core *me = sn_sharded_local(b->from->job->shards);
+    struct wc_table *t = owned(me);
     const char *p = b->data, *end = b->data + b->used;
     *value = 0;
     while (p < end) {
@@ -108,7 +121,7 @@ static int count_batch(void *arg, uint64_t *value)
         memcpy(&hash, p, 8);
         memcpy(&count, p + 8, 8);
         memcpy(&len, p + 16, 4);
-        int rc = wc_table_add(&me->table, p + ENTRY_HEAD, len, hash, count);
+        int rc = wc_table_add(t, p + ENTRY_HEAD, len, hash, count);
         if (rc < 0)
             return rc;
         p += ENTRY_HEAD + len;
@@ -206,22 +219,45 @@ static void route(struct wc_core *c, const char *word, size_t len, uint64_t hash
 
 /* ---- the combiner, shipped a slice per task so the loop keeps serving other cores ---- */
 
+/* In the final ship: sends a word of the combiner to its owner, or keeps it when it is ours. */
+static void ship_out(struct wc_core *c, struct wc_slot *s)
+{
+    unsigned owner = sn_partition(c->job->part, s->word, s->len);
+    if (owner == c->id)
+        return;
+    append(c, owner, s->word, s->len, s->hash, s->count);
+    wc_table_drop(&c->local, s); /* the owner counts it now; the bytes stay for the batch */
+}
+
 static void ship_step(void *arg)
 {
     struct wc_core *c = arg;
-    const struct wc_table *t = &c->shipping;
+    struct wc_table *t = c->ship_in_place ? &c->local : &c->shipping;
+    if (c->ship_in_place && t->mask != c->ship_mask) {
+        /* Pairs from other cores grew the combiner: its slots moved. Start over; what was
+         * shipped is dropped and gone with the growth, what is ours is skipped again. */
+        c->ship_pos = 0;
+        c->ship_mask = t->mask;
+    }
     size_t end = c->ship_pos + SHIP_SLICE;
     if (end > t->mask + 1)
         end = t->mask + 1;
     c->busy++;
     for (size_t i = c->ship_pos; i < end && !c->err; i++) {
-        const struct wc_slot *s = &t->slots[i];
-        if (s->word)
+        struct wc_slot *s = &t->slots[i];
+        if (!s->word || s->dropped)
+            continue;
+        if (c->ship_in_place)
+            ship_out(c, s);
+        else
             route(c, s->word, s->len, s->hash, s->count);
     }
     c->ship_pos = end;
     if (end > t->mask || c->err) {
-        wc_table_free(&c->shipping);
+        if (c->ship_in_place)
+            c->final_shipped = true;
+        else
+            wc_table_free(&c->shipping);
         c->ship_active = false;
     } else if (c->inflight >= MAX_INFLIGHT) {
         c->ship_paused = true; /* advance() goes on when owners have caught up */
@@ -233,15 +269,53 @@ static void ship_step(void *arg)
     advance(c);
 }
 
-/* Moves the combiner's counts to `shipping` and starts shipping them; counting goes on. */
+/*
+ * The combiner holds combine_max words before the map ends: moves its counts to `shipping`
+ * and starts shipping them all (this core's words into `table`); counting goes on in a new
+ * combiner.
+ */
 static void ship_start(struct wc_core *c)
 {
     c->shipping = c->local;
     c->ship_pos = 0;
+    c->ship_in_place = false;
     c->ship_active = true;
     c->ship_paused = true; /* advance() schedules the first slice */
-    if (wc_table_init_for(&c->local, c->reading_done ? 0 : c->combine_max) < 0)
+    if (wc_table_init_for(&c->local, c->combine_max) < 0)
         fail(c, -ENOMEM);
+    if (c->table.used == 0 && c->table.mask + 1 < 2 * c->combine_max) {
+        wc_table_free(&c->table); /* sized now that it is needed */
+        if (wc_table_init_for(&c->table, c->combine_max) < 0)
+            fail(c, -ENOMEM);
+    }
+}
+
+/*
+ * The map is over: ships the combiner's words that other cores own and drops them from it;
+ * this core's words stay where they were counted, and the other cores' pairs for them are
+ * added there too (count_batch), so they are neither copied nor counted twice.
+ */
+static void ship_final(struct wc_core *c)
+{
+    c->ship_pos = 0;
+    c->ship_mask = c->local.mask;
+    c->ship_in_place = true;
+    c->ship_active = true;
+    c->ship_paused = true;
+}
+
+int wc_core_items(struct wc_core *c, size_t limit)
+{
+    struct wc_table *t = owned(c);
+    if (c->combine && c->table.used) { /* words of combiners shipped before the end */
+        for (size_t i = 0; i <= c->table.mask; i++) {
+            const struct wc_slot *s = &c->table.slots[i];
+            int rc = s->word ? wc_table_add(t, s->word, s->len, s->hash, s->count) : 0;
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return wc_table_items(t, limit, &c->items, &c->nitems, &c->sum);
 }
 
 /*
@@ -479,8 +553,8 @@ static bool step(struct wc_core *c)
         return true;
     }
     if (c->reading_done && !c->reading && !c->ship_active && !c->flushed) {
-        if (c->combine && c->local.used && !c->err)
-            ship_start(c); /* the range's last counts */
+        if (c->combine && !c->final_shipped && !c->err)
+            ship_final(c); /* the range's last counts */
         else
             flush_open(c);
         return true;

@@ -26,13 +26,16 @@ struct wc_pending {
 struct wc_core {
     struct wc_job *job;
     unsigned id, n;
-    struct wc_table table;    /* counts of the words this core owns */
-    struct wc_table local;    /* combiner: this range's counts not yet shipped */
+    struct wc_table table;    /* counts of the words this core owns (but see `local`) */
+    struct wc_table local;    /* combiner: this range's counts; at the end, our words' */
     struct wc_table shipping; /* a combiner being shipped, a slice per task */
-    size_t ship_pos;          /* next slot of `shipping` */
+    size_t ship_pos;          /* next slot of `shipping` (of `local` when in place) */
+    size_t ship_mask;         /* local's mask when the in-place ship (re)started */
     bool combine;             /* count in `local`, ship per distinct word */
     size_t combine_max;       /* ship `local` when it holds this many words */
     bool ship_active, ship_paused;
+    bool ship_in_place; /* the final ship: other cores' words leave `local`, ours stay */
+    bool final_shipped; /* that final ship is done */
     struct wc_pending pending[WC_PENDING]; /* a ring; pend_next is the oldest when full */
     unsigned npending, pend_next;
     struct wc_scan scan;
@@ -69,6 +72,12 @@ struct wc_core {
 
 /* This thread's CPU time in ns (CLOCK_THREAD_CPUTIME_ID). */
 uint64_t wc_thread_cpu_ns(void);
+
+/*
+ * After the map: this core's result into items/nitems/sum: the first `limit` items of the
+ * words it owns in result order (wc_table_items). 0 or -ENOMEM. Owner core only.
+ */
+int wc_core_items(struct wc_core *c, size_t limit);
 
 /* sn_sharded init/fini: makes / frees one core's shard (arg: the struct wc_job). */
 void *wc_core_new(void *arg, unsigned core);

@@ -32,16 +32,17 @@ int wc_table_items(const struct wc_table *t, size_t limit, struct wc_item **out,
 {
     *out = NULL;
     *n = 0;
-    *sum = (struct wc_summary){.total = t->total, .distinct = t->used};
-    if (t->used == 0)
+    size_t live = t->used - t->dropped;
+    *sum = (struct wc_summary){.total = t->total, .distinct = live};
+    if (live == 0)
         return 0;
-    struct wc_item *items = malloc(t->used * sizeof *items);
+    struct wc_item *items = malloc(live * sizeof *items);
     if (!items)
         return -ENOMEM;
     size_t k = 0;
     for (size_t i = 0; i <= t->mask; i++) {
         const struct wc_slot *s = &t->slots[i];
-        if (!s->word)
+        if (!s->word || s->dropped)
             continue;
         items[k++] = (struct wc_item){.word = s->word, .count = s->count, .len = s->len};
         sum->digest += digest_item(s->hash, s->count);

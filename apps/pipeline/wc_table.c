@@ -183,8 +183,8 @@ static int grow(struct wc_table *t)
         return -ENOMEM;
     for (size_t i = 0; i <= t->mask; i++) {
         const struct wc_slot *s = &t->slots[i];
-        if (!s->word)
-            continue;
+        if (!s->word || s->dropped)
+            continue; /* growth is where dropped words free their slots */
         size_t j = s->hash & (cap - 1);
         while (slots[j].word)
             j = (j + 1) & (cap - 1);
@@ -193,6 +193,8 @@ static int grow(struct wc_table *t)
     slots_free(t->slots, t->mask + 1);
     t->slots = slots;
     t->mask = cap - 1;
+    t->used -= t->dropped;
+    t->dropped = 0;
     return 0;
 }
 
@@ -206,6 +208,11 @@ int wc_table_add(struct wc_table *t, const char *word, size_t len, uint64_t hash
         if (!s->word)
             break;
         if (s->hash == hash && s->len == len && same_bytes(s->word, word, len)) {
+            if (s->dropped) { /* back again: it counts from 0 */
+                s->dropped = 0;
+                s->count = 0;
+                t->dropped--;
+            }
             s->count += n;
             t->total += n;
             return 0;
@@ -225,6 +232,15 @@ int wc_table_add(struct wc_table *t, const char *word, size_t len, uint64_t hash
     return 0;
 }
 
+void wc_table_drop(struct wc_table *t, struct wc_slot *s)
+{
+    if (s->dropped)
+        return;
+    s->dropped = 1;
+    t->total -= s->count;
+    t->dropped++;
+}
+
 uint64_t wc_table_get(const struct wc_table *t, const char *word, size_t len)
 {
     uint64_t hash = wc_hash(word, len);
@@ -233,6 +249,6 @@ uint64_t wc_table_get(const struct wc_table *t, const char *word, size_t len)
         if (!s->word)
             return 0;
         if (s->hash == hash && s->len == len && memcmp(s->word, word, len) == 0)
-            return s->count;
+            return s->dropped ? 0 : s->count;
     }
 }

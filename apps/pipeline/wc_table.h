@@ -17,7 +17,7 @@ struct wc_slot {
     uint64_t hash;
     const char *word; /* NULL: empty slot */
     uint32_t len;
-    uint32_t pad;
+    uint32_t dropped; /* 1: the word was dropped (wc_table_drop); the slot stays taken */
     uint64_t count;
 };
 
@@ -26,8 +26,9 @@ struct wc_block;
 struct wc_table {
     struct wc_slot *slots;
     size_t mask;    /* capacity - 1 (capacity is a power of two) */
-    size_t used;    /* distinct words */
-    uint64_t total; /* sum of counts */
+    size_t used;    /* taken slots: distinct words, dropped ones included */
+    size_t dropped; /* dropped words, still taking slots until the table grows */
+    uint64_t total; /* sum of the counts of the words not dropped */
     struct wc_block *blocks;
     char *arena; /* free space in the current block */
     size_t arena_left;
@@ -72,7 +73,14 @@ static inline void wc_table_prefetch_word(const struct wc_table *t, uint64_t has
         __builtin_prefetch(w);
 }
 
-/* The count of a word (0 when absent). */
+/*
+ * Removes the word in slot s (a taken slot of t) from the counts: its count stops counting
+ * in total and in the items, and it no longer fills the table; its slot stays taken (so
+ * probing goes on past it) until the table grows, unless the word is added again.
+ */
+void wc_table_drop(struct wc_table *t, struct wc_slot *s);
+
+/* The count of a word (0 when absent or dropped). */
 uint64_t wc_table_get(const struct wc_table *t, const char *word, size_t len);
 
 #endif
