@@ -14,10 +14,12 @@
  *     (word, count) pairs packed into 64 KiB batches sent with sn_call_on (at most a fixed
  *     number in flight per core: reading pauses until owners catch up); pairs the core owns
  *     itself are counted at once; owners add the counts into their own table. By default a
- *     core first combines its range's words in a local table (a MapReduce combiner) and
- *     ships one pair per distinct word when the range is done (or the table holds 2^18
- *     words), so the shuffle moves distinct words, not occurrences; `no_combine` ships
- *     every occurrence as it is read (count 1), to show what the shuffle costs;
+ *     core first combines its words in a local table (a MapReduce combiner) and ships one
+ *     pair per distinct word when its reading is done (or the table holds 2^18 words), so
+ *     the shuffle moves distinct words, not occurrences; at the end the words the core owns
+ *     stay in its combiner, which then takes the other cores' pairs for them (wc_map.c,
+ *     ship_final). `no_combine` ships every occurrence as it is read (count 1), to show
+ *     what the shuffle costs;
  *  4. reduce: sn_map_reduce asks every core for its summary and its first K items in result
  *     order (every item with `all`); core 0 merges them and prints the result exactly as the
  *     reference does (wc_result.h).
