@@ -22,6 +22,8 @@
 #define BATCH_CAP    (64u << 10)  /* bytes of (word, count) pairs per message to an owner */
 #define MAX_INFLIGHT 32u          /* unacknowledged batches before reading and shipping pause */
 #define ENTRY_HEAD   20u          /* u64 hash, u64 count, u32 length, then the word's bytes */
+#define BY_REF       (1ull << 63) /* in an entry's count: a pointer to the bytes follows */
+#define REF_MIN      1024u        /* the final shipment sends words this long by reference */
 #define COMBINE_MAX  (1u << 18)   /* default distinct words in a combiner before it is shipped */
 #define SHIP_SLICE   2048u        /* combiner slots shipped per task */
 
@@ -118,13 +120,21 @@ static int count_batch(void *arg, uint64_t *value)
     while (p < end) {
         uint64_t hash, count;
         uint32_t len;
+        const char *word = p + ENTRY_HEAD;
         memcpy(&hash, p, 8);
         memcpy(&count, p + 8, 8);
         memcpy(&len, p + 16, 4);
-        int rc = wc_table_add(t, p + ENTRY_HEAD, len, hash, count);
+        p += ENTRY_HEAD;
+        if (count & BY_REF) { /* the bytes are in the sender's combiner (ship_out) */
+            memcpy(&word, p, sizeof word);
+            count &= ~BY_REF;
+            p += sizeof word;
+        } else {
+            p += len;
+        }
+        int rc = wc_table_add(t, word, len, hash, count);
         if (rc < 0)
             return rc;
-        p += ENTRY_HEAD + len;
     }
     return 0;
 }
@@ -175,10 +185,14 @@ static struct wc_batch *new_batch(struct wc_core *c, size_t need)
     return b;
 }
 
+/*
+ * Adds (word, count) to the batch for `owner`, with the word's bytes, or with a pointer to
+ * them when by_ref: then the bytes must stay unchanged until the batch is acknowledged.
+ */
 static void append(struct wc_core *c, unsigned owner, const char *word, size_t len, uint64_t hash,
-                   uint64_t count)
+                   uint64_t count, bool by_ref)
 {
-    size_t need = ENTRY_HEAD + len;
+    size_t need = ENTRY_HEAD + (by_ref ? sizeof word : len);
     if (need > UINT32_MAX) {
         fail(c, -E2BIG);
         return;
@@ -196,11 +210,15 @@ static void append(struct wc_core *c, unsigned owner, const char *word, size_t l
         }
     }
     uint32_t len32 = (uint32_t)len;
+    uint64_t tagged = by_ref ? count | BY_REF : count;
     char *p = b->data + b->used;
     memcpy(p, &hash, 8);
-    memcpy(p + 8, &count, 8);
+    memcpy(p + 8, &tagged, 8);
     memcpy(p + 16, &len32, 4);
-    memcpy(p + ENTRY_HEAD, word, len);
+    if (by_ref)
+        memcpy(p + ENTRY_HEAD, &word, sizeof word);
+    else
+        memcpy(p + ENTRY_HEAD, word, len);
     b->used += (uint32_t)need;
 }
 
@@ -209,7 +227,7 @@ static void route(struct wc_core *c, const char *word, size_t len, uint64_t hash
 {
     unsigned owner = c->n == 1 ? 0 : sn_partition(c->job->part, word, len);
     if (owner != c->id) {
-        append(c, owner, word, len, hash, n);
+        append(c, owner, word, len, hash, n, false);
         return;
     }
     int rc = wc_table_add(&c->table, word, len, hash, n);
@@ -219,14 +237,18 @@ static void route(struct wc_core *c, const char *word, size_t len, uint64_t hash
 
 /* ---- the combiner, shipped a slice per task so the loop keeps serving other cores ---- */
 
-/* In the final ship: sends a word of the combiner to its owner, or keeps it when it is ours. */
+/*
+ * In the final ship: sends a word of the combiner to its owner, or keeps it when it is ours.
+ * A long word goes by reference, not copied into the batch: its bytes stay in the combiner's
+ * arena (dropping keeps them) until the shard is freed, after the whole run.
+ */
 static void ship_out(struct wc_core *c, struct wc_slot *s)
 {
     unsigned owner = sn_partition(c->job->part, s->word, s->len);
     if (owner == c->id)
         return;
-    append(c, owner, s->word, s->len, s->hash, s->count);
-    wc_table_drop(&c->local, s); /* the owner counts it now; the bytes stay for the batch */
+    append(c, owner, s->word, s->len, s->hash, s->count, s->len >= REF_MIN);
+    wc_table_drop(&c->local, s); /* the owner counts it now */
 }
 
 static void ship_step(void *arg)
@@ -245,6 +267,9 @@ static void ship_step(void *arg)
     c->busy++;
     for (size_t i = c->ship_pos; i < end && !c->err; i++) {
         struct wc_slot *s = &t->slots[i];
+        /* Partitioning reads the word's bytes, scattered over the arena: prefetch ahead. */
+        if (i + WC_PENDING <= t->mask && t->slots[i + WC_PENDING].word)
+            __builtin_prefetch(t->slots[i + WC_PENDING].word);
         if (!s->word || s->dropped)
             continue;
         if (c->ship_in_place)
