@@ -439,6 +439,37 @@ Test(pipeline_ref, dropped_words_leave_the_counts_and_their_slots_at_growth)
     wc_table_free(&t);
 }
 
+Test(pipeline_ref, first_items_equal_the_head_of_the_full_order)
+{
+    struct wc_table t;
+    cr_assert_eq(wc_table_init(&t), 0);
+    uint64_t x = 7;
+    for (int i = 0; i < 5000; i++) { /* few distinct counts: many ties, ordered by bytes */
+        char w[16];
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        int len = snprintf(w, sizeof w, "%x", (unsigned)(x >> 40));
+        cr_assert_eq(wc_table_add(&t, w, (size_t)len, wc_hash(w, (size_t)len), 1 + (x >> 61)), 0);
+    }
+    struct wc_item *all, *some;
+    size_t nall, nsome;
+    struct wc_summary sall, ssome;
+    cr_assert_eq(wc_table_items(&t, SIZE_MAX, &all, &nall, &sall), 0);
+    cr_assert_eq(nall, t.used);
+    static const size_t limits[] = {0, 1, 7, 100, 4000, 4999, 5000, 6000};
+    for (size_t l = 0; l < sizeof limits / sizeof *limits; l++) {
+        cr_assert_eq(wc_table_items(&t, limits[l], &some, &nsome, &ssome), 0);
+        cr_assert_eq(nsome, limits[l] < nall ? limits[l] : nall);
+        cr_assert(ssome.total == sall.total && ssome.distinct == sall.distinct &&
+                  ssome.digest == sall.digest);
+        for (size_t i = 0; i < nsome; i++)
+            cr_assert(some[i].word == all[i].word && some[i].count == all[i].count,
+                      "limit %zu item %zu", limits[l], i);
+        free(some);
+    }
+    free(all);
+    wc_table_free(&t);
+}
+
 /* Checks a planned job's pieces: in order, without gaps, within the size limits. */
 static void check_plan(uint64_t size, uint64_t p, unsigned n)
 {

@@ -27,6 +27,50 @@ static uint64_t digest_item(uint64_t hash, uint64_t count)
     return x;
 }
 
+/* Restores the heap below i: a max-heap in result order (the root comes last of all). */
+static void sift_down(struct wc_item *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < n && wc_item_cmp(&h[l], &h[m]) > 0)
+            m = l;
+        if (l + 1 < n && wc_item_cmp(&h[l + 1], &h[m]) > 0)
+            m = l + 1;
+        if (m == i)
+            return;
+        struct wc_item x = h[i];
+        h[i] = h[m];
+        h[m] = x;
+        i = m;
+    }
+}
+
+static void sift_up(struct wc_item *h, size_t i)
+{
+    while (i && wc_item_cmp(&h[i], &h[(i - 1) / 2]) > 0) {
+        struct wc_item x = h[i];
+        h[i] = h[(i - 1) / 2];
+        h[(i - 1) / 2] = x;
+        i = (i - 1) / 2;
+    }
+}
+
+/*
+ * Keeps the first `keep` items in result order seen so far in a heap of at most `keep`
+ * items whose root is the last of them: an item that comes after the root is skipped after
+ * one comparison (most of them: the heap holds the most frequent words).
+ */
+static void heap_offer(struct wc_item *h, size_t *n, size_t keep, struct wc_item x)
+{
+    if (*n < keep) {
+        h[*n] = x;
+        sift_up(h, (*n)++);
+    } else if (wc_item_cmp(&x, &h[0]) < 0) {
+        h[0] = x;
+        sift_down(h, *n, 0);
+    }
+}
+
 int wc_table_items(const struct wc_table *t, size_t limit, struct wc_item **out, size_t *n,
                    struct wc_summary *sum)
 {
@@ -34,9 +78,15 @@ int wc_table_items(const struct wc_table *t, size_t limit, struct wc_item **out,
     *n = 0;
     size_t live = t->used - t->dropped;
     *sum = (struct wc_summary){.total = t->total, .distinct = live};
-    if (live == 0)
+    if (live == 0 || limit == 0) {
+        for (size_t i = 0; live && i <= t->mask; i++)
+            if (t->slots[i].word && !t->slots[i].dropped)
+                sum->digest += digest_item(t->slots[i].hash, t->slots[i].count);
         return 0;
-    struct wc_item *items = malloc(live * sizeof *items);
+    }
+    /* The first `limit` of many words: select them with a heap instead of sorting all. */
+    size_t keep = limit < live ? limit : live;
+    struct wc_item *items = malloc(keep * sizeof *items);
     if (!items)
         return -ENOMEM;
     size_t k = 0;
@@ -44,12 +94,16 @@ int wc_table_items(const struct wc_table *t, size_t limit, struct wc_item **out,
         const struct wc_slot *s = &t->slots[i];
         if (!s->word || s->dropped)
             continue;
-        items[k++] = (struct wc_item){.word = s->word, .count = s->count, .len = s->len};
+        struct wc_item x = {.word = s->word, .count = s->count, .len = s->len};
+        if (keep == live)
+            items[k++] = x;
+        else
+            heap_offer(items, &k, keep, x);
         sum->digest += digest_item(s->hash, s->count);
     }
     qsort(items, k, sizeof *items, wc_item_cmp);
     *out = items;
-    *n = k < limit ? k : limit;
+    *n = k;
     return 0;
 }
 
