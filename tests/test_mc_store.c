@@ -371,6 +371,59 @@ Test(mc_store, lru_eviction_order)
     mc_store_destroy(s);
 }
 
+/* A get marks the item instead of moving it: eviction passes over it once (second chance). */
+Test(mc_store, a_used_item_at_the_tail_gets_a_second_chance)
+{
+    struct fixture f;
+    size_t one = mc_item_size(2, 10);
+    struct mc_store *s = make_store(&f, one * 3, one * 3);
+    set_kv(s, "k0", "0123456789", 0);
+    set_kv(s, "k1", "0123456789", 0);
+    set_kv(s, "k2", "0123456789", 0);
+    cr_assert_not_null(get(s, "k0")); /* k0, the tail, is marked active */
+    set_kv(s, "k3", "0123456789", 0); /* k0 moves to the head unmarked; k1 goes */
+    cr_assert_null(get(s, "k1"));
+    set_kv(s, "k4", "0123456789", 0); /* k2 is the tail now, and unused: it goes */
+    cr_assert_null(get(s, "k2"));
+    set_kv(s, "k5", "0123456789", 0); /* then k0: its mark was spent on the first pass */
+    cr_assert_null(get(s, "k0"));
+    cr_assert_not_null(get(s, "k3"));
+    cr_assert_not_null(get(s, "k4"));
+    cr_assert_not_null(get(s, "k5"));
+    cr_assert_eq(stats(s).evictions, 3);
+    mc_store_destroy(s);
+}
+
+/* When every item was used, an eviction still ends: it rescues a bounded number, then evicts. */
+Test(mc_store, eviction_ends_when_every_item_is_active)
+{
+    struct fixture f;
+    enum { N = 200 };
+    size_t one = mc_item_size(4, 10);
+    struct mc_store *s = make_store(&f, one * N, one * N);
+    char key[16];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "k%03d", i);
+        cr_assert_eq(set_kv(s, key, "0123456789", 0), MC_STORED);
+    }
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "k%03d", i);
+        cr_assert_not_null(get(s, key));
+    }
+    cr_assert_eq(set_kv(s, "new1", "0123456789", 0), MC_STORED);
+    struct mc_store_stats st = stats(s);
+    cr_assert_eq(st.evictions, 1);
+    cr_assert_eq(st.curr_items, N);
+    cr_assert_not_null(get(s, "new1"));
+    int gone = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "k%03d", i);
+        gone += get(s, key) == NULL;
+    }
+    cr_assert_eq(gone, 1);
+    mc_store_destroy(s);
+}
+
 Test(mc_store, replacing_the_tail_item_evicts_nothing_else)
 {
     struct fixture f;

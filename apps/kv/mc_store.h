@@ -6,7 +6,10 @@
  * cross-core submit. A store is a hash table (XXH3 of the key, chained, grown incrementally so
  * no single call rehashes everything) plus one LRU list. Memory is bounded: the sum of
  * mc_item_size() over the linked items never exceeds mem_limit; storing past the limit evicts
- * from the LRU tail. The hash table itself is not counted, as in memcached.
+ * from the LRU tail. The hash table itself is not counted, as in memcached. The LRU is a
+ * second-chance (CLOCK) list, as memcached's segmented LRU works: an access marks the item
+ * active rather than moving it, and eviction moves an active tail item back to the head once
+ * instead of dropping it.
  *
  * Time. The store asks cfg->now() for the current unix time in seconds (time(NULL) when NULL);
  * tests pass a clock they move by hand. Expiration times follow memcached: 0 never expires,
@@ -45,7 +48,7 @@
 /* An item as the store keeps it; read-only outside mc_store*.c. */
 struct mc_item {
     struct mc_item *hnext;       /* hash chain */
-    struct sn_list_node lru;     /* in the store's LRU list, most recently used first */
+    struct sn_list_node lru;     /* in the store's LRU list, newest (or last rescued) first */
     uint64_t cas;
     uint32_t hv;      /* low 32 bits of XXH3(key) */
     uint32_t exptime; /* unix seconds, 0 = never */
@@ -64,6 +67,7 @@ struct mc_item {
 #define MC_ITEM_STALE      0x02 /* marked stale (md I, or ms I with an older cas): mg shows X */
 #define MC_ITEM_TOKEN_SENT 0x04 /* a client got the win flag W for it: others get Z */
 #define MC_ITEM_KEY_BINARY 0x08 /* stored by ms with a base64 key: meta answers re-encode it */
+#define MC_ITEM_ACTIVE     0x10 /* used since it was linked or last given a second chance */
 
 static inline const char *mc_item_key(const struct mc_item *it)
 {
@@ -161,7 +165,7 @@ uint32_t mc_store_abs_time(const struct mc_store *s, int64_t exptime);
 uint32_t mc_store_abs_time_at(int64_t exptime, int64_t now);
 
 /*
- * get/gets: the live item for key or NULL. A hit moves the item to the LRU head. Counts
+ * get/gets: the live item for key or NULL. A hit marks the item active (see the top). Counts
  * cmd_get, get_hits / get_misses (and get_expired / get_flushed when the key was there but
  * dead; dead items are unlinked as they are found). Owner only.
  */
@@ -173,7 +177,7 @@ const struct mc_item *mc_store_gat(struct mc_store *s, const char *key, size_t n
 
 /*
  * set/add/replace/append/prepend/cas with memcached's results: MC_STORED; MC_NOT_STORED (add
- * of a live key, which still moves it to the LRU head; replace/append/prepend of a missing
+ * of a live key, which still marks it active; replace/append/prepend of a missing
  * key; append/prepend whose result would be too large); MC_EXISTS (cas mismatch, or for
  * append/prepend a req->cas that is not 0 and not the item's; a cas mismatch with
  * req->invalidate and a req->cas lower than the item's stores instead, as memcached's ms I
@@ -244,7 +248,7 @@ struct mc_item *mc_store_find(struct mc_store *s, const char *key, size_t nkey);
  */
 struct mc_item *mc_store_vivify(struct mc_store *s, const char *key, size_t nkey, uint64_t new_cas);
 
-/* A fetch (get, gat, touch, mg without u): LRU head, marked fetched, access time refreshed. */
+/* A fetch (get, gat, touch, mg without u): marked active and fetched, access time refreshed. */
 void mc_store_bump(struct mc_store *s, struct mc_item *it);
 
 /* Sets the item's exptime from a client exptime (mg T/N, ma T/N) as of `now`. */

@@ -17,7 +17,7 @@ struct mc_store {
     struct mc_table tab;   /* where new items go */
     struct mc_table old;   /* the previous table while an expansion is running, else b == NULL */
     size_t migrate;        /* next bucket of `old` to move into `tab` */
-    struct sn_list lru;    /* struct mc_item, most recently used first: the back is evicted */
+    struct sn_list lru;    /* struct mc_item, newest first: the back goes unless active */
     size_t mem_limit;
     size_t item_max;
     size_t bytes;          /* sum of mc_item_size() of linked items */
@@ -73,22 +73,29 @@ void mc__unlink_all(struct mc_store *s);
 /* Unlinks and frees old, links new_it in its place. */
 void mc__replace(struct mc_store *s, struct mc_item *old, struct mc_item *new_it);
 
-/* Moves a linked item to the LRU head. */
+/*
+ * Marks a linked item as used (MC_ITEM_ACTIVE): it is not moved in the LRU list now, but an
+ * eviction that finds it at the tail moves it to the head instead of evicting it (a second
+ * chance, as memcached's segmented LRU gives active items).
+ */
 void mc__bump(struct mc_store *s, struct mc_item *it);
 
 /*
  * An access that is not a fetch (memcached's do_item_update: add of a live key, incr in
- * place): LRU head, and the access time (it->time) moved to now when it is more than
+ * place): marked active, and the access time (it->time) moved to now when it is more than
  * MC_ITEM_UPDATE_INTERVAL old.
  */
 void mc__update(struct mc_store *s, struct mc_item *it);
 
 /*
- * A fetch (get, gat, touch, mg): LRU head, marked MC_ITEM_FETCHED, access time now. (memcached
+ * A fetch (get, gat, touch, mg): marked active and MC_ITEM_FETCHED, access time now. (memcached
  * moves the access time when its LRU maintainer thread sees fit; "seconds since the last
  * access" is what its protocol.txt promises for mg l, and what this gives.)
  */
 void mc__fetched(struct mc_store *s, struct mc_item *it);
+
+/* mc__fetched with the clock already read (a get reads it once for liveness and access). */
+void mc__fetched_at(struct mc_store *s, struct mc_item *it, uint32_t now);
 
 /* memcached's ITEM_UPDATE_INTERVAL: an update refreshes it->time at most this often. */
 #define MC_ITEM_UPDATE_INTERVAL 60

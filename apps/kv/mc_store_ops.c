@@ -17,7 +17,8 @@ static void count_miss(struct mc_store *s, enum mc_miss why)
 const struct mc_item *mc_store_get(struct mc_store *s, const char *key, size_t nkey)
 {
     enum mc_miss why;
-    struct mc_item *it = mc__find_live(s, key, nkey, mc__hash(key, nkey), mc__now32(s), &why);
+    uint32_t now = mc__now32(s);
+    struct mc_item *it = mc__find_live(s, key, nkey, mc__hash(key, nkey), now, &why);
     s->st.cmd_get++;
     if (!it) {
         s->st.get_misses++;
@@ -25,7 +26,7 @@ const struct mc_item *mc_store_get(struct mc_store *s, const char *key, size_t n
         return NULL;
     }
     s->st.get_hits++;
-    mc__fetched(s, it);
+    mc__fetched_at(s, it, now);
     return it;
 }
 
