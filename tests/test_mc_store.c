@@ -13,6 +13,7 @@
 
 #include "apps/kv/mc_exec.h"
 #include "apps/kv/mc_store.h"
+#include "apps/kv/mc_store_int.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SCALE 10
@@ -421,6 +422,63 @@ Test(mc_store, eviction_ends_when_every_item_is_active)
         gone += get(s, key) == NULL;
     }
     cr_assert_eq(gone, 1);
+    mc_store_destroy(s);
+}
+
+/* Item memory: chunks of a class are reused; past the reservation and for big items, malloc. */
+Test(mc_store, arena_reuses_chunks_and_falls_back_to_malloc)
+{
+    struct mc_arena a;
+    mc__arena_init(&a, 1000); /* reserves 2 MiB: twice the limit, rounded up to a huge page */
+    void *p = mc__chunk_alloc(&a, 100), *q = mc__chunk_alloc(&a, 100);
+    cr_assert(p && q && p != q);
+    if (a.base) { /* no arena under ASan, or when mmap fails */
+        cr_assert(mc__chunk_in_arena(&a, p) && mc__chunk_in_arena(&a, q));
+        cr_assert_eq((uintptr_t)p % 16, 0);
+        mc__chunk_free(&a, p, 100);
+        cr_assert_eq(mc__chunk_alloc(&a, 97), p); /* same class of 16 bytes */
+        void *big = mc__chunk_alloc(&a, MC_CHUNK_MAX + 1);
+        cr_assert(big && !mc__chunk_in_arena(&a, big));
+        mc__chunk_free(&a, big, MC_CHUNK_MAX + 1);
+        size_t n = 0;
+        void *last;
+        while ((last = mc__chunk_alloc(&a, MC_CHUNK_MAX)) && mc__chunk_in_arena(&a, last))
+            n++;
+        /* All but the 2 x 112 bytes taken above; then the reservation is used up: malloc. */
+        cr_assert_eq(n, a.size / MC_CHUNK_MAX - 1);
+        cr_assert_not_null(last);
+        mc__chunk_free(&a, last, MC_CHUNK_MAX);
+    } else {
+        mc__chunk_free(&a, p, 100);
+    }
+    mc__chunk_free(&a, q, 100);
+    mc__arena_destroy(&a);
+}
+
+/* Sets and deletes of many sizes through the store: every value reads back intact. */
+Test(mc_store, items_of_every_size_class_keep_their_values)
+{
+    struct fixture f;
+    struct mc_store *s = make_store(&f, 1 << 20, 8192);
+    static char val[6001];
+    char key[16];
+    for (int round = 0; round < 3; round++) {
+        for (int n = 0; n <= 6000; n += 37) {
+            memset(val, 'a' + (n + round) % 26, (size_t)n);
+            val[n] = '\0';
+            snprintf(key, sizeof key, "k%d", n);
+            cr_assert_eq(set_kv(s, key, val, 0), MC_STORED);
+        }
+        for (int n = 0; n <= 6000; n += 37) {
+            memset(val, 'a' + (n + round) % 26, (size_t)n);
+            val[n] = '\0';
+            snprintf(key, sizeof key, "k%d", n);
+            cr_assert(has_value(s, key, val), "%s", key);
+            if (n % 2)
+                cr_assert_eq(mc_store_delete(s, key, strlen(key)), MC_DELETED);
+        }
+    }
+    cr_assert_leq(stats(s).bytes, stats(s).limit_maxbytes);
     mc_store_destroy(s);
 }
 

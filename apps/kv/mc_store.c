@@ -280,7 +280,7 @@ struct mc_item *mc__item_alloc(struct mc_store *s, const char *key, size_t nkey,
         if (!evict_one(s, keep, now))
             return NULL;
     }
-    struct mc_item *it = malloc(need);
+    struct mc_item *it = mc__chunk_alloc(&s->arena, need);
     if (!it)
         return NULL;
     memset(it, 0, sizeof *it);
@@ -295,8 +295,7 @@ struct mc_item *mc__item_alloc(struct mc_store *s, const char *key, size_t nkey,
 
 void mc__item_free(struct mc_store *s, struct mc_item *it)
 {
-    (void)s;
-    free(it);
+    mc__chunk_free(&s->arena, it, item_size(it));
 }
 
 void mc__link(struct mc_store *s, struct mc_item *it)
@@ -319,7 +318,7 @@ void mc__unlink(struct mc_store *s, struct mc_item *it)
     sn_list_remove(&it->lru);
     s->bytes -= item_size(it);
     s->items--;
-    free(it);
+    mc__item_free(s, it);
 }
 
 void mc__unlink_all(struct mc_store *s)
@@ -370,6 +369,7 @@ struct mc_store *mc_store_create(const struct mc_store_config *cfg)
     s->seq = 1;
     s->now = c.now ? c.now : default_now;
     s->now_arg = c.now_arg;
+    mc__arena_init(&s->arena, c.mem_limit);
     return s;
 }
 
@@ -377,8 +377,12 @@ void mc_store_destroy(struct mc_store *s)
 {
     if (!s)
         return;
-    SN_LIST_FOR_EACH (n, &s->lru)
-        free(lru_item(n));
+    SN_LIST_FOR_EACH (n, &s->lru) {
+        struct mc_item *it = lru_item(n);
+        if (!mc__chunk_in_arena(&s->arena, it))
+            free(it);
+    }
+    mc__arena_destroy(&s->arena);
     free(s->tab.b);
     free(s->old.b);
     free(s);

@@ -13,6 +13,17 @@ struct mc_table {
     unsigned power;
 };
 
+/* Largest item (mc_item_size) that comes from the arena; larger ones are malloc'ed. */
+#define MC_CHUNK_MAX 4096
+
+/* A store's item memory (mc_store_mem.c): size classes of 16 bytes in huge pages. */
+struct mc_arena {
+    char *base;  /* reservation, 2 MiB aligned; NULL when there is none (malloc only) */
+    size_t size; /* bytes reserved */
+    size_t used; /* bytes handed out by the bump pointer */
+    void *free[MC_CHUNK_MAX / 16 + 1]; /* per class: freed chunks, linked through their start */
+};
+
 struct mc_store {
     struct mc_table tab;   /* where new items go */
     struct mc_table old;   /* the previous table while an expansion is running, else b == NULL */
@@ -28,6 +39,7 @@ struct mc_store {
     uint32_t flush_at; /* if set: from this second on, items with time < flush_at are dead */
     int64_t (*now)(void *arg);
     void *now_arg;
+    struct mc_arena arena;
     struct mc_store_stats st;
 };
 
@@ -54,6 +66,24 @@ struct mc_item *mc__find_live(struct mc_store *s, const char *key, size_t nkey, 
  */
 struct mc_item *mc__item_alloc(struct mc_store *s, const char *key, size_t nkey, uint32_t hv,
                                size_t nbytes, const struct mc_item *keep);
+
+/*
+ * Prepares the arena for a store with this memory limit. Never fails: without the mapping every
+ * chunk comes from malloc.
+ */
+void mc__arena_init(struct mc_arena *a, size_t mem_limit);
+
+/* Releases the reservation (chunks still malloc'ed are the caller's to free first). */
+void mc__arena_destroy(struct mc_arena *a);
+
+/* size bytes (8-byte aligned) for an item, or NULL when malloc fails. */
+void *mc__chunk_alloc(struct mc_arena *a, size_t size);
+
+/* Gives back a chunk of mc__chunk_alloc with the same size. */
+void mc__chunk_free(struct mc_arena *a, void *p, size_t size);
+
+/* Whether p lies in the arena's reservation (else it was malloc'ed). */
+bool mc__chunk_in_arena(const struct mc_arena *a, const void *p);
 
 /* Frees an item that was never linked. */
 void mc__item_free(struct mc_store *s, struct mc_item *it);
