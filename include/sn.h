@@ -37,6 +37,7 @@
 #include <sn/metrics.h>
 #include <sn/partition.h>
 #include <sn/net.h>
+#include <sn/reply.h>
 #include <sn/file.h>
 #include <sn/fiber.h>
 

@@ -44,6 +44,10 @@ struct sn_conn *sn__conn_new(struct sn__netc *nc, int fd, const struct sn_conn_l
         c->lim.output_high = SN_CONN_DEFAULT_OUTPUT_HIGH;
     if (!c->lim.output_low || c->lim.output_low >= c->lim.output_high)
         c->lim.output_low = c->lim.output_high / 2;
+    if (!c->lim.max_open_replies)
+        c->lim.max_open_replies = SN_CONN_DEFAULT_MAX_OPEN_REPLIES;
+    if (!c->lim.line_max)
+        c->lim.line_max = SN_CONN_DEFAULT_LINE_MAX;
     c->l = l;
     c->reading = true;
     c->bufring = !lim->plain_recv && sn__netc_bufring(nc);
@@ -67,11 +71,18 @@ void sn__conn_start(struct sn_conn *c)
 
 /* ---- the final step ------------------------------------------------------------------------ */
 
+void sn__conn_free(struct sn_conn *c)
+{
+    struct sn__netc *nc = c->nc;
+    free(c);
+    sn__netc_unref(nc); /* after the slots: their buffers come from its pool */
+}
+
 static void conn_finish(struct sn_task *t)
 {
     struct sn_conn *c = SN_CONTAINER_OF(t, struct sn_conn, fin_task);
-    struct sn__netc *nc = c->nc;
 
+    c->holds++; /* the final step's own: whatever the callbacks do, c stays until its end */
     sn__conn_out_drop(c);
     sn__conn_unfix_file(c); /* before the fd number can be handed out again */
     sn__net_close_fd(c->fd, c->linger0);
@@ -83,14 +94,16 @@ static void conn_finish(struct sn_task *t)
         c->ops->on_error(c, c->arg, c->err);
     if (c->ops && c->ops->on_close)
         c->ops->on_close(c, c->arg, c->err);
-    /* Read after on_close: a close called from inside it gets settled too. */
-    struct sn__waiters closed = c->closed;
-    int err = c->err;
     free(c->ibuf);
     free(c->rbuf);
-    free(c);
-    sn__netc_unref(nc);
-    sn__waiters_settle(&closed, err, 0);
+    c->ibuf = c->rbuf = NULL;
+    c->ilen = c->icap = 0;
+    sn__reply_conn_finished(c);
+    c->finished = true;
+    /* Read after on_close: a close called from inside it gets settled too. */
+    sn__conn_flushed(c, sn__conn_write_err(c));
+    sn__waiters_settle(&c->closed, c->err, 0);
+    sn_conn_release(c); /* frees c unless held or a slot is open */
 }
 
 /* No operation in flight any more and nothing left to do: queue the final step. */
@@ -112,10 +125,10 @@ static bool want_read(struct sn_conn *c)
         return false;
     /* Backpressure, with hysteresis: pause above the limit, resume at half of it. Input held
      * meanwhile (and a held EOF) is presented once it resumes. */
-    if (c->paused && c->backlog <= c->lim.output_high / 2) {
+    if (c->paused && sn__conn_under_half(c)) {
         c->paused = false;
         sn__conn_repost(c);
-    } else if (!c->paused && c->backlog > c->lim.output_high) {
+    } else if (!c->paused && sn__conn_over(c)) {
         c->paused = true;
     }
     /* No new receive while held input waits to be presented: what is held stays bounded. */
@@ -154,7 +167,7 @@ void sn__conn_progress(struct sn_conn *c)
      * cancelled at stop) goes with the next flush. */
     if (c->backlog && !c->sop.inflight && !c->dirty)
         sn__netc_mark_dirty(c->nc, c);
-    bool drained = c->backlog == 0 && !c->sop.inflight;
+    bool drained = c->backlog == 0 && !c->sop.inflight && !sn__conn_slots_pending(c);
     if (drained && c->want_shut && !c->shut_done) {
         c->shut_done = true;
         if (shutdown(c->fd, SHUT_WR) < 0 && !c->want_close) {
@@ -246,6 +259,8 @@ static void idle_fire(void *arg)
     struct sn_conn *c = arg;
     uint64_t idle = (uint64_t)c->lim.idle_ms * 1000000u;
     uint64_t quiet = sn_now_ns() - c->last_active;
+    if (c->nslots) /* answers are being made: not idle */
+        quiet = 0;
     if (quiet < idle) {
         sn_timer_arm(&c->idle, idle - quiet);
         return;
@@ -272,11 +287,19 @@ int sn_conn_shutdown(struct sn_conn *c)
     return 0;
 }
 
+/* sn_conn_close / sn_conn_abort on a connection whose on_close has run (it is held). */
+static struct sn_future *closed_already(const struct sn_conn *c)
+{
+    return c->err ? sn_failed(c->err) : sn_ready(0);
+}
+
 struct sn_future *sn_conn_close(struct sn_conn *c)
 {
     sn__sched_here(__func__);
     if (foreign(c))
         return sn_failed(-EXDEV);
+    if (c->finished)
+        return closed_already(c);
     struct sn_future *f = sn__waiters_add(&c->closed);
     if (!c->want_close && !c->aborting && !c->fin_queued) {
         c->want_close = true;
@@ -291,6 +314,8 @@ struct sn_future *sn_conn_abort(struct sn_conn *c)
     sn__sched_here(__func__);
     if (foreign(c))
         return sn_failed(-EXDEV);
+    if (c->finished)
+        return closed_already(c);
     struct sn_future *f = sn__waiters_add(&c->closed);
     if (!c->fin_queued) {
         c->linger0 = true;
@@ -312,6 +337,25 @@ int sn_conn_set_reading(struct sn_conn *c, bool on)
     return 0;
 }
 
+int sn_conn_hold(struct sn_conn *c)
+{
+    if (foreign(c))
+        return -EXDEV;
+    c->holds++;
+    return 0;
+}
+
+int sn_conn_release(struct sn_conn *c)
+{
+    if (foreign(c))
+        return -EXDEV;
+    if (!c->holds)
+        return -EINVAL;
+    if (--c->holds == 0 && c->finished && !c->nslots)
+        sn__conn_free(c);
+    return 0;
+}
+
 int sn_conn_set_arg(struct sn_conn *c, void *arg)
 {
     if (foreign(c))
@@ -322,7 +366,9 @@ int sn_conn_set_arg(struct sn_conn *c, void *arg)
 
 int sn_conn_fd(const struct sn_conn *c)
 {
-    return foreign(c) ? -EXDEV : c->fd;
+    if (foreign(c))
+        return -EXDEV;
+    return c->fd >= 0 ? c->fd : -EBADF;
 }
 
 unsigned sn_conn_core(const struct sn_conn *c)

@@ -103,6 +103,12 @@ bool sn__net_stopping(struct sn__netc *nc)
     return nc->stopping || sn_stopping();
 }
 
+bool sn__net_final(void)
+{
+    struct sn__core *core = sn__core_self();
+    return !core || core->finishing;
+}
+
 /* ---- buffer ring ------------------------------------------------------------------------ */
 
 static void br_setup(struct sn__netc *nc)
@@ -284,6 +290,7 @@ struct sn__netc *sn__netc_get(int *err)
     }
     nc->refs = 1; /* the sentinel's, dropped when the reactor stops */
     nc->cur_bid = -1;
+    sn__pool_init(&nc->rpool, SN__REPLY_BLOCK, 64, NULL);
     tls_netc = nc;
     return nc;
 }
@@ -291,6 +298,11 @@ struct sn__netc *sn__netc_get(int *err)
 unsigned sn__net_lent_buffers(void)
 {
     return tls_netc ? tls_netc->nlent : 0;
+}
+
+uint64_t sn__net_reply_blocks(void)
+{
+    return tls_netc ? tls_netc->rpool.in_use : 0;
 }
 
 void sn__netc_ref(struct sn__netc *nc)
@@ -306,6 +318,7 @@ void sn__netc_unref(struct sn__netc *nc)
     struct sn__core *core = sn__core_self();
     if (nc->files_state == 1 && core) /* drop-slot SQEs still queued then fail harmlessly */
         io_uring_unregister_files(&core->uring.ring);
+    sn__pool_destroy(&nc->rpool);
     if (tls_netc == nc)
         tls_netc = NULL;
     free(nc);

@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <sys/uio.h>
 
+#include "core/pool.h"
 #include "core/sched.h"
 #include "reactor/io.h"
 #include "reactor/net_sqe.h"
@@ -53,7 +54,30 @@ struct sn__chunk {
     size_t cap; /* owned: capacity of buf; 0 for a reference */
     void (*release)(void *arg);
     void *release_arg;
+    struct sn__pool *pool; /* the block's pool (reply buffers), NULL: malloc */
     char buf[];
+};
+
+/* Reply buffers: blocks of the core's reply pool (a slot's first bytes), then malloc'd
+ * chunks of at least SN__NET_CHUNK. */
+#define SN__REPLY_BLOCK 1024
+#define SN__REPLY_CAP   (SN__REPLY_BLOCK - sizeof(struct sn__chunk))
+
+/* A reply slot (include/sn/reply.h), from the core's general pool. */
+struct sn_reply {
+    struct sn_reply *next; /* in the connection's slots, in request order */
+    struct sn_conn *conn;
+    struct sn__chunk *head, *tail; /* bytes waiting for the slot's turn (never the oldest) */
+    size_t len;                    /* their bytes */
+    size_t mem;                    /* their buffer bytes (counted in conn->reply_mem) */
+    bool ended;
+};
+
+/* A wait of sn_conn_flush: settles once sent_total reaches target. */
+struct sn__flushw {
+    struct sn__flushw *next;
+    uint64_t target;
+    struct sn_promise *p;
 };
 
 struct sn_conn {
@@ -64,8 +88,8 @@ struct sn_conn {
     const struct sn_conn_ops *ops;
     void *arg;
     struct sn_conn_limits lim;
-    struct sn_listener *l;       /* NULL for outgoing connections */
-    struct sn_list_node link;    /* in the netc's conns */
+    struct sn_listener *l;    /* NULL for outgoing connections */
+    struct sn_list_node link; /* in the netc's conns */
 
     /* Receiving. */
     struct sn__io_op rop;
@@ -91,7 +115,7 @@ struct sn_conn {
     struct sn__chunk *ohead, *otail;
     size_t backlog;
     bool drain_armed; /* the backlog went over output_high: on_drain once it is low again */
-    uint64_t nsends; /* sends started (for the tests of corking) */
+    uint64_t nsends;  /* sends started (for the tests of corking) */
     struct iovec iov[SN__NET_IOV];
     struct msghdr msg;
 
@@ -114,6 +138,24 @@ struct sn_conn {
     struct sn_timer idle;
     uint64_t last_active;
     struct sn__waiters closed; /* futures of sn_conn_close/abort: settled after on_close */
+    /* Memory beyond on_close: kept while held (sn_conn_hold) or a slot is open. */
+    unsigned holds;
+    bool finished; /* on_close has run */
+
+    /* Reply slots (net_reply.c): begun and not yet written out, in request order. After the
+     * connection finished the list is empty and nslots counts the slots still open. */
+    struct sn_reply *rhead, *rtail;
+    uint32_t nslots;
+    size_t reply_mem;              /* buffer bytes of the slots behind the head */
+    struct sn__waiters reply_room; /* fibers waiting in sn_reply_begin */
+
+    /* Line mode (net_lines.c). */
+    size_t block_need; /* > 0: the next bytes go to on_block */
+    bool skipping;     /* dropping the rest of an over-long line */
+
+    /* sn_conn_flush (net_send.c). */
+    uint64_t sent_total; /* bytes handed to the kernel */
+    struct sn__flushw *fhead, *ftail;
 };
 
 /* A listener's state on one core. */
@@ -126,8 +168,8 @@ struct sn__lslot {
     struct sn_timer retry; /* re-arms accept after a transient error or without an SQE;
                               retries a cancel that had no SQE */
     bool started, closing, done;
-    struct sn_promise *closed;     /* settles when the slot is done (sn_listener_close) */
-    struct sn_list_node link;      /* in the netc's slots */
+    struct sn_promise *closed; /* settles when the slot is done (sn_listener_close) */
+    struct sn_list_node link;  /* in the netc's slots */
     SN_CACHE_ALIGNED _Atomic uint64_t nconns; /* open, or on their way to this core */
     _Atomic uint64_t assigned; /* ever given to this core (the balance of short connections) */
     _Atomic uint64_t accepted, refused;
@@ -182,9 +224,9 @@ struct sn__netc {
     char *bufs;
     size_t br_bytes;
     struct sn__lend lend[SN__NET_NBUFS];
-    unsigned nlent; /* buffers with refs > 0; each holds a netc reference */
-    int cur_bid;    /* the ring buffer an on_data of this core is being given now, or -1 */
-    size_t cur_len; /* its bytes */
+    unsigned nlent;       /* buffers with refs > 0; each holds a netc reference */
+    int cur_bid;          /* the ring buffer an on_data of this core is being given now, or -1 */
+    size_t cur_len;       /* its bytes */
     struct sn_list conns; /* struct sn_conn */
     struct sn_list slots; /* struct sn__lslot */
     struct sn_list udps;  /* struct sn_udp */
@@ -197,10 +239,13 @@ struct sn__netc {
     unsigned nslots;
     unsigned fix_next; /* next value of fix_fds to use */
     int fix_fds[SN__NET_FIX_PENDING]; /* fds of queued slot registrations (net_files.c) */
+    struct sn__pool rpool; /* SN__REPLY_BLOCK-byte reply buffers */
 };
 
 /* Ring buffers of the calling core lent to queued output now (sn_conn_write_input; tests). */
 unsigned sn__net_lent_buffers(void);
+/* Reply buffers of the calling core's pool in use now (tests). */
+uint64_t sn__net_reply_blocks(void);
 
 /* net_core.c */
 /* The calling core's state, made on first use; NULL with *err set (-EPERM off a core,
@@ -232,6 +277,9 @@ void sn__net_submit_now(void);
 void sn__net_close_fd(int fd, bool reset);
 /* True once this core must not start new network work. */
 bool sn__net_stopping(struct sn__netc *nc);
+/* True in the run's final phase (reactor/loop.c): no io completes any more, so output that
+ * is still queued (a reply slot ended by a call the shutdown cancelled) cannot leave. */
+bool sn__net_final(void);
 
 /* net_files.c */
 /* Puts the new connection's socket into the core ring's file slot numbered like its fd, when
@@ -285,6 +333,50 @@ void sn__conn_repost(struct sn_conn *c);
 void sn__conn_send(struct sn_conn *c);
 /* Releases every queued chunk (the output is dropped). */
 void sn__conn_out_drop(struct sn_conn *c);
+/* Frees one chunk: calls its release, returns its memory. */
+void sn__chunk_free(struct sn__chunk *k);
+/* Appends a copy to the output, no checks (the caller checked the connection takes it).
+ * 0 or -ENOMEM (nothing queued). */
+int sn__conn_out_copy(struct sn_conn *c, const void *data, size_t len);
+/* Appends the chunk list head..tail (len bytes) to the output. */
+void sn__conn_out_splice(struct sn_conn *c, struct sn__chunk *head, struct sn__chunk *tail,
+                         size_t len);
+/* A reference chunk (no copy), or NULL on -ENOMEM. */
+struct sn__chunk *sn__chunk_ref(const void *data, size_t len, void (*release)(void *arg),
+                                void *release_arg);
+/* Settles the flush waits reached, or fails them all with err (when err != 0). */
+void sn__conn_flushed(struct sn_conn *c, int err);
+/* The error a write to `c` fails with once it does not take bytes any more. */
+int sn__conn_write_err(const struct sn_conn *c);
+
+/* net_reply.c */
+/* Bytes written on the connection while slots are open: behind them, as a slot that ended. */
+int sn__reply_behind(struct sn_conn *c, const void *data, size_t len);
+int sn__reply_behind_ref(struct sn_conn *c, struct sn__chunk *k);
+/* The connection finished (after on_close): drop every buffered byte, keep open slots. */
+void sn__reply_conn_finished(struct sn_conn *c);
+/* Over the output or slot limits: reading must pause (and stop between two lines). */
+static inline bool sn__conn_over(const struct sn_conn *c)
+{
+    return c->backlog + c->reply_mem > c->lim.output_high || c->nslots >= c->lim.max_open_replies;
+}
+/* Back at half of every limit: reading may resume. */
+static inline bool sn__conn_under_half(const struct sn_conn *c)
+{
+    return c->backlog + c->reply_mem <= c->lim.output_high / 2 &&
+           c->nslots <= c->lim.max_open_replies / 2;
+}
+/* The connection's memory is no longer needed by anyone: free it. */
+void sn__conn_free(struct sn_conn *c);
+/* Whether slots are open and the connection waits for them before shutting or closing. */
+static inline bool sn__conn_slots_pending(const struct sn_conn *c)
+{
+    return c->rhead != NULL;
+}
+
+/* net_lines.c */
+/* Line mode's on_data: splits data[0..len) into lines and blocks; returns the bytes used. */
+size_t sn__lines_feed(struct sn_conn *c, const char *data, size_t len);
 
 /* net_listen.c */
 void sn__lslot_stop(struct sn__lslot *s);

@@ -77,9 +77,12 @@ static size_t call_on_data(struct sn_conn *c, const char *data, size_t len)
 {
     c->repost = false; /* everything held is in this call */
     c->held = 0;
+    size_t used;
+    if (c->ops && c->ops->on_line)
+        return sn__lines_feed(c, data, len);
     if (!c->ops || !c->ops->on_data)
         return len;
-    size_t used = c->ops->on_data(c, c->arg, data, len);
+    used = c->ops->on_data(c, c->arg, data, len);
     return used > len ? len : used;
 }
 
@@ -92,7 +95,13 @@ static size_t call_on_data(struct sn_conn *c, const char *data, size_t len)
  */
 static bool stopped_reading(const struct sn_conn *c)
 {
-    return !c->reading || c->paused || c->backlog > c->lim.output_high;
+    return !c->reading || c->paused || sn__conn_over(c);
+}
+
+/* What on_data may leave unconsumed: input_max, plus a block that line mode gathers. */
+static size_t input_limit(const struct sn_conn *c)
+{
+    return c->lim.input_max + c->block_need;
 }
 
 /* After on_data: more than input_max left unconsumed (while reading) ends the connection. */
@@ -102,7 +111,7 @@ static int check_left(struct sn_conn *c)
         c->ilen = 0; /* nobody will read it */
         return 0;
     }
-    return c->ilen > c->lim.input_max && !stopped_reading(c) ? -EMSGSIZE : 0;
+    return c->ilen > input_limit(c) && !stopped_reading(c) ? -EMSGSIZE : 0;
 }
 
 /* Presents the input buffer to on_data and keeps what it leaves. Caller holds a ref. */
@@ -123,7 +132,7 @@ static int deliver(struct sn_conn *c, const char *data, size_t len)
         size_t used = call_on_data(c, data, len);
         if (used == len || c->want_close || c->aborting)
             return 0;
-        size_t limit = stopped_reading(c) ? SIZE_MAX : c->lim.input_max;
+        size_t limit = stopped_reading(c) ? SIZE_MAX : input_limit(c);
         if (!keep_input(c, data + used, len - used, limit))
             return limit == SIZE_MAX ? -ENOMEM : -EMSGSIZE;
         return 0;
@@ -255,6 +264,8 @@ int sn_conn_write_input(struct sn_conn *c, const void *data, size_t len)
 {
     if (sn_core_id() != c->core)
         return -EXDEV;
+    if (c->wr_closed)
+        return sn__conn_write_err(c);
     struct sn__netc *nc = c->nc; /* the calling core's: c is on it */
     const char *p = data;
     const char *buf = nc->cur_bid >= 0 ? sn__netc_buf(nc, (unsigned)nc->cur_bid) : NULL;

@@ -25,11 +25,14 @@
 
 static void send_cb(struct sn__io_op *op, int res, uint32_t flags);
 
-static void chunk_free(struct sn__chunk *k)
+void sn__chunk_free(struct sn__chunk *k)
 {
     if (k->release)
         k->release(k->release_arg);
-    free(k);
+    if (k->pool)
+        sn__pool_put(k->pool, k);
+    else
+        free(k);
 }
 
 static void chunk_append(struct sn_conn *c, struct sn__chunk *k)
@@ -47,7 +50,7 @@ void sn__conn_out_drop(struct sn_conn *c)
     struct sn__chunk *k = c->ohead;
     while (k) {
         struct sn__chunk *next = k->next;
-        chunk_free(k);
+        sn__chunk_free(k);
         k = next;
     }
     c->ohead = c->otail = NULL;
@@ -58,6 +61,7 @@ void sn__conn_out_drop(struct sn_conn *c)
 static void consume(struct sn_conn *c, size_t n)
 {
     c->backlog -= n;
+    c->sent_total += n;
     while (c->ohead) {
         struct sn__chunk *k = c->ohead;
         size_t left = k->len - k->off;
@@ -73,8 +77,13 @@ static void consume(struct sn_conn *c, size_t n)
         c->ohead = k->next;
         if (!c->ohead)
             c->otail = NULL;
-        chunk_free(k);
+        sn__chunk_free(k);
     }
+}
+
+int sn__conn_write_err(const struct sn_conn *c)
+{
+    return c->err && c->err != -ECANCELED ? c->err : -EPIPE;
 }
 
 static int writable(const struct sn_conn *c)
@@ -82,7 +91,7 @@ static int writable(const struct sn_conn *c)
     if (sn_core_id() != c->core)
         return -EXDEV;
     if (c->wr_closed)
-        return c->err && c->err != -ECANCELED ? c->err : -EPIPE;
+        return sn__conn_write_err(c);
     return 0;
 }
 
@@ -105,6 +114,13 @@ int sn_conn_write(struct sn_conn *c, const void *data, size_t len)
     int rc = writable(c);
     if (rc || len == 0)
         return rc;
+    if (sn_unlikely(c->rtail != NULL))
+        return sn__reply_behind(c, data, len);
+    return sn__conn_out_copy(c, data, len);
+}
+
+int sn__conn_out_copy(struct sn_conn *c, const void *data, size_t len)
+{
     struct sn__chunk *t = c->otail;
     size_t room = t && t->cap ? t->cap - t->len : 0;
     size_t first = len < room ? len : room, rest = len - first;
@@ -132,22 +148,85 @@ int sn_conn_write(struct sn_conn *c, const void *data, size_t len)
     return 0;
 }
 
+struct sn__chunk *sn__chunk_ref(const void *data, size_t len, void (*release)(void *arg),
+                                void *release_arg)
+{
+    struct sn__chunk *k = calloc(1, sizeof *k);
+    if (!k)
+        return NULL;
+    k->data = (char *)data;
+    k->len = len;
+    k->release = release;
+    k->release_arg = release_arg;
+    return k;
+}
+
+void sn__conn_out_splice(struct sn_conn *c, struct sn__chunk *head, struct sn__chunk *tail,
+                         size_t len)
+{
+    if (c->otail)
+        c->otail->next = head;
+    else
+        c->ohead = head;
+    c->otail = tail;
+    tail->next = NULL;
+    queued(c, len);
+}
+
 int sn_conn_write_ref(struct sn_conn *c, const void *data, size_t len, void (*release)(void *arg),
                       void *release_arg)
 {
     int rc = writable(c);
     if (rc)
         return rc;
-    struct sn__chunk *k = calloc(1, sizeof *k);
+    struct sn__chunk *k = sn__chunk_ref(data, len, release, release_arg);
     if (!k)
         return -ENOMEM;
-    k->data = (char *)data;
-    k->len = len;
-    k->release = release;
-    k->release_arg = release_arg;
-    chunk_append(c, k);
-    queued(c, len);
+    if (sn_unlikely(c->rtail != NULL))
+        return sn__reply_behind_ref(c, k);
+    sn__conn_out_splice(c, k, k, len);
     return 0;
+}
+
+/* ---- sn_conn_flush ------------------------------------------------------------------------ */
+
+void sn__conn_flushed(struct sn_conn *c, int err)
+{
+    struct sn__sched *s = sn__tls_sched;
+    struct sn__flushw *w;
+    while ((w = c->fhead) && (err || w->target <= c->sent_total)) {
+        c->fhead = w->next;
+        if (!c->fhead)
+            c->ftail = NULL;
+        struct sn_promise *p = w->p;
+        sn__sched_obj_put(s, w);
+        if (err)
+            sn_promise_fail(p, err);
+        else
+            sn_promise_set(p, 0);
+    }
+}
+
+struct sn_future *sn_conn_flush(struct sn_conn *c)
+{
+    struct sn__sched *s = sn__sched_here(__func__);
+    if (sn_core_id() != c->core)
+        return sn_failed(-EXDEV);
+    if (c->aborting || c->fin_queued || c->finished)
+        return sn_failed(sn__conn_write_err(c));
+    if (c->backlog == 0)
+        return sn_ready(0);
+    struct sn__flushw *w = sn__sched_obj(s);
+    struct sn_future *f;
+    w->next = NULL;
+    w->target = c->sent_total + c->backlog;
+    w->p = sn_promise_new(&f);
+    if (c->ftail)
+        c->ftail->next = w;
+    else
+        c->fhead = w;
+    c->ftail = w;
+    return f;
 }
 
 /* The stop deadline passed with output unsent: reset, so the peer cannot take a cut reply
@@ -163,6 +242,10 @@ static void stop_give_up(struct sn_conn *c)
 static struct io_uring_sqe *send_sqe(struct sn_conn *c, struct io_uring_sqe **lt)
 {
     *lt = NULL;
+    if (sn_unlikely(c->stop_deadline && sn__net_final())) {
+        stop_give_up(c); /* the loop is over: nothing would send it */
+        return NULL;
+    }
     if (!c->stop_deadline)
         return sn__io_sqe();
     uint64_t now = sn_now_ns();
@@ -239,6 +322,11 @@ static void send_cb(struct sn__io_op *op, int res, uint32_t flags)
     if (res >= 0) {
         sn__conn_touch(c);
         consume(c, (size_t)res);
+        if (c->fhead) {
+            c->refs++; /* a continuation may close the connection: not under us */
+            sn__conn_flushed(c, 0);
+            c->refs--;
+        }
         if (c->backlog && !c->aborting)
             sn__netc_mark_dirty(c->nc, c);
         maybe_drained(c);

@@ -17,10 +17,13 @@
  * backlog falls to limits.output_low after being over limits.output_high).
  *
  * Lifetime: a connection is valid from the moment it is handed to the app (on_accept, or the
- * future of sn_connect) until its on_close has returned; on_close is called exactly once,
- * always from the run queue (never from inside an sn_conn_* call), after every other callback.
- * A connection ends when the app closes it, the peer resets it, a limit is hit, or the
- * reactor stops (every socket still open is closed then, connections with err -ECANCELED).
+ * future of sn_connect) until its on_close has returned, and after that for as long as it is
+ * held (sn_conn_hold) or has a reply slot open (include/sn/reply.h); on_close is called
+ * exactly once, always from the run queue (never from inside an sn_conn_* call), after every
+ * other callback. A connection ends when the app closes it, the peer resets it, a limit is
+ * hit, or the reactor stops (every socket still open is closed then, connections with err
+ * -ECANCELED). Open reply slots count as activity for the idle timeout, and a graceful close
+ * or shutdown waits for them (their bytes still leave, in order).
  *
  * Reactor stop (sn_stop, SIGINT/SIGTERM, main's future settling): listeners and UDP sockets
  * close at once. Each connection stops reading (on_data and on_eof are not called any more)
@@ -88,11 +91,25 @@ struct sn_conn_limits {
     /* Output backlog at or below which ops->on_drain is called, after the backlog had been
      * over output_high. 0 (or not below output_high): output_high / 2. */
     size_t output_low;
+    /*
+     * Reply slots (include/sn/reply.h) begun and not yet written out at which reading
+     * pauses as it does for output_high (and resumes at half); bytes buffered in slots
+     * behind the oldest open one count towards output_high together with the backlog.
+     * In a fiber, sn_reply_begin waits at this mark instead. This bounds the work a
+     * pipelining client can start on a connection (e.g. requests sent to other cores)
+     * before it reads a single answer. 0: SN_CONN_DEFAULT_MAX_OPEN_REPLIES.
+     */
+    unsigned max_open_replies;
+    /* Line mode (ops->on_line): the longest line, without its "\n" or "\r\n", given whole;
+     * longer ones are reported with -EMSGSIZE and skipped. 0: SN_CONN_DEFAULT_LINE_MAX. */
+    size_t line_max;
 };
 
-#define SN_CONN_DEFAULT_INPUT_MAX     (1u << 20)
-#define SN_CONN_DEFAULT_OUTPUT_HIGH   (1u << 20)
-#define SN_CONN_DEFAULT_STOP_FLUSH_MS 1000u
+#define SN_CONN_DEFAULT_INPUT_MAX        (1u << 20)
+#define SN_CONN_DEFAULT_OUTPUT_HIGH      (1u << 20)
+#define SN_CONN_DEFAULT_STOP_FLUSH_MS    1000u
+#define SN_CONN_DEFAULT_MAX_OPEN_REPLIES 1024u
+#define SN_CONN_DEFAULT_LINE_MAX         8192u
 
 /* What a connection calls back; `arg` is the connection's user data. Any may be NULL. */
 struct sn_conn_ops {
@@ -124,6 +141,30 @@ struct sn_conn_ops {
      * while the connection takes writes; it may write, close or abort. NULL: not called.
      */
     void (*on_drain)(struct sn_conn *conn, void *arg);
+    /*
+     * Line mode, used instead of on_data when set: libsn splits the input into lines and
+     * calls this once per line, as soon as it is whole, with the line without its "\n" or
+     * "\r\n" (len may be 0), err 0. A line longer than limits.line_max gives err -EMSGSIZE
+     * with its first line_max bytes in `line`; the rest of it, up to and including its "\n",
+     * is skipped, so the app can answer (an error reply) and go on with the next line. The
+     * memory is libsn's and valid only during the call (lines are given in place, from the
+     * receive buffer, whenever they are whole in it: no copy).
+     *
+     * Between two lines libsn stops as soon as reading goes off (sn_conn_set_reading(false),
+     * sn_conn_close, a failure) or the connection is over its output or reply-slot limits
+     * (output_high, max_open_replies); the lines not given yet wait, and come in order once
+     * reading resumes. So an app that begins one reply slot per line is held at exactly
+     * max_open_replies. Bytes of a last line that the peer did not end before EOF are
+     * dropped; on_eof follows the last whole line. From inside, sn_conn_read_block asks for
+     * the next bytes as one block (on_block) instead of lines.
+     */
+    void (*on_line)(struct sn_conn *conn, void *arg, const char *line, size_t len, int err);
+    /*
+     * Line mode: the block of `len` bytes asked for with sn_conn_read_block, whole and in one
+     * call (it may be longer than a receive buffer: libsn gathers it). Valid during the call
+     * only. After it, input goes on as lines (or as the next block asked for from inside).
+     */
+    void (*on_block)(struct sn_conn *conn, void *arg, const char *data, size_t len);
 };
 
 /* ---- addresses ------------------------------------------------------------------------ */
@@ -246,9 +287,11 @@ SN_API SN_MUST_USE struct sn_future *sn_connect(const struct sn_connect_config *
 
 /*
  * Queues a copy of data[0..len) for sending; it leaves with the rest of this turn's output.
- * 0; -EPIPE after sn_conn_close / sn_conn_shutdown / a failure (the failure's error when
- * known) or once the connection closes at a reactor stop (writes made after the stop began
- * and before that are still sent); -ENOMEM; -EXDEV on another core.
+ * While reply slots are open (include/sn/reply.h) the bytes go behind them, as an answer
+ * that is complete at once: so immediate answers need no slot of their own. 0; -EPIPE after
+ * sn_conn_close / sn_conn_shutdown / a failure (the failure's error when known) or once the
+ * connection closes at a reactor stop (writes made after the stop began and before that are still
+ * sent); -ENOMEM; -EXDEV on another core.
  */
 SN_API int sn_conn_write(struct sn_conn *conn, const void *data, size_t len);
 
@@ -285,15 +328,15 @@ SN_API ssize_t sn_conn_backlog(const struct sn_conn *conn);
 SN_API int sn_conn_shutdown(struct sn_conn *conn);
 
 /*
- * Graceful close: stops reading at once, sends the queued output, then closes; on_close(0)
- * follows (or an error if the send fails). Returns a future that settles once the
- * connection is released, after on_close has returned, with on_close's outcome: success with
- * value 0 for a clean close, else a failure with the error on_close got (the send's, or
- * -ECONNABORTED when sn_conn_abort came first, -ECANCELED at a reactor stop, ...). Every
- * call gets its own future, also a call made while the connection already closes (then it
- * changes nothing else) or from inside on_close; hand it to sn_ignore when the outcome does
- * not matter. A failed future with -EXDEV on another core (nothing happens then). Owner
- * core only.
+ * Graceful close: stops reading at once, sends the queued output and the bytes of the reply
+ * slots still open as they end (in order), then closes; on_close(0) follows (or an error if
+ * the send fails). Direct writes fail with -EPIPE from now on; new slots too. Returns a future that
+ * settles once the connection is released, after on_close has returned, with on_close's outcome:
+ * success with value 0 for a clean close, else a failure with the error on_close got (the send's,
+ * or -ECONNABORTED when sn_conn_abort came first, -ECANCELED at a reactor stop, ...). Every call
+ * gets its own future, also a call made while the connection already closes (then it changes
+ * nothing else) or from inside on_close; hand it to sn_ignore when the outcome does not matter. A
+ * failed future with -EXDEV on another core (nothing happens then). Owner core only.
  */
 SN_API SN_MUST_USE struct sn_future *sn_conn_close(struct sn_conn *conn);
 
@@ -327,6 +370,44 @@ SN_API SN_MUST_USE struct sn_future *sn_conn_abort(struct sn_conn *conn);
  * does nothing. 0, or -EXDEV on another core (nothing changes). Owner core only.
  */
 SN_API int sn_conn_set_reading(struct sn_conn *conn, bool on);
+
+/*
+ * Line mode (ops->on_line): the next `len` bytes of input, after the line or block being
+ * given now, go to ops->on_block as one block; then lines again. Called from on_line (e.g.
+ * after a memcached "set" line or an HTTP header with Content-Length) or on_block. 0;
+ * -EINVAL when the connection has no on_line or on_block or len is 0; -EMSGSIZE when len is
+ * over limits.input_max (nothing changes: answer and close, or skip it yourself); -EXDEV on
+ * another core. Owner core only.
+ */
+SN_API int sn_conn_read_block(struct sn_conn *conn, size_t len);
+
+/*
+ * Waits for the output: the future succeeds (value 0) once every byte queued on the
+ * connection before the call has been handed to the kernel, at once when nothing is queued.
+ * Writes leave by themselves once per loop turn; this is for pacing (a fiber that streams
+ * awaits it when sn_conn_backlog is high) and for knowing the bytes left. Bytes of reply
+ * slots count once they are in the output (their slot and every earlier one ended). Fails
+ * with the connection's error (-EPIPE when it has none) when the connection fails or closes
+ * before they left, with -EXDEV on another core. Owner core only.
+ */
+SN_API SN_MUST_USE struct sn_future *sn_conn_flush(struct sn_conn *conn);
+
+/*
+ * Keeps the connection's memory valid after its on_close, until the matching
+ * sn_conn_release: for code that may still touch `conn` later (a continuation of work sent
+ * to another core). A held connection that has closed is harmless to use: writes fail with
+ * -EPIPE, sn_conn_close and sn_conn_abort return a settled future, reading and the other
+ * calls change nothing. Reply slots and fiber reads hold the connection themselves, so apps
+ * using them need no hold of their own. 0, or -EXDEV on another core. Owner core only.
+ */
+SN_API int sn_conn_hold(struct sn_conn *conn);
+
+/*
+ * Drops a hold of sn_conn_hold; the last one after on_close (with no reply slot still open)
+ * frees the connection, which must not be used afterwards. 0; -EINVAL when it is not held;
+ * -EXDEV on another core. Owner core only.
+ */
+SN_API int sn_conn_release(struct sn_conn *conn);
 
 /* Replaces the connection's user data. 0, or -EXDEV on another core. Owner core only. */
 SN_API int sn_conn_set_arg(struct sn_conn *conn, void *arg);
