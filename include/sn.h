@@ -38,6 +38,8 @@
 #include <sn/partition.h>
 #include <sn/net.h>
 #include <sn/reply.h>
+#include <sn/stream.h>
+#include <sn/serve.h>
 #include <sn/file.h>
 #include <sn/fiber.h>
 

@@ -74,6 +74,7 @@ void sn__conn_start(struct sn_conn *c)
 void sn__conn_free(struct sn_conn *c)
 {
     struct sn__netc *nc = c->nc;
+    sn__stream_free(c);
     free(c);
     sn__netc_unref(nc); /* after the slots: their buffers come from its pool */
 }
@@ -100,6 +101,8 @@ static void conn_finish(struct sn_task *t)
     c->ilen = c->icap = 0;
     sn__reply_conn_finished(c);
     c->finished = true;
+    if (c->stream)
+        sn__stream_stop(c, c->err ? c->err : -EPIPE);
     /* Read after on_close: a close called from inside it gets settled too. */
     sn__conn_flushed(c, sn__conn_write_err(c));
     sn__waiters_settle(&c->closed, c->err, 0);
@@ -243,6 +246,8 @@ void sn__conn_stop(struct sn_conn *c)
         return;
     if (!c->err)
         c->err = -ECANCELED;
+    if (c->stream)
+        sn__stream_stop(c, -ECANCELED);
     if (!c->stop_deadline) {
         unsigned ms = c->lim.stop_flush_ms ? c->lim.stop_flush_ms : SN_CONN_DEFAULT_STOP_FLUSH_MS;
         c->stop_deadline = sn_now_ns() + (uint64_t)ms * 1000000u;

@@ -156,6 +156,29 @@ struct sn_conn {
     /* sn_conn_flush (net_send.c). */
     uint64_t sent_total; /* bytes handed to the kernel */
     struct sn__flushw *fhead, *ftail;
+
+    /* Read as a stream by a fiber (net_stream.c), else NULL. */
+    struct sn__stream *stream;
+    /* Its sn_serve fiber still runs: a graceful close (also the reactor stop's) waits for
+     * it, as for open slots, so what it writes after its last read still leaves. */
+    bool fiber_runs;
+};
+
+/* A connection's input as a stream for fiber reads (net_stream.c). */
+struct sn__stream {
+    char *buf;
+    size_t cap, len, pos; /* unread: buf[pos .. len) */
+    size_t taken;         /* bytes the last slice (and its line end) used: gone at the next read */
+    char *retired;        /* the buffer an outstanding slice points into, after a growth */
+    struct sn_promise *waiter; /* the fiber waiting for input */
+    int err;                   /* the connection ended: reads fail with it */
+    bool slice_out;            /* a slice points into the buffer */
+    bool eof;                  /* the peer closed its side */
+    bool stopped;              /* reactor stop or server close: reads fail with -ECANCELED */
+    bool skipping;             /* dropping input up to the end of an over-long line */
+    bool full;                 /* reading paused: SN_STREAM_READ_AHEAD unread */
+    struct sn_list_node link;  /* in its server's per-core list (net_serve.c) */
+    void *owner;               /* its server's per-core record (net_serve.c) */
 };
 
 /* A listener's state on one core. */
@@ -180,10 +203,12 @@ struct sn_listener {
     struct sn_listen_config cfg;
     uint16_t port;
     unsigned ncores;
-    unsigned acceptor;     /* one-core mode: the accepting core */
-    _Atomic unsigned refs; /* app + open slots + connections + hand-offs in flight */
-    _Atomic int app_ref;   /* 1 until sn_listener_close or the reactor stop dropped it */
-    _Atomic unsigned rr;   /* tie breaker for the core choice (net_listen.c, pick_core) */
+    unsigned acceptor;       /* one-core mode: the accepting core */
+    _Atomic unsigned refs;   /* app + open slots + connections + hand-offs in flight */
+    _Atomic int app_ref;     /* 1 until sn_listener_close or the reactor stop dropped it */
+    _Atomic unsigned rr;     /* tie breaker for the core choice (net_listen.c, pick_core) */
+    void (*fini)(void *arg); /* called when the listener is freed (sn__listen) */
+    void *fini_arg;
     struct sn__lslot slots[];
 };
 
@@ -368,17 +393,38 @@ static inline bool sn__conn_under_half(const struct sn_conn *c)
 }
 /* The connection's memory is no longer needed by anyone: free it. */
 void sn__conn_free(struct sn_conn *c);
-/* Whether slots are open and the connection waits for them before shutting or closing. */
+/* Slots are open, or its sn_serve fiber runs: a shutdown or graceful close waits. */
 static inline bool sn__conn_slots_pending(const struct sn_conn *c)
 {
-    return c->rhead != NULL;
+    return c->rhead != NULL || c->fiber_runs;
 }
+
+/* net_stream.c */
+/* Makes `c` a stream connection (before it reads anything). 0 or -ENOMEM. */
+int sn__stream_start(struct sn_conn *c);
+/* The stream's on_data: keeps every byte for the reader. */
+size_t sn__stream_feed(struct sn_conn *c, const char *data, size_t len);
+/* The peer closed its side. */
+void sn__stream_eof(struct sn_conn *c);
+/* Reads fail from now on: -ECANCELED (stop) or the connection's end `err`. */
+void sn__stream_stop(struct sn_conn *c, int err);
+/* Reads fail with -ECANCELED from now on (a server close). */
+void sn__stream_cancel(struct sn__stream *st);
+/* Frees the stream with the connection's memory. */
+void sn__stream_free(struct sn_conn *c);
 
 /* net_lines.c */
 /* Line mode's on_data: splits data[0..len) into lines and blocks; returns the bytes used. */
 size_t sn__lines_feed(struct sn_conn *c, const char *data, size_t len);
 
 /* net_listen.c */
+/*
+ * sn_listen, plus fini(fini_arg) called once the listener's memory is freed: after it was
+ * closed (by the app or the reactor stop) and its last connection is gone, or at once when
+ * the listen fails. So memory that the listener's connections use (a server's) lives as long.
+ */
+struct sn_future *sn__listen(const struct sn_listen_config *cfg, void (*fini)(void *arg),
+                             void *fini_arg);
 void sn__lslot_stop(struct sn__lslot *s);
 void sn__listener_unref(struct sn_listener *l);
 /* A connection of `l` on `core` ended. */

@@ -34,10 +34,19 @@ static void retry_fire(void *arg);
 
 /* ---- references ------------------------------------------------------------------------- */
 
+static void listener_free(struct sn_listener *l)
+{
+    void (*fini)(void *) = l->fini;
+    void *arg = l->fini_arg;
+    free(l);
+    if (fini)
+        fini(arg);
+}
+
 void sn__listener_unref(struct sn_listener *l)
 {
     if (atomic_fetch_sub(&l->refs, 1) == 1)
-        free(l);
+        listener_free(l);
 }
 
 static void drop_app_ref(struct sn_listener *l)
@@ -513,27 +522,43 @@ static struct sn_future *listen_started(void *arg, int err, uint64_t value)
     return sn_then_wrapped(close_all(l), fail_after_close, (void *)(intptr_t)err);
 }
 
-struct sn_future *sn_listen(const struct sn_listen_config *cfg)
+/* A listen that failed before the listener existed: fini now, then the failure. */
+static struct sn_future *listen_failed(int err, void (*fini)(void *arg), void *fini_arg)
 {
-    sn__sched_here(__func__);
+    if (fini)
+        fini(fini_arg);
+    return sn_failed(err);
+}
+
+struct sn_future *sn__listen(const struct sn_listen_config *cfg, void (*fini)(void *arg),
+                             void *fini_arg)
+{
     if (!cfg || (cfg->mode != SN_ACCEPT_REUSEPORT && cfg->mode != SN_ACCEPT_ONE_CORE))
-        return sn_failed(-EINVAL);
+        return listen_failed(-EINVAL, fini, fini_arg);
     if (sn_stopping())
-        return sn_failed(-ECANCELED);
+        return listen_failed(-ECANCELED, fini, fini_arg);
     struct sockaddr_storage a;
     socklen_t alen;
     int rc = sn_addr_parse(cfg->host, cfg->port, &a, &alen);
     if (rc < 0)
-        return sn_failed(rc);
+        return listen_failed(rc, fini, fini_arg);
     struct sn_listener *l = listener_new(cfg);
     if (!l)
-        return sn_failed(-ENOMEM);
+        return listen_failed(-ENOMEM, fini, fini_arg);
+    l->fini = fini;
+    l->fini_arg = fini_arg;
     rc = open_sockets(l, &a, alen);
     if (rc < 0) {
-        free(l);
+        listener_free(l);
         return sn_failed(rc);
     }
     return sn_then_wrapped(sn_invoke_on_all(slot_start, l), listen_started, l);
+}
+
+struct sn_future *sn_listen(const struct sn_listen_config *cfg)
+{
+    sn__sched_here(__func__);
+    return sn__listen(cfg, NULL, NULL);
 }
 
 static struct sn_future *close_done(void *arg, int err, uint64_t value)

@@ -78,6 +78,8 @@ static size_t call_on_data(struct sn_conn *c, const char *data, size_t len)
     c->repost = false; /* everything held is in this call */
     c->held = 0;
     size_t used;
+    if (c->stream)
+        return sn__stream_feed(c, data, len);
     if (c->ops && c->ops->on_line)
         return sn__lines_feed(c, data, len);
     if (!c->ops || !c->ops->on_data)
@@ -152,7 +154,9 @@ static bool presenting(const struct sn_conn *c)
 
 static void call_on_eof(struct sn_conn *c)
 {
-    if (c->ops && c->ops->on_eof)
+    if (c->stream)
+        sn__stream_eof(c);
+    else if (c->ops && c->ops->on_eof)
         c->ops->on_eof(c, c->arg);
     else
         sn_ignore(sn_conn_close(c));

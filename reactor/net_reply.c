@@ -24,6 +24,7 @@
  */
 #include "reactor/net_internal.h"
 
+#include <sn/fiber.h>
 #include <sn/reply.h>
 
 #include <errno.h>
@@ -237,10 +238,24 @@ static int slot_begin_now(struct sn_conn *c, struct sn_reply **out)
     return 0;
 }
 
+/* A fiber waits in sn_reply_begin while this holds (reading pauses at the same marks). */
+static bool no_room(const struct sn_conn *c)
+{
+    return !c->wr_closed && sn__conn_over(c);
+}
+
 int sn_reply_begin(struct sn_conn *c, struct sn_reply **out)
 {
     if (sn_core_id() != c->core)
         return -EXDEV;
+    if (sn_unlikely(no_room(c)) && sn_in_fiber()) {
+        /* Woken at half of the limits (slots_left), or when the connection ends. */
+        while (no_room(c)) {
+            int rc = sn_await(sn__waiters_add(&c->reply_room), NULL);
+            if (rc)
+                return rc;
+        }
+    }
     return slot_begin_now(c, out);
 }
 

@@ -34,6 +34,11 @@ struct kit_core {
 
 struct kit {
     struct sn_listen_config lc;
+    sn_serve_fn serve; /* set: the server is sn_serve(lc, serve) instead of sn_listen(lc) */
+    size_t stack_size;
+    struct sn_server *srv;
+    bool closed_by_test;      /* the test closed the server itself: the harness must not */
+    bool (*quiet_also)(void); /* more the server must have done before the end reading */
     unsigned ncores;
     int (*client)(uint16_t port);
     int client_rc;
@@ -141,7 +146,11 @@ static inline struct sn_future *read_pools(void *arg)
 
 static inline bool kit_quiet(void)
 {
-    return KTOTAL(closed) == KTOTAL(opened) && KTOTAL(ended) == KTOTAL(begun);
+    struct sn_listener_stats st = {0};
+    if (!K.closed_by_test)
+        sn_listener_stats(K.l, SN_LISTENER_ALL_CORES, &st);
+    return KTOTAL(closed) == KTOTAL(opened) && KTOTAL(ended) == KTOTAL(begun) && !st.active &&
+           (!K.quiet_also || K.quiet_also());
 }
 
 static inline void kit_closed_listener(void *arg, int err, uint64_t value)
@@ -155,7 +164,12 @@ static inline void kit_closed_listener(void *arg, int err, uint64_t value)
 static inline void kit_read_end(void *arg, int err, uint64_t value)
 {
     (void)arg, (void)err, (void)value;
-    sn_done(sn_listener_close(K.l), kit_closed_listener, NULL);
+    if (K.closed_by_test) {
+        sn_promise_set(K.done, 0);
+        return;
+    }
+    struct sn_future *f = K.srv ? sn_server_close(K.srv) : sn_listener_close(K.l);
+    sn_done(f, kit_closed_listener, NULL);
 }
 
 /* On core 0 once the client is done: waits (bounded) until the server is quiet. */
@@ -201,7 +215,12 @@ static inline struct sn_future *kit_listened(void *arg, int err, uint64_t value)
         K.listen_err = err;
         return sn_ready(2);
     }
-    K.l = (struct sn_listener *)(uintptr_t)value;
+    if (K.serve) {
+        K.srv = (struct sn_server *)(uintptr_t)value;
+        K.l = sn_server_listener(K.srv);
+    } else {
+        K.l = (struct sn_listener *)(uintptr_t)value;
+    }
     K.port = sn_listener_port(K.l);
     struct sn_future *f;
     K.done = sn_promise_new(&f);
@@ -212,7 +231,34 @@ static inline struct sn_future *kit_listened(void *arg, int err, uint64_t value)
 static inline struct sn_future *kit_main(void *arg)
 {
     (void)arg;
+    if (K.serve) {
+        struct sn_serve_config sc = {.listen = K.lc, .stack_size = K.stack_size};
+        return sn_then_wrapped(sn_serve(&sc, K.serve, NULL), kit_listened, NULL);
+    }
     return sn_then_wrapped(sn_listen(&K.lc), kit_listened, NULL);
+}
+
+/* Clears K and makes the server sn_serve(fn) (its fibers count opened / closed with
+ * kit_session_start / kit_session_end); the test may then change K.lc. */
+static inline void kit_init_serve(sn_serve_fn fn, int (*client)(uint16_t port))
+{
+    memset(&K, 0, sizeof K);
+    K.ncores = 2;
+    K.client = client;
+    K.serve = fn;
+}
+
+static inline void kit_session_start(void)
+{
+    atomic_fetch_add(&kc()->opened, 1);
+}
+
+static inline int kit_session_end(int rc)
+{
+    if (rc && rc != SN_EOF)
+        atomic_fetch_add(&kc()->close_err, 1);
+    atomic_fetch_add(&kc()->closed, 1);
+    return rc;
 }
 
 /* Clears K and sets the ops and the client; the test may then change K.lc. */
