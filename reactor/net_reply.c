@@ -182,6 +182,13 @@ static void slot_to_output(struct sn_conn *c, struct sn_reply *r)
     size_t len = r->len;
     r->head = r->tail = NULL;
     r->len = r->mem = 0;
+    /* A short answer in one block is copied behind the output's last bytes instead: one more
+     * iovec per answer (and a send per 32 of them) would cost more than the copy. */
+    if (head == tail && head->pool && len <= SN__REPLY_COPY_MAX &&
+        sn__conn_out_copy(c, head->data, len) == 0) {
+        sn__chunk_free(head);
+        return;
+    }
     sn__conn_out_splice(c, head, tail, len);
 }
 

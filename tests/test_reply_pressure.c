@@ -77,10 +77,11 @@ static unsigned n_req;
  * reads every answer while sending the rest. */
 static int pressure_client(uint16_t port)
 {
-    char *req = malloc((size_t)n_req * 12);
+    /* Lines of 64 bytes: megabytes of requests, more than every buffer on the way holds. */
+    char *req = malloc((size_t)n_req * 64 + 1);
     size_t len = 0;
     for (unsigned i = 0; i < n_req; i++)
-        len += (size_t)sprintf(req + len, "%u\n", i);
+        len += (size_t)sprintf(req + len, "%-63u\n", i);
     int fd = nu_connect(port);
     if (fd < 0)
         return 1;
@@ -133,7 +134,10 @@ Test(reply_pressure, pipelining_without_reading_keeps_memory_bounded, .timeout =
     cr_assert_eq(slots, MAX_SLOTS, "reading stopped at exactly max_open_replies slots");
     /* Over output_high by at most what the open slots add once reading has stopped. */
     cr_assert_leq(bytes, OUT_HIGH + MAX_SLOTS * (SN__REPLY_BLOCK + ANSWER_SIZE));
-    cr_assert_leq(KTOTAL(user[0]), SN_CONN_DEFAULT_INPUT_MAX, "input kept stays bounded");
+    /* Input: what on_line has not taken yet, plus what the kernel had posted to the core's
+     * buffer ring when reading paused (net.h, sn_conn_limits.input_max). */
+    cr_assert_leq(KTOTAL(user[0]), SN_CONN_DEFAULT_INPUT_MAX + SN__NET_HELD_SLACK,
+                  "input kept stays bounded");
     cr_assert(kit_pools_at_baseline());
 }
 
