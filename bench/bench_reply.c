@@ -3,7 +3,7 @@
  * sn_conn_write, on the same connection workload in the same run.
  *
  * One reactor core (pinned to CPU 0 unless --unpinned, idle-poll 0 so its CPU time is the
- * work done) listens on three ports, one per way of answering; a client thread (pinned to
+ * work done) listens on four ports, one per way of answering; a client thread (pinned to
  * CPU 1) drives C connections, each keeping a window of W pipelined memcached-style requests
  * ("get k:NNNNNNNN\r\n") in flight and topping it up when half has come back. The server
  * reads them in line mode (ops->on_line) and answers each with the same 62 bytes, written in
@@ -13,7 +13,9 @@
  *             fast path (the oldest slot writes straight into the output);
  *   reversed  slots begun per line and filled at the end of the input batch in reverse
  *             order (a task), so all but one of each batch take the buffered path: the
- *             price of answers that come back out of order.
+ *             price of answers that come back out of order;
+ *   fiber     one fiber per connection (sn_serve) reading with sn_conn_read_line and
+ *             answering with two sn_conn_write calls: the price of the fiber form.
  * The client checks every answer's framing. For each way it reports answers/s and the
  * server core's CPU time per answer (CLOCK_THREAD_CPUTIME_ID on the core, read before and
  * after each run). Runs are interleaved in rounds (plain, slots, reversed, ...); each ratio
@@ -22,8 +24,9 @@
  *   bench_reply [--secs T] [--rounds R] [--conns C] [--window W] [--unpinned]
  *
  * SN_BENCH_QUICK=1 shortens it. Ends with one line:
- *   summary: plain_aps=... slots_aps=... reversed_aps=... plain_cpu_ns=... slots_cpu_ns=...
- *   reversed_cpu_ns=... slots_cpu_ratio=... slots_aps_ratio=... reversed_cpu_ratio=...
+ *   summary: plain_aps=... slots_aps=... reversed_aps=... fiber_aps=... plain_cpu_ns=...
+ *   slots_cpu_ns=... reversed_cpu_ns=... fiber_cpu_ns=... slots_cpu_ratio=...
+ *   slots_aps_ratio=... reversed_cpu_ratio=... fiber_cpu_ratio=...
  */
 #include <sn.h>
 
@@ -51,8 +54,8 @@
 #define ANS_LEN    (HEAD_LEN + TAIL_LEN)
 #define BATCH_MAX  4096
 
-enum way { PLAIN, SLOTS, REVERSED, NWAYS };
-static const char *way_name[NWAYS] = {"plain", "slots", "reversed"};
+enum way { PLAIN, SLOTS, REVERSED, FIBER, NWAYS };
+static const char *way_name[NWAYS] = {"plain", "slots", "reversed", "fiber"};
 
 static double secs = 1.0;
 static int rounds = 5;
@@ -61,6 +64,7 @@ static bool unpinned;
 
 static uint16_t ports[NWAYS];
 static struct sn_listener *listeners[NWAYS];
+static struct sn_server *fiber_server;
 static _Atomic int started;
 static _Atomic uint64_t cpu_reading;
 static _Atomic int cpu_ready;
@@ -157,6 +161,22 @@ static void rev_close(struct sn_conn *c, void *arg, int err)
         v->closed = true;
     else
         free(v);
+}
+
+/* fiber: one fiber per connection (sn_serve) reads lines and writes the same answers. */
+static int fiber_session(struct sn_conn *c, void *arg)
+{
+    (void)arg;
+    struct sn_slice line;
+    char head[HEAD_LEN];
+    while (sn_conn_read_line(c, 64, &line) == 0) {
+        if (line.len != REQ_LEN - 2)
+            continue;
+        head_of(head, line.data);
+        sn_conn_write(c, head, HEAD_LEN);
+        sn_conn_write(c, tail, TAIL_LEN);
+    }
+    return 0;
 }
 
 static void cpu_now(void *arg)
@@ -316,8 +336,9 @@ static double median(double *v, int n)
 static void stop_all(void *arg)
 {
     (void)arg;
-    for (int w = 0; w < NWAYS; w++)
+    for (int w = 0; w < FIBER; w++)
         sn_ignore(sn_listener_close(listeners[w]));
+    sn_ignore(sn_server_close(fiber_server));
     sn_stop(client_rc ? 1 : 0);
 }
 
@@ -335,6 +356,7 @@ static void *client(void *arg)
     struct result r[MAX_ROUNDS][NWAYS];
     double aps[NWAYS][MAX_ROUNDS], cpu[NWAYS][MAX_ROUNDS];
     double slots_cpu_ratio[MAX_ROUNDS], slots_aps_ratio[MAX_ROUNDS], rev_cpu_ratio[MAX_ROUNDS];
+    double fiber_cpu_ratio[MAX_ROUNDS];
     for (int i = 0; i < rounds && !client_rc; i++) {
         for (int w = 0; w < NWAYS && !client_rc; w++) {
             /* Alternate the order, so neither way always runs first in a round. */
@@ -350,10 +372,12 @@ static void *client(void *arg)
         slots_cpu_ratio[i] = r[i][SLOTS].cpu_ns / r[i][PLAIN].cpu_ns;
         slots_aps_ratio[i] = r[i][SLOTS].aps / r[i][PLAIN].aps;
         rev_cpu_ratio[i] = r[i][REVERSED].cpu_ns / r[i][PLAIN].cpu_ns;
-        printf("round %d: plain %.0f answers/s %.0f ns, slots %.0f answers/s %.0f ns "
-               "(cpu x%.3f), reversed %.0f answers/s %.0f ns (cpu x%.3f)\n",
+        fiber_cpu_ratio[i] = r[i][FIBER].cpu_ns / r[i][PLAIN].cpu_ns;
+        printf("round %d: plain %.0f/s %.0f ns, slots %.0f/s %.0f ns (x%.3f), reversed "
+               "%.0f/s %.0f ns (x%.3f), fiber %.0f/s %.0f ns (x%.3f)\n",
                i + 1, r[i][PLAIN].aps, r[i][PLAIN].cpu_ns, r[i][SLOTS].aps, r[i][SLOTS].cpu_ns,
-               slots_cpu_ratio[i], r[i][REVERSED].aps, r[i][REVERSED].cpu_ns, rev_cpu_ratio[i]);
+               slots_cpu_ratio[i], r[i][REVERSED].aps, r[i][REVERSED].cpu_ns, rev_cpu_ratio[i],
+               r[i][FIBER].aps, r[i][FIBER].cpu_ns, fiber_cpu_ratio[i]);
         fflush(stdout);
     }
     if (client_rc) {
@@ -370,15 +394,16 @@ static void *client(void *arg)
             printf("  %-8s %10.0f answers/s  %6.1f ns server CPU per answer\n", way_name[w],
                    m_aps[w], m_cpu[w]);
         double scr = median(slots_cpu_ratio, rounds), sar = median(slots_aps_ratio, rounds);
-        double rcr = median(rev_cpu_ratio, rounds);
+        double rcr = median(rev_cpu_ratio, rounds), fcr = median(fiber_cpu_ratio, rounds);
         printf("slots / plain: CPU per answer x%.3f (goal <= 1.05), answers/s x%.3f; "
-               "reversed / plain: CPU x%.3f\n",
-               scr, sar, rcr);
-        printf("summary: plain_aps=%.0f slots_aps=%.0f reversed_aps=%.0f plain_cpu_ns=%.1f "
-               "slots_cpu_ns=%.1f reversed_cpu_ns=%.1f slots_cpu_ratio=%.3f "
-               "slots_aps_ratio=%.3f reversed_cpu_ratio=%.3f\n",
-               m_aps[PLAIN], m_aps[SLOTS], m_aps[REVERSED], m_cpu[PLAIN], m_cpu[SLOTS],
-               m_cpu[REVERSED], scr, sar, rcr);
+               "reversed / plain: CPU x%.3f; fiber / plain: CPU x%.3f\n",
+               scr, sar, rcr, fcr);
+        printf("summary: plain_aps=%.0f slots_aps=%.0f reversed_aps=%.0f fiber_aps=%.0f "
+               "plain_cpu_ns=%.1f slots_cpu_ns=%.1f reversed_cpu_ns=%.1f fiber_cpu_ns=%.1f "
+               "slots_cpu_ratio=%.3f slots_aps_ratio=%.3f reversed_cpu_ratio=%.3f "
+               "fiber_cpu_ratio=%.3f\n",
+               m_aps[PLAIN], m_aps[SLOTS], m_aps[REVERSED], m_aps[FIBER], m_cpu[PLAIN],
+               m_cpu[SLOTS], m_cpu[REVERSED], m_cpu[FIBER], scr, sar, rcr, fcr);
     }
     sn_submit_external(0, stop_all, NULL);
     return NULL;
@@ -386,7 +411,7 @@ static void *client(void *arg)
 
 /* ---- setup ----------------------------------------------------------------------------- */
 
-static const struct sn_conn_ops ops[NWAYS] = {
+static const struct sn_conn_ops ops[FIBER] = {
     {.on_line = plain_line},
     {.on_line = slots_line},
     {.on_line = reversed_line, .on_close = rev_close},
@@ -397,7 +422,12 @@ static pthread_t client_thread;
 static struct sn_future *listened(void *arg, uint64_t value)
 {
     int w = (int)(intptr_t)arg;
-    listeners[w] = (struct sn_listener *)(uintptr_t)value;
+    if (w == FIBER) {
+        fiber_server = (struct sn_server *)(uintptr_t)value;
+        listeners[w] = sn_server_listener(fiber_server);
+    } else {
+        listeners[w] = (struct sn_listener *)(uintptr_t)value;
+    }
     ports[w] = sn_listener_port(listeners[w]);
     if (atomic_fetch_add(&started, 1) + 1 == NWAYS &&
         pthread_create(&client_thread, NULL, client, NULL) != 0)
@@ -408,7 +438,9 @@ static struct sn_future *listened(void *arg, uint64_t value)
 static struct sn_future *app_main(void *arg)
 {
     (void)arg;
-    for (int w = 0; w < NWAYS; w++) {
+    struct sn_serve_config sc = {.listen = {.limits.max_open_replies = BATCH_MAX}};
+    sn_ignore(sn_then(sn_serve(&sc, fiber_session, NULL), listened, (void *)(intptr_t)FIBER));
+    for (int w = 0; w < FIBER; w++) {
         struct sn_listen_config lc = {.ops = &ops[w]};
         if (w == REVERSED)
             lc.on_accept = rev_accept;
