@@ -48,6 +48,8 @@ struct sn_conn *sn__conn_new(struct sn__netc *nc, int fd, const struct sn_conn_l
         c->lim.max_open_replies = SN_CONN_DEFAULT_MAX_OPEN_REPLIES;
     if (!c->lim.line_max)
         c->lim.line_max = SN_CONN_DEFAULT_LINE_MAX;
+    if (c->lim.line_max > c->lim.input_max)
+        c->lim.line_max = c->lim.input_max; /* a line is input kept until it is whole */
     c->l = l;
     c->reading = true;
     c->bufring = !lim->plain_recv && sn__netc_bufring(nc);

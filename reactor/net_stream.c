@@ -235,6 +235,8 @@ int sn_conn_read_line(struct sn_conn *c, size_t max, struct sn_slice *line)
         return rc;
     if (!max)
         max = c->lim.line_max;
+    if (max > c->lim.input_max)
+        max = c->lim.input_max;
     size_t scanned = 0;
     while (!(rc = ended(st))) {
         const char *p = st->buf + st->pos;

@@ -101,7 +101,8 @@ struct sn_conn_limits {
      */
     unsigned max_open_replies;
     /* Line mode (ops->on_line): the longest line, without its "\n" or "\r\n", given whole;
-     * longer ones are reported with -EMSGSIZE and skipped. 0: SN_CONN_DEFAULT_LINE_MAX. */
+     * longer ones are reported with -EMSGSIZE and skipped. 0: SN_CONN_DEFAULT_LINE_MAX; at
+     * most input_max. */
     size_t line_max;
 };
 

@@ -66,7 +66,8 @@ struct sn_slice {
 
 /*
  * Reads the next line into *line, without its "\n" or "\r\n". 0; -EMSGSIZE when the line is
- * longer than `max` bytes (0: limits.line_max): *line then holds its first max bytes, and
+ * longer than `max` bytes (0: limits.line_max; at most limits.input_max): *line then holds
+ * its first max bytes, and
  * the rest of it, up to and including its "\n", is skipped (also what has not come yet), so
  * the fiber can answer and read the next line; SN_EOF; the errors above. Owner core only,
  * inside a fiber.
