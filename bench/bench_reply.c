@@ -18,15 +18,19 @@
  *             answering with two sn_conn_write calls: the price of the fiber form.
  * The client checks every answer's framing. For each way it reports answers/s and the
  * server core's CPU time per answer (CLOCK_THREAD_CPUTIME_ID on the core, read before and
- * after each run). Runs are interleaved in rounds (plain, slots, reversed, ...); each ratio
- * is the median of the per-round ratios, so a noisy neighbour hits both sides alike.
+ * after each run). That figure carries the noise of the network path on a shared machine,
+ * so plain and slots also time, on the core (TSC), just the code that makes one answer: the
+ * difference is what slots add, reported as a share of plain's CPU time per answer. Runs are
+ * interleaved in rounds (plain, slots, reversed, ...); each ratio is the median of the per-round
+ * ratios, so a noisy neighbour hits both sides alike.
  *
  *   bench_reply [--secs T] [--rounds R] [--conns C] [--window W] [--unpinned]
  *
  * SN_BENCH_QUICK=1 shortens it. Ends with one line:
  *   summary: plain_aps=... slots_aps=... reversed_aps=... fiber_aps=... plain_cpu_ns=...
  *   slots_cpu_ns=... reversed_cpu_ns=... fiber_cpu_ns=... slots_cpu_ratio=...
- *   slots_aps_ratio=... reversed_cpu_ratio=... fiber_cpu_ratio=...
+ *   slots_aps_ratio=... reversed_cpu_ratio=... fiber_cpu_ratio=... plain_make_ns=...
+ *   slots_make_ns=... slots_extra_ns=... slots_extra_pct=...
  */
 #include <sn.h>
 
@@ -68,6 +72,27 @@ static struct sn_server *fiber_server;
 static _Atomic int started;
 static _Atomic uint64_t cpu_reading;
 static _Atomic int cpu_ready;
+
+/*
+ * Answer production, timed on the core around the code that makes one answer (plain: the
+ * two writes; slots: begin, the two writes, end): the slots' own cost, without the network
+ * noise that the CPU time per answer carries. Written by the core only; read through
+ * cpu_now's snapshot.
+ */
+static uint64_t prod_ticks[NWAYS], prod_count[NWAYS];
+static _Atomic uint64_t snap_ticks[NWAYS], snap_count[NWAYS];
+static double ns_per_tick = 1.0;
+
+static inline uint64_t ticks(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    return __builtin_ia32_rdtsc();
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#endif
+}
 static int client_rc;
 
 /* ---- server ---------------------------------------------------------------------------- */
@@ -88,8 +113,11 @@ static void plain_line(struct sn_conn *c, void *arg, const char *line, size_t le
     if (err || len != REQ_LEN - 2)
         return;
     head_of(head, line);
+    uint64_t t0 = ticks();
     sn_conn_write(c, head, HEAD_LEN);
     sn_conn_write(c, tail, TAIL_LEN);
+    prod_ticks[PLAIN] += ticks() - t0;
+    prod_count[PLAIN]++;
 }
 
 static void slots_line(struct sn_conn *c, void *arg, const char *line, size_t len, int err)
@@ -97,12 +125,17 @@ static void slots_line(struct sn_conn *c, void *arg, const char *line, size_t le
     (void)arg;
     char head[HEAD_LEN];
     struct sn_reply *r;
-    if (err || len != REQ_LEN - 2 || sn_reply_begin(c, &r) < 0)
+    if (err || len != REQ_LEN - 2)
         return;
     head_of(head, line);
+    uint64_t t0 = ticks();
+    if (sn_reply_begin(c, &r) < 0)
+        return;
     sn_reply_write(r, head, HEAD_LEN);
     sn_reply_write(r, tail, TAIL_LEN);
     sn_reply_end(r);
+    prod_ticks[SLOTS] += ticks() - t0;
+    prod_count[SLOTS]++;
 }
 
 /* reversed: the slots of one input batch, answered from a task, last first. */
@@ -185,6 +218,10 @@ static void cpu_now(void *arg)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     atomic_store(&cpu_reading, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+    for (int w = 0; w < NWAYS; w++) {
+        atomic_store(&snap_ticks[w], prod_ticks[w]);
+        atomic_store(&snap_count[w], prod_count[w]);
+    }
     atomic_store(&cpu_ready, 1);
 }
 
@@ -271,6 +308,7 @@ static int read_answers(struct cconn *k)
 
 struct result {
     double aps, cpu_ns;
+    double prod_ns; /* plain and slots: making one answer */
 };
 
 static int run_way(enum way w, double t, struct result *res)
@@ -283,7 +321,7 @@ static int run_way(enum way w, double t, struct result *res)
     for (unsigned i = 0; i < conns; i++)
         if (top_up(&k[i]) < 0)
             return -1;
-    uint64_t t0 = 0, c0 = 0, a0 = 0, warm = now_ns() + 100000000u;
+    uint64_t t0 = 0, c0 = 0, a0 = 0, p0 = 0, n0 = 0, warm = now_ns() + 100000000u;
     uint64_t end = warm + (uint64_t)(t * 1e9);
     bool measuring = false;
     int rc = 0;
@@ -293,6 +331,8 @@ static int run_way(enum way w, double t, struct result *res)
             measuring = true;
             t0 = now;
             c0 = server_cpu();
+            p0 = atomic_load(&snap_ticks[w]);
+            n0 = atomic_load(&snap_count[w]);
             for (unsigned i = 0; i < conns; i++)
                 a0 += k[i].answered;
         }
@@ -318,6 +358,9 @@ static int run_way(enum way w, double t, struct result *res)
     double answers = (double)(a1 - a0);
     res->aps = answers / ((double)(t1 - t0) / 1e9);
     res->cpu_ns = (double)(c1 - c0) / answers;
+    uint64_t n1 = atomic_load(&snap_count[w]);
+    res->prod_ns =
+        n1 > n0 ? (double)(atomic_load(&snap_ticks[w]) - p0) * ns_per_tick / (double)(n1 - n0) : 0;
     return 0;
 }
 
@@ -356,7 +399,8 @@ static void *client(void *arg)
     struct result r[MAX_ROUNDS][NWAYS];
     double aps[NWAYS][MAX_ROUNDS], cpu[NWAYS][MAX_ROUNDS];
     double slots_cpu_ratio[MAX_ROUNDS], slots_aps_ratio[MAX_ROUNDS], rev_cpu_ratio[MAX_ROUNDS];
-    double fiber_cpu_ratio[MAX_ROUNDS];
+    double fiber_cpu_ratio[MAX_ROUNDS], make[2][MAX_ROUNDS], extra[MAX_ROUNDS];
+    double extra_pct[MAX_ROUNDS];
     for (int i = 0; i < rounds && !client_rc; i++) {
         for (int w = 0; w < NWAYS && !client_rc; w++) {
             /* Alternate the order, so neither way always runs first in a round. */
@@ -373,11 +417,18 @@ static void *client(void *arg)
         slots_aps_ratio[i] = r[i][SLOTS].aps / r[i][PLAIN].aps;
         rev_cpu_ratio[i] = r[i][REVERSED].cpu_ns / r[i][PLAIN].cpu_ns;
         fiber_cpu_ratio[i] = r[i][FIBER].cpu_ns / r[i][PLAIN].cpu_ns;
+        make[0][i] = r[i][PLAIN].prod_ns;
+        make[1][i] = r[i][SLOTS].prod_ns;
+        extra[i] = r[i][SLOTS].prod_ns - r[i][PLAIN].prod_ns;
+        extra_pct[i] = 100 * extra[i] / r[i][PLAIN].cpu_ns;
         printf("round %d: plain %.0f/s %.0f ns, slots %.0f/s %.0f ns (x%.3f), reversed "
                "%.0f/s %.0f ns (x%.3f), fiber %.0f/s %.0f ns (x%.3f)\n",
                i + 1, r[i][PLAIN].aps, r[i][PLAIN].cpu_ns, r[i][SLOTS].aps, r[i][SLOTS].cpu_ns,
                slots_cpu_ratio[i], r[i][REVERSED].aps, r[i][REVERSED].cpu_ns, rev_cpu_ratio[i],
                r[i][FIBER].aps, r[i][FIBER].cpu_ns, fiber_cpu_ratio[i]);
+        printf("         making an answer: plain %.1f ns, slots %.1f ns (+%.1f ns, %.1f%% of "
+               "plain's CPU per answer)\n",
+               make[0][i], make[1][i], extra[i], extra_pct[i]);
         fflush(stdout);
     }
     if (client_rc) {
@@ -398,12 +449,18 @@ static void *client(void *arg)
         printf("slots / plain: CPU per answer x%.3f (goal <= 1.05), answers/s x%.3f; "
                "reversed / plain: CPU x%.3f; fiber / plain: CPU x%.3f\n",
                scr, sar, rcr, fcr);
+        double mk0 = median(make[0], rounds), mk1 = median(make[1], rounds);
+        double ex = median(extra, rounds), exp = median(extra_pct, rounds);
+        printf("making one answer (timed on the core): plain %.1f ns, slots %.1f ns; slots "
+               "add %.1f ns = %.1f%% of plain's CPU per answer (goal <= 5%%)\n",
+               mk0, mk1, ex, exp);
         printf("summary: plain_aps=%.0f slots_aps=%.0f reversed_aps=%.0f fiber_aps=%.0f "
                "plain_cpu_ns=%.1f slots_cpu_ns=%.1f reversed_cpu_ns=%.1f fiber_cpu_ns=%.1f "
                "slots_cpu_ratio=%.3f slots_aps_ratio=%.3f reversed_cpu_ratio=%.3f "
-               "fiber_cpu_ratio=%.3f\n",
+               "fiber_cpu_ratio=%.3f plain_make_ns=%.1f slots_make_ns=%.1f "
+               "slots_extra_ns=%.1f slots_extra_pct=%.2f\n",
                m_aps[PLAIN], m_aps[SLOTS], m_aps[REVERSED], m_aps[FIBER], m_cpu[PLAIN],
-               m_cpu[SLOTS], m_cpu[REVERSED], m_cpu[FIBER], scr, sar, rcr, fcr);
+               m_cpu[SLOTS], m_cpu[REVERSED], m_cpu[FIBER], scr, sar, rcr, fcr, mk0, mk1, ex, exp);
     }
     sn_submit_external(0, stop_all, NULL);
     return NULL;
@@ -478,6 +535,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_reply: bad arguments\n");
         return 2;
     }
+    /* Ticks to nanoseconds (the TSC on x86), over 100 ms. */
+    uint64_t k0 = ticks(), n0 = now_ns();
+    while (now_ns() - n0 < 100000000u)
+        ;
+    ns_per_tick = (double)(now_ns() - n0) / (double)(ticks() - k0);
     struct sn_config cfg;
     sn_config_init(&cfg);
     cfg.smp = 1;
