@@ -65,6 +65,7 @@ static double secs = 1.0;
 static int rounds = 5;
 static unsigned conns = 8, window = 64;
 static bool unpinned;
+static unsigned micro_batches = 8000;
 
 static uint16_t ports[NWAYS];
 static struct sn_listener *listeners[NWAYS];
@@ -204,13 +205,69 @@ static void rev_close(struct sn_conn *c, void *arg, int err)
         free(v);
 }
 
+/*
+ * The micro phase, in a fiber on one connection whose client only reads: batches of 64
+ * answers made back to back, plain and slots batches alternating, each batch timed with
+ * the TSC; the medians over the batches (preemptions and a cold cache fall out) give the
+ * cost of making an answer each way, caches warm, no network in the timed part. Between
+ * batches the fiber lets the output drain (sn_conn_flush) once it passes 256 KiB.
+ */
+#define MICRO_BATCH 64
+#define MICRO_MAX   20000
+
+static double micro_ns[2];
+static _Atomic int micro_done;
+
+static double median(double *v, int n);
+
+static void micro_batch(struct sn_conn *c, enum way w, char *head)
+{
+    for (unsigned i = 0; i < MICRO_BATCH; i++) {
+        if (w == PLAIN) {
+            sn_conn_write(c, head, HEAD_LEN);
+            sn_conn_write(c, tail, TAIL_LEN);
+        } else {
+            struct sn_reply *r;
+            if (sn_reply_begin(c, &r) < 0)
+                return;
+            sn_reply_write(r, head, HEAD_LEN);
+            sn_reply_write(r, tail, TAIL_LEN);
+            sn_reply_end(r);
+        }
+    }
+}
+
+static int micro_run(struct sn_conn *c, unsigned batches)
+{
+    static double t[2][MICRO_MAX / 2];
+    char head[HEAD_LEN];
+    head_of(head, "get k:00000001");
+    for (unsigned b = 0; b < batches; b++) {
+        enum way w = b % 2 ? SLOTS : PLAIN;
+        uint64_t t0 = ticks();
+        micro_batch(c, w, head);
+        t[w][b / 2] = (double)(ticks() - t0) * ns_per_tick / MICRO_BATCH;
+        if (sn_conn_backlog(c) > 256 * 1024 && sn_await(sn_conn_flush(c), NULL) < 0)
+            return -1;
+    }
+    micro_ns[PLAIN] = median(t[PLAIN], (int)batches / 2);
+    micro_ns[SLOTS] = median(t[SLOTS], (int)batches / 2);
+    atomic_store(&micro_done, 1);
+    sn_conn_write(c, "OK", 2);
+    return 0;
+}
+
 /* fiber: one fiber per connection (sn_serve) reads lines and writes the same answers. */
 static int fiber_session(struct sn_conn *c, void *arg)
 {
     (void)arg;
     struct sn_slice line;
     char head[HEAD_LEN];
+    unsigned batches;
     while (sn_conn_read_line(c, 64, &line) == 0) {
+        if (line.len > 6 && memcmp(line.data, "micro ", 6) == 0 &&
+            sscanf(line.data + 6, "%u", &batches) == 1 && batches <= MICRO_MAX)
+            return micro_run(c, batches);
         if (line.len != REQ_LEN - 2)
             continue;
         head_of(head, line.data);
@@ -384,6 +441,35 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* The micro phase's client: asks for it, reads everything, returns the medians. */
+static int run_micro(unsigned batches, double *plain, double *slots)
+{
+    struct cconn k;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (open_conn(&k, ports[FIBER], ep, 0) < 0)
+        return -1;
+    fcntl(k.fd, F_SETFL, 0);
+    char req[32];
+    int n = snprintf(req, sizeof req, "micro %u\n", batches);
+    if (send(k.fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+        return -1;
+    size_t want = (size_t)batches * MICRO_BATCH * ANS_LEN + 2, got = 0;
+    static char buf[1 << 16];
+    while (got < want) {
+        ssize_t r = recv(k.fd, buf, sizeof buf, 0);
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    close(k.fd);
+    close(ep);
+    if (!atomic_load(&micro_done))
+        return -1;
+    *plain = micro_ns[PLAIN];
+    *slots = micro_ns[SLOTS];
+    return 0;
+}
+
 static void stop_all(void *arg)
 {
     (void)arg;
@@ -439,6 +525,9 @@ static void *client(void *arg)
                make[0][i], make[1][i], extra[i], extra_pct[i]);
         fflush(stdout);
     }
+    double micro_plain = 0, micro_slots = 0;
+    if (!client_rc)
+        client_rc = run_micro(micro_batches, &micro_plain, &micro_slots);
     if (client_rc) {
         fprintf(stderr, "bench_reply: client failed (%d)\n", client_rc);
     } else {
@@ -462,13 +551,22 @@ static void *client(void *arg)
         printf("making one answer (timed on the core): plain %.1f ns, slots %.1f ns; slots "
                "add %.1f ns = %.1f%% of plain's CPU per answer (goal <= 5%%)\n",
                mk0, mk1, ex, exp);
-        printf("summary: plain_aps=%.0f slots_aps=%.0f reversed_aps=%.0f fiber_aps=%.0f "
-               "plain_cpu_ns=%.1f slots_cpu_ns=%.1f reversed_cpu_ns=%.1f fiber_cpu_ns=%.1f "
-               "slots_cpu_ratio=%.3f slots_aps_ratio=%.3f reversed_cpu_ratio=%.3f "
-               "fiber_cpu_ratio=%.3f plain_make_ns=%.1f slots_make_ns=%.1f "
-               "slots_extra_ns=%.1f slots_extra_pct=%.2f\n",
-               m_aps[PLAIN], m_aps[SLOTS], m_aps[REVERSED], m_aps[FIBER], m_cpu[PLAIN],
-               m_cpu[SLOTS], m_cpu[REVERSED], m_cpu[FIBER], scr, sar, rcr, fcr, mk0, mk1, ex, exp);
+        double mextra = micro_slots - micro_plain;
+        double mpct = 100 * mextra / m_cpu[PLAIN];
+        printf("micro (%u batches of %d answers each way, caches warm, medians): plain %.1f ns, "
+               "slots %.1f ns per answer; slots add %.1f ns = %.1f%% of plain's CPU per "
+               "answer (goal <= 5%%)\n",
+               micro_batches / 2, MICRO_BATCH, micro_plain, micro_slots, mextra, mpct);
+        printf(
+            "summary: micro_plain_ns=%.1f micro_slots_ns=%.1f micro_extra_ns=%.1f "
+            "micro_extra_pct=%.2f plain_aps=%.0f slots_aps=%.0f reversed_aps=%.0f fiber_aps=%.0f "
+            "plain_cpu_ns=%.1f slots_cpu_ns=%.1f reversed_cpu_ns=%.1f fiber_cpu_ns=%.1f "
+            "slots_cpu_ratio=%.3f slots_aps_ratio=%.3f reversed_cpu_ratio=%.3f "
+            "fiber_cpu_ratio=%.3f plain_make_ns=%.1f slots_make_ns=%.1f "
+            "slots_extra_ns=%.1f slots_extra_pct=%.2f\n",
+            micro_plain, micro_slots, mextra, mpct, m_aps[PLAIN], m_aps[SLOTS], m_aps[REVERSED],
+            m_aps[FIBER], m_cpu[PLAIN], m_cpu[SLOTS], m_cpu[REVERSED], m_cpu[FIBER], scr, sar, rcr,
+            fcr, mk0, mk1, ex, exp);
     }
     sn_submit_external(0, stop_all, NULL);
     return NULL;
@@ -524,6 +622,7 @@ int main(int argc, char **argv)
     if (quick && *quick && strcmp(quick, "0") != 0) {
         secs = 0.3;
         rounds = 3;
+        micro_batches = 2000;
     }
     for (int o; (o = getopt_long(argc, argv, "t:r:c:w:u", opts, NULL)) != -1;) {
         switch (o) {

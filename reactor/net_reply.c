@@ -210,6 +210,8 @@ static void advance(struct sn_conn *c)
  * or shutdown that waited for the slots go on. */
 static void slots_left(struct sn_conn *c)
 {
+    if (sn_likely(!c->paused && !c->reply_room.head && !c->want_close && !c->want_shut))
+        return; /* (the common case: nobody waits for the slots) */
     bool half = sn__conn_under_half(c);
     if (half && c->reply_room.head)
         sn__waiters_settle(&c->reply_room, 0, 0);
@@ -235,20 +237,22 @@ void sn__reply_conn_finished(struct sn_conn *c)
 
 /* ---- public ------------------------------------------------------------------------------- */
 
-static int slot_begin_now(struct sn_conn *c, struct sn_reply **out)
-{
-    if (c->wr_closed)
-        return sn__conn_write_err(c);
-    *out = slot_new(c, false);
-    if (c->nslots >= c->lim.max_open_replies)
-        pressure(c);
-    return 0;
-}
-
 /* A fiber waits in sn_reply_begin while this holds (reading pauses at the same marks). */
 static bool no_room(const struct sn_conn *c)
 {
     return !c->wr_closed && sn__conn_over(c);
+}
+
+/* In a fiber: waits until the connection is back at half of its limits (slots_left), or
+ * ends. 0, or the wait's error. */
+static int wait_room(struct sn_conn *c)
+{
+    while (no_room(c)) {
+        int rc = sn_await(sn__waiters_add(&c->reply_room), NULL);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 int sn_reply_begin(struct sn_conn *c, struct sn_reply **out)
@@ -256,14 +260,16 @@ int sn_reply_begin(struct sn_conn *c, struct sn_reply **out)
     if (sn_core_id() != c->core)
         return -EXDEV;
     if (sn_unlikely(no_room(c)) && sn_in_fiber()) {
-        /* Woken at half of the limits (slots_left), or when the connection ends. */
-        while (no_room(c)) {
-            int rc = sn_await(sn__waiters_add(&c->reply_room), NULL);
-            if (rc)
-                return rc;
-        }
+        int rc = wait_room(c);
+        if (rc)
+            return rc;
     }
-    return slot_begin_now(c, out);
+    if (c->wr_closed)
+        return sn__conn_write_err(c);
+    *out = slot_new(c, false);
+    if (sn_unlikely(c->nslots >= c->lim.max_open_replies))
+        pressure(c);
+    return 0;
 }
 
 /* The error of a write or end on a slot whose connection no longer sends, else 0. */
