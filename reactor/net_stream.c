@@ -175,6 +175,8 @@ static int enter(struct sn_conn *c, struct sn__stream **out)
         return -EINVAL;
     if (!sn_in_fiber())
         return -EDEADLK;
+    if (st->waiter)
+        return -EBUSY; /* another fiber waits in a read of this connection */
     if (st->slice_out) {
         st->pos += st->taken;
         st->taken = 0;

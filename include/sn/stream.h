@@ -39,7 +39,8 @@
  *
  * Threads: owner core only, inside a fiber (a read outside one returns -EDEADLK: it would
  * have to block the loop); -EXDEV on another core; -EINVAL on a connection that is not read
- * as a stream (not from sn_serve).
+ * as a stream (not from sn_serve); -EBUSY while another fiber waits in a read of the same
+ * connection (one reader per connection).
  */
 #ifndef SN_STREAM_H
 #define SN_STREAM_H
