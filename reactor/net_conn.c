@@ -182,7 +182,7 @@ void sn__conn_progress(struct sn_conn *c)
     }
     if (c->want_close) {
         stop_ops(c, false);
-        if (drained && !c->rop.inflight && !c->refs)
+        if (drained && !c->fiber_runs && !c->rop.inflight && !c->refs)
             conn_queue_finish(c);
         return;
     }

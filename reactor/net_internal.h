@@ -163,7 +163,8 @@ struct sn_conn {
     /* Read as a stream by a fiber (net_stream.c), else NULL. */
     struct sn__stream *stream;
     /* Its sn_serve fiber still runs: a graceful close (also the reactor stop's) waits for
-     * it, as for open slots, so what it writes after its last read still leaves. */
+     * it, as for open slots, so what it writes after its last read still leaves. (Not a
+     * shutdown: the fiber half-closes when its output is done.) */
     bool fiber_runs;
 };
 
@@ -396,10 +397,10 @@ static inline bool sn__conn_under_half(const struct sn_conn *c)
 }
 /* The connection's memory is no longer needed by anyone: free it. */
 void sn__conn_free(struct sn_conn *c);
-/* Slots are open, or its sn_serve fiber runs: a shutdown or graceful close waits. */
+/* Slots are open: a shutdown or graceful close waits for them. */
 static inline bool sn__conn_slots_pending(const struct sn_conn *c)
 {
-    return c->rhead != NULL || c->fiber_runs;
+    return c->rhead != NULL;
 }
 
 /* net_stream.c */

@@ -365,3 +365,43 @@ Test(serve, bad_config_is_refused, .timeout = 30)
     cr_assert_eq(bad_ops_rc, -EINVAL);
     cr_assert_eq(bad_fn_rc, -EINVAL);
 }
+
+/* ---- a half-close from the fiber leaves at once (it does not wait for the fiber) ------------- */
+
+static int half_session(struct sn_conn *c, void *arg)
+{
+    (void)arg;
+    kit_session_start();
+    struct sn_slice s;
+    int rc = sn_conn_read_line(c, 0, &s);
+    sn_conn_write(c, "bye\n", 4);
+    sn_conn_shutdown(c); /* the peer sees EOF once "bye" left, while this fiber reads on */
+    while (rc == 0)
+        rc = sn_conn_read_line(c, 0, &s);
+    if (rc == SN_EOF)
+        atomic_fetch_add(&kc()->user[0], 1);
+    return kit_session_end(rc == SN_EOF ? 0 : rc);
+}
+
+static int half_client(uint16_t port)
+{
+    int fd = nu_connect(port);
+    if (fd < 0)
+        return 1;
+    nu_timeout(fd, 10000);
+    char got[8];
+    /* EOF comes while our side is still open: the fiber has not returned yet. */
+    int rc = nu_send_all(fd, "hi\n", 3) || nu_recv_all(fd, got, 4) || memcmp(got, "bye\n", 4) ||
+             nu_expect_end(fd);
+    shutdown(fd, SHUT_WR); /* now the fiber's read ends with SN_EOF */
+    close(fd);
+    return rc;
+}
+
+Test(serve, shutdown_from_the_fiber_leaves_at_once, .timeout = 60)
+{
+    kit_init_serve(half_session, half_client);
+    cr_assert_eq(kit_run(), 0);
+    cr_assert_eq(K.client_rc, 0, "bye, then EOF while the fiber still read");
+    cr_assert_eq(KTOTAL(user[0]), 1, "then the fiber's read ended with SN_EOF");
+}
