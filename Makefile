@@ -228,6 +228,14 @@ $(BUILD)/gen/readme_example.c: README.md
 	awk '/<!-- example:begin -->/{on=1;next} /<!-- example:end -->/{on=0} on && !/^```/' $< > $@
 
 $(BUILD)/obj/tests/test_readme.o: $(BUILD)/gen/readme_example.c
+
+# The README's complete server, extracted so tests/test_readme.c checks that it is
+# apps/keys/main.c word for word (tests/test_keys.c drives that server).
+$(BUILD)/gen/readme_server.c: README.md
+	@mkdir -p $(dir $@)
+	awk '/<!-- server:begin -->/{on=1;next} /<!-- server:end -->/{on=0} on && !/^```/' $< > $@
+
+$(BUILD)/obj/tests/test_readme.o: $(BUILD)/gen/readme_server.c
 $(BUILD)/obj/tests/test_readme.o $(BUILD)/obj/tests/test_api_doc.o: \
 	TEST_CPPFLAGS += -DSN_SRC_DIR='"$(CURDIR)"' -DSN_GEN_DIR='"$(abspath $(BUILD)/gen)"'
 # tests/test_kv_meta.c runs the Python drivers in tests/py/.

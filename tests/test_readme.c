@@ -1,6 +1,7 @@
 /*
  * Compiles and runs the README's code (extracted by the Makefile) so it cannot rot: the API
- * tour, and the example program, which must also be docs/example.c word for word.
+ * tour, and the example program, which must also be docs/example.c word for word; the
+ * complete server must be apps/keys/main.c word for word (tests/test_keys.c drives it).
  */
 #include <criterion/criterion.h>
 #include <sn.h>
@@ -62,6 +63,19 @@ Test(readme, example_is_docs_example)
     cr_assert(!empty, "README.md has no <!-- example:begin --> block");
     cr_assert(same, "README.md's example (between <!-- example:begin/end -->) differs from "
                     "docs/example.c: make them the same");
+}
+
+Test(readme, server_is_apps_keys)
+{
+    char *readme = slurp(SN_GEN_DIR "/readme_server.c");
+    char *app = slurp(SN_SRC_DIR "/apps/keys/main.c");
+    int same = readme && app && strcmp(readme, app) == 0;
+    int empty = !readme || !readme[0];
+    free(readme);
+    free(app);
+    cr_assert(!empty, "README.md has no <!-- server:begin --> block");
+    cr_assert(same, "README.md's server (between <!-- server:begin/end -->) differs from "
+                    "apps/keys/main.c: make them the same");
 }
 
 /*

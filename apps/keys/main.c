@@ -1,129 +1,86 @@
 /*
- * sn-keys: a key-value server with a line protocol, written on the server kit. One fiber per
- * connection (sn_serve) reads lines (sn_conn_read_line). Every key belongs to one core (a
- * hash partitioner): a command on another core's key goes there (sn_submit_to) and its
- * answer comes back into a reply slot reserved when the line was read (sn_reply_begin), so
- * a client may pipeline commands on keys of every core and gets the answers in order, while
- * the fiber reads on. A command on a key of the fiber's own core is answered at once with
- * sn_conn_write, whose bytes go behind the slots still open.
+ * sn-keys: a key-value store with a line protocol. Every key belongs to one core (a hash
+ * partitioner). One fiber per connection (sn_serve) reads lines; each command goes to its
+ * key's core (sn_submit_to) and its answer comes back into a reply slot taken when the line
+ * was read (sn_reply_begin), so pipelined commands are answered in order, while the fiber
+ * reads on.
  *
- *   set <key> <value>   STORED
- *   get <key>           VALUE <value>  or  NOT_FOUND
- *   del <key>           DELETED  or  NOT_FOUND
- *   quit                (the server closes the connection)
- *   anything else       ERROR unknown command; a line over 1024 bytes: ERROR line too long
+ *   set <key> <value>  STORED          get <key>  VALUE <value> or NOT_FOUND
+ *   del <key>          DELETED or NOT_FOUND          quit       the server closes
+ *   a line over 1024 bytes: ERROR line too long; anything else: ERROR unknown command
  *
- * Memory that crosses cores: a command travels as one malloc'd struct op (key and value
- * copied in); the owner core reads it and makes the answer line (malloc'd), and the fiber's
- * core frees both once the answer is written. Runs until SIGINT/SIGTERM, then exits 0.
- *
- *   sn-keys [--port N] [--listen ADDR] [--max-conns N] [libsn options: --smp, --cpuset, ...]
+ *   sn-keys [--port N] [libsn options: --smp N, ...]; runs until SIGINT/SIGTERM (exit 0)
  */
 #include <sn.h>
 
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "apps/common/cli.h"
+#define MAX_LINE 1024
+#define BUCKETS  4096
 
-#define LINE_MAX_LEN 1024
-#define BUCKETS      4096
-
-/* ---- one core's keys ----------------------------------------------------------------------- */
-
-struct entry {
+struct entry { /* "key\0value\0" in one block */
     struct entry *next;
-    size_t klen, vlen;
-    char data[]; /* key, then value */
+    char text[];
 };
 
-struct store {
+struct store { /* one per core, touched only by it */
     struct entry *bucket[BUCKETS];
 };
 
-static struct sn_sharded *stores;
-static struct sn_partition *owner_of;
+struct op { /* one command: made by the fiber, run on the key's core, freed by the fiber */
+    struct sn_reply *reply;
+    char answer[MAX_LINE + 16];
+    char line[]; /* "set key value", NUL-terminated */
+};
 
-static struct entry **find(struct store *s, const char *key, size_t klen)
+static struct sn_sharded *stores;
+static struct sn_partition *owner;
+static struct sn_serve_config serve_cfg = {.listen = {.port = 7070}};
+
+static struct entry **find(const char *key)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < klen; i++)
-        h = (h ^ (uint8_t)key[i]) * 16777619u;
-    struct entry **e = &s->bucket[h % BUCKETS];
-    while (*e && ((*e)->klen != klen || memcmp((*e)->data, key, klen) != 0))
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = key; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    struct entry **e = &((struct store *)sn_sharded_local(stores))->bucket[h % BUCKETS];
+    while (*e && strcmp((*e)->text, key) != 0)
         e = &(*e)->next;
     return e;
 }
 
-static void *store_init(void *arg, unsigned core)
+/* On the key's core: runs the command and writes its answer line into op->answer. */
+static struct sn_future *run(void *arg)
 {
-    (void)arg, (void)core;
-    return calloc(1, sizeof(struct store));
-}
-
-static void store_fini(void *instance, void *arg)
-{
-    (void)arg;
-    struct store *s = instance;
-    for (unsigned i = 0; i < BUCKETS; i++)
-        for (struct entry *e = s->bucket[i], *next; e; e = next) {
-            next = e->next;
-            free(e);
-        }
-    free(s);
-}
-
-/* ---- commands -------------------------------------------------------------------------------- */
-
-struct op {
-    struct sn_reply *reply; /* remote commands: where the answer goes */
-    char cmd;               /* 's', 'g' or 'd' */
-    size_t klen, vlen;
-    char *answer; /* made on the owner core, freed on the fiber's */
-    size_t alen;
-    char data[]; /* key, then value */
-};
-
-/* Runs `op` on the calling core's keys and makes its answer line. 0 or -ENOMEM. */
-static int exec(struct op *op)
-{
-    struct store *s = sn_sharded_local(stores);
-    struct entry **e = find(s, op->data, op->klen), *old = *e;
-    const char *text = "NOT_FOUND\r\n";
-    if (op->cmd == 's') {
-        struct entry *n = malloc(sizeof *n + op->klen + op->vlen);
-        if (!n)
-            return -ENOMEM;
-        *n = (struct entry){.next = old ? old->next : NULL, .klen = op->klen, .vlen = op->vlen};
-        memcpy(n->data, op->data, op->klen + op->vlen);
-        *e = n;
-        free(old);
-        text = "STORED\r\n";
-    } else if (op->cmd == 'd' && old) {
-        *e = old->next;
-        free(old);
-        text = "DELETED\r\n";
-    } else if (op->cmd == 'g' && old) {
-        op->alen = old->vlen + 8;
-        if (!(op->answer = malloc(op->alen)))
-            return -ENOMEM;
-        memcpy(op->answer, "VALUE ", 6);
-        memcpy(op->answer + 6, old->data + old->klen, old->vlen);
-        memcpy(op->answer + 6 + old->vlen, "\r\n", 2);
-        return 0;
+    struct op *op = arg;
+    char cmd = op->line[0], *key = op->line + 4, *value = strchr(key, ' ');
+    if (value)
+        *value++ = '\0';
+    struct entry **e = find(key), *old = *e;
+    if (cmd == 'g') {
+        if (old)
+            snprintf(op->answer, sizeof op->answer, "VALUE %s\r\n", old->text + strlen(key) + 1);
+        else
+            strcpy(op->answer, "NOT_FOUND\r\n");
+        return SN_SUCCESS;
     }
-    op->alen = strlen(text);
-    op->answer = strdup(text);
-    return op->answer ? 0 : -ENOMEM;
-}
-
-static struct sn_future *exec_remote(void *arg)
-{
-    int rc = exec(arg);
-    return rc ? sn_failed(rc) : SN_SUCCESS;
+    strcpy(op->answer, cmd == 's' ? "STORED\r\n" : old ? "DELETED\r\n" : "NOT_FOUND\r\n");
+    if (cmd == 's') {
+        size_t klen = strlen(key) + 1, vlen = strlen(value) + 1;
+        struct entry *n = malloc(sizeof *n + klen + vlen);
+        if (!n)
+            return sn_failed(-ENOMEM);
+        n->next = old ? old->next : NULL;
+        memcpy(n->text, key, klen);
+        memcpy(n->text + klen, value, vlen);
+        *e = n;
+    } else if (old) {
+        *e = old->next;
+    }
+    free(old);
+    return SN_SUCCESS;
 }
 
 /* Back on the fiber's core: the answer goes into its slot. */
@@ -134,43 +91,20 @@ static void answered(void *arg, int err, uint64_t value)
     if (err)
         sn_reply_printf(op->reply, "ERROR %s\r\n", sn_strerror(err));
     else
-        sn_reply_write(op->reply, op->answer, op->alen);
+        sn_reply_write(op->reply, op->answer, strlen(op->answer));
     sn_reply_end(op->reply);
-    free(op->answer);
     free(op);
 }
 
-static char command(const char *line)
+/* "set k v", "get k", "del k" (one space apart, a key without spaces)? */
+static bool well_formed(const char *line, size_t len)
 {
-    if (memcmp(line, "set ", 4) == 0)
-        return 's';
-    if (memcmp(line, "get ", 4) == 0)
-        return 'g';
-    return memcmp(line, "del ", 4) == 0 ? 'd' : 0;
+    bool set = len > 4 && memcmp(line, "set ", 4) == 0;
+    if (!set && (len <= 4 || (memcmp(line, "get ", 4) != 0 && memcmp(line, "del ", 4) != 0)))
+        return false;
+    const char *sp = memchr(line + 4, ' ', len - 4);
+    return memchr(line, '\0', len) == NULL && sp != line + 4 && set == (sp != NULL);
 }
-
-/* "set k v", "get k", "del k": an op with the key and value copied, or NULL. */
-static struct op *parse(const char *line, size_t len)
-{
-    char cmd = len > 4 ? command(line) : 0;
-    if (!cmd)
-        return NULL;
-    const char *key = line + 4, *end = line + len, *sp = memchr(key, ' ', (size_t)(end - key));
-    size_t klen = (size_t)((sp ? sp : end) - key), vlen = sp ? (size_t)(end - sp - 1) : 0;
-    if (!klen || (cmd == 's') != (sp != NULL))
-        return NULL;
-    struct op *op = calloc(1, sizeof *op + klen + vlen);
-    if (!op)
-        return NULL;
-    op->cmd = cmd;
-    op->klen = klen;
-    op->vlen = vlen;
-    memcpy(op->data, key, klen);
-    memcpy(op->data + klen, sp ? sp + 1 : "", vlen);
-    return op;
-}
-
-#define SAY(conn, text) sn_conn_write(conn, text, sizeof text - 1)
 
 /* One connection, in its own fiber. */
 static int session(struct sn_conn *conn, void *arg)
@@ -178,124 +112,113 @@ static int session(struct sn_conn *conn, void *arg)
     (void)arg;
     struct sn_slice line;
     int rc;
-    while ((rc = sn_conn_read_line(conn, LINE_MAX_LEN, &line)) != SN_EOF) {
+    while ((rc = sn_conn_read_line(conn, MAX_LINE, &line)) != SN_EOF) {
         if (rc == -EMSGSIZE) {
-            SAY(conn, "ERROR line too long\r\n");
+            sn_conn_write(conn, "ERROR line too long\r\n", 21);
             continue;
         }
         if (rc < 0)
             return rc; /* the peer reset it, or the server stops */
         if (line.len == 4 && memcmp(line.data, "quit", 4) == 0)
             return 0;
-        struct op *op = parse(line.data, line.len);
-        if (!op) {
-            SAY(conn, "ERROR unknown command\r\n");
+        if (!well_formed(line.data, line.len)) {
+            sn_conn_write(conn, "ERROR unknown command\r\n", 23);
             continue;
         }
-        unsigned owner = sn_partition(owner_of, op->data, op->klen);
-        if (owner == sn_core_id()) {
-            if (exec(op) == 0)
-                sn_conn_write(conn, op->answer, op->alen);
-            else
-                SAY(conn, "ERROR out of memory\r\n");
-            free(op->answer);
+        struct op *op = malloc(sizeof *op + line.len + 1);
+        if (!op || (rc = sn_reply_begin(conn, &op->reply)) < 0) {
             free(op);
-        } else if ((rc = sn_reply_begin(conn, &op->reply)) == 0) {
-            sn_done(sn_submit_to(owner, exec_remote, op), answered, op);
-        } else {
-            free(op);
-            return rc;
+            return op ? rc : -ENOMEM;
         }
+        memcpy(op->line, line.data, line.len);
+        op->line[line.len] = '\0';
+        const char *key = op->line + 4, *end = strchr(key, ' ');
+        unsigned core = sn_partition(owner, key, end ? (size_t)(end - key) : strlen(key));
+        sn_done(sn_submit_to(core, run, op), answered, op);
     }
     return 0;
 }
 
-/* ---- the process ----------------------------------------------------------------------------- */
+/* ---- the process: a store per core, the partitioner, the server ---------------------------- */
 
-static struct sn_serve_config serve_cfg = {.listen = {.port = 7070}};
+static void *store_new(void *arg, unsigned core)
+{
+    (void)arg, (void)core;
+    return calloc(1, sizeof(struct store));
+}
+
+static void store_free(void *store, void *arg)
+{
+    (void)arg;
+    struct store *s = store;
+    for (unsigned i = 0; i < BUCKETS; i++)
+        for (struct entry *e = s->bucket[i], *next; e; e = next) {
+            next = e->next;
+            free(e);
+        }
+    free(s);
+}
 
 static void serving(void *arg, int err, uint64_t value)
 {
     (void)arg;
     if (err) {
-        fprintf(stderr, "sn-keys: cannot listen on port %u: %s\n", serve_cfg.listen.port,
-                sn_strerror(err));
+        fprintf(stderr, "sn-keys: cannot listen: %s\n", sn_strerror(err));
         sn_stop(1);
         return;
     }
-    struct sn_server *srv = (struct sn_server *)(uintptr_t)value;
-    printf("sn-keys: listening on port %u, %u cores\n", sn_listener_port(sn_server_listener(srv)),
-           sn_core_count());
+    struct sn_listener *l = sn_server_listener((struct sn_server *)(uintptr_t)value);
+    printf("sn-keys: listening on port %u, %u cores\n", sn_listener_port(l), sn_core_count());
     fflush(stdout);
 }
 
-static struct sn_future *stores_ready(void *arg, uint64_t value)
+static struct sn_future *serve(void *arg, uint64_t value)
 {
     (void)arg, (void)value;
     sn_done(sn_serve(&serve_cfg, session, NULL), serving, NULL);
     return sn_when_stopped(); /* until SIGINT/SIGTERM; libsn closes the server then */
 }
 
-static struct sn_future *stores_stopped(void *arg, int err, uint64_t value)
+static struct sn_future *exit_code(void *arg, uint64_t value)
 {
-    (void)err, (void)value;
-    return sn_ready((uint64_t)(uintptr_t)arg);
+    (void)value;
+    return sn_ready((uintptr_t)arg);
 }
 
+/* The server stopped (a signal): free every core's store while the cores still run. */
 static struct sn_future *stop_stores(void *arg, int err, uint64_t code)
 {
     (void)arg;
-    if (err)
-        fprintf(stderr, "sn-keys: %s\n", sn_strerror(err));
-    uint64_t rc = err ? 1 : code;
-    return sn_then_wrapped(sn_sharded_stop(stores), stores_stopped, (void *)(uintptr_t)rc);
+    return sn_then(sn_sharded_stop(stores), exit_code, (void *)(uintptr_t)(err ? 1 : code));
 }
 
 static struct sn_future *keys_main(void *arg)
 {
     (void)arg;
     struct sn_partition_config pc = {.kind = SN_PARTITION_HASH, .n = sn_core_count()};
-    char err[128];
-    if (sn_partition_create(&pc, err, sizeof err, &owner_of) < 0) {
-        fprintf(stderr, "sn-keys: %s\n", err);
+    char why[128];
+    if (sn_partition_create(&pc, why, sizeof why, &owner) < 0) {
+        fprintf(stderr, "sn-keys: %s\n", why);
         return sn_ready(1);
     }
-    struct sn_future *f = sn_sharded_start(store_init, store_fini, NULL, &stores);
-    return sn_then_wrapped(sn_then(f, stores_ready, NULL), stop_stores, NULL);
+    struct sn_future *f =
+        sn_then(sn_sharded_start(store_new, store_free, NULL, &stores), serve, NULL);
+    return sn_then_wrapped(f, stop_stores, NULL);
 }
-
-static const char usage[] =
-    "usage: sn-keys [--port N] [--listen ADDR] [--max-conns N] [libsn options]\n"
-    "  --port N         TCP port (default 7070; 0 = any)\n"
-    "  --listen ADDR    numeric address to listen on (default 127.0.0.1)\n"
-    "  --max-conns N    connections per core, more are closed at once (default 0 = no limit)\n";
 
 int main(int argc, char **argv)
 {
     struct sn_config cfg;
-    int rc = sn_config_parse(&argc, argv, usage, &cfg);
+    int rc = sn_config_parse(&argc, argv, "usage: sn-keys [--port N]\n", &cfg);
     if (rc != SN_CONFIG_CONTINUE)
         return rc;
-    static const struct option opts[] = {{"port", required_argument, NULL, 'p'},
-                                         {"listen", required_argument, NULL, 'l'},
-                                         {"max-conns", required_argument, NULL, 'm'},
-                                         {0, 0, 0, 0}};
-    uint64_t v;
-    for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-        if (c == 'p' && app_parse_u64(optarg, 65535, &v) == 0)
-            serve_cfg.listen.port = (uint16_t)v;
-        else if (c == 'l')
-            serve_cfg.listen.host = optarg;
-        else if (c == 'm' && app_parse_u64(optarg, 1u << 30, &v) == 0)
-            serve_cfg.listen.max_conns_per_core = (unsigned)v;
-        else {
-            fputs(usage, stderr);
-            return SN_CONFIG_EXIT_USAGE;
-        }
-    }
-    if ((rc = app_check_args("sn-keys", argc, argv, serve_cfg.listen.host)) != SN_CONFIG_CONTINUE)
-        return rc;
-    rc = app_exit_code("sn-keys", sn_run(&cfg, keys_main, NULL));
-    sn_partition_destroy(owner_of);
-    return rc;
+    if (argc == 3 && strcmp(argv[1], "--port") == 0)
+        serve_cfg.listen.port = (uint16_t)atoi(argv[2]);
+    else if (argc != 1)
+        return fputs("usage: sn-keys [--port N] [libsn options]\n", stderr), 2;
+    rc = sn_run(&cfg, keys_main, NULL);
+    sn_partition_destroy(owner);
+    if (rc < 0)
+        fprintf(stderr, "sn-keys: %s\n", sn_strerror(rc));
+    return rc < 0 ? 1 : rc == 128 + SIGINT || rc == 128 + SIGTERM ? 0 : rc;
 }
