@@ -181,6 +181,7 @@ struct sn__stream {
     bool stopped;              /* reactor stop or server close: reads fail with -ECANCELED */
     bool skipping;             /* dropping input up to the end of an over-long line */
     bool full;                 /* reading paused: SN_STREAM_READ_AHEAD unread */
+    bool woken;                /* the waiting fiber was woken and has not read yet */
     struct sn_list_node link;  /* in its server's per-core list (net_serve.c) */
     void *owner;               /* its server's per-core record (net_serve.c) */
 };

@@ -119,30 +119,46 @@ int sn_conn_write(struct sn_conn *c, const void *data, size_t len)
     return sn__conn_out_copy(c, data, len);
 }
 
+/*
+ * Copies into the room of the last chunk, then into new chunks of SN__NET_CHUNK bytes, never
+ * bigger ones: a big malloc is mmapped and unmapped again at every write of that size (page
+ * faults on every byte copied, and a TLB shootdown at each unmap), while chunks of this size
+ * come back from the allocator warm. All are allocated before anything is copied, so a
+ * failure queues nothing.
+ */
 int sn__conn_out_copy(struct sn_conn *c, const void *data, size_t len)
 {
-    struct sn__chunk *t = c->otail;
+    struct sn__chunk *t = c->otail, *head = NULL, **link = &head;
     size_t room = t && t->cap ? t->cap - t->len : 0;
-    size_t first = len < room ? len : room, rest = len - first;
-    if (rest) {
-        /* Allocate before copying anything, so a failure queues nothing. */
-        size_t cap = rest > SN__NET_CHUNK ? rest : SN__NET_CHUNK;
-        struct sn__chunk *k = malloc(sizeof *k + cap);
-        if (!k)
+    size_t first = len < room ? len : room;
+    for (size_t left = len - first; left;) {
+        struct sn__chunk *k = malloc(sizeof *k + SN__NET_CHUNK);
+        if (!k) {
+            for (struct sn__chunk *next; head; head = next) {
+                next = head->next;
+                free(head);
+            }
             return -ENOMEM;
+        }
         memset(k, 0, sizeof *k);
         k->data = k->buf;
-        k->cap = cap;
-        memcpy(k->buf, (const char *)data + first, rest);
-        k->len = rest;
-        if (first)
-            memcpy(t->data + t->len, data, first);
-        if (t)
-            t->len += first;
-        chunk_append(c, k);
-    } else {
-        memcpy(t->data + t->len, data, first);
+        k->cap = SN__NET_CHUNK;
+        k->len = left < SN__NET_CHUNK ? left : SN__NET_CHUNK;
+        left -= k->len;
+        *link = k;
+        link = &k->next;
+    }
+    const char *p = data;
+    if (first) {
+        memcpy(t->data + t->len, p, first);
         t->len += first;
+        p += first;
+    }
+    for (struct sn__chunk *k = head, *next; k; k = next) {
+        next = k->next;
+        memcpy(k->buf, p, k->len);
+        p += k->len;
+        chunk_append(c, k);
     }
     queued(c, len);
     return 0;
