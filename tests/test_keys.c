@@ -1,7 +1,9 @@
 /*
- * The sn-keys example server (apps/keys) end to end: started with fork/exec (--smp 2
- * --unpinned --port P), driven by clients that pipeline commands on keys of every core and
- * check every answer in order, then stopped with SIGTERM (exit 0; under ASan also no leak).
+ * The sn-keys example server (apps/keys, also the README's complete server) end to end:
+ * started with fork/exec (--smp 3 --unpinned --port P), driven by clients that pipeline
+ * commands on keys of every core (300 keys each: every core owns about a third) and check
+ * every answer in order, reads of their own writes included, then stopped with SIGTERM
+ * (exit 0; under ASan also no leak).
  */
 #include <pthread.h>
 
@@ -72,7 +74,8 @@ static void *client(void *arg)
 Test(keys, pipelined_commands_on_every_core_answered_in_order, .timeout = 120, .fini = su_reap_all)
 {
     struct su_server s;
-    su_start(&s, "keys", NULL);
+    su_start_args(&s, "keys",
+                  (const char *const[]){"--smp", "3", "--unpinned", "--port", SU_PORT, NULL});
     pthread_t t[6];
     struct client c[6];
     for (unsigned i = 0; i < 6; i++) {
