@@ -13,6 +13,8 @@ __thread struct sn__sched *sn__tls_sched;
 int sn__sched_init(struct sn__sched *s, unsigned id, const struct sn_allocator *allocator)
 {
     *s = (struct sn__sched){.rq_tail = &s->rq_head, .id = id};
+    sn_list_init(&s->sync_waiting);
+    sn_list_init(&s->sync_pending);
     int rc = sn__pool_init(&s->pool, SN__SCHED_OBJ_SIZE, 0, allocator);
     if (rc == 0)
         rc = sn__timers_init(&s->timers);

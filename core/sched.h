@@ -7,6 +7,7 @@
 #ifndef SN_CORE_SCHED_H
 #define SN_CORE_SCHED_H
 
+#include <sn/list.h>
 #include <sn/sched.h>
 #include <sn/timer.h>
 
@@ -30,6 +31,9 @@ struct sn__sched {
     bool stopping;        /* set by the reactor: timers refuse to arm */
     struct sn__pool pool;  /* SN__SCHED_OBJ_SIZE-byte blocks */
     struct sn__timers timers;
+    struct sn_list sync_waiting; /* wait lists with waiters (core/sync_wait.c) */
+    struct sn_list sync_pending; /* waits taken, not settled yet (core/sync_wait.c) */
+    bool sync_settling;          /* sn__wake_settle's loop runs */
     uint64_t tasks_run;
     uint64_t timers_fired;
     uint64_t now;         /* the loop turn's time (sn__sched_now), 0: not read yet */
@@ -145,5 +149,8 @@ static inline uint64_t sn__timers_next(const struct sn__sched *s)
 
 /* Disarms every timer without firing it; sleep futures fail with -ECANCELED. */
 void sn__timers_cancel_all(struct sn__sched *s);
+
+/* Fails every pending semaphore, event and queue wait with -ECANCELED (core/sync_wait.c). */
+void sn__sync_cancel_all(struct sn__sched *s);
 
 #endif

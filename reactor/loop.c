@@ -175,6 +175,7 @@ static void enter_stopping(struct sn__core *c)
     c->stop_seen = true;
     c->sched.stopping = true;
     sn__timers_cancel_all(&c->sched);
+    sn__sync_cancel_all(&c->sched);
     if (c->nops)
         sn__io_cancel_all(c);
     c->last_cancel_ns = sn_now_ns();
