@@ -31,6 +31,7 @@
 #include <sn/sched.h>
 #include <sn/future.h>
 #include <sn/timer.h>
+#include <sn/sync.h>
 #include <sn/reactor.h>
 #include <sn/app.h>
 #include <sn/smp.h>
