@@ -8,13 +8,11 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <limits.h>
-#include <signal.h>
 #include <sn.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "abort_util.h"
 #include "core/sched.h"
 
 static struct sn__sched sched;
@@ -664,36 +662,6 @@ Test(sync, another_core_gets_exdev)
     sn_queue_destroy(q);
 }
 
-/*
- * Runs fn in a child process with stderr in a pipe; true when the child died of SIGABRT
- * and its stderr contains `want`.
- */
-static bool child_aborts_with(void (*fn)(void *), void *arg, const char *want)
-{
-    int fds[2];
-    cr_assert_eq(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        fn(arg);
-        _exit(0);
-    }
-    close(fds[1]);
-    char buf[512];
-    size_t n = 0;
-    ssize_t got;
-    while (n < sizeof buf - 1 && (got = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0)
-        n += (size_t)got;
-    buf[n] = '\0';
-    close(fds[0]);
-    int status;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(buf, want);
-}
-
 static void wait_off_core(void *arg)
 {
     sn__sched_bind(NULL, 0);
@@ -721,12 +689,12 @@ Test(sync, off_core_and_wrong_core_abort)
     struct sn_queue *q;
     cr_assert_eq(sn_semaphore_create(0, &sem), 0);
     cr_assert_eq(sn_queue_create(1, &q), 0);
-    cr_assert(child_aborts_with(wait_off_core, sem,
-                                "libsn: sn_semaphore_wait called off a reactor core"));
-    cr_assert(child_aborts_with(pop_off_core, q, "libsn: sn_queue_pop called off a reactor core"));
-    cr_assert(child_aborts_with(destroy_on_core_1, sem,
-                                "libsn: sn_semaphore_destroy called on core 1 (the object is "
-                                "core 0's)"));
+    cr_assert(
+        au_aborts_with(wait_off_core, sem, "libsn: sn_semaphore_wait called off a reactor core"));
+    cr_assert(au_aborts_with(pop_off_core, q, "libsn: sn_queue_pop called off a reactor core"));
+    cr_assert(au_aborts_with(destroy_on_core_1, sem,
+                             "libsn: sn_semaphore_destroy called on core 1 (the object is "
+                             "core 0's)"));
     sn_semaphore_destroy(sem);
     sn_queue_destroy(q);
 }
