@@ -38,10 +38,10 @@
  * thread, not to a fiber: a fiber that changes it must restore it before it suspends.
  *
  * Shutdown (see include/sn/reactor.h): once the reactor stops, waits that can be cancelled
- * fail with -ECANCELED (sleeps, timers, io, new cross-core calls; calls still waiting for a
- * remote future that never settles fail at the end of the run), sn_fiber_yield returns
- * -ECANCELED, and fibers are expected to return. A fiber still alive when the run ends
- * (waiting for a future nothing can settle any more), or still running
+ * fail with -ECANCELED (sleeps, timers, io, the waits of include/sn/sync.h, new cross-core
+ * calls; calls still waiting for a remote future that never settles fail at the end of the
+ * run), sn_fiber_yield returns -ECANCELED, and fibers are expected to return. A fiber still
+ * alive when the run ends (waiting for a future nothing can settle any more), or still running
  * sn_config.fiber_stop_timeout_ms after the stop began, is reported on stderr by name and
  * abandoned: it is never resumed again, its future fails with -ECANCELED, its stack is freed
  * with the core's pool without unwinding, and whatever it owned is leaked.

@@ -2,7 +2,18 @@
  * Synchronisation on one core, for callback code and fiber code alike: a semaphore with
  * units, a gate (the shape of every server's shutdown), an event (a condition without
  * memory) and a bounded queue of 64-bit items. Every wait returns a future: a callback
- * chain attaches a continuation, a fiber awaits it. Nothing here blocks a thread or spins.
+ * chain attaches a continuation, a fiber awaits it (include/sn/fiber.h). Nothing here blocks
+ * a thread or spins; only the waiting fiber or chain waits, and its core goes on:
+ *
+ *     static int consumer(void *arg, uint64_t *value)     // a fiber
+ *     {
+ *         struct sn_queue *q = arg;
+ *         uint64_t item;
+ *         int err;
+ *         while ((err = sn_await(sn_queue_pop(q), &item)) == 0)
+ *             handle(item);
+ *         return err == -EPIPE ? 0 : err;   // closed and drained, or cancelled by the stop
+ *     }
  *
  * Threads: every object belongs to the core that created it (its owner) and every function
  * here is owner core only. Called on another core a function fails with -EXDEV: those that
