@@ -18,7 +18,9 @@
 # run. Figures are medians over rounds; the ratio is the median of per-round ratios.
 # Ends with: summary: kv_ops=... memcached_ops=... ratio=... (setup a, get/set 90/10) + more.
 #
-# Environment: BUILD (default build), KV_BENCH_SECS (2), KV_BENCH_ROUNDS (5).
+# Environment: BUILD (default build), KV_BENCH_SECS (2), KV_BENCH_ROUNDS (5), KV_PEER (a
+# path: another sn-kv binary, e.g. one built from an older commit, is the peer instead of
+# memcached, with the same options as sn-kv; the figures and summary keys say "peer" then).
 # Everything it starts is stopped on exit, also on failure or interrupt.
 set -u
 BENCH_NAME=bench_kv
@@ -28,6 +30,13 @@ SECS=${KV_BENCH_SECS:-2}
 ROUNDS=${KV_BENCH_ROUNDS:-5}
 MEM=256
 [ "$(nproc)" -ge 2 ] || fail "needs 2 CPUs"
+
+PEER=${KV_PEER:-}
+PN=memcached
+if [ -n "$PEER" ]; then
+    [ -x "$PEER" ] || fail "KV_PEER=$PEER is not an executable"
+    PN=peer
+fi
 
 cleanup() { stop_started; }
 trap cleanup EXIT
@@ -40,17 +49,25 @@ start_servers() {
     if [ "$1" = a ]; then
         "$KV" --cpuset 0 --port "$KPORT" -m "$MEM" -c 4096 -q &
         KPID=$!
-        taskset -c 0 memcached $MCUSER -t 1 -m "$MEM" -c 4096 -l 127.0.0.1 -p "$MPORT" -U 0 &
+        if [ -n "$PEER" ]; then
+            "$PEER" --cpuset 0 --port "$MPORT" -m "$MEM" -c 4096 -q &
+        else
+            taskset -c 0 memcached $MCUSER -t 1 -m "$MEM" -c 4096 -l 127.0.0.1 -p "$MPORT" -U 0 &
+        fi
         MPID=$!
     else
         "$KV" --smp 2 --port "$KPORT" -m "$MEM" -c 4096 -q &
         KPID=$!
-        memcached $MCUSER -t 2 -m "$MEM" -c 4096 -l 127.0.0.1 -p "$MPORT" -U 0 &
+        if [ -n "$PEER" ]; then
+            "$PEER" --smp 2 --port "$MPORT" -m "$MEM" -c 4096 -q &
+        else
+            memcached $MCUSER -t 2 -m "$MEM" -c 4096 -l 127.0.0.1 -p "$MPORT" -U 0 &
+        fi
         MPID=$!
     fi
     PIDS="$KPID $MPID"
     "$CLIENT" --port "$KPORT" --wait-port || fail "sn-kv did not start"
-    "$CLIENT" --port "$MPORT" --wait-port || fail "memcached did not start"
+    "$CLIENT" --port "$MPORT" --wait-port || fail "$PN did not start"
     for p in "$KPORT" "$MPORT"; do
         "$CLIENT" --port "$p" --preload --keys "$KEYS" --value-size "$VSIZE" --conns 4 \
             --depth 64 >/dev/null || fail "preload of port $p failed"
@@ -103,11 +120,12 @@ workload() {
 }
 
 header() {
-    printf '  %-8s %12s %12s %7s %10s %10s\n' workload "sn-kv ops/s" "memcached" ratio \
+    printf '  %-8s %12s %12s %7s %10s %10s\n' workload "sn-kv ops/s" "$PN" ratio \
         "kv cpu-s/M" "mc cpu-s/M"
 }
 
-echo "bench_kv: sn-kv vs memcached $(memcached -V 2>/dev/null | awk '{print $2}'), loopback," \
+[ -n "$PEER" ] && PV="$PEER" || PV="memcached $(memcached -V 2>/dev/null | awk '{print $2}')"
+echo "bench_kv: sn-kv vs $PV, loopback," \
     "$KEYS keys of $VSIZE bytes, -m $MEM, ${SECS}s runs, $ROUNDS rounds"
 
 # the_workloads SETUP PIN PREFIX: the three workloads of a setup; results in PREFIX90_KV,
@@ -147,9 +165,9 @@ if command -v memcaslap >/dev/null 2>&1; then
 fi
 cleanup
 
-echo "summary: kv_ops=$A90_KV memcached_ops=$A90_MC ratio=$A90_R" \
+echo "summary: kv_ops=$A90_KV ${PN}_ops=$A90_MC ratio=$A90_R" \
     "a_get50_ratio=$A50_R a_mget16_ratio=$AMG_R" \
-    "a_kv_cpu_s_per_mops=$A90_KC a_memcached_cpu_s_per_mops=$A90_MCC" \
-    "b_kv_ops=$B90_KV b_memcached_ops=$B90_MC b_ratio=$B90_R b_get50_ratio=$B50_R" \
+    "a_kv_cpu_s_per_mops=$A90_KC a_${PN}_cpu_s_per_mops=$A90_MCC" \
+    "b_kv_ops=$B90_KV b_${PN}_ops=$B90_MC b_ratio=$B90_R b_get50_ratio=$B50_R" \
     "b_mget16_ratio=$BMG_R b_memcaslap_ratio=$BSLAP_R" \
-    "b_kv_cpu_s_per_mops=$B90_KC b_memcached_cpu_s_per_mops=$B90_MCC"
+    "b_kv_cpu_s_per_mops=$B90_KC b_${PN}_cpu_s_per_mops=$B90_MCC"

@@ -6,9 +6,9 @@
  * Sharding. Every key is owned by one core: sn_partition(kv_srv.part, key) picks it. A
  * connection lives on one core (the one that accepted it); it parses its requests there, runs
  * the commands on keys its core owns inline on the core's store, and sends the others to their
- * owner in a batch (kv_batch.c). Replies leave in request order: each connection keeps a FIFO
- * of reply segments (bytes already made, or a slot in a batch or gather still in flight) and
- * writes from its head as long as the head is ready.
+ * owner in a batch (kv_batch.c). Replies leave in request order: an answer made at once is
+ * written at once, an answer still on another core holds a reply slot (include/sn/reply.h)
+ * that libsn keeps in order with everything written before and after it.
  *
  * Ordering. Commands on one key from one connection run in request order: a key always has
  * the same owner, inline commands run at once in order, and a core's batches to another core
@@ -32,7 +32,7 @@
 
 #include "mc_exec.h"
 
-#define KV_DEFAULT_PORT 11211
+#define KV_DEFAULT_PORT     11211
 #define KV_DEFAULT_MAXCONNS 1024
 
 /*
@@ -41,6 +41,9 @@
  * same mark and presents the held input again once half of it has left. Keep them equal.
  */
 #define KV_OUTPUT_HIGH ((size_t)1 << 20)
+/* Reply slots (answers still on other cores) a connection may hold: the listener's
+ * limits.max_open_replies, and kv_conn.c stops parsing at the same mark. */
+#define KV_MAX_OPEN 1024u
 /*
  * Unconsumed input a connection may hold beyond one data block or get line. While reading is
  * paused libsn also holds what was already in flight (up to its 128 x 16 KiB receive ring per
@@ -64,7 +67,7 @@ struct kv_opts {
 
 /* Counters of one core; plain fields, touched by their core only. */
 struct kv_core_counters {
-    uint64_t curr_conns;  /* gauge */
+    uint64_t curr_conns; /* gauge */
     uint64_t total_conns;
     uint64_t rejected_conns;
     uint64_t bytes_read;
@@ -81,12 +84,10 @@ struct kv_core {
     unsigned id;
     struct mc_store *store;
     struct kv_batch **outbox; /* [ncores]: the batch being filled for each owner, or NULL */
-    unsigned outbox_used;     /* how many outbox entries are not NULL */
     bool flush_queued;
     struct sn_task flush_task; /* sends the outbox at the next run of the task queue */
-    uint64_t batch_seq;
-    struct kv_batch *spare;   /* finished batches kept for reuse (their buffers stay) */
-    unsigned nspare;
+    struct app_outbuf local;   /* answers made here during one on_data (kv_conn.c) */
+    struct kv_batch *spare;    /* a finished batch kept for reuse (its buffers stay) */
     struct kv_core_counters c;
 };
 
@@ -132,47 +133,37 @@ struct kv_conn;
 
 /* The op of a batch: one single-key command, or one key of a get-family command. */
 struct kv_op {
-    struct mc_cmd cmd;  /* slices point into the batch's `in` once it is sent */
-    uint32_t end;       /* the owner: end of this op's answer in `out` */
-    int err;            /* the owner: 0 or -ENOMEM */
+    struct mc_cmd cmd;      /* slices point into the batch's `in` once it is sent */
+    uint32_t end;           /* the owner: end of this op's answer in `out` */
+    int err;                /* the owner: 0 or -ENOMEM */
+    struct sn_reply *reply; /* the slot the answer goes into; NULL for noreply */
+    struct kv_conn *conn;   /* told when the answer is in (kv_conn_answered) */
 };
 
 struct kv_batch {
-    struct kv_batch *next_spare;
-    unsigned from, to;
-    bool sent, done;
-    int err;              /* the call failed (e.g. -ECANCELED at shutdown): no answers */
-    unsigned refs;        /* 1 until done, plus one per op not yet consumed by its conn */
-    uint64_t seq;
-    struct kv_op *ops;
-    uint32_t nops, capops;
-    struct app_outbuf in;   /* copies of the keys and values: the batch owns them */
-    struct app_outbuf out;  /* the answers, written by the owner */
-    struct kv_conn **conns; /* connections waiting on this batch (one ref each) */
-    uint32_t nconns, capconns;
+    unsigned to;
+    int err;               /* the call failed (e.g. -ECANCELED at shutdown): no answers */
+    unsigned refs;         /* 1 until the answers are written, + 1 per answer sent by reference */
+    struct app_outbuf ops; /* struct kv_op[nops] */
+    uint32_t nops;
+    struct app_outbuf in;  /* copies of the keys and values: the batch owns them */
+    struct app_outbuf out; /* the answers, written by the owner */
 };
 
 /*
  * Queues `cmd` (a single-key command, or with `key` set: one key of a get) for the core that
  * owns the key, copying the key and the value into the batch (the caller's buffer may go away
- * once this returns). Returns the op's index in *batch, or -ENOMEM.
+ * once this returns). When the answer is back it is written into `reply` (NULL: noreply,
+ * nothing is written), the slot is ended, and kv_conn_answered(conn, ...) runs. 0, or -ENOMEM
+ * (nothing queued, the slot untouched).
  */
-int kv_batch_add(struct kv_core *kc, unsigned owner, struct kv_conn *conn,
-                 const struct mc_cmd *cmd, const struct mc_slice *key, struct kv_batch **batch);
+int kv_batch_add(struct kv_core *kc, unsigned owner, struct kv_conn *conn, struct sn_reply *reply,
+                 const struct mc_cmd *cmd, const struct mc_slice *key);
 
 /* Sends every batch of the calling core's outbox now. */
 void kv_batch_flush(struct kv_core *kc);
 
-/*
- * An op's answer bytes (valid while the op is not released): 0, or the error that kept it from
- * running (the call failed, e.g. -ECANCELED at shutdown, or -ENOMEM on the owner).
- */
-int kv_batch_answer(const struct kv_batch *b, uint32_t op, const char **p, size_t *len);
-
-/* The connection is done with one op of b. */
-void kv_batch_release(struct kv_batch *b);
-
-/* Frees the spare batches and any batch left in the outbox (main thread, after sn_run). */
+/* Frees the spare batch and any batch left in the outbox (main thread, after sn_run). */
 void kv_batch_cache_free(struct kv_core *kc);
 
 /* ---- kv_gather.c: commands that run on every core ----------------------------------------- */
@@ -184,34 +175,17 @@ struct kv_core_snap {
     struct kv_core_counters c;
 };
 
-struct kv_gather_slot;
-
-struct kv_gather {
-    enum kv_gather_kind kind;
-    int32_t exptime; /* flush_all delay */
-    bool noreply;
-    bool done;
-    bool starting;   /* inside kv_gather_start: on_done is not called */
-    unsigned pending; /* cores still to answer */
-    unsigned refs;    /* 1 while in flight + 1 for the waiter */
-    struct kv_core_snap *snap;      /* [ncores] */
-    struct kv_gather_slot *slots;   /* [ncores]: the arg of each core's call */
-    struct app_outbuf out;
-    void (*on_done)(struct kv_gather *g, void *arg);
-    void *arg;
-};
+/* The answer of a gather (memcached text, or the Prometheus page), valid during the call. */
+typedef void (*kv_gather_done_fn)(void *arg, struct sn_reply *reply, const struct app_outbuf *out);
 
 /*
- * Runs `kind` on the calling core now and sends it to every other core (after the calling
- * core's outbox). When all have answered, the answer is formatted into g->out (memcached
- * text, or for KV_G_METRICS the Prometheus page) and g->done is set; on_done(g, arg) then runs
- * on the calling core, unless it was all done before kv_gather_start returned (check g->done).
- * NULL on -ENOMEM. The caller holds one reference (kv_gather_release).
+ * Runs `kind` on the calling core now, inline (so what this connection runs next sees it),
+ * and on every other core after the calling core's outbox (so batches queued before it run
+ * before it). When all have answered, done(arg, reply, answer) runs on the calling core
+ * (inside this call when there is no other core). 0, or -ENOMEM (done is not called).
  */
-struct kv_gather *kv_gather_start(enum kv_gather_kind kind, int32_t exptime, bool noreply,
-                                  void (*on_done)(struct kv_gather *g, void *arg), void *arg);
-
-void kv_gather_release(struct kv_gather *g);
+int kv_gather_start(enum kv_gather_kind kind, int32_t exptime, bool noreply, kv_gather_done_fn done,
+                    void *arg, struct sn_reply *reply);
 
 /* ---- kv_conn.c: memcached connections ----------------------------------------------------- */
 
@@ -220,11 +194,12 @@ extern const struct sn_conn_ops kv_conn_ops;
 /* on_accept of the memcached listener. */
 void *kv_conn_accept(struct sn_conn *conn, void *arg);
 
-/* A batch takes a reference on a connection whose answers it carries... */
-void kv_conn_hold(struct kv_conn *c);
-
-/* ...and drops it when it has come back: the connection writes what is ready now. */
-void kv_conn_batch_done(struct kv_conn *c);
+/*
+ * The answer of a remote op of `c` has been written into `reply` (n bytes; err: it failed and
+ * nothing was written; `carried`: the key and value bytes its batch held): writes the error
+ * line if any, ends the slot, and lets the connection read on when it had paused.
+ */
+void kv_conn_answered(struct kv_conn *c, struct sn_reply *reply, int err, size_t n, size_t carried);
 
 /* ---- kv_metrics.c: GET /metrics --------------------------------------------------------- */
 

@@ -68,6 +68,7 @@ void kv_server_free(void)
         if (!kc)
             continue;
         kv_batch_cache_free(kc);
+        app_outbuf_free(&kc->local);
         mc_store_destroy(kc->store);
         free(kc->outbox);
         free(kc);

@@ -135,19 +135,14 @@ static void respond_text(struct sn_conn *conn, const char *status, const char *t
     respond(conn, status, "text/plain; charset=utf-8", text, strlen(text), false);
 }
 
-static void page_ready(struct kv_mconn *m, struct kv_gather *g)
+static void gather_done(void *arg, struct sn_reply *reply, const struct app_outbuf *out)
 {
-    if (m->conn)
-        respond(m->conn, "200 OK", METRICS_TEXT_CONTENT_TYPE, g->out.data, g->out.len, m->head);
-    kv_gather_release(g);
-}
-
-static void gather_done(struct kv_gather *g, void *arg)
-{
+    (void)reply;
     struct kv_mconn *m = arg;
     m->refs--;
-    page_ready(m, g);
-    if (!m->conn && !m->refs)
+    if (m->conn)
+        respond(m->conn, "200 OK", METRICS_TEXT_CONTENT_TYPE, out->data, out->len, m->head);
+    else if (!m->refs)
         free(m);
 }
 
@@ -190,13 +185,10 @@ static size_t m_on_data(struct sn_conn *conn, void *arg, const char *data, size_
         respond_text(conn, "404 Not Found", "try /metrics\n");
         return len;
     }
-    struct kv_gather *g = kv_gather_start(KV_G_METRICS, 0, false, gather_done, m);
-    if (!g) {
+    m->refs++; /* before: the page may be ready inside the call */
+    if (kv_gather_start(KV_G_METRICS, 0, false, gather_done, m, NULL) < 0) {
+        m->refs--;
         respond_text(conn, "503 Service Unavailable", "out of memory\n");
-    } else if (g->done) {
-        page_ready(m, g);
-    } else {
-        m->refs++;
     }
     return len;
 }

@@ -181,6 +181,7 @@ static struct sn_future *listen_all(void *arg, uint64_t value)
         .port = (uint16_t)o->port,
         .limits = {.input_max = biggest + KV_INPUT_SLACK,
                    .output_high = KV_OUTPUT_HIGH, /* see kv.h */
+                   .max_open_replies = KV_MAX_OPEN,
                    .idle_ms = o->idle_ms},
         .ops = &kv_conn_ops,
         .on_accept = kv_conn_accept,
