@@ -245,12 +245,12 @@ static struct sn_future *copy_step(void *arg, uint64_t v)
     static const unsigned char payload[64] = {1};
     int which = (int)(uintptr_t)arg;
     (void)v;
-    uint64_t t = now_ns();
+    uint64_t t = bu_now_ns();
     if (st.i > 0)
         st.copy[which][st.i - 1] = t - st.t0;
     if (st.i++ == n_rtt)
         return SN_SUCCESS;
-    st.t0 = now_ns();
+    st.t0 = bu_now_ns();
     return sn_then(sn_submit_copy(1, copy_echo, payload, which ? 64 : 8), copy_step, arg);
 }
 
