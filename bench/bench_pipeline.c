@@ -44,8 +44,9 @@
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "bench_util.h"
 
 enum { REF, P1, P2, P2S, P4, P2NC, CEIL, P1X2, NMODES };
 
@@ -173,20 +174,6 @@ static struct outcome run_mode(int mode)
     return oa;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n)
-{
-    double s[MAX_ROUNDS];
-    memcpy(s, v, (size_t)n * sizeof *v);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
 /* CPU seconds all CPUs spent busy so far (/proc/stat), and our children's share of them. */
 static double busy_cpu_s(void)
 {
@@ -211,26 +198,6 @@ static double children_cpu_s(void)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The 1-minute load average, to print with the figures (the machine is shared). */
-static double load1(void)
-{
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1;
-        fclose(f);
-    }
-    return l;
-}
-
 static void find_binary(void)
 {
     char self[PATH_MAX];
@@ -247,6 +214,172 @@ static void find_binary(void)
         fprintf(stderr, "bench_pipeline: %s is not built (make apps)\n", bin);
         exit(1);
     }
+}
+
+/*
+ * Writes `mib` MiB of Zipf text to `input` (in a new directory, its name in dir) and prints it
+ * with the machine and its load average, which goes to *load_start. 0, or 1 after a message.
+ */
+static int make_input(long mib, char *dir, double *load_start)
+{
+    if (!mkdtemp(dir))
+        return perror("mkdtemp"), 1;
+    snprintf(input, sizeof input, "%s/input.txt", dir);
+    struct wc_zipf_opts zo;
+    wc_zipf_opts_default(&zo, 1);
+    double t = bu_now_s();
+    int rc = wc_zipf_write_file(&zo, (uint64_t)mib << 20, input);
+    if (rc < 0)
+        return fprintf(stderr, "bench_pipeline: writing %s: %s\n", input, strerror(-rc)), 1;
+    struct utsname u;
+    uname(&u);
+    *load_start = bu_load1();
+    printf("input: %ld MiB of Zipf text (seed 1, vocabulary %u, long words every ~%u words), "
+           "generated in %.2f s\nmachine: %s %s, %ld CPUs online, load average %.2f\n",
+           mib, zo.vocab, zo.long_gap, bu_now_s() - t, u.nodename, u.release,
+           sysconf(_SC_NPROCESSORS_ONLN), *load_start);
+    return 0;
+}
+
+/* What the rounds measured: per mode and round, and the other processes' CPUs per round. */
+struct rounds {
+    int n;
+    double wps[NMODES][MAX_ROUNDS], cpu[NMODES][MAX_ROUNDS], bg[MAX_ROUNDS];
+};
+
+/* One round: every mode once, in an order that rotates with r. 0, or 1 on a wrong count. */
+static int run_round(struct rounds *res, int r, const struct outcome *warm)
+{
+    double t0 = bu_now_s(), busy0 = busy_cpu_s(), ours0 = children_cpu_s();
+    printf("round %d:", r + 1);
+    for (int i = 0; i < NMODES; i++) {
+        int m = (i + r) % NMODES;
+        struct outcome o = run_mode(m);
+        if (strcmp(o.digest, warm->digest) || strcmp(o.words, warm->words)) {
+            fprintf(stderr,
+                    "\nbench_pipeline: %s counted %s words digest %s, the "
+                    "reference %s digest %s\n",
+                    mode_name[m], o.words, o.digest, warm->words, warm->digest);
+            return 1;
+        }
+        res->wps[m][r] = o.words_per_s;
+        res->cpu[m][r] = o.cpu_s;
+        printf(" %s=%.1fM", mode_name[m], o.words_per_s / 1e6);
+        fflush(stdout);
+    }
+    /* CPU time other processes took meanwhile, in CPUs: the noise of this round. */
+    double bg = (busy_cpu_s() - busy0 - (children_cpu_s() - ours0)) / (bu_now_s() - t0);
+    res->bg[r] = bg < 0 ? 0 : bg;
+    printf("  (other processes: %.2f CPUs)\n", res->bg[r]);
+    return 0;
+}
+
+/* Per-round ratios of the rounds, each over res->n rounds. */
+struct ratios {
+    double work2[MAX_ROUNDS], st[MAX_ROUNDS], sp2[MAX_ROUNDS], sp4[MAX_ROUNDS], vs[MAX_ROUNDS],
+        ce[MAX_ROUNDS], nc[MAX_ROUNDS], p1ref[MAX_ROUNDS], vsce[MAX_ROUNDS], cpu2[MAX_ROUNDS],
+        pair[MAX_ROUNDS], paircpu[MAX_ROUNDS];
+};
+
+static void ratios_of(const struct rounds *res, struct ratios *x)
+{
+    const double(*w)[MAX_ROUNDS] = res->wps, (*c)[MAX_ROUNDS] = res->cpu;
+    for (int r = 0; r < res->n; r++) {
+        x->sp2[r] = w[P2][r] / w[P1][r];
+        x->sp4[r] = w[P4][r] / w[P1][r];
+        x->vs[r] = w[P2][r] / w[REF][r];
+        x->p1ref[r] = w[P1][r] / w[REF][r];
+        x->ce[r] = w[CEIL][r] / w[REF][r];
+        x->nc[r] = w[P2NC][r] / w[P1][r];
+        x->st[r] = w[P2S][r] / w[P1][r];
+        x->work2[r] = c[P1][r] / c[P2][r];
+        x->cpu2[r] = c[P2][r] / c[P1][r];
+        x->vsce[r] = x->sp2[r] / x->ce[r];
+        x->pair[r] = w[P1X2][r] / w[P1][r];
+        x->paircpu[r] = c[P1X2][r] / c[P1][r];
+    }
+}
+
+/* The round other processes disturbed least. */
+static int quietest_round(const struct rounds *res)
+{
+    int q = 0;
+    for (int r = 1; r < res->n; r++)
+        if (res->bg[r] < res->bg[q])
+            q = r;
+    return q;
+}
+
+/* The table of modes: median words/s (also into med), per core, and CPU seconds. */
+static void report_modes(const struct rounds *res, double *med)
+{
+    printf("\n%-6s %-44s %12s %12s %8s\n", "mode", "", "words/s", "per core", "cpu s");
+    for (int m = 0; m < NMODES; m++) {
+        int cores = m == P2 || m == P2S || m == P2NC || m == CEIL || m == P1X2 ? 2
+                    : m == P4                                                  ? 4
+                                                                               : 1;
+        med[m] = bu_median(res->wps[m], res->n);
+        printf("%-6s %-44s %12.0f %12.0f %8.2f\n", mode_name[m], mode_desc[m], med[m],
+               med[m] / cores, bu_median(res->cpu[m], res->n));
+    }
+}
+
+/* The scaling, goal and comparison lines under the table. */
+static void report_ratios(const struct rounds *res, const struct ratios *x, int q)
+{
+    int n = res->n;
+    double speedup2 = bu_median(x->sp2, n), speedup4 = bu_median(x->sp4, n);
+    printf("\nspeedup 1->2 cores %.2fx (efficiency %.0f%% per core); 4 oversubscribed %.2fx "
+           "(efficiency %.0f%% per core)\n",
+           speedup2, 50 * speedup2, speedup4, 25 * speedup4);
+    printf("machine ceiling for 2 CPUs (two independent references) %.2fx; without the "
+           "combiner %.2fx; with static halves %.2fx\n",
+           bu_median(x->ce, n), bu_median(x->nc, n), bu_median(x->st, n));
+    printf("quietest round (%d, other processes %.2f CPUs): speedup 1->2 cores %.2fx, static "
+           "halves %.2fx, ceiling %.2fx\n",
+           q + 1, res->bg[q], x->sp2[q], x->st[q], x->ce[q]);
+    printf("CPU time of 1 core / CPU time of 2 cores (work overhead of the shuffle) %.2f\n",
+           bu_median(x->work2, n));
+    printf("goals (issue 17): speedup / ceiling %.3f (>= 0.97), CPU of 2 cores / CPU of 1 %.3f "
+           "(<= 1.05)\n",
+           bu_median(x->vsce, n), bu_median(x->cpu2, n));
+    printf("two 1-core reactors at once: %.2fx one alone, CPU per copy %.3fx one alone's (what "
+           "sharing the machine costs by itself)\n",
+           bu_median(x->pair, n), bu_median(x->paircpu, n));
+    printf("reactor on 1 core vs the reference %.2fx; on 2 cores %.2fx\n", bu_median(x->p1ref, n),
+           bu_median(x->vs, n));
+}
+
+/* The one summary line (bench/report.sh reads its keys). */
+static void report_summary(const struct rounds *res, const struct ratios *x, const double *med,
+                           int q, long mib, double load_start)
+{
+    int n = res->n;
+    double speedup2 = bu_median(x->sp2, n);
+    printf("summary: words_per_s_1=%.0f words_per_s_2=%.0f speedup_2=%.3f vs_reference=%.3f "
+           "reference_words_per_s=%.0f words_per_s_4_oversubscribed=%.0f efficiency_2=%.3f "
+           "ceiling_2=%.3f speedup_2_static=%.3f speedup_2_no_combine=%.3f "
+           "work_efficiency_2=%.3f background_cpus=%.2f speedup_2_quietest=%.3f "
+           "quietest_background_cpus=%.2f rounds=%ld size_mib=%ld speedup_vs_ceiling=%.3f "
+           "cpu_ratio_2=%.3f pair_speedup_2=%.3f pair_cpu_ratio_2=%.3f load_start=%.2f "
+           "load_end=%.2f\n",
+           med[P1], med[P2], speedup2, bu_median(x->vs, n), med[REF], med[P4], speedup2 / 2,
+           bu_median(x->ce, n), bu_median(x->st, n), bu_median(x->nc, n), bu_median(x->work2, n),
+           bu_median(res->bg, n), x->sp2[q], res->bg[q], (long)n, mib, bu_median(x->vsce, n),
+           bu_median(x->cpu2, n), bu_median(x->pair, n), bu_median(x->paircpu, n), load_start,
+           bu_load1());
+}
+
+/* Everything after the rounds: the table, the ratio lines and the summary line. */
+static void report(const struct rounds *res, long mib, double load_start)
+{
+    double med[NMODES];
+    static struct ratios x;
+    ratios_of(res, &x);
+    int q = quietest_round(res);
+    report_modes(res, med);
+    report_ratios(res, &x, q);
+    report_summary(res, &x, med, q, mib, load_start);
 }
 
 int main(int argc, char **argv)
@@ -267,113 +400,16 @@ int main(int argc, char **argv)
         return fprintf(stderr, "bench_pipeline: -s 1..4096, -r 1..%d\n", MAX_ROUNDS), 2;
     find_binary();
     char dir[] = "/tmp/sn-bench-pipeline-XXXXXX";
-    if (!mkdtemp(dir))
-        return perror("mkdtemp"), 1;
-    snprintf(input, sizeof input, "%s/input.txt", dir);
-    struct wc_zipf_opts zo;
-    wc_zipf_opts_default(&zo, 1);
-    double t = now_s();
-    int rc = wc_zipf_write_file(&zo, (uint64_t)mib << 20, input);
-    if (rc < 0)
-        return fprintf(stderr, "bench_pipeline: writing %s: %s\n", input, strerror(-rc)), 1;
-    struct utsname u;
-    uname(&u);
-    double load_start = load1();
-    printf("input: %ld MiB of Zipf text (seed 1, vocabulary %u, long words every ~%u words), "
-           "generated in %.2f s\nmachine: %s %s, %ld CPUs online, load average %.2f\n",
-           mib, zo.vocab, zo.long_gap, now_s() - t, u.nodename, u.release,
-           sysconf(_SC_NPROCESSORS_ONLN), load_start);
+    double load_start;
+    if (make_input(mib, dir, &load_start))
+        return 1;
     struct outcome warm = run_mode(REF); /* page cache warm-up, not counted */
-    double wps[NMODES][MAX_ROUNDS], cpu[NMODES][MAX_ROUNDS], bg[MAX_ROUNDS];
-    for (int r = 0; r < rounds; r++) {
-        double t0 = now_s(), busy0 = busy_cpu_s(), ours0 = children_cpu_s();
-        printf("round %d:", r + 1);
-        for (int i = 0; i < NMODES; i++) {
-            int m = (i + r) % NMODES;
-            struct outcome o = run_mode(m);
-            if (strcmp(o.digest, warm.digest) || strcmp(o.words, warm.words)) {
-                fprintf(stderr,
-                        "\nbench_pipeline: %s counted %s words digest %s, the "
-                        "reference %s digest %s\n",
-                        mode_name[m], o.words, o.digest, warm.words, warm.digest);
-                return 1;
-            }
-            wps[m][r] = o.words_per_s;
-            cpu[m][r] = o.cpu_s;
-            printf(" %s=%.1fM", mode_name[m], o.words_per_s / 1e6);
-            fflush(stdout);
-        }
-        /* CPU time other processes took meanwhile, in CPUs: the noise of this round. */
-        bg[r] = (busy_cpu_s() - busy0 - (children_cpu_s() - ours0)) / (now_s() - t0);
-        if (bg[r] < 0)
-            bg[r] = 0;
-        printf("  (other processes: %.2f CPUs)\n", bg[r]);
-    }
-    double med[NMODES], medcpu[NMODES], work2[MAX_ROUNDS], st[MAX_ROUNDS], sp2[MAX_ROUNDS],
-        sp4[MAX_ROUNDS], vs[MAX_ROUNDS], ce[MAX_ROUNDS], nc[MAX_ROUNDS], p1ref[MAX_ROUNDS],
-        vsce[MAX_ROUNDS], cpu2[MAX_ROUNDS], pair[MAX_ROUNDS], paircpu[MAX_ROUNDS];
-    for (int m = 0; m < NMODES; m++) {
-        med[m] = median(wps[m], (int)rounds);
-        medcpu[m] = median(cpu[m], (int)rounds);
-    }
-    for (int r = 0; r < rounds; r++) {
-        sp2[r] = wps[P2][r] / wps[P1][r];
-        sp4[r] = wps[P4][r] / wps[P1][r];
-        vs[r] = wps[P2][r] / wps[REF][r];
-        p1ref[r] = wps[P1][r] / wps[REF][r];
-        ce[r] = wps[CEIL][r] / wps[REF][r];
-        nc[r] = wps[P2NC][r] / wps[P1][r];
-        st[r] = wps[P2S][r] / wps[P1][r];
-        work2[r] = cpu[P1][r] / cpu[P2][r];
-        cpu2[r] = cpu[P2][r] / cpu[P1][r];
-        vsce[r] = sp2[r] / ce[r];
-        pair[r] = wps[P1X2][r] / wps[P1][r];
-        paircpu[r] = cpu[P1X2][r] / cpu[P1][r];
-    }
-    double speedup2 = median(sp2, (int)rounds), speedup4 = median(sp4, (int)rounds);
-    printf("\n%-6s %-44s %12s %12s %8s\n", "mode", "", "words/s", "per core", "cpu s");
-    for (int m = 0; m < NMODES; m++) {
-        int cores = m == P2 || m == P2S || m == P2NC || m == CEIL || m == P1X2 ? 2
-                    : m == P4                                                  ? 4
-                                                                               : 1;
-        printf("%-6s %-44s %12.0f %12.0f %8.2f\n", mode_name[m], mode_desc[m], med[m],
-               med[m] / cores, medcpu[m]);
-    }
-    printf("\nspeedup 1->2 cores %.2fx (efficiency %.0f%% per core); 4 oversubscribed %.2fx "
-           "(efficiency %.0f%% per core)\n",
-           speedup2, 50 * speedup2, speedup4, 25 * speedup4);
-    printf("machine ceiling for 2 CPUs (two independent references) %.2fx; without the "
-           "combiner %.2fx; with static halves %.2fx\n",
-           median(ce, (int)rounds), median(nc, (int)rounds), median(st, (int)rounds));
-    int q = 0; /* the round other processes disturbed least */
-    for (int r = 1; r < rounds; r++)
-        if (bg[r] < bg[q])
-            q = r;
-    printf("quietest round (%d, other processes %.2f CPUs): speedup 1->2 cores %.2fx, static "
-           "halves %.2fx, ceiling %.2fx\n",
-           q + 1, bg[q], sp2[q], st[q], ce[q]);
-    printf("CPU time of 1 core / CPU time of 2 cores (work overhead of the shuffle) %.2f\n",
-           median(work2, (int)rounds));
-    printf("goals (issue 17): speedup / ceiling %.3f (>= 0.97), CPU of 2 cores / CPU of 1 %.3f "
-           "(<= 1.05)\n",
-           median(vsce, (int)rounds), median(cpu2, (int)rounds));
-    printf("two 1-core reactors at once: %.2fx one alone, CPU per copy %.3fx one alone's (what "
-           "sharing the machine costs by itself)\n",
-           median(pair, (int)rounds), median(paircpu, (int)rounds));
-    printf("reactor on 1 core vs the reference %.2fx; on 2 cores %.2fx\n",
-           median(p1ref, (int)rounds), median(vs, (int)rounds));
-    printf("summary: words_per_s_1=%.0f words_per_s_2=%.0f speedup_2=%.3f vs_reference=%.3f "
-           "reference_words_per_s=%.0f words_per_s_4_oversubscribed=%.0f efficiency_2=%.3f "
-           "ceiling_2=%.3f speedup_2_static=%.3f speedup_2_no_combine=%.3f "
-           "work_efficiency_2=%.3f background_cpus=%.2f speedup_2_quietest=%.3f "
-           "quietest_background_cpus=%.2f rounds=%ld size_mib=%ld speedup_vs_ceiling=%.3f "
-           "cpu_ratio_2=%.3f pair_speedup_2=%.3f pair_cpu_ratio_2=%.3f load_start=%.2f "
-           "load_end=%.2f\n",
-           med[P1], med[P2], speedup2, median(vs, (int)rounds), med[REF], med[P4], speedup2 / 2,
-           median(ce, (int)rounds), median(st, (int)rounds), median(nc, (int)rounds),
-           median(work2, (int)rounds), median(bg, (int)rounds), sp2[q], bg[q], rounds, mib,
-           median(vsce, (int)rounds), median(cpu2, (int)rounds), median(pair, (int)rounds),
-           median(paircpu, (int)rounds), load_start, load1());
+    static struct rounds res;
+    res.n = (int)rounds;
+    for (int r = 0; r < res.n; r++)
+        if (run_round(&res, r, &warm))
+            return 1;
+    report(&res, mib, load_start);
     if (!keep) {
         unlink(input);
         rmdir(dir);

@@ -1,7 +1,7 @@
 /*
- * bench_util.h: the small helpers every benchmark needs (clocks, comparators, medians over
- * rounds, a seeded random stream, pinning), so each bench/bench_*.c keeps only its own
- * measurement. Header-only, like the benchmarks themselves; any thread.
+ * bench_util.h: the small helpers every benchmark needs (clocks, the load average,
+ * comparators, medians over rounds, a seeded random stream, pinning), so each bench/bench_*.c
+ * keeps only its own measurement. Header-only, like the benchmarks themselves; any thread.
  */
 #ifndef SN_BENCH_UTIL_H
 #define SN_BENCH_UTIL_H
@@ -30,6 +30,19 @@ static inline uint64_t bu_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The 1-minute load average from /proc/loadavg, or -1 when it cannot be read. */
+static inline double bu_load1(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1;
+        fclose(f);
+    }
+    return l;
 }
 
 /* qsort comparators, ascending. */
