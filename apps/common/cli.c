@@ -1,4 +1,4 @@
-/* Command-line helpers for the sample servers: see cli.h. */
+/* Command-line and exit-code helpers for the sample servers: see cli.h. */
 #include "apps/common/cli.h"
 
 #include <ctype.h>

@@ -1,7 +1,7 @@
 /*
- * Command-line helpers shared by the sample servers (apps/<name>/main.c). They
+ * Command-line and exit-code helpers shared by the sample servers (apps/<name>/main.c). They
  * go into libsnapps.a like every non-main app file. Called from main() on the main thread,
- * before the run; messages go to stderr prefixed with "<prog>: ".
+ * before or after sn_run; messages go to stderr prefixed with "<prog>: ".
  */
 #ifndef SN_APPS_COMMON_CLI_H
 #define SN_APPS_COMMON_CLI_H
