@@ -15,6 +15,7 @@
  * Usage: bench_conn_balance [-r rounds] [-s short_conns] [-l long_conns] [-n cores]
  * Ends with: summary: conn_balance_max_over_mean=<worst case's median> ...
  */
+#include "bench_util.h"
 #include "conn_balance.h"
 
 #include <getopt.h>
@@ -31,20 +32,6 @@ struct row {
     uint64_t last[CB_MAX_CORES]; /* per-core counts of the last round */
     double peer;
 };
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n)
-{
-    double tmp[1024];
-    memcpy(tmp, v, (size_t)n * sizeof *v);
-    qsort(tmp, (size_t)n, sizeof *tmp, cmp_double);
-    return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
-}
 
 static double worst(const double *v, int n)
 {
@@ -70,7 +57,7 @@ static double random_deal(unsigned conns, unsigned cores)
         }
         r[t] = (double)max * cores / conns;
     }
-    return median(r, TRIALS);
+    return bu_median(r, TRIALS);
 }
 
 int main(int argc, char **argv)
@@ -134,12 +121,12 @@ int main(int argc, char **argv)
     double worst_case = 0;
     for (int i = 0; i < NCASES; i++) {
         const struct row *row = &rows[i];
-        double m = median(row->ratio, rounds);
+        double m = bu_median(row->ratio, rounds);
         worst_case = m > worst_case ? m : worst_case;
         printf("%-10s %-6s %6u %9.3f %9.3f %9.3f %6.1f%% %7.2f  ", cb_mode_name(row->c.mode),
                row->c.kind == CB_SHORT ? "short" : "long", row->c.conns, m,
-               worst(row->ratio, rounds), row->peer, 100 * median(row->moved, rounds),
-               median(row->seconds, rounds));
+               worst(row->ratio, rounds), row->peer, 100 * bu_median(row->moved, rounds),
+               bu_median(row->seconds, rounds));
         for (unsigned k = 0; k < cores; k++)
             printf("%s%llu", k ? " " : "", (unsigned long long)row->last[k]);
         printf("\n");
@@ -152,8 +139,9 @@ int main(int argc, char **argv)
     printf("summary: conn_balance_max_over_mean=%.3f reuseport_short=%.3f one_core_short=%.3f "
            "reuseport_long=%.3f one_core_long=%.3f random_short=%.3f random_long=%.3f "
            "reuseport_moved_short=%.3f reuseport_moved_long=%.3f cores=%u rounds=%d\n",
-           worst_case, median(rows[0].ratio, rounds), median(rows[1].ratio, rounds),
-           median(rows[2].ratio, rounds), median(rows[3].ratio, rounds), rows[0].peer, rows[2].peer,
-           median(rows[0].moved, rounds), median(rows[2].moved, rounds), cores, rounds);
+           worst_case, bu_median(rows[0].ratio, rounds), bu_median(rows[1].ratio, rounds),
+           bu_median(rows[2].ratio, rounds), bu_median(rows[3].ratio, rounds), rows[0].peer,
+           rows[2].peer, bu_median(rows[0].moved, rounds), bu_median(rows[2].moved, rounds), cores,
+           rounds);
     return 0;
 }

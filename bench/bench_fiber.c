@@ -22,6 +22,7 @@
 #include <sn.h>
 
 #include "bench_data.h"
+#include "bench_util.h"
 #include "core/fiber.h"
 
 #include <getopt.h>
@@ -42,31 +43,6 @@ static long n_spawn = 1000000;
 static long n_pthread = 20000;
 static int n_rtt = 50000;
 static long n_idle = 100000;
-
-static double median(double *v, int n)
-{
-    double t[MAX_ROUNDS];
-    memcpy(t, v, (size_t)n * sizeof *v);
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && t[j - 1] > t[j]; j--) {
-            double x = t[j];
-            t[j] = t[j - 1];
-            t[j - 1] = x;
-        }
-    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static uint64_t p50(uint64_t *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_u64);
-    return v[n / 2];
-}
 
 static void *peer_stack(void)
 {
@@ -288,8 +264,8 @@ static int rtt_driver(void *arg, uint64_t *value)
         }
     }
     if (err == 0) {
-        res.rtt_cb_p50 = p50(cb.lat, (size_t)cb.i);
-        res.rtt_fiber_p50 = p50(lat, (size_t)n);
+        res.rtt_cb_p50 = bu_quantile_u64(cb.lat, (size_t)cb.i, 0.5);
+        res.rtt_fiber_p50 = bu_quantile_u64(lat, (size_t)n, 0.5);
         bench_data_quantiles("bench_fiber", "rtt_fiber", lat, (size_t)n); /* sorted */
     }
     free(lat);
@@ -461,19 +437,19 @@ int main(int argc, char **argv)
     printf("idle: %ld fibers waiting, %.0f bytes resident each (64 KiB stacks reserved), "
            "%lu more mappings\n",
            n_idle, res.rss_per_fiber, (unsigned long)res.maps_growth);
-    double m_ours = median(ours, n_rounds), m_fc = median(fc, n_rounds),
-           m_uc = median(uc, n_rounds);
+    double m_ours = bu_median(ours, n_rounds), m_fc = bu_median(fc, n_rounds),
+           m_uc = bu_median(uc, n_rounds);
     printf("medians: switch ours %.2f ns, jump_fcontext %.2f ns, swapcontext %.1f ns; "
            "ours/fcontext %.2f (goal <= 1.2), swapcontext/ours %.1f (goal >= 10); "
            "spawn+join %.0f ns vs pthread %.0f ns; await rtt fiber/callback %.3f (goal <= 1.1)\n",
-           m_ours, m_fc, m_uc, median(r_fc, n_rounds), median(r_uc, n_rounds),
-           median(spawn, n_rounds), median(pth, n_rounds), median(r_rtt, n_rounds));
+           m_ours, m_fc, m_uc, bu_median(r_fc, n_rounds), bu_median(r_uc, n_rounds),
+           bu_median(spawn, n_rounds), bu_median(pth, n_rounds), bu_median(r_rtt, n_rounds));
     printf("designs not taken (medians): ret %.2f ns, FP control words saved %.2f ns\n",
-           median(alt_ret, n_rounds), median(alt_fpu, n_rounds));
+           bu_median(alt_ret, n_rounds), bu_median(alt_fpu, n_rounds));
     printf("summary: switch_ns=%.2f fcontext_ns=%.2f swapcontext_ns=%.1f "
            "await_rtt_vs_callback=%.3f spawn_join_ns=%.0f pthread_spawn_join_ns=%.0f "
            "rss_per_fiber=%.0f\n",
-           m_ours, m_fc, m_uc, median(r_rtt, n_rounds), median(spawn, n_rounds),
-           median(pth, n_rounds), res.rss_per_fiber);
+           m_ours, m_fc, m_uc, bu_median(r_rtt, n_rounds), bu_median(spawn, n_rounds),
+           bu_median(pth, n_rounds), res.rss_per_fiber);
     return 0;
 }

@@ -29,6 +29,8 @@
 #include "core/mesh_internal.h"
 #include "reactor/core.h"
 
+#include "bench_util.h"
+
 #include <getopt.h>
 #include <malloc.h>
 #include <sched.h>
@@ -54,14 +56,6 @@ struct model {
 };
 
 static uint64_t handled;
-
-/* The thread's CPU time: time slices other jobs take on this shared machine do not count. */
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static size_t heap_in_use(void)
 {
@@ -131,10 +125,10 @@ static double run_idle(struct model *m, uint64_t turns)
 {
     struct sn__core *c = m->core;
     sn__sched_bind(&c->sched, m->n);
-    double t0 = now_ns();
+    double t0 = bu_thread_cpu_ns();
     for (uint64_t i = 0; i < turns; i++)
         sn__loop_turn(c);
-    double t = now_ns() - t0;
+    double t = bu_thread_cpu_ns() - t0;
     sn__sched_bind(NULL, 0);
     return t / (double)turns;
 }
@@ -142,10 +136,10 @@ static double run_idle(struct model *m, uint64_t turns)
 static double run_drain(struct model *m, uint64_t drains)
 {
     unsigned got = 0;
-    double t0 = now_ns();
+    double t0 = bu_thread_cpu_ns();
     for (uint64_t i = 0; i < drains; i++)
         got += sn_mesh_drain(m->mesh, 0, 4096);
-    double t = now_ns() - t0;
+    double t = bu_thread_cpu_ns() - t0;
     handled += got;
     return t / (double)drains;
 }
@@ -158,13 +152,13 @@ static double run_busy(struct model *m, uint64_t turns)
     struct sn_msg msg = {.fn = on_msg, .value = 1};
     uint64_t before = handled;
     sn__sched_bind(&c->sched, m->n);
-    double t0 = now_ns();
+    double t0 = bu_thread_cpu_ns();
     for (uint64_t i = 0; i < turns; i++) {
         sn_mesh_send(m->mesh, from, 0, &msg);
         sn_mesh_flush(m->mesh, from, NULL, NULL);
         sn__loop_turn(c);
     }
-    double t = now_ns() - t0;
+    double t = bu_thread_cpu_ns() - t0;
     sn__sched_bind(NULL, 0);
     if (handled - before != turns) {
         fprintf(stderr, "N=%u: %llu messages handled of %llu sent\n", m->n,
@@ -183,40 +177,6 @@ static uint64_t calibrate(struct model *m, double (*run)(struct model *, uint64_
         if (per * (double)iters >= TARGET_NS / 4 || iters >= (1ull << 28))
             return (uint64_t)(TARGET_NS / (per > 0 ? per : 1)) + 1;
         iters *= 4;
-    }
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n)
-{
-    double tmp[MAX_ROUNDS];
-    memcpy(tmp, v, (size_t)n * sizeof *v);
-    qsort(tmp, (size_t)n, sizeof *tmp, cmp_double);
-    return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
-}
-
-/* Median over rounds of a[r] / b[r]. */
-static double median_ratio(const double *a, const double *b, int rounds)
-{
-    double r[MAX_ROUNDS];
-    for (int i = 0; i < rounds; i++)
-        r[i] = a[i] / b[i];
-    return median(r, rounds);
-}
-
-static void pin(int cpu)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) < 0) {
-        perror("sched_setaffinity");
-        exit(1);
     }
 }
 
@@ -244,7 +204,7 @@ int main(int argc, char **argv)
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         cpu = ncpu > 1 ? (int)ncpu - 1 : 0;
     }
-    pin(cpu);
+    bu_pin_self_or_exit(cpu);
 
     const unsigned ns[NMODELS] = {2, 8, 32, 128, max_cores};
     static struct model models[NMODELS];
@@ -280,13 +240,13 @@ int main(int argc, char **argv)
     for (int i = 0; i < NMODELS; i++) {
         const struct model *m = &models[i];
         printf("%6u %9.2f %9.3f %9.2f %9.2f %9.3f %8u %11.1f %12.1f\n", m->n,
-               median(m->idle, rounds), median_ratio(m->idle, two->idle, rounds),
-               median(m->drain, rounds), median(m->busy, rounds),
-               median_ratio(m->busy, two->busy, rounds), m->ring_capacity,
+               bu_median(m->idle, rounds), bu_median_ratio(m->idle, two->idle, rounds),
+               bu_median(m->drain, rounds), bu_median(m->busy, rounds),
+               bu_median_ratio(m->busy, two->busy, rounds), m->ring_capacity,
                (double)m->mesh_bytes / (1 << 20), (double)m->mesh_bytes / m->n / 1024);
     }
-    double idle_ratio = median_ratio(top->idle, two->idle, rounds),
-           busy_ratio = median_ratio(top->busy, two->busy, rounds);
+    double idle_ratio = bu_median_ratio(top->idle, two->idle, rounds),
+           busy_ratio = bu_median_ratio(top->busy, two->busy, rounds);
     printf("(ratio: against N = 2, median of per-round ratios; mem: every allocation of "
            "sn_mesh_create, per core = total / N)\n");
     printf("target: idle turn at N=%u within 1.2x of N=2: %s (%.3f); busy turn: %s (%.3f)\n",
@@ -295,8 +255,8 @@ int main(int argc, char **argv)
     printf("summary: idle_turn_ns_2=%.2f idle_turn_ns_max=%.2f idle_turn_ratio=%.3f max_cores=%u "
            "busy_turn_ns_2=%.2f busy_turn_ns_max=%.2f busy_turn_ratio=%.3f "
            "mesh_kib_per_core_2=%.1f mesh_kib_per_core_max=%.1f rounds=%d\n",
-           median(two->idle, rounds), median(top->idle, rounds), idle_ratio, top->n,
-           median(two->busy, rounds), median(top->busy, rounds), busy_ratio,
+           bu_median(two->idle, rounds), bu_median(top->idle, rounds), idle_ratio, top->n,
+           bu_median(two->busy, rounds), bu_median(top->busy, rounds), busy_ratio,
            (double)two->mesh_bytes / two->n / 1024, (double)top->mesh_bytes / top->n / 1024,
            rounds);
     for (int i = 0; i < NMODELS; i++)

@@ -45,6 +45,8 @@
 
 #include <libmemcached/memcached.h>
 
+#include "bench_util.h"
+
 #include <getopt.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -77,42 +79,25 @@ struct config {
     uint32_t n;
     size_t klen;
     struct sn_partition *p;
-    uint64_t iters;          /* lookups per timed run, calibrated */
-    double ns[MAX_ROUNDS];   /* ours, per round */
-    double peer[MAX_ROUNDS]; /* baseline, per round */
+    uint64_t iters;              /* lookups per timed run, calibrated */
+    double ns[MAX_ROUNDS];       /* ours, per round */
+    double peer[MAX_ROUNDS];     /* baseline, per round */
     double peer_inl[MAX_ROUNDS]; /* hash only: the baseline with XXH3 forced inline */
-    double paper[MAX_ROUNDS]; /* jump only: the paper's loop, per round */
-    double many[MAX_ROUNDS];  /* sn_partition_many in batches of MANY_BATCH, per round */
-    double lmc[MAX_ROUNDS];   /* ketama only: libmemcached's memcached_generate_hash */
-    memcached_st *lmc_st;     /* ketama only: the same nodes in libmemcached */
-    double max_mean, moved;  /* moved < 0: not measured */
+    double paper[MAX_ROUNDS];    /* jump only: the paper's loop, per round */
+    double many[MAX_ROUNDS];     /* sn_partition_many in batches of MANY_BATCH, per round */
+    double lmc[MAX_ROUNDS];      /* ketama only: libmemcached's memcached_generate_hash */
+    memcached_st *lmc_st;        /* ketama only: the same nodes in libmemcached */
+    double max_mean, moved;      /* moved < 0: not measured */
 };
 
 static uint8_t *pool;                             /* POOL * KEY_STRIDE + the longest key */
 static struct sn_partition_key *pool_keys[NLENS]; /* the same keys, for sn_partition_many */
 static volatile uint32_t sink;
 
-/* The thread's CPU time, not the wall clock: other jobs on this shared machine take the CPU
- * away from the bench for whole time slices, and that time is not the partitioner's. */
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static void fill_random(uint8_t *buf, size_t len, uint64_t *seed)
 {
     for (size_t i = 0; i < len; i += 8) {
-        uint64_t v = splitmix(seed);
+        uint64_t v = bu_splitmix64(seed);
         memcpy(buf + i, &v, len - i < 8 ? len - i : 8);
     }
 }
@@ -158,10 +143,10 @@ static struct sn_partition *make(int strat, uint32_t n)
 static double run_ours(struct sn_partition *p, const uint8_t *keys, size_t klen, uint64_t iters)
 {
     uint32_t acc = 0;
-    double t0 = now_sec();
+    double t0 = bu_thread_cpu_s();
     for (uint64_t i = 0; i < iters; i++)
         acc += sn_partition(p, keys + (i & (POOL - 1)) * KEY_STRIDE, klen);
-    double t = now_sec() - t0;
+    double t = bu_thread_cpu_s() - t0;
     sink += acc;
     return t * 1e9 / (double)iters;
 }
@@ -170,12 +155,12 @@ static double run_many(struct sn_partition *p, const struct sn_partition_key *ke
 {
     uint32_t out[MANY_BATCH], acc = 0;
     uint64_t batches = (iters + MANY_BATCH - 1) / MANY_BATCH;
-    double t0 = now_sec();
+    double t0 = bu_thread_cpu_s();
     for (uint64_t b = 0; b < batches; b++) {
         sn_partition_many(p, keys + (b * MANY_BATCH) % POOL, MANY_BATCH, out);
         acc += out[b % MANY_BATCH];
     }
-    double t = now_sec() - t0;
+    double t = bu_thread_cpu_s() - t0;
     sink += acc;
     return t * 1e9 / (double)(batches * MANY_BATCH);
 }
@@ -185,10 +170,10 @@ static double run_many(struct sn_partition *p, const struct sn_partition_key *ke
 static double run_peer(uint32_t n, const uint8_t *keys, size_t klen, uint64_t iters)
 {
     uint32_t acc = 0;
-    double t0 = now_sec();
+    double t0 = bu_thread_cpu_s();
     for (uint64_t i = 0; i < iters; i++)
         acc += (uint32_t)(XXH3_64bits(keys + (i & (POOL - 1)) * KEY_STRIDE, klen) % n);
-    double t = now_sec() - t0;
+    double t = bu_thread_cpu_s() - t0;
     sink += acc;
     return t * 1e9 / (double)iters;
 }
@@ -200,10 +185,10 @@ __attribute__((flatten)) static double run_peer_inlined(uint32_t n, const uint8_
                                                         size_t klen, uint64_t iters)
 {
     uint32_t acc = 0;
-    double t0 = now_sec();
+    double t0 = bu_thread_cpu_s();
     for (uint64_t i = 0; i < iters; i++)
         acc += (uint32_t)(XXH3_64bits(keys + (i & (POOL - 1)) * KEY_STRIDE, klen) % n);
-    double t = now_sec() - t0;
+    double t = bu_thread_cpu_s() - t0;
     sink += acc;
     return t * 1e9 / (double)iters;
 }
@@ -218,8 +203,8 @@ static memcached_st *make_libmemcached(struct sn_partition *p, uint32_t n, const
                                        size_t klen)
 {
     memcached_st *m = memcached_create(NULL);
-    if (!m || memcached_behavior_set(m, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1) !=
-                  MEMCACHED_SUCCESS) {
+    if (!m ||
+        memcached_behavior_set(m, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1) != MEMCACHED_SUCCESS) {
         fprintf(stderr, "libmemcached set-up failed\n");
         exit(1);
     }
@@ -246,10 +231,10 @@ static memcached_st *make_libmemcached(struct sn_partition *p, uint32_t n, const
 static double run_libmemcached(memcached_st *m, const uint8_t *keys, size_t klen, uint64_t iters)
 {
     uint32_t acc = 0;
-    double t0 = now_sec();
+    double t0 = bu_thread_cpu_s();
     for (uint64_t i = 0; i < iters; i++)
         acc += memcached_generate_hash(m, (const char *)keys + (i & (POOL - 1)) * KEY_STRIDE, klen);
-    double t = now_sec() - t0;
+    double t = bu_thread_cpu_s() - t0;
     sink += acc;
     return t * 1e9 / (double)iters;
 }
@@ -277,10 +262,10 @@ __attribute__((noinline)) static uint32_t paper_partition(uint32_t n, const void
 static double run_paper(uint32_t n, const uint8_t *keys, size_t klen, uint64_t iters)
 {
     uint32_t acc = 0;
-    double t0 = now_sec();
+    double t0 = bu_thread_cpu_s();
     for (uint64_t i = 0; i < iters; i++)
         acc += paper_partition(n, keys + (i & (POOL - 1)) * KEY_STRIDE, klen);
-    double t = now_sec() - t0;
+    double t = bu_thread_cpu_s() - t0;
     sink += acc;
     return t * 1e9 / (double)iters;
 }
@@ -305,7 +290,7 @@ static void load_and_move(struct config *c)
     struct sn_partition *grown = c->strat == S_RANGE ? NULL : make(c->strat, n + 1);
     uint64_t seed = 1, moved = 0;
     for (uint32_t i = 0; i < keys; i++) {
-        uint64_t k[2] = {splitmix(&seed), splitmix(&seed)};
+        uint64_t k[2] = {bu_splitmix64(&seed), bu_splitmix64(&seed)};
         uint32_t r = sn_partition(c->p, k, sizeof(k));
         count[r]++;
         if (grown)
@@ -319,8 +304,6 @@ static void load_and_move(struct config *c)
     sn_partition_destroy(grown);
     free(count);
 }
-
-static double median(const double *v, int n);
 
 /* ketama (MD5 keys) against libmemcached on the same nodes and keys, in the same rounds. */
 static void print_libmemcached(const struct config *cfg, int nc, int rounds)
@@ -339,57 +322,21 @@ static void print_libmemcached(const struct config *cfg, int nc, int rounds)
         const struct config *c = &cfg[i];
         if (!c->lmc_st)
             continue;
-        double r[MAX_ROUNDS], rm[MAX_ROUNDS];
-        for (int k = 0; k < rounds; k++) {
-            r[k] = c->ns[k] / c->lmc[k];
-            rm[k] = c->many[k] / c->lmc[k];
-        }
-        printf("%5u %5zu %9.2f %9.2f %9.2f %7.2f %10.2f\n", c->n, c->klen, median(c->ns, rounds),
-               median(c->many, rounds), median(c->lmc, rounds), median(r, rounds),
-               median(rm, rounds));
+        printf("%5u %5zu %9.2f %9.2f %9.2f %7.2f %10.2f\n", c->n, c->klen, bu_median(c->ns, rounds),
+               bu_median(c->many, rounds), bu_median(c->lmc, rounds),
+               bu_median_ratio(c->ns, c->lmc, rounds), bu_median_ratio(c->many, c->lmc, rounds));
     }
     printf("\n");
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n)
-{
-    double tmp[MAX_ROUNDS];
-    memcpy(tmp, v, (size_t)n * sizeof(*v));
-    qsort(tmp, (size_t)n, sizeof(*tmp), cmp_double);
-    return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
-}
-
 static double median_ratio(const struct config *c, int rounds)
 {
-    double r[MAX_ROUNDS];
-    for (int i = 0; i < rounds; i++)
-        r[i] = c->ns[i] / c->peer[i];
-    return median(r, rounds);
+    return bu_median_ratio(c->ns, c->peer, rounds);
 }
 
 static double median_ratio_inlined(const struct config *c, int rounds)
 {
-    double r[MAX_ROUNDS];
-    for (int i = 0; i < rounds; i++)
-        r[i] = c->ns[i] / c->peer_inl[i];
-    return median(r, rounds);
-}
-
-static void pin(int cpu)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof(set), &set) < 0) {
-        perror("sched_setaffinity");
-        exit(1);
-    }
+    return bu_median_ratio(c->ns, c->peer_inl, rounds);
 }
 
 /* True when strategy s is in the comma-separated list `only` (NULL: every strategy). */
@@ -439,11 +386,8 @@ static void print_paper(const struct config *cfg, int nc, int rounds)
     printf("%5s %9s %9s %7s\n", "N", "ns/key", "paper_ns", "ratio");
     for (size_t i = 0; i < NNS; i++) {
         const struct config *c = find(cfg, nc, S_JUMP, bench_ns[i], 16);
-        double r[MAX_ROUNDS];
-        for (int k = 0; k < rounds; k++)
-            r[k] = c->ns[k] / c->paper[k];
-        printf("%5u %9.2f %9.2f %7.2f\n", c->n, median(c->ns, rounds), median(c->paper, rounds),
-               median(r, rounds));
+        printf("%5u %9.2f %9.2f %7.2f\n", c->n, bu_median(c->ns, rounds),
+               bu_median(c->paper, rounds), bu_median_ratio(c->ns, c->paper, rounds));
     }
     printf("\n");
 }
@@ -472,8 +416,9 @@ static void print_hash_inlined(const struct config *cfg, int nc, int rounds)
     printf("%5s %5s %9s %9s %7s\n", "N", "key", "ns/key", "inl_ns", "ratio");
     for (int i = 0; i < nc; i++)
         if (cfg[i].strat == S_HASH)
-            printf("%5u %5zu %9.2f %9.2f %7.2f\n", cfg[i].n, cfg[i].klen, median(cfg[i].ns, rounds),
-                   median(cfg[i].peer_inl, rounds), median_ratio_inlined(&cfg[i], rounds));
+            printf("%5u %5zu %9.2f %9.2f %7.2f\n", cfg[i].n, cfg[i].klen,
+                   bu_median(cfg[i].ns, rounds), bu_median(cfg[i].peer_inl, rounds),
+                   median_ratio_inlined(&cfg[i], rounds));
 }
 
 /* Appends " key=value" for configuration (s, n, 16-byte keys) when it ran. */
@@ -483,7 +428,7 @@ static void add_field(char *line, size_t size, const char *key, const struct con
     const struct config *c = find(cfg, nc, s, n, 16);
     size_t used = strlen(line);
     if (c && used < size)
-        snprintf(line + used, size - used, " %s=%.2f", key, median(pick(c), rounds));
+        snprintf(line + used, size - used, " %s=%.2f", key, bu_median(pick(c), rounds));
 }
 
 static const double *pick_ns(const struct config *c)
@@ -523,12 +468,12 @@ static void print_summary(const struct config *cfg, int nc, int rounds)
                worst <= 1.1 ? "met" : "MISSED", worst, hash_ratio_max(cfg, nc, rounds, true));
     }
     if (j1k) {
-        double ns = median(j1k->ns, rounds);
+        double ns = bu_median(j1k->ns, rounds);
         printf(" jump at N=1024 <= 15 ns one key at a time: %s (%.2f);",
                ns <= 15 ? "met" : "MISSED", ns);
     }
     if (k) {
-        double one = median(k->ns, rounds), many = median(k->many, rounds);
+        double one = bu_median(k->ns, rounds), many = bu_median(k->many, rounds);
         printf(" ketama < 60 ns: one key at a time %s (%.2f), batched %s (%.2f);",
                one < 60 ? "met" : "MISSED", one, many < 60 ? "met" : "MISSED", many);
     }
@@ -583,7 +528,7 @@ int main(int argc, char **argv)
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         cpu = ncpu > 1 ? (int)ncpu - 1 : 0;
     }
-    pin(cpu);
+    bu_pin_self_or_exit(cpu);
 
     uint64_t seed = 7;
     size_t pool_bytes = (size_t)POOL * KEY_STRIDE + key_lens[NLENS - 1];
@@ -650,8 +595,8 @@ int main(int argc, char **argv)
         if (c->klen == 16 && c->moved >= 0)
             snprintf(mv, sizeof(mv), "%.4f", c->moved);
         printf("%-12s %5u %5zu %9.2f %9.2f %9.2f %7.2f %9s %8s\n", strat_name[c->strat], c->n,
-               c->klen, median(c->ns, rounds), median(c->many, rounds), median(c->peer, rounds),
-               median_ratio(c, rounds), mm, mv);
+               c->klen, bu_median(c->ns, rounds), bu_median(c->many, rounds),
+               bu_median(c->peer, rounds), median_ratio(c, rounds), mm, mv);
     }
     printf("(many_ns: per key through sn_partition_many, %d keys per call; peer: XXH3_64bits(key) "
            "%% N; ratio = ours / peer, median of per-round ratios; moved for `%% N` would be "

@@ -32,6 +32,25 @@ static inline uint64_t bu_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID) in nanoseconds and in seconds: for
+ * single-thread timings on this shared machine, where time slices other jobs take away from
+ * the thread do not count.
+ */
+static inline double bu_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static inline double bu_thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* The 1-minute load average from /proc/loadavg, or -1 when it cannot be read. */
 static inline double bu_load1(void)
 {
@@ -122,6 +141,16 @@ static inline int bu_pin_self(int cpu)
         if (cpu < 0 || c == cpu)
             CPU_SET(c, &s);
     return sched_setaffinity(0, sizeof s, &s) == 0 || cpu < 0 ? 0 : -errno;
+}
+
+/* bu_pin_self(cpu), and on failure a message on stderr and exit(1). */
+static inline void bu_pin_self_or_exit(int cpu)
+{
+    int rc = bu_pin_self(cpu);
+    if (rc < 0) {
+        fprintf(stderr, "sched_setaffinity(cpu %d): %s\n", cpu, strerror(-rc));
+        exit(1);
+    }
 }
 
 /*
