@@ -50,6 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define MAX_ROUNDS 15
 #define MAX_CONNS  64
 #define REQ_LEN    16 /* "get k:NNNNNNNN\r\n" */
@@ -218,8 +220,6 @@ static void rev_close(struct sn_conn *c, void *arg, int err)
 static double micro_ns[2];
 static _Atomic int micro_done;
 
-static double median(double *v, int n);
-
 static void micro_batch(struct sn_conn *c, enum way w, char *head)
 {
     for (unsigned i = 0; i < MICRO_BATCH; i++) {
@@ -250,8 +250,8 @@ static int micro_run(struct sn_conn *c, unsigned batches)
         if (sn_conn_backlog(c) > 256 * 1024 && sn_await(sn_conn_flush(c), NULL) < 0)
             return -1;
     }
-    micro_ns[PLAIN] = median(t[PLAIN], (int)batches / 2);
-    micro_ns[SLOTS] = median(t[SLOTS], (int)batches / 2);
+    micro_ns[PLAIN] = bu_median(t[PLAIN], (int)batches / 2);
+    micro_ns[SLOTS] = bu_median(t[SLOTS], (int)batches / 2);
     atomic_store(&micro_done, 1);
     sn_conn_write(c, "OK", 2);
     return 0;
@@ -308,13 +308,6 @@ struct cconn {
     uint64_t sent, answered; /* requests */
     size_t partial;          /* bytes of the answer being read */
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int open_conn(struct cconn *k, uint16_t port, int ep, unsigned idx)
 {
@@ -386,12 +379,12 @@ static int run_way(enum way w, double t, struct result *res)
     for (unsigned i = 0; i < conns; i++)
         if (top_up(&k[i]) < 0)
             return -1;
-    uint64_t t0 = 0, c0 = 0, a0 = 0, p0 = 0, n0 = 0, warm = now_ns() + 100000000u;
+    uint64_t t0 = 0, c0 = 0, a0 = 0, p0 = 0, n0 = 0, warm = bu_now_ns() + 100000000u;
     uint64_t end = warm + (uint64_t)(t * 1e9);
     bool measuring = false;
     int rc = 0;
     while (!rc) {
-        uint64_t now = now_ns();
+        uint64_t now = bu_now_ns();
         if (!measuring && now >= warm) {
             measuring = true;
             t0 = now;
@@ -412,7 +405,7 @@ static int run_way(enum way w, double t, struct result *res)
                 rc = top_up(c);
         }
     }
-    uint64_t t1 = now_ns(), c1 = server_cpu(), a1 = 0;
+    uint64_t t1 = bu_now_ns(), c1 = server_cpu(), a1 = 0;
     for (unsigned i = 0; i < conns; i++) {
         a1 += k[i].answered;
         close(k[i].fd);
@@ -427,18 +420,6 @@ static int run_way(enum way w, double t, struct result *res)
     res->prod_ns =
         n1 > n0 ? (double)(atomic_load(&snap_ticks[w]) - p0) * ns_per_tick / (double)(n1 - n0) : 0;
     return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* The micro phase's client: asks for it, reads everything, returns the medians. */
@@ -533,21 +514,21 @@ static void *client(void *arg)
     } else {
         double m_aps[NWAYS], m_cpu[NWAYS];
         for (int w = 0; w < NWAYS; w++) {
-            m_aps[w] = median(aps[w], rounds);
-            m_cpu[w] = median(cpu[w], rounds);
+            m_aps[w] = bu_median(aps[w], rounds);
+            m_cpu[w] = bu_median(cpu[w], rounds);
         }
         printf("%d rounds of %.1f s, %u connections, window %u, %d-byte answers in 2 writes\n",
                rounds, secs, conns, window, ANS_LEN);
         for (int w = 0; w < NWAYS; w++)
             printf("  %-8s %10.0f answers/s  %6.1f ns server CPU per answer\n", way_name[w],
                    m_aps[w], m_cpu[w]);
-        double scr = median(slots_cpu_ratio, rounds), sar = median(slots_aps_ratio, rounds);
-        double rcr = median(rev_cpu_ratio, rounds), fcr = median(fiber_cpu_ratio, rounds);
+        double scr = bu_median(slots_cpu_ratio, rounds), sar = bu_median(slots_aps_ratio, rounds);
+        double rcr = bu_median(rev_cpu_ratio, rounds), fcr = bu_median(fiber_cpu_ratio, rounds);
         printf("slots / plain: CPU per answer x%.3f (goal <= 1.05), answers/s x%.3f; "
                "reversed / plain: CPU x%.3f; fiber / plain: CPU x%.3f\n",
                scr, sar, rcr, fcr);
-        double mk0 = median(make[0], rounds), mk1 = median(make[1], rounds);
-        double ex = median(extra, rounds), exp = median(extra_pct, rounds);
+        double mk0 = bu_median(make[0], rounds), mk1 = bu_median(make[1], rounds);
+        double ex = bu_median(extra, rounds), exp = bu_median(extra_pct, rounds);
         printf("making one answer (timed on the core): plain %.1f ns, slots %.1f ns; slots "
                "add %.1f ns = %.1f%% of plain's CPU per answer (goal <= 5%%)\n",
                mk0, mk1, ex, exp);
@@ -643,10 +624,10 @@ int main(int argc, char **argv)
         return 2;
     }
     /* Ticks to nanoseconds (the TSC on x86), over 100 ms. */
-    uint64_t k0 = ticks(), n0 = now_ns();
-    while (now_ns() - n0 < 100000000u)
+    uint64_t k0 = ticks(), n0 = bu_now_ns();
+    while (bu_now_ns() - n0 < 100000000u)
         ;
-    ns_per_tick = (double)(now_ns() - n0) / (double)(ticks() - k0);
+    ns_per_tick = (double)(bu_now_ns() - n0) / (double)(ticks() - k0);
     outlier_ticks = (uint64_t)(5000 / ns_per_tick);
     struct sn_config cfg;
     sn_config_init(&cfg);

@@ -146,24 +146,6 @@ static uint64_t one_sample(struct bench *b, struct sn__uring *u, int mode, long 
     return d < 0 ? 0 : b->lat;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median_d(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static int parse_args(int argc, char **argv)
 {
     int c;
@@ -244,7 +226,7 @@ int main(int argc, char **argv)
                     return 1;
                 }
             }
-            qsort(samples, (size_t)n_samples, sizeof *samples, cmp_u64);
+            qsort(samples, (size_t)n_samples, sizeof *samples, bu_cmp_u64);
             p50[mode][round] = (double)samples[n_samples / 2];
             p99[mode][round] = (double)samples[n_samples * 99 / 100];
         }
@@ -260,12 +242,12 @@ int main(int argc, char **argv)
 
     double m50[NMODES], m99[NMODES];
     for (int k = 0; k < NMODES; k++) {
-        m50[k] = median_d(p50[k], n_rounds);
-        m99[k] = median_d(p99[k], n_rounds);
+        m50[k] = bu_median(p50[k], n_rounds);
+        m99[k] = bu_median(p99[k], n_rounds);
         printf("%-14s p50 %6.0f ns  p99 %6.0f ns  (medians over rounds)\n", mode_name[k], m50[k],
                m99[k]);
     }
-    double rmsg = median_d(ratio[0], n_rounds), refd = median_d(ratio[1], n_rounds);
+    double rmsg = bu_median(ratio[0], n_rounds), refd = bu_median(ratio[1], n_rounds);
     printf("summary: msgring_wake_p50_ns=%.0f eventfd_wake_p50_ns=%.0f ratio=%.3f "
            "msgring_wake_p99_ns=%.0f eventfd_wake_p99_ns=%.0f uring_eventfd_wake_p50_ns=%.0f "
            "uring_eventfd_ratio=%.3f rounds=%d\n",
