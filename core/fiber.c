@@ -43,6 +43,7 @@ struct sn__fiber {
     int err;
     unsigned depth; /* inline continuation depth while the fiber is suspended */
     uint8_t state;
+    uint8_t tag; /* run tag of the code that spawned it: the fiber runs under it */
     void *fake_stack; /* ASan */
     void *tsan;       /* TSan */
     char name[SN_FIBER_NAME_MAX];
@@ -111,7 +112,9 @@ static void run_fiber(struct sn__sched *s, struct sn__fiber *f)
     struct sn__fibers *fs = &s->fibers;
     assert(!fs->current && "a fiber is resumed from the loop's stack only");
     unsigned depth = s->depth;
+    uint8_t tag = s->tag;
     s->depth = f->depth;
+    s->tag = f->tag;
     fs->current = f;
     f->state = F_RUNNING;
     fs->main_tsan = sn__san_current();
@@ -120,7 +123,9 @@ static void run_fiber(struct sn__sched *s, struct sn__fiber *f)
     sn__san_switch_end(fs->main_fake_stack, NULL, NULL);
     fs->current = NULL;
     f->depth = s->depth;
+    f->tag = s->tag;
     s->depth = depth;
+    s->tag = tag;
 }
 
 /* From the fiber's stack: back to the loop, until a task resumes the fiber. */
@@ -250,6 +255,7 @@ struct sn_future *sn_fiber_spawn(sn_fiber_fn fn, void *arg, const struct sn_fibe
         return sn_failed(rc);
     struct sn__fiber *f = (struct sn__fiber *)(st.lo + st.size - BLOCK_SIZE);
     fiber_init(f, &st, asked, fn, arg, &o);
+    f->tag = s->tag;
     if ((o.flags & SN_FIBER_MEASURE_STACK) || fs->measure_all) {
         f->painted = stack_top(f) - 256; /* above: the first context and fiber_main */
         paint(st.lo, f->painted);

@@ -32,6 +32,7 @@ struct sn_future {
     uint8_t state;
     uint8_t kind;
     uint16_t core; /* the core it lives on (asserted by every use) */
+    uint8_t tag;   /* the run tag of the code that attached the consumer */
     union {
         sn_then_fn then;
         sn_wrapped_fn wrapped;
@@ -155,18 +156,27 @@ static void run_continuation(struct sn__sched *s, struct sn_future *f)
 static void continuation_task(struct sn_task *t)
 {
     struct sn__sched *s = sn__tls_sched;
+    uint8_t tag = s->tag;
+    s->tag = ((struct sn_future *)t)->tag;
     s->depth++;
     run_continuation(s, (struct sn_future *)t);
     s->depth--;
+    s->tag = tag;
 }
 
-/* Runs the continuation inline while the nesting allows, else from the run queue. */
+/*
+ * Runs the continuation inline while the nesting allows, else from the run queue; either
+ * way under the run tag of the code that attached it.
+ */
 static void dispatch(struct sn__sched *s, struct sn_future *f)
 {
     if (s->depth < SN_FUTURE_MAX_DEPTH) {
+        uint8_t tag = s->tag;
+        s->tag = f->tag;
         s->depth++;
         run_continuation(s, f);
         s->depth--;
+        s->tag = tag;
     } else {
         sn_task_init(&f->task, continuation_task);
         sn_schedule(&f->task);
@@ -190,6 +200,7 @@ static void consume(struct sn__sched *s, struct sn_future *f, uint8_t kind)
     check_core(s, f);
     assert(f->kind == K_NONE);
     f->kind = kind;
+    f->tag = s->tag;
     if (f->state == ST_READY)
         dispatch(s, f);
 }

@@ -86,16 +86,21 @@ struct later {
     struct sn_task task;
     void (*fn)(void *arg);
     void *arg;
+    uint8_t tag; /* the caller's run tag: fn runs under it */
 };
 _Static_assert(sizeof(struct later) <= SN__SCHED_OBJ_SIZE, "fits the core pool");
 
 static void later_run(struct sn_task *t)
 {
+    struct sn__sched *s = sn__tls_sched;
     struct later *l = (struct later *)t;
     void (*fn)(void *) = l->fn;
     void *arg = l->arg;
-    sn__sched_obj_put(sn__tls_sched, l);
+    uint8_t tag = s->tag;
+    s->tag = l->tag;
+    sn__sched_obj_put(s, l);
     fn(arg);
+    s->tag = tag;
 }
 
 void sn__off_core(const char *fn)
@@ -113,6 +118,7 @@ int sn_later(void (*fn)(void *arg), void *arg)
     sn_task_init(&l->task, later_run);
     l->fn = fn;
     l->arg = arg;
+    l->tag = s->tag;
     sn_schedule(&l->task);
     return 0;
 }

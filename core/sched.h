@@ -22,11 +22,21 @@ struct sn__timers {
     uint32_t n, cap;
 };
 
+/*
+ * The run tag of the code running now, carried by everything it leaves to run later
+ * (continuations, sn_later, timers, fibers, cross-core requests): the scheduling group in
+ * the low bits (step 3 of issue 16) and SN__TAG_SERVING while the code runs on behalf of a
+ * request from another core, so the calls it makes are never held back by a service group's
+ * cap (reactor/smp_service.c: the rule that keeps capped calls from deadlocking).
+ */
+#define SN__TAG_SERVING 0x80u
+
 struct sn__sched {
     struct sn_task *rq_head;
     struct sn_task **rq_tail;
     uint64_t rq_len;
     unsigned depth;       /* inline continuations currently nested */
+    uint8_t tag;          /* the run tag of the code running now (SN__TAG_*) */
     unsigned id;          /* core id */
     bool stopping;        /* set by the reactor: timers refuse to arm */
     struct sn__pool pool;  /* SN__SCHED_OBJ_SIZE-byte blocks */

@@ -112,7 +112,8 @@ static int arm(struct sn_timer *t, uint64_t delay_ns, uint64_t period_ns)
         return -ECANCELED;
     t->deadline = sn_now_ns() + delay_ns;
     t->period = period_ns;
-    t->core = s->id;
+    t->core = (uint16_t)s->id;
+    t->tag = s->tag;
     return heap_insert(&s->timers, t);
 }
 
@@ -168,7 +169,10 @@ unsigned sn__timers_expire(struct sn__sched *s, uint64_t now)
             heap_remove(h, t);
         }
         fired++;
+        uint8_t tag = s->tag;
+        s->tag = t->tag; /* the callback runs as the code that armed the timer */
         t->fn(t->arg);
+        s->tag = tag;
     }
     s->timers_fired += fired;
     return fired;

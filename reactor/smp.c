@@ -37,6 +37,7 @@ struct local_call {
     void *arg;
     struct sn_promise *promise; /* NULL for sn_send */
     int kind;
+    uint8_t tag; /* the caller's run tag */
 };
 _Static_assert(sizeof(struct local_call) <= SN__SCHED_OBJ_SIZE, "fits the core pool");
 
@@ -121,17 +122,31 @@ struct sn__call *sn__call_new(struct sn__core *c, struct sn_future **fut)
 {
     struct sn__call *k = sn__sched_obj(&c->sched);
     k->kind = SN__CALL_PLAIN;
+    k->sg = NULL;
     sn__call_link(c, k, fut);
     return k;
 }
 
-/* A reply arrived: the call it answers is done; returns the promise waiting for it. */
-static struct sn_promise *call_answered(const struct sn_msg *msg)
+void sn__smp_call_fail(struct sn__core *c, struct sn__call *k, int err)
+{
+    struct sn_promise *p = k->promise;
+    sn__call_unlink(c, k);
+    sn__sched_obj_put(&c->sched, k);
+    sn_promise_fail(p, err);
+}
+
+/*
+ * A reply from core `from` arrived: the call it answers is done (its service-group slot, if
+ * any, goes back); returns the promise waiting for it.
+ */
+static struct sn_promise *call_answered(const struct sn_msg *msg, unsigned from)
 {
     struct sn__core *c = sn__core_self();
-    struct sn__call *k = msg->token;
+    struct sn__call *k = sn__token_call(msg->token);
     struct sn_promise *p = k->promise;
     sn__count(&c->c.msgs_in, 1);
+    if (k->sg)
+        sn__sg_release(c, k, from);
     sn__call_unlink(c, k);
     sn__sched_obj_put(&c->sched, k);
     return p;
@@ -139,14 +154,12 @@ static struct sn_promise *call_answered(const struct sn_msg *msg)
 
 static void reply_ok(const struct sn_msg *msg, unsigned from)
 {
-    (void)from;
-    sn_promise_set(call_answered(msg), msg->value);
+    sn_promise_set(call_answered(msg, from), msg->value);
 }
 
 static void reply_err(const struct sn_msg *msg, unsigned from)
 {
-    (void)from;
-    sn_promise_fail(call_answered(msg), (int)(int64_t)msg->value);
+    sn_promise_fail(call_answered(msg, from), (int)(int64_t)msg->value);
 }
 
 /*
@@ -158,6 +171,12 @@ static void reply_err(const struct sn_msg *msg, unsigned from)
 void sn__smp_cancel_calls(struct sn__core *c)
 {
     struct sn_list_node *n;
+    /* First forget the service groups' slots and queues: failing a call runs user code. */
+    for (n = sn_list_first(&c->calls); n; n = sn_list_next(&c->calls, n)) {
+        struct sn__call *k = SN_CONTAINER_OF(n, struct sn__call, link);
+        if (sn__call_sg(k))
+            sn__sg_forget(c, k);
+    }
     while ((n = sn_list_first(&c->calls))) {
         struct sn__call *k = SN_CONTAINER_OF(n, struct sn__call, link);
         struct sn_promise *p = k->promise;
@@ -187,7 +206,10 @@ static void req_future(const struct sn_msg *msg, unsigned from)
     sn_remote_fn fn = (sn_remote_fn)(uintptr_t)msg->value;
     void *token = msg->token;
     sn__count(&c->c.msgs_in, 1);
+    uint8_t tag = c->sched.tag;
+    c->sched.tag = sn__token_tag(tag, token); /* fn's work serves a capped call: never capped */
     struct sn_future *g = fn(msg->arg);
+    c->sched.tag = tag;
     int err = 0;
     uint64_t value = 0;
     if (!g || sn__future_take(g, &err, &value)) {
@@ -207,7 +229,10 @@ static void req_call(const struct sn_msg *msg, unsigned from)
     sn_call_fn fn = (sn_call_fn)(uintptr_t)msg->value;
     uint64_t value = 0;
     sn__count(&c->c.msgs_in, 1);
+    uint8_t tag = c->sched.tag;
+    c->sched.tag = sn__token_tag(tag, msg->token);
     int err = fn(msg->arg, &value);
+    c->sched.tag = tag;
     sn__smp_send_reply(c, from, msg->token, false, err, value);
 }
 
@@ -217,7 +242,10 @@ static void req_send(const struct sn_msg *msg, unsigned from)
     struct sn__core *c = sn__core_self();
     void (*fn)(void *) = (void (*)(void *))(uintptr_t)msg->value;
     sn__count(&c->c.msgs_in, 1);
+    uint8_t tag = c->sched.tag;
+    c->sched.tag = sn__token_tag(tag, msg->token);
     fn(msg->arg);
+    c->sched.tag = tag;
 }
 
 /* ---- the own core ----------------------------------------------------------------- */
@@ -233,7 +261,10 @@ static void local_done(void *arg, int err, uint64_t value)
 static void local_run(struct sn_task *t)
 {
     struct local_call l = *(struct local_call *)t;
-    sn__sched_obj_put(sn__tls_sched, t);
+    struct sn__sched *s = sn__tls_sched;
+    uint8_t tag = s->tag;
+    s->tag = l.tag;
+    sn__sched_obj_put(s, t);
     switch (l.kind) {
     case LOCAL_REMOTE: {
         struct sn_future *g = l.fn.remote(l.arg);
@@ -251,6 +282,7 @@ static void local_run(struct sn_task *t)
     }
     default: l.fn.send(l.arg); break;
     }
+    s->tag = tag;
 }
 
 static struct local_call *local_new(struct sn__core *c, int kind, void *arg, struct sn_future **fut)
@@ -260,6 +292,7 @@ static struct local_call *local_new(struct sn__core *c, int kind, void *arg, str
     l->kind = kind;
     l->arg = arg;
     l->promise = fut ? sn_promise_new(fut) : NULL;
+    l->tag = c->sched.tag;
     sn_schedule(&l->task);
     return l;
 }
@@ -282,7 +315,8 @@ int sn__smp_check_target(struct sn__core *c, unsigned core, bool force)
 }
 
 static struct sn_future *remote(struct sn__core *c, unsigned core, sn_msg_fn handler,
-                                uint64_t fnbits, void *arg, int local_kind, bool force)
+                                uint64_t fnbits, void *arg, int local_kind, bool force,
+                                struct sn_service_group *sg)
 {
     int rc = sn__smp_check_target(c, core, force);
     if (rc)
@@ -298,12 +332,17 @@ static struct sn_future *remote(struct sn__core *c, unsigned core, sn_msg_fn han
     }
     struct sn__call *k = sn__call_new(c, &f);
     struct sn_msg m = {.fn = handler, .arg = arg, .token = k, .value = fnbits};
+    m.token = (void *)((uintptr_t)k | sn__token_bits(c->sched.tag));
+    if (sg && (rc = sn__sg_admit(c, sg, core, k, &m)) != 0) {
+        if (rc < 0)
+            sn__smp_call_fail(c, k, rc);
+        return f; /* failed, or waits for room: sent by the reply that frees a slot */
+    }
     rc = sn__smp_send_msg(c, core, &m);
     if (rc < 0) {
-        struct sn_promise *p = k->promise;
-        sn__call_unlink(c, k);
-        sn__sched_obj_put(&c->sched, k);
-        sn_promise_fail(p, rc); /* f has no consumer yet: it just holds the error */
+        if (k->sg)
+            sn__sg_release(c, k, core);
+        sn__smp_call_fail(c, k, rc); /* f has no consumer yet: it just holds the error */
     }
     return f;
 }
@@ -311,19 +350,33 @@ static struct sn_future *remote(struct sn__core *c, unsigned core, sn_msg_fn han
 struct sn_future *sn__submit(struct sn__core *c, unsigned core, sn_remote_fn fn, void *arg,
                              bool force)
 {
-    return remote(c, core, req_future, (uint64_t)(uintptr_t)fn, arg, LOCAL_REMOTE, force);
+    return remote(c, core, req_future, (uint64_t)(uintptr_t)fn, arg, LOCAL_REMOTE, force, NULL);
 }
 
 struct sn_future *sn_submit_to(unsigned core, sn_remote_fn fn, void *arg)
 {
     struct sn__core *c = sn__core_here(__func__);
-    return remote(c, core, req_future, (uint64_t)(uintptr_t)fn, arg, LOCAL_REMOTE, false);
+    return remote(c, core, req_future, (uint64_t)(uintptr_t)fn, arg, LOCAL_REMOTE, false, NULL);
 }
 
 struct sn_future *sn_call_on(unsigned core, sn_call_fn fn, void *arg)
 {
     struct sn__core *c = sn__core_here(__func__);
-    return remote(c, core, req_call, (uint64_t)(uintptr_t)fn, arg, LOCAL_CALL, false);
+    return remote(c, core, req_call, (uint64_t)(uintptr_t)fn, arg, LOCAL_CALL, false, NULL);
+}
+
+struct sn_future *sn_submit_to_via(struct sn_service_group *g, unsigned core, sn_remote_fn fn,
+                                   void *arg)
+{
+    struct sn__core *c = sn__core_here(__func__);
+    return remote(c, core, req_future, (uint64_t)(uintptr_t)fn, arg, LOCAL_REMOTE, false, g);
+}
+
+struct sn_future *sn_call_on_via(struct sn_service_group *g, unsigned core, sn_call_fn fn,
+                                 void *arg)
+{
+    struct sn__core *c = sn__core_here(__func__);
+    return remote(c, core, req_call, (uint64_t)(uintptr_t)fn, arg, LOCAL_CALL, false, g);
 }
 
 int sn_send(unsigned core, void (*fn)(void *arg), void *arg)
@@ -340,5 +393,6 @@ int sn_send(unsigned core, void (*fn)(void *arg), void *arg)
         return 0;
     }
     struct sn_msg m = {.fn = req_send, .arg = arg, .value = (uint64_t)(uintptr_t)fn};
+    m.token = (void *)sn__token_bits(c->sched.tag);
     return sn__smp_send_msg(c, core, &m);
 }

@@ -3,7 +3,7 @@
  * sn_submit_copy and sn_submit_copy_into).
  *
  * Inline: a payload of at most 8 bytes with no result area rides in the message itself
- * ({req_inline, arg = the payload, token = a plain call record | len, value = fn}); the target
+ * ({req_inline[len], arg = the payload, token = a plain call record, value = fn}); the target
  * copies it into its reply record, which fn's pointer refers to until the reply leaves. The
  * caller's side is an ordinary call (reactor/smp.c's replies).
  *
@@ -33,8 +33,7 @@
 
 /* A call with a block: the record, then the payload at data[0], the result at data[res]. */
 struct sn__copy_call {
-    struct sn__call call; /* first: the request's token */
-    void *out;            /* the caller's result buffer (NULL without one) */
+    struct sn__call call; /* first: the request's token; call.out: the result buffer */
     uint32_t len;         /* payload bytes */
     uint32_t cap;         /* result area bytes */
     unsigned char data[] __attribute__((aligned(16)));
@@ -48,7 +47,6 @@ static const uint32_t class_size[SN__COPY_POOLS] = {256, 1024, 4096};
 static const size_t class_chunk[SN__COPY_POOLS] = {64, 32, 16};
 
 #define INLINE_MAX 8u
-#define LEN_BITS   15u /* token bits that carry an inline payload's length (records: 64-aligned) */
 
 /* The result area's offset in data[]: after the payload, 16-byte aligned. */
 static inline uint32_t res_off(uint32_t len)
@@ -151,11 +149,11 @@ void sn__copy_orphan(struct sn__core *c, struct sn__call *k)
 static void finish(struct sn__core *c, struct sn__copy_call *k, int err, uint64_t value)
 {
     struct sn_promise *p = k->call.promise;
-    if (!err && k->out) {
+    if (!err && k->call.out) {
         if (value > k->cap)
             err = -EMSGSIZE;
         else
-            memcpy(k->out, k->data + res_off(k->len), (size_t)value);
+            memcpy(k->call.out, k->data + res_off(k->len), (size_t)value);
     }
     sn__call_unlink(c, &k->call);
     block_put(c, k);
@@ -170,7 +168,7 @@ void sn__copy_reply_ok(const struct sn_msg *msg, unsigned from)
     (void)from;
     struct sn__core *c = sn__core_self();
     sn__count(&c->c.msgs_in, 1);
-    finish(c, msg->token, 0, msg->value);
+    finish(c, (struct sn__copy_call *)sn__token_call(msg->token), 0, msg->value);
 }
 
 void sn__copy_reply_err(const struct sn_msg *msg, unsigned from)
@@ -178,7 +176,7 @@ void sn__copy_reply_err(const struct sn_msg *msg, unsigned from)
     (void)from;
     struct sn__core *c = sn__core_self();
     sn__count(&c->c.msgs_in, 1);
-    finish(c, msg->token, (int)(int64_t)msg->value, 0);
+    finish(c, (struct sn__copy_call *)sn__token_call(msg->token), (int)(int64_t)msg->value, 0);
 }
 
 /* ---- the target ------------------------------------------------------------------------ */
@@ -197,36 +195,66 @@ static void answer(struct sn__core *c, struct sn__reply_to *r, struct sn_future 
     sn_done(g, sn__smp_reply_later, r);
 }
 
-static void req_inline(const struct sn_msg *msg, unsigned from)
+/*
+ * An inline payload of `len` bytes (the length is in the handler, so the token's low bits
+ * stay free for the caller's run tag).
+ */
+static void req_inline(const struct sn_msg *msg, unsigned from, size_t len)
 {
     struct sn__core *c = sn__core_self();
     sn_copy_fn fn = (sn_copy_fn)(uintptr_t)msg->value;
-    uintptr_t token = (uintptr_t)msg->token;
-    size_t len = token & LEN_BITS;
     sn__count(&c->c.msgs_in, 1);
     /* The payload must outlive the message's slot: it lives in the reply record. */
     struct sn__reply_to *r = sn__sched_obj(&c->sched);
-    r->token = (void *)(token & ~(uintptr_t)LEN_BITS);
+    r->token = msg->token;
     r->to = from;
     r->copy = false;
     r->payload = (uint64_t)(uintptr_t)msg->arg;
-    answer(c, r, fn(len ? &r->payload : NULL, len, NULL, 0));
+    uint8_t tag = c->sched.tag;
+    c->sched.tag = sn__token_tag(tag, msg->token);
+    struct sn_future *g = fn(len ? &r->payload : NULL, len, NULL, 0);
+    c->sched.tag = tag;
+    answer(c, r, g);
 }
+
+#define REQ_INLINE(n)                                                                              \
+    static void req_inline_##n(const struct sn_msg *msg, unsigned from)                            \
+    {                                                                                              \
+        req_inline(msg, from, n);                                                                  \
+    }
+REQ_INLINE(0)
+REQ_INLINE(1)
+REQ_INLINE(2)
+REQ_INLINE(3)
+REQ_INLINE(4)
+REQ_INLINE(5)
+REQ_INLINE(6)
+REQ_INLINE(7)
+REQ_INLINE(8)
+
+static const sn_msg_fn req_inline_len[INLINE_MAX + 1] = {
+    req_inline_0, req_inline_1, req_inline_2, req_inline_3, req_inline_4,
+    req_inline_5, req_inline_6, req_inline_7, req_inline_8,
+};
 
 static void req_block(const struct sn_msg *msg, unsigned from)
 {
     struct sn__core *c = sn__core_self();
     sn_copy_fn fn = (sn_copy_fn)(uintptr_t)msg->value;
-    struct sn__copy_call *k = msg->token;
+    struct sn__copy_call *k = (struct sn__copy_call *)sn__token_call(msg->token);
     uint64_t sizes = (uint64_t)(uintptr_t)msg->arg;
     uint32_t len = (uint32_t)sizes, cap = (uint32_t)(sizes >> 32);
     sn__count(&c->c.msgs_in, 1);
     struct sn__reply_to *r = sn__sched_obj(&c->sched);
-    r->token = k;
+    r->token = msg->token;
     r->to = from;
     r->copy = true;
+    uint8_t tag = c->sched.tag;
+    c->sched.tag = sn__token_tag(tag, msg->token);
     /* Only the payload and result area are read here: the record's line is the caller's. */
-    answer(c, r, fn(len ? k->data : NULL, len, cap ? k->data + res_off(len) : NULL, cap));
+    struct sn_future *g = fn(len ? k->data : NULL, len, cap ? k->data + res_off(len) : NULL, cap);
+    c->sched.tag = tag;
+    answer(c, r, g);
 }
 
 /* ---- the own core ------------------------------------------------------------------------ */
@@ -235,6 +263,7 @@ struct local_copy {
     struct sn_task task;
     struct sn__copy_call *k;
     sn_copy_fn fn;
+    uint8_t tag; /* the caller's run tag */
 };
 _Static_assert(sizeof(struct local_copy) <= SN__SCHED_OBJ_SIZE, "fits the core pool");
 
@@ -252,8 +281,11 @@ static void local_run(struct sn_task *t)
     sn__sched_obj_put(&c->sched, t);
     struct sn__copy_call *k = l.k;
     uint32_t len = k->len, cap = k->cap;
+    uint8_t tag = c->sched.tag;
+    c->sched.tag = l.tag;
     struct sn_future *g = l.fn(len ? k->data : NULL, len, cap ? k->data + res_off(len) : NULL, cap);
     sn_done(g, local_settled, k);
+    c->sched.tag = tag;
 }
 
 /* ---- entry points ------------------------------------------------------------------------ */
@@ -279,18 +311,14 @@ static struct sn_future *send_inline(struct sn__core *c, unsigned core, sn_copy_
     uint64_t payload = 0;
     if (len)
         memcpy(&payload, req, len);
-    assert(((uintptr_t)k & LEN_BITS) == 0);
-    struct sn_msg m = {.fn = req_inline,
+    assert(((uintptr_t)k & SN__TOKEN_BITS) == 0);
+    struct sn_msg m = {.fn = req_inline_len[len],
                        .arg = (void *)(uintptr_t)payload,
-                       .token = (void *)((uintptr_t)k | len),
+                       .token = (void *)((uintptr_t)k | sn__token_bits(c->sched.tag)),
                        .value = (uint64_t)(uintptr_t)fn};
     int rc = sn__smp_send_msg(c, core, &m);
-    if (rc < 0) {
-        struct sn_promise *p = k->promise;
-        sn__call_unlink(c, k);
-        sn__sched_obj_put(&c->sched, k);
-        sn_promise_fail(p, rc);
-    }
+    if (rc < 0)
+        sn__smp_call_fail(c, k, rc);
     return f;
 }
 
@@ -308,7 +336,7 @@ static struct sn_future *copy_call(struct sn__core *c, unsigned core, sn_copy_fn
     struct sn__copy_call *k = block_get(c, sizeof *k + res_off((uint32_t)len) + cap);
     if (!k)
         return sn_failed(-ENOMEM);
-    k->out = out;
+    k->call.out = out;
     k->len = (uint32_t)len;
     k->cap = (uint32_t)cap;
     if (len)
@@ -320,12 +348,14 @@ static struct sn_future *copy_call(struct sn__core *c, unsigned core, sn_copy_fn
         sn_task_init(&l->task, local_run);
         l->k = k;
         l->fn = fn;
+        l->tag = c->sched.tag;
         sn_schedule(&l->task);
         return f;
     }
+    assert(((uintptr_t)k & SN__TOKEN_BITS) == 0);
     struct sn_msg m = {.fn = req_block,
                        .arg = (void *)(uintptr_t)((uint64_t)len | (uint64_t)cap << 32),
-                       .token = k,
+                       .token = (void *)((uintptr_t)k | sn__token_bits(c->sched.tag)),
                        .value = (uint64_t)(uintptr_t)fn};
     rc = sn__smp_send_msg(c, core, &m);
     if (rc < 0)

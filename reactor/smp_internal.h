@@ -1,7 +1,8 @@
 /*
  * Internal: the records of cross-core calls shared by reactor/smp.c (plain calls, replies,
  * the end of a run), reactor/smp_copy.c (calls with a copied payload) and
- * reactor/smp_gather.c (calls on many cores).
+ * reactor/smp_gather.c (calls on many cores), and reactor/smp_service.c (the caps of service
+ * groups).
  *
  * Every call waiting for its answer has a record on the calling core, linked into the core's
  * `calls` list so the end of a run can fail it with -ECANCELED. A plain call's record is a
@@ -15,15 +16,78 @@
 
 enum { SN__CALL_PLAIN, SN__CALL_COPY };
 
-/* A call waiting for its answer, on the calling core. The request's token is its address. */
+/*
+ * A call waiting for its answer on the calling core (or, with a service group whose cap is
+ * reached, for room to be sent). The request's token is its address; records are 64-byte
+ * aligned, so the token's low 6 bits are free to carry the caller's run tag (see below).
+ */
 struct sn__call {
     struct sn_list_node link;   /* in the core's calls (or orphans, see sn__smp_cancel_calls) */
     struct sn_promise *promise; /* NULL once the end of a run failed the call */
-    uint8_t kind;               /* SN__CALL_PLAIN or SN__CALL_COPY */
-    uint8_t where;              /* copy calls: where the block came from (smp_copy.c) */
-    uint32_t size;              /* copy calls: bytes of the block */
+    union {
+        struct sn_service_group *sg; /* plain calls: counted against its cap (NULL: not) */
+        void *out;                   /* copy calls: the caller's result buffer (or NULL) */
+    };
+    uint8_t kind;  /* SN__CALL_PLAIN or SN__CALL_COPY */
+    uint8_t where; /* copy calls: where the block came from (smp_copy.c) */
+    uint32_t size; /* copy calls: bytes of the block */
 };
-_Static_assert(sizeof(struct sn__call) == 32, "a call record is half a pool block");
+_Static_assert(sizeof(struct sn__call) == 40, "a copy call's header stays within 48 bytes");
+
+/* The service group k is counted against (copy calls are never capped). */
+static inline struct sn_service_group *sn__call_sg(const struct sn__call *k)
+{
+    return k->kind == SN__CALL_PLAIN ? k->sg : NULL;
+}
+
+/*
+ * Low bits of a request's token. SN__TOKEN_SERVING: the request is part of the work of a
+ * capped request (it is capped itself, or was made by code with SN__TAG_SERVING), so its
+ * handler runs with SN__TAG_SERVING and whatever it starts is exempt from caps too. Every
+ * request carries it: plain calls, copy calls, gathers' parts and sn_send.
+ */
+#define SN__TOKEN_SERVING 1u
+#define SN__TOKEN_BITS    63u
+
+/* The token bits for a request made under run tag `tag`. */
+static inline uintptr_t sn__token_bits(uint8_t tag)
+{
+    return (tag & SN__TAG_SERVING) ? SN__TOKEN_SERVING : 0;
+}
+
+static inline struct sn__call *sn__token_call(void *token)
+{
+    return (struct sn__call *)((uintptr_t)token & ~(uintptr_t)SN__TOKEN_BITS);
+}
+
+/*
+ * On the target: the run tag a request's handler runs under (the serving bit of its token
+ * added to the core's tag). The caller restores the previous tag after the handler.
+ */
+static inline uint8_t sn__token_tag(uint8_t tag, const void *token)
+{
+    return ((uintptr_t)token & SN__TOKEN_SERVING) ? (uint8_t)(tag | SN__TAG_SERVING) : tag;
+}
+
+/* smp.c: unlinks and frees k, then fails its promise with err (k's continuation runs). */
+void sn__smp_call_fail(struct sn__core *c, struct sn__call *k, int err);
+
+/*
+ * smp_service.c. Decides whether request `msg` for core `to`, whose call record is k, may
+ * leave now under g's cap: 0 yes (a slot is taken, and msg's token marked SERVING; or the
+ * caller's work is exempt); 1 it waits in g's queue and leaves when a reply frees a slot;
+ * -ENOMEM. Owner core only.
+ */
+int sn__sg_admit(struct sn__core *c, struct sn_service_group *g, unsigned to, struct sn__call *k,
+                 struct sn_msg *msg);
+
+/* Gives back k's slot (its send failed, or its reply from `to` arrived) and sends the
+ * requests that now fit. Owner core only. */
+void sn__sg_release(struct sn__core *c, struct sn__call *k, unsigned to);
+
+/* The end of a run: forgets every request of core c counted or queued in k's group (their
+ * calls are being cancelled). Owner core only. */
+void sn__sg_forget(struct sn__core *c, struct sn__call *k);
 
 /* Where the reply to a request goes, kept on the target while the remote future is pending. */
 struct sn__reply_to {

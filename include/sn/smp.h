@@ -218,6 +218,60 @@ SN_API SN_MUST_USE struct sn_future *sn_invoke_on_all(sn_remote_fn fn, void *arg
 SN_API SN_MUST_USE struct sn_future *sn_invoke_on(const struct sn_gather *how, sn_remote_fn fn,
                                                  void *arg);
 
+/*
+ * Service groups: a cap on the cross-core requests one core has in flight to another, per
+ * group and per destination (Seastar's smp_service_group). A request made through a group
+ * whose cap toward its destination is reached waits on the calling core, in order, and leaves
+ * when a reply from that destination frees a slot: its future settles later, and the mesh's
+ * overflow does not grow. Replies are never capped, and neither is any request made by code
+ * that runs on behalf of a request from another core (its remote function, and the
+ * continuations, sn_later calls, timers and fibers it starts): only top-level work waits for
+ * a cap, and nothing it waits for can wait for a cap in turn, so capped calls cannot
+ * deadlock (docs/ARCHITECTURE.md, "Service groups"). sn_send (no reply) is never capped.
+ */
+struct sn_service_group;
+
+struct sn_service_group_config {
+    const char *name;      /* copied (up to 31 bytes); NULL: "service" */
+    unsigned max_inflight; /* requests in flight from one core to one other core; 1 or more */
+};
+
+/*
+ * Makes a service group in *out. 0, -EINVAL (NULL cfg or out, max_inflight 0), -ENOMEM.
+ * Any thread; the group may be used on every core of any run until destroyed.
+ */
+SN_API int sn_service_group_create(const struct sn_service_group_config *cfg,
+                                   struct sn_service_group **out);
+
+/*
+ * Frees `g` (NULL: nothing). Any thread, once no call made through g is waiting or in flight
+ * on any core (e.g. after sn_run returned, or once all its futures settled).
+ */
+SN_API void sn_service_group_destroy(struct sn_service_group *g);
+
+/* Like sn_submit_to, counted against g's cap toward `core` (g NULL: uncapped). */
+SN_API SN_MUST_USE struct sn_future *sn_submit_to_via(struct sn_service_group *g, unsigned core,
+                                                      sn_remote_fn fn, void *arg);
+
+/* Like sn_call_on, counted against g's cap toward `core` (g NULL: uncapped). */
+SN_API SN_MUST_USE struct sn_future *sn_call_on_via(struct sn_service_group *g, unsigned core,
+                                                    sn_call_fn fn, void *arg);
+
+/* What one core did through a service group. */
+struct sn_service_group_stats {
+    uint64_t inflight; /* gauge: its capped requests in flight, all destinations */
+    uint64_t waiting;  /* gauge: its requests waiting for room */
+    uint64_t waited;   /* requests that had to wait */
+    uint64_t exempt;   /* requests made on behalf of another core's request (never capped) */
+};
+
+/*
+ * Copies core `core`'s figures for g into *out (zeros for a core that never used g). 0 or
+ * -EINVAL (NULL g or out, core out of range). Any thread (approximate while cores run).
+ */
+SN_API int sn_service_group_stats(const struct sn_service_group *g, unsigned core,
+                                  struct sn_service_group_stats *out);
+
 /* Folds one core's value into the accumulator, on the calling core. */
 typedef uint64_t (*sn_reduce_fn)(void *arg, uint64_t acc, uint64_t value);
 

@@ -31,7 +31,9 @@ struct sn_timer {
     sn_timer_fn fn;
     void *arg;
     uint32_t index; /* position in the heap, UINT32_MAX when not armed */
-    uint32_t core;  /* core that armed it */
+    uint16_t core;  /* core that armed it */
+    uint8_t tag;    /* run tag of the code that armed it (its group) */
+    uint8_t pad;
 };
 
 /* Prepares a disarmed timer that will call fn(arg). Any thread (touches only `t`). */
