@@ -19,7 +19,9 @@
  * interleaved, and each ratio is the median of the per-round ratios.
  *
  * Usage: bench_submit [-r rounds] [-n rtt_samples] [-c calls] [-s sends] [-w wake_samples]
- *                     [-p wake_idle_poll_us] [-q]
+ *                     [-p wake_idle_poll_us] [-q] [-S]
+ * -S turns the queue-delay sampling off (config delay_sample_every), so bench_groups can
+ * measure what it costs.
  * -q (quick) runs only the busy phases (pingpong, rtt, calls, send): the wake-up and idle
  * figures are then reported as 0. BENCH_VERBOSE=1 adds per-phase counters of both cores
  * (messages handled per loop turn, overflow use).
@@ -55,6 +57,7 @@ static long n_sends = -1; /* -s: messages of the send phase (default: as many as
 static int n_wake = 500;
 static unsigned wake_idle_poll_us = SN_CONFIG_DEFAULT_IDLE_POLL_US;
 static int cpus[2] = {0, 1};
+static bool no_sampling;
 
 static void pin_attr(pthread_attr_t *attr, int cpu)
 {
@@ -393,6 +396,8 @@ static int run_reactor(struct results *r)
     sn_config_init(&cfg);
     cfg.smp = 2;
     cfg.stall_ms = 0;
+    if (no_sampling)
+        cfg.delay_sample_every = SN_CONFIG_NO_DELAY_SAMPLE;
     memset(&st, 0, sizeof st);
     st.rtt = calloc((size_t)n_rtt, sizeof *st.rtt);
     st.copy[0] = calloc((size_t)n_rtt, sizeof *st.rtt);
@@ -496,7 +501,7 @@ int main(int argc, char **argv)
 {
     int opt;
     verbose = getenv("BENCH_VERBOSE") != NULL;
-    while ((opt = getopt(argc, argv, "r:n:c:s:w:p:q")) != -1) {
+    while ((opt = getopt(argc, argv, "r:n:c:s:w:p:qS")) != -1) {
         switch (opt) {
         case 'r': n_rounds = atoi(optarg); break;
         case 'n': n_rtt = atoi(optarg); break;
@@ -505,9 +510,10 @@ int main(int argc, char **argv)
         case 'w': n_wake = atoi(optarg); break;
         case 'p': wake_idle_poll_us = (unsigned)atoi(optarg); break;
         case 'q': quick = true; break;
+        case 'S': no_sampling = true; break;
         default:
             fprintf(stderr, "usage: bench_submit [-r rounds] [-n rtt] [-c calls] [-s sends] "
-                            "[-w wakes] [-p idle_poll_us] [-q]\n");
+                            "[-w wakes] [-p idle_poll_us] [-q] [-S]\n");
             return 2;
         }
     }

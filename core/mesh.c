@@ -134,6 +134,8 @@ int sn_mesh_send(struct sn_mesh *mesh, unsigned from, unsigned to, const struct 
         return -EINVAL;
     struct sn__mesh_core *core = &mesh->cores[from];
 
+    if (sn_unlikely(core->sample_left != NULL) && --core->sample_left[to] == 0)
+        sn__mesh_sample(mesh, core, from, to);
     /* Once anything waits in overflow, newer messages queue behind it (FIFO per pair). */
     if (sn_likely(core->ovf[to].count == 0)) {
         struct sn_ring *r = core->out[to];

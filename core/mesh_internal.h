@@ -114,6 +114,9 @@ struct sn__mesh_core {
     struct sn__mesh_inbox *inbox;
     uint64_t *linger;  /* [nwords]: bits kept set in the doorbell while their rings are empty */
     uint16_t *quiet;   /* quiet[from]: drains that found ring from -> this empty in a row */
+    /* Queue-delay sampling (core/mesh_delay.c), NULL when off. */
+    uint32_t *sample_left;                 /* sample_left[to]: sends until the next stamp */
+    struct sn__mesh_delay *_Atomic *delay; /* delay[from]: histogram, made at the first stamp */
     /* Read by other threads through sn_mesh_stats. */
     SN_CACHE_ALIGNED struct sn__mesh_counters stats;
 };
@@ -133,6 +136,7 @@ struct sn_mesh {
     bool prefetchw;         /* the CPU has a write prefetch (x86: CPUID PRFCHW) */
     unsigned linger;        /* SN__MESH_LINGER, or what a test set (sn__mesh_set_linger) */
     size_t overflow_limit;  /* messages per sender */
+    unsigned sample_every;  /* queue-delay stamp every this many messages per pair, 0: off */
     size_t inbox_size;      /* bytes of a struct sn__mesh_inbox, whole lines */
     size_t block_size;      /* bytes per core from its allocator: inbox, then private arrays */
     struct sn_ring **rings; /* rings[from * ncores + to] */
@@ -181,6 +185,14 @@ void sn__mesh_ovf_move(struct sn__mesh_core *core, unsigned to, struct sn_ring *
  * (1: cleared at the first empty drain, so the clear-and-look-again path runs all the time).
  */
 void sn__mesh_set_linger(struct sn_mesh *mesh, unsigned drains);
+
+/* Queue-delay sampling (core/mesh_delay.c). */
+struct sn__mesh_delay;
+/* Resets from->to's countdown and queues a stamp for `to` ahead of the message being sent. */
+void sn__mesh_sample(struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned from,
+                     unsigned to);
+int sn__mesh_delay_init(struct sn_mesh *mesh, unsigned me);
+void sn__mesh_delay_free(struct sn_mesh *mesh, unsigned me);
 
 /* Frees every chunk of one pair's FIFO, spare included (destroy only). */
 void sn__mesh_ovf_free(struct sn__mesh_ovf *ovf);

@@ -50,6 +50,8 @@ static int check_config(const struct sn_mesh_config *config)
     if (config->ring_capacity &&
         (!is_power_of_two(config->ring_capacity) || config->ring_capacity > SN_RING_MAX_CAPACITY))
         return -EINVAL;
+    if (config->sample_every > UINT16_MAX)
+        return -EINVAL;
     for (unsigned c = 0; config->allocators && c < config->ncores; c++) {
         const struct sn_allocator *a = config->allocators[c];
         if (a && (!a->alloc || !a->free))
@@ -139,6 +141,7 @@ static int mesh_alloc(const struct sn_mesh_config *config, struct sn_mesh *mesh)
     mesh->nwords = (n + 63) / 64;
     mesh->overflow_limit =
         config->overflow_limit ? config->overflow_limit : SN_MESH_DEFAULT_OVERFLOW_LIMIT;
+    mesh->sample_every = config->sample_every;
     mesh->inbox_size = (offsetof(struct sn__mesh_inbox, bell) + mesh->nwords * sizeof(uint64_t) +
                         SN_CACHELINE - 1) &
                        ~(size_t)(SN_CACHELINE - 1);
@@ -165,8 +168,11 @@ int sn_mesh_create(const struct sn_mesh_config *config, struct sn_mesh **out)
     if (!mesh)
         return -ENOMEM;
     rc = mesh_alloc(config, mesh);
-    for (unsigned c = 0; rc == 0 && c < mesh->ncores; c++)
+    for (unsigned c = 0; rc == 0 && c < mesh->ncores; c++) {
         rc = core_init(mesh, c);
+        if (rc == 0 && mesh->sample_every)
+            rc = sn__mesh_delay_init(mesh, c);
+    }
     if (rc == 0) {
         uint32_t capacity =
             config->ring_capacity ? config->ring_capacity : default_capacity(mesh->ncores);
@@ -192,6 +198,7 @@ static void core_free(struct sn_mesh *mesh, unsigned me)
         return;
     for (unsigned to = 0; to < mesh->ncores; to++)
         sn__mesh_ovf_free(&core->ovf[to]);
+    sn__mesh_delay_free(mesh, me);
     sn__free(mesh->allocators[me], core->inbox, mesh->block_size);
 }
 

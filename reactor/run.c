@@ -37,6 +37,10 @@ static _Atomic int run_active;
 /* The last run's final counters, readable after sn_run returns. */
 static struct sn_core_metrics *last_metrics;
 static unsigned last_ncores;
+/* The last run's queue delays, [from * n + to], for runs of up to LAST_DELAY_CORES cores. */
+#define LAST_DELAY_CORES 64
+static struct sn_mesh_delay *last_delay;
+static unsigned last_delay_n;
 
 static void snapshot(const struct sn__core *c, struct sn_core_metrics *m)
 {
@@ -79,6 +83,36 @@ int sn_metrics_core(unsigned core, struct sn_core_metrics *out)
         return -EINVAL;
     *out = last_metrics[core];
     return 0;
+}
+
+int sn_metrics_queue_delay(unsigned from, unsigned to, struct sn_mesh_delay *out)
+{
+    struct sn__rt *rt = sn__ext_enter();
+    if (rt) {
+        int rc = sn_mesh_queue_delay(rt->mesh, from, to, out);
+        sn__ext_leave();
+        return rc;
+    }
+    if (!out || !last_delay || from >= last_delay_n || to >= last_delay_n || from == to)
+        return -EINVAL;
+    *out = last_delay[from * last_delay_n + to];
+    return 0;
+}
+
+/* Keeps the queue delays of the run ending now for sn_metrics_queue_delay. */
+static void snapshot_delays(struct sn__rt *rt)
+{
+    unsigned n = rt->ncores;
+    free(last_delay);
+    last_delay = NULL;
+    last_delay_n = 0;
+    if (n > LAST_DELAY_CORES || !(last_delay = calloc((size_t)n * n, sizeof *last_delay)))
+        return;
+    last_delay_n = n;
+    for (unsigned from = 0; from < n; from++)
+        for (unsigned to = 0; to < n; to++)
+            if (from != to)
+                sn_mesh_queue_delay(rt->mesh, from, to, &last_delay[from * n + to]);
 }
 
 /* ---- stop --------------------------------------------------------------------------- */
@@ -264,6 +298,7 @@ static void save_metrics(struct sn__rt *rt)
     last_ncores = last_metrics ? rt->ncores : 0;
     for (unsigned i = 0; i < last_ncores; i++)
         snapshot(rt->cores[i], &last_metrics[i]);
+    snapshot_delays(rt);
 }
 
 /* A core's fiber stacks and shutdown deadline (include/sn/fiber.h). */
@@ -278,6 +313,14 @@ static int fiber_setup(struct sn__rt *rt, struct sn__core *c)
     if (rc == 0)
         sn__fibers_set_stacks(&c->sched, sn__stack_pool_provider(c->stacks));
     return rc;
+}
+
+/* The mesh's sample_every for this run's config (0: sampling off). */
+static unsigned delay_sample_every(const struct sn_config *cfg)
+{
+    if (cfg->delay_sample_every == SN_CONFIG_NO_DELAY_SAMPLE)
+        return 0;
+    return cfg->delay_sample_every ? cfg->delay_sample_every : SN_CONFIG_DEFAULT_DELAY_SAMPLE;
 }
 
 static int make_cores(struct sn__rt *rt)
@@ -323,7 +366,8 @@ static int make_cores(struct sn__rt *rt)
         }
     }
     struct sn_mesh_config mc = {
-        .ncores = n, .allocators = allocs, .overflow_limit = rt->cfg.mesh_overflow_limit};
+        .ncores = n, .allocators = allocs, .overflow_limit = rt->cfg.mesh_overflow_limit,
+        .sample_every = delay_sample_every(&rt->cfg)};
     int rc = sn_mesh_create(&mc, &rt->mesh);
     free(allocs);
     if (rc < 0)

@@ -80,12 +80,21 @@ struct sn_config {
      * 0: SN_CONFIG_DEFAULT_FIBER_STOP_TIMEOUT_MS.
      */
     unsigned fiber_stop_timeout_ms;
+    /*
+     * Queue-delay sampling: one cross-core message in this many per ordered pair of cores
+     * carries its enqueue time, and the receiver records how long it waited
+     * (sn_metrics_queue_delay). 0: SN_CONFIG_DEFAULT_DELAY_SAMPLE; SN_CONFIG_NO_DELAY_SAMPLE
+     * turns it off. At most 65535.
+     */
+    unsigned delay_sample_every;
 };
 
 #define SN_CONFIG_DEFAULT_IDLE_POLL_US 200
 #define SN_CONFIG_DEFAULT_IO_POLL_US   0
 #define SN_CONFIG_DEFAULT_STALL_MS     25
 #define SN_CONFIG_DEFAULT_FIBER_STOP_TIMEOUT_MS 5000
+#define SN_CONFIG_DEFAULT_DELAY_SAMPLE 64
+#define SN_CONFIG_NO_DELAY_SAMPLE      UINT32_MAX
 
 /* sn_config_parse's "go on" return value; every other value is a process exit code. */
 #define SN_CONFIG_CONTINUE (-1)

@@ -71,6 +71,13 @@ struct sn_mesh_config {
     uint32_t ring_capacity;
     size_t overflow_limit; /* messages one sender may hold in overflow; 0: the default */
     /*
+     * Queue-delay sampling: 0 off; n (1 to 65535) puts a stamp message with its enqueue time
+     * ahead of one message in n per ordered pair, and the receiver records the stamp's age
+     * (sn_mesh_queue_delay). Stamps are messages: they count in sent/received and in a
+     * drain's return value.
+     */
+    unsigned sample_every;
+    /*
      * Optional, ncores entries: allocators[c] provides the memory of every ring whose
      * consumer is core c, and one block for c's doorbell and private mesh state (so they can
      * live on c's NUMA node). NULL or a NULL entry: default; an entry with a NULL alloc or
@@ -168,6 +175,23 @@ SN_API unsigned sn_mesh_drain(struct sn_mesh *mesh, unsigned me, unsigned budget
  */
 SN_API void sn_mesh_sleep_announce(struct sn_mesh *mesh, unsigned me);
 SN_API void sn_mesh_sleep_cancel(struct sn_mesh *mesh, unsigned me);
+
+/* Sampled queue delay of one ordered pair (sample_every). Percentiles are the upper edge of
+ * their histogram bucket (at most 25% above the true value); max is exact. */
+struct sn_mesh_delay {
+    uint64_t samples;
+    uint64_t p50_ns;
+    uint64_t p99_ns;
+    uint64_t max_ns;
+};
+
+/*
+ * The sampled queue delay of messages from `from` to `to`, zeros when sampling is off or
+ * nothing was sampled yet. 0 or -EINVAL (bad cores, from == to, NULL out). Any thread
+ * (approximate while the receiver runs).
+ */
+SN_API int sn_mesh_queue_delay(const struct sn_mesh *mesh, unsigned from, unsigned to,
+                               struct sn_mesh_delay *out);
 
 /* Counters for core `core` (see struct sn_mesh_stats). Approximate from other threads. */
 SN_API void sn_mesh_stats(const struct sn_mesh *mesh, unsigned core, struct sn_mesh_stats *out);

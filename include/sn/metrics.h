@@ -9,6 +9,7 @@
 #define SN_METRICS_H
 
 #include <sn/common.h>
+#include <sn/mesh.h>
 
 SN_BEGIN_DECLS
 
@@ -44,6 +45,15 @@ struct sn_core_metrics {
  * sleeps). 0, or -EINVAL for a core that does not exist / no run yet. Any thread.
  */
 SN_API int sn_metrics_core(unsigned core, struct sn_core_metrics *out);
+
+/*
+ * The sampled queue delay of cross-core messages from core `from` to core `to` (struct
+ * sn_mesh_delay: samples, p50, p99, max; config delay_sample_every): how long a sampled
+ * message waited between its send and its handling, staging and overflow included. Of the
+ * running reactor, or of the last run once sn_run has returned (kept for runs of up to 64
+ * cores). 0, or -EINVAL for bad cores, from == to, no run yet. Any thread.
+ */
+SN_API int sn_metrics_queue_delay(unsigned from, unsigned to, struct sn_mesh_delay *out);
 
 SN_END_DECLS
 
