@@ -256,6 +256,10 @@ struct sn_future *sn_fiber_spawn(sn_fiber_fn fn, void *arg, const struct sn_fibe
     struct sn__fiber *f = (struct sn__fiber *)(st.lo + st.size - BLOCK_SIZE);
     fiber_init(f, &st, asked, fn, arg, &o);
     f->tag = s->tag;
+    if (o.group)
+        f->tag = (uint8_t)((s->tag & ~SN__TAG_GROUP) | sn__sched_group_enter(s, o.group));
+    if (o.group)
+        f->tag = (uint8_t)((s->tag & ~SN__TAG_GROUP) | sn__sched_group_enter(s, o.group));
     if ((o.flags & SN_FIBER_MEASURE_STACK) || fs->measure_all) {
         f->painted = stack_top(f) - 256; /* above: the first context and fiber_main */
         paint(st.lo, f->painted);
@@ -270,7 +274,7 @@ struct sn_future *sn_fiber_spawn(sn_fiber_fn fn, void *arg, const struct sn_fibe
     f->promise = sn_promise_new(&fut);
     f->state = F_QUEUED;
     sn_task_init(&f->task, resume_task);
-    sn_schedule(&f->task);
+    sn__sched_push(s, f->tag & SN__TAG_GROUP, &f->task);
     return fut;
 }
 

@@ -66,6 +66,7 @@ static struct sn_future *fut_new(struct sn__sched *s)
     f->core = (uint16_t)s->id;
     f->state = ST_PENDING;
     f->kind = K_NONE;
+    f->tag = s->tag;
     f->err = 0;
     f->value = 0;
     return f;
@@ -110,6 +111,7 @@ static void link(struct sn__sched *s, struct sn_future *g, struct sn_future *out
     } else {
         assert(g->kind == K_NONE);
         g->kind = K_FORWARD;
+        g->tag = s->tag;
         g->u.out = out;
     }
 }
@@ -165,12 +167,14 @@ static void continuation_task(struct sn_task *t)
 }
 
 /*
- * Runs the continuation inline while the nesting allows, else from the run queue; either
- * way under the run tag of the code that attached it.
+ * Runs the continuation inline while the nesting allows, else from the run queue of its
+ * group; either way under the run tag of the code that attached it.
  */
 static void dispatch(struct sn__sched *s, struct sn_future *f)
 {
-    if (s->depth < SN_FUTURE_MAX_DEPTH) {
+    /* Inline only within its own group: another group's continuation is queued there, so
+     * it is scheduled and charged as that group's work. */
+    if (s->depth < SN_FUTURE_MAX_DEPTH && !((s->tag ^ f->tag) & SN__TAG_GROUP)) {
         uint8_t tag = s->tag;
         s->tag = f->tag;
         s->depth++;
@@ -179,7 +183,7 @@ static void dispatch(struct sn__sched *s, struct sn_future *f)
         s->tag = tag;
     } else {
         sn_task_init(&f->task, continuation_task);
-        sn_schedule(&f->task);
+        sn__sched_push(s, f->tag & SN__TAG_GROUP, &f->task);
     }
 }
 

@@ -12,7 +12,10 @@ __thread struct sn__sched *sn__tls_sched;
 
 int sn__sched_init(struct sn__sched *s, unsigned id, const struct sn_allocator *allocator)
 {
-    *s = (struct sn__sched){.rq_tail = &s->rq_head, .id = id};
+    *s = (struct sn__sched){.id = id};
+    for (unsigned g = 0; g < SN_SCHED_GROUPS_MAX; g++)
+        s->gq[g].tail = &s->gq[g].head;
+    s->gq[0].group = sn_sched_group_main();
     sn_list_init(&s->sync_waiting);
     sn_list_init(&s->sync_pending);
     int rc = sn__pool_init(&s->pool, SN__SCHED_OBJ_SIZE, 0, allocator);
@@ -26,9 +29,12 @@ void sn__sched_destroy(struct sn__sched *s)
     sn__fibers_release(s);
     sn__timers_destroy(&s->timers);
     sn__pool_destroy(&s->pool);
-    s->rq_head = NULL;
-    s->rq_tail = &s->rq_head;
-    s->rq_len = 0;
+    for (unsigned g = 0; g < SN_SCHED_GROUPS_MAX; g++) {
+        s->gq[g].head = NULL;
+        s->gq[g].tail = &s->gq[g].head;
+        s->gq[g].len = 0;
+    }
+    s->active = 0;
 }
 
 void sn__sched_bind(struct sn__sched *s, unsigned ncores)
@@ -52,33 +58,13 @@ unsigned sn_core_count(void)
 void sn_schedule(struct sn_task *t)
 {
     struct sn__sched *s = sn__sched_here(__func__);
-    t->next = NULL;
-    *s->rq_tail = t;
-    s->rq_tail = &t->next;
-    s->rq_len++;
+    sn__sched_push(s, s->tag & SN__TAG_GROUP, t);
 }
 
-/* Clock reads cost 25-110 ns, so the quota is checked once per this many tasks. */
-#define SN__SCHED_CLOCK_EVERY 16
-
-unsigned sn__sched_run(struct sn__sched *s, uint64_t quota_ns)
+void sn_schedule_in(struct sn_sched_group *g, struct sn_task *t)
 {
-    uint64_t start = quota_ns ? sn__sched_now(s) : 0;
-    unsigned n = 0;
-    struct sn_task *t;
-
-    while ((t = s->rq_head)) {
-        s->rq_head = t->next;
-        if (!s->rq_head)
-            s->rq_tail = &s->rq_head;
-        s->rq_len--;
-        t->fn(t);
-        n++;
-        if (quota_ns && n % SN__SCHED_CLOCK_EVERY == 0 && sn_now_ns() - start >= quota_ns)
-            break;
-    }
-    s->tasks_run += n;
-    return n;
+    struct sn__sched *s = sn__sched_here(__func__);
+    sn__sched_push(s, g ? sn__sched_group_enter(s, g) : (s->tag & SN__TAG_GROUP), t);
 }
 
 /* A pooled task record for sn_later. */
@@ -109,7 +95,7 @@ void sn__off_core(const char *fn)
     abort();
 }
 
-int sn_later(void (*fn)(void *arg), void *arg)
+int sn_later_in(struct sn_sched_group *g, void (*fn)(void *arg), void *arg)
 {
     struct sn__sched *s = sn__tls_sched;
     if (!s)
@@ -119,6 +105,13 @@ int sn_later(void (*fn)(void *arg), void *arg)
     l->fn = fn;
     l->arg = arg;
     l->tag = s->tag;
-    sn_schedule(&l->task);
+    if (g)
+        l->tag = (uint8_t)((s->tag & ~SN__TAG_GROUP) | sn__sched_group_enter(s, g));
+    sn__sched_push(s, l->tag & SN__TAG_GROUP, &l->task);
     return 0;
+}
+
+int sn_later(void (*fn)(void *arg), void *arg)
+{
+    return sn_later_in(NULL, fn, arg);
 }

@@ -14,6 +14,8 @@
 #include "core/fiber.h"
 #include "core/pool.h"
 
+#include <stdatomic.h>
+
 /* Size of the blocks of a core's general pool: futures and every per-call record fit. */
 #define SN__SCHED_OBJ_SIZE 64
 
@@ -30,11 +32,35 @@ struct sn__timers {
  * cap (reactor/smp_service.c: the rule that keeps capped calls from deadlocking).
  */
 #define SN__TAG_SERVING 0x80u
+#define SN__TAG_GROUP   0x1fu /* SN_SCHED_GROUPS_MAX - 1 */
+_Static_assert(SN_SCHED_GROUPS_MAX == SN__TAG_GROUP + 1, "a group id fits the tag's low bits");
+
+/* Tasks run between clock reads while only one group is runnable. */
+#define SN__SCHED_CLOCK_EVERY 16
+/* Longest run of one group while others wait (then the choice is made again). */
+#define SN__SCHED_SLICE_NS 50000u
+/* Virtual run time: ns * SN__SCHED_VSCALE / shares. */
+#define SN__SCHED_VSCALE 1024u
+
+/*
+ * One core's queue and accounts for one scheduling group (core/sched_group.c). Written by
+ * the owning core only; the counters are read by other threads (relaxed).
+ */
+struct sn__gq {
+    struct sn_task *head;
+    struct sn_task **tail;
+    uint64_t len;
+    uint64_t vruntime; /* ns run * SN__SCHED_VSCALE / shares */
+    uint64_t since;    /* when it last became runnable, or last ran with tasks left */
+    const struct sn_sched_group *group; /* NULL: slot never used on this core */
+    uint32_t serial;                    /* the group's serial when this core took the slot */
+    _Atomic uint64_t run_ns, tasks, queue_len, wait_max_ns;
+};
 
 struct sn__sched {
-    struct sn_task *rq_head;
-    struct sn_task **rq_tail;
-    uint64_t rq_len;
+    uint32_t active;      /* bit per group with queued tasks */
+    uint64_t vmin;        /* virtual run time of the group picked last */
+    uint64_t clock;       /* the last clock reading the scheduler saw (stamps `since`) */
     unsigned depth;       /* inline continuations currently nested */
     uint8_t tag;          /* the run tag of the code running now (SN__TAG_*) */
     unsigned id;          /* core id */
@@ -49,6 +75,7 @@ struct sn__sched {
     uint64_t now;         /* the loop turn's time (sn__sched_now), 0: not read yet */
     void *owner;          /* the reactor's per-core state, opaque here */
     struct sn__fibers fibers;             /* core/fiber.c */
+    struct sn__gq gq[SN_SCHED_GROUPS_MAX]; /* run queues, by group id (core/sched_group.c) */
 };
 
 /* The scheduler bound to the calling thread, NULL on a thread that is not a core. */
@@ -86,8 +113,8 @@ void sn__sched_bind(struct sn__sched *s, unsigned ncores);
 void sn__set_core_count(unsigned n);
 
 /*
- * Runs queued tasks until the queue is empty or `quota_ns` has passed (checked every few
- * tasks; 0: no limit). Returns the number run.
+ * Runs queued tasks, group by group (core/sched_group.c), until no group has any or
+ * `quota_ns` has passed (0: no limit). Returns the number run.
  */
 unsigned sn__sched_run(struct sn__sched *s, uint64_t quota_ns);
 
@@ -107,8 +134,42 @@ static inline uint64_t sn__sched_now(struct sn__sched *s)
 /* True when tasks are queued. */
 static inline bool sn__sched_has_tasks(const struct sn__sched *s)
 {
-    return s->rq_head != NULL;
+    return s->active != 0;
 }
+
+/* Single-writer counter update (owner only; others read relaxed). */
+static inline void sn__sched_count(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* Marks group `id` runnable (its queue just got its first task). core/sched_group.c. */
+void sn__sched_activate(struct sn__sched *s, unsigned id);
+
+/* Appends t to group id's queue on s. */
+static inline void sn__sched_push(struct sn__sched *s, unsigned id, struct sn_task *t)
+{
+    struct sn__gq *q = &s->gq[id];
+    t->next = NULL;
+    *q->tail = t;
+    q->tail = &t->next;
+    if (q->len++ == 0)
+        sn__sched_activate(s, id);
+}
+
+/* Makes g known to core s (fresh accounts when the slot last served another group) and
+ * returns its id, the tag bits for it. */
+uint8_t sn__sched_group_enter(struct sn__sched *s, const struct sn_sched_group *g);
+
+/* The same for a group id that came from another core (the main group when that id is no
+ * longer in use). */
+uint8_t sn__sched_group_by_id(struct sn__sched *s, unsigned id);
+
+/* Copies s's accounts of g (zeros when g never ran on s). */
+struct sn_sched_group_metrics;
+void sn__sched_group_stats(const struct sn__sched *s, const struct sn_sched_group *g,
+                           struct sn_sched_group_metrics *out);
 
 static inline void *sn__sched_obj(struct sn__sched *s)
 {

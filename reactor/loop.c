@@ -316,6 +316,7 @@ void sn__loop_turn(struct sn__core *c)
     /* The turn's time only when a timer is armed, or on every 64th idle turn (below). */
     uint64_t now = 0;
     if (c->sched.timers.n && sn__timers_next(&c->sched) <= (now = sn__sched_now(&c->sched))) {
+        c->sched.clock = now; /* what tasks queued by the timers count their wait from */
         n = sn__timers_expire(&c->sched, now);
         sn__count(&c->c.timers, n);
         work += n;

@@ -99,6 +99,62 @@ int sn_metrics_queue_delay(unsigned from, unsigned to, struct sn_mesh_delay *out
     return 0;
 }
 
+/* The last run's group figures, [core * SN_SCHED_GROUPS_MAX + id], and whose they are. */
+static struct sn_sched_group_metrics *last_groups;
+static const struct sn_sched_group *last_group_ptr[SN_SCHED_GROUPS_MAX];
+static unsigned last_groups_n;
+
+int sn_metrics_group(unsigned core, const struct sn_sched_group *g,
+                     struct sn_sched_group_metrics *out)
+{
+    if (!g || !out)
+        return -EINVAL;
+    struct sn__rt *rt = sn__ext_enter();
+    if (rt) {
+        int rc = -EINVAL;
+        if (core < rt->ncores) {
+            sn__sched_group_stats(&rt->cores[core]->sched, g, out);
+            rc = 0;
+        }
+        sn__ext_leave();
+        return rc;
+    }
+    if (!last_groups || core >= last_groups_n)
+        return -EINVAL;
+    unsigned id = 0;
+    while (id < SN_SCHED_GROUPS_MAX && last_group_ptr[id] != g)
+        id++;
+    memset(out, 0, sizeof *out);
+    if (id < SN_SCHED_GROUPS_MAX)
+        *out = last_groups[core * SN_SCHED_GROUPS_MAX + id];
+    return 0;
+}
+
+/* Keeps every core's group figures of the run ending now for sn_metrics_group. */
+static void snapshot_groups(struct sn__rt *rt)
+{
+    unsigned n = rt->ncores;
+    free(last_groups);
+    last_groups_n = 0;
+    memset(last_group_ptr, 0, sizeof last_group_ptr);
+    if (n > LAST_DELAY_CORES ||
+        !(last_groups = calloc((size_t)n * SN_SCHED_GROUPS_MAX, sizeof *last_groups)))
+        return;
+    last_groups_n = n;
+    for (unsigned c = 0; c < n; c++) {
+        const struct sn__sched *s = &rt->cores[c]->sched;
+        for (unsigned id = 0; id < SN_SCHED_GROUPS_MAX; id++) {
+            const struct sn_sched_group *g = s->gq[id].group;
+            if (!g)
+                continue;
+            if (!last_group_ptr[id])
+                last_group_ptr[id] = g;
+            if (last_group_ptr[id] == g)
+                sn__sched_group_stats(s, g, &last_groups[c * SN_SCHED_GROUPS_MAX + id]);
+        }
+    }
+}
+
 /* Keeps the queue delays of the run ending now for sn_metrics_queue_delay. */
 static void snapshot_delays(struct sn__rt *rt)
 {
@@ -299,6 +355,7 @@ static void save_metrics(struct sn__rt *rt)
     for (unsigned i = 0; i < last_ncores; i++)
         snapshot(rt->cores[i], &last_metrics[i]);
     snapshot_delays(rt);
+    snapshot_groups(rt);
 }
 
 /* A core's fiber stacks and shutdown deadline (include/sn/fiber.h). */

@@ -192,6 +192,42 @@ void sn__smp_cancel_calls(struct sn__core *c)
 
 /* ---- requests on the target ------------------------------------------------------- */
 
+/*
+ * A request whose caller ran in a group other than the main one runs on the target as a
+ * task of that group (so it is scheduled and charged as the group's work), not inline in the
+ * drain: a copy of the message and the handler's body.
+ */
+struct grouped_req {
+    struct sn_task task;
+    sn__req_body body;
+    struct sn_msg msg;
+    unsigned from;
+};
+_Static_assert(sizeof(struct grouped_req) <= SN__SCHED_OBJ_SIZE, "fits the core pool");
+
+static void grouped_run(struct sn_task *t)
+{
+    struct grouped_req r = *(struct grouped_req *)t;
+    struct sn__core *c = sn__core_self();
+    sn__sched_obj_put(&c->sched, t);
+    r.body(c, &r.msg, r.from);
+}
+
+bool sn__smp_defer_to_group(struct sn__core *c, const struct sn_msg *msg, unsigned from,
+                            sn__req_body body)
+{
+    unsigned gid = sn__token_group(msg->token);
+    if (sn_likely(gid == 0))
+        return false;
+    struct grouped_req *r = sn__sched_obj(&c->sched);
+    sn_task_init(&r->task, grouped_run);
+    r->body = body;
+    r->msg = *msg;
+    r->from = from;
+    sn__sched_push(&c->sched, sn__sched_group_by_id(&c->sched, gid), &r->task);
+    return true;
+}
+
 void sn__smp_reply_later(void *arg, int err, uint64_t value)
 {
     struct sn__core *c = sn__core_self();
@@ -200,9 +236,8 @@ void sn__smp_reply_later(void *arg, int err, uint64_t value)
     sn__smp_send_reply(c, r.to, r.token, r.copy, err, value);
 }
 
-static void req_future(const struct sn_msg *msg, unsigned from)
+static void req_future_body(struct sn__core *c, const struct sn_msg *msg, unsigned from)
 {
-    struct sn__core *c = sn__core_self();
     sn_remote_fn fn = (sn_remote_fn)(uintptr_t)msg->value;
     void *token = msg->token;
     sn__count(&c->c.msgs_in, 1);
@@ -223,9 +258,15 @@ static void req_future(const struct sn_msg *msg, unsigned from)
     sn_done(g, sn__smp_reply_later, r);
 }
 
-static void req_call(const struct sn_msg *msg, unsigned from)
+static void req_future(const struct sn_msg *msg, unsigned from)
 {
     struct sn__core *c = sn__core_self();
+    if (!sn__smp_defer_to_group(c, msg, from, req_future_body))
+        req_future_body(c, msg, from);
+}
+
+static void req_call_body(struct sn__core *c, const struct sn_msg *msg, unsigned from)
+{
     sn_call_fn fn = (sn_call_fn)(uintptr_t)msg->value;
     uint64_t value = 0;
     sn__count(&c->c.msgs_in, 1);
@@ -236,16 +277,29 @@ static void req_call(const struct sn_msg *msg, unsigned from)
     sn__smp_send_reply(c, from, msg->token, false, err, value);
 }
 
-static void req_send(const struct sn_msg *msg, unsigned from)
+static void req_call(const struct sn_msg *msg, unsigned from)
+{
+    struct sn__core *c = sn__core_self();
+    if (!sn__smp_defer_to_group(c, msg, from, req_call_body))
+        req_call_body(c, msg, from);
+}
+
+static void req_send_body(struct sn__core *c, const struct sn_msg *msg, unsigned from)
 {
     (void)from;
-    struct sn__core *c = sn__core_self();
     void (*fn)(void *) = (void (*)(void *))(uintptr_t)msg->value;
     sn__count(&c->c.msgs_in, 1);
     uint8_t tag = c->sched.tag;
     c->sched.tag = sn__token_tag(tag, msg->token);
     fn(msg->arg);
     c->sched.tag = tag;
+}
+
+static void req_send(const struct sn_msg *msg, unsigned from)
+{
+    struct sn__core *c = sn__core_self();
+    if (!sn__smp_defer_to_group(c, msg, from, req_send_body))
+        req_send_body(c, msg, from);
 }
 
 /* ---- the own core ----------------------------------------------------------------- */

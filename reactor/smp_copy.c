@@ -199,9 +199,8 @@ static void answer(struct sn__core *c, struct sn__reply_to *r, struct sn_future 
  * An inline payload of `len` bytes (the length is in the handler, so the token's low bits
  * stay free for the caller's run tag).
  */
-static void req_inline(const struct sn_msg *msg, unsigned from, size_t len)
+static void req_inline(struct sn__core *c, const struct sn_msg *msg, unsigned from, size_t len)
 {
-    struct sn__core *c = sn__core_self();
     sn_copy_fn fn = (sn_copy_fn)(uintptr_t)msg->value;
     sn__count(&c->c.msgs_in, 1);
     /* The payload must outlive the message's slot: it lives in the reply record. */
@@ -217,10 +216,17 @@ static void req_inline(const struct sn_msg *msg, unsigned from, size_t len)
     answer(c, r, g);
 }
 
+/* One handler per length; from a non-main scheduling group, run as a task of that group. */
 #define REQ_INLINE(n)                                                                              \
+    static void req_inline_body_##n(struct sn__core *c, const struct sn_msg *msg, unsigned from)   \
+    {                                                                                              \
+        req_inline(c, msg, from, n);                                                               \
+    }                                                                                              \
     static void req_inline_##n(const struct sn_msg *msg, unsigned from)                            \
     {                                                                                              \
-        req_inline(msg, from, n);                                                                  \
+        struct sn__core *c = sn__core_self();                                                      \
+        if (!sn__smp_defer_to_group(c, msg, from, req_inline_body_##n))                            \
+            req_inline_body_##n(c, msg, from);                                                     \
     }
 REQ_INLINE(0)
 REQ_INLINE(1)
@@ -237,9 +243,8 @@ static const sn_msg_fn req_inline_len[INLINE_MAX + 1] = {
     req_inline_5, req_inline_6, req_inline_7, req_inline_8,
 };
 
-static void req_block(const struct sn_msg *msg, unsigned from)
+static void req_block_body(struct sn__core *c, const struct sn_msg *msg, unsigned from)
 {
-    struct sn__core *c = sn__core_self();
     sn_copy_fn fn = (sn_copy_fn)(uintptr_t)msg->value;
     struct sn__copy_call *k = (struct sn__copy_call *)sn__token_call(msg->token);
     uint64_t sizes = (uint64_t)(uintptr_t)msg->arg;
@@ -255,6 +260,13 @@ static void req_block(const struct sn_msg *msg, unsigned from)
     struct sn_future *g = fn(len ? k->data : NULL, len, cap ? k->data + res_off(len) : NULL, cap);
     c->sched.tag = tag;
     answer(c, r, g);
+}
+
+static void req_block(const struct sn_msg *msg, unsigned from)
+{
+    struct sn__core *c = sn__core_self();
+    if (!sn__smp_defer_to_group(c, msg, from, req_block_body))
+        req_block_body(c, msg, from);
 }
 
 /* ---- the own core ------------------------------------------------------------------------ */

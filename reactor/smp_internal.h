@@ -43,16 +43,26 @@ static inline struct sn_service_group *sn__call_sg(const struct sn__call *k)
 /*
  * Low bits of a request's token. SN__TOKEN_SERVING: the request is part of the work of a
  * capped request (it is capped itself, or was made by code with SN__TAG_SERVING), so its
- * handler runs with SN__TAG_SERVING and whatever it starts is exempt from caps too. Every
- * request carries it: plain calls, copy calls, gathers' parts and sn_send.
+ * handler runs with SN__TAG_SERVING and whatever it starts is exempt from caps too. Bits 1-5:
+ *  the caller's scheduling group, in which the handler runs on the target. Every request
+ * carries them: plain calls, copy calls, gathers' parts and sn_send.
  */
-#define SN__TOKEN_SERVING 1u
-#define SN__TOKEN_BITS    63u
+#define SN__TOKEN_SERVING     1u
+#define SN__TOKEN_BITS        63u
+#define SN__TOKEN_GROUP_SHIFT 1
+_Static_assert((SN__TAG_GROUP << SN__TOKEN_GROUP_SHIFT | SN__TOKEN_SERVING) == SN__TOKEN_BITS,
+               "the token's low bits hold the serving bit and a group id");
 
 /* The token bits for a request made under run tag `tag`. */
 static inline uintptr_t sn__token_bits(uint8_t tag)
 {
-    return (tag & SN__TAG_SERVING) ? SN__TOKEN_SERVING : 0;
+    return (uintptr_t)((tag & SN__TAG_GROUP) << SN__TOKEN_GROUP_SHIFT) |
+           ((tag & SN__TAG_SERVING) ? SN__TOKEN_SERVING : 0);
+}
+
+static inline unsigned sn__token_group(const void *token)
+{
+    return (unsigned)((uintptr_t)token >> SN__TOKEN_GROUP_SHIFT) & SN__TAG_GROUP;
 }
 
 static inline struct sn__call *sn__token_call(void *token)
@@ -68,6 +78,17 @@ static inline uint8_t sn__token_tag(uint8_t tag, const void *token)
 {
     return ((uintptr_t)token & SN__TOKEN_SERVING) ? (uint8_t)(tag | SN__TAG_SERVING) : tag;
 }
+
+/* The body of a request's handler on the target. */
+typedef void (*sn__req_body)(struct sn__core *c, const struct sn_msg *msg, unsigned from);
+
+/*
+ * smp.c: true when request msg's caller ran in a scheduling group other than the main one;
+ * then body(c, msg, from) is queued as a task of that group (scheduled and charged as the
+ * group's work) instead of running inline in the drain. False: the caller runs body now.
+ */
+bool sn__smp_defer_to_group(struct sn__core *c, const struct sn_msg *msg, unsigned from,
+                            sn__req_body body);
 
 /* smp.c: unlinks and frees k, then fails its promise with err (k's continuation runs). */
 void sn__smp_call_fail(struct sn__core *c, struct sn__call *k, int err);

@@ -55,6 +55,8 @@
 
 #include <stdbool.h>
 
+struct sn_sched_group;
+
 SN_BEGIN_DECLS
 
 struct sn_future;
@@ -97,6 +99,8 @@ struct sn_fiber_opts {
     size_t stack_size;
     /* SN_FIBER_MEASURE_STACK, or 0. Other bits are reserved for later hints: leave them 0. */
     unsigned flags;
+    /* The scheduling group the fiber runs in (include/sn/sched.h); NULL: the spawner's. */
+    struct sn_sched_group *group;
     /*
      * With SN_FIBER_MEASURE_STACK (or SN_FIBER_STACK_CHECK=1): when not NULL, receives the
      * most stack the fiber ever used, in bytes, when it ends (before its future settles).

@@ -10,6 +10,7 @@
 
 #include <sn/common.h>
 #include <sn/mesh.h>
+#include <sn/sched.h>
 
 SN_BEGIN_DECLS
 
@@ -54,6 +55,25 @@ SN_API int sn_metrics_core(unsigned core, struct sn_core_metrics *out);
  * cores). 0, or -EINVAL for bad cores, from == to, no run yet. Any thread.
  */
 SN_API int sn_metrics_queue_delay(unsigned from, unsigned to, struct sn_mesh_delay *out);
+
+/* One scheduling group on one core (include/sn/sched.h). */
+struct sn_sched_group_metrics {
+    uint64_t run_ns;      /* time its tasks ran: thread CPU time while other groups had
+                             tasks queued too, wall time while it ran alone */
+    uint64_t tasks;       /* tasks run */
+    uint64_t queue_len;   /* gauge: tasks queued, as of the core's last choice */
+    /* gauge: the longest time it had tasks queued without running one (from the scheduler's
+     * last clock reading before it became runnable, so it may include part of a loop phase) */
+    uint64_t wait_max_ns;
+};
+
+/*
+ * Copies group g's figures on core `core` into *out (zeros when g never ran there): of the
+ * running reactor, or of the last run once sn_run has returned (kept for runs of up to 64
+ * cores). 0, or -EINVAL (NULL g or out, no such core, no run yet). Any thread.
+ */
+SN_API int sn_metrics_group(unsigned core, const struct sn_sched_group *g,
+                            struct sn_sched_group_metrics *out);
 
 SN_END_DECLS
 

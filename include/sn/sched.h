@@ -77,6 +77,74 @@ SN_API void sn_schedule(struct sn_task *t);
 SN_API int sn_later(void (*fn)(void *arg), void *arg);
 
 /*
+ * Scheduling groups: CPU shares for kinds of work on each core (Seastar's scheduling_group,
+ * Glommio's task queues). Every task runs in a group: tasks, continuations, sn_later
+ * functions, timer callbacks and fibers run in the group of the code that created them
+ * (queued them, attached them, armed them, spawned them), and a cross-core call runs on its
+ * target in the caller's group, unless told otherwise (sn_schedule_in, sn_later_in, the
+ * fiber option `group`). Code outside any of those (the first task of a run, io callbacks,
+ * message handlers) runs in the main group, sn_sched_group_main().
+ *
+ * Each core runs, among its groups with queued tasks, the one that has had the least CPU
+ * time per share (virtual run time), within the loop's task quota: two busy groups with
+ * shares 100 and 300 get 25% and 75% of the time the core spends running tasks, and a group
+ * with nothing queued costs nothing. Work done outside tasks (message handlers, io and timer
+ * callbacks and the continuations they run inline) is not charged to any group; put heavy
+ * work in tasks. Groups are process-wide: created and destroyed on any thread, before a run
+ * or during it, and used on every core.
+ */
+#define SN_SCHED_GROUPS_MAX     32      /* the main group included */
+#define SN_SCHED_GROUP_NAME_MAX 32
+#define SN_SCHED_MAX_SHARES     1000000u
+#define SN_SCHED_DEFAULT_SHARES 1000u   /* the main group's */
+
+struct sn_sched_group;
+
+struct sn_sched_group_config {
+    const char *name; /* copied (cut to SN_SCHED_GROUP_NAME_MAX - 1 bytes); NULL: "group" */
+    unsigned shares;  /* 1 to SN_SCHED_MAX_SHARES */
+};
+
+/*
+ * Makes a group in *out. 0, -EINVAL (NULL cfg or out, shares out of range), -ENOSPC
+ * (SN_SCHED_GROUPS_MAX groups exist), -ENOMEM. Any thread.
+ */
+SN_API int sn_sched_group_create(const struct sn_sched_group_config *cfg,
+                                 struct sn_sched_group **out);
+
+/*
+ * Frees g (NULL or the main group: nothing). Any thread, once no task of g is queued or
+ * running on any core and nothing will start work in it (its id may be reused).
+ */
+SN_API void sn_sched_group_destroy(struct sn_sched_group *g);
+
+/* Changes g's shares (1 to SN_SCHED_MAX_SHARES); every core sees it at its next choice.
+ * 0 or -EINVAL. Any thread. */
+SN_API int sn_sched_group_set_shares(struct sn_sched_group *g, unsigned shares);
+
+/* g's shares and name. Any thread. */
+SN_API unsigned sn_sched_group_shares(const struct sn_sched_group *g);
+SN_API const char *sn_sched_group_name(const struct sn_sched_group *g);
+
+/* The main group (shares SN_SCHED_DEFAULT_SHARES, name "main"). Any thread. */
+SN_API struct sn_sched_group *sn_sched_group_main(void);
+
+/* The group of the code running now. Any reactor core; off a core it aborts. */
+SN_API struct sn_sched_group *sn_sched_group_current(void);
+
+/*
+ * sn_schedule into group g (NULL: the current group, as sn_schedule): t runs in g, and so
+ * does what it creates. Any reactor core; off a core it aborts.
+ */
+SN_API void sn_schedule_in(struct sn_sched_group *g, struct sn_task *t);
+
+/*
+ * sn_later in group g (NULL: the current group): fn runs in g, and what it starts (tasks,
+ * continuations, timers, fibers, cross-core calls) runs in g too. 0 or -EPERM off a core.
+ */
+SN_API int sn_later_in(struct sn_sched_group *g, void (*fn)(void *arg), void *arg);
+
+/*
  * A future that resolves with value 0 in the timer phase of a later loop turn, after the
  * loop has flushed outgoing messages, drained incoming ones and reaped completions: the
  * way for a long producer (a loop of sn_send) to let the core breathe, and to retry after

@@ -1,0 +1,275 @@
+/*
+ * Scheduling groups (include/sn/sched.h): the registry's limits; work inheriting the group of
+ * the code that created it (sn_later, continuations settled from another group, timers,
+ * fibers, cross-core calls); and the shares: two busy groups with shares 100 and 300 on one
+ * core get 25% and 75% of the task time, as the scheduler itself accounts it, and the shares
+ * can change at run time.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <sn.h>
+#include <string.h>
+
+#include "reactor_util.h"
+
+Test(sched_group, registry_limits)
+{
+    struct sn_sched_group *g[SN_SCHED_GROUPS_MAX];
+    struct sn_sched_group_config gc = {.name = "x", .shares = 0};
+    cr_expect_eq(sn_sched_group_create(&gc, &g[0]), -EINVAL);
+    gc.shares = SN_SCHED_MAX_SHARES + 1;
+    cr_expect_eq(sn_sched_group_create(&gc, &g[0]), -EINVAL);
+    gc.shares = 10;
+    cr_expect_eq(sn_sched_group_create(NULL, &g[0]), -EINVAL);
+    unsigned made = 0;
+    while (made < SN_SCHED_GROUPS_MAX && sn_sched_group_create(&gc, &g[made]) == 0)
+        made++;
+    cr_expect_eq(made, SN_SCHED_GROUPS_MAX - 1, "the main group takes one slot: %u", made);
+    cr_expect_eq(sn_sched_group_create(&gc, &g[made]), -ENOSPC);
+    cr_expect_str_eq(sn_sched_group_name(g[0]), "x");
+    cr_expect_eq(sn_sched_group_set_shares(g[0], 77), 0);
+    cr_expect_eq(sn_sched_group_shares(g[0]), 77);
+    cr_expect_eq(sn_sched_group_set_shares(g[0], 0), -EINVAL);
+    for (unsigned i = 0; i < made; i++)
+        sn_sched_group_destroy(g[i]);
+    cr_expect_eq(sn_sched_group_create(&gc, &g[0]), 0, "slots are free again");
+    sn_sched_group_destroy(g[0]);
+    sn_sched_group_destroy(sn_sched_group_main()); /* a no-op */
+    cr_expect_str_eq(sn_sched_group_name(sn_sched_group_main()), "main");
+    cr_expect_eq(sn_sched_group_shares(sn_sched_group_main()), SN_SCHED_DEFAULT_SHARES);
+}
+
+/* ---- inheritance --------------------------------------------------------------------- */
+
+enum {
+    SEEN_LATER,
+    SEEN_CONT,
+    SEEN_TIMER,
+    SEEN_FIBER,
+    SEEN_FIBER_AWAIT,
+    SEEN_FIBER_OPT,
+    SEEN_REMOTE,
+    SEEN_REMOTE_MAIN,
+    SEEN_MAIN_TASK,
+    SEEN_N
+};
+static struct sn_sched_group *seen[SEEN_N];
+static struct sn_sched_group *ga, *gb;
+static struct sn_promise *pending;
+static struct sn_timer timer;
+static struct sn_promise *all_done;
+static unsigned left;
+
+static void one_done(void)
+{
+    if (--left == 0)
+        sn_promise_set(all_done, 0);
+}
+
+static void record_later(void *arg)
+{
+    (void)arg;
+    seen[SEEN_LATER] = sn_sched_group_current();
+    one_done();
+}
+
+static struct sn_future *record_cont(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    seen[SEEN_CONT] = sn_sched_group_current();
+    one_done();
+    return SN_SUCCESS;
+}
+
+static void record_timer(void *arg)
+{
+    (void)arg;
+    seen[SEEN_TIMER] = sn_sched_group_current();
+    one_done();
+}
+
+static int fiber_body(void *arg, uint64_t *value)
+{
+    *value = 0;
+    int slot = (int)(intptr_t)arg;
+    seen[slot] = sn_sched_group_current();
+    if (slot == SEEN_FIBER) {
+        sn_await(sn_sleep(1000), NULL);
+        seen[SEEN_FIBER_AWAIT] = sn_sched_group_current();
+    }
+    one_done();
+    return 0;
+}
+
+static int remote_record(void *arg, uint64_t *value)
+{
+    *value = 0;
+    seen[(intptr_t)arg] = sn_sched_group_current();
+    return 0;
+}
+
+static void remote_done(void *arg, int err, uint64_t v)
+{
+    (void)arg, (void)err, (void)v;
+    one_done();
+}
+
+/* Runs in group A: everything it starts must run in A (or where told). */
+static void in_group_a(void *arg)
+{
+    (void)arg;
+    sn_later(record_later, NULL);
+    struct sn_future *f;
+    pending = sn_promise_new(&f);
+    sn_ignore(sn_then(f, record_cont, NULL));
+    sn_timer_init(&timer, record_timer, NULL);
+    sn_timer_arm(&timer, 1000);
+    sn_ignore(sn_fiber_spawn(fiber_body, (void *)(intptr_t)SEEN_FIBER, NULL));
+    struct sn_fiber_opts o = {.group = gb};
+    sn_ignore(sn_fiber_spawn(fiber_body, (void *)(intptr_t)SEEN_FIBER_OPT, &o));
+    sn_done(sn_call_on(1, remote_record, (void *)(intptr_t)SEEN_REMOTE), remote_done, NULL);
+}
+
+/* Runs in the main group: settles A's promise (its continuation must still run in A). */
+static void in_main(void *arg)
+{
+    (void)arg;
+    seen[SEEN_MAIN_TASK] = sn_sched_group_current();
+    sn_promise_set(pending, 0);
+    sn_done(sn_call_on(1, remote_record, (void *)(intptr_t)SEEN_REMOTE_MAIN), remote_done, NULL);
+}
+
+static struct sn_future *inherit_main(void *arg)
+{
+    (void)arg;
+    struct sn_future *f;
+    all_done = sn_promise_new(&f);
+    left = 7;
+    sn_later_in(ga, in_group_a, NULL);
+    sn_later(in_main, NULL);
+    return f;
+}
+
+Test(sched_group, work_inherits_its_creators_group, .timeout = 60)
+{
+    struct sn_sched_group_config ca = {.name = "a", .shares = 100},
+                                 cb = {.name = "b", .shares = 200};
+    cr_assert_eq(sn_sched_group_create(&ca, &ga), 0);
+    cr_assert_eq(sn_sched_group_create(&cb, &gb), 0);
+    memset(seen, 0, sizeof seen);
+    struct sn_config cfg = test_config(2);
+    cr_assert_eq(sn_run(&cfg, inherit_main, NULL), 0);
+    struct sn_sched_group *main_g = sn_sched_group_main();
+    cr_expect_eq(seen[SEEN_MAIN_TASK], main_g);
+    cr_expect_eq(seen[SEEN_LATER], ga, "sn_later");
+    cr_expect_eq(seen[SEEN_CONT], ga, "continuation settled from the main group");
+    cr_expect_eq(seen[SEEN_TIMER], ga, "timer callback");
+    cr_expect_eq(seen[SEEN_FIBER], ga, "fiber");
+    cr_expect_eq(seen[SEEN_FIBER_AWAIT], ga, "fiber after an await");
+    cr_expect_eq(seen[SEEN_FIBER_OPT], gb, "fiber spawned with .group");
+    cr_expect_eq(seen[SEEN_REMOTE], ga, "cross-core call from A, on the target");
+    cr_expect_eq(seen[SEEN_REMOTE_MAIN], main_g, "cross-core call from main");
+    struct sn_sched_group_metrics m;
+    cr_assert_eq(sn_metrics_group(1, ga, &m), 0);
+    cr_expect_eq(m.tasks, 1, "core 1 ran one task of A (the call): %lu", (unsigned long)m.tasks);
+    cr_assert_eq(sn_metrics_group(0, ga, &m), 0);
+    cr_expect_geq(m.tasks, 4, "core 0 ran A's tasks: %lu", (unsigned long)m.tasks);
+    cr_expect_eq(sn_metrics_group(2, ga, &m), -EINVAL);
+    sn_sched_group_destroy(ga);
+    sn_sched_group_destroy(gb);
+}
+
+/* ---- shares -------------------------------------------------------------------------- */
+
+#define WORKERS 4
+struct worker {
+    struct sn_task task;
+    uint64_t *count;
+};
+static struct worker workers[2][WORKERS];
+static uint64_t counts[2];
+static volatile bool stop_workers;
+static uint64_t spin_for_ns = 20000;
+
+static void work(struct sn_task *t)
+{
+    struct worker *w = SN_CONTAINER_OF(t, struct worker, task);
+    uint64_t end = sn_now_ns() + spin_for_ns;
+    while (sn_now_ns() < end) {
+    }
+    (*w->count)++;
+    if (!stop_workers)
+        sn_schedule(t); /* stays in its group */
+}
+
+static struct sn_sched_group *share_groups[2];
+static struct sn_promise *shares_done;
+static struct sn_sched_group_metrics half[2];
+
+static void end_shares(void *arg)
+{
+    (void)arg;
+    stop_workers = true;
+    sn_promise_set(shares_done, 0);
+}
+
+static struct sn_timer stop_timer, switch_timer;
+
+/* Halfway: note the figures, then make the shares equal. */
+static void switch_shares(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 2; i++)
+        sn_metrics_group(0, share_groups[i], &half[i]);
+    sn_sched_group_set_shares(share_groups[1], 100);
+}
+
+static struct sn_future *shares_main(void *arg)
+{
+    uint64_t ms = (uint64_t)(uintptr_t)arg;
+    struct sn_future *f;
+    shares_done = sn_promise_new(&f);
+    stop_workers = false;
+    for (int g = 0; g < 2; g++)
+        for (int i = 0; i < WORKERS; i++) {
+            workers[g][i].count = &counts[g];
+            sn_task_init(&workers[g][i].task, work);
+            sn_schedule_in(share_groups[g], &workers[g][i].task);
+        }
+    sn_timer_init(&switch_timer, switch_shares, NULL);
+    sn_timer_arm(&switch_timer, ms * 1000000 / 2);
+    sn_timer_init(&stop_timer, end_shares, NULL);
+    sn_timer_arm(&stop_timer, ms * 1000000);
+    return f;
+}
+
+Test(sched_group, shares_100_300_then_equal, .timeout = 60)
+{
+    struct sn_sched_group_config c1 = {.name = "low", .shares = 100},
+                                 c3 = {.name = "high", .shares = 300};
+    cr_assert_eq(sn_sched_group_create(&c1, &share_groups[0]), 0);
+    cr_assert_eq(sn_sched_group_create(&c3, &share_groups[1]), 0);
+    counts[0] = counts[1] = 0;
+    struct sn_config cfg = test_config(1);
+    uint64_t ms = SN_TEST_SLOW ? 1600 : 800;
+    cr_assert_eq(sn_run(&cfg, shares_main, (void *)(uintptr_t)ms), 0);
+    struct sn_sched_group_metrics end[2];
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(sn_metrics_group(0, share_groups[i], &end[i]), 0);
+    /* First half: 100 vs 300. */
+    double low = (double)half[0].run_ns / (double)(half[0].run_ns + half[1].run_ns);
+    cr_expect(low > 0.20 && low < 0.30, "share of the 100-share group: %.3f", low);
+    cr_expect_gt(half[0].tasks, 0);
+    /* Second half: equal shares. */
+    uint64_t d0 = end[0].run_ns - half[0].run_ns, d1 = end[1].run_ns - half[1].run_ns;
+    double eq = (double)d0 / (double)(d0 + d1);
+    cr_expect(eq > 0.43 && eq < 0.57, "share after equalising: %.3f", eq);
+    cr_log_info("shares: %.3f of the time at 100:300, %.3f at 100:100; tasks %lu/%lu", low, eq,
+                (unsigned long)counts[0], (unsigned long)counts[1]);
+    cr_expect_gt(end[0].wait_max_ns, 0, "a contended group waited");
+    cr_expect_eq(end[0].tasks + end[1].tasks, counts[0] + counts[1] + 0,
+                 "tasks counted: %lu + %lu vs %lu + %lu", (unsigned long)end[0].tasks,
+                 (unsigned long)end[1].tasks, (unsigned long)counts[0], (unsigned long)counts[1]);
+    sn_sched_group_destroy(share_groups[0]);
+    sn_sched_group_destroy(share_groups[1]);
+}
