@@ -200,6 +200,8 @@ static void dispatch(struct httpd_conn *h, const struct http_request *req)
         }
     } else if (path_is(p, "/metrics", 8)) {
         httpd_metrics_serve(h, req);
+    } else if (path_is(p, "/healthz", 8)) {
+        httpd_health_serve(h, req, head);
     } else {
         httpd_send_error(h, 404, req->keep_alive, req->minor, head, false);
     }

@@ -185,4 +185,9 @@ bool httpd_static_serve(struct httpd_conn *h, const struct http_request *req, co
 /* Queues the /metrics response (or its head for HEAD). Owner core. */
 void httpd_metrics_serve(struct httpd_conn *h, const struct http_request *req);
 
+/* GET /healthz (apps/httpd/healthz.c): 200 "ok", or 503 "stopping" once the reactor stops. */
+void httpd_health_serve(struct httpd_conn *h, const struct http_request *req, bool head);
+/* The health check's status (200 or 503) and body, as /healthz answers now. Any core. */
+int httpd_health(const char **body);
+
 #endif

@@ -4,6 +4,7 @@
  *   /            "Hello, world!\n"
  *   /static/...  files under --root DIR (404 without it); nothing outside DIR is ever served
  *   /metrics     per-core reactor and httpd counters, Prometheus text format
+ *   /healthz     200 "ok", or 503 "stopping" while the server stops
  *
  * Runs until SIGINT/SIGTERM, then stops gracefully and exits 0.
  *

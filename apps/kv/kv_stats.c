@@ -1,7 +1,8 @@
 /*
  * The "stats" answer: memcached's general stats, in memcached's order, with the store
  * counters summed over the cores (mc_store_stats_add) and the server's own lines (pid, uptime,
- * connections, bytes) between them, then a few lines per core ("core:<i>:<name>", the style
+ * connections, bytes, and "ready", the health check's line: 0 once the server is stopping)
+ * between them, then a few lines per core ("core:<i>:<name>", the style
  * of memcached's "items:<slab>:<name>") so the spread of keys and work over cores can be seen.
  */
 #include "kv.h"
@@ -33,6 +34,8 @@ static int server_lines(struct app_outbuf *b, const struct kv_core_counters *t)
     rc |= mc_reply_stat(b, "uptime", "%ld", (long)(now - kv_srv.started));
     rc |= mc_reply_stat(b, "time", "%ld", (long)now);
     rc |= mc_reply_stat(b, "version", "%s", MC_VERSION);
+    /* The health check's line: 1 while the server takes work, 0 once it is stopping. */
+    rc |= mc_reply_stat_u64(b, "ready", sn_stopping() ? 0 : 1);
     rc |= mc_reply_stat(b, "pointer_size", "%zu", 8 * sizeof(void *));
     rc |= mc_reply_stat(b, "rusage_user", "%ld.%06ld", (long)ru.ru_utime.tv_sec,
                         (long)ru.ru_utime.tv_usec);
