@@ -13,7 +13,8 @@
  *   calls     bench_submit -q (2 pinned cores, calls/s with 1024 in flight) as built from the
  *             tree before groups (bench/groups_base.sh builds it) against this tree's
  *             bench_submit, and this tree's with sampling on against -S (off), interleaved
- *             in rounds; each ratio is the median of the per-round ratios.
+ *             in rounds (the order rotating); each ratio is the median of the per-round
+ *             ratios.
  * The machine is shared and noisy: only the ratios within one run mean anything.
  *
  * Usage: bench_groups [-r rounds] [-t ms_per_phase] [-c calls] [-B base_bench_submit]
@@ -228,19 +229,21 @@ static void calls_phase(const char *self, const char *base, double *vs_base, dou
     const char *args = "-q -r 1 -n 1000";
     int n = 0;
     for (int r = 0; r < rounds; r++) {
-        snprintf(cmd, sizeof cmd, "%s %s -c %ld", base, args, calls);
-        double b = calls_per_s(cmd);
-        snprintf(cmd, sizeof cmd, "%s %s -c %ld", cur, args, calls);
-        double c = calls_per_s(cmd);
-        snprintf(cmd, sizeof cmd, "%s %s -c %ld -S", cur, args, calls);
-        double s = calls_per_s(cmd);
+        /* The order rotates from round to round, so no variant always runs first. */
+        double v[3];
+        for (int i = 0; i < 3; i++) {
+            int which = (r + i) % 3;
+            snprintf(cmd, sizeof cmd, "%s %s -c %ld%s", which == 0 ? base : cur, args, calls,
+                     which == 2 ? " -S" : "");
+            v[which] = calls_per_s(cmd);
+        }
         printf("calls round %d: before groups %.0f/s, groups+sampling %.0f/s, groups without "
                "sampling %.0f/s\n",
-               r + 1, b, c, s);
+               r + 1, v[0], v[1], v[2]);
         fflush(stdout);
-        if (b > 0 && c > 0 && s > 0) {
-            r_base[n] = c / b;
-            r_samp[n] = c / s;
+        if (v[0] > 0 && v[1] > 0 && v[2] > 0) {
+            r_base[n] = v[1] / v[0];
+            r_samp[n] = v[1] / v[2];
             n++;
         }
     }
