@@ -24,7 +24,7 @@ Test(kv_health, stats_has_a_ready_line, .timeout = 60)
 /* In process: the stats text says ready 1 on a running core, ready 0 once the stop began. */
 static int ready_before = -1, ready_after = -1;
 
-static int ready_in(const struct mc_buf *b)
+static int ready_in(const struct app_outbuf *b)
 {
     const char *p = memmem(b->data, b->len, "STAT ready ", 11);
     return p ? p[11] - '0' : -1;
@@ -35,15 +35,15 @@ static struct sn_future *format_around_stop(void *arg)
     (void)arg;
     struct kv_core_snap snap;
     memset(&snap, 0, sizeof snap);
-    struct mc_buf b;
-    mc_buf_init(&b);
+    struct app_outbuf b;
+    app_outbuf_init(&b);
     if (kv_stats_format(&b, &snap, 1) == 0)
         ready_before = ready_in(&b);
     sn_stop(0);
-    mc_buf_clear(&b);
+    app_outbuf_clear(&b);
     if (kv_stats_format(&b, &snap, 1) == 0)
         ready_after = ready_in(&b);
-    mc_buf_free(&b);
+    app_outbuf_free(&b);
     return sn_when_stopped();
 }
 
