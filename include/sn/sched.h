@@ -140,7 +140,8 @@ SN_API void sn_schedule_in(struct sn_sched_group *g, struct sn_task *t);
 
 /*
  * sn_later in group g (NULL: the current group): fn runs in g, and what it starts (tasks,
- * continuations, timers, fibers, cross-core calls) runs in g too. 0 or -EPERM off a core.
+ * continuations, timers, fibers, cross-core calls) runs in g too. 0, or -EPERM on a thread
+ * that is not a core (fn is then never called). Any reactor core (the calling core's queue).
  */
 SN_API int sn_later_in(struct sn_sched_group *g, void (*fn)(void *arg), void *arg);
 
