@@ -50,6 +50,10 @@ enum {
     SEEN_FIBER_OPT,
     SEEN_REMOTE,
     SEEN_REMOTE_MAIN,
+    SEEN_COPY_INLINE,
+    SEEN_COPY_BLOCK,
+    SEEN_GATHER,
+    SEEN_SEND,
     SEEN_MAIN_TASK,
     SEEN_N
 };
@@ -114,6 +118,40 @@ static void remote_done(void *arg, int err, uint64_t v)
     one_done();
 }
 
+/* Copy calls: the payload is the slot to record (inline: 4 bytes; block: 4 bytes + a result). */
+static struct sn_future *copy_record(const void *req, size_t len, void *out, size_t cap)
+{
+    int slot;
+    cr_assert_eq(len, sizeof slot);
+    memcpy(&slot, req, sizeof slot);
+    seen[slot] = sn_sched_group_current();
+    if (cap)
+        memset(out, 0, cap);
+    return sn_ready(cap);
+}
+
+static struct sn_future *gather_record(void *arg)
+{
+    (void)arg;
+    seen[SEEN_GATHER] = sn_sched_group_current();
+    return SN_SUCCESS;
+}
+
+static void send_back(void *arg)
+{
+    (void)arg;
+    one_done();
+}
+
+static void send_record(void *arg)
+{
+    (void)arg;
+    seen[SEEN_SEND] = sn_sched_group_current();
+    cr_assert_eq(sn_send(0, send_back, NULL), 0);
+}
+
+static char copy_out[32];
+
 /* Runs in group A: everything it starts must run in A (or where told). */
 static void in_group_a(void *arg)
 {
@@ -128,6 +166,14 @@ static void in_group_a(void *arg)
     struct sn_fiber_opts o = {.group = gb};
     sn_ignore(sn_fiber_spawn(fiber_body, (void *)(intptr_t)SEEN_FIBER_OPT, &o));
     sn_done(sn_call_on(1, remote_record, (void *)(intptr_t)SEEN_REMOTE), remote_done, NULL);
+    int slot = SEEN_COPY_INLINE;
+    sn_done(sn_submit_copy(1, copy_record, &slot, sizeof slot), remote_done, NULL);
+    slot = SEEN_COPY_BLOCK;
+    sn_done(sn_submit_copy_into(1, copy_record, &slot, sizeof slot, copy_out, sizeof copy_out),
+            remote_done, NULL);
+    static const struct sn_gather others = {.flags = SN_GATHER_SKIP_SELF};
+    sn_done(sn_invoke_on(&others, gather_record, NULL), remote_done, NULL);
+    cr_assert_eq(sn_send(1, send_record, NULL), 0);
 }
 
 /* Runs in the main group: settles A's promise (its continuation must still run in A). */
@@ -144,7 +190,7 @@ static struct sn_future *inherit_main(void *arg)
     (void)arg;
     struct sn_future *f;
     all_done = sn_promise_new(&f);
-    left = 7;
+    left = 11;
     sn_later_in(ga, in_group_a, NULL);
     sn_later(in_main, NULL);
     return f;
@@ -169,9 +215,14 @@ Test(sched_group, work_inherits_its_creators_group, .timeout = 60)
     cr_expect_eq(seen[SEEN_FIBER_OPT], gb, "fiber spawned with .group");
     cr_expect_eq(seen[SEEN_REMOTE], ga, "cross-core call from A, on the target");
     cr_expect_eq(seen[SEEN_REMOTE_MAIN], main_g, "cross-core call from main");
+    cr_expect_eq(seen[SEEN_COPY_INLINE], ga, "inline copy call from A, on the target");
+    cr_expect_eq(seen[SEEN_COPY_BLOCK], ga, "copy call with a block from A, on the target");
+    cr_expect_eq(seen[SEEN_GATHER], ga, "gathering call from A, on the target");
+    cr_expect_eq(seen[SEEN_SEND], ga, "sn_send from A, on the target");
     struct sn_sched_group_metrics m;
     cr_assert_eq(sn_metrics_group(1, ga, &m), 0);
-    cr_expect_eq(m.tasks, 1, "core 1 ran one task of A (the call): %lu", (unsigned long)m.tasks);
+    cr_expect_eq(m.tasks, 5, "core 1 ran five tasks of A (call, 2 copies, gather, send): %lu",
+                 (unsigned long)m.tasks);
     cr_assert_eq(sn_metrics_group(0, ga, &m), 0);
     cr_expect_geq(m.tasks, 4, "core 0 ran A's tasks: %lu", (unsigned long)m.tasks);
     cr_expect_eq(sn_metrics_group(2, ga, &m), -EINVAL);
