@@ -26,7 +26,7 @@
 
 #define RW_MAX (1u << 30) /* bytes per read/write op (the kernel caps one at ~2 GiB) */
 
-enum { OP_OPEN, OP_OPENAT2, OP_READ, OP_WRITE, OP_STAT, OP_FSYNC, OP_CLOSE };
+enum { OP_OPEN, OP_OPENAT2, OP_READ, OP_WRITE, OP_STAT, OP_FSYNC, OP_CLOSE, OP_RENAME, OP_UNLINK };
 
 struct file_op {
     struct sn__io_op op;
@@ -39,6 +39,7 @@ struct file_op {
     struct sn_file_stat *st;
     struct statx stx;
     struct open_how how; /* OP_OPENAT2; read by the kernel when the SQE is submitted */
+    char *path2;         /* OP_RENAME: the new name, stored after `path` */
     char path[];
 };
 
@@ -117,6 +118,8 @@ static bool submit(struct file_op *k)
         io_uring_prep_statx(sqe, k->fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &k->stx);
         break;
     case OP_FSYNC: io_uring_prep_fsync(sqe, k->fd, 0); break;
+    case OP_RENAME: io_uring_prep_renameat(sqe, AT_FDCWD, k->path, AT_FDCWD, k->path2, 0); break;
+    case OP_UNLINK: io_uring_prep_unlinkat(sqe, AT_FDCWD, k->path, 0); break;
     default: io_uring_prep_close(sqe, k->fd); break;
     }
     sn__io_op_init(&k->op, file_cb);
@@ -146,7 +149,7 @@ static void submit_or_wait(struct file_op *k)
 /* Makes a record with a promise and stores its future in *f. NULL when no record was made:
  * *f is then a failed future (-ECANCELED, -ENOMEM). On a core only. */
 static struct file_op *make_op(int kind, int fd, void *buf, size_t len, uint64_t offset,
-                               const char *path, struct sn_future **f)
+                               const char *path, const char *path2, struct sn_future **f)
 {
     *f = NULL;
     if (sn_stopping()) {
@@ -154,10 +157,15 @@ static struct file_op *make_op(int kind, int fd, void *buf, size_t len, uint64_t
         return NULL;
     }
     size_t plen = path ? strlen(path) + 1 : 0;
-    struct file_op *k = calloc(1, sizeof *k + plen);
+    size_t plen2 = path2 ? strlen(path2) + 1 : 0;
+    struct file_op *k = calloc(1, sizeof *k + plen + plen2);
     if (!k) {
         *f = sn_failed(-ENOMEM);
         return NULL;
+    }
+    if (path2) {
+        k->path2 = k->path + plen;
+        memcpy(k->path2, path2, plen2);
     }
     k->kind = kind;
     k->fd = fd;
@@ -177,7 +185,7 @@ static struct sn_future *start(int kind, int fd, void *buf, size_t len, uint64_t
                                const char *path)
 {
     struct sn_future *f;
-    struct file_op *k = make_op(kind, fd, buf, len, offset, path, &f);
+    struct file_op *k = make_op(kind, fd, buf, len, offset, path, NULL, &f);
     if (k)
         submit_or_wait(k);
     return f;
@@ -198,7 +206,7 @@ struct sn_future *sn_file_openat2(int dirfd, const char *path, int flags, unsign
     if (!path)
         return sn_failed(-EINVAL);
     struct sn_future *f = NULL;
-    struct file_op *k = make_op(OP_OPENAT2, dirfd, NULL, 0, 0, path, &f);
+    struct file_op *k = make_op(OP_OPENAT2, dirfd, NULL, 0, 0, path, NULL, &f);
     if (!k)
         return f;
     k->how = (struct open_how){
@@ -241,4 +249,24 @@ struct sn_future *sn_file_close(int fd)
 {
     sn__sched_here(__func__);
     return start(OP_CLOSE, fd, NULL, 0, 0, NULL);
+}
+
+struct sn_future *sn_file_rename(const char *from, const char *to)
+{
+    sn__sched_here(__func__);
+    if (!from || !to)
+        return sn_failed(-EINVAL);
+    struct sn_future *f;
+    struct file_op *k = make_op(OP_RENAME, -1, NULL, 0, 0, from, to, &f);
+    if (k)
+        submit_or_wait(k);
+    return f;
+}
+
+struct sn_future *sn_file_unlink(const char *path)
+{
+    sn__sched_here(__func__);
+    if (!path)
+        return sn_failed(-EINVAL);
+    return start(OP_UNLINK, -1, NULL, 0, 0, path);
 }

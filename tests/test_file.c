@@ -1,7 +1,8 @@
 /*
  * Files through io_uring (include/sn/file.h) on a running reactor: a large file written and
  * read back byte-identical on each core, fstat, reads at and past the end, fsync, close, and
- * the errors of bad paths and fds, openat2 beneath a directory fd and its refusals. Each core runs a small script of steps: every step starts
+ * the errors of bad paths and fds, openat2 beneath a directory fd and its refusals, rename and
+ * unlink. Each core runs a small script of steps: every step starts
  * one operation and its sn_done records the outcome and starts the next step; the test
  * thread checks the records after sn_run returned. Also: more operations at once than the
  * submission queue holds, and operations started while no SQE can be had.
@@ -23,7 +24,7 @@
 #define MAXSTEPS 32
 
 struct script {
-    char path[256];
+    char path[256], moved[264], gone[264];
     uint8_t *data, *back;
     size_t len;
     int fd, fd2;
@@ -66,6 +67,14 @@ enum {
     ST_OPENAT2_ESCAPE,   /* "../" under RESOLVE_BENEATH: -EXDEV */
     ST_OPENAT2_SYMLINK,  /* a symlink under RESOLVE_NO_SYMLINKS: -ELOOP */
     ST_OPENAT2_BADFLAGS, /* an unknown RESOLVE_ bit: -EINVAL */
+    ST_RENAME,           /* f<core> -> f<core>.moved */
+    ST_OPEN_OLD_NAME,    /* f<core> is gone: -ENOENT */
+    ST_RENAME_BACK,      /* f<core>.moved -> f<core> */
+    ST_RENAME_MISSING,   /* -ENOENT */
+    ST_CREATE_GONE,      /* f<core>.gone, made to be removed */
+    ST_CLOSE_GONE,
+    ST_UNLINK,
+    ST_UNLINK_AGAIN,     /* -ENOENT */
     ST_END
 };
 _Static_assert(ST_END <= MAXSTEPS, "raise MAXSTEPS");
@@ -110,6 +119,14 @@ static struct sn_future *op_for(struct script *s)
     case ST_OPENAT2_SYMLINK:
         return sn_file_openat2(dir_fd, "link", O_RDONLY, 0, RESOLVE_NO_SYMLINKS);
     case ST_OPENAT2_BADFLAGS: return sn_file_openat2(dir_fd, "f0", O_RDONLY, 0, 1ull << 62);
+    case ST_RENAME: return sn_file_rename(s->path, s->moved);
+    case ST_OPEN_OLD_NAME: return sn_file_open(s->path, O_RDONLY, 0);
+    case ST_RENAME_BACK: return sn_file_rename(s->moved, s->path);
+    case ST_RENAME_MISSING: return sn_file_rename(s->moved, s->gone);
+    case ST_CREATE_GONE: return sn_file_open(s->gone, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    case ST_CLOSE_GONE: return sn_file_close((int)s->res[ST_CREATE_GONE].value);
+    case ST_UNLINK: return sn_file_unlink(s->gone);
+    case ST_UNLINK_AGAIN: return sn_file_unlink(s->gone);
     default: return sn_failed(-EINVAL); /* not reached: run_step ends at ST_END */
     }
 }
@@ -153,6 +170,8 @@ static void setup(void)
     for (int i = 0; i < 2; i++) {
         memset(&S[i], 0, sizeof S[i]);
         snprintf(S[i].path, sizeof S[i].path, "%s/f%d", dir, i);
+        snprintf(S[i].moved, sizeof S[i].moved, "%.240s.moved", S[i].path);
+        snprintf(S[i].gone, sizeof S[i].gone, "%.240s.gone", S[i].path);
         S[i].len = len;
         S[i].data = malloc(len);
         S[i].back = malloc(len);
@@ -170,6 +189,8 @@ static void teardown(void)
     unlink(link_path);
     for (int i = 0; i < 2; i++) {
         unlink(S[i].path);
+        unlink(S[i].moved);
+        unlink(S[i].gone);
         free(S[i].data);
         free(S[i].back);
     }
@@ -211,6 +232,16 @@ Test(file, write_read_stat_errors_on_each_core, .init = setup, .fini = teardown,
         cr_assert_eq(s->res[ST_OPENAT2_ESCAPE].err, -EXDEV);
         cr_assert_eq(s->res[ST_OPENAT2_SYMLINK].err, -ELOOP);
         cr_assert_eq(s->res[ST_OPENAT2_BADFLAGS].err, -EINVAL);
+        cr_assert_eq(s->res[ST_RENAME].err, 0);
+        cr_assert_eq(s->res[ST_OPEN_OLD_NAME].err, -ENOENT, "the old name is gone");
+        cr_assert_eq(s->res[ST_RENAME_BACK].err, 0);
+        cr_assert_eq(s->res[ST_RENAME_MISSING].err, -ENOENT);
+        cr_assert_eq(s->res[ST_CREATE_GONE].err, 0);
+        cr_assert_eq(s->res[ST_CLOSE_GONE].err, 0);
+        cr_assert_eq(s->res[ST_UNLINK].err, 0);
+        cr_assert_eq(s->res[ST_UNLINK_AGAIN].err, -ENOENT, "unlinked");
+        cr_assert_eq(access(s->gone, F_OK), -1);
+        cr_assert_eq(access(s->moved, F_OK), -1);
     }
     /* What the reactor wrote is on disk. */
     FILE *f = fopen(S[1].path, "rb");
@@ -246,6 +277,18 @@ static void close_off_core(void *arg)
     sn_ignore(sn_file_close(0));
 }
 
+static void rename_off_core(void *arg)
+{
+    (void)arg;
+    sn_ignore(sn_file_rename("/nonexistent-a", "/nonexistent-b"));
+}
+
+static void unlink_off_core(void *arg)
+{
+    (void)arg;
+    sn_ignore(sn_file_unlink("/nonexistent-a"));
+}
+
 Test(file, off_core_aborts)
 {
     cr_expect(au_aborts_with(open_off_core, NULL, "libsn: sn_file_open called off a reactor core"));
@@ -253,6 +296,10 @@ Test(file, off_core_aborts)
                              "libsn: sn_file_openat2 called off a reactor core"));
     cr_expect(au_aborts_with(read_off_core, NULL, "libsn: sn_file_read called off a reactor core"));
     cr_expect(au_aborts_with(close_off_core, NULL, "libsn: sn_file_close called off a reactor core"));
+    cr_expect(au_aborts_with(rename_off_core, NULL,
+                             "libsn: sn_file_rename called off a reactor core"));
+    cr_expect(au_aborts_with(unlink_off_core, NULL,
+                             "libsn: sn_file_unlink called off a reactor core"));
 }
 
 /* ---- more at once than the SQ holds, and no SQE at all for a while ------------------------ */

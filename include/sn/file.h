@@ -85,6 +85,20 @@ SN_API SN_MUST_USE struct sn_future *sn_file_fsync(int fd);
 /* Closes fd; the value is 0. The fd must have no operation in flight. */
 SN_API SN_MUST_USE struct sn_future *sn_file_close(int fd);
 
+/*
+ * renameat(AT_FDCWD, from, AT_FDCWD, to): atomically replaces `to` (the last step of writing
+ * a file crash-safely: write a temporary, fsync it, rename it, fsync the directory). The
+ * value is 0. Errors as rename(2): -ENOENT, -EXDEV across file systems, -EISDIR, ...; -EINVAL
+ * on a kernel without IORING_OP_RENAMEAT (before 5.11).
+ */
+SN_API SN_MUST_USE struct sn_future *sn_file_rename(const char *from, const char *to);
+
+/*
+ * unlinkat(AT_FDCWD, path, 0): removes a name that is not a directory; the value is 0.
+ * Errors as unlink(2) (-ENOENT, -EISDIR, ...); -EINVAL before Linux 5.11.
+ */
+SN_API SN_MUST_USE struct sn_future *sn_file_unlink(const char *path);
+
 SN_END_DECLS
 
 #endif
