@@ -205,6 +205,11 @@ static bool is_expired(const struct mc_item *it, uint32_t now)
     return it->exptime != 0 && it->exptime <= now;
 }
 
+bool mc__is_live(const struct mc_store *s, const struct mc_item *it, uint32_t now)
+{
+    return !is_flushed(s, it, now) && !is_expired(it, now);
+}
+
 struct mc_item *mc__find_live(struct mc_store *s, const char *key, size_t nkey, uint32_t hv,
                               uint32_t now, enum mc_miss *why)
 {
@@ -246,6 +251,9 @@ static struct mc_item *evict_candidate(struct mc_store *s, const struct mc_item 
         if (!victim || !(victim->iflags & MC_ITEM_ACTIVE) || rescued == MC_RESCUE_MAX)
             return victim;
         victim->iflags &= (uint8_t)~MC_ITEM_ACTIVE;
+        /* The walk goes on from the next newer item (the moved one is met again at the front). */
+        if (s->walk_at == victim && sn_list_first(&s->lru) != &victim->lru)
+            mc__walk_leave(s, victim);
         sn_list_move_front(&s->lru, &victim->lru);
     }
 }
@@ -301,6 +309,7 @@ void mc__item_free(struct mc_store *s, struct mc_item *it)
 void mc__link(struct mc_store *s, struct mc_item *it)
 {
     it->epoch = s->epoch;
+    it->iflags = (uint8_t)((it->iflags & ~MC_ITEM_WALKED) | s->walk_mark);
     struct mc_item **b = bucket(s, it->hv);
     it->hnext = *b;
     *b = it;
@@ -314,6 +323,8 @@ void mc__link(struct mc_store *s, struct mc_item *it)
 
 void mc__unlink(struct mc_store *s, struct mc_item *it)
 {
+    if (s->walk_at == it)
+        mc__walk_leave(s, it);
     hash_remove(s, it);
     sn_list_remove(&it->lru);
     s->bytes -= item_size(it);
@@ -329,8 +340,10 @@ void mc__unlink_all(struct mc_store *s)
 
 void mc__replace(struct mc_store *s, struct mc_item *old, struct mc_item *new_it)
 {
+    uint8_t walked = old->iflags & MC_ITEM_WALKED;
     mc__unlink(s, old);
     mc__link(s, new_it);
+    new_it->iflags = (uint8_t)((new_it->iflags & ~MC_ITEM_WALKED) | walked);
 }
 
 void mc__store(struct mc_store *s, struct mc_item *old, struct mc_item *it, uint64_t new_cas)

@@ -300,6 +300,72 @@ void mc_store_stats_reset(struct mc_store *s);
  */
 void mc_store_stats_add(struct mc_store_stats *dst, const struct mc_store_stats *src);
 
+/* ---- snapshots (mc_store_snap.c) ---- */
+
+/* The item state bits a snapshot keeps (and mc_store_load restores). */
+#define MC_ITEM_SAVED_BITS                                                                         \
+    (MC_ITEM_FETCHED | MC_ITEM_STALE | MC_ITEM_TOKEN_SENT | MC_ITEM_KEY_BINARY)
+
+/*
+ * A walk over the store's items for a snapshot, oldest (LRU tail) first, which the owner may
+ * interleave with any other call on the store (a core writes its snapshot in pieces while it
+ * goes on serving). What a walk returns, as of the moment it reaches each key:
+ *   - every key that was live when the walk began and is still live when the walk reaches
+ *     it, exactly once, with its value and state at that moment (a key changed before the walk
+ *     got to it is returned with its newest value);
+ *   - no key twice: an item the walk returned and that is changed or fetched afterwards is
+ *     not returned again;
+ *   - no key created after the walk began (a later snapshot has it), no dead item.
+ * One walk at a time; mc_store_walk_begin during a walk ends the old one first. Items
+ * returned are valid until the next call that can change the store. Owner only.
+ */
+void mc_store_walk_begin(struct mc_store *s);
+
+/* The walk's next item, or NULL when it is over (the walk then ends by itself). */
+const struct mc_item *mc_store_walk_next(struct mc_store *s);
+
+/* Ends a walk early (an abandoned snapshot); O(items not walked yet). No walk: nothing. */
+void mc_store_walk_end(struct mc_store *s);
+
+/* An item as a snapshot carries it: key and value are borrowed for the call. */
+struct mc_item_image {
+    const char *key;
+    size_t nkey;
+    const char *value;
+    size_t nbytes;
+    uint64_t cas;     /* kept as is (0: a fresh one) */
+    uint32_t flags;
+    uint32_t exptime; /* absolute unix seconds, 0 = never */
+    uint32_t time;    /* unix seconds of the last access */
+    uint8_t iflags;   /* MC_ITEM_SAVED_BITS; other bits are ignored */
+};
+
+/*
+ * Links a snapshot's item at the LRU front, in place of any item with the same key, evicting
+ * from the LRU tail when over the memory limit (load oldest first to keep the LRU order). It
+ * does not count as a client's store (total_items) and takes no cas unique of its own; raise
+ * the cas sequence with mc_store_cas_raise afterwards. Results: MC_STORED; MC_NOT_STORED for
+ * an item already expired at the store's clock or a bad key length; MC_TOO_LARGE for an item
+ * over item_max; MC_NO_MEMORY. Owner only.
+ */
+enum mc_result mc_store_load(struct mc_store *s, const struct mc_item_image *im);
+
+/* The sequence the next cas unique is made from (see the top). Owner only. */
+uint64_t mc_store_cas_seq(const struct mc_store *s);
+
+/*
+ * Makes the sequence at least `seq` (clamped so that uniques stay below 2^64): after a load,
+ * the largest sequence any store of the saved run had, so new uniques differ from every
+ * loaded one whatever core it came from. Owner only.
+ */
+void mc_store_cas_raise(struct mc_store *s, uint64_t seq);
+
+/* A delayed flush_all still to come (unix seconds), or 0. Owner only. */
+uint32_t mc_store_pending_flush(const struct mc_store *s);
+
+/* Restores a delayed flush_all saved by a snapshot: a moment in the past does nothing. */
+void mc_store_restore_flush(struct mc_store *s, uint32_t at);
+
 /* memcached's word for a result ("STORED", "NOT_FOUND", ...); "" for MC_DELTA_OK. */
 const char *mc_result_str(enum mc_result r);
 

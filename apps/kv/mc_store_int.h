@@ -41,7 +41,20 @@ struct mc_store {
     void *now_arg;
     struct mc_arena arena;
     struct mc_store_stats st;
+    /* The snapshot walk (mc_store_snap.c): an item is visited when its MC_ITEM_WALKED bit
+     * equals walk_mark; walk_begin flips walk_mark, so every item then is unvisited. */
+    struct mc_item *walk_at; /* the next item to look at (oldest first), NULL at the end */
+    bool walking;
+    uint8_t walk_mark; /* 0 or MC_ITEM_WALKED */
 };
+
+/*
+ * iflags bit of the snapshot walk: not an item state (snapshots do not keep it). A new key
+ * gets the store's walk_mark (visited: a walk does not save keys newer than itself); an item
+ * that replaces another inherits the old one's bit (the walk saves the key's newest value
+ * when it has not reached the key yet, and nothing more when it has).
+ */
+#define MC_ITEM_WALKED 0x80
 
 /* Why a lookup found nothing. */
 enum mc_miss { MC_MISS_NONE, MC_MISS_EXPIRED, MC_MISS_FLUSHED };
@@ -135,5 +148,11 @@ uint64_t mc__next_cas(struct mc_store *s);
 
 /* The clock clamped into the 32-bit unix time items keep. */
 uint32_t mc__now32(const struct mc_store *s);
+
+/* Neither expired nor flushed at `now`. */
+bool mc__is_live(const struct mc_store *s, const struct mc_item *it, uint32_t now);
+
+/* The walk's side of an item leaving its LRU place (unlink, or a move to the front). */
+void mc__walk_leave(struct mc_store *s, struct mc_item *it);
 
 #endif

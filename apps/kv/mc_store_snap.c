@@ -1,0 +1,119 @@
+/*
+ * The per-core store's side of snapshots: the walk that a core's snapshot writer takes the
+ * items from while the store goes on serving, and the load of a snapshot's items at start-up
+ * with the cas sequence and a pending delayed flush_all. See mc_store.h ("snapshots") for the
+ * contract and mc_store_int.h (MC_ITEM_WALKED) for how the walk tells visited items apart.
+ */
+#include "mc_store_int.h"
+
+#include <string.h>
+
+/* Largest sequence whose uniques (seq << MC_CAS_CORE_BITS | core) fit in 64 bits. */
+#define MC_SEQ_MAX ((UINT64_MAX >> MC_CAS_CORE_BITS) - 1)
+
+/* The next newer item in the LRU (towards the front), or NULL. */
+static struct mc_item *newer(struct mc_store *s, struct mc_item *it)
+{
+    struct sn_list_node *n = sn_list_prev(&s->lru, &it->lru);
+    return n ? SN_CONTAINER_OF(n, struct mc_item, lru) : NULL;
+}
+
+static bool visited(const struct mc_store *s, const struct mc_item *it)
+{
+    return (it->iflags & MC_ITEM_WALKED) == s->walk_mark;
+}
+
+static void mark_visited(struct mc_store *s, struct mc_item *it)
+{
+    it->iflags = (uint8_t)((it->iflags & ~MC_ITEM_WALKED) | s->walk_mark);
+}
+
+void mc__walk_leave(struct mc_store *s, struct mc_item *it)
+{
+    s->walk_at = newer(s, it);
+}
+
+void mc_store_walk_begin(struct mc_store *s)
+{
+    mc_store_walk_end(s);
+    s->walk_mark ^= MC_ITEM_WALKED; /* every item is unvisited now */
+    struct sn_list_node *oldest = sn_list_last(&s->lru);
+    s->walk_at = oldest ? SN_CONTAINER_OF(oldest, struct mc_item, lru) : NULL;
+    s->walking = true;
+}
+
+const struct mc_item *mc_store_walk_next(struct mc_store *s)
+{
+    uint32_t now = mc__now32(s);
+    while (s->walk_at) {
+        struct mc_item *it = s->walk_at;
+        s->walk_at = newer(s, it);
+        if (visited(s, it))
+            continue; /* returned already and moved to the front since, or new */
+        mark_visited(s, it);
+        if (mc__is_live(s, it, now))
+            return it;
+    }
+    s->walking = false;
+    return NULL;
+}
+
+void mc_store_walk_end(struct mc_store *s)
+{
+    /* Outside a walk every item must count as visited, so the next walk's flip sees all. */
+    for (struct mc_item *it = s->walk_at; it; it = newer(s, it))
+        mark_visited(s, it);
+    s->walk_at = NULL;
+    s->walking = false;
+}
+
+enum mc_result mc_store_load(struct mc_store *s, const struct mc_item_image *im)
+{
+    if (im->nkey == 0 || im->nkey > MC_KEY_MAX)
+        return MC_NOT_STORED;
+    if (im->exptime != 0 && im->exptime <= mc__now32(s))
+        return MC_NOT_STORED;
+    if (mc_item_size(im->nkey, im->nbytes) > s->item_max)
+        return MC_TOO_LARGE;
+    uint32_t hv = mc__hash(im->key, im->nkey);
+    struct mc_item *old = mc__find(s, im->key, im->nkey, hv);
+    struct mc_item *it = mc__item_alloc(s, im->key, im->nkey, hv, im->nbytes, old);
+    if (!it)
+        return MC_NO_MEMORY;
+    memcpy(it->data + it->nkey, im->value, im->nbytes);
+    it->flags = im->flags;
+    it->exptime = im->exptime;
+    it->iflags = im->iflags & MC_ITEM_SAVED_BITS;
+    uint64_t seq = s->seq;
+    mc__store(s, old, it, im->cas);
+    it->time = im->time; /* after the link: the item keeps its own access time */
+    s->seq = seq;        /* the link's fresh unique was not needed (im->cas) or not given */
+    if (!im->cas)
+        it->cas = mc__next_cas(s);
+    s->st.total_items--; /* not a client's store */
+    return MC_STORED;
+}
+
+uint64_t mc_store_cas_seq(const struct mc_store *s)
+{
+    return s->seq;
+}
+
+void mc_store_cas_raise(struct mc_store *s, uint64_t seq)
+{
+    if (seq > MC_SEQ_MAX)
+        seq = MC_SEQ_MAX;
+    if (seq > s->seq)
+        s->seq = seq;
+}
+
+uint32_t mc_store_pending_flush(const struct mc_store *s)
+{
+    return s->flush_at > mc__now32(s) ? s->flush_at : 0;
+}
+
+void mc_store_restore_flush(struct mc_store *s, uint32_t at)
+{
+    if (at > mc__now32(s) && at > s->flush_at)
+        s->flush_at = at;
+}
