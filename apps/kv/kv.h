@@ -62,6 +62,9 @@ struct kv_opts {
     unsigned max_conns;      /* -c, whole server */
     unsigned metrics_port;   /* 0: no metrics listener */
     unsigned idle_ms;        /* --idle-ms: close connections idle this long; 0: never */
+    const char *snapshot_dir; /* --snapshot DIR: NULL when not given */
+    unsigned snapshot_every;  /* --snapshot-every S: seconds; 0: only at SIGTERM/SIGINT */
+    bool snapshot_strict;     /* --snapshot-strict: refuse to start with a bad snapshot */
     bool quiet;
 };
 

@@ -146,8 +146,10 @@ void kv_snap_parser_init(struct kv_snap_parser *p, char **chunk, size_t *clen, u
 static void release_behind(struct kv_snap_parser *p)
 {
     while (p->ci < p->nchunks && p->off == p->clen[p->ci]) {
-        free(p->chunk[p->ci]);
-        p->chunk[p->ci] = NULL;
+        if (!p->keep) {
+            free(p->chunk[p->ci]);
+            p->chunk[p->ci] = NULL;
+        }
         p->ci++;
         p->off = 0;
     }
@@ -250,6 +252,25 @@ void kv_snap_parser_free(struct kv_snap_parser *p)
     free(p->clen);
     free(p->scratch);
     *p = (struct kv_snap_parser){0};
+}
+
+int kv_snap_validate(char **chunk, size_t *clen, unsigned n, uint64_t items, char *why)
+{
+    struct kv_snap_parser p;
+    struct mc_item_image im;
+    kv_snap_parser_init(&p, chunk, clen, n);
+    p.keep = true;
+    int rc;
+    while ((rc = kv_snap_parse_next(&p, &im, why)) > 0)
+        ;
+    free(p.scratch);
+    if (rc == 0 && p.records != items) {
+        snprintf(why, KV_SNAP_WHY_MAX,
+                 "%" PRIu64 " records where the header says %" PRIu64 ": corrupted", p.records,
+                 items);
+        rc = -EBADMSG;
+    }
+    return rc;
 }
 
 /* ---- manifest ---- */

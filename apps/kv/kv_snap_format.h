@@ -90,6 +90,7 @@ struct kv_snap_parser {
     size_t off;    /* offset in it */
     uint64_t left; /* stream bytes not read yet */
     uint64_t records;
+    bool keep;     /* set by kv_snap_validate: read without freeing the chunks */
     char *scratch; /* a record's key and value that cross chunks, gathered */
     size_t scratch_cap;
     char hdr[KV_SNAP_REC_HDR]; /* the last record's header, as read */
@@ -115,6 +116,14 @@ size_t kv_snap_parser_copy(const struct kv_snap_parser *p, const struct mc_item_
 
 /* Frees whatever the parser still holds. */
 void kv_snap_parser_free(struct kv_snap_parser *p);
+
+/*
+ * Reads every record of the stream in chunk[0..n) without keeping any and without freeing
+ * the chunks: 0 when all parse and there are exactly `items` of them, else -EBADMSG with a
+ * reason (or -ENOMEM). A file whose checksum holds is checked so before any of its items is
+ * loaded, so that a file is loaded whole or not at all.
+ */
+int kv_snap_validate(char **chunk, size_t *clen, unsigned n, uint64_t items, char *why);
 
 /* ---- the manifest ---- */
 

@@ -2,12 +2,17 @@
  * sn-kv: a memcached-compatible (text and meta protocols) key-value server, sharded over the
  * reactor's cores. Every key belongs to one core, chosen by the partitioner; a connection's
  * core runs the commands on its own keys inline and sends the others to their owners,
- * answering in request order (see kv.h). Runs until SIGINT/SIGTERM, then stops gracefully and exits 0.
+ * answering in request order (see kv.h). Runs until SIGINT/SIGTERM, then stops gracefully and
+ * exits 0. With --snapshot DIR it loads DIR's snapshot before it accepts, and writes one at
+ * SIGINT/SIGTERM (its stop hook; also every --snapshot-every seconds) before the cores stop
+ * (kv_snap.h).
  *
  *   sn-kv [--port N] [--listen ADDR] [-m MB] [-I SIZE] [-c N] [--partitioner NAME]
- *         [--metrics-port N] [--idle-ms N] [libsn options: --smp, --cpuset, --unpinned, ...]
+ *         [--metrics-port N] [--idle-ms N] [--snapshot DIR [--snapshot-every S]
+ *         [--snapshot-strict]] [libsn options: --smp, --cpuset, --unpinned, ...]
  */
 #include "kv.h"
+#include "kv_snap.h"
 
 #include "apps/common/cli.h"
 
@@ -17,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: sn-kv [options] [libsn options]\n"
@@ -30,6 +37,11 @@ static const char usage[] =
     "  --metrics-port N        serve Prometheus text at http://ADDR:N/metrics\n"
     "  --idle-ms N             close connections with no traffic for N ms (default 0 = never,\n"
     "                          like memcached's idle_timeout)\n"
+    "  --snapshot DIR          load DIR's snapshot at start; write one at SIGTERM/SIGINT\n"
+    "                          (every core its own file, in parallel; crash-safe)\n"
+    "  --snapshot-every S      also write one every S seconds while serving\n"
+    "  --snapshot-strict       refuse to start when the snapshot is damaged (default:\n"
+    "                          say why and start without the items it cannot read)\n"
     "  -q, --quiet             no start-up line on stdout\n";
 
 static int bad(const char *opt, const char *what, const char *val)
@@ -84,6 +96,13 @@ static int parse_one(int c, const char *arg)
             return bad("--idle-ms", "milliseconds from 0 to 1073741824", arg);
         o->idle_ms = (unsigned)v;
         return 0;
+    case 'S': o->snapshot_dir = arg; return 0;
+    case 'E':
+        if (app_parse_u64(arg, 1u << 30, &v) < 0 || v == 0)
+            return bad("--snapshot-every", "seconds from 1 to 1073741824", arg);
+        o->snapshot_every = (unsigned)v;
+        return 0;
+    case 'T': o->snapshot_strict = true; return 0;
     case 'q': o->quiet = true; return 0;
     }
     fputs(usage, stderr);
@@ -101,6 +120,9 @@ static int parse_args(int argc, char **argv)
         {"partitioner", required_argument, NULL, 'P'},
         {"metrics-port", required_argument, NULL, 'M'},
         {"idle-ms", required_argument, NULL, 'i'},
+        {"snapshot", required_argument, NULL, 'S'},
+        {"snapshot-every", required_argument, NULL, 'E'},
+        {"snapshot-strict", no_argument, NULL, 'T'},
         {"quiet", no_argument, NULL, 'q'},
         {0, 0, 0, 0},
     };
@@ -117,7 +139,26 @@ static int parse_args(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "p:l:m:I:c:q", longopts, NULL)) != -1)
         if (parse_one(c, optarg) < 0)
             return SN_CONFIG_EXIT_USAGE;
+    if ((o->snapshot_every || o->snapshot_strict) && !o->snapshot_dir) {
+        fprintf(stderr, "sn-kv: --snapshot-every and --snapshot-strict need --snapshot DIR\n");
+        return SN_CONFIG_EXIT_USAGE;
+    }
     return app_check_args("sn-kv", argc, argv, o->host);
+}
+
+/* --snapshot DIR: made when missing (one level), and it must be a directory we can write. */
+static int snapshot_dir_ready(const char *dir)
+{
+    struct stat st;
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        fprintf(stderr, "sn-kv: --snapshot %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) < 0) {
+        fprintf(stderr, "sn-kv: --snapshot %s: not a directory this user can write\n", dir);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- start-up on core 0 ------------------------------------------------------------------ */
@@ -189,11 +230,37 @@ static struct sn_future *listen_all(void *arg, uint64_t value)
     return sn_then_wrapped(sn_listen(&cfg), listening, NULL);
 }
 
-/* The app's start hook: every core's store, then the listeners. The reactor closes them. */
+static struct sn_future *snapshot_load(void *arg, uint64_t value)
+{
+    (void)arg;
+    (void)value;
+    return kv_snap_start(); /* the snapshot is in before clients come */
+}
+
+/*
+ * The app's start hook: every core's store, the snapshot (--snapshot), then the listeners.
+ * The reactor closes the listeners that the stop hook leaves open.
+ */
 static struct sn_future *kv_start(void *arg)
 {
     (void)arg;
-    return sn_then(kv_server_start(), listen_all, NULL);
+    struct sn_future *f = sn_then(kv_server_start(), snapshot_load, NULL);
+    return sn_then(f, listen_all, NULL);
+}
+
+/*
+ * The app's stop hook (SIGTERM, SIGINT or sn_stop; every core still runs): no new clients,
+ * then the final snapshot with --snapshot. A failed snapshot fails the stop (exit code 1; its
+ * message said why) and the previous snapshot stays.
+ */
+static struct sn_future *kv_stop(void *arg)
+{
+    (void)arg;
+    if (kv_srv.listener) {
+        sn_ignore(sn_listener_close(kv_srv.listener));
+        kv_srv.listener = NULL;
+    }
+    return kv_snap_stop();
 }
 
 /* The partitioner that maps keys to cores, one partition per core the run will start. */
@@ -227,10 +294,13 @@ int main(int argc, char **argv)
     rc = parse_args(argc, argv);
     if (rc != SN_CONFIG_CONTINUE)
         return rc;
+    if (kv_srv.opt.snapshot_dir && snapshot_dir_ready(kv_srv.opt.snapshot_dir) < 0)
+        return 1;
     rc = make_partitioner(&cfg);
     if (rc == 0) {
         signal(SIGPIPE, SIG_IGN);
-        struct sn_app app = {.name = "sn-kv", .start = kv_start, .partition = kv_srv.part};
+        struct sn_app app = {
+            .name = "sn-kv", .start = kv_start, .stop = kv_stop, .partition = kv_srv.part};
         rc = sn_app_run(&cfg, &app); /* 0 after SIGINT/SIGTERM */
     }
     kv_server_free();
