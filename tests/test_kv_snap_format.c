@@ -222,6 +222,41 @@ Test(kv_snap_format, damaged_records_are_refused)
     free(it);
 }
 
+Test(kv_snap_format, validate_reads_all_and_keeps_the_chunks)
+{
+    struct mc_item *items[20];
+    size_t total = 0;
+    for (int i = 0; i < 20; i++) {
+        items[i] = make_item(1 + rnd(40), rnd(3000));
+        total += kv_snap_record_size(items[i]);
+    }
+    char *stream = malloc(total);
+    for (size_t i = 0, at = 0; i < 20; i++) {
+        kv_snap_record_put(stream + at, items[i]);
+        at += kv_snap_record_size(items[i]);
+    }
+    char why[KV_SNAP_WHY_MAX];
+    struct kv_snap_parser p;
+    cut(stream, total, 1000, &p);
+    cr_assert_eq(kv_snap_validate(p.chunk, p.clen, p.nchunks, 20, why), 0, "%s", why);
+    cr_assert_eq(kv_snap_validate(p.chunk, p.clen, p.nchunks, 21, why), -EBADMSG);
+    cr_assert_str_eq(why, "20 records where the header says 21: corrupted");
+    struct mc_item_image im;
+    for (int i = 0; i < 20; i++) { /* the chunks are all still there */
+        cr_assert_eq(kv_snap_parse_next(&p, &im, why), 1);
+        cr_assert(same(items[i], &im));
+    }
+    kv_snap_parser_free(&p);
+    stream[KV_SNAP_REC_HDR + items[0]->nkey + items[0]->nbytes + 24] = 0; /* record 2's key */
+    cut(stream, total, 1000, &p);
+    cr_assert_eq(kv_snap_validate(p.chunk, p.clen, p.nchunks, 20, why), -EBADMSG);
+    cr_assert_str_eq(why, "record 2: bad key length: corrupted");
+    kv_snap_parser_free(&p);
+    for (int i = 0; i < 20; i++)
+        free(items[i]);
+    free(stream);
+}
+
 /* ---- manifest and names ---- */
 
 static const struct kv_snap_manifest sample_manifest = {

@@ -254,22 +254,41 @@ void kv_snap_parser_free(struct kv_snap_parser *p)
     *p = (struct kv_snap_parser){0};
 }
 
-int kv_snap_validate(char **chunk, size_t *clen, unsigned n, uint64_t items, char *why)
+void kv_snap_validate_begin(struct kv_snap_parser *p, char **chunk, size_t *clen, unsigned n)
 {
-    struct kv_snap_parser p;
+    kv_snap_parser_init(p, chunk, clen, n);
+    p->keep = true;
+}
+
+int kv_snap_validate_step(struct kv_snap_parser *p, unsigned max, uint64_t items, char *why)
+{
     struct mc_item_image im;
-    kv_snap_parser_init(&p, chunk, clen, n);
-    p.keep = true;
-    int rc;
-    while ((rc = kv_snap_parse_next(&p, &im, why)) > 0)
-        ;
-    free(p.scratch);
-    if (rc == 0 && p.records != items) {
+    int rc = 1;
+    for (unsigned i = 0; i < max && rc > 0; i++)
+        rc = kv_snap_parse_next(p, &im, why);
+    if (rc == 0 && p->records != items) {
         snprintf(why, KV_SNAP_WHY_MAX,
-                 "%" PRIu64 " records where the header says %" PRIu64 ": corrupted", p.records,
+                 "%" PRIu64 " records where the header says %" PRIu64 ": corrupted", p->records,
                  items);
         rc = -EBADMSG;
     }
+    return rc;
+}
+
+void kv_snap_validate_end(struct kv_snap_parser *p)
+{
+    free(p->scratch);
+    *p = (struct kv_snap_parser){0};
+}
+
+int kv_snap_validate(char **chunk, size_t *clen, unsigned n, uint64_t items, char *why)
+{
+    struct kv_snap_parser p;
+    kv_snap_validate_begin(&p, chunk, clen, n);
+    int rc;
+    while ((rc = kv_snap_validate_step(&p, 4096, items, why)) > 0)
+        ;
+    kv_snap_validate_end(&p);
     return rc;
 }
 

@@ -125,6 +125,16 @@ void kv_snap_parser_free(struct kv_snap_parser *p);
  */
 int kv_snap_validate(char **chunk, size_t *clen, unsigned n, uint64_t items, char *why);
 
+/*
+ * The same in steps (a loading core checks a big file across loop turns): begin, then step
+ * until it returns 0 (all read, `items` of them) or a negative errno as kv_snap_validate; 1
+ * means `max` more records were read and there are more. End frees what the check used (the
+ * chunks stay the caller's).
+ */
+void kv_snap_validate_begin(struct kv_snap_parser *p, char **chunk, size_t *clen, unsigned n);
+int kv_snap_validate_step(struct kv_snap_parser *p, unsigned max, uint64_t items, char *why);
+void kv_snap_validate_end(struct kv_snap_parser *p);
+
 /* ---- the manifest ---- */
 
 struct kv_snap_manifest {

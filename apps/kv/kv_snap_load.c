@@ -2,10 +2,10 @@
  * One core loads its share of a snapshot at start-up, before the listener accepts: the data
  * files C with C % ncores == its id (so any core count can read a snapshot of any other). A
  * file is read whole into 1 MiB chunks (KV_SNAP_QUEUE reads in flight), its body checksum
- * compared as the chunks arrive in order, its records checked (kv_snap_validate), and only
- * then loaded, oldest first, in pieces across loop turns: an item this core owns goes into its
- * store, any other is copied into a batch for its owner core (sent when 256 KiB are ready,
- * and at the end). A file that fails any check loads nothing; its one-line message says why
+ * compared as the chunks arrive in order, its records checked (kv_snap_validate_step, in
+ * pieces), and only then loaded, oldest first, in pieces across loop turns: an item this core owns
+ * goes into its store, any other is copied into a batch for its owner core (sent when 256 KiB are
+ * ready, and at the end). A file that fails any check loads nothing; its one-line message says why
  * (with --snapshot-strict the core's load fails instead). The core's future settles once its
  * files are done and every batch it sent was loaded by its owner.
  */
@@ -196,8 +196,7 @@ static void file_free(struct loader *l)
     l->clen = NULL;
     l->ready = NULL;
     if (l->validating) {
-        free(l->parser.scratch); /* the chunks are still ours */
-        l->parser = (struct kv_snap_parser){0};
+        kv_snap_validate_end(&l->parser); /* the chunks are still ours */
         l->validating = false;
     }
     kv_snap_parser_free(&l->parser);
@@ -237,6 +236,7 @@ static void file_error(struct loader *l, const char *what, int err)
 }
 
 static void parse_piece(struct loader *l);
+static void validate_piece(struct loader *l);
 
 static void parse_yielded(void *arg, int err, uint64_t value)
 {
@@ -246,26 +246,28 @@ static void parse_yielded(void *arg, int err, uint64_t value)
         file_error(l, "cannot load it", err);
         return;
     }
-    parse_piece(l);
+    if (l->validating)
+        validate_piece(l);
+    else
+        parse_piece(l);
 }
 
 /* The file checked out whole: its records go to their owners from here. */
 static void start_loading(struct loader *l)
 {
-    free(l->parser.scratch);
+    kv_snap_validate_end(&l->parser);
     l->validating = false;
     /* The parser owns the chunks from here. */
     kv_snap_parser_init(&l->parser, l->chunk, l->clen, l->nchunks);
     l->chunk = NULL;
     l->clen = NULL;
     l->res->bytes += l->size;
+    parse_piece(l);
 }
 
-/* One record read while loading: into this core's store or into its owner's batch. */
+/* One record read: into this core's store or into its owner's batch. */
 static int take_record(struct loader *l, const struct mc_item_image *im)
 {
-    if (l->validating)
-        return 0;
     unsigned owner = kv_owner(im->key, im->nkey);
     if (owner != l->self)
         return forward(l, owner, im);
@@ -273,10 +275,22 @@ static int take_record(struct loader *l, const struct mc_item_image *im)
     return 0;
 }
 
-/*
- * Reads the next records, one piece per loop turn: first all of them without loading any
- * (kv_snap_validate's check, in pieces), then again loading them; then the next file.
- */
+/* Checks the next records of the file (a piece per loop turn), then starts loading it. */
+static void validate_piece(struct loader *l)
+{
+    char why[KV_SNAP_WHY_MAX];
+    int rc = kv_snap_validate_step(&l->parser, PIECE_ITEMS, l->h.items, why);
+    if (rc > 0)
+        sn_done(sn_yield(), parse_yielded, l);
+    else if (rc == -EBADMSG)
+        file_failed(l, why);
+    else if (rc < 0)
+        file_error(l, "cannot check it", rc);
+    else
+        start_loading(l);
+}
+
+/* Loads the next records (a piece per loop turn), then goes on with the next file. */
 static void parse_piece(struct loader *l)
 {
     struct mc_item_image im;
@@ -291,23 +305,8 @@ static void parse_piece(struct loader *l)
         sn_done(sn_yield(), parse_yielded, l);
         return;
     }
-    if (rc == 0 && l->validating && l->parser.records != l->h.items) {
-        snprintf(why, sizeof why,
-                 "%" PRIu64 " records where the header says %" PRIu64 ": corrupted",
-                 l->parser.records, l->h.items);
-        rc = -EBADMSG;
-    }
-    if (rc == -EBADMSG) { /* only while validating: a file that checked out parses */
-        file_failed(l, why);
-        return;
-    }
-    if (rc < 0) {
+    if (rc < 0) { /* a file that checked out parses: only for lack of memory */
         file_error(l, "cannot load it", rc);
-        return;
-    }
-    if (l->validating) {
-        start_loading(l);
-        parse_piece(l);
         return;
     }
     l->res->files++;
@@ -323,10 +322,9 @@ static void closed_after_read(void *arg, int err, uint64_t value)
         file_error(l, "cannot close it", err);
         return;
     }
-    kv_snap_parser_init(&l->parser, l->chunk, l->clen, l->nchunks);
-    l->parser.keep = true; /* the chunks stay ours while validating */
+    kv_snap_validate_begin(&l->parser, l->chunk, l->clen, l->nchunks);
     l->validating = true;
-    parse_piece(l);
+    validate_piece(l);
 }
 
 /* Every chunk has arrived and was hashed in order. */
