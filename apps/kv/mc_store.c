@@ -276,29 +276,44 @@ static bool evict_one(struct mc_store *s, const struct mc_item *keep, uint32_t n
     return true;
 }
 
-struct mc_item *mc__item_alloc(struct mc_store *s, const char *key, size_t nkey, uint32_t hv,
-                               size_t nbytes, const struct mc_item *keep)
+bool mc__make_room(struct mc_store *s, size_t need, const struct mc_item *keep)
 {
-    size_t need = mc_item_size(nkey, nbytes);
     size_t kept = keep ? item_size(keep) : 0;
-    if (need > s->mem_limit || nkey == 0 || nkey > MC_KEY_MAX || nbytes > UINT32_MAX)
-        return NULL;
+    if (need > s->mem_limit)
+        return false;
     uint32_t now = mc__now32(s);
     while (s->bytes - kept + need > s->mem_limit) {
         if (!evict_one(s, keep, now))
-            return NULL;
+            return false;
     }
-    struct mc_item *it = mc__chunk_alloc(&s->arena, need);
+    return true;
+}
+
+struct mc_item *mc__item_new(struct mc_store *s, const char *key, size_t nkey, uint32_t hv,
+                             size_t nbytes)
+{
+    if (nkey == 0 || nkey > MC_KEY_MAX || nbytes > UINT32_MAX)
+        return NULL;
+    struct mc_item *it = mc__chunk_alloc(&s->arena, mc_item_size(nkey, nbytes));
     if (!it)
         return NULL;
     memset(it, 0, sizeof *it);
     it->hv = hv;
     it->nkey = (uint8_t)nkey;
     it->nbytes = (uint32_t)nbytes;
-    it->time = now;
+    it->time = mc__now32(s);
     memcpy(it->data, key, nkey);
     memcpy(it->data + nkey + nbytes, "\r\n", 2);
     return it;
+}
+
+struct mc_item *mc__item_alloc(struct mc_store *s, const char *key, size_t nkey, uint32_t hv,
+                               size_t nbytes, const struct mc_item *keep)
+{
+    if (nkey == 0 || nkey > MC_KEY_MAX || nbytes > UINT32_MAX ||
+        !mc__make_room(s, mc_item_size(nkey, nbytes), keep))
+        return NULL;
+    return mc__item_new(s, key, nkey, hv, nbytes);
 }
 
 void mc__item_free(struct mc_store *s, struct mc_item *it)

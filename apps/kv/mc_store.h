@@ -346,9 +346,25 @@ struct mc_item_image {
  * does not count as a client's store (total_items) and takes no cas unique of its own; raise
  * the cas sequence with mc_store_cas_raise afterwards. Results: MC_STORED; MC_NOT_STORED for
  * an item already expired at the store's clock or a bad key length; MC_TOO_LARGE for an item
- * over item_max; MC_NO_MEMORY. Owner only.
+ * over item_max; MC_NO_MEMORY. Owner only. (mc_store_stage, then mc_store_link_staged.)
  */
 enum mc_result mc_store_load(struct mc_store *s, const struct mc_item_image *im);
+
+/*
+ * mc_store_load in two steps, for a loader that must not change the store before it knows
+ * that the whole file is sound: stage makes the item (its memory not counted yet, nothing
+ * linked; the result as mc_store_load's, MC_STORED when an item is returned), link puts it in
+ * the store (MC_STORED, or MC_NO_MEMORY when no room can be made: the item is freed), unstage
+ * frees one that will not be linked. A staged item's hnext is the caller's to chain staged
+ * items with until it is linked. Owner only.
+ */
+struct mc_item *mc_store_stage(struct mc_store *s, const struct mc_item_image *im,
+                               enum mc_result *res);
+enum mc_result mc_store_link_staged(struct mc_store *s, struct mc_item *it);
+void mc_store_unstage(struct mc_store *s, struct mc_item *it);
+
+/* The store's memory limit (bytes). */
+size_t mc_store_mem_limit(const struct mc_store *s);
 
 /* The sequence the next cas unique is made from (see the top). Owner only. */
 uint64_t mc_store_cas_seq(const struct mc_store *s);

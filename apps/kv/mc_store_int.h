@@ -98,6 +98,19 @@ void mc__chunk_free(struct mc_arena *a, void *p, size_t size);
 /* Whether p lies in the arena's reservation (else it was malloc'ed). */
 bool mc__chunk_in_arena(const struct mc_arena *a, const void *p);
 
+/*
+ * Evicts from the LRU tail until `need` more bytes fit under the limit (`keep` as for
+ * mc__item_alloc). False when they cannot.
+ */
+bool mc__make_room(struct mc_store *s, size_t need, const struct mc_item *keep);
+
+/*
+ * Allocates an unlinked item (key, sizes, hv, time filled in) from the store's arena without
+ * any accounting: the memory limit is checked when it is linked (mc__make_room).
+ */
+struct mc_item *mc__item_new(struct mc_store *s, const char *key, size_t nkey, uint32_t hv,
+                             size_t nbytes);
+
 /* Frees an item that was never linked. */
 void mc__item_free(struct mc_store *s, struct mc_item *it);
 

@@ -67,31 +67,65 @@ void mc_store_walk_end(struct mc_store *s)
     s->walking = false;
 }
 
-enum mc_result mc_store_load(struct mc_store *s, const struct mc_item_image *im)
+struct mc_item *mc_store_stage(struct mc_store *s, const struct mc_item_image *im,
+                               enum mc_result *res)
 {
+    *res = MC_NOT_STORED;
     if (im->nkey == 0 || im->nkey > MC_KEY_MAX)
-        return MC_NOT_STORED;
+        return NULL;
     if (im->exptime != 0 && im->exptime <= mc__now32(s))
-        return MC_NOT_STORED;
+        return NULL;
+    *res = MC_TOO_LARGE;
     if (mc_item_size(im->nkey, im->nbytes) > s->item_max)
-        return MC_TOO_LARGE;
-    uint32_t hv = mc__hash(im->key, im->nkey);
-    struct mc_item *old = mc__find(s, im->key, im->nkey, hv);
-    struct mc_item *it = mc__item_alloc(s, im->key, im->nkey, hv, im->nbytes, old);
+        return NULL;
+    *res = MC_NO_MEMORY;
+    struct mc_item *it =
+        mc__item_new(s, im->key, im->nkey, mc__hash(im->key, im->nkey), im->nbytes);
     if (!it)
-        return MC_NO_MEMORY;
+        return NULL;
     memcpy(it->data + it->nkey, im->value, im->nbytes);
+    it->cas = im->cas;
     it->flags = im->flags;
     it->exptime = im->exptime;
+    it->time = im->time;
     it->iflags = im->iflags & MC_ITEM_SAVED_BITS;
-    uint64_t seq = s->seq;
-    mc__store(s, old, it, im->cas);
-    it->time = im->time; /* after the link: the item keeps its own access time */
-    s->seq = seq;        /* the link's fresh unique was not needed (im->cas) or not given */
-    if (!im->cas)
+    *res = MC_STORED;
+    return it;
+}
+
+enum mc_result mc_store_link_staged(struct mc_store *s, struct mc_item *it)
+{
+    struct mc_item *old = mc__find(s, mc_item_key(it), it->nkey, it->hv);
+    if (!mc__make_room(s, mc_item_size(it->nkey, it->nbytes), old)) {
+        mc__item_free(s, it);
+        return MC_NO_MEMORY;
+    }
+    uint64_t cas = it->cas, seq = s->seq;
+    uint32_t time = it->time;
+    mc__store(s, old, it, cas);
+    it->time = time; /* the item keeps its own access time */
+    s->seq = seq;    /* the link's fresh unique was not needed (cas), or is made below */
+    if (!cas)
         it->cas = mc__next_cas(s);
     s->st.total_items--; /* not a client's store */
     return MC_STORED;
+}
+
+void mc_store_unstage(struct mc_store *s, struct mc_item *it)
+{
+    mc__item_free(s, it);
+}
+
+enum mc_result mc_store_load(struct mc_store *s, const struct mc_item_image *im)
+{
+    enum mc_result r;
+    struct mc_item *it = mc_store_stage(s, im, &r);
+    return it ? mc_store_link_staged(s, it) : r;
+}
+
+size_t mc_store_mem_limit(const struct mc_store *s)
+{
+    return s->mem_limit;
 }
 
 uint64_t mc_store_cas_seq(const struct mc_store *s)
