@@ -2,7 +2,8 @@
  * sn-kv's snapshot format (apps/kv/kv_snap_format.c), without I/O: the header round trip and
  * each refusal (too short, another format, another version, a flipped byte, a size that
  * disagrees); records written and parsed back through streams cut into chunks of every size
- * (records crossing boundaries, empty chunks, values bigger than a chunk), and damaged
+ * (records crossing boundaries, empty chunks, values bigger than a chunk), as the chunks
+ * arrive (a record not all there yet waits, nothing consumed), and damaged
  * records refused; the manifest round trip, every one-byte corruption refused, and the data
  * file names.
  */
@@ -186,6 +187,49 @@ Test(kv_snap_format, records_through_chunks_of_every_size)
     free(copy);
 }
 
+Test(kv_snap_format, records_as_the_chunks_arrive)
+{
+    struct mc_item *items[NITEMS];
+    size_t total = 0;
+    for (int i = 0; i < NITEMS; i++) {
+        items[i] = make_item(1 + rnd(MC_KEY_MAX), i % 40 == 5 ? 70000 : rnd(500));
+        total += kv_snap_record_size(items[i]);
+    }
+    char *stream = malloc(total);
+    for (size_t i = 0, at = 0; i < NITEMS; i++) {
+        kv_snap_record_put(stream + at, items[i]);
+        at += kv_snap_record_size(items[i]);
+    }
+    struct kv_snap_parser p;
+    struct mc_item_image im;
+    char why[KV_SNAP_WHY_MAX];
+    cut(stream, total, 5000, &p);
+    uint64_t avail = 0;
+    int got = 0, waits = 0;
+    kv_snap_parser_avail(&p, 0);
+    while (got < NITEMS) {
+        int rc = kv_snap_parse_next(&p, &im, why);
+        if (rc == -EAGAIN) { /* more of the stream arrives, in steps of any size */
+            cr_assert_gt(p.want, avail, "it waits for bytes not present yet");
+            cr_assert_leq(p.want, total, "and only for bytes of the stream");
+            waits++;
+            avail += 1 + rnd(3000);
+            kv_snap_parser_avail(&p, avail < total ? avail : total);
+            continue;
+        }
+        cr_assert_eq(rc, 1, "item %d: %d %s", got, rc, why);
+        cr_assert(same(items[got], &im), "item %d comes back", got);
+        cr_assert_leq(p.pos, avail, "never reads past what is present");
+        got++;
+    }
+    cr_assert_eq(kv_snap_parse_next(&p, &im, why), 0);
+    cr_assert_gt(waits, NITEMS / 2, "it had to wait");
+    kv_snap_parser_free(&p);
+    for (int i = 0; i < NITEMS; i++)
+        free(items[i]);
+    free(stream);
+}
+
 /* Parses a stream of one record after patching byte `at` to `v`: the parse result. */
 static int parse_patched(const struct mc_item *it, size_t at, uint8_t v, size_t cut_len, char *why)
 {
@@ -222,7 +266,24 @@ Test(kv_snap_format, damaged_records_are_refused)
     free(it);
 }
 
-Test(kv_snap_format, validate_reads_all_and_keeps_the_chunks)
+/* The release hook of the parser: counts the chunks handed back, then frees them. */
+static void count_release(void *arg, char *chunk)
+{
+    (*(unsigned *)arg)++;
+    free(chunk);
+}
+
+/* Parses the whole stream: the number of records, or the negative errno that stopped it. */
+static long parse_all(struct kv_snap_parser *p, char *why)
+{
+    struct mc_item_image im;
+    int rc;
+    while ((rc = kv_snap_parse_next(p, &im, why)) > 0)
+        ;
+    return rc < 0 ? rc : (long)p->records;
+}
+
+Test(kv_snap_format, records_counted_chunks_released_damage_found_midstream)
 {
     struct mc_item *items[20];
     size_t total = 0;
@@ -237,21 +298,25 @@ Test(kv_snap_format, validate_reads_all_and_keeps_the_chunks)
     }
     char why[KV_SNAP_WHY_MAX];
     struct kv_snap_parser p;
+    unsigned released = 0;
     cut(stream, total, 1000, &p);
-    cr_assert_eq(kv_snap_validate(p.chunk, p.clen, p.nchunks, 20, why), 0, "%s", why);
-    cr_assert_eq(kv_snap_validate(p.chunk, p.clen, p.nchunks, 21, why), -EBADMSG);
-    cr_assert_str_eq(why, "20 records where the header says 21: corrupted");
-    struct mc_item_image im;
-    for (int i = 0; i < 20; i++) { /* the chunks are all still there */
-        cr_assert_eq(kv_snap_parse_next(&p, &im, why), 1);
-        cr_assert(same(items[i], &im));
-    }
+    unsigned n = p.nchunks;
+    p.release = count_release;
+    p.release_arg = &released;
+    cr_assert_eq(parse_all(&p, why), 20, "%s", why);
+    cr_assert_eq(released, n, "every chunk read past goes back through the hook");
     kv_snap_parser_free(&p);
     stream[KV_SNAP_REC_HDR + items[0]->nkey + items[0]->nbytes + 24] = 0; /* record 2's key */
+    released = 0;
     cut(stream, total, 1000, &p);
-    cr_assert_eq(kv_snap_validate(p.chunk, p.clen, p.nchunks, 20, why), -EBADMSG);
+    n = p.nchunks;
+    p.release = count_release;
+    p.release_arg = &released;
+    cr_assert_eq(parse_all(&p, why), -EBADMSG);
     cr_assert_str_eq(why, "record 2: bad key length: corrupted");
+    cr_assert_eq(p.records, 1);
     kv_snap_parser_free(&p);
+    cr_assert_eq(released, n, "and the rest at the end, none twice (ASan checks)");
     for (int i = 0; i < 20; i++)
         free(items[i]);
     free(stream);

@@ -190,7 +190,7 @@ struct save {
     enum save_step step;
     int fd;
     int err;
-    uint64_t t0;
+    uint64_t t0, t_durable; /* start; the commit made durable (the directory synced) */
     size_t text_len;
     char text[MANIFEST_MAX];
     char tmp[PATH_MAX], manifest[PATH_MAX];
@@ -220,8 +220,8 @@ static void save_report(struct save *s)
         items += s->job.res[i].items;
         bytes += s->job.res[i].bytes;
     }
-    double t = since_s(s->t0);
-    say("sn-kv: snapshot %" PRIu64 " in %s: %" PRIu64 " items, %.1f MB in %.2f s (%.0f MB/s)\n",
+    double t = (double)(s->t_durable - s->t0) / 1e9;
+    say("sn-kv: snapshot %" PRIu64 " in %s: %" PRIu64 " items, %.1f MB in %.3f s (%.0f MB/s)\n",
         s->job.generation, s->job.dir, items, (double)bytes / 1e6, t, mb_per_s(bytes, t));
 }
 
@@ -301,7 +301,9 @@ static struct sn_future *next_step(struct save *s, uint64_t value)
         s->fd = -1;
         return sn_file_close(fd);
     }
-    case SV_CLOSE_DIR: return remove_other_files(s->job.dir, s->job.generation);
+    case SV_CLOSE_DIR:
+        s->t_durable = sn_now_ns();
+        return remove_other_files(s->job.dir, s->job.generation);
     default: return sn_ready(0);
     }
 }
@@ -457,7 +459,7 @@ static void load_report(struct load *l)
     bool moved = m->ncores != kv_srv.ncores || strcmp(m->partitioner, kv_srv.opt.partitioner);
     say("sn-kv: loaded snapshot %" PRIu64 " (%" PRIu32 " cores, partitioner %s%s): %" PRIu64
         " items from %" PRIu64 " of %" PRIu32
-        " files, %.1f MB in %.2f s (%.0f MB/s); dropped %" PRIu64 " expired, %" PRIu64
+        " files, %.1f MB in %.3f s (%.0f MB/s); dropped %" PRIu64 " expired, %" PRIu64
         " too large, %" PRIu64 " without room\n",
         m->generation, m->ncores, m->partitioner, moved ? "; items moved to their new owners" : "",
         t.items, t.files, m->ncores, (double)t.bytes / 1e6, s, mb_per_s(t.bytes, s), t.expired,

@@ -140,16 +140,42 @@ void kv_snap_parser_init(struct kv_snap_parser *p, char **chunk, size_t *clen, u
     *p = (struct kv_snap_parser){.chunk = chunk, .clen = clen, .nchunks = n};
     for (unsigned i = 0; i < n; i++)
         p->left += clen[i];
+    p->avail = p->left;
+}
+
+void kv_snap_parser_avail(struct kv_snap_parser *p, uint64_t bytes)
+{
+    p->avail = bytes;
+}
+
+/* Copies the next n stream bytes to dst without consuming them (they are present). */
+static void peek(const struct kv_snap_parser *p, size_t n, char *dst)
+{
+    unsigned ci = p->ci;
+    size_t off = p->off;
+    for (size_t got = 0; got < n; ci++, off = 0) {
+        size_t piece = p->clen[ci] - off;
+        if (piece > n - got)
+            piece = n - got;
+        memcpy(dst + got, p->chunk[ci] + off, piece);
+        got += piece;
+    }
+}
+
+static void drop_chunk(const struct kv_snap_parser *p, char *chunk)
+{
+    if (chunk && p->release)
+        p->release(p->release_arg, chunk);
+    else
+        free(chunk);
 }
 
 /* Frees the chunks before the current one, and moves past an exhausted current one. */
 static void release_behind(struct kv_snap_parser *p)
 {
     while (p->ci < p->nchunks && p->off == p->clen[p->ci]) {
-        if (!p->keep) {
-            free(p->chunk[p->ci]);
-            p->chunk[p->ci] = NULL;
-        }
+        drop_chunk(p, p->chunk[p->ci]);
+        p->chunk[p->ci] = NULL;
         p->ci++;
         p->off = 0;
     }
@@ -166,6 +192,7 @@ static int take(struct kv_snap_parser *p, size_t n, const char **out)
         *out = "";
         return 0;
     }
+    p->pos += n;
     if (p->clen[p->ci] - p->off >= n) {
         *out = p->chunk[p->ci] + p->off;
         p->off += n;
@@ -207,11 +234,13 @@ int kv_snap_parse_next(struct kv_snap_parser *p, struct mc_item_image *im, char 
     }
     if (p->left < KV_SNAP_REC_HDR)
         return bad(why, p, "cut short");
-    const char *hp;
-    int rc = take(p, KV_SNAP_REC_HDR, &hp);
-    if (rc < 0)
-        return rc;
-    memcpy(p->hdr, hp, KV_SNAP_REC_HDR); /* before the key may overwrite the scratch */
+    uint64_t ready = p->avail > p->pos ? p->avail - p->pos : 0;
+    if (ready < KV_SNAP_REC_HDR) {
+        p->want = p->pos + KV_SNAP_REC_HDR;
+        return -EAGAIN;
+    }
+    release_behind(p);
+    peek(p, KV_SNAP_REC_HDR, p->hdr);
     const uint8_t *h = (const uint8_t *)p->hdr;
     *im = (struct mc_item_image){.cas = get64(h),
                                  .flags = get32(h + 8),
@@ -224,10 +253,17 @@ int kv_snap_parse_next(struct kv_snap_parser *p, struct mc_item_image *im, char 
         return bad(why, p, "bad key length");
     if ((im->iflags & ~MC_ITEM_SAVED_BITS) || h[26] || h[27])
         return bad(why, p, "unknown bits set");
-    if (im->nkey + (uint64_t)im->nbytes > p->left)
+    uint64_t need = KV_SNAP_REC_HDR + im->nkey + (uint64_t)im->nbytes;
+    if (need > p->left)
         return bad(why, p, "longer than the data left");
-    const char *kv;
-    rc = take(p, im->nkey + im->nbytes, &kv);
+    if (need > ready) {
+        p->want = p->pos + need;
+        return -EAGAIN;
+    }
+    const char *hp, *kv;
+    int rc = take(p, KV_SNAP_REC_HDR, &hp);
+    if (rc == 0)
+        rc = take(p, im->nkey + im->nbytes, &kv);
     if (rc < 0)
         return rc;
     im->key = kv;
@@ -247,49 +283,11 @@ size_t kv_snap_parser_copy(const struct kv_snap_parser *p, const struct mc_item_
 void kv_snap_parser_free(struct kv_snap_parser *p)
 {
     for (unsigned i = 0; p->chunk && i < p->nchunks; i++)
-        free(p->chunk[i]);
+        drop_chunk(p, p->chunk[i]);
     free(p->chunk);
     free(p->clen);
     free(p->scratch);
     *p = (struct kv_snap_parser){0};
-}
-
-void kv_snap_validate_begin(struct kv_snap_parser *p, char **chunk, size_t *clen, unsigned n)
-{
-    kv_snap_parser_init(p, chunk, clen, n);
-    p->keep = true;
-}
-
-int kv_snap_validate_step(struct kv_snap_parser *p, unsigned max, uint64_t items, char *why)
-{
-    struct mc_item_image im;
-    int rc = 1;
-    for (unsigned i = 0; i < max && rc > 0; i++)
-        rc = kv_snap_parse_next(p, &im, why);
-    if (rc == 0 && p->records != items) {
-        snprintf(why, KV_SNAP_WHY_MAX,
-                 "%" PRIu64 " records where the header says %" PRIu64 ": corrupted", p->records,
-                 items);
-        rc = -EBADMSG;
-    }
-    return rc;
-}
-
-void kv_snap_validate_end(struct kv_snap_parser *p)
-{
-    free(p->scratch);
-    *p = (struct kv_snap_parser){0};
-}
-
-int kv_snap_validate(char **chunk, size_t *clen, unsigned n, uint64_t items, char *why)
-{
-    struct kv_snap_parser p;
-    kv_snap_validate_begin(&p, chunk, clen, n);
-    int rc;
-    while ((rc = kv_snap_validate_step(&p, 4096, items, why)) > 0)
-        ;
-    kv_snap_validate_end(&p);
-    return rc;
 }
 
 /* ---- manifest ---- */

@@ -86,22 +86,36 @@ struct kv_snap_parser {
     char **chunk;
     size_t *clen; /* bytes of the stream in each chunk */
     unsigned nchunks;
-    unsigned ci;   /* current chunk */
-    size_t off;    /* offset in it */
-    uint64_t left; /* stream bytes not read yet */
+    unsigned ci;    /* current chunk */
+    size_t off;     /* offset in it */
+    uint64_t left;  /* stream bytes not read yet */
+    uint64_t pos;   /* stream bytes read */
+    uint64_t avail; /* stream bytes present from the start (chunks still to come are not) */
+    uint64_t want;  /* after -EAGAIN: the stream bytes the waiting record needs present */
     uint64_t records;
-    bool keep;     /* set by kv_snap_validate: read without freeing the chunks */
+    /* What is done with a chunk read past (and with those left at kv_snap_parser_free):
+     * release(release_arg, chunk) when set, else free(chunk). */
+    void (*release)(void *arg, char *chunk);
+    void *release_arg;
     char *scratch; /* a record's key and value that cross chunks, gathered */
     size_t scratch_cap;
     char hdr[KV_SNAP_REC_HDR]; /* the last record's header, as read */
 };
 
-/* Takes chunk[0..n) and clen[0..n) (malloc'd arrays; the parser frees them too). */
+/*
+ * Takes chunk[0..n) and clen[0..n) (malloc'd arrays; the parser frees them too), all of them
+ * present. A reader that fills the chunks as they arrive says how far with
+ * kv_snap_parser_avail (chunks not present yet may be NULL).
+ */
 void kv_snap_parser_init(struct kv_snap_parser *p, char **chunk, size_t *clen, unsigned n);
+
+/* The first `bytes` of the stream are present (they only grow). */
+void kv_snap_parser_avail(struct kv_snap_parser *p, uint64_t bytes);
 
 /*
  * The next record into *im (key and value point into the chunks or the scratch buffer and
- * stay valid until the next call): 1; 0 at the end of the stream; -EBADMSG with a reason in
+ * stay valid until the next call): 1; 0 at the end of the stream; -EAGAIN when the next
+ * record is not all present yet (nothing is consumed); -EBADMSG with a reason in
  * why[KV_SNAP_WHY_MAX] for a record that cannot be (key length 0 or over 250, unknown state
  * bits, a non-zero reserved field, a record longer than what is left); -ENOMEM.
  */
@@ -116,24 +130,6 @@ size_t kv_snap_parser_copy(const struct kv_snap_parser *p, const struct mc_item_
 
 /* Frees whatever the parser still holds. */
 void kv_snap_parser_free(struct kv_snap_parser *p);
-
-/*
- * Reads every record of the stream in chunk[0..n) without keeping any and without freeing
- * the chunks: 0 when all parse and there are exactly `items` of them, else -EBADMSG with a
- * reason (or -ENOMEM). A file whose checksum holds is checked so before any of its items is
- * loaded, so that a file is loaded whole or not at all.
- */
-int kv_snap_validate(char **chunk, size_t *clen, unsigned n, uint64_t items, char *why);
-
-/*
- * The same in steps (a loading core checks a big file across loop turns): begin, then step
- * until it returns 0 (all read, `items` of them) or a negative errno as kv_snap_validate; 1
- * means `max` more records were read and there are more. End frees what the check used (the
- * chunks stay the caller's).
- */
-void kv_snap_validate_begin(struct kv_snap_parser *p, char **chunk, size_t *clen, unsigned n);
-int kv_snap_validate_step(struct kv_snap_parser *p, unsigned max, uint64_t items, char *why);
-void kv_snap_validate_end(struct kv_snap_parser *p);
 
 /* ---- the manifest ---- */
 

@@ -1,13 +1,20 @@
 /*
  * One core loads its share of a snapshot at start-up, before the listener accepts: the data
- * files C with C % ncores == its id (so any core count can read a snapshot of any other). A
- * file is read whole into 1 MiB chunks (KV_SNAP_QUEUE reads in flight), its body checksum
- * compared as the chunks arrive in order, its records checked (kv_snap_validate_step, in
- * pieces), and only then loaded, oldest first, in pieces across loop turns: an item this core owns
- * goes into its store, any other is copied into a batch for its owner core (sent when 256 KiB are
- * ready, and at the end). A file that fails any check loads nothing; its one-line message says why
- * (with --snapshot-strict the core's load fails instead). The core's future settles once its
- * files are done and every batch it sent was loaded by its owner.
+ * files C with C % ncores == its id (so any core count reads a snapshot of any other).
+ *
+ * Reading and parsing overlap. A file is read in 1 MiB chunks, KV_SNAP_QUEUE reads in flight;
+ * the chunks are hashed in file order as they arrive, and the records of the hashed part are
+ * parsed at once (a record waits when its end has not arrived), a piece per loop turn. But
+ * nothing changes any store before the whole file checks out (body checksum, record count,
+ * every record readable): an item this core owns is staged (allocated, not linked:
+ * mc_store_stage), an item of another core is copied into a batch for its owner that is held
+ * back. Only then are the staged items linked, oldest first (a piece per turn), and the
+ * batches sent (each owner loads its batch with mc_store_load). A file that fails any check
+ * frees what it staged and held: it loads nothing, and its one-line message says why (with
+ * --snapshot-strict the core's load fails instead). Staged items beyond the store's memory
+ * limit drop the oldest ones, as linking them would evict them anyway.
+ *
+ * The core's future settles once its files are done and every batch it sent was loaded.
  */
 #include "kv_snap_int.h"
 
@@ -23,12 +30,15 @@
 #include <xxhash.h>
 
 #define FWD_BYTES   ((size_t)256 << 10) /* a batch for another core */
-#define PIECE_ITEMS 20000               /* records loaded per loop turn at most */
+#define PIECE_ITEMS 20000               /* records parsed or linked per loop turn at most */
+#define WINDOW      (2 * KV_SNAP_QUEUE) /* chunks read ahead of the parser at most */
 
-/* Records for one owner core: the owner parses and loads them, then frees it all. */
+/* Records for one owner core: the owner loads them, then frees it all. */
 struct fwd {
     char *data;
     size_t len, cap;
+    unsigned owner;
+    struct fwd *next;           /* held back until the file checks out */
     struct kv_snap_result *res; /* the job's results: the owner counts into its own slot */
 };
 
@@ -37,23 +47,30 @@ struct loader {
     struct kv_snap_result *res;
     struct mc_store *store;
     unsigned self;
-    uint32_t next_file; /* the next file index to load */
+    uint32_t next_file; /* index + 1 of the file being loaded (0: none yet) */
     /* the current file */
     char path[PATH_MAX];
     int fd;
     uint64_t size;
     struct kv_snap_header h;
     char *hdr;
-    char **chunk;
-    size_t *clen;
+    char **chunk; /* the parser's arrays: reads fill them, the parser frees what it passed */
     bool *ready;
     unsigned nchunks, next_read, reads_inflight, hashed;
+    uint64_t hashed_bytes;
     int read_err;
+    char *pool[WINDOW]; /* chunk buffers the parser is done with, for the next reads */
+    unsigned npool;
     XXH3_state_t *hash;
     struct kv_snap_parser parser;
-    bool validating; /* the parser reads the records once without loading them */
-    /* forwarding */
-    struct fwd **out; /* [ncores] */
+    bool parsing;              /* the parser holds the current file's chunks */
+    bool yielding;             /* a piece of work waits for the next loop turn */
+    char bad[KV_SNAP_WHY_MAX]; /* a record that cannot be read: the file fails once reads end */
+    /* what the file would load */
+    struct mc_item *staged, *staged_tail; /* chained through hnext, oldest first */
+    size_t staged_bytes;
+    struct fwd **out;              /* [ncores]: the batch being filled for each owner */
+    struct fwd *held, **held_tail; /* full batches, held back, oldest first */
     unsigned fwd_inflight;
     bool files_done;
     int err; /* fatal: the core's load fails */
@@ -61,12 +78,14 @@ struct loader {
 };
 
 static void next_file(struct loader *l);
+static void pump(struct loader *l);
+static void read_more(struct loader *l);
 
-/* ---- loading one record ---- */
+/* ---- an owner loads what another core sent ---- */
 
-static void load_one(struct mc_store *s, struct kv_snap_result *res, const struct mc_item_image *im)
+static void count(struct kv_snap_result *res, enum mc_result r)
 {
-    switch (mc_store_load(s, im)) {
+    switch (r) {
     case MC_STORED: res->items++; break;
     case MC_TOO_LARGE: res->too_large++; break;
     case MC_NO_MEMORY: res->no_memory++; break;
@@ -74,7 +93,6 @@ static void load_one(struct mc_store *s, struct kv_snap_result *res, const struc
     }
 }
 
-/* On the owner core: loads a batch another core sent, and frees it. */
 static struct sn_future *fwd_load(void *arg)
 {
     struct fwd *f = arg;
@@ -98,20 +116,47 @@ static struct sn_future *fwd_load(void *arg)
     kv_snap_parser_init(&p, chunk, clen, 1);
     int rc;
     while ((rc = kv_snap_parse_next(&p, &im, why)) > 0)
-        load_one(s, res, &im);
+        count(res, mc_store_load(s, &im));
     kv_snap_parser_free(&p);
     return rc < 0 ? sn_failed(rc) : SN_SUCCESS;
 }
 
 /* ---- the end ---- */
 
+static void fwd_free(struct fwd *f)
+{
+    if (f)
+        free(f->data);
+    free(f);
+}
+
+/* Drops what the current file staged and held back (it failed, or the load ends). */
+static void drop_pending(struct loader *l)
+{
+    while (l->staged) {
+        struct mc_item *it = l->staged;
+        l->staged = it->hnext;
+        mc_store_unstage(l->store, it);
+    }
+    l->staged_tail = NULL;
+    l->staged_bytes = 0;
+    while (l->held) {
+        struct fwd *f = l->held;
+        l->held = f->next;
+        fwd_free(f);
+    }
+    l->held_tail = &l->held;
+    for (unsigned i = 0; l->out && i < kv_srv.ncores; i++) {
+        fwd_free(l->out[i]);
+        l->out[i] = NULL;
+    }
+}
+
 static void loader_free(struct loader *l)
 {
-    for (unsigned i = 0; l->out && i < kv_srv.ncores; i++) {
-        if (l->out[i])
-            free(l->out[i]->data);
-        free(l->out[i]);
-    }
+    drop_pending(l);
+    while (l->npool)
+        free(l->pool[--l->npool]);
     free(l->out);
     XXH3_freeState(l->hash);
     free(l->hdr);
@@ -130,6 +175,14 @@ static void maybe_finish(struct loader *l)
     loader_free(l);
 }
 
+static void all_files_done(struct loader *l)
+{
+    l->files_done = true;
+    maybe_finish(l);
+}
+
+/* ---- forwarding ---- */
+
 static void fwd_done(void *arg, int err, uint64_t value)
 {
     (void)value;
@@ -140,28 +193,45 @@ static void fwd_done(void *arg, int err, uint64_t value)
     maybe_finish(l);
 }
 
-static void fwd_send(struct loader *l, unsigned owner)
+static void fwd_send(struct loader *l, struct fwd *f)
 {
-    struct fwd *f = l->out[owner];
-    l->out[owner] = NULL;
     l->fwd_inflight++;
-    sn_done(sn_submit_to(owner, fwd_load, f), fwd_done, l);
+    sn_done(sn_submit_to(f->owner, fwd_load, f), fwd_done, l);
 }
 
-/* Appends the parser's last record to the batch for `owner`, sending it when full. */
+/* The file checked out: every batch leaves for its owner. */
+static void send_held(struct loader *l)
+{
+    while (l->held) {
+        struct fwd *f = l->held;
+        l->held = f->next;
+        fwd_send(l, f);
+    }
+    l->held_tail = &l->held;
+    for (unsigned i = 0; i < kv_srv.ncores; i++) {
+        if (l->out[i])
+            fwd_send(l, l->out[i]);
+        l->out[i] = NULL;
+    }
+}
+
+/* Appends the parser's last record to the batch for `owner`. */
 static int forward(struct loader *l, unsigned owner, const struct mc_item_image *im)
 {
     size_t need = KV_SNAP_REC_HDR + im->nkey + im->nbytes;
     struct fwd *f = l->out[owner];
     if (f && f->len + need > f->cap) {
-        fwd_send(l, owner);
-        f = NULL;
+        f->next = NULL;
+        *l->held_tail = f;
+        l->held_tail = &f->next;
+        f = l->out[owner] = NULL;
     }
     if (!f) {
         f = calloc(1, sizeof *f);
         if (!f)
             return -ENOMEM;
         f->cap = need > FWD_BYTES ? need : FWD_BYTES;
+        f->owner = owner;
         f->res = l->job->res;
         if (!(f->data = malloc(f->cap))) {
             free(f);
@@ -174,34 +244,56 @@ static int forward(struct loader *l, unsigned owner, const struct mc_item_image 
     return 0;
 }
 
-static void all_files_done(struct loader *l)
+/* ---- staging ---- */
+
+static int stage(struct loader *l, const struct mc_item_image *im)
 {
-    for (unsigned i = 0; i < kv_srv.ncores; i++)
-        if (l->out[i] && !l->err)
-            fwd_send(l, i);
-    l->files_done = true;
-    maybe_finish(l);
+    enum mc_result r;
+    struct mc_item *it = mc_store_stage(l->store, im, &r);
+    if (!it) {
+        if (r == MC_NO_MEMORY)
+            return -ENOMEM;
+        count(l->res, r);
+        return 0;
+    }
+    it->hnext = NULL;
+    if (l->staged_tail)
+        l->staged_tail->hnext = it;
+    else
+        l->staged = it;
+    l->staged_tail = it;
+    l->staged_bytes += mc_item_size(it->nkey, it->nbytes);
+    /* More than the store holds: the oldest would be evicted by the newer ones anyway. */
+    while (l->staged_bytes > mc_store_mem_limit(l->store) && l->staged != l->staged_tail) {
+        struct mc_item *old = l->staged;
+        l->staged = old->hnext;
+        l->staged_bytes -= mc_item_size(old->nkey, old->nbytes);
+        mc_store_unstage(l->store, old);
+        l->res->no_memory++;
+    }
+    return 0;
+}
+
+/* One record: staged here, or held for its owner. */
+static int take_record(struct loader *l, const struct mc_item_image *im)
+{
+    unsigned owner = kv_owner(im->key, im->nkey);
+    return owner == l->self ? stage(l, im) : forward(l, owner, im);
 }
 
 /* ---- one file ---- */
 
 static void file_free(struct loader *l)
 {
-    for (unsigned i = 0; l->chunk && i < l->nchunks; i++)
-        free(l->chunk[i]);
-    free(l->chunk);
-    free(l->clen);
-    free(l->ready);
+    drop_pending(l);
+    if (l->parsing)
+        kv_snap_parser_free(&l->parser); /* the chunk arrays and the chunks left */
+    l->parsing = false;
     l->chunk = NULL;
-    l->clen = NULL;
+    free(l->ready);
     l->ready = NULL;
-    if (l->validating) {
-        kv_snap_validate_end(&l->parser); /* the chunks are still ours */
-        l->validating = false;
-    }
-    kv_snap_parser_free(&l->parser);
     if (l->fd >= 0)
-        kv_snap_close_fd(l->fd); /* after a failure (a file read whole is closed already) */
+        kv_snap_close_fd(l->fd);
     l->fd = -1;
 }
 
@@ -224,122 +316,123 @@ static void file_failed(struct loader *l, const char *why)
 
 static void file_error(struct loader *l, const char *what, int err)
 {
-    char why[KV_SNAP_WHY_MAX];
     if (err == -ECANCELED) { /* the reactor stops: no message, no more files */
         l->err = err;
         file_free(l);
         all_files_done(l);
         return;
     }
+    char why[KV_SNAP_WHY_MAX];
     snprintf(why, sizeof why, "%s: %s", what, sn_strerror(err));
     file_failed(l, why);
 }
 
-static void parse_piece(struct loader *l);
-static void validate_piece(struct loader *l);
+/* The file checked out: links what it staged (a piece per turn), sends what it held. */
+static void link_piece(struct loader *l);
 
-static void parse_yielded(void *arg, int err, uint64_t value)
+static void linked_yielded(void *arg, int err, uint64_t value)
 {
     (void)value;
     struct loader *l = arg;
-    if (err) {
+    l->yielding = false;
+    if (err)
         file_error(l, "cannot load it", err);
-        return;
-    }
-    if (l->validating)
-        validate_piece(l);
     else
-        parse_piece(l);
+        link_piece(l);
 }
 
-/* The file checked out whole: its records go to their owners from here. */
-static void start_loading(struct loader *l)
+static void link_piece(struct loader *l)
 {
-    kv_snap_validate_end(&l->parser);
-    l->validating = false;
-    /* The parser owns the chunks from here. */
-    kv_snap_parser_init(&l->parser, l->chunk, l->clen, l->nchunks);
-    l->chunk = NULL;
-    l->clen = NULL;
-    l->res->bytes += l->size;
-    parse_piece(l);
-}
-
-/* One record read: into this core's store or into its owner's batch. */
-static int take_record(struct loader *l, const struct mc_item_image *im)
-{
-    unsigned owner = kv_owner(im->key, im->nkey);
-    if (owner != l->self)
-        return forward(l, owner, im);
-    load_one(l->store, l->res, im);
-    return 0;
-}
-
-/* Checks the next records of the file (a piece per loop turn), then starts loading it. */
-static void validate_piece(struct loader *l)
-{
-    char why[KV_SNAP_WHY_MAX];
-    int rc = kv_snap_validate_step(&l->parser, PIECE_ITEMS, l->h.items, why);
-    if (rc > 0)
-        sn_done(sn_yield(), parse_yielded, l);
-    else if (rc == -EBADMSG)
-        file_failed(l, why);
-    else if (rc < 0)
-        file_error(l, "cannot check it", rc);
-    else
-        start_loading(l);
-}
-
-/* Loads the next records (a piece per loop turn), then goes on with the next file. */
-static void parse_piece(struct loader *l)
-{
-    struct mc_item_image im;
-    char why[KV_SNAP_WHY_MAX];
-    int rc = 1;
-    for (unsigned n = 0; n < PIECE_ITEMS && rc > 0; n++) {
-        rc = kv_snap_parse_next(&l->parser, &im, why);
-        if (rc > 0 && take_record(l, &im) < 0)
-            rc = -ENOMEM;
+    for (unsigned n = 0; n < PIECE_ITEMS && l->staged; n++) {
+        struct mc_item *it = l->staged;
+        l->staged = it->hnext;
+        count(l->res, mc_store_link_staged(l->store, it));
     }
-    if (rc > 0) {
-        sn_done(sn_yield(), parse_yielded, l);
+    if (l->staged) {
+        l->yielding = true;
+        sn_done(sn_yield(), linked_yielded, l);
         return;
     }
-    if (rc < 0) { /* a file that checked out parses: only for lack of memory */
-        file_error(l, "cannot load it", rc);
-        return;
-    }
+    l->staged_tail = NULL;
+    l->staged_bytes = 0;
+    send_held(l);
     l->res->files++;
+    l->res->bytes += l->size;
     file_free(l);
     next_file(l);
 }
 
-static void closed_after_read(void *arg, int err, uint64_t value)
+/* Every record was read and every chunk hashed: the last checks, then the commit. */
+static void file_read(struct loader *l)
 {
-    (void)value;
-    struct loader *l = arg;
-    if (err) {
-        file_error(l, "cannot close it", err);
-        return;
-    }
-    kv_snap_validate_begin(&l->parser, l->chunk, l->clen, l->nchunks);
-    l->validating = true;
-    validate_piece(l);
-}
-
-/* Every chunk has arrived and was hashed in order. */
-static void body_read(struct loader *l)
-{
+    char why[KV_SNAP_WHY_MAX];
     if (XXH3_64bits_digest(l->hash) != l->h.body_hash) {
         file_failed(l, "body checksum mismatch: corrupted");
         return;
     }
-    int fd = l->fd;
+    if (l->parser.records != l->h.items) {
+        snprintf(why, sizeof why,
+                 "%" PRIu64 " records where the header says %" PRIu64 ": corrupted",
+                 l->parser.records, l->h.items);
+        file_failed(l, why);
+        return;
+    }
+    kv_snap_close_fd(l->fd);
     l->fd = -1;
-    sn_done(sn_file_close(fd), closed_after_read, l);
+    link_piece(l);
 }
 
-static void read_more(struct loader *l);
+static void pump_yielded(void *arg, int err, uint64_t value)
+{
+    (void)value;
+    struct loader *l = arg;
+    l->yielding = false;
+    if (err) {
+        l->read_err = l->read_err ? l->read_err : err;
+        snprintf(l->bad, sizeof l->bad, "cannot load it: %s", sn_strerror(err));
+    }
+    pump(l);
+}
+
+/* Parses what has arrived (a piece per turn); ends the file once nothing is in flight. */
+static void pump(struct loader *l)
+{
+    if (l->yielding)
+        return;
+    int rc = 1;
+    char why[KV_SNAP_WHY_MAX];
+    for (unsigned n = 0; n < PIECE_ITEMS && rc > 0 && !l->bad[0] && !l->read_err; n++) {
+        struct mc_item_image im;
+        rc = kv_snap_parse_next(&l->parser, &im, why);
+        if (rc > 0 && take_record(l, &im) < 0) {
+            snprintf(l->bad, sizeof l->bad, "cannot load it: %s", sn_strerror(-ENOMEM));
+            rc = -ENOMEM;
+        } else if (rc < 0 && rc != -EAGAIN) {
+            snprintf(l->bad, sizeof l->bad, "%s", why);
+        }
+    }
+    if (l->bad[0] || l->read_err) { /* the file fails once its reads are back */
+        l->next_read = l->nchunks;
+        if (l->reads_inflight > 0)
+            return;
+        if (l->read_err == -ECANCELED)
+            file_error(l, "cannot read it", l->read_err);
+        else if (l->bad[0])
+            file_failed(l, l->bad);
+        else
+            file_error(l, "cannot read it", l->read_err);
+        return;
+    }
+    read_more(l); /* the parser may have moved on */
+    if (rc > 0) {
+        l->yielding = true;
+        sn_done(sn_yield(), pump_yielded, l);
+        return;
+    }
+    if (rc == 0)
+        file_read(l);
+    /* -EAGAIN: a read completion comes back here */
+}
 
 struct chunk_read {
     struct loader *l;
@@ -359,40 +452,40 @@ static void chunk_read(void *arg, int err, uint64_t value)
         err = -EIO; /* the file shrank under us */
     if (err && !l->read_err)
         l->read_err = err;
-    if (err)
-        l->next_read = l->nchunks; /* no more reads: fail once the others are back */
-    else
+    if (!err)
         l->ready[i] = true;
+    bool more = false;
     while (!l->read_err && l->hashed < l->nchunks && l->ready[l->hashed]) {
-        XXH3_64bits_update(l->hash, l->chunk[l->hashed], l->clen[l->hashed]);
+        size_t n = l->parser.clen[l->hashed];
+        XXH3_64bits_update(l->hash, l->chunk[l->hashed], n);
+        l->hashed_bytes += n;
         l->hashed++;
+        more = true;
     }
-    if (l->read_err) {
-        if (l->reads_inflight == 0)
-            file_error(l, "cannot read it", l->read_err);
-        return;
-    }
-    if (l->hashed == l->nchunks)
-        body_read(l);
-    else
-        read_more(l);
+    if (more)
+        kv_snap_parser_avail(&l->parser, l->hashed_bytes);
+    read_more(l);
+    pump(l);
 }
 
 static void read_more(struct loader *l)
 {
     uint64_t padded = l->size - KV_SNAP_ALIGN;
-    while (l->next_read < l->nchunks && l->reads_inflight < KV_SNAP_QUEUE) {
+    /* Reused buffers, at most WINDOW chunks ahead of the parser: memory stays bounded and
+     * warm (a fresh buffer costs a page fault per page). A record bigger than the window
+     * (-I allows 1 GiB) reads on to its end, or the parser would wait for it forever. */
+    while (!l->read_err && !l->bad[0] && l->next_read < l->nchunks &&
+           l->reads_inflight < KV_SNAP_QUEUE &&
+           (l->next_read < l->parser.ci + WINDOW ||
+            (uint64_t)l->next_read * KV_SNAP_CHUNK < l->parser.want)) {
         unsigned i = l->next_read++;
         uint64_t at = (uint64_t)i * KV_SNAP_CHUNK;
         size_t len = padded - at < KV_SNAP_CHUNK ? (size_t)(padded - at) : KV_SNAP_CHUNK;
         struct chunk_read *cr = malloc(sizeof *cr);
-        l->chunk[i] = kv_snap_alloc(len);
+        l->chunk[i] = l->npool ? l->pool[--l->npool] : kv_snap_alloc(KV_SNAP_CHUNK);
         if (!cr || !l->chunk[i]) {
             free(cr);
             l->read_err = -ENOMEM;
-            l->next_read = l->nchunks;
-            if (l->reads_inflight == 0)
-                file_error(l, "cannot read it", -ENOMEM);
             return;
         }
         *cr = (struct chunk_read){l, i, len};
@@ -401,7 +494,50 @@ static void read_more(struct loader *l)
     }
 }
 
-/* Checks the header against the manifest, then reads the body. */
+/* The parser is done with a chunk: its buffer serves a later read. */
+static void pool_put(void *arg, char *chunk)
+{
+    struct loader *l = arg;
+    if (l->npool < WINDOW)
+        l->pool[l->npool++] = chunk;
+    else
+        free(chunk);
+}
+
+/* The parser's arrays for the body: chunk i holds body bytes [i MiB, (i+1) MiB). */
+static int prepare_body(struct loader *l)
+{
+    uint64_t padded = l->size - KV_SNAP_ALIGN;
+    unsigned n = (unsigned)((padded + KV_SNAP_CHUNK - 1) / KV_SNAP_CHUNK);
+    char **chunk = calloc(n ? n : 1, sizeof *chunk);
+    size_t *clen = calloc(n ? n : 1, sizeof *clen);
+    l->ready = calloc(n ? n : 1, sizeof *l->ready);
+    if (!chunk || !clen || !l->ready) {
+        free(chunk);
+        free(clen);
+        return -ENOMEM;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t at = (uint64_t)i * KV_SNAP_CHUNK;
+        clen[i] =
+            l->h.body_bytes - at < KV_SNAP_CHUNK ? (size_t)(l->h.body_bytes - at) : KV_SNAP_CHUNK;
+    }
+    kv_snap_parser_init(&l->parser, chunk, clen, n);
+    kv_snap_parser_avail(&l->parser, 0);
+    l->parser.release = pool_put;
+    l->parser.release_arg = l;
+    l->parsing = true;
+    l->chunk = chunk;
+    l->nchunks = n;
+    l->next_read = l->hashed = l->reads_inflight = 0;
+    l->hashed_bytes = 0;
+    l->read_err = 0;
+    l->bad[0] = '\0';
+    XXH3_64bits_reset(l->hash);
+    return 0;
+}
+
+/* Checks the header against the manifest, then reads and parses the body. */
 static void header_read(void *arg, int err, uint64_t value)
 {
     struct loader *l = arg;
@@ -428,43 +564,13 @@ static void header_read(void *arg, int err, uint64_t value)
         l->res->cas_seq = l->h.cas_seq;
     if (l->h.flush_at > l->res->flush_at)
         l->res->flush_at = l->h.flush_at;
-    uint64_t padded = l->size - KV_SNAP_ALIGN;
-    l->nchunks = (unsigned)((padded + KV_SNAP_CHUNK - 1) / KV_SNAP_CHUNK);
-    l->chunk = calloc(l->nchunks ? l->nchunks : 1, sizeof *l->chunk);
-    l->clen = calloc(l->nchunks ? l->nchunks : 1, sizeof *l->clen);
-    l->ready = calloc(l->nchunks ? l->nchunks : 1, sizeof *l->ready);
-    if (!l->chunk || !l->clen || !l->ready) {
-        file_error(l, "cannot read it", -ENOMEM);
+    int rc = prepare_body(l);
+    if (rc < 0) {
+        file_error(l, "cannot read it", rc);
         return;
     }
-    for (unsigned i = 0; i < l->nchunks; i++) {
-        uint64_t at = (uint64_t)i * KV_SNAP_CHUNK;
-        l->clen[i] =
-            l->h.body_bytes - at < KV_SNAP_CHUNK ? (size_t)(l->h.body_bytes - at) : KV_SNAP_CHUNK;
-    }
-    l->next_read = l->hashed = l->reads_inflight = 0;
-    l->read_err = 0;
-    XXH3_64bits_reset(l->hash);
-    if (l->nchunks == 0)
-        body_read(l);
-    else
-        read_more(l);
-}
-
-static void stat_done(void *arg, int err, uint64_t value)
-{
-    (void)value;
-    struct loader *l = arg;
-    if (err) {
-        file_error(l, "cannot stat it", err);
-        return;
-    }
-    size_t want = l->size < KV_SNAP_ALIGN ? 0 : KV_SNAP_ALIGN;
-    if (want == 0) {
-        header_read(l, 0, 0); /* too short: the decoder says so */
-        return;
-    }
-    sn_done(sn_file_read(l->fd, l->hdr, KV_SNAP_ALIGN, 0), header_read, l);
+    read_more(l);
+    pump(l); /* an empty body is read already */
 }
 
 struct stat_req {
@@ -472,13 +578,22 @@ struct stat_req {
     struct sn_file_stat st;
 };
 
-static void fstat_done(void *arg, int err, uint64_t value)
+static void stat_done(void *arg, int err, uint64_t value)
 {
+    (void)value;
     struct stat_req *sr = arg;
     struct loader *l = sr->l;
     l->size = sr->st.size;
     free(sr);
-    stat_done(l, err, value);
+    if (err) {
+        file_error(l, "cannot stat it", err);
+        return;
+    }
+    if (l->size < KV_SNAP_ALIGN) {
+        header_read(l, 0, 0); /* too short: the decoder says so */
+        return;
+    }
+    sn_done(sn_file_read(l->fd, l->hdr, KV_SNAP_ALIGN, 0), header_read, l);
 }
 
 static void opened(void *arg, int err, uint64_t value)
@@ -495,7 +610,7 @@ static void opened(void *arg, int err, uint64_t value)
         return;
     }
     sr->l = l;
-    sn_done(sn_file_fstat(l->fd, &sr->st), fstat_done, sr);
+    sn_done(sn_file_fstat(l->fd, &sr->st), stat_done, sr);
 }
 
 static void next_file(struct loader *l)
@@ -506,7 +621,7 @@ static void next_file(struct loader *l)
         all_files_done(l);
         return;
     }
-    l->next_file = j + 1; /* index + 1 of the file being loaded */
+    l->next_file = j + 1;
     int rc = kv_snap_data_path(l->path, sizeof l->path, l->job->dir, m->generation, j);
     if (rc < 0) {
         file_error(l, "cannot name it", rc);
@@ -526,6 +641,7 @@ struct sn_future *kv_snap_load_core(void *arg)
     l->res = &job->res[l->self];
     l->store = kv_srv.cores[l->self]->store;
     l->fd = -1;
+    l->held_tail = &l->held;
     l->hash = XXH3_createState();
     l->hdr = kv_snap_alloc(KV_SNAP_ALIGN);
     l->out = calloc(kv_srv.ncores, sizeof *l->out);
