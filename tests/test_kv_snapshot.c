@@ -9,6 +9,8 @@
  *     to their new owner cores.
  *   - expired items are dropped on load; the meta protocol's item state (stale, win token
  *     sent, fetched, base64 key) survives; a pending delayed flush_all survives.
+ *   - values far bigger than the loader's read window (-I 32m, a 20 MiB value) come back
+ *     byte for byte, on the owner core and when moved to another.
  *   - kill -9 in the middle of a periodic snapshot (--snapshot-every) leaves the previous one
  *     usable, and the next snapshot removes the partial files.
  * Damaged snapshots: test_kv_snapshot_damage.c. Helpers: kv_snap_util.h.
@@ -215,6 +217,96 @@ Test(kv_snapshot, pending_flush_all_survives, .timeout = 300)
     cr_assert_str_eq(a, "EN\r\n", "the delayed flush_all came after the restart");
     free(a);
     ks_stop(&s, 0);
+}
+
+/* ---- values bigger than the read window ---- */
+
+/* Stores a value of n bytes (every byte value, CR LF included) under key; asserts STORED. */
+static void set_big(uint16_t port, const char *key, const char *v, size_t n)
+{
+    int fd = nu_connect(port);
+    cr_assert_geq(fd, 0);
+    char line[96];
+    int len = snprintf(line, sizeof line, "set %s 77 0 %zu\r\n", key, n);
+    cr_assert_eq(nu_send_all(fd, line, (size_t)len), 0);
+    cr_assert_eq(nu_send_all(fd, v, n), 0);
+    cr_assert_eq(nu_send_all(fd, "\r\n", 2), 0);
+    char a[64];
+    su_read_until(fd, a, sizeof a, "\r\n", KS_WAIT_MS, NULL);
+    cr_assert_str_eq(a, "STORED\r\n", "%s", key);
+    close(fd);
+}
+
+/* True when `get key` answers flags 77 and exactly the n bytes of v. */
+static bool big_back(uint16_t port, const char *key, const char *v, size_t n)
+{
+    int fd = nu_connect(port);
+    cr_assert_geq(fd, 0);
+    char line[96];
+    int hl = snprintf(line, sizeof line, "VALUE %s 77 %zu\r\n", key, n);
+    size_t want = (size_t)hl + n + 7; /* + "\r\nEND\r\n" */
+    char *buf = malloc(want + 1);
+    size_t got = 0;
+    int len = snprintf(line, sizeof line, "get %s\r\n", key);
+    cr_assert_eq(nu_send_all(fd, line, (size_t)len), 0);
+    uint64_t end = nu_now_ms() + KS_WAIT_MS;
+    while (got < want && nu_now_ms() < end) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t r = recv(fd, buf + got, want - got, 0);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    snprintf(line, sizeof line, "VALUE %s 77 %zu\r\n", key, n);
+    bool ok = got == want && memcmp(buf, line, (size_t)hl) == 0 && memcmp(buf + hl, v, n) == 0 &&
+              memcmp(buf + hl + n, "\r\nEND\r\n", 7) == 0;
+    if (!ok)
+        cr_log_error("%s: %zu of %zu bytes, starting %.40s", key, got, want, buf);
+    free(buf);
+    return ok;
+}
+
+Test(kv_snapshot, values_bigger_than_the_read_window, .timeout = 300)
+{
+    static const size_t sizes[] = {20u << 20, 3u << 20, (1u << 20) - 10, 5};
+    char *v[4];
+    uint64_t seed = 18;
+    for (int i = 0; i < 4; i++) {
+        v[i] = malloc(sizes[i]);
+        for (size_t k = 0; k < sizes[i]; k++)
+            v[i][k] = (char)nu_rand(&seed);
+    }
+    const char *big[] = {"-I", "32m", NULL};
+    struct ks_server s;
+    struct ks_stored st;
+    ks_start_ok(&s, tmp, "first", snapdir, 2, big);
+    ks_store_all(s.port, "s", 3000, &st); /* small ones around the big ones */
+    for (int i = 0; i < 4; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "big%d", i);
+        set_big(s.port, key, v[i], sizes[i]);
+    }
+    ks_stop(&s, 0);
+    static const unsigned cores[] = {2, 1}; /* the same owners, then all moved to core 0 */
+    for (int r = 0; r < 2; r++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "run%d", r);
+        ks_start_ok(&s, tmp, tag, snapdir, cores[r], big);
+        for (int i = 0; i < 4; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "big%d", i);
+            cr_assert(big_back(s.port, key, v[i], sizes[i]), "run %d: %s back", r, key);
+        }
+        expect_all_back(&s, "s", &st);
+        cr_assert_eq(ks_messages(s.err), 0, "no complaint: %s", ks_slurp(s.err, NULL));
+        ks_stop(&s, 0);
+    }
+    for (int i = 0; i < 4; i++)
+        free(v[i]);
+    ks_stored_free(&st);
 }
 
 /* ---- kill -9 during a periodic snapshot ---- */
