@@ -422,3 +422,66 @@ Test(mc_store_snap, cas_sequence_and_pending_flush_carry_over)
     cr_assert_null(mc_store_get(s, "a", 1), "a (stored before) dies when the flush comes");
     mc_store_destroy(s);
 }
+
+/* ---- the table sized ahead of a load ---- */
+
+static struct mc_store_stats stats_of(const struct mc_store *s)
+{
+    struct mc_store_stats st;
+    mc_store_stats(s, &st);
+    return st;
+}
+
+Test(mc_store_snap, reserve_sizes_the_table_once)
+{
+    struct mc_store *s = make(64 << 20, 0);
+    char key[32], val[32];
+    for (int i = 0; i < 1000; i++) { /* past the first expansion (65536 * 1.5 is not reached) */
+        snprintf(key, sizeof key, "old%d", i);
+        set(s, key, key);
+    }
+    uint64_t before = stats_of(s).hash_power_level;
+    cr_assert_eq(mc_store_reserve(s, 10), 0, "room already: nothing to do");
+    cr_assert_eq(stats_of(s).hash_power_level, before);
+    cr_assert_eq(mc_store_reserve(s, 300000), 0);
+    struct mc_store_stats st = stats_of(s);
+    cr_assert_eq(st.hash_power_level, 18, "301000 items fit in 2^18 buckets at 1.5 per bucket");
+    cr_assert_eq(st.hash_is_expanding, 0);
+    for (int i = 0; i < 1000; i++) { /* every item moved to the new table */
+        snprintf(key, sizeof key, "old%d", i);
+        cr_assert(value_is(mc_store_get(s, key, strlen(key)), key), "%s", key);
+    }
+    for (int i = 0; i < 300000; i++) {
+        snprintf(key, sizeof key, "new%d", i);
+        snprintf(val, sizeof val, "v%d", i);
+        set(s, key, val);
+        cr_assert_eq(stats_of(s).hash_is_expanding, 0, "no expansion on the way (%d)", i);
+    }
+    cr_assert_eq(stats_of(s).hash_power_level, 18);
+    for (int i = 0; i < 300000; i += 997) {
+        snprintf(key, sizeof key, "new%d", i);
+        snprintf(val, sizeof val, "v%d", i);
+        cr_assert(value_is(mc_store_get(s, key, strlen(key)), val), "%s", key);
+    }
+    mc_store_destroy(s);
+}
+
+Test(mc_store_snap, reserve_during_an_expansion_finishes_it)
+{
+    struct mc_store *s = make(64 << 20, 0);
+    char key[32];
+    int n = 65536 + 32768 + 1; /* one past 1.5 per bucket: an expansion begins */
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        set(s, key, key);
+    }
+    cr_assert_eq(stats_of(s).hash_is_expanding, 1, "the expansion is in progress");
+    cr_assert_eq(mc_store_reserve(s, 1000000), 0);
+    cr_assert_eq(stats_of(s).hash_is_expanding, 0);
+    cr_assert_eq(stats_of(s).hash_power_level, 20);
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        cr_assert(value_is(mc_store_get(s, key, strlen(key)), key), "%s", key);
+    }
+    mc_store_destroy(s);
+}

@@ -128,6 +128,35 @@ static void maybe_expand(struct mc_store *s)
     s->migrate = 0;
 }
 
+int mc_store_reserve(struct mc_store *s, size_t more)
+{
+    size_t want = s->items + more;
+    unsigned power = s->tab.power;
+    while (power < MC_HASH_POWER_MAX && want > ((size_t)1 << power) + ((size_t)1 << power) / 2)
+        power++;
+    if (power == s->tab.power)
+        return 0;
+    struct mc_table bigger;
+    if (table_alloc(&bigger, power) != 0)
+        return -ENOMEM;
+    /* Written once now: a fresh calloc'd table maps the zero page on the first read, and the
+     * first store to each page then costs a write fault and a TLB flush on every CPU. */
+    memset(bigger.b, 0, table_size(&bigger) * sizeof *bigger.b);
+    while (s->old.b) /* an expansion in progress ends first */
+        migrate_step(s);
+    for (size_t i = 0; i < table_size(&s->tab); i++) {
+        for (struct mc_item *it = s->tab.b[i], *next; it; it = next) {
+            next = it->hnext;
+            struct mc_item **b = &bigger.b[it->hv & (table_size(&bigger) - 1)];
+            it->hnext = *b;
+            *b = it;
+        }
+    }
+    free(s->tab.b);
+    s->tab = bigger;
+    return 0;
+}
+
 struct mc_item *mc__find(struct mc_store *s, const char *key, size_t nkey, uint32_t hv)
 {
     migrate_step(s);

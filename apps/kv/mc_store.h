@@ -363,6 +363,14 @@ struct mc_item *mc_store_stage(struct mc_store *s, const struct mc_item_image *i
 enum mc_result mc_store_link_staged(struct mc_store *s, struct mc_item *it);
 void mc_store_unstage(struct mc_store *s, struct mc_item *it);
 
+/*
+ * Grows the hash table at once so that `more` items beyond those stored fit without an
+ * expansion on the way (a loader that knows how many items come saves the rehashing of
+ * every doubling). 0 (also when it is big enough); -ENOMEM (the store is unchanged and
+ * still grows as usual). Owner only.
+ */
+int mc_store_reserve(struct mc_store *s, size_t more);
+
 /* The store's memory limit (bytes). */
 size_t mc_store_mem_limit(const struct mc_store *s);
 
