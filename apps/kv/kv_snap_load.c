@@ -537,6 +537,22 @@ static int prepare_body(struct loader *l)
     return 0;
 }
 
+/*
+ * Sizes the store's table for this core's share of the file's items: all of them when the
+ * cores and partitioner are those of the snapshot; else the file's items spread over every
+ * core, and this core reads `mine` of the files, so its share of the whole snapshot comes in
+ * as it reads them. An estimate: the table still grows if more come.
+ */
+static void reserve(struct loader *l)
+{
+    const struct kv_snap_manifest *m = &l->job->m;
+    uint32_t mine = 0;
+    for (uint32_t j = l->self; j < m->ncores; j += kv_srv.ncores)
+        mine++;
+    uint64_t more = l->h.items * m->ncores / ((uint64_t)kv_srv.ncores * (mine ? mine : 1));
+    (void)mc_store_reserve(l->store, (size_t)more); /* without it the table grows as usual */
+}
+
 /* Checks the header against the manifest, then reads and parses the body. */
 static void header_read(void *arg, int err, uint64_t value)
 {
@@ -560,6 +576,7 @@ static void header_read(void *arg, int err, uint64_t value)
         file_failed(l, why);
         return;
     }
+    reserve(l);
     if (l->h.cas_seq > l->res->cas_seq)
         l->res->cas_seq = l->h.cas_seq;
     if (l->h.flush_at > l->res->flush_at)
