@@ -103,7 +103,7 @@ Test(kv_snapshot, million_items_come_back, .timeout = 900)
 
 Test(kv_snapshot, other_core_counts_and_partitioners, .timeout = 900)
 {
-    uint32_t n = item_count(200000, 20);
+    uint32_t n = item_count(50000, 10);
     struct ks_server s;
     struct ks_stored st;
     ks_start_ok(&s, tmp, "two", snapdir, 2, NULL);
