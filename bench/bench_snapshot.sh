@@ -43,7 +43,7 @@ fail() { echo "$BENCH_NAME: $*" >&2; exit 1; }
 [ -x "$KV" ] || fail "$KV is not built (make BUILD=$BUILD apps)"
 [ -x "$CLIENT" ] || fail "$CLIENT is not built (make BUILD=$BUILD benches)"
 mkdir -p "$DIR" || fail "cannot make $DIR"
-FSTYPE=$(stat -f -c %T "$DIR")
+FSTYPE=$(findmnt -n -o FSTYPE -T "$DIR" 2>/dev/null || stat -f -c %T "$DIR")
 [ "$FSTYPE" = tmpfs ] && fail "$DIR is on tmpfs: no disk to compare with (set DIR)"
 rm -f "$DIR"/sn-kv.* "$DIR/dd.bin"
 
