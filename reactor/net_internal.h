@@ -32,12 +32,12 @@
 #define SN__NET_BUFSZ 16384 /* bytes per buffer, and the plain recv buffer */
 /* sn_conn_write_input lends ring buffers to the output only for at least this many bytes,
  * and never more than this many buffers of a core at once (so receiving never starves). */
-#define SN__NET_LEND_MIN 1024
-#define SN__NET_LEND_MAX (SN__NET_NBUFS / 2)
-#define SN__NET_CHUNK 16384 /* smallest output chunk */
+#define SN__NET_LEND_MIN    1024
+#define SN__NET_LEND_MAX    (SN__NET_NBUFS / 2)
+#define SN__NET_CHUNK       16384  /* smallest output chunk */
 #define SN__NET_FIXED_MAX   65536u /* registered file slots per core at most (net_files.c) */
 #define SN__NET_FIX_PENDING 1024u  /* slot registrations queued at once, > SQ entries */
-#define SN__NET_IOV   32    /* iovecs per send */
+#define SN__NET_IOV         32     /* iovecs per send */
 /* Bytes that may arrive while the app stopped reading, past input_max: what can be in flight
  * when the receive is cancelled (one buffer for plain recv, at most the ring otherwise). */
 #define SN__NET_HELD_SLACK ((size_t)SN__NET_NBUFS * SN__NET_BUFSZ)
@@ -168,8 +168,25 @@ struct sn_conn {
     bool fiber_runs;
 };
 
+/* Receive buffers a stream holds lent (sn_conn_read_some hands them out), at most. */
+#define SN__STREAM_LENT 8
+
+/* A receive buffer's bytes that a stream holds without copying, in front of its buffer. */
+struct sn__lent {
+    const char *data;
+    size_t len;
+    struct sn__lend *lend; /* its pin (net_recv.c) */
+};
+
 /* A connection's input as a stream for fiber reads (net_stream.c). */
 struct sn__stream {
+    /* The input in order: lent[0 .. nlent) (all bytes of each), then buf[pos .. len). */
+    struct sn__lent lent[SN__STREAM_LENT];
+    unsigned nlent;
+    size_t lent_bytes;   /* their bytes */
+    bool lent_out;       /* the last slice is lent[0]: released at the next read */
+    bool lending;        /* the last read was sn_conn_read_some: new input may be lent */
+    uint64_t lent_reads; /* slices handed out lent (tests) */
     char *buf;
     size_t cap, len, pos; /* unread: buf[pos .. len) */
     size_t taken;         /* bytes the last slice (and its line end) used: gone at the next read */
@@ -240,7 +257,8 @@ struct sn_udp {
  * the ring when no queued write refers to it and recv_cb is not presenting it. */
 struct sn__lend {
     struct sn__netc *nc;
-    uint32_t refs;
+    uint32_t refs; /* queued writes + pins */
+    uint32_t pins; /* streams holding its bytes as unread input (at most one) */
     bool presenting;
 };
 
@@ -265,11 +283,11 @@ struct sn__netc {
     struct sn_task flush_task;
     struct sn__io_op sentinel;
     struct __kernel_timespec sentinel_ts;
-    int files_state;  /* registered file slots: 0 untried, 1 ready (nslots), -1 unavailable */
+    int files_state; /* registered file slots: 0 untried, 1 ready (nslots), -1 unavailable */
     unsigned nslots;
-    unsigned fix_next; /* next value of fix_fds to use */
+    unsigned fix_next;                /* next value of fix_fds to use */
     int fix_fds[SN__NET_FIX_PENDING]; /* fds of queued slot registrations (net_files.c) */
-    struct sn__pool rpool; /* SN__REPLY_BLOCK-byte reply buffers */
+    struct sn__pool rpool;            /* SN__REPLY_BLOCK-byte reply buffers */
 };
 
 /* Ring buffers of the calling core lent to queued output now (sn_conn_write_input; tests). */
@@ -403,6 +421,14 @@ static inline bool sn__conn_slots_pending(const struct sn_conn *c)
 {
     return c->rhead != NULL;
 }
+
+/* net_recv.c: lending receive buffers to a stream */
+/* From on_data of `c` (a stream): pins the receive buffer that data[0..len) lies in, so it
+ * stays unchanged until sn__lend_unpin; NULL when it cannot (not a ring buffer being
+ * presented, under SN__NET_LEND_MIN bytes, or SN__NET_LEND_MAX buffers lent already). */
+struct sn__lend *sn__conn_pin_input(struct sn_conn *c, const char *data, size_t len);
+/* Drops a pin; the buffer goes back to the ring once nothing refers to it. Owner core. */
+void sn__lend_unpin(struct sn__lend *l);
 
 /* net_stream.c */
 /* Makes `c` a stream connection (before it reads anything). 0 or -ENOMEM. */

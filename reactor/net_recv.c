@@ -8,7 +8,10 @@
  * reaped in one batch; the kernel then ends the multishot recv with -ENOBUFS and it is simply
  * armed again. Exception: on_data may lend the buffer it is given to the output of any
  * connection of the core (sn_conn_write_input); it then goes back when the last write that
- * refers to it is released. At most half of the ring is lent at once.
+ * refers to it is released. A stream (net_stream.c) may pin the buffer it is given instead
+ * of copying it, for its fiber's sn_conn_read_some; a pinned buffer may be lent to output
+ * too, until the pin goes at the fiber's next read. At most half of the ring is lent (to
+ * output or streams) at once.
  *
  * Held input: while reading is off (the app's sn_conn_set_reading(false), or backpressure:
  * output over limits.output_high) on_data is not called at all. The receive is cancelled at
@@ -264,6 +267,29 @@ static void lend_release(void *arg)
     sn__netc_unref(nc);
 }
 
+/* The lend record of the ring buffer holding data[0..len), when it may be lent now: the
+ * buffer on_data is being given, or one a stream holds (pinned); else NULL. */
+static struct sn__lend *lendable(struct sn__netc *nc, const char *p, size_t len)
+{
+    if (!nc->bufs || p < nc->bufs || p >= nc->bufs + (size_t)SN__NET_NBUFS * SN__NET_BUFSZ)
+        return NULL;
+    size_t bid = (size_t)(p - nc->bufs) / SN__NET_BUFSZ;
+    const char *buf = sn__netc_buf(nc, (unsigned)bid);
+    size_t valid = (int)bid == nc->cur_bid ? nc->cur_len : nc->lend[bid].pins ? SN__NET_BUFSZ : 0;
+    if (len > valid || (size_t)(p - buf) > valid - len)
+        return NULL;
+    return &nc->lend[bid];
+}
+
+/* Takes a reference on a ring buffer for the output or a stream. */
+static void lend_take(struct sn__lend *l)
+{
+    if (l->refs++ == 0) {
+        l->nc->nlent++;
+        sn__netc_ref(l->nc); /* the buffers must outlive the last reference */
+    }
+}
+
 int sn_conn_write_input(struct sn_conn *c, const void *data, size_t len)
 {
     if (sn_core_id() != c->core)
@@ -271,20 +297,33 @@ int sn_conn_write_input(struct sn_conn *c, const void *data, size_t len)
     if (c->wr_closed)
         return sn__conn_write_err(c);
     struct sn__netc *nc = c->nc; /* the calling core's: c is on it */
-    const char *p = data;
-    const char *buf = nc->cur_bid >= 0 ? sn__netc_buf(nc, (unsigned)nc->cur_bid) : NULL;
-    if (!buf || len < SN__NET_LEND_MIN || nc->nlent >= SN__NET_LEND_MAX || p < buf ||
-        len > nc->cur_len || p - buf > (ptrdiff_t)(nc->cur_len - len))
+    struct sn__lend *l = len < SN__NET_LEND_MIN ? NULL : lendable(nc, data, len);
+    if (!l || (!l->refs && nc->nlent >= SN__NET_LEND_MAX))
         return sn_conn_write(c, data, len);
-    struct sn__lend *l = &nc->lend[nc->cur_bid];
     int rc = sn_conn_write_ref(c, data, len, lend_release, l);
     if (rc < 0)
         return rc;
-    if (l->refs++ == 0) {
-        nc->nlent++;
-        sn__netc_ref(nc); /* the buffers must outlive the last queued write */
-    }
+    lend_take(l);
     return 0;
+}
+
+struct sn__lend *sn__conn_pin_input(struct sn_conn *c, const char *data, size_t len)
+{
+    struct sn__netc *nc = c->nc;
+    if (nc->cur_bid < 0 || len < SN__NET_LEND_MIN || nc->nlent >= SN__NET_LEND_MAX)
+        return NULL;
+    struct sn__lend *l = lendable(nc, data, len);
+    if (!l || l != &nc->lend[nc->cur_bid])
+        return NULL;
+    lend_take(l);
+    l->pins++;
+    return l;
+}
+
+void sn__lend_unpin(struct sn__lend *l)
+{
+    l->pins--;
+    lend_release(l);
 }
 
 /* ---- presenting held input ------------------------------------------------------------ */

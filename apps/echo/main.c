@@ -23,7 +23,7 @@ static int echo(struct sn_conn *conn, void *arg)
     struct sn_slice in;
     int rc;
     while ((rc = sn_conn_read_some(conn, &in)) == 0)
-        if ((rc = sn_conn_write(conn, in.data, in.len)) < 0)
+        if ((rc = sn_conn_write_input(conn, in.data, in.len)) < 0) /* lends, no copy */
             return rc;
     return rc == SN_EOF ? 0 : rc;
 }

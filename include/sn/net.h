@@ -306,16 +306,18 @@ SN_API int sn_conn_write_ref(struct sn_conn *conn, const void *data, size_t len,
                              void (*release)(void *arg), void *release_arg);
 
 /*
- * From on_data only: queues on `conn` data[0..len), a part of the bytes that on_data (of conn
- * or of any other connection on this core) is being given, without copying when it can. The
- * receive buffer they are in is lent to conn's output and goes back to the core's receive
- * ring once they have left (or the connection ended), so an echo or a relay between two
- * connections of a core forwards what it receives with no copy. Copies instead (as
- * sn_conn_write) when the
- * bytes are not in a receive buffer (input that on_data left before and is presented again,
- * the plain-recv fallback), when len is under 1 KiB (a copy is cheaper), or when half of the
- * core's receive buffers are lent already (receiving must not starve behind peers that do not
- * read). Errors as sn_conn_write.
+ * Queues on `conn` data[0..len), bytes that libsn is lending the caller from a receive buffer,
+ * without copying when it can: a part of what on_data (of conn or of any other connection
+ * on this core) is being given, from inside that on_data; or a part of a slice that
+ * sn_conn_read_some (include/sn/stream.h) returned on a connection of this core, before the
+ * next read on it. The receive buffer they are in is lent to conn's output and goes back to
+ * the core's receive ring once they have left (or the connection ended), so an echo or a
+ * relay between two connections of a core forwards what it receives with no copy; the
+ * caller may read on at once. Copies instead (as sn_conn_write) any other bytes (input that
+ * on_data left before and is presented again, the plain-recv fallback, a slice from the
+ * stream's own buffer), when len is under 1 KiB (a copy is cheaper), or when half of the
+ * core's receive buffers are lent already (receiving must not starve behind peers that do
+ * not read). Errors as sn_conn_write.
  */
 SN_API int sn_conn_write_input(struct sn_conn *conn, const void *data, size_t len);
 

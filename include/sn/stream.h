@@ -22,9 +22,15 @@
  *         return 0;                                 // sn_serve closes the connection
  *     }
  *
- * Slices: a read fills a struct sn_slice that points into libsn's buffer, valid until the
- * next read on that connection (or the end of the fiber); copy what must live longer. A
- * line's slice has no "\n" or "\r\n".
+ * Slices: a read fills a struct sn_slice that points into libsn's memory, read-only and
+ * valid until the next read on that connection (or the end of the fiber); copy what must
+ * live longer. A line's slice has no "\n" or "\r\n". libsn owns the bytes either way: they
+ * are in the stream's buffer, or (sn_conn_read_some only) in the receive buffer they arrived
+ * in, lent to the reader without a copy. sn_conn_write_input (include/sn/net.h) queues a
+ * slice of sn_conn_read_some by reference, so an echo or relay fiber copies nothing:
+ *
+ *     while ((rc = sn_conn_read_some(conn, &in)) == 0)
+ *         sn_conn_write_input(conn, in.data, in.len);   // valid until the next read: lent on
  *
  * Reading ahead: libsn keeps receiving while the fiber works, up to 64 KiB beyond what was
  * read (SN_STREAM_READ_AHEAD), so pipelined requests are there when the fiber asks; past it
@@ -85,6 +91,12 @@ SN_API int sn_conn_read_exact(struct sn_conn *conn, size_t n, struct sn_slice *o
 /*
  * Reads what has come and not been read, at least one byte (waiting for it when there is
  * none), into *out. 0; SN_EOF; the errors above. Owner core only, inside a fiber.
+ * When nothing was buffered, *out may be one receive buffer's bytes, lent (no copy; what
+ * came behind them is returned by the next reads): valid until the next read on the
+ * connection as every slice, and sn_conn_write_input may queue them by reference until
+ * then. A stream whose last read was sn_conn_read_some keeps new receive buffers of at
+ * least 1 KiB lent instead of copying them (up to 8 per connection, and half of the core's
+ * receive buffers); a line or block read copies the lent bytes into the stream's buffer.
  */
 SN_API int sn_conn_read_some(struct sn_conn *conn, struct sn_slice *out);
 
