@@ -170,8 +170,8 @@ static void setup(void)
     for (int i = 0; i < 2; i++) {
         memset(&S[i], 0, sizeof S[i]);
         snprintf(S[i].path, sizeof S[i].path, "%s/f%d", dir, i);
-        snprintf(S[i].moved, sizeof S[i].moved, "%.240s.moved", S[i].path);
-        snprintf(S[i].gone, sizeof S[i].gone, "%.240s.gone", S[i].path);
+        snprintf(S[i].moved, sizeof S[i].moved, "%s/f%d.moved", dir, i);
+        snprintf(S[i].gone, sizeof S[i].gone, "%s/f%d.gone", dir, i);
         S[i].len = len;
         S[i].data = malloc(len);
         S[i].back = malloc(len);
