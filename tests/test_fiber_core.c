@@ -8,28 +8,9 @@
 #include <sn.h>
 #include <stdio.h>
 
-#include "core/sched.h"
+#include "sched_fixture.h"
 
-static struct sn__sched sched;
-
-static void setup(void)
-{
-    cr_assert_eq(sn__sched_init(&sched, 0, NULL), 0);
-    sn__sched_bind(&sched, 1);
-}
-
-static void teardown(void)
-{
-    sn__sched_run(&sched, 0);
-    cr_expect_eq(sched.fibers.nlive, 0, "fibers alive at the end: %lu",
-                 (unsigned long)sched.fibers.nlive);
-    cr_expect_eq(sched.pool.in_use, 0, "pool blocks in use at the end: %lu",
-                 (unsigned long)sched.pool.in_use);
-    sn__sched_bind(NULL, 0);
-    sn__sched_destroy(&sched);
-}
-
-TestSuite(fiber_core, .init = setup, .fini = teardown);
+TestSuite(fiber_core, .init = sched_setup, .fini = sched_teardown);
 
 struct outcome {
     int calls;

@@ -13,27 +13,9 @@
 #include <unistd.h>
 
 #include "abort_util.h"
-#include "core/sched.h"
+#include "sched_fixture.h"
 
-static struct sn__sched sched;
-
-static void setup(void)
-{
-    cr_assert_eq(sn__sched_init(&sched, 0, NULL), 0);
-    sn__sched_bind(&sched, 1);
-}
-
-static void teardown(void)
-{
-    sn__sched_run(&sched, 0);
-    cr_expect_eq(sched.pool.in_use, 0, "pool blocks in use at the end: %lu",
-                 (unsigned long)sched.pool.in_use);
-    cr_expect(sn_list_empty(&sched.sync_waiting), "a wait list is still registered");
-    sn__sched_bind(NULL, 0);
-    sn__sched_destroy(&sched);
-}
-
-TestSuite(sync, .init = setup, .fini = teardown);
+TestSuite(sync, .init = sched_setup, .fini = sched_teardown);
 
 /* ---- helpers ---- */
 
