@@ -4,7 +4,9 @@
  * fetches, evictions, incr in place, a walk ended early), checked step by step and against a
  * model over random interleavings; mc_store_load restores flags, cas, exptime, access time
  * and state bits, drops expired and too large items, keeps the LRU order, evicts under a
- * smaller limit, and the cas sequence and a pending flush_all carry over.
+ * smaller limit, and the cas sequence and a pending flush_all carry over; a chain of staged
+ * items links in pieces, with or without lookups, and a mark is kept (counting what the limit
+ * evicted) or undone (the store as it was: no item, the stats and the cas sequence back).
  */
 #include <criterion/criterion.h>
 
@@ -483,5 +485,130 @@ Test(mc_store_snap, reserve_during_an_expansion_finishes_it)
         snprintf(key, sizeof key, "k%d", i);
         cr_assert(value_is(mc_store_get(s, key, strlen(key)), key), "%s", key);
     }
+    mc_store_destroy(s);
+}
+
+/* ---- linking a chain of staged items; marking, keeping and undoing a file's links ---- */
+
+/* Stages items key<first>..key<first+n-1> (value "v<i>", cas i << 10 | core 0) oldest first,
+ * chained through hnext as a loader chains them. */
+static struct mc_item *stage_chain(struct mc_store *s, int first, int n)
+{
+    struct mc_item *head = NULL, **tail = &head;
+    char key[32], val[32];
+    for (int i = first; i < first + n; i++) {
+        snprintf(key, sizeof key, "key%d", i);
+        snprintf(val, sizeof val, "v%d", i);
+        struct mc_item_image im = {.key = key,
+                                   .nkey = strlen(key),
+                                   .value = val,
+                                   .nbytes = strlen(val),
+                                   .cas = (uint64_t)(i + 1) << MC_CAS_CORE_BITS};
+        enum mc_result r;
+        struct mc_item *it = mc_store_stage(s, &im, &r);
+        cr_assert_not_null(it, "%s", key);
+        cr_assert_eq(r, MC_STORED);
+        it->hnext = NULL;
+        *tail = it;
+        tail = &it->hnext;
+    }
+    return head;
+}
+
+static void expect_items(struct mc_store *s, int first, int n)
+{
+    char key[32], val[32];
+    for (int i = first; i < first + n; i++) {
+        snprintf(key, sizeof key, "key%d", i);
+        snprintf(val, sizeof val, "v%d", i);
+        struct mc_item *it = mc_store_find(s, key, strlen(key));
+        cr_assert(value_is(it, val), "%s", key);
+        cr_assert_eq(it->cas, (uint64_t)(i + 1) << MC_CAS_CORE_BITS, "%s keeps its cas", key);
+    }
+}
+
+Test(mc_store_snap, link_staged_chain_in_pieces_keeps_order_and_replaces)
+{
+    struct mc_store *s = make(64 << 20, 0);
+    set(s, "key5", "older"); /* replaced by the chain's key5 (a lookup is made) */
+    struct mc_item *chain = stage_chain(s, 0, 1000);
+    uint64_t no_memory = 0;
+    cr_assert_eq(mc_store_link_staged_chain(s, &chain, 300, false, &no_memory), 300);
+    cr_assert_not_null(chain, "the rest waits");
+    cr_assert_eq(stats_of(s).curr_items, 300, "key5 replaced, not added");
+    cr_assert_eq(mc_store_link_staged_chain(s, &chain, SIZE_MAX, false, &no_memory), 700);
+    cr_assert_null(chain);
+    cr_assert_eq(no_memory, 0);
+    cr_assert_eq(stats_of(s).curr_items, 1000);
+    cr_assert_eq(stats_of(s).total_items, 1, "only the client's set counts as a store");
+    expect_items(s, 0, 1000);
+    char buf[64], want[32];
+    mc_store_walk_begin(s); /* oldest first: the chain's order */
+    for (int i = 0; i < 1000; i++) {
+        snprintf(want, sizeof want, "key%d", i);
+        cr_assert_str_eq(next_key(s, buf), want);
+    }
+    mc_store_destroy(s);
+}
+
+Test(mc_store_snap, link_staged_chain_of_new_keys_without_lookups)
+{
+    struct mc_store *s = make(64 << 20, 0);
+    cr_assert_eq(mc_store_reserve(s, 5000), 0);
+    struct mc_item *chain = stage_chain(s, 0, 5000);
+    uint64_t no_memory = 0;
+    cr_assert_eq(mc_store_link_staged_chain(s, &chain, SIZE_MAX, true, &no_memory), 5000);
+    cr_assert_eq(stats_of(s).curr_items, 5000);
+    expect_items(s, 0, 5000);
+    cr_assert_eq(mc_store_delete(s, "key17", 5), MC_DELETED);
+    cr_assert_null(mc_store_find(s, "key17", 5), "one item per key");
+    mc_store_destroy(s);
+}
+
+Test(mc_store_snap, mark_then_keep_counts_what_the_limit_evicted)
+{
+    struct mc_store *s = make(4 * mc_item_size(5, 2), 0); /* 4 items of key%d, v%d */
+    struct mc_store_mark m;
+    cr_assert(mc_store_mark(s, &m));
+    struct mc_item *chain = stage_chain(s, 0, 10);
+    uint64_t no_memory = 0;
+    cr_assert_eq(mc_store_link_staged_chain(s, &chain, SIZE_MAX, true, &no_memory), 10);
+    cr_assert_eq(mc_store_keep(s, &m), 6, "the 6 oldest were evicted by the newer");
+    struct mc_store_stats st = stats_of(s);
+    cr_assert_eq(st.curr_items, 4);
+    cr_assert_eq(st.evictions, 0, "a load's evictions are the loader's to count");
+    expect_items(s, 6, 4);
+    cr_assert_not(mc_store_mark(s, &m), "a store with items cannot be marked");
+    mc_store_destroy(s);
+}
+
+Test(mc_store_snap, mark_then_undo_leaves_the_store_as_it_was)
+{
+    struct mc_store *s = make(64 << 20, 1);
+    cr_assert_null(mc_store_get(s, "none", 4)); /* a miss, counted before the mark */
+    uint64_t seq = mc_store_cas_seq(s);
+    struct mc_store_stats before = stats_of(s);
+    struct mc_store_mark m;
+    cr_assert(mc_store_mark(s, &m));
+    struct mc_item *chain = stage_chain(s, 0, 2000);
+    struct mc_item_image fresh = {.key = "fresh", .nkey = 5, .value = "v", .nbytes = 1};
+    enum mc_result r;
+    struct mc_item *f = mc_store_stage(s, &fresh, &r); /* cas 0: takes a fresh unique */
+    cr_assert_not_null(f);
+    cr_assert_eq(mc_store_link_staged(s, f), MC_STORED);
+    uint64_t no_memory = 0;
+    cr_assert_eq(mc_store_link_staged_chain(s, &chain, SIZE_MAX, true, &no_memory), 2000);
+    cr_assert_gt(mc_store_cas_seq(s), seq);
+    mc_store_undo(s, &m);
+    struct mc_store_stats after = stats_of(s);
+    cr_assert_eq(after.curr_items, 0);
+    cr_assert_eq(after.bytes, 0);
+    cr_assert_eq(after.get_misses, before.get_misses);
+    cr_assert_eq(mc_store_cas_seq(s), seq, "the cas sequence is back");
+    cr_assert_null(mc_store_find(s, "key0", 4));
+    cr_assert_null(mc_store_find(s, "fresh", 5));
+    chain = stage_chain(s, 0, 10); /* and the store works on */
+    cr_assert_eq(mc_store_link_staged_chain(s, &chain, SIZE_MAX, true, &no_memory), 10);
+    expect_items(s, 0, 10);
     mc_store_destroy(s);
 }

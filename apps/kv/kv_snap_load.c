@@ -47,6 +47,9 @@ struct loader {
     struct kv_snap_result *res;
     struct mc_store *store;
     unsigned self;
+    /* The snapshot's cores and partitioner are this run's: file C holds only keys core C owns
+     * (each core writes its own store, which holds only its own keys), and core C reads it. */
+    bool all_mine;
     uint32_t next_file; /* index + 1 of the file being loaded (0: none yet) */
     /* the current file */
     char path[PATH_MAX];
@@ -68,7 +71,13 @@ struct loader {
     char bad[KV_SNAP_WHY_MAX]; /* a record that cannot be read: the file fails once reads end */
     /* what the file would load */
     struct mc_item *staged, *staged_tail; /* chained through hnext, oldest first */
-    size_t staged_bytes;
+    size_t staged_bytes, nstaged;
+    /* Linking as the file is read (the store was empty at its start, and no other core sends
+     * items: all_mine): its items are linked a batch at a time while they are still in the
+     * cache, and all unlinked again (mc_store_undo) when the file turns out bad. */
+    bool link_early;
+    struct mc_store_mark mark;
+    uint64_t early_items;          /* items this file linked early */
     struct fwd **out;              /* [ncores]: the batch being filled for each owner */
     struct fwd *held, **held_tail; /* full batches, held back, oldest first */
     unsigned fwd_inflight;
@@ -139,7 +148,11 @@ static void drop_pending(struct loader *l)
         mc_store_unstage(l->store, it);
     }
     l->staged_tail = NULL;
-    l->staged_bytes = 0;
+    l->staged_bytes = l->nstaged = 0;
+    if (l->link_early)
+        mc_store_undo(l->store, &l->mark);
+    l->link_early = false;
+    l->early_items = 0;
     while (l->held) {
         struct fwd *f = l->held;
         l->held = f->next;
@@ -246,6 +259,17 @@ static int forward(struct loader *l, unsigned owner, const struct mc_item_image 
 
 /* ---- staging ---- */
 
+/* Items staged before a batch is linked (link_early): few enough to be still in the cache. */
+#define LINK_BATCH 64
+
+static void link_batch(struct loader *l)
+{
+    l->early_items +=
+        mc_store_link_staged_chain(l->store, &l->staged, SIZE_MAX, true, &l->res->no_memory);
+    l->staged_tail = NULL;
+    l->staged_bytes = l->nstaged = 0;
+}
+
 static int stage(struct loader *l, const struct mc_item_image *im)
 {
     enum mc_result r;
@@ -263,6 +287,10 @@ static int stage(struct loader *l, const struct mc_item_image *im)
         l->staged = it;
     l->staged_tail = it;
     l->staged_bytes += mc_item_size(it->nkey, it->nbytes);
+    if (l->link_early && ++l->nstaged == LINK_BATCH) {
+        link_batch(l);
+        return 0;
+    }
     /* More than the store holds: the oldest would be evicted by the newer ones anyway. */
     while (l->staged_bytes > mc_store_mem_limit(l->store) && l->staged != l->staged_tail) {
         struct mc_item *old = l->staged;
@@ -277,7 +305,7 @@ static int stage(struct loader *l, const struct mc_item_image *im)
 /* One record: staged here, or held for its owner. */
 static int take_record(struct loader *l, const struct mc_item_image *im)
 {
-    unsigned owner = kv_owner(im->key, im->nkey);
+    unsigned owner = l->all_mine ? l->self : kv_owner(im->key, im->nkey);
     return owner == l->self ? stage(l, im) : forward(l, owner, im);
 }
 
@@ -343,15 +371,19 @@ static void linked_yielded(void *arg, int err, uint64_t value)
 
 static void link_piece(struct loader *l)
 {
-    for (unsigned n = 0; n < PIECE_ITEMS && l->staged; n++) {
-        struct mc_item *it = l->staged;
-        l->staged = it->hnext;
-        count(l->res, mc_store_link_staged(l->store, it));
-    }
+    l->res->items += mc_store_link_staged_chain(l->store, &l->staged, PIECE_ITEMS, l->link_early,
+                                                &l->res->no_memory);
     if (l->staged) {
         l->yielding = true;
         sn_done(sn_yield(), linked_yielded, l);
         return;
+    }
+    if (l->link_early) { /* the file checked out: what it linked stays */
+        uint64_t gone = mc_store_keep(l->store, &l->mark);
+        l->res->items += l->early_items - gone;
+        l->res->no_memory += gone;
+        l->link_early = false;
+        l->early_items = 0;
     }
     l->staged_tail = NULL;
     l->staged_bytes = 0;
@@ -577,6 +609,7 @@ static void header_read(void *arg, int err, uint64_t value)
         return;
     }
     reserve(l);
+    l->link_early = l->all_mine && mc_store_mark(l->store, &l->mark);
     if (l->h.cas_seq > l->res->cas_seq)
         l->res->cas_seq = l->h.cas_seq;
     if (l->h.flush_at > l->res->flush_at)
@@ -655,6 +688,8 @@ struct sn_future *kv_snap_load_core(void *arg)
         return sn_failed(-ENOMEM);
     l->job = job;
     l->self = sn_core_id();
+    l->all_mine =
+        job->m.ncores == kv_srv.ncores && strcmp(job->m.partitioner, kv_srv.opt.partitioner) == 0;
     l->res = &job->res[l->self];
     l->store = kv_srv.cores[l->self]->store;
     l->fd = -1;

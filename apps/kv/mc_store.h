@@ -364,6 +364,43 @@ enum mc_result mc_store_link_staged(struct mc_store *s, struct mc_item *it);
 void mc_store_unstage(struct mc_store *s, struct mc_item *it);
 
 /*
+ * Links up to `max` staged items from the chain *list (linked through hnext, oldest first),
+ * each as mc_store_link_staged does, and leaves *list at the first one not linked (NULL at
+ * the end). Faster than one call each over a store much larger than the cache: it looks ahead
+ * in the chain and prefetches the hash buckets and chain heads the next links read.
+ * new_keys: the caller guarantees that no key of the chain is in the store, and that the
+ * chain holds no key twice (a snapshot file's items, loaded into a store that was empty:
+ * mc_store_walk_next returns no key twice), so no lookup is made; were a key there twice
+ * after all, both items would be linked, the newer found first. Returns the items stored;
+ * *no_memory (not reset) counts those freed for want of room. Owner only.
+ */
+size_t mc_store_link_staged_chain(struct mc_store *s, struct mc_item **list, size_t max,
+                                  bool new_keys, uint64_t *no_memory);
+
+/*
+ * Linking a file's items as they are read, with a way back: a loader that must leave the
+ * store as it was when the file turns out bad (its checksum is only known at its end) marks
+ * the store before the first link, and either keeps what it linked or undoes it all. Only for
+ * a store that holds no item at the mark (undoing cannot bring back an item that a link
+ * replaced or evicted) and that nobody else changes until the end.
+ *   mc_store_mark: false (nothing marked) when the store holds items.
+ *   mc_store_keep: ends the mark keeping the items; returns how many items were linked since
+ *     the mark but are gone again (evicted by later ones for want of room). The store's stats
+ *     are those of the mark: a load is not a client's store, and what it evicts is counted
+ *     by the caller (mc_store_link_staged does not count evictions of staged items either).
+ *   mc_store_undo: unlinks and frees every item, and puts the stats and the cas sequence back
+ *     as they were at the mark.
+ * Owner only.
+ */
+struct mc_store_mark {
+    struct mc_store_stats st;
+    uint64_t seq;
+};
+bool mc_store_mark(struct mc_store *s, struct mc_store_mark *m);
+uint64_t mc_store_keep(struct mc_store *s, const struct mc_store_mark *m);
+void mc_store_undo(struct mc_store *s, const struct mc_store_mark *m);
+
+/*
  * Grows the hash table at once so that `more` items beyond those stored fit without an
  * expansion on the way (a loader that knows how many items come saves the rehashing of
  * every doubling). 0 (also when it is big enough); -ENOMEM (the store is unchanged and

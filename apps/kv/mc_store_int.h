@@ -13,6 +13,9 @@ struct mc_table {
     unsigned power;
 };
 
+/* A transparent huge page (x86-64, arm64 with 4 KiB pages): the arena's and big tables' unit. */
+#define MC_HUGE_PAGE ((size_t)2 << 20)
+
 /* Largest item (mc_item_size) that comes from the arena; larger ones are malloc'ed. */
 #define MC_CHUNK_MAX 4096
 
@@ -60,6 +63,9 @@ struct mc_store {
 enum mc_miss { MC_MISS_NONE, MC_MISS_EXPIRED, MC_MISS_FLUSHED };
 
 uint32_t mc__hash(const char *key, size_t nkey);
+
+/* The hash chain that holds (or would hold) an item with hash hv. */
+struct mc_item **mc__bucket(struct mc_store *s, uint32_t hv);
 
 /* The item for key whatever its state, or NULL. */
 struct mc_item *mc__find(struct mc_store *s, const char *key, size_t nkey, uint32_t hv);

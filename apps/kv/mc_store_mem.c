@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#define HUGE_PAGE   ((size_t)2 << 20)
 #define CHUNK_ALIGN ((size_t)16)
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -41,13 +40,13 @@ void mc__arena_init(struct mc_arena *a, size_t mem_limit)
     *a = (struct mc_arena){0};
     if (MC_ARENA_OFF)
         return;
-    size_t size = (2 * mem_limit + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    size_t span = size + HUGE_PAGE;
+    size_t size = (2 * mem_limit + MC_HUGE_PAGE - 1) & ~(MC_HUGE_PAGE - 1);
+    size_t span = size + MC_HUGE_PAGE;
     char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
     if (p == MAP_FAILED)
         return; /* every item comes from malloc */
-    char *base = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    char *base = (char *)(((uintptr_t)p + MC_HUGE_PAGE - 1) & ~(uintptr_t)(MC_HUGE_PAGE - 1));
     if (base > p)
         munmap(p, (size_t)(base - p));
     if (base + size < p + span)

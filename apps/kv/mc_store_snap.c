@@ -93,9 +93,10 @@ struct mc_item *mc_store_stage(struct mc_store *s, const struct mc_item_image *i
     return it;
 }
 
-enum mc_result mc_store_link_staged(struct mc_store *s, struct mc_item *it)
+/* mc_store_link_staged; with new_key, the caller knows the key is not in the store. */
+static enum mc_result link_staged(struct mc_store *s, struct mc_item *it, bool new_key)
 {
-    struct mc_item *old = mc__find(s, mc_item_key(it), it->nkey, it->hv);
+    struct mc_item *old = new_key ? NULL : mc__find(s, mc_item_key(it), it->nkey, it->hv);
     if (!mc__make_room(s, mc_item_size(it->nkey, it->nbytes), old)) {
         mc__item_free(s, it);
         return MC_NO_MEMORY;
@@ -109,6 +110,94 @@ enum mc_result mc_store_link_staged(struct mc_store *s, struct mc_item *it)
         it->cas = mc__next_cas(s);
     s->st.total_items--; /* not a client's store */
     return MC_STORED;
+}
+
+/*
+ * Each link reads its item's bucket, then the items of that chain: two cache misses in a row
+ * over a table and items much larger than the cache (half of a load's samples when taken one
+ * at a time). So the chain is linked a window of LINK_WINDOW items at a time: the buckets of
+ * the next window are prefetched while this one is linked, and the chain heads of this window
+ * (their buckets are in by then) are prefetched together before its first link, so that the
+ * misses overlap instead of coming one after the other. When the keys are known to be new
+ * (new_keys), there is no chain to read: only the bucket, to put the item at its head.
+ */
+#define LINK_WINDOW 16
+
+struct link_window {
+    struct mc_item *it[LINK_WINDOW];
+    unsigned n;
+};
+
+/* Takes up to `max` items off the chain into w, prefetching their buckets. */
+static void window_fill(struct mc_store *s, struct link_window *w, struct mc_item **list,
+                        size_t max)
+{
+    w->n = 0;
+    while (*list && w->n < LINK_WINDOW && w->n < max) {
+        struct mc_item *it = *list;
+        *list = it->hnext; /* read before the link reuses hnext for the hash chain */
+        __builtin_prefetch(mc__bucket(s, it->hv));
+        w->it[w->n++] = it;
+    }
+}
+
+static void window_prefetch_chains(struct mc_store *s, const struct link_window *w)
+{
+    for (unsigned i = 0; i < w->n; i++) {
+        const struct mc_item *head = *mc__bucket(s, w->it[i]->hv);
+        if (head)
+            __builtin_prefetch(&head->hv);
+    }
+}
+
+size_t mc_store_link_staged_chain(struct mc_store *s, struct mc_item **list, size_t max,
+                                  bool new_keys, uint64_t *no_memory)
+{
+    struct link_window win[2];
+    size_t stored = 0, taken;
+    unsigned cur = 0;
+    window_fill(s, &win[cur], list, max);
+    for (taken = win[cur].n; win[cur].n > 0; cur ^= 1u) {
+        window_fill(s, &win[cur ^ 1u], list, max - taken);
+        taken += win[cur ^ 1u].n;
+        if (!new_keys)
+            window_prefetch_chains(s, &win[cur]);
+        for (unsigned i = 0; i < win[cur].n; i++) {
+            if (link_staged(s, win[cur].it[i], new_keys) == MC_STORED)
+                stored++;
+            else
+                (*no_memory)++;
+        }
+    }
+    return stored;
+}
+
+bool mc_store_mark(struct mc_store *s, struct mc_store_mark *m)
+{
+    if (s->items > 0)
+        return false;
+    m->st = s->st;
+    m->seq = s->seq;
+    return true;
+}
+
+uint64_t mc_store_keep(struct mc_store *s, const struct mc_store_mark *m)
+{
+    uint64_t gone = (s->st.evictions - m->st.evictions) + (s->st.reclaimed - m->st.reclaimed);
+    s->st = m->st;
+    return gone;
+}
+
+void mc_store_undo(struct mc_store *s, const struct mc_store_mark *m)
+{
+    mc__unlink_all(s);
+    s->st = m->st;
+    s->seq = m->seq;
+}
+
+enum mc_result mc_store_link_staged(struct mc_store *s, struct mc_item *it)
+{
+    return link_staged(s, it, false);
 }
 
 void mc_store_unstage(struct mc_store *s, struct mc_item *it)
