@@ -19,32 +19,28 @@ static const char magic[8] = {'S', 'N', 'K', 'V', 'S', 'N', 'A', 'P'};
 
 /* ---- little-endian fields ---- */
 
+/* Written as whole expressions, which the compiler turns into one load or store each (a loop
+ * over the bytes stayed a loop: a sixth of the parser's time). */
 static void put32(uint8_t *p, uint32_t v)
 {
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
 }
 
 static void put64(uint8_t *p, uint64_t v)
 {
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    put32(p, (uint32_t)v);
+    put32(p + 4, (uint32_t)(v >> 32));
 }
 
 static uint32_t get32(const uint8_t *p)
 {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static uint64_t get64(const uint8_t *p)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
 /* ---- header ---- */
@@ -240,7 +236,12 @@ int kv_snap_parse_next(struct kv_snap_parser *p, struct mc_item_image *im, char 
         return -EAGAIN;
     }
     release_behind(p);
-    peek(p, KV_SNAP_REC_HDR, p->hdr);
+    const char *at = p->chunk[p->ci] + p->off;
+    size_t in_chunk = p->clen[p->ci] - p->off;
+    if (in_chunk >= KV_SNAP_REC_HDR)
+        memcpy(p->hdr, at, KV_SNAP_REC_HDR);
+    else
+        peek(p, KV_SNAP_REC_HDR, p->hdr);
     const uint8_t *h = (const uint8_t *)p->hdr;
     *im = (struct mc_item_image){.cas = get64(h),
                                  .flags = get32(h + 8),
@@ -259,6 +260,15 @@ int kv_snap_parse_next(struct kv_snap_parser *p, struct mc_item_image *im, char 
     if (need > ready) {
         p->want = p->pos + need;
         return -EAGAIN;
+    }
+    if (need <= in_chunk) { /* the whole record in this chunk, as nearly all are */
+        im->key = at + KV_SNAP_REC_HDR;
+        im->value = im->key + im->nkey;
+        p->off += need;
+        p->pos += need;
+        p->left -= need;
+        p->records++;
+        return 1;
     }
     const char *hp, *kv;
     int rc = take(p, KV_SNAP_REC_HDR, &hp);

@@ -31,6 +31,7 @@
 #define PIECE_ITEMS       20000               /* records parsed or linked per loop turn at most */
 #define WINDOW            (2 * KV_SNAP_QUEUE) /* chunks read ahead of the parser at most */
 #define KV_SNAP_HUGE_PAGE ((size_t)2 << 20)
+#define HASH_SLICE        ((size_t)64 << 10) /* body bytes hashed just ahead of the parser */
 
 /* Records for one owner core: the owner loads them, then frees it all. */
 struct fwd {
@@ -58,7 +59,8 @@ struct loader {
     char *hdr;
     char **chunk; /* the parser's arrays: reads fill them, the parser frees what it passed */
     bool *ready;
-    unsigned nchunks, next_read, reads_inflight, hashed;
+    unsigned nchunks, next_read, reads_inflight, hashed; /* hashed: the chunk being hashed */
+    size_t hashed_off;                                   /* bytes of it hashed */
     uint64_t hashed_bytes;
     int read_err;
     char *region;       /* WINDOW chunk buffers in huge pages (kv_snap_load_read.c) */

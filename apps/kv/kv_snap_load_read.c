@@ -1,9 +1,10 @@
 /*
  * A loading core reads, checks and parses the body of one file (kv_snap_load_int.h tells the
  * whole story): 1 MiB chunks, KV_SNAP_QUEUE reads in flight and at most WINDOW chunks ahead of
- * the parser; the chunks are hashed in file order as they arrive and the hashed part parsed at
- * once, a piece per loop turn, each record handed to kv_load_take_record. Once every chunk is
- * in and parsed, the last checks (body checksum, record count) decide the file's fate.
+ * the parser; the body is hashed in file order, a slice just ahead of the parser, and the
+ * hashed part parsed at once, a piece per loop turn, each record handed to
+ * kv_load_take_record. Once every chunk is in and parsed, the last checks (body checksum,
+ * record count) decide the file's fate.
  */
 #include "kv_snap_load_int.h"
 
@@ -95,6 +96,29 @@ static void pump_yielded(void *arg, int err, uint64_t value)
     pump(l);
 }
 
+/*
+ * Hashes the next HASH_SLICE bytes of the body when they have arrived, and lets the parser at
+ * them: false when they have not. Hashing just ahead of the parser, rather than whole chunks
+ * as they arrive, leaves the bytes in the cache for the parser (a chunk hashed whole had left
+ * the cache by the time its records were parsed).
+ */
+static bool hash_more(struct loader *l)
+{
+    if (l->read_err || l->hashed >= l->nchunks || !l->ready[l->hashed])
+        return false;
+    size_t clen = l->parser.clen[l->hashed];
+    size_t n = clen - l->hashed_off < HASH_SLICE ? clen - l->hashed_off : HASH_SLICE;
+    XXH3_64bits_update(l->hash, l->chunk[l->hashed] + l->hashed_off, n);
+    l->hashed_bytes += n;
+    l->hashed_off += n;
+    if (l->hashed_off == clen) {
+        l->hashed++;
+        l->hashed_off = 0;
+    }
+    kv_snap_parser_avail(&l->parser, l->hashed_bytes);
+    return true;
+}
+
 /* Parses what has arrived (a piece per turn); ends the file once nothing is in flight. */
 static void pump(struct loader *l)
 {
@@ -104,7 +128,8 @@ static void pump(struct loader *l)
     char why[KV_SNAP_WHY_MAX];
     for (unsigned n = 0; n < PIECE_ITEMS && rc > 0 && !l->bad[0] && !l->read_err; n++) {
         struct mc_item_image im;
-        rc = kv_snap_parse_next(&l->parser, &im, why);
+        while ((rc = kv_snap_parse_next(&l->parser, &im, why)) == -EAGAIN && hash_more(l))
+            ;
         if (rc > 0 && kv_load_take_record(l, &im) < 0) {
             snprintf(l->bad, sizeof l->bad, "cannot load it: %s", sn_strerror(-ENOMEM));
             rc = -ENOMEM;
@@ -155,16 +180,6 @@ static void chunk_read(void *arg, int err, uint64_t value)
         l->read_err = err;
     if (!err)
         l->ready[i] = true;
-    bool more = false;
-    while (!l->read_err && l->hashed < l->nchunks && l->ready[l->hashed]) {
-        size_t n = l->parser.clen[l->hashed];
-        XXH3_64bits_update(l->hash, l->chunk[l->hashed], n);
-        l->hashed_bytes += n;
-        l->hashed++;
-        more = true;
-    }
-    if (more)
-        kv_snap_parser_avail(&l->parser, l->hashed_bytes);
     read_more(l);
     pump(l);
 }
@@ -224,6 +239,7 @@ static int prepare_body(struct loader *l)
     l->chunk = chunk;
     l->nchunks = n;
     l->next_read = l->hashed = l->reads_inflight = 0;
+    l->hashed_off = 0;
     l->hashed_bytes = 0;
     l->read_err = 0;
     l->bad[0] = '\0';
