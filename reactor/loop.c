@@ -11,7 +11,10 @@
  *      the last sleep (or with calls waiting for a reply): the next message is seen at once
  *      by a polling core, while a sleeping one needs a wake-up. After io_uring work only it
  *      is io_poll (0 by default): the kernel wakes the core when io completes, and polling
- *      for it costs CPU time that a request would otherwise not cost.
+ *      for it costs CPU time that a request would otherwise not cost. A polling core calls
+ *      sched_yield() every IDLE_YIELD_EVERY idle turns, so a thread that shares its CPU (a
+ *      client, another process) runs within microseconds instead of waiting for the
+ *      kernel's time slice to end; with nothing else runnable the call returns at once.
  * Each phase that did work is timed on the coarse clock; one longer than --stall-ms gets a
  * verdict from the thread's CPU time: a stall (reported with the core, the phase and a
  * backtrace of what ran, at most once a second per core) or a preemption (counted). See
@@ -29,6 +32,7 @@
 #include "reactor/io.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +46,7 @@
 #define CQE_BATCH 64                  /* CQEs copied out of the ring at a time */
 #define REAP_BUDGET SN__LOOP_REAP_BUDGET
 #define IDLE_CLOCK_EVERY 64           /* idle turns per precise clock read while polling */
+#define IDLE_YIELD_EVERY 256          /* idle turns per sched_yield while polling */
 
 void sn__loop_wake(void *ctx, unsigned to)
 {
@@ -365,6 +370,8 @@ void sn__loop_turn(struct sn__core *c)
         c->poll_ns = poll_limit(c); /* what the idle period's first turn sees holds for it */
     if (c->idle_turns % IDLE_CLOCK_EVERY && c->poll_ns && !now)
         return;
+    if (c->poll_ns && c->idle_turns % IDLE_YIELD_EVERY == 0)
+        sched_yield(); /* see the top: polling never holds the CPU from a runnable thread */
     if (!now)
         now = sn__sched_now(&c->sched);
     if (!c->idle_since_ns)

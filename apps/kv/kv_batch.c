@@ -51,11 +51,25 @@ static struct kv_op *op_at(const struct kv_batch *b, uint32_t i)
 
 /* ---- on the owner core -------------------------------------------------------------------- */
 
+/* How many ops ahead batch_run starts loading a key's hash chain (twice that) and its first
+ * item (once that): see mc_store_prefetch. */
+#define PREFETCH_AHEAD 4
+
+static void prefetch(struct kv_core *kc, const struct kv_batch *b, uint32_t i, int step)
+{
+    if (i < b->nops)
+        mc_store_prefetch(kc->store, op_at(b, i)->cmd.key.p, op_at(b, i)->cmd.key.len, step);
+}
+
 static int batch_run(void *arg, uint64_t *value)
 {
     struct kv_batch *b = arg;
     struct kv_core *kc = kv_core_self();
+    for (uint32_t i = 0; i < 2 * PREFETCH_AHEAD; i++)
+        prefetch(kc, b, i, 0);
     for (uint32_t i = 0; i < b->nops; i++) {
+        prefetch(kc, b, i + PREFETCH_AHEAD, 1);
+        prefetch(kc, b, i + 2 * PREFETCH_AHEAD, 0);
         struct kv_op *op = op_at(b, i);
         bool get = mc_cmd_route(&op->cmd) == MC_ROUTE_KEYS; /* one key of a get */
         int rc = get ? mc_exec_get_key(kc->store, &op->cmd, op->cmd.key, &b->out)

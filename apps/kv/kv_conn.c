@@ -149,26 +149,61 @@ static int run_key(struct kv_conn *c, const struct mc_cmd *cmd)
 }
 
 /*
+ * The next keys of a multi-get, up to GET_WINDOW: where each starts in the command (for
+ * get_pos), its owner, and for this core's keys the hash chain already loading
+ * (mc_store_prefetch step 0, then step 1 once the whole window is parsed), so the store's
+ * cache misses for several keys overlap instead of coming one after the other.
+ */
+#define GET_WINDOW 8
+
+struct get_window {
+    struct mc_slice key[GET_WINDOW];
+    unsigned owner[GET_WINDOW];
+    size_t at[GET_WINDOW];
+    unsigned n;
+};
+
+static void window_fill(struct kv_conn *c, const struct mc_cmd *cmd, size_t *pos,
+                        struct get_window *w)
+{
+    struct mc_store *s = c->kc->store;
+    w->n = 0;
+    for (size_t at = *pos; w->n < GET_WINDOW && mc_cmd_next_key(cmd, pos, &w->key[w->n]);
+         at = *pos) {
+        struct mc_slice k = w->key[w->n];
+        w->owner[w->n] = kv_owner(k.p, k.len);
+        w->at[w->n++] = at;
+        if (w->owner[w->n - 1] == c->kc->id)
+            mc_store_prefetch(s, k.p, k.len, 0);
+    }
+    for (unsigned i = 0; i < w->n; i++)
+        if (w->owner[i] == c->kc->id)
+            mc_store_prefetch(s, w->key[i].p, w->key[i].len, 1);
+}
+
+/*
  * get/gets/gat/gats: every key on its owner, the answers in key order, then END. Stops between
  * two keys when the connection is full (RUN_STOPPED, get_pos set); at least one key is taken
  * per call, so a presentation always makes progress.
  */
 static int run_keys(struct kv_conn *c, const struct mc_cmd *cmd)
 {
+    struct get_window w;
     size_t pos = c->get_pos;
-    struct mc_slice key;
     bool first = true;
     c->get_pos = 0;
-    for (size_t at = pos; mc_cmd_next_key(cmd, &pos, &key); at = pos, first = false) {
-        if (!first && full(c)) {
-            c->get_pos = at;
-            return RUN_STOPPED;
+    for (window_fill(c, cmd, &pos, &w); w.n; window_fill(c, cmd, &pos, &w)) {
+        for (unsigned i = 0; i < w.n; i++, first = false) {
+            if (!first && full(c)) {
+                c->get_pos = w.at[i];
+                return RUN_STOPPED;
+            }
+            int rc = w.owner[i] == c->kc->id
+                         ? mc_exec_get_key(c->kc->store, cmd, w.key[i], &c->kc->local)
+                         : remote(c, w.owner[i], cmd, &w.key[i]);
+            if (rc)
+                return local_done(rc);
         }
-        unsigned owner = kv_owner(key.p, key.len);
-        int rc = owner == c->kc->id ? mc_exec_get_key(c->kc->store, cmd, key, &c->kc->local)
-                                    : remote(c, owner, cmd, &key);
-        if (rc)
-            return local_done(rc);
     }
     return local_done(mc_reply_end(&c->kc->local));
 }

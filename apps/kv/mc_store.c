@@ -185,6 +185,17 @@ struct mc_item *mc__find(struct mc_store *s, const char *key, size_t nkey, uint3
     return NULL;
 }
 
+void mc_store_prefetch(struct mc_store *s, const char *key, size_t nkey, int step)
+{
+    struct mc_item **b = mc__bucket(s, mc__hash(key, nkey));
+    if (step == 0) {
+        __builtin_prefetch(b);
+    } else if (*b) {
+        __builtin_prefetch(*b);                    /* the header: hv, nkey */
+        __builtin_prefetch((const char *)*b + 64); /* the key, past the 56-byte header */
+    }
+}
+
 static void hash_remove(struct mc_store *s, struct mc_item *it)
 {
     struct mc_item **p = mc__bucket(s, it->hv);
@@ -265,9 +276,9 @@ struct mc_item *mc__find_live(struct mc_store *s, const char *key, size_t nkey, 
     struct mc_item *it = mc__find(s, key, nkey, hv);
     if (!it)
         return NULL;
-    enum mc_miss m = is_flushed(s, it, now)   ? MC_MISS_FLUSHED
-                     : is_expired(it, now)     ? MC_MISS_EXPIRED
-                                               : MC_MISS_NONE;
+    enum mc_miss m = is_flushed(s, it, now) ? MC_MISS_FLUSHED
+                     : is_expired(it, now)  ? MC_MISS_EXPIRED
+                                            : MC_MISS_NONE;
     if (m == MC_MISS_NONE)
         return it;
     if (why)

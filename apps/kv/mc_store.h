@@ -171,6 +171,15 @@ uint32_t mc_store_abs_time_at(int64_t exptime, int64_t now);
  */
 const struct mc_item *mc_store_get(struct mc_store *s, const char *key, size_t nkey);
 
+/*
+ * A hint that `key` is about to be looked up (a multi-get's keys, a batch of commands from
+ * another core): step 0 starts loading the head of its hash chain; step 1, issued a few
+ * lookups later when that head is in the cache, starts loading the chain's first item. Looking
+ * up a key in a store many times the cache's size costs those two cache misses one after the
+ * other; issued for several keys ahead, the misses overlap. Changes nothing. Owner only.
+ */
+void mc_store_prefetch(struct mc_store *s, const char *key, size_t nkey, int step);
+
 /* gat/gats: like mc_store_get, and sets the item's exptime. Counts cmd_touch, touch_hits/misses. */
 const struct mc_item *mc_store_gat(struct mc_store *s, const char *key, size_t nkey,
                                    int64_t exptime);
