@@ -191,8 +191,10 @@ void mc_store_prefetch(struct mc_store *s, const char *key, size_t nkey, int ste
     if (step == 0) {
         __builtin_prefetch(b);
     } else if (*b) {
-        __builtin_prefetch(*b);                    /* the header: hv, nkey */
-        __builtin_prefetch((const char *)*b + 64); /* the key, past the 56-byte header */
+        /* The header (hv, nkey), the key past its 56 bytes, and the start of the value: an
+         * item of a 100-byte value spans three or four cache lines, and a hit copies it all. */
+        for (int line = 0; line < 4; line++)
+            __builtin_prefetch((const char *)*b + 64 * line);
     }
 }
 

@@ -174,9 +174,10 @@ const struct mc_item *mc_store_get(struct mc_store *s, const char *key, size_t n
 /*
  * A hint that `key` is about to be looked up (a multi-get's keys, a batch of commands from
  * another core): step 0 starts loading the head of its hash chain; step 1, issued a few
- * lookups later when that head is in the cache, starts loading the chain's first item. Looking
- * up a key in a store many times the cache's size costs those two cache misses one after the
- * other; issued for several keys ahead, the misses overlap. Changes nothing. Owner only.
+ * lookups later when that head is in the cache, starts loading the first 256 bytes of the
+ * chain's first item (header, key, the start of the value). Looking up a key in a store many
+ * times the cache's size costs those cache misses one after the other; issued for several
+ * keys ahead, they overlap. Changes nothing. Owner only.
  */
 void mc_store_prefetch(struct mc_store *s, const char *key, size_t nkey, int step);
 
