@@ -487,6 +487,11 @@ void mc_store_stats(const struct mc_store *s, struct mc_store_stats *out)
     out->curr_items = s->items;
 }
 
+size_t mc_store_bytes(const struct mc_store *s)
+{
+    return s->bytes;
+}
+
 void mc_store_stats_reset(struct mc_store *s)
 {
     memset(&s->st, 0, sizeof s->st);

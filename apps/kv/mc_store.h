@@ -421,6 +421,9 @@ int mc_store_reserve(struct mc_store *s, size_t more);
 /* The store's memory limit (bytes). */
 size_t mc_store_mem_limit(const struct mc_store *s);
 
+/* The bytes its items take now (mc_store_stats' `bytes`, without copying the rest). */
+size_t mc_store_bytes(const struct mc_store *s);
+
 /* The sequence the next cas unique is made from (see the top). Owner only. */
 uint64_t mc_store_cas_seq(const struct mc_store *s);
 

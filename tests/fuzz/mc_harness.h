@@ -8,7 +8,8 @@
  * a fresh parser and store twice, once whole and once in chunks of that size, as a connection
  * would see it after reads of different sizes. Checked: no memory error (sanitizers), every
  * parse consumes no more than it was given, the executor never fails, the store stays under
- * its memory limit, and the answers are byte for byte the same both ways.
+ * its memory limit, and the answers are byte for byte the same both ways (an input that one
+ * chunk holds whole is run once).
  *
  * Speed (each target should run well over 16,000 inputs a second): the input copy and both
  * answer buffers are static and reused (cleared, never freed), so an input allocates only its
@@ -77,9 +78,7 @@ static void mcf_pump(struct mcf_session *x)
         mcf_check(rc >= 0, "mc_exec failed");
         if (rc == 1)
             x->closed = 1;
-        struct mc_store_stats st;
-        mc_store_stats(x->s, &st);
-        mcf_check(st.bytes <= st.limit_maxbytes, "store over its memory limit");
+        mcf_check(mc_store_bytes(x->s) <= mc_store_mem_limit(x->s), "store over its memory limit");
     }
     memmove(x->in, x->in + off, x->len - off);
     x->len -= off;
@@ -124,8 +123,11 @@ static int mcf_test_one(const struct mcf_config *cfg, const uint8_t *data, size_
         return 0;
     size_t chunk = 1 + data[0] % 64;
     mcf_run(cfg, data + 1, size - 1, 0, &whole);
+    mcf_check(!whole.err, "an answer buffer could not grow");
+    if (chunk >= size - 1)
+        return 0; /* one chunk holds it all: the split run would be the same run again */
     mcf_run(cfg, data + 1, size - 1, chunk, &split);
-    mcf_check(!whole.err && !split.err, "an answer buffer could not grow");
+    mcf_check(!split.err, "an answer buffer could not grow");
     mcf_check(whole.len == split.len &&
                   (whole.len == 0 || !memcmp(whole.data, split.data, whole.len)),
               "answers depend on how the input was split");
