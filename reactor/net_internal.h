@@ -408,6 +408,11 @@ static inline bool sn__conn_over(const struct sn_conn *c)
 {
     return c->backlog + c->reply_mem > c->lim.output_high || c->nslots >= c->lim.max_open_replies;
 }
+/* On or not closing, and under the limits: the app may take more input (sn_conn_may_read). */
+static inline bool sn__conn_may_read(const struct sn_conn *c)
+{
+    return c->reading && !c->want_close && !c->aborting && !c->fin_queued && !sn__conn_over(c);
+}
 /* Back at half of every limit: reading may resume. */
 static inline bool sn__conn_under_half(const struct sn_conn *c)
 {

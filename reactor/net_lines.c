@@ -19,12 +19,6 @@
 #include <errno.h>
 #include <string.h>
 
-/* True while the splitter may give the app another line or block. */
-static bool may_go_on(const struct sn_conn *c)
-{
-    return c->reading && !c->want_close && !c->aborting && !c->fin_queued && !sn__conn_over(c);
-}
-
 /* Drops input up to and including the next "\n"; returns the bytes dropped. */
 static size_t skip_line(struct sn_conn *c, const char *p, size_t n)
 {
@@ -62,7 +56,7 @@ static size_t one_line(struct sn_conn *c, const char *p, size_t n)
 size_t sn__lines_feed(struct sn_conn *c, const char *data, size_t len)
 {
     size_t used = 0;
-    while (used < len && may_go_on(c)) {
+    while (used < len && sn__conn_may_read(c)) {
         const char *p = data + used;
         size_t n = len - used, step;
         if (c->skipping) {
@@ -91,4 +85,11 @@ int sn_conn_read_block(struct sn_conn *c, size_t len)
         return -EMSGSIZE;
     c->block_need = len;
     return 0;
+}
+
+int sn_conn_may_read(const struct sn_conn *c)
+{
+    if (sn_core_id() != c->core)
+        return -EXDEV;
+    return sn__conn_may_read(c);
 }

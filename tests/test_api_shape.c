@@ -253,6 +253,7 @@ Test(api_shape, close_futures_settle_after_on_close, .timeout = 30)
 /* What core 1 got when it used core 0's objects. */
 static struct {
     int write, write_ref, write_input, shutdown, set_reading, set_arg, fd, peer, udp_port_ok;
+    int may_read;
     long backlog;
     struct outcome close, abort, udp_close, udp_send;
     int timer_arm, timer_cancel, timer_armed;
@@ -291,6 +292,7 @@ static struct sn_future *foreign_calls(void *arg)
     xd.write_ref = sn_conn_write_ref(c, "x", 1, xd_release, NULL);
     xd.write_input = sn_conn_write_input(c, "x", 1);
     xd.backlog = (long)sn_conn_backlog(c);
+    xd.may_read = sn_conn_may_read(c);
     xd.shutdown = sn_conn_shutdown(c);
     xd.set_reading = sn_conn_set_reading(c, false);
     xd.set_arg = sn_conn_set_arg(c, NULL);
@@ -385,6 +387,7 @@ Test(api_shape, owner_core_calls_fail_with_exdev_elsewhere, .timeout = 30)
     cr_expect_eq(xd.released, 0, "a failed write_ref never calls release");
     cr_expect_eq(xd.write_input, -EXDEV);
     cr_expect_eq(xd.backlog, -EXDEV);
+    cr_expect_eq(xd.may_read, -EXDEV);
     cr_expect_eq(xd.shutdown, -EXDEV);
     cr_expect_eq(xd.set_reading, -EXDEV);
     cr_expect_eq(xd.set_arg, -EXDEV);

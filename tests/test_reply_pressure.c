@@ -141,6 +141,39 @@ Test(reply_pressure, pipelining_without_reading_keeps_memory_bounded, .timeout =
     cr_assert(kit_pools_at_baseline());
 }
 
+/* ---- on_data that checks sn_conn_may_read -----------------------------------------------------
+ */
+
+/* The same server with its own splitter: it takes lines while sn_conn_may_read says so. */
+static size_t pressure_data(struct sn_conn *c, void *arg, const char *data, size_t len)
+{
+    size_t used = 0;
+    const char *nl;
+    while (sn_conn_may_read(c) == 1 && (nl = memchr(data + used, '\n', len - used))) {
+        size_t n = (size_t)(nl - (data + used)) + 1;
+        pressure_line(c, arg, data + used, n - 1, 0);
+        used += n;
+    }
+    return used;
+}
+
+static const struct sn_conn_ops data_ops = {.on_data = pressure_data, .on_close = kit_close};
+
+Test(reply_pressure, on_data_stops_at_the_limits_with_may_read, .timeout = 180)
+{
+    n_req = SCALE(50000, 4);
+    kit_init(&data_ops, pressure_client);
+    K.lc.limits.max_open_replies = MAX_SLOTS;
+    K.lc.limits.output_high = OUT_HIGH;
+    cr_assert_eq(kit_run(), 0);
+    cr_assert_eq(K.client_rc, 0, "every answer, in order (%d)", K.client_rc);
+    cr_assert_eq(KTOTAL(bad), 0);
+    cr_assert_eq(KTOTAL(lines), n_req);
+    cr_assert_eq(KTOTAL(max_slots), MAX_SLOTS, "on_data stopped at exactly max_open_replies");
+    cr_assert_leq(KTOTAL(max_bytes), OUT_HIGH + MAX_SLOTS * (SN__REPLY_BLOCK + ANSWER_SIZE));
+    cr_assert(kit_pools_at_baseline());
+}
+
 /* ---- sn_conn_hold ---------------------------------------------------------------------------- */
 
 static struct sn_conn *held;

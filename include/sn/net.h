@@ -321,6 +321,17 @@ SN_API int sn_conn_write_ref(struct sn_conn *conn, const void *data, size_t len,
  */
 SN_API int sn_conn_write_input(struct sn_conn *conn, const void *data, size_t len);
 
+/*
+ * Whether on_data should take another request now: 1 while reading is on, the connection is
+ * not closing and it is under its output and reply-slot limits (limits.output_high,
+ * max_open_replies); 0 when it should stop and return what it consumed so far. What it
+ * leaves is presented again once reading resumes, which libsn does by itself when the
+ * backlog and the open slots are back at half. For on_data that answers several pipelined
+ * requests per call: the check line mode makes between two lines (ops->on_line), so such an
+ * app stops at exactly the limits too. -EXDEV on another core. Owner core only.
+ */
+SN_API int sn_conn_may_read(const struct sn_conn *conn);
+
 /* Bytes queued and not yet sent, or -EXDEV on another core. Owner core only. */
 SN_API ssize_t sn_conn_backlog(const struct sn_conn *conn);
 
