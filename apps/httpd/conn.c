@@ -1,18 +1,15 @@
 /*
- * sn-httpd connections: parsing, pipelining and routing.
+ * sn-httpd connections: request framing, pipelining and routing, in callback form.
  *
- * Every request that can be answered at once (/, /metrics, errors, cached static files) is
- * answered inside on_data, so all the responses to one read are queued in the same loop turn
- * and leave together in one send (libsn corks a connection's writes per turn). A request whose
- * answer needs a file read makes the connection "busy": it stops reading, the requests behind
- * it stay unconsumed in libsn's input, and httpd_conn_resume turns reading back on once that
- * response is queued, upon which libsn presents them again.
- *
- * Flow control: requests are taken only while the output backlog is at most
- * HTTPD_OUTPUT_HIGH (see httpd.h). Above it the rest of the input stays with libsn, which has
- * paused reading at the same mark and presents it again once the client has read half of the
- * backlog. So a client that pipelines requests with big answers and does not read makes the
- * server hold at most about HTTPD_OUTPUT_HIGH plus one answer, not every answer.
+ * on_data parses every whole request head libsn presents (http_reader: a head may arrive in
+ * any number of pieces) and answers it at once: /, /metrics, /healthz and errors are plain
+ * writes, so all the answers to one read leave together in one send (libsn corks a
+ * connection's writes per turn). /static begins a reply slot (include/sn/reply.h), which the
+ * file's open and reads fill later; the requests behind it are answered at once all the same
+ * and libsn sends their bytes after the slot's, so the order holds without waiting here.
+ * Flow control is libsn's: on_data stops taking requests when sn_conn_may_read says the
+ * output or the open slots are over their limits (httpd.h) and is called again with the rest
+ * once they are back at half.
  *
  * Slow clients: a request head must be complete within header_timeout_ms of its first byte
  * (the idle timeout alone restarts with every byte, so one byte a second would hold a
@@ -46,8 +43,6 @@ void httpd_count_status(struct httpd_core *hc, int status)
 static void conn_timer_fired(void *arg)
 {
     struct httpd_conn *h = arg;
-    if (!h->conn)
-        return;
     if (h->closing) {
         sn_ignore(sn_conn_close(h->conn));
         return;
@@ -63,7 +58,7 @@ static void conn_timer_fired(void *arg)
 static void head_timer_update(struct httpd_conn *h, bool head_started)
 {
     unsigned ms = h->hc->srv->opt.header_timeout_ms;
-    if (!h->conn || h->closing || !ms)
+    if (h->closing || !ms)
         return;
     if (!head_started) {
         if (h->head_wait)
@@ -85,25 +80,16 @@ void *httpd_on_accept(struct sn_conn *conn, void *arg)
     }
     h->hc = hc;
     h->conn = conn;
-    h->refs = 1; /* the connection's own, dropped by on_close */
-    h->keep = true;
     sn_timer_init(&h->timer, conn_timer_fired, h);
     httpd_count(hc->ctr, HC_CONNS_OPENED);
     return h;
 }
 
-void httpd_conn_unref(struct httpd_conn *h)
-{
-    if (--h->refs)
-        return;
-    free(h);
-}
-
-void httpd_conn_abort(struct httpd_conn *h)
+/* Ends the connection now with a reset (a write that failed: the response cannot be whole). */
+static void conn_abort(struct httpd_conn *h)
 {
     h->closing = true;
-    if (h->conn)
-        sn_ignore(sn_conn_abort(h->conn));
+    sn_ignore(sn_conn_abort(h->conn));
 }
 
 /*
@@ -115,8 +101,6 @@ static void finish_close(struct httpd_conn *h)
     if (h->closing)
         return;
     h->closing = true;
-    if (!h->conn)
-        return;
     if (h->peer_eof) {
         sn_ignore(sn_conn_close(h->conn));
         return;
@@ -128,17 +112,17 @@ static void finish_close(struct httpd_conn *h)
 
 bool httpd_write(struct httpd_conn *h, const void *data, size_t len)
 {
-    if (!h->conn || h->closing)
+    if (h->closing)
         return false;
     if (sn_conn_write(h->conn, data, len) < 0) {
-        httpd_conn_abort(h);
+        conn_abort(h);
         return false;
     }
     return true;
 }
 
-void httpd_send_error(struct httpd_conn *h, int status, bool keep_alive, int minor,
-                      bool head_only, bool close)
+void httpd_send_error(struct httpd_conn *h, int status, bool keep_alive, int minor, bool head_only,
+                      bool close)
 {
     char buf[256];
     int n = http_response_error(buf, sizeof buf, status, h->hc->date.str, keep_alive && !close,
@@ -177,13 +161,12 @@ static bool path_is(const struct http_str *p, const char *lit, size_t n)
     return p->len == n && memcmp(p->p, lit, n) == 0;
 }
 
-/* Answers one parsed request (synchronously, or starting an asynchronous response). */
+/* Answers one parsed request: at once, or (/static) in a reply slot filled later. */
 static void dispatch(struct httpd_conn *h, const struct http_request *req)
 {
     struct httpd_core *hc = h->hc;
     bool head = req->method == HTTP_HEAD;
     httpd_count(hc->ctr, HC_REQUESTS);
-    h->keep = req->keep_alive;
     if (req->status) { /* 501: well framed, so the connection may go on */
         httpd_send_error(h, req->status, req->keep_alive, req->minor, head, !req->keep_alive);
         return;
@@ -192,12 +175,9 @@ static void dispatch(struct httpd_conn *h, const struct http_request *req)
     if (path_is(p, "/", 1)) {
         serve_hello(h, req, head);
     } else if (p->len >= 8 && memcmp(p->p, "/static/", 8) == 0) {
-        if (!httpd_static_serve(h, req, p->p + 8, p->len - 8)) {
-            /* Asynchronous: httpd_conn_resume finishes (unless it already did, inline). */
-            if (h->busy && h->conn)
-                sn_conn_set_reading(h->conn, false);
-            return;
-        }
+        struct sn_reply *slot;
+        if (sn_reply_begin(h->conn, &slot) == 0) /* else the connection is closing */
+            httpd_static_serve(hc, slot, req, p->p + 8, p->len - 8);
     } else if (path_is(p, "/metrics", 8)) {
         httpd_metrics_serve(h, req);
     } else if (path_is(p, "/healthz", 8)) {
@@ -210,24 +190,17 @@ static void dispatch(struct httpd_conn *h, const struct http_request *req)
 }
 
 /*
- * Answers the requests in buf[0, len) until one goes asynchronous, the connection ends, the
- * output backlog is over HTTPD_OUTPUT_HIGH or the input runs out. Returns the bytes consumed;
- * the rest stays with libsn.
+ * Answers the requests in buf[0, len) until the connection ends, libsn says to stop (limits)
+ * or the input runs out. Returns the bytes consumed; the rest stays with libsn.
  */
 static size_t process(struct httpd_conn *h, const char *buf, size_t len)
 {
     size_t off = 0;
     bool head_started = false;
-    h->in_process = true;
-    while (!h->busy && !h->closing && h->conn) {
-        /* Full output: libsn paused reading at this same mark and presents the rest again
-         * once half of it has left (see httpd.h). */
-        if ((size_t)sn_conn_backlog(h->conn) > HTTPD_OUTPUT_HIGH)
-            break;
+    while (!h->closing && sn_conn_may_read(h->conn) == 1) {
         struct http_request req;
         size_t used = 0;
-        int rc = http_reader_next(&h->rd, buf + off, len - off, &http_default_limits, &req,
-                                  &used);
+        int rc = http_reader_next(&h->rd, buf + off, len - off, &http_default_limits, &req, &used);
         if (rc == -EAGAIN) {
             off += used;
             /* Bytes of a head are here (not body bytes still to discard): it has started. */
@@ -246,24 +219,8 @@ static size_t process(struct httpd_conn *h, const char *buf, size_t len)
         if (h->closing)
             off = len;
     }
-    h->in_process = false;
     head_timer_update(h, head_started);
     return off;
-}
-
-void httpd_conn_resume(struct httpd_conn *h)
-{
-    h->busy = false;
-    if (!h->conn || h->closing)
-        return;
-    if (!h->keep) {
-        finish_close(h);
-        return;
-    }
-    if (h->in_process)
-        return; /* settled inline: the loop that started it goes on */
-    /* libsn presents the requests held meanwhile (and then an EOF) from the run queue. */
-    sn_conn_set_reading(h->conn, true);
 }
 
 static size_t on_data(struct sn_conn *conn, void *arg, const char *data, size_t len)
@@ -284,8 +241,7 @@ static void on_eof(struct sn_conn *conn, void *arg)
         return;
     }
     h->peer_eof = true;
-    if (h->closing || !h->busy)
-        sn_ignore(sn_conn_close(conn));
+    sn_ignore(sn_conn_close(conn)); /* graceful: open reply slots still leave */
 }
 
 static void on_close(struct sn_conn *conn, void *arg, int err)
@@ -297,9 +253,7 @@ static void on_close(struct sn_conn *conn, void *arg, int err)
         return;
     httpd_count(h->hc->ctr, HC_CONNS_CLOSED);
     sn_timer_cancel(&h->timer);
-    h->conn = NULL;
-    h->closing = true;
-    httpd_conn_unref(h);
+    free(h);
 }
 
 const struct sn_conn_ops httpd_conn_ops = {

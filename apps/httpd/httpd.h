@@ -6,8 +6,8 @@
  * (its core only).
  *
  * Files: server.c (start-up, per-core state, Date timer), conn.c (connection callbacks,
- * pipelining, routing), static_files.c (/static with a per-core cache), httpd_metrics.c
- * (/metrics), main.c (options).
+ * request framing, routing), static_files.c (/static with a per-core cache, answered in reply
+ * slots), httpd_metrics.c (/metrics), healthz.c (/healthz), main.c (options, sn_app_run).
  */
 #ifndef SN_APPS_HTTPD_HTTPD_H
 #define SN_APPS_HTTPD_HTTPD_H
@@ -34,21 +34,16 @@ struct httpd_options {
 };
 
 /*
- * Flow control. A connection stops taking requests while its output backlog is over
- * HTTPD_OUTPUT_HIGH and leaves the rest of its input to libsn, which holds it. The listener
- * sets limits.output_high to the same value, so whenever httpd stops, libsn has paused reading
- * too (it pauses as soon as a write takes the backlog over output_high), and when the backlog
- * has fallen to half, libsn presents the held input to on_data again: that resume is httpd's
- * "output drained" signal (libsn has no drain callback). Keep the two equal.
- *
- * HTTPD_INPUT_MAX is the unconsumed input a connection may hold. While reading is paused,
- * libsn still holds what was already in flight (up to its 128 x 16 KiB receive ring per core)
- * and then applies input_max to what on_data leaves: a client that pipelined far ahead, and
- * whose answers are big, leaves a lot each time; 4 MiB keeps such a client from being cut with
- * -EMSGSIZE, while a request head alone is never over 8 KiB (431).
+ * Flow control is libsn's (include/sn/reply.h, "Backpressure"): on_data takes requests while
+ * sn_conn_may_read says so, that is while the output and the reply slots are under
+ * limits.output_high (default 1 MiB) and HTTPD_MAX_OPEN_REPLIES, and libsn resumes reading at
+ * half. Each /static response holds a slot until its file is read and queued, so the slot
+ * limit also bounds the file reads a pipelining client starts (each holds up to 1 MiB).
+ * HTTPD_INPUT_MAX is the unconsumed input a connection may hold (a head is at most 8 KiB:
+ * 431; the rest is what a client pipelined ahead).
  */
-#define HTTPD_OUTPUT_HIGH ((size_t)1 << 20)
-#define HTTPD_INPUT_MAX   ((size_t)4 << 20)
+#define HTTPD_MAX_OPEN_REPLIES 8u
+#define HTTPD_INPUT_MAX        ((size_t)4 << 20)
 /* After a response that ends the connection, how long a client that goes on sending (and
  * never closes) is read and discarded before the connection is closed. */
 #define HTTPD_LINGER_MS 5000u
@@ -62,7 +57,7 @@ struct httpd_options {
  * reader sees each value whole, maybe a few events behind.
  */
 enum httpd_counter {
-    HC_REQUESTS,      /* requests parsed (including 501s) */
+    HC_REQUESTS, /* requests parsed (including 501s) */
     HC_RESP_2XX,
     HC_RESP_4XX,
     HC_RESP_5XX,
@@ -121,26 +116,18 @@ void httpd_server_free(struct httpd_server *srv);
 extern const struct sn_conn_ops httpd_conn_ops;
 void *httpd_on_accept(struct sn_conn *conn, void *arg);
 
-/*
- * Per-connection state. `refs` counts the owners: the connection itself (until on_close) and
- * each asynchronous operation (a file read) still to finish for it. Input that is not taken
- * yet (requests behind a busy one or behind a full output, a head still arriving) is left
- * unconsumed: libsn holds it and presents it again (include/sn/net.h, on_data).
- */
+/* Per-connection state, freed by on_close: what answers later (a /static file read) holds
+ * its reply slot and its core, never this. */
 struct httpd_conn {
     struct httpd_core *hc;
-    struct sn_conn *conn;     /* NULL once on_close ran */
+    struct sn_conn *conn;
     struct http_reader rd;
     /* Armed while a request head is incomplete (the header timeout), then after a response
      * that ends the connection (the linger time); cancelled by on_close. */
     struct sn_timer timer;
-    unsigned refs;
-    bool busy;                /* an asynchronous response is in progress: later requests wait */
-    bool keep;                /* the request being answered keeps the connection open */
-    bool in_process;          /* the request loop runs (an inline resume must not re-enter) */
-    bool closing;             /* no more requests: the output drains, then it closes */
+    bool closing; /* no more requests: the output drains, then it closes */
     bool peer_eof;
-    bool head_wait;           /* the timer is the header timeout of a head arriving */
+    bool head_wait; /* the timer is the header timeout of a head arriving */
 };
 
 /* Queues a copy of data; on failure aborts the connection. False when nothing was queued. */
@@ -153,17 +140,8 @@ void httpd_count_status(struct httpd_core *hc, int status);
  * Queues an error response; when `close` the connection half-closes after it and takes no
  * more requests. Owner core.
  */
-void httpd_send_error(struct httpd_conn *h, int status, bool keep_alive, int minor,
-                      bool head_only, bool close);
-
-/* An asynchronous response is complete (its bytes are queued): take the next requests. */
-void httpd_conn_resume(struct httpd_conn *h);
-
-/* Drops one reference; frees the state with the last one. */
-void httpd_conn_unref(struct httpd_conn *h);
-
-/* Ends the connection now with a reset (a response that cannot be completed). */
-void httpd_conn_abort(struct httpd_conn *h);
+void httpd_send_error(struct httpd_conn *h, int status, bool keep_alive, int minor, bool head_only,
+                      bool close);
 
 /* ---- static_files.c ---------------------------------------------------------------------- */
 
@@ -173,12 +151,14 @@ struct httpd_static_cache *httpd_static_cache_new(void);
 void httpd_static_cache_free(struct httpd_static_cache *c);
 
 /*
- * Answers GET/HEAD of /static/<rest> (rest: the path after "/static/"). Returns true when the
- * response is complete (queued), false when it went asynchronous: h->busy is then set and
- * httpd_conn_resume follows once it is queued. Owner core.
+ * Answers GET/HEAD of /static/<rest> (rest: the path after "/static/") in `slot`, which it
+ * ends: at once (cache hits, errors) or from the continuations of the file's open and reads,
+ * while later requests are answered behind it. A response that cannot be completed once begun
+ * (a read error, out of memory) resets the connection: answers to later requests may be
+ * queued behind it already, so it cannot end with a clean close. Owner core.
  */
-bool httpd_static_serve(struct httpd_conn *h, const struct http_request *req, const char *rest,
-                        size_t rest_len);
+void httpd_static_serve(struct httpd_core *hc, struct sn_reply *slot,
+                        const struct http_request *req, const char *rest, size_t rest_len);
 
 /* ---- httpd_metrics.c --------------------------------------------------------------------- */
 

@@ -27,8 +27,8 @@ static void build_hello(struct httpd_core *hc)
         .req_minor = 1,
     };
     for (int v = 0; v < HELLO_NVARIANTS; v++) {
-        int n = http_response_full(hc->hello[v], sizeof hc->hello[v], &r, hc->date.str,
-                                   HTTPD_HELLO, v == HELLO_HEAD_KEEP);
+        int n = http_response_full(hc->hello[v], sizeof hc->hello[v], &r, hc->date.str, HTTPD_HELLO,
+                                   v == HELLO_HEAD_KEEP);
         hc->hello_len[v] = n > 0 ? (unsigned)n : 0;
     }
 }
@@ -82,7 +82,7 @@ static struct sn_future *start_listening(void *arg, uint64_t value)
         .max_conns_per_core = srv->opt.max_conns,
         .limits = {.idle_ms = srv->opt.idle_ms,
                    .input_max = HTTPD_INPUT_MAX,
-                   .output_high = HTTPD_OUTPUT_HIGH}, /* see httpd.h, "Flow control" */
+                   .max_open_replies = HTTPD_MAX_OPEN_REPLIES}, /* httpd.h, "Flow control" */
         .ops = &httpd_conn_ops,
         .on_accept = httpd_on_accept,
         .arg = srv,

@@ -16,6 +16,11 @@
  * timestamp granularity could keep that identity (the "racy git" problem), so a file is cached
  * only when its ctime is over a second old: any later change then gets a newer ctime. Files
  * over CACHE_FILE_MAX are streamed in chunks, at most STREAM_INFLIGHT of them queued at once.
+ *
+ * Output: every response goes into the reply slot conn.c began for its request, so a file
+ * that is opened or read later still answers in request order, and a client that left only
+ * makes the slot's writes fail (-EPIPE, harmless). Nothing here refers to the connection's
+ * state, which on_close frees.
  */
 #include "apps/httpd/httpd.h"
 
@@ -30,19 +35,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CACHE_BUCKETS   1024               /* power of two */
-#define CACHE_BYTES_MAX (64u << 20)        /* per core */
-#define CACHE_FILE_MAX  (1u << 20)         /* larger files are streamed, never cached */
-#define COPY_MAX        (16u << 10)        /* bodies up to this are copied into the output */
+#define CACHE_BUCKETS   1024        /* power of two */
+#define CACHE_BYTES_MAX (64u << 20) /* per core */
+#define CACHE_FILE_MAX  (1u << 20)  /* larger files are streamed, never cached */
+#define COPY_MAX        (16u << 10) /* bodies up to this are copied into the output */
 #define STREAM_CHUNK    (256u << 10)
 #define STREAM_INFLIGHT 4
 
 /* A file's contents with the identity they were read under. Refcounted: the cache holds one
  * reference while it lists the entry, each queued zero-copy write one more. */
 struct sfile {
-    struct sfile *hnext;               /* hash chain */
-    struct sn_list_node lru;           /* in the cache's LRU list, most recent first */
-    struct httpd_static_cache *cache;  /* NULL once out of the cache */
+    struct sfile *hnext;              /* hash chain */
+    struct sn_list_node lru;          /* in the cache's LRU list, most recent first */
+    struct httpd_static_cache *cache; /* NULL once out of the cache */
     unsigned refs;
     uint64_t hash;
     dev_t dev;
@@ -185,50 +190,79 @@ static bool settled(const struct stat *st)
 
 /* ---- responses ----------------------------------------------------------------------------- */
 
-struct reply {
+/* One /static response: its reply slot, which every path below ends exactly once. */
+struct sreq {
+    struct httpd_core *hc;
+    struct sn_reply *slot;
     bool head;
     bool keep_alive;
     int minor;
     const char *mime;
 };
 
-static bool send_head(struct httpd_conn *h, const struct reply *rp, uint64_t size)
+/* The answer is complete: the slot's bytes leave once every earlier answer has. */
+static void sreq_end(struct sreq *q)
+{
+    sn_reply_end(q->slot);
+}
+
+/* The answer cannot be completed (see httpd.h): reset the connection, end the slot. */
+static void sreq_fail(struct sreq *q)
+{
+    sn_ignore(sn_conn_abort(sn_reply_conn(q->slot)));
+    sn_reply_end(q->slot);
+}
+
+/* An error answer that keeps the connection as the request asked. */
+static void sreq_error(struct sreq *q, int status)
+{
+    char buf[256];
+    int n = http_response_error(buf, sizeof buf, status, q->hc->date.str, q->keep_alive, q->minor,
+                                q->head);
+    httpd_count_status(q->hc, status);
+    if (n > 0)
+        (void)sn_reply_write(q->slot, buf, (size_t)n); /* -EPIPE: the client is gone */
+    sreq_end(q);
+}
+
+static bool send_head(struct sreq *q, uint64_t size)
 {
     char buf[512];
     struct http_response r = {
         .status = 200,
-        .content_type = rp->mime,
+        .content_type = q->mime,
         .content_length = size,
-        .keep_alive = rp->keep_alive,
-        .req_minor = rp->minor,
+        .keep_alive = q->keep_alive,
+        .req_minor = q->minor,
     };
-    int n = http_response_head(buf, sizeof buf, &r, h->hc->date.str);
-    httpd_count_status(h->hc, 200);
-    return n > 0 && httpd_write(h, buf, (size_t)n);
+    int n = http_response_head(buf, sizeof buf, &r, q->hc->date.str);
+    httpd_count_status(q->hc, 200);
+    return n > 0 && sn_reply_write(q->slot, buf, (size_t)n) == 0;
 }
 
-/* Head and body of a file held in memory. */
-static void send_file(struct httpd_conn *h, const struct reply *rp, struct sfile *f)
+/* Head and body of a file held in memory; ends the slot. */
+static void send_file(struct sreq *q, struct sfile *f)
 {
-    if (!send_head(h, rp, f->size) || rp->head || f->size == 0)
+    if (!send_head(q, f->size) || q->head || f->size == 0) {
+        sreq_end(q);
         return;
+    }
     if (f->size <= COPY_MAX) {
-        httpd_write(h, f->data, f->size);
+        (void)sn_reply_write(q->slot, f->data, f->size);
+        sreq_end(q);
         return;
     }
     f->refs++;
-    if (sn_conn_write_ref(h->conn, f->data, f->size, sfile_unref, f) < 0) {
+    if (sn_reply_write_ref(q->slot, f->data, f->size, sfile_unref, f) < 0)
         f->refs--;
-        httpd_conn_abort(h);
-    }
+    sreq_end(q);
 }
 
 /* ---- reading a whole file ------------------------------------------------------------------ */
 
 struct file_read {
-    struct httpd_conn *h;
+    struct sreq q;
     struct sfile *f;
-    struct reply rp;
     int fd;
     bool cache;
 };
@@ -236,10 +270,9 @@ struct file_read {
 static void whole_read_done(void *arg, int err, uint64_t value)
 {
     struct file_read *r = arg;
-    struct httpd_conn *h = r->h;
     close(r->fd);
     if (err) {
-        httpd_send_error(h, http_status_from_errno(err), false, r->rp.minor, r->rp.head, true);
+        sreq_fail(&r->q);
     } else {
         /* Fewer bytes than fstat said: the file shrank meanwhile. Serve what was read, and
          * do not cache it (its identity is the old one). */
@@ -247,48 +280,45 @@ static void whole_read_done(void *arg, int err, uint64_t value)
             r->f->size = (size_t)value;
             r->cache = false;
         }
-        struct httpd_static_cache *c = h->hc->cache;
+        struct httpd_static_cache *c = r->q.hc->cache;
         struct sfile *old = cache_find(c, r->f->path);
         if (old)
             cache_remove(old);
         if (r->cache)
             cache_insert(c, r->f);
-        send_file(h, &r->rp, r->f);
+        send_file(&r->q, r->f);
     }
     sfile_unref(r->f);
     free(r);
-    httpd_conn_resume(h);
-    httpd_conn_unref(h);
 }
 
-static void read_whole(struct httpd_conn *h, const struct reply *rp, int fd, const char *rel,
-                       const struct stat *st)
+static void read_whole(struct sreq *q, int fd, const char *rel, const struct stat *st)
 {
     struct file_read *r = malloc(sizeof *r);
     struct sfile *f = r ? sfile_new(rel, st) : NULL;
     if (!f) {
         free(r);
         close(fd);
-        httpd_send_error(h, 500, false, rp->minor, rp->head, true);
+        sreq_fail(q);
         return;
     }
-    *r = (struct file_read){.h = h, .f = f, .rp = *rp, .fd = fd, .cache = settled(st)};
-    h->busy = true;
-    h->refs++;
-    httpd_count(h->hc->ctr, HC_STATIC_MISSES);
+    *r = (struct file_read){.q = *q, .f = f, .fd = fd, .cache = settled(st)};
+    httpd_count(q->hc->ctr, HC_STATIC_MISSES);
     sn_done(sn_file_read(fd, f->data, f->size, 0), whole_read_done, r);
 }
 
 /* ---- streaming a large file ---------------------------------------------------------------- */
 
+/* A file streamed into its slot in chunks, at most STREAM_INFLIGHT of them queued and not yet
+ * sent (each chunk's release reads the next one). */
 struct stream {
-    struct httpd_conn *h;
+    struct sreq q;
     int fd;
     uint64_t size, off;
-    unsigned inflight; /* chunks queued on the connection, not yet released */
+    unsigned inflight; /* chunks queued in the slot, not yet released */
     unsigned depth;    /* stream functions running (a read may settle inline, nested) */
     bool reading;
-    bool ended;        /* every byte queued, or failed: the connection goes on (or aborted) */
+    bool ended; /* every byte queued (slot ended), or failed (connection reset) */
 };
 
 struct chunk {
@@ -304,7 +334,6 @@ static void stream_leave(struct stream *s)
 {
     if (--s->depth || !s->ended || s->reading || s->inflight)
         return;
-    httpd_conn_unref(s->h);
     free(s);
 }
 
@@ -313,9 +342,9 @@ static void stream_end(struct stream *s, bool ok)
     s->ended = true;
     close(s->fd);
     if (ok)
-        httpd_conn_resume(s->h);
+        sreq_end(&s->q);
     else
-        httpd_conn_abort(s->h); /* the Content-Length promised cannot be kept */
+        sreq_fail(&s->q); /* the Content-Length promised cannot be kept */
 }
 
 static void chunk_release(void *arg)
@@ -334,14 +363,11 @@ static void chunk_read(void *arg, int err, uint64_t value)
 {
     struct chunk *k = arg;
     struct stream *s = k->s;
-    struct httpd_conn *h = s->h;
     s->depth++;
     s->reading = false;
-    if (err || value != k->len || !h->conn || h->closing) {
-        free(k);
-        stream_end(s, false);
-    } else if (sn_conn_write_ref(h->conn, k->data, k->len, chunk_release, k) < 0) {
-        free(k);
+    if (err || value != k->len ||
+        sn_reply_write_ref(s->q.slot, k->data, k->len, chunk_release, k) < 0) {
+        free(k); /* a read error, or -EPIPE: the client left */
         stream_end(s, false);
     } else {
         s->inflight++;
@@ -358,10 +384,6 @@ static void stream_next(struct stream *s)
 {
     if (s->reading || s->ended || s->inflight >= STREAM_INFLIGHT)
         return;
-    if (!s->h->conn || s->h->closing) {
-        stream_end(s, false);
-        return;
-    }
     uint64_t left = s->size - s->off;
     size_t n = left < STREAM_CHUNK ? (size_t)left : STREAM_CHUNK;
     struct chunk *k = malloc(sizeof *k + n);
@@ -375,26 +397,19 @@ static void stream_next(struct stream *s)
     sn_done(sn_file_read(s->fd, k->data, n, s->off), chunk_read, k);
 }
 
-static void stream_file(struct httpd_conn *h, const struct reply *rp, int fd,
-                        const struct stat *st)
+static void stream_file(struct sreq *q, int fd, const struct stat *st)
 {
     struct stream *s = calloc(1, sizeof *s);
-    if (!s) {
-        close(fd);
-        httpd_send_error(h, 500, false, rp->minor, rp->head, true);
-        return;
-    }
-    if (!send_head(h, rp, (uint64_t)st->st_size)) {
+    if (!s || !send_head(q, (uint64_t)st->st_size)) {
         free(s);
         close(fd);
+        sreq_fail(q);
         return;
     }
-    s->h = h;
+    s->q = *q;
     s->fd = fd;
     s->size = (uint64_t)st->st_size;
-    h->busy = true;
-    h->refs++;
-    httpd_count(h->hc->ctr, HC_STATIC_MISSES);
+    httpd_count(q->hc->ctr, HC_STATIC_MISSES);
     s->depth = 1;
     stream_next(s);
     stream_leave(s);
@@ -415,48 +430,45 @@ static int open_cached(int root_fd, const char *rel)
 }
 
 /* Answers the request for `rel` (n bytes) given the result of opening it: an fd (consumed)
- * or a negative errno. True when the response is complete, false when it went asynchronous. */
-static bool serve_opened(struct httpd_conn *h, struct reply *rp, int fd, const char *rel, int n)
+ * or a negative errno. */
+static void serve_opened(struct sreq *q, int fd, const char *rel, int n)
 {
-    struct httpd_core *hc = h->hc;
+    struct httpd_core *hc = q->hc;
     if (fd < 0) {
-        httpd_send_error(h, http_status_from_errno(fd), rp->keep_alive, rp->minor, rp->head,
-                         false);
-        return true;
+        sreq_error(q, http_status_from_errno(fd));
+        return;
     }
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        httpd_send_error(h, 404, rp->keep_alive, rp->minor, rp->head, false);
-        return true;
+        sreq_error(q, 404);
+        return;
     }
-    rp->mime = http_mime_type(rel, (size_t)n);
+    q->mime = http_mime_type(rel, (size_t)n);
     struct sfile *f = cache_find(hc->cache, rel);
     if (f && same_file(f, &st)) {
         close(fd);
         cache_touch(f);
         httpd_count(hc->ctr, HC_STATIC_HITS);
-        send_file(h, rp, f);
-        return true;
+        send_file(q, f);
+        return;
     }
     if (f)
         cache_remove(f); /* stale */
-    if (rp->head) {
+    if (q->head) {
         close(fd);
-        send_head(h, rp, (uint64_t)st.st_size);
-        return true;
+        send_head(q, (uint64_t)st.st_size);
+        sreq_end(q);
+    } else if ((uint64_t)st.st_size <= CACHE_FILE_MAX) {
+        read_whole(q, fd, rel, &st);
+    } else {
+        stream_file(q, fd, &st);
     }
-    if ((uint64_t)st.st_size <= CACHE_FILE_MAX)
-        read_whole(h, rp, fd, rel, &st);
-    else
-        stream_file(h, rp, fd, &st);
-    return !h->busy;
 }
 
 /* An open going through io_uring, and the request waiting for it. */
 struct pending_open {
-    struct httpd_conn *h;
-    struct reply rp;
+    struct sreq q;
     int n;
     char rel[];
 };
@@ -464,53 +476,40 @@ struct pending_open {
 static void opened(void *arg, int err, uint64_t value)
 {
     struct pending_open *o = arg;
-    struct httpd_conn *h = o->h;
-    int fd = err ? err : (int)value;
-    h->busy = false;
-    bool done = true;
-    if (!h->conn) {
-        if (fd >= 0)
-            close(fd); /* the client left meanwhile */
-    } else {
-        done = serve_opened(h, &o->rp, fd, o->rel, o->n);
-    }
+    serve_opened(&o->q, err ? err : (int)value, o->rel, o->n);
     free(o);
-    if (done)
-        httpd_conn_resume(h);
-    httpd_conn_unref(h);
 }
 
-/* Opens `rel` through io_uring; the connection is busy until the response is queued. */
-static bool open_async(struct httpd_conn *h, const struct reply *rp, const char *rel, int n)
+/* Opens `rel` through io_uring; the slot waits for it. */
+static void open_async(struct sreq *q, const char *rel, int n)
 {
     struct pending_open *o = malloc(sizeof *o + (size_t)n + 1);
     if (!o) {
-        httpd_send_error(h, 500, false, rp->minor, rp->head, true);
-        return true;
+        sreq_fail(q);
+        return;
     }
-    *o = (struct pending_open){.h = h, .rp = *rp, .n = n};
+    *o = (struct pending_open){.q = *q, .n = n};
     memcpy(o->rel, rel, (size_t)n + 1);
-    h->busy = true;
-    h->refs++;
-    sn_done(sn_file_openat2(h->hc->srv->root_fd, o->rel, OPEN_FLAGS, 0, OPEN_RESOLVE), opened,
-            o);
-    return !h->busy; /* false unless it settled inline and the response was complete */
+    sn_done(sn_file_openat2(q->hc->srv->root_fd, o->rel, OPEN_FLAGS, 0, OPEN_RESOLVE), opened, o);
 }
 
-bool httpd_static_serve(struct httpd_conn *h, const struct http_request *req, const char *rest,
-                        size_t rest_len)
+void httpd_static_serve(struct httpd_core *hc, struct sn_reply *slot,
+                        const struct http_request *req, const char *rest, size_t rest_len)
 {
-    struct httpd_core *hc = h->hc;
-    struct reply rp = {.head = req->method == HTTP_HEAD, .keep_alive = req->keep_alive,
-                       .minor = req->minor};
+    struct sreq q = {.hc = hc,
+                     .slot = slot,
+                     .head = req->method == HTTP_HEAD,
+                     .keep_alive = req->keep_alive,
+                     .minor = req->minor};
     if (!hc->cache) {
-        httpd_send_error(h, 404, req->keep_alive, req->minor, rp.head, false);
-        return true;
+        sreq_error(&q, 404);
+        return;
     }
     char rel[PATH_MAX];
     int n = http_static_relpath(rel, sizeof rel, rest, rest_len);
     int fd = n < 0 ? n : open_cached(hc->srv->root_fd, rel);
     if (fd == -EAGAIN)
-        return open_async(h, &rp, rel, n);
-    return serve_opened(h, &rp, fd, rel, n);
+        open_async(&q, rel, n);
+    else
+        serve_opened(&q, fd, rel, n);
 }
