@@ -236,11 +236,8 @@ static size_t on_data(struct sn_conn *conn, void *arg, const char *data, size_t 
 static void on_eof(struct sn_conn *conn, void *arg)
 {
     struct httpd_conn *h = arg;
-    if (!h) {
-        sn_ignore(sn_conn_close(conn));
-        return;
-    }
-    h->peer_eof = true;
+    if (h)
+        h->peer_eof = true;
     sn_ignore(sn_conn_close(conn)); /* graceful: open reply slots still leave */
 }
 

@@ -200,12 +200,6 @@ struct sreq {
     const char *mime;
 };
 
-/* The answer is complete: the slot's bytes leave once every earlier answer has. */
-static void sreq_end(struct sreq *q)
-{
-    sn_reply_end(q->slot);
-}
-
 /* The answer cannot be completed (see httpd.h): reset the connection, end the slot. */
 static void sreq_fail(struct sreq *q)
 {
@@ -222,7 +216,7 @@ static void sreq_error(struct sreq *q, int status)
     httpd_count_status(q->hc, status);
     if (n > 0)
         (void)sn_reply_write(q->slot, buf, (size_t)n); /* -EPIPE: the client is gone */
-    sreq_end(q);
+    sn_reply_end(q->slot);
 }
 
 static bool send_head(struct sreq *q, uint64_t size)
@@ -243,19 +237,13 @@ static bool send_head(struct sreq *q, uint64_t size)
 /* Head and body of a file held in memory; ends the slot. */
 static void send_file(struct sreq *q, struct sfile *f)
 {
-    if (!send_head(q, f->size) || q->head || f->size == 0) {
-        sreq_end(q);
-        return;
+    if (send_head(q, f->size) && !q->head && f->size) {
+        if (f->size <= COPY_MAX)
+            (void)sn_reply_write(q->slot, f->data, f->size);
+        else if (sn_reply_write_ref(q->slot, f->data, f->size, sfile_unref, f) == 0)
+            f->refs++; /* (released from the loop, never inside the call) */
     }
-    if (f->size <= COPY_MAX) {
-        (void)sn_reply_write(q->slot, f->data, f->size);
-        sreq_end(q);
-        return;
-    }
-    f->refs++;
-    if (sn_reply_write_ref(q->slot, f->data, f->size, sfile_unref, f) < 0)
-        f->refs--;
-    sreq_end(q);
+    sn_reply_end(q->slot);
 }
 
 /* ---- reading a whole file ------------------------------------------------------------------ */
@@ -342,7 +330,7 @@ static void stream_end(struct stream *s, bool ok)
     s->ended = true;
     close(s->fd);
     if (ok)
-        sreq_end(&s->q);
+        sn_reply_end(s->q.slot);
     else
         sreq_fail(&s->q); /* the Content-Length promised cannot be kept */
 }
@@ -458,7 +446,7 @@ static void serve_opened(struct sreq *q, int fd, const char *rel, int n)
     if (q->head) {
         close(fd);
         send_head(q, (uint64_t)st.st_size);
-        sreq_end(q);
+        sn_reply_end(q->slot);
     } else if ((uint64_t)st.st_size <= CACHE_FILE_MAX) {
         read_whole(q, fd, rel, &st);
     } else {
