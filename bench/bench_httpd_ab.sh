@@ -49,6 +49,7 @@ head -c 3072 /dev/urandom | base64 -w 64 | head -c 4096 > "$tmp/root/small.txt"
 start() { # name binary libsn-options...: sets port_<name> and pid_<name>
   name=$1 bin=$2
   shift 2
+  rm -f "$tmp/$name.out" # a stale "listening on" line of the previous setup must not be read
   "$bin" --port 0 --root "$tmp/root" "$@" > "$tmp/$name.out" 2>&1 &
   pids="$pids $!"
   eval "pid_$name=$!"
