@@ -206,3 +206,64 @@ Test(httpd_slots_uring_open, client_leaves_in_the_middle_of_a_file, .init = setu
 {
     client_leaves_mid_file();
 }
+
+/* Static file reads started so far (sum over cores). */
+static uint64_t static_misses(void)
+{
+    struct resp r;
+    cr_assert_eq(request("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &r), 200);
+    uint64_t n = metric_sum(r.body, "httpd_static_cache_misses_total");
+    free(r.body);
+    return n;
+}
+
+/*
+ * A client that pipelines many requests for a streamed file and reads nothing: the server
+ * starts at most HTTPD_MAX_OPEN_REPLIES (8) of them, plus the few that the kernel's socket
+ * buffers take whole, instead of one file read per request (each holds up to 1 MiB); every
+ * answer still comes, in order, once the client reads.
+ */
+static void pipelined_files_bounded(void)
+{
+    enum { NREQ = 48 };
+    const char *one = "GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+    char reqs[NREQ * 64];
+    size_t len = 0;
+    for (int i = 0; i < NREQ; i++)
+        len += (size_t)snprintf(reqs + len, sizeof reqs - len, "%s", one);
+    struct client *c = calloc(1, sizeof *c);
+    cr_assert_not_null(c);
+    c->fd = nu_connect(srv.port);
+    cr_assert(c->fd >= 0);
+    int small = 16 << 10;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    nu_timeout(c->fd, IO_MS);
+    client_send(c, reqs, len);
+    uint64_t end = nu_now_ms() + 10000, started = 0;
+    while ((started = static_misses()) < 8 && nu_now_ms() < end)
+        usleep(10000); /* polling real state, bounded by the deadline */
+    cr_assert_geq(started, 8, "the first files start (%llu)", (unsigned long long)started);
+    /* Watch a while longer: with the client not reading, no more start. */
+    for (end = nu_now_ms() + 300; nu_now_ms() < end; usleep(20000))
+        started = static_misses();
+    cr_log_info("file reads started before the client read: %llu of %d",
+                (unsigned long long)started, NREQ);
+    cr_assert_leq(started, 12, "reading stopped at the slot limit (%llu started)",
+                  (unsigned long long)started);
+    for (int i = 0; i < NREQ; i++) {
+        struct resp r;
+        read_response(c, &r, false);
+        cr_assert_eq(r.status, 200);
+        cr_assert(r.body_len == BIG_SIZE && memcmp(r.body, big, BIG_SIZE) == 0, "response %d", i);
+        free(r.body);
+    }
+    client_close(c);
+    cr_assert_geq(static_misses(), NREQ);
+    stop_server_ok();
+}
+
+Test(httpd_slots, pipelined_files_to_a_client_that_does_not_read, .init = setup_files,
+     .fini = teardown_files, .timeout = 120)
+{
+    pipelined_files_bounded();
+}
