@@ -121,8 +121,8 @@ bool httpd_write(struct httpd_conn *h, const void *data, size_t len)
     return true;
 }
 
-void httpd_send_error(struct httpd_conn *h, int status, bool keep_alive, int minor, bool head_only,
-                      bool close)
+void httpd_send_error(struct httpd_conn *h, int status, bool keep_alive, int minor,
+                      bool head_only, bool close)
 {
     char buf[256];
     int n = http_response_error(buf, sizeof buf, status, h->hc->date.str, keep_alive && !close,

@@ -57,7 +57,7 @@ struct httpd_options {
  * reader sees each value whole, maybe a few events behind.
  */
 enum httpd_counter {
-    HC_REQUESTS, /* requests parsed (including 501s) */
+    HC_REQUESTS,      /* requests parsed (including 501s) */
     HC_RESP_2XX,
     HC_RESP_4XX,
     HC_RESP_5XX,
@@ -125,9 +125,9 @@ struct httpd_conn {
     /* Armed while a request head is incomplete (the header timeout), then after a response
      * that ends the connection (the linger time); cancelled by on_close. */
     struct sn_timer timer;
-    bool closing; /* no more requests: the output drains, then it closes */
+    bool closing;             /* no more requests: the output drains, then it closes */
     bool peer_eof;
-    bool head_wait; /* the timer is the header timeout of a head arriving */
+    bool head_wait;           /* the timer is the header timeout of a head arriving */
 };
 
 /* Queues a copy of data; on failure aborts the connection. False when nothing was queued. */
@@ -140,8 +140,8 @@ void httpd_count_status(struct httpd_core *hc, int status);
  * Queues an error response; when `close` the connection half-closes after it and takes no
  * more requests. Owner core.
  */
-void httpd_send_error(struct httpd_conn *h, int status, bool keep_alive, int minor, bool head_only,
-                      bool close);
+void httpd_send_error(struct httpd_conn *h, int status, bool keep_alive, int minor,
+                      bool head_only, bool close);
 
 /* ---- static_files.c ---------------------------------------------------------------------- */
 

@@ -35,19 +35,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CACHE_BUCKETS   1024        /* power of two */
-#define CACHE_BYTES_MAX (64u << 20) /* per core */
-#define CACHE_FILE_MAX  (1u << 20)  /* larger files are streamed, never cached */
-#define COPY_MAX        (16u << 10) /* bodies up to this are copied into the output */
+#define CACHE_BUCKETS   1024               /* power of two */
+#define CACHE_BYTES_MAX (64u << 20)        /* per core */
+#define CACHE_FILE_MAX  (1u << 20)         /* larger files are streamed, never cached */
+#define COPY_MAX        (16u << 10)        /* bodies up to this are copied into the output */
 #define STREAM_CHUNK    (256u << 10)
 #define STREAM_INFLIGHT 4
 
 /* A file's contents with the identity they were read under. Refcounted: the cache holds one
  * reference while it lists the entry, each queued zero-copy write one more. */
 struct sfile {
-    struct sfile *hnext;              /* hash chain */
-    struct sn_list_node lru;          /* in the cache's LRU list, most recent first */
-    struct httpd_static_cache *cache; /* NULL once out of the cache */
+    struct sfile *hnext;               /* hash chain */
+    struct sn_list_node lru;           /* in the cache's LRU list, most recent first */
+    struct httpd_static_cache *cache;  /* NULL once out of the cache */
     unsigned refs;
     uint64_t hash;
     dev_t dev;
@@ -306,7 +306,7 @@ struct stream {
     unsigned inflight; /* chunks queued in the slot, not yet released */
     unsigned depth;    /* stream functions running (a read may settle inline, nested) */
     bool reading;
-    bool ended; /* every byte queued (slot ended), or failed (connection reset) */
+    bool ended;        /* every byte queued (slot ended), or failed (connection reset) */
 };
 
 struct chunk {
