@@ -135,7 +135,7 @@ int sn_mesh_send(struct sn_mesh *mesh, unsigned from, unsigned to, const struct 
     struct sn__mesh_core *core = &mesh->cores[from];
 
     if (sn_unlikely(core->sample_left != NULL) && --core->sample_left[to] == 0)
-        sn__mesh_sample(mesh, core, from, to);
+        sn__mesh_sample(mesh, core, to);
     /* Once anything waits in overflow, newer messages queue behind it (FIFO per pair). */
     if (sn_likely(core->ovf[to].count == 0)) {
         struct sn_ring *r = core->out[to];
@@ -271,14 +271,46 @@ bool sn_mesh_pending(const struct sn_mesh *mesh, unsigned me)
     return false;
 }
 
+static inline const unsigned char *run_msgs(const unsigned char *p, uint32_t stride, unsigned from,
+                                            uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++, p += stride) {
+        const struct sn_msg *msg = (const struct sn_msg *)p;
+        msg->fn(msg, from);
+    }
+    return p;
+}
+
+/*
+ * Runs the k messages at `p` (ring indices from the consumer's index on), recording the age
+ * of each stamped one just before it runs (core/mesh_delay.c).
+ */
+static void run_sampled(struct sn__mesh_core *core, struct sn_ring *r, const unsigned char *p,
+                        unsigned from, uint32_t k)
+{
+    struct sn__mesh_stamps *st = &core->stamps[from];
+    uint32_t stride = sn_ring_stride(r);
+    uint64_t at = r->cons.index, end = at + k;
+
+    if (r->cons.other_cache != st->tail)
+        sn__mesh_stamps_load(st, r);
+    while (st->next < end) {
+        p = run_msgs(p, stride, from, st->next - at);
+        at = st->next;
+        sn__mesh_stamp_record(core, from, st);
+    }
+    run_msgs(p, stride, from, end - at);
+}
+
 /*
  * Runs up to `limit` messages from one ring, zero-copy: each message is handled in its slot,
  * and slots are handed back (one head store) every SN__MESH_BATCH messages at most, so a
  * sender filling the ring gets room early. Returns fewer than `limit` only when it found the
  * ring empty.
  */
-static unsigned drain_ring(struct sn_ring *r, unsigned from, unsigned limit)
+static unsigned drain_ring(struct sn__mesh_core *core, unsigned from, unsigned limit)
 {
+    struct sn_ring *r = core->in[from];
     unsigned done = 0;
     uint32_t stride = sn_ring_stride(r);
 
@@ -290,11 +322,10 @@ static unsigned drain_ring(struct sn_ring *r, unsigned from, unsigned limit)
         uint32_t k = (uint32_t)n < limit - done ? (uint32_t)n : limit - done;
         if (k > SN__MESH_BATCH)
             k = SN__MESH_BATCH;
-        const unsigned char *p = first;
-        for (uint32_t i = 0; i < k; i++, p += stride) {
-            const struct sn_msg *msg = (const struct sn_msg *)p;
-            msg->fn(msg, from);
-        }
+        if (sn_likely(core->stamps == NULL))
+            run_msgs(first, stride, from, k);
+        else
+            run_sampled(core, r, first, from, k);
         sn_ring_consume(r, k);
         done += k;
     }
@@ -338,7 +369,7 @@ static unsigned unwatch(struct sn_mesh *mesh, unsigned me, unsigned from, unsign
     core->quiet[from] = 0;
     if (mesh->nwords > 1 && !(old & ~bit))
         summary_forget(mesh, me, w);
-    unsigned n = drain_ring(core->in[from], from, limit); /* R' */
+    unsigned n = drain_ring(core, from, limit); /* R' */
     if (n) {
         atomic_fetch_or_explicit(word, bit, memory_order_relaxed);
         if (mesh->nwords > 1)
@@ -359,7 +390,7 @@ static unsigned drain_word(struct sn_mesh *mesh, unsigned me, unsigned w, uint64
         uint64_t bit = bits & -bits;
         unsigned left = limit - done;
         bits &= bits - 1;
-        unsigned n = drain_ring(core->in[from], from, left);
+        unsigned n = drain_ring(core, from, left);
         if (n == 0 && core->quiet[from] + 1u >= mesh->linger) {
             n = unwatch(mesh, me, from, left);
             if (n == 0)

@@ -1,13 +1,27 @@
 /*
  * Queue-delay sampling (include/sn/mesh.h, sample_every): one message in `sample_every` per
- * ordered pair is preceded by a stamp message carrying its enqueue time; the receiver records
- * the stamp's age when it handles it into a per-pair histogram. A stamp is an ordinary
- * message queued right before the sampled one, so its age is the sampled message's time in
- * the staging batch, the overflow and the ring, and the hot path pays only a countdown.
+ * ordered pair is stamped with its enqueue time; the receiver records the stamp's age into a
+ * per-pair histogram just before it handles the message, so the figure is the message's time
+ * in the staging batch, the overflow and the ring.
+ *
+ * A stamp is not a message. It is a note on the line of the ring's tail (include/sn/ring.h,
+ * SN_RING_NOTES words): the sampled message's ring index and enqueue time in one word. The
+ * sender writes it when it queues the message, before the flush's release store of the tail
+ * (which moves that line to the receiver anyway); the receiver copies the notes right after it
+ * loads a new tail (same line, no extra transfer) and checks, once per batch it drains, whether
+ * a stamped message is in the batch. The hot path pays a countdown per message and one
+ * compare per drained batch. A stamp that was a message of its own (the first version) took a
+ * ring slot: bench_submit keeps exactly a ring's worth of calls in flight, and the stamps
+ * pushed up to a third of one side's messages through the overflow.
+ * Consecutive samples of a pair take the notes in turn, so a stamp is overwritten by the one
+ * SN_RING_NOTES samples later: a receiver that loads no new tail for 7 * sample_every
+ * messages (448 at the default; a deep backlog) loses the stamps it did not copy in time.
+ * Its copy keeps a stamp it has not reached yet, so a stamp once seen is not lost.
  *
  * Histogram: 4 sub-buckets per power of two of nanoseconds (256 buckets), so a percentile is
  * reported as the upper edge of its bucket, at most 25% above the true value; the maximum is
- * exact. Written by the receiving core only (relaxed single-writer stores), read by anyone.
+ * exact to the stamp's 16 ns unit. Written by the receiving core only (relaxed single-writer
+ * stores), read by anyone.
  */
 #include "core/mesh_internal.h"
 
@@ -24,6 +38,8 @@ struct sn__mesh_delay {
     _Atomic uint64_t max_ns;
     _Atomic uint32_t bucket[BUCKETS];
 };
+#define HIST_BYTES                                                                                 \
+    ((sizeof(struct sn__mesh_delay) + SN_CACHELINE - 1) & ~(size_t)(SN_CACHELINE - 1))
 
 static unsigned bucket_of(uint64_t ns)
 {
@@ -53,50 +69,104 @@ static void record(struct sn__mesh_delay *h, uint64_t ns)
         atomic_store_explicit(&h->max_ns, ns, memory_order_relaxed);
 }
 
-/* The stamp's handler, on the receiver: arg is the receiver's private state. */
-static void stamp_fn(const struct sn_msg *msg, unsigned from)
+/*
+ * A note: the low 32 bits of the stamped message's ring index, then its enqueue time in
+ * SN__MESH_STAMP_UNIT ns units (32 bits: 68 s before it wraps), in one word so the receiver
+ * never sees half of one. 0: empty.
+ */
+static uint64_t note_make(uint64_t index, uint64_t ns)
 {
-    struct sn__mesh_core *core = msg->arg;
-    uint64_t now = sn_now_ns();
+    uint64_t note = index << 32 | (uint32_t)(ns >> SN__MESH_STAMP_SHIFT);
+    return note ? note : 1;
+}
+
+/* How far past `head` the note's message lies; 2^31 or more: it lies before head (handled). */
+static uint32_t note_ahead(uint64_t note, uint64_t head)
+{
+    return (uint32_t)(note >> 32) - (uint32_t)head;
+}
+
+static bool note_pending(uint64_t note, uint64_t head)
+{
+    return note && note_ahead(note, head) < 0x80000000u;
+}
+
+void sn__mesh_sample(struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned to)
+{
+    struct sn_ring *r = core->out[to];
+    core->sample_left[to] = mesh->sample_every;
+    /* The message goes behind what waits in overflow (FIFO), so this is its ring index. */
+    uint64_t index = r->prod.index + core->ovf[to].count;
+    /* Consecutive samples take the notes in turn; published to the receiver by the release
+     * store of the tail that covers the message. */
+    unsigned i = (unsigned)(index / mesh->sample_every % SN_RING_NOTES);
+    __atomic_store_n(&r->note[i], note_make(index, sn_now_ns()), __ATOMIC_RELAXED);
+}
+
+/* The first pending stamp at or after `head` among st's copied notes. */
+static void find_next(struct sn__mesh_stamps *st, uint64_t head)
+{
+    uint32_t best = UINT32_MAX;
+    st->next = UINT64_MAX;
+    for (int i = 0; i < SN_RING_NOTES; i++) {
+        uint64_t note = st->note[i];
+        if (note_pending(note, head) && note_ahead(note, head) < best) {
+            best = note_ahead(note, head);
+            st->next = head + best;
+            st->next_time = (uint32_t)note;
+        }
+    }
+}
+
+void sn__mesh_stamps_load(struct sn__mesh_stamps *st, struct sn_ring *r)
+{
+    /* After the tail's acquire load (the drain's peek): every note written before that tail
+     * was published is seen, which covers every stamped message below it. */
+    uint64_t head = r->cons.index;
+    st->tail = r->cons.other_cache;
+    for (int i = 0; i < SN_RING_NOTES; i++)
+        if (!note_pending(st->note[i], head)) /* a copied stamp still to come stays */
+            st->note[i] = __atomic_load_n(&r->note[i], __ATOMIC_RELAXED);
+    find_next(st, head);
+}
+
+void sn__mesh_stamp_record(struct sn__mesh_core *core, unsigned from, struct sn__mesh_stamps *st)
+{
+    uint32_t now = (uint32_t)(sn_now_ns() >> SN__MESH_STAMP_SHIFT);
+    uint64_t ns = (uint64_t)(uint32_t)(now - st->next_time) << SN__MESH_STAMP_SHIFT;
     struct sn__mesh_delay *h = atomic_load_explicit(&core->delay[from], memory_order_relaxed);
     if (sn_unlikely(!h)) {
-        h = calloc(1, sizeof *h);
-        if (!h)
-            return; /* a lost sample, nothing else */
-        atomic_store_explicit(&core->delay[from], h, memory_order_release);
+        /* Whole lines of its own: the receiver writes it, other threads read it. */
+        if (posix_memalign((void **)&h, SN_CACHELINE, HIST_BYTES) == 0) {
+            memset(h, 0, HIST_BYTES);
+            atomic_store_explicit(&core->delay[from], h, memory_order_release);
+        } else {
+            h = NULL; /* a lost sample, nothing else */
+        }
     }
-    record(h, now > msg->value ? now - msg->value : 0);
+    if (h)
+        record(h, ns);
+    find_next(st, st->next + 1);
 }
 
-void sn__mesh_sample(struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned from, unsigned to)
-{
-    core->sample_left[to] = mesh->sample_every + 1; /* the stamp's own send takes one off */
-    struct sn_msg stamp = {.fn = stamp_fn, .arg = &mesh->cores[to], .value = sn_now_ns()};
-    (void)sn_mesh_send(mesh, from, to, &stamp); /* -ENOBUFS/-ENOMEM: the sample is lost */
-}
-
-int sn__mesh_delay_init(struct sn_mesh *mesh, unsigned me)
+/* The countdowns start full, no stamp is expected; the arrays live in the core's block
+ * (core/mesh_setup.c). */
+void sn__mesh_delay_init(struct sn_mesh *mesh, unsigned me)
 {
     struct sn__mesh_core *core = &mesh->cores[me];
-    unsigned n = mesh->ncores;
-    core->sample_left = calloc(n, sizeof *core->sample_left);
-    core->delay = calloc(n, sizeof *core->delay);
-    if (!core->sample_left || !core->delay)
-        return -ENOMEM;
-    for (unsigned to = 0; to < n; to++)
-        core->sample_left[to] = mesh->sample_every;
-    return 0;
+    for (unsigned i = 0; i < mesh->ncores; i++) {
+        core->sample_left[i] = mesh->sample_every;
+        core->stamps[i].next = UINT64_MAX;
+    }
 }
 
 void sn__mesh_delay_free(struct sn_mesh *mesh, unsigned me)
 {
     struct sn__mesh_core *core = &mesh->cores[me];
-    for (unsigned from = 0; core->delay && from < mesh->ncores; from++)
+    for (unsigned from = 0; core->delay && from < mesh->ncores; from++) {
         free(atomic_load_explicit(&core->delay[from], memory_order_relaxed));
-    free(core->delay);
-    free(core->sample_left);
-    core->delay = NULL;
-    core->sample_left = NULL;
+        atomic_store_explicit(&core->delay[from], NULL, memory_order_relaxed);
+    }
 }
 
 int sn_mesh_queue_delay(const struct sn_mesh *mesh, unsigned from, unsigned to,

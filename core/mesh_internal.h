@@ -114,9 +114,12 @@ struct sn__mesh_core {
     struct sn__mesh_inbox *inbox;
     uint64_t *linger;  /* [nwords]: bits kept set in the doorbell while their rings are empty */
     uint16_t *quiet;   /* quiet[from]: drains that found ring from -> this empty in a row */
-    /* Queue-delay sampling (core/mesh_delay.c), NULL when off. */
+    /* Queue-delay sampling (core/mesh_delay.c), NULL when off. Both arrays live in the
+     * core's block: every send writes the countdown, so it must share no line with another
+     * core's (calloc'd side by side they did, and cost a line transfer per message). */
     uint32_t *sample_left;                 /* sample_left[to]: sends until the next stamp */
     struct sn__mesh_delay *_Atomic *delay; /* delay[from]: histogram, made at the first stamp */
+    struct sn__mesh_stamps *stamps;        /* stamps[from]: copies of ring from -> this's notes */
     /* Read by other threads through sn_mesh_stats. */
     SN_CACHE_ALIGNED struct sn__mesh_counters stats;
 };
@@ -186,12 +189,37 @@ void sn__mesh_ovf_move(struct sn__mesh_core *core, unsigned to, struct sn_ring *
  */
 void sn__mesh_set_linger(struct sn_mesh *mesh, unsigned drains);
 
-/* Queue-delay sampling (core/mesh_delay.c). */
+/*
+ * Queue-delay sampling (core/mesh_delay.c). A sampled message's stamp (its ring index and
+ * enqueue time) waits in a note on its ring's tail line (include/sn/ring.h); the receiver
+ * copies a ring's notes each time it sees a new tail, and records the age of each stamp just
+ * before it handles the stamped message.
+ */
 struct sn__mesh_delay;
-/* Resets from->to's countdown and queues a stamp for `to` ahead of the message being sent. */
-void sn__mesh_sample(struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned from,
-                     unsigned to);
-int sn__mesh_delay_init(struct sn_mesh *mesh, unsigned me);
+
+/* Stamps keep time in units of 2^SN__MESH_STAMP_SHIFT ns: 16 ns, 32 bits of them span 68 s. */
+#define SN__MESH_STAMP_SHIFT 4
+
+/* The receiver's copy of one source ring's stamps. Receiver only. */
+struct sn__mesh_stamps {
+    uint64_t tail;                /* the ring's tail when the notes were copied */
+    uint64_t next;                /* ring index of the next stamped message, UINT64_MAX: none */
+    uint32_t next_time;           /* its enqueue time (ns >> SN__MESH_STAMP_SHIFT) */
+    uint64_t note[SN_RING_NOTES]; /* the copied notes */
+};
+
+/* Stamps the message about to be sent from core to `to` (a note on their ring, overwriting
+ * the stamp SN_RING_NOTES samples older) and resets the countdown. Sender only. */
+void sn__mesh_sample(struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned to);
+
+/* Copies ring r's notes into st (r's consumer, after a new tail was seen). */
+void sn__mesh_stamps_load(struct sn__mesh_stamps *st, struct sn_ring *r);
+
+/* Records the age of the stamp at st->next into the histogram of `from` -> core, and finds
+ * the next stamp. Receiver only. */
+void sn__mesh_stamp_record(struct sn__mesh_core *core, unsigned from, struct sn__mesh_stamps *st);
+
+void sn__mesh_delay_init(struct sn_mesh *mesh, unsigned me);
 void sn__mesh_delay_free(struct sn_mesh *mesh, unsigned me);
 
 /* Frees every chunk of one pair's FIFO, spare included (destroy only). */

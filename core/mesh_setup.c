@@ -65,11 +65,16 @@ static int check_config(const struct sn_mesh_config *config)
  * word and doorbell, each on its own lines) followed by the core's private arrays. One block
  * keeps those arrays off lines that another core's arrays would share if each were malloc'd.
  */
-static size_t block_size(unsigned n, unsigned nwords, size_t inbox_size)
+static size_t block_size(unsigned n, unsigned nwords, size_t inbox_size, bool sampling)
 {
     size_t priv = nwords * sizeof(uint64_t) +
                   n * (sizeof(struct sn__mesh_ovf) + sizeof(struct sn_ring *) +
                        2 * sizeof(unsigned) + sizeof(uint16_t) + sizeof(uint8_t));
+    /* Queue-delay sampling (core/mesh_delay.c): per source the copied stamps and the
+     * histogram, per destination the countdown (written by every send). */
+    if (sampling)
+        priv += n * (sizeof(struct sn__mesh_stamps) + sizeof(struct sn__mesh_delay *) +
+                     sizeof(uint32_t));
     return (inbox_size + priv + SN_CACHELINE - 1) & ~(size_t)(SN_CACHELINE - 1);
 }
 
@@ -89,12 +94,24 @@ static int core_init(struct sn_mesh *mesh, unsigned me)
     p += mesh->nwords * sizeof *core->linger;
     core->ovf = (struct sn__mesh_ovf *)p;
     p += n * sizeof *core->ovf;
+    if (mesh->sample_every) {
+        core->stamps = (struct sn__mesh_stamps *)p;
+        p += n * sizeof *core->stamps;
+    }
     core->in = (struct sn_ring **)p;
     p += n * sizeof *core->in;
+    if (mesh->sample_every) {
+        core->delay = (struct sn__mesh_delay *_Atomic *)p;
+        p += n * sizeof *core->delay;
+    }
     core->dirty = (unsigned *)p;
     p += n * sizeof *core->dirty;
     core->rung = (unsigned *)p;
     p += n * sizeof *core->rung;
+    if (mesh->sample_every) {
+        core->sample_left = (uint32_t *)p;
+        p += n * sizeof *core->sample_left;
+    }
     core->quiet = (uint16_t *)p;
     p += n * sizeof *core->quiet;
     core->is_dirty = p;
@@ -145,7 +162,7 @@ static int mesh_alloc(const struct sn_mesh_config *config, struct sn_mesh *mesh)
     mesh->inbox_size = (offsetof(struct sn__mesh_inbox, bell) + mesh->nwords * sizeof(uint64_t) +
                         SN_CACHELINE - 1) &
                        ~(size_t)(SN_CACHELINE - 1);
-    mesh->block_size = block_size(n, mesh->nwords, mesh->inbox_size);
+    mesh->block_size = block_size(n, mesh->nwords, mesh->inbox_size, mesh->sample_every != 0);
     mesh->rings = zalloc((size_t)n * n * sizeof *mesh->rings);
     mesh->inboxes = zalloc(n * sizeof *mesh->inboxes);
     mesh->allocators = zalloc(n * sizeof *mesh->allocators);
@@ -171,14 +188,15 @@ int sn_mesh_create(const struct sn_mesh_config *config, struct sn_mesh **out)
     for (unsigned c = 0; rc == 0 && c < mesh->ncores; c++) {
         rc = core_init(mesh, c);
         if (rc == 0 && mesh->sample_every)
-            rc = sn__mesh_delay_init(mesh, c);
+            sn__mesh_delay_init(mesh, c);
     }
     if (rc == 0) {
         uint32_t capacity =
             config->ring_capacity ? config->ring_capacity : default_capacity(mesh->ncores);
         /* Half a ring at most, so the receiver can free slots while the sender fills more. */
-        mesh->batch = capacity < 4 ? UINT32_MAX
-                                   : (capacity / 2 < SN__MESH_BATCH ? capacity / 2 : SN__MESH_BATCH);
+        mesh->batch = capacity < 4
+                          ? UINT32_MAX
+                          : (capacity / 2 < SN__MESH_BATCH ? capacity / 2 : SN__MESH_BATCH);
         mesh->prefetchw = cpu_has_prefetchw();
         mesh->linger = SN__MESH_LINGER;
         rc = rings_init(mesh, capacity);

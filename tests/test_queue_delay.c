@@ -1,9 +1,11 @@
 /*
- * Queue-delay sampling (include/sn/mesh.h sample_every, sn_metrics_queue_delay): a stamp
- * ahead of one message in n per pair, its age recorded by the receiver. On a bare mesh
- * driven by the test thread, messages held back before the drain for a known time must show
- * that delay, with the right number of samples; on a running reactor, cross-core calls must
- * leave samples at the configured rate, and none when sampling is off.
+ * Queue-delay sampling (include/sn/mesh.h sample_every, sn_metrics_queue_delay): one message
+ * in n per pair stamped with its enqueue time (a note on its ring's tail line, not a message),
+ * its age recorded by the receiver. On a bare mesh driven by the test thread, messages held
+ * back before the drain for a known time must show that delay, with the right number of
+ * samples, also through the overflow; a backlog deeper than the ring's notes keeps only the
+ * newest stamps; a receiver that keeps up sees exactly one sample per n messages. On a running
+ * reactor, cross-core calls must leave samples at the configured rate, and none when off.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -27,25 +29,37 @@ static void spin_ns(uint64_t ns)
     }
 }
 
-Test(queue_delay, mesh_records_the_held_time)
+/* Sends n messages 0 -> 1 with the given ring capacity, holds them `hold_ns`, then drains
+ * (flushing between drains, so overflowed messages reach the ring). */
+static struct sn_mesh *send_hold_drain(unsigned every, uint32_t capacity, unsigned n,
+                                       uint64_t hold_ns)
 {
     struct sn_mesh *m;
-    struct sn_mesh_config cfg = {.ncores = 2, .sample_every = 4};
+    struct sn_mesh_config cfg = {.ncores = 2, .sample_every = every, .ring_capacity = capacity};
     cr_assert_eq(sn_mesh_create(&cfg, &m), 0);
     struct sn_msg msg = {.fn = count_fn};
     handled = 0;
-    for (unsigned i = 0; i < 64; i++)
+    for (unsigned i = 0; i < n; i++)
         cr_assert_eq(sn_mesh_send(m, 0, 1, &msg), 0);
     sn_mesh_flush(m, 0, NULL, NULL);
-    spin_ns(2000000); /* the messages wait 2 ms before anyone drains them */
+    spin_ns(hold_ns); /* the messages wait before anyone drains them */
     unsigned drained = 0;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 64 && drained < n; i++) {
         drained += sn_mesh_drain(m, 1, 0);
-    cr_expect_eq(handled, 64);
-    cr_expect_eq(drained, 64 + 16, "stamps are messages too: %u", drained);
+        sn_mesh_flush(m, 0, NULL, NULL);
+    }
+    cr_expect_eq(handled, n);
+    cr_expect_eq(drained, n, "stamps are not messages: %u", drained);
+    return m;
+}
+
+Test(queue_delay, mesh_records_the_held_time)
+{
+    /* One stamp per 8 messages: 7, as many as a ring has notes, so none is overwritten. */
+    struct sn_mesh *m = send_hold_drain(8, 0, 8 * SN_RING_NOTES, 2000000);
     struct sn_mesh_delay d;
     cr_assert_eq(sn_mesh_queue_delay(m, 0, 1, &d), 0);
-    cr_expect_eq(d.samples, 16);
+    cr_expect_eq(d.samples, SN_RING_NOTES);
     cr_expect_geq(d.max_ns, 2000000, "max %lu", (unsigned long)d.max_ns);
     cr_expect_geq(d.p50_ns, 2000000 * 3 / 4, "p50 %lu", (unsigned long)d.p50_ns);
     cr_expect_leq(d.p50_ns, d.p99_ns);
@@ -55,6 +69,50 @@ Test(queue_delay, mesh_records_the_held_time)
     cr_expect_eq(d.samples, 0);
     cr_expect_eq(sn_mesh_queue_delay(m, 0, 0, &d), -EINVAL);
     cr_expect_eq(sn_mesh_queue_delay(m, 0, 2, &d), -EINVAL);
+    sn_mesh_destroy(m);
+}
+
+Test(queue_delay, mesh_stamps_messages_in_overflow)
+{
+    /* A 16-slot ring: 40 of the 56 messages wait in overflow and reach the ring over several
+     * flushes; every stamp still finds its message (its ring index counts the overflow). */
+    struct sn_mesh *m = send_hold_drain(8, 16, 8 * SN_RING_NOTES, 2000000);
+    struct sn_mesh_delay d;
+    cr_assert_eq(sn_mesh_queue_delay(m, 0, 1, &d), 0);
+    cr_expect_eq(d.samples, SN_RING_NOTES);
+    cr_expect_geq(d.p50_ns, 2000000 * 3 / 4, "p50 %lu", (unsigned long)d.p50_ns);
+    sn_mesh_destroy(m);
+}
+
+Test(queue_delay, mesh_deep_backlog_keeps_the_newest_stamps)
+{
+    /* 80 stamps written before the receiver looks: only the last SN_RING_NOTES remain. */
+    struct sn_mesh *m = send_hold_drain(8, 0, 640, 1000000);
+    struct sn_mesh_delay d;
+    cr_assert_eq(sn_mesh_queue_delay(m, 0, 1, &d), 0);
+    cr_expect_eq(d.samples, SN_RING_NOTES);
+    cr_expect_geq(d.max_ns, 1000000, "max %lu", (unsigned long)d.max_ns);
+    sn_mesh_destroy(m);
+}
+
+Test(queue_delay, mesh_samples_one_in_n_while_the_receiver_keeps_up)
+{
+    struct sn_mesh *m;
+    struct sn_mesh_config cfg = {.ncores = 2, .sample_every = 8, .ring_capacity = 64};
+    cr_assert_eq(sn_mesh_create(&cfg, &m), 0);
+    struct sn_msg msg = {.fn = count_fn};
+    handled = 0;
+    /* 1000 rounds of 5 messages (not a multiple of 8: stamps fall anywhere in a batch). */
+    for (unsigned round = 0; round < 1000; round++) {
+        for (unsigned i = 0; i < 5; i++)
+            cr_assert_eq(sn_mesh_send(m, 0, 1, &msg), 0);
+        sn_mesh_flush(m, 0, NULL, NULL);
+        cr_assert_eq(sn_mesh_drain(m, 1, 0), 5);
+    }
+    cr_expect_eq(handled, 5000);
+    struct sn_mesh_delay d;
+    cr_assert_eq(sn_mesh_queue_delay(m, 0, 1, &d), 0);
+    cr_expect_eq(d.samples, 5000 / 8);
     sn_mesh_destroy(m);
 }
 
@@ -84,17 +142,30 @@ static struct sn_future *answer(void *arg)
     return SN_SUCCESS;
 }
 
+static unsigned rounds_left;
+
+static struct sn_future *next_round(void);
+
+static struct sn_future *round_done(void *arg, uint64_t value)
+{
+    (void)arg, (void)value;
+    return --rounds_left ? next_round() : sn_ready(0);
+}
+
+/* 64 calls in flight, the next 64 when they are answered: a receiver that keeps up. */
+static struct sn_future *next_round(void)
+{
+    struct sn_future *fs[64];
+    for (unsigned i = 0; i < 64; i++)
+        fs[i] = sn_submit_to(1, answer, NULL);
+    return sn_then(sn_when_all(fs, 64, NULL), round_done, NULL);
+}
+
 static struct sn_future *calls_main(void *arg)
 {
     (void)arg;
-    struct sn_future *fs[64];
-    for (unsigned round = 0; round < CALLS / 64; round++) {
-        for (unsigned i = 0; i < 64; i++)
-            fs[i] = sn_submit_to(1, answer, NULL);
-        /* Not a fiber: chain rounds through when_all would need state; one batch suffices. */
-        sn_ignore(sn_when_all(fs, 64, NULL));
-    }
-    return sn_ready(0);
+    rounds_left = CALLS / 64;
+    return next_round();
 }
 
 static uint64_t run_and_count(unsigned every)
@@ -111,11 +182,9 @@ static uint64_t run_and_count(unsigned every)
 
 Test(queue_delay, reactor_samples_one_in_64, .timeout = 60)
 {
-    /* 6400 requests and 6400 replies: a stamp ahead of one message in 64 on each side (the
-     * stamps themselves are counted by the countdown). */
+    /* 6400 requests and 6400 replies: one message in 64 stamped on each side. */
     uint64_t n = run_and_count(0);
-    cr_expect_geq(n, 2 * CALLS / 64 - 4, "samples %lu", (unsigned long)n);
-    cr_expect_leq(n, 2 * CALLS / 63 + 4, "samples %lu", (unsigned long)n);
+    cr_expect_eq(n, 2 * CALLS / 64, "samples %lu", (unsigned long)n);
 }
 
 Test(queue_delay, reactor_sampling_off, .timeout = 60)

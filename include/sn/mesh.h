@@ -59,8 +59,8 @@ struct sn_msg {
 };
 static_assert(sizeof(struct sn_msg) == 32, "a mesh message is 32 bytes");
 
-#define SN_MESH_MAX_CORES 1024
-#define SN_MESH_DEFAULT_RING_CAPACITY 1024
+#define SN_MESH_MAX_CORES              1024
+#define SN_MESH_DEFAULT_RING_CAPACITY  1024
 #define SN_MESH_DEFAULT_OVERFLOW_LIMIT (1u << 22)
 
 struct sn_mesh_config {
@@ -71,10 +71,13 @@ struct sn_mesh_config {
     uint32_t ring_capacity;
     size_t overflow_limit; /* messages one sender may hold in overflow; 0: the default */
     /*
-     * Queue-delay sampling: 0 off; n (1 to 65535) puts a stamp message with its enqueue time
-     * ahead of one message in n per ordered pair, and the receiver records the stamp's age
-     * (sn_mesh_queue_delay). Stamps are messages: they count in sent/received and in a
-     * drain's return value.
+     * Queue-delay sampling: 0 off; n (1 to 65535) stamps one message in n per ordered pair
+     * with its enqueue time, and the receiver records its age just before it handles it
+     * (sn_mesh_queue_delay). A stamp is not a message (it takes no ring slot and does not
+     * count in sent/received): it waits in one of the SN_RING_NOTES notes on the ring's tail
+     * line, taken in turn, so while the receiver sees no new tail for SN_RING_NOTES * n
+     * messages (a deep backlog) the older stamps are overwritten and those samples lost.
+     * Stamps keep time in 16 ns units.
      */
     unsigned sample_every;
     /*
@@ -125,8 +128,7 @@ SN_API unsigned sn_mesh_cores(const struct sn_mesh *mesh);
  * bad core ids or a NULL fn; -ENOBUFS when the overflow limit is reached; -ENOMEM when
  * overflow memory cannot be had. Core `from` only.
  */
-SN_API int sn_mesh_send(struct sn_mesh *mesh, unsigned from, unsigned to,
-                        const struct sn_msg *msg);
+SN_API int sn_mesh_send(struct sn_mesh *mesh, unsigned from, unsigned to, const struct sn_msg *msg);
 
 /*
  * Publishes everything core `from` queued since its last flush: overflow first, into the
@@ -137,8 +139,7 @@ SN_API int sn_mesh_send(struct sn_mesh *mesh, unsigned from, unsigned to,
  * holding overflow) are visited. Returns the number of messages made visible since the last
  * flush (those published early by sn_mesh_send included). Core `from` only.
  */
-SN_API unsigned sn_mesh_flush(struct sn_mesh *mesh, unsigned from, sn_mesh_wake_fn wake,
-                              void *ctx);
+SN_API unsigned sn_mesh_flush(struct sn_mesh *mesh, unsigned from, sn_mesh_wake_fn wake, void *ctx);
 
 /*
  * True when core `from` still holds messages in overflow that a later flush must move.
@@ -177,7 +178,8 @@ SN_API void sn_mesh_sleep_announce(struct sn_mesh *mesh, unsigned me);
 SN_API void sn_mesh_sleep_cancel(struct sn_mesh *mesh, unsigned me);
 
 /* Sampled queue delay of one ordered pair (sample_every). Percentiles are the upper edge of
- * their histogram bucket (at most 25% above the true value); max is exact. */
+ * their histogram bucket (at most 25% above the true value); max is exact to the stamps'
+ * 16 ns unit (delays wrap after 68 s). */
 struct sn_mesh_delay {
     uint64_t samples;
     uint64_t p50_ns;

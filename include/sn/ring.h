@@ -38,6 +38,7 @@ SN_BEGIN_DECLS
 
 #define SN_RING_MAX_CAPACITY (1u << 30)
 #define SN_RING_MAX_SLOT     65536u
+#define SN_RING_NOTES        7 /* words beside the tail on its line (struct sn_ring note[]) */
 
 /* One side's private state; the producer's and the consumer's copies differ only in index. */
 struct sn__ring_side {
@@ -53,6 +54,12 @@ struct sn__ring_side {
 struct sn_ring {
     SN_CACHE_ALIGNED struct sn__ring_side prod;
     SN_CACHE_ALIGNED uint64_t tail; /* published by the producer (__atomic release) */
+    /*
+     * The rest of the tail's line: words the producer may write (__atomic) for a consumer
+     * that reads them after loading the tail, at no extra cache-line transfer. The ring
+     * never touches them; the mesh keeps its queue-delay stamps here (core/mesh_delay.c).
+     */
+    uint64_t note[SN_RING_NOTES];
     SN_CACHE_ALIGNED struct sn__ring_side cons;
     SN_CACHE_ALIGNED uint64_t head; /* published by the consumer (__atomic release) */
     /* Written once at creation: queries from any thread read this line, never a side's. */
@@ -68,6 +75,9 @@ static_assert(sizeof(struct sn__ring_side) <= SN_CACHELINE, "ring side fits a li
 static_assert(offsetof(struct sn_ring, prod) % SN_CACHELINE == 0, "producer line");
 static_assert(offsetof(struct sn_ring, tail) % SN_CACHELINE == 0, "tail line");
 static_assert(offsetof(struct sn_ring, cons) % SN_CACHELINE == 0, "consumer line");
+static_assert(offsetof(struct sn_ring, note) + SN_RING_NOTES * sizeof(uint64_t) <=
+                  offsetof(struct sn_ring, tail) + SN_CACHELINE,
+              "the notes share the tail's line");
 static_assert(offsetof(struct sn_ring, head) % SN_CACHELINE == 0, "head line");
 static_assert(offsetof(struct sn_ring, capacity) % SN_CACHELINE == 0, "shape line");
 static_assert(offsetof(struct sn_ring, tail) - offsetof(struct sn_ring, prod) >= SN_CACHELINE,
