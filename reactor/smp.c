@@ -213,19 +213,15 @@ static void grouped_run(struct sn_task *t)
     r.body(c, &r.msg, r.from);
 }
 
-bool sn__smp_defer_to_group(struct sn__core *c, const struct sn_msg *msg, unsigned from,
-                            sn__req_body body)
+void sn__smp_defer(struct sn__core *c, const struct sn_msg *msg, unsigned from, sn__req_body body)
 {
     unsigned gid = sn__token_group(msg->token);
-    if (sn_likely(gid == 0))
-        return false;
     struct grouped_req *r = sn__sched_obj(&c->sched);
     sn_task_init(&r->task, grouped_run);
     r->body = body;
     r->msg = *msg;
     r->from = from;
     sn__sched_push(&c->sched, sn__sched_group_by_id(&c->sched, gid), &r->task);
-    return true;
 }
 
 void sn__smp_reply_later(void *arg, int err, uint64_t value)

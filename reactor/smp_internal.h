@@ -82,13 +82,23 @@ static inline uint8_t sn__token_tag(uint8_t tag, const void *token)
 /* The body of a request's handler on the target. */
 typedef void (*sn__req_body)(struct sn__core *c, const struct sn_msg *msg, unsigned from);
 
+/* smp.c: queues body(c, msg, from) as a task of the group in msg's token (not main). */
+void sn__smp_defer(struct sn__core *c, const struct sn_msg *msg, unsigned from, sn__req_body body);
+
 /*
- * smp.c: true when request msg's caller ran in a scheduling group other than the main one;
- * then body(c, msg, from) is queued as a task of that group (scheduled and charged as the
- * group's work) instead of running inline in the drain. False: the caller runs body now.
+ * True when request msg's caller ran in a scheduling group other than the main one; then
+ * body(c, msg, from) is queued as a task of that group (scheduled and charged as the group's
+ * work) instead of running inline in the drain. False: the caller runs body now. Inline, so
+ * a request from the main group pays one test of its token, not a call.
  */
-bool sn__smp_defer_to_group(struct sn__core *c, const struct sn_msg *msg, unsigned from,
-                            sn__req_body body);
+static inline bool sn__smp_defer_to_group(struct sn__core *c, const struct sn_msg *msg,
+                                          unsigned from, sn__req_body body)
+{
+    if (sn_likely(sn__token_group(msg->token) == 0))
+        return false;
+    sn__smp_defer(c, msg, from, body);
+    return true;
+}
 
 /* smp.c: unlinks and frees k, then fails its promise with err (k's continuation runs). */
 void sn__smp_call_fail(struct sn__core *c, struct sn__call *k, int err);
