@@ -6,17 +6,18 @@
  *
  * A stamp is not a message. It is a note on the line of the ring's tail (include/sn/ring.h,
  * SN_RING_NOTES words): the sampled message's ring index and enqueue time in one word. The
- * sender writes it when it queues the message, before the flush's release store of the tail
- * (which moves that line to the receiver anyway); the receiver copies the notes right after it
- * loads a new tail (same line, no extra transfer) and checks, once per batch it drains, whether
- * a stamped message is in the batch. The hot path pays a countdown per message and one
- * compare per drained batch. A stamp that was a message of its own (the first version) took a
- * ring slot: bench_submit keeps exactly a ring's worth of calls in flight, and the stamps
- * pushed up to a third of one side's messages through the overflow.
- * Consecutive samples of a pair take the notes in turn, so a stamp is overwritten by the one
- * SN_RING_NOTES samples later: a receiver that loads no new tail for 7 * sample_every
- * messages (448 at the default; a deep backlog) loses the stamps it did not copy in time.
- * Its copy keeps a stamp it has not reached yet, so a stamp once seen is not lost.
+ * sender writes it when it queues the message, and bumps the count of stamps in the last
+ * note, before the flush's release store of the tail (which moves that line to the receiver
+ * anyway). When the receiver loads a new tail it reads the count (same line, no extra
+ * transfer) and copies the stamps only when the count moved; once per batch it drains, it
+ * checks whether a stamped message is in the batch. The hot path pays a countdown per message
+ * and a compare or two per drained batch. A stamp that was a message of its own (the first
+ * version) took a ring slot: bench_submit keeps exactly a ring's worth of calls in flight,
+ * and the stamps pushed a tenth to a third of one side's messages through the overflow.
+ * Consecutive samples of a pair take the SN__MESH_STAMPS (6) notes in turn, so a stamp is
+ * overwritten by the one 6 samples later: a receiver more than 6 * sample_every messages
+ * behind (384 at the default; a deep backlog) loses the stamps it did not copy in time. Its
+ * copy keeps a stamp it has not reached yet, so a stamp once copied is not lost.
  *
  * Histogram: 4 sub-buckets per power of two of nanoseconds (256 buckets), so a percentile is
  * reported as the upper edge of its bucket, at most 25% above the true value; the maximum is
@@ -99,8 +100,11 @@ void sn__mesh_sample(struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned 
     uint64_t index = r->prod.index + core->ovf[to].count;
     /* Consecutive samples take the notes in turn; published to the receiver by the release
      * store of the tail that covers the message. */
-    unsigned i = (unsigned)(index / mesh->sample_every % SN_RING_NOTES);
+    unsigned i = (unsigned)(index / mesh->sample_every % SN__MESH_STAMPS);
     __atomic_store_n(&r->note[i], note_make(index, sn_now_ns()), __ATOMIC_RELAXED);
+    uint64_t *count = &r->note[SN__MESH_STAMP_COUNT];
+    /* Release: a receiver that sees the new count sees the stamp. */
+    __atomic_store_n(count, __atomic_load_n(count, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
 }
 
 /* The first pending stamp at or after `head` among st's copied notes. */
@@ -108,7 +112,7 @@ static void find_next(struct sn__mesh_stamps *st, uint64_t head)
 {
     uint32_t best = UINT32_MAX;
     st->next = UINT64_MAX;
-    for (int i = 0; i < SN_RING_NOTES; i++) {
+    for (int i = 0; i < SN__MESH_STAMPS; i++) {
         uint64_t note = st->note[i];
         if (note_pending(note, head) && note_ahead(note, head) < best) {
             best = note_ahead(note, head);
@@ -120,11 +124,15 @@ static void find_next(struct sn__mesh_stamps *st, uint64_t head)
 
 void sn__mesh_stamps_load(struct sn__mesh_stamps *st, struct sn_ring *r)
 {
-    /* After the tail's acquire load (the drain's peek): every note written before that tail
+    /* After the tail's acquire load (the drain's peek): every stamp written before that tail
      * was published is seen, which covers every stamped message below it. */
-    uint64_t head = r->cons.index;
     st->tail = r->cons.other_cache;
-    for (int i = 0; i < SN_RING_NOTES; i++)
+    uint64_t written = __atomic_load_n(&r->note[SN__MESH_STAMP_COUNT], __ATOMIC_ACQUIRE);
+    if (written == st->written)
+        return; /* no stamp came: most tails */
+    st->written = written;
+    uint64_t head = r->cons.index;
+    for (int i = 0; i < SN__MESH_STAMPS; i++)
         if (!note_pending(st->note[i], head)) /* a copied stamp still to come stays */
             st->note[i] = __atomic_load_n(&r->note[i], __ATOMIC_RELAXED);
     find_next(st, head);

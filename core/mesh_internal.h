@@ -199,20 +199,26 @@ struct sn__mesh_delay;
 
 /* Stamps keep time in units of 2^SN__MESH_STAMP_SHIFT ns: 16 ns, 32 bits of them span 68 s. */
 #define SN__MESH_STAMP_SHIFT 4
+/* Notes that hold stamps; the last note counts the stamps written, so a receiver copies the
+ * others only when a stamp came. */
+#define SN__MESH_STAMPS      (SN_RING_NOTES - 1)
+#define SN__MESH_STAMP_COUNT (SN_RING_NOTES - 1)
 
 /* The receiver's copy of one source ring's stamps. Receiver only. */
 struct sn__mesh_stamps {
     uint64_t tail;                /* the ring's tail when the notes were copied */
     uint64_t next;                /* ring index of the next stamped message, UINT64_MAX: none */
     uint32_t next_time;           /* its enqueue time (ns >> SN__MESH_STAMP_SHIFT) */
-    uint64_t note[SN_RING_NOTES]; /* the copied notes */
+    uint64_t written;             /* the ring's count of stamps at the last copy */
+    uint64_t note[SN__MESH_STAMPS]; /* the copied stamps */
 };
 
 /* Stamps the message about to be sent from core to `to` (a note on their ring, overwriting
- * the stamp SN_RING_NOTES samples older) and resets the countdown. Sender only. */
+ * the stamp SN__MESH_STAMPS samples older) and resets the countdown. Sender only. */
 void sn__mesh_sample(struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned to);
 
-/* Copies ring r's notes into st (r's consumer, after a new tail was seen). */
+/* Copies ring r's stamps into st when a stamp came since the last copy (r's consumer, after
+ * it loaded a new tail). */
 void sn__mesh_stamps_load(struct sn__mesh_stamps *st, struct sn_ring *r);
 
 /* Records the age of the stamp at st->next into the histogram of `from` -> core, and finds

@@ -12,6 +12,7 @@
 #include <sn.h>
 #include <string.h>
 
+#include "core/mesh_internal.h"
 #include "reactor_util.h"
 
 static unsigned handled;
@@ -55,11 +56,11 @@ static struct sn_mesh *send_hold_drain(unsigned every, uint32_t capacity, unsign
 
 Test(queue_delay, mesh_records_the_held_time)
 {
-    /* One stamp per 8 messages: 7, as many as a ring has notes, so none is overwritten. */
-    struct sn_mesh *m = send_hold_drain(8, 0, 8 * SN_RING_NOTES, 2000000);
+    /* One stamp per 8 messages: 6, as many as a ring holds, so none is overwritten. */
+    struct sn_mesh *m = send_hold_drain(8, 0, 8 * SN__MESH_STAMPS, 2000000);
     struct sn_mesh_delay d;
     cr_assert_eq(sn_mesh_queue_delay(m, 0, 1, &d), 0);
-    cr_expect_eq(d.samples, SN_RING_NOTES);
+    cr_expect_eq(d.samples, SN__MESH_STAMPS);
     cr_expect_geq(d.max_ns, 2000000, "max %lu", (unsigned long)d.max_ns);
     cr_expect_geq(d.p50_ns, 2000000 * 3 / 4, "p50 %lu", (unsigned long)d.p50_ns);
     cr_expect_leq(d.p50_ns, d.p99_ns);
@@ -74,23 +75,23 @@ Test(queue_delay, mesh_records_the_held_time)
 
 Test(queue_delay, mesh_stamps_messages_in_overflow)
 {
-    /* A 16-slot ring: 40 of the 56 messages wait in overflow and reach the ring over several
+    /* A 16-slot ring: 32 of the 48 messages wait in overflow and reach the ring over several
      * flushes; every stamp still finds its message (its ring index counts the overflow). */
-    struct sn_mesh *m = send_hold_drain(8, 16, 8 * SN_RING_NOTES, 2000000);
+    struct sn_mesh *m = send_hold_drain(8, 16, 8 * SN__MESH_STAMPS, 2000000);
     struct sn_mesh_delay d;
     cr_assert_eq(sn_mesh_queue_delay(m, 0, 1, &d), 0);
-    cr_expect_eq(d.samples, SN_RING_NOTES);
+    cr_expect_eq(d.samples, SN__MESH_STAMPS);
     cr_expect_geq(d.p50_ns, 2000000 * 3 / 4, "p50 %lu", (unsigned long)d.p50_ns);
     sn_mesh_destroy(m);
 }
 
 Test(queue_delay, mesh_deep_backlog_keeps_the_newest_stamps)
 {
-    /* 80 stamps written before the receiver looks: only the last SN_RING_NOTES remain. */
+    /* 80 stamps written before the receiver looks: only the newest SN__MESH_STAMPS remain. */
     struct sn_mesh *m = send_hold_drain(8, 0, 640, 1000000);
     struct sn_mesh_delay d;
     cr_assert_eq(sn_mesh_queue_delay(m, 0, 1, &d), 0);
-    cr_expect_eq(d.samples, SN_RING_NOTES);
+    cr_expect_eq(d.samples, SN__MESH_STAMPS);
     cr_expect_geq(d.max_ns, 1000000, "max %lu", (unsigned long)d.max_ns);
     sn_mesh_destroy(m);
 }

@@ -74,9 +74,9 @@ struct sn_mesh_config {
      * Queue-delay sampling: 0 off; n (1 to 65535) stamps one message in n per ordered pair
      * with its enqueue time, and the receiver records its age just before it handles it
      * (sn_mesh_queue_delay). A stamp is not a message (it takes no ring slot and does not
-     * count in sent/received): it waits in one of the SN_RING_NOTES notes on the ring's tail
-     * line, taken in turn, so while the receiver sees no new tail for SN_RING_NOTES * n
-     * messages (a deep backlog) the older stamps are overwritten and those samples lost.
+     * count in sent/received): it waits in one of 6 notes on the ring's tail line, taken in
+     * turn, so while the receiver is more than 6 * n messages behind (a deep backlog) the
+     * older stamps are overwritten and those samples lost.
      * Stamps keep time in 16 ns units.
      */
     unsigned sample_every;
