@@ -174,7 +174,12 @@ static void dispatch(struct sn__sched *s, struct sn_future *f)
 {
     /* Inline only within its own group: another group's continuation is queued there, so
      * it is scheduled and charged as that group's work. */
-    if (s->depth < SN_FUTURE_MAX_DEPTH && !((s->tag ^ f->tag) & SN__TAG_GROUP)) {
+    if (sn_likely(s->depth < SN_FUTURE_MAX_DEPTH && s->tag == f->tag)) {
+        /* The common case, attached and settled by the same code: nothing to switch. */
+        s->depth++;
+        run_continuation(s, f);
+        s->depth--;
+    } else if (s->depth < SN_FUTURE_MAX_DEPTH && !((s->tag ^ f->tag) & SN__TAG_GROUP)) {
         uint8_t tag = s->tag;
         s->tag = f->tag;
         s->depth++;
@@ -301,8 +306,7 @@ void sn_ignore(struct sn_future *f)
         consume(s, f, K_IGNORE);
 }
 
-struct sn_future *sn_when_all(struct sn_future *const *futs, unsigned n,
-                              struct sn_result *results)
+struct sn_future *sn_when_all(struct sn_future *const *futs, unsigned n, struct sn_result *results)
 {
     struct sn__sched *s = sn__sched_here(__func__);
     if (n == 0)

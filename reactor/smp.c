@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#define SN__ALWAYS_INLINE __attribute__((always_inline))
+
 /* A reply that met a full overflow (-ENOBUFS), retried each turn. */
 struct sn__deferred {
     struct sn__deferred *next;
@@ -232,7 +234,9 @@ void sn__smp_reply_later(void *arg, int err, uint64_t value)
     sn__smp_send_reply(c, r.to, r.token, r.copy, err, value);
 }
 
-static void req_future_body(struct sn__core *c, const struct sn_msg *msg, unsigned from)
+/* Inlined into its handler, so a request from the main group costs no extra call. */
+SN__ALWAYS_INLINE static inline void req_future_body(struct sn__core *c, const struct sn_msg *msg,
+                                                     unsigned from)
 {
     sn_remote_fn fn = (sn_remote_fn)(uintptr_t)msg->value;
     void *token = msg->token;
@@ -261,7 +265,9 @@ static void req_future(const struct sn_msg *msg, unsigned from)
         req_future_body(c, msg, from);
 }
 
-static void req_call_body(struct sn__core *c, const struct sn_msg *msg, unsigned from)
+/* Inlined into its handler, so a request from the main group costs no extra call. */
+SN__ALWAYS_INLINE static inline void req_call_body(struct sn__core *c, const struct sn_msg *msg,
+                                                   unsigned from)
 {
     sn_call_fn fn = (sn_call_fn)(uintptr_t)msg->value;
     uint64_t value = 0;
@@ -280,7 +286,9 @@ static void req_call(const struct sn_msg *msg, unsigned from)
         req_call_body(c, msg, from);
 }
 
-static void req_send_body(struct sn__core *c, const struct sn_msg *msg, unsigned from)
+/* Inlined into its handler, so a request from the main group costs no extra call. */
+SN__ALWAYS_INLINE static inline void req_send_body(struct sn__core *c, const struct sn_msg *msg,
+                                                   unsigned from)
 {
     (void)from;
     void (*fn)(void *) = (void (*)(void *))(uintptr_t)msg->value;
