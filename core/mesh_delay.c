@@ -13,7 +13,7 @@
  * checks whether a stamped message is in the batch. The hot path pays a countdown per message
  * and a compare or two per drained batch. A stamp that was a message of its own (the first
  * version) took a ring slot: bench_submit keeps exactly a ring's worth of calls in flight,
- * and the stamps pushed a tenth to a third of one side's messages through the overflow.
+ * and the stamps pushed up to a quarter of one side's messages through the overflow.
  * Consecutive samples of a pair take the SN__MESH_STAMPS (6) notes in turn, so a stamp is
  * overwritten by the one 6 samples later: a receiver more than 6 * sample_every messages
  * behind (384 at the default; a deep backlog) loses the stamps it did not copy in time. Its
