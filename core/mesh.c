@@ -91,6 +91,8 @@ static void publish_early(const struct sn_mesh *mesh, struct sn__mesh_core *core
                           unsigned to, struct sn_ring *r)
 {
     core->early += sn_ring_staged(r);
+    if (sn_unlikely(core->stamp_due != NULL) && core->stamp_due[to])
+        sn__mesh_stamp_put(mesh, core, to);
     sn_ring_flush(r);
     atomic_thread_fence(memory_order_seq_cst); /* F_s */
     ring_bell(mesh, from, to);
@@ -174,15 +176,18 @@ static unsigned wake_if_asleep(const struct sn_mesh *mesh, unsigned to, sn_mesh_
 }
 
 /* Publishes what core `core` staged for `to`, overflow first. Returns the count published. */
-static uint32_t publish(struct sn__mesh_core *core, unsigned to)
+static uint32_t publish(const struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned to)
 {
     struct sn_ring *r = core->out[to];
 
     if (core->ovf[to].count)
         sn__mesh_ovf_move(core, to, r);
     uint32_t staged = sn_ring_staged(r);
-    if (staged)
+    if (staged) {
+        if (sn_unlikely(core->stamp_due != NULL) && core->stamp_due[to])
+            sn__mesh_stamp_put(mesh, core, to); /* on the tail's line, just before the tail */
         sn_ring_flush(r);
+    }
     return staged;
 }
 
@@ -212,7 +217,7 @@ unsigned sn_mesh_flush(struct sn_mesh *mesh, unsigned from, sn_mesh_wake_fn wake
     core->early = 0;
     for (unsigned i = 0; i < core->ndirty; i++) {
         unsigned to = core->dirty[i];
-        uint32_t n = publish(core, to);
+        uint32_t n = publish(mesh, core, to);
         total += n;
         if (n || (core->is_dirty[to] & SN__MESH_EARLY))
             core->rung[nrung++] = to;
@@ -283,7 +288,8 @@ static inline const unsigned char *run_msgs(const unsigned char *p, uint32_t str
 
 /*
  * Runs the k messages at `p` (ring indices from the consumer's index on), recording the age
- * of each stamped one just before it runs (core/mesh_delay.c).
+ * of each stamped one just before it runs, and looks at the ring's stamps first when the
+ * batch reaches check_at (core/mesh_delay.c).
  */
 static void run_sampled(struct sn__mesh_core *core, struct sn_ring *r, const unsigned char *p,
                         unsigned from, uint32_t k)
@@ -292,7 +298,7 @@ static void run_sampled(struct sn__mesh_core *core, struct sn_ring *r, const uns
     uint32_t stride = sn_ring_stride(r);
     uint64_t at = r->cons.index, end = at + k;
 
-    if (r->cons.other_cache != st->tail)
+    if (end > st->check_at)
         sn__mesh_stamps_load(st, r);
     while (st->next < end) {
         p = run_msgs(p, stride, from, st->next - at);
@@ -300,6 +306,7 @@ static void run_sampled(struct sn__mesh_core *core, struct sn_ring *r, const uns
         sn__mesh_stamp_record(core, from, st);
     }
     run_msgs(p, stride, from, end - at);
+    st->watch = st->next < st->check_at ? st->next : st->check_at;
 }
 
 /*
@@ -322,7 +329,9 @@ static unsigned drain_ring(struct sn__mesh_core *core, unsigned from, unsigned l
         uint32_t k = (uint32_t)n < limit - done ? (uint32_t)n : limit - done;
         if (k > SN__MESH_BATCH)
             k = SN__MESH_BATCH;
-        if (sn_likely(core->stamps == NULL))
+        /* With sampling, a batch that reaches no stamp nor the point where the notes need a
+         * look runs plain too (one compare). */
+        if (sn_likely(core->stamps == NULL || r->cons.index + k <= core->stamps[from].watch))
             run_msgs(first, stride, from, k);
         else
             run_sampled(core, r, first, from, k);

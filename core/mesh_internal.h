@@ -120,6 +120,7 @@ struct sn__mesh_core {
     uint32_t *sample_left;                 /* sample_left[to]: sends until the next stamp */
     struct sn__mesh_delay *_Atomic *delay; /* delay[from]: histogram, made at the first stamp */
     struct sn__mesh_stamps *stamps;        /* stamps[from]: copies of ring from -> this's notes */
+    uint64_t *stamp_due;                   /* stamp_due[to]: a stamp for the next flush, or 0 */
     /* Read by other threads through sn_mesh_stats. */
     SN_CACHE_ALIGNED struct sn__mesh_counters stats;
 };
@@ -204,12 +205,21 @@ struct sn__mesh_delay;
 #define SN__MESH_STAMPS      (SN_RING_NOTES - 1)
 #define SN__MESH_STAMP_COUNT (SN_RING_NOTES - 1)
 
-/* The receiver's copy of one source ring's stamps. Receiver only. */
+/*
+ * The receiver's copy of one source ring's stamps. Receiver only. Stamps of a pair are
+ * sample_every messages apart, so after the last stamp seen, at `expect - every`, the next
+ * one cannot come before `expect`: the notes need a look only once the drain reaches
+ * check_at (that, or the tail of the last look, whichever is later), and a batch that ends
+ * at or before `watch` runs with no look at the stamps at all.
+ */
 struct sn__mesh_stamps {
-    uint64_t tail;                /* the ring's tail when the notes were copied */
-    uint64_t next;                /* ring index of the next stamped message, UINT64_MAX: none */
-    uint32_t next_time;           /* its enqueue time (ns >> SN__MESH_STAMP_SHIFT) */
-    uint64_t written;             /* the ring's count of stamps at the last copy */
+    uint64_t watch;     /* min(next, check_at): batches ending at or before it are plain */
+    uint64_t next;      /* ring index of the next stamped message known, UINT64_MAX: none */
+    uint64_t check_at;  /* the first ring index that may carry a stamp not copied yet */
+    uint64_t expect;    /* where the stamp after the last one seen is due */
+    uint64_t written;   /* the ring's count of stamps at the last copy */
+    uint32_t next_time; /* next's enqueue time (ns >> SN__MESH_STAMP_SHIFT) */
+    uint32_t every;     /* the mesh's sample_every */
     uint64_t note[SN__MESH_STAMPS]; /* the copied stamps */
 };
 
@@ -217,8 +227,12 @@ struct sn__mesh_stamps {
  * the stamp SN__MESH_STAMPS samples older) and resets the countdown. Sender only. */
 void sn__mesh_sample(struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned to);
 
-/* Copies ring r's stamps into st when a stamp came since the last copy (r's consumer, after
- * it loaded a new tail). */
+/* Writes the stamp due for `to` into the notes of ring core -> to: right before the flush's
+ * tail store, so the line of the tail is written once per flush. Sender only. */
+void sn__mesh_stamp_put(const struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned to);
+
+/* Copies ring r's stamps into st when a stamp came since the last copy, finds the next one
+ * and sets check_at (r's consumer, when a batch reaches check_at). */
 void sn__mesh_stamps_load(struct sn__mesh_stamps *st, struct sn_ring *r);
 
 /* Records the age of the stamp at st->next into the histogram of `from` -> core, and finds

@@ -71,10 +71,10 @@ static size_t block_size(unsigned n, unsigned nwords, size_t inbox_size, bool sa
                   n * (sizeof(struct sn__mesh_ovf) + sizeof(struct sn_ring *) +
                        2 * sizeof(unsigned) + sizeof(uint16_t) + sizeof(uint8_t));
     /* Queue-delay sampling (core/mesh_delay.c): per source the copied stamps and the
-     * histogram, per destination the countdown (written by every send). */
+     * histogram, per destination the stamp due and the countdown (written by every send). */
     if (sampling)
-        priv += n * (sizeof(struct sn__mesh_stamps) + sizeof(struct sn__mesh_delay *) +
-                     sizeof(uint32_t));
+        priv += n * (sizeof(struct sn__mesh_stamps) + sizeof(uint64_t) +
+                     sizeof(struct sn__mesh_delay *) + sizeof(uint32_t));
     return (inbox_size + priv + SN_CACHELINE - 1) & ~(size_t)(SN_CACHELINE - 1);
 }
 
@@ -97,6 +97,8 @@ static int core_init(struct sn_mesh *mesh, unsigned me)
     if (mesh->sample_every) {
         core->stamps = (struct sn__mesh_stamps *)p;
         p += n * sizeof *core->stamps;
+        core->stamp_due = (uint64_t *)p;
+        p += n * sizeof *core->stamp_due;
     }
     core->in = (struct sn_ring **)p;
     p += n * sizeof *core->in;
