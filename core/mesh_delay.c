@@ -8,18 +8,21 @@
  * SN_RING_NOTES words): the sampled message's ring index and enqueue time in one word. The
  * sender takes the time when it queues the message, and writes the note, and bumps the count
  * of stamps in the last note, at the next flush right before its release store of the tail,
- * so the line goes to the receiver once, as it would anyway (written at send time, the notes
- * cost a line transfer of their own each time the polling receiver had read the line
- * between: 7% of bench_submit's calls/s). When the receiver loads a new tail it reads the count
- * (same line, no extra transfer) and copies the stamps only when the count moved; once per batch it
- * drains, it checks whether a stamped message is in the batch. The hot path pays a countdown per
- * message and a compare or two per drained batch. A stamp that was a message of its own (the first
- * version) took a ring slot: bench_submit keeps exactly a ring's worth of calls in flight,
- * and the stamps pushed up to a quarter of one side's messages through the overflow.
+ * so the line goes to the receiver once, as it would anyway (written at send time, a note
+ * costs a line transfer of its own whenever the polling receiver read the line between).
+ * Stamps of a pair are sample_every messages apart, so the receiver knows where the next one
+ * can be: a drained batch that ends before that point (and before the next stamp it has
+ * copied) runs after one compare; one that reaches it reads the count (on the tail's line,
+ * which the drain has just loaded) and copies the stamps when the count moved. The hot path
+ * pays a countdown per message and a compare per drained batch. A stamp that was a message
+ * of its own (the first version) took a ring slot: bench_submit keeps exactly a ring's worth
+ * of calls in flight, and the stamps pushed up to a quarter of one side's messages through
+ * the overflow.
  * Consecutive samples of a pair take the SN__MESH_STAMPS (6) notes in turn, so a stamp is
  * overwritten by the one 6 samples later: a receiver more than 6 * sample_every messages
  * behind (384 at the default; a deep backlog) loses the stamps it did not copy in time. Its
- * copy keeps a stamp it has not reached yet, so a stamp once copied is not lost.
+ * copy keeps a stamp it has not reached yet, so a stamp once copied is not lost. A send that
+ * fails (-ENOBUFS, overflow full) shifts the indices by one and can cost the next sample.
  *
  * Histogram: 4 sub-buckets per power of two of nanoseconds (256 buckets), so a percentile is
  * reported as the upper edge of its bucket, at most 25% above the true value; the maximum is

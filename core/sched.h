@@ -29,9 +29,11 @@ struct sn__timers {
  * (continuations, sn_later, timers, fibers, cross-core requests): the scheduling group in
  * the low bits (step 3 of issue 16) and SN__TAG_SERVING while the code runs on behalf of a
  * request from another core, so the calls it makes are never held back by a service group's
- * cap (reactor/smp_service.c: the rule that keeps capped calls from deadlocking).
+ * cap (reactor/smp_service.c: the rule that keeps capped calls from deadlocking). Six bits
+ * in all, so a request carries the tag as it is in its token's free low bits
+ * (reactor/smp_internal.h): no re-encoding per call.
  */
-#define SN__TAG_SERVING 0x80u
+#define SN__TAG_SERVING 0x20u
 #define SN__TAG_GROUP   0x1fu /* SN_SCHED_GROUPS_MAX - 1 */
 _Static_assert(SN_SCHED_GROUPS_MAX == SN__TAG_GROUP + 1, "a group id fits the tag's low bits");
 

@@ -41,28 +41,27 @@ static inline struct sn_service_group *sn__call_sg(const struct sn__call *k)
 }
 
 /*
- * Low bits of a request's token. SN__TOKEN_SERVING: the request is part of the work of a
- * capped request (it is capped itself, or was made by code with SN__TAG_SERVING), so its
- * handler runs with SN__TAG_SERVING and whatever it starts is exempt from caps too. Bits 1-5:
- *  the caller's scheduling group, in which the handler runs on the target. Every request
- * carries them: plain calls, copy calls, gathers' parts and sn_send.
+ * Low bits of a request's token: the caller's run tag as it is (core/sched.h). Bits 0-4, the
+ * caller's scheduling group, in which the handler runs on the target; SN__TOKEN_SERVING (bit
+ * 5, the tag's serving bit): the request is part of the work of a capped request (it is
+ * capped itself, or was made by code with SN__TAG_SERVING), so its handler runs with
+ * SN__TAG_SERVING and whatever it starts is exempt from caps too. Every request carries
+ * them: plain calls, copy calls, gathers' parts and sn_send.
  */
-#define SN__TOKEN_SERVING     1u
-#define SN__TOKEN_BITS        63u
-#define SN__TOKEN_GROUP_SHIFT 1
-_Static_assert((SN__TAG_GROUP << SN__TOKEN_GROUP_SHIFT | SN__TOKEN_SERVING) == SN__TOKEN_BITS,
-               "the token's low bits hold the serving bit and a group id");
+#define SN__TOKEN_SERVING SN__TAG_SERVING
+#define SN__TOKEN_BITS    63u
+_Static_assert((SN__TAG_GROUP | SN__TAG_SERVING) == SN__TOKEN_BITS,
+               "a run tag is the token's low bits: group id and serving bit");
 
 /* The token bits for a request made under run tag `tag`. */
 static inline uintptr_t sn__token_bits(uint8_t tag)
 {
-    return (uintptr_t)((tag & SN__TAG_GROUP) << SN__TOKEN_GROUP_SHIFT) |
-           ((tag & SN__TAG_SERVING) ? SN__TOKEN_SERVING : 0);
+    return (uintptr_t)tag & SN__TOKEN_BITS;
 }
 
 static inline unsigned sn__token_group(const void *token)
 {
-    return (unsigned)((uintptr_t)token >> SN__TOKEN_GROUP_SHIFT) & SN__TAG_GROUP;
+    return (unsigned)((uintptr_t)token & SN__TAG_GROUP);
 }
 
 static inline struct sn__call *sn__token_call(void *token)
@@ -76,7 +75,7 @@ static inline struct sn__call *sn__token_call(void *token)
  */
 static inline uint8_t sn__token_tag(uint8_t tag, const void *token)
 {
-    return ((uintptr_t)token & SN__TOKEN_SERVING) ? (uint8_t)(tag | SN__TAG_SERVING) : tag;
+    return (uint8_t)(tag | ((uintptr_t)token & SN__TOKEN_SERVING));
 }
 
 /* The body of a request's handler on the target. */
