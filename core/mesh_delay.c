@@ -77,7 +77,7 @@ static void record(struct sn__mesh_delay *h, uint64_t ns)
 
 /*
  * A note: the low 32 bits of the stamped message's ring index, then its enqueue time in
- * SN__MESH_STAMP_UNIT ns units (32 bits: 68 s before it wraps), in one word so the receiver
+ * 2^SN__MESH_STAMP_SHIFT ns units (32 bits: 68 s before it wraps), in one word so the receiver
  * never sees half of one. 0: empty.
  */
 static uint64_t note_make(uint64_t index, uint64_t ns)
