@@ -27,27 +27,8 @@ SETUPS=${SETUPS:-a b}
 CLIENT=$BUILD/bench/bench_echo
 [ -x "$CLIENT" ] && [ -x "$NEW" ] && [ -x "$OLD" ] || { echo "bench_echo_ab: build first (make benches apps)" >&2; exit 1; }
 
-tmp=$(mktemp -d /tmp/bench-echo-ab.XXXXXX) || exit 1
-pids=""
-cleanup() {
-  for p in $pids; do kill -TERM "$p" 2>/dev/null; done
-  for p in $pids; do wait "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-start() { # name binary libsn-options...: sets port_<name>
-  name=$1 bin=$2
-  shift 2
-  "$bin" --port 0 "$@" > "$tmp/$name.out" 2>&1 &
-  pids="$pids $!"
-  i=0
-  while ! grep -qs "listening on" "$tmp/$name.out" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-  p=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/$name.out")
-  [ -n "$p" ] || { echo "bench_echo_ab: $bin did not start:"; cat "$tmp/$name.out"; exit 1; }
-  eval "port_$name=$p"
-}
+AB_NAME=bench_echo_ab
+. bench/ab_common.sh
 
 run() { # setup name size window cpu-option: appends "setup name size value" to results
   out=$("$CLIENT" --port "$(eval echo "\$port_$2")" --size "$3" --window "$4" --conns "$CONNS" \
@@ -69,8 +50,8 @@ for setup in $SETUPS; do
     b) opts="--smp 2 --idle-poll-us 0"; cpu=""; desc="servers on both CPUs, client unpinned" ;;
     *) echo "bench_echo_ab: unknown setup '$setup'" >&2; exit 2 ;;
   esac
-  start new "$NEW" $opts
-  start old "$OLD" $opts
+  ab_start new "$NEW" $opts
+  ab_start old "$OLD" $opts
   echo "setup $setup: $desc (sn-echo $opts)"
   r=1
   while [ $r -le "$ROUNDS" ]; do

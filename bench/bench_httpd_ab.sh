@@ -34,31 +34,16 @@ PIPELINE_LUA=$(pwd)/bench/wrk_pipeline.lua
 sh .ci/deps.sh --check wrk curl || exit 1
 TCK=$(getconf CLK_TCK)
 
-tmp=$(mktemp -d /tmp/bench-httpd-ab.XXXXXX) || exit 1
-pids=""
-cleanup() {
-  for p in $pids; do kill -TERM "$p" 2>/dev/null; done
-  for p in $pids; do wait "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+AB_NAME=bench_httpd_ab
+. bench/ab_common.sh
 mkdir "$tmp/root"
 head -c 3072 /dev/urandom | base64 -w 64 | head -c 4096 > "$tmp/root/small.txt"
 
-start() { # name binary libsn-options...: sets port_<name> and pid_<name>
-  name=$1 bin=$2
+start() { # name binary libsn-options...: ab_start with the static root, then a warm-up
+  n=$1 b=$2
   shift 2
-  rm -f "$tmp/$name.out" # a stale "listening on" line of the previous setup must not be read
-  "$bin" --port 0 --root "$tmp/root" "$@" > "$tmp/$name.out" 2>&1 &
-  pids="$pids $!"
-  eval "pid_$name=$!"
-  i=0
-  while ! grep -qs "listening on" "$tmp/$name.out" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-  p=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/$name.out")
-  [ -n "$p" ] || { echo "bench_httpd_ab: $bin did not start:"; cat "$tmp/$name.out"; exit 1; }
-  eval "port_$name=$p"
-  wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$p/static/small.txt" >/dev/null 2>&1 # warm-up
+  ab_start "$n" "$b" --root "$tmp/root" "$@"
+  wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$(eval echo "\$port_$n")/static/small.txt" >/dev/null 2>&1
 }
 
 cpu_ticks() { # pid: utime+stime of the process (every thread)
