@@ -68,15 +68,22 @@ static char *run_capturing_stderr(const struct sn_config *cfg, sn_main_fn fn, in
     return text;
 }
 
-Test(stall, a_spinning_task_is_reported_with_its_function, .timeout = 120)
+/* Runs fn on one core with a 20 ms stall threshold: what it printed, and core 0's metrics. */
+static char *run_one_core(sn_main_fn fn, struct sn_core_metrics *m)
 {
     struct sn_config cfg = test_config(1);
     cfg.stall_ms = 20;
     int rc;
-    char *out = run_capturing_stderr(&cfg, main_spin, &rc);
+    char *out = run_capturing_stderr(&cfg, fn, &rc);
     cr_assert_eq(rc, 0);
+    cr_assert_eq(sn_metrics_core(0, m), 0);
+    return out;
+}
+
+Test(stall, a_spinning_task_is_reported_with_its_function, .timeout = 120)
+{
     struct sn_core_metrics m;
-    cr_assert_eq(sn_metrics_core(0, &m), 0);
+    char *out = run_one_core(main_spin, &m);
     cr_expect_eq(m.stalls, 1, "one phase spun 50 ms of CPU: %lu stalls", (unsigned long)m.stalls);
     cr_expect_geq(m.stall_max_ns, 20000000, "stall_max_ns %lu", (unsigned long)m.stall_max_ns);
     cr_expect_not_null(strstr(out, "libsn: core 0 stalled: ran "), "no report in: %s", out);
@@ -104,13 +111,8 @@ static struct sn_future *main_spin_in_fiber(void *arg)
 
 Test(stall, a_spinning_fiber_is_reported_with_its_function, .timeout = 120)
 {
-    struct sn_config cfg = test_config(1);
-    cfg.stall_ms = 20;
-    int rc;
-    char *out = run_capturing_stderr(&cfg, main_spin_in_fiber, &rc);
-    cr_assert_eq(rc, 0);
     struct sn_core_metrics m;
-    cr_assert_eq(sn_metrics_core(0, &m), 0);
+    char *out = run_one_core(main_spin_in_fiber, &m);
     cr_expect_eq(m.stalls, 1, "%lu stalls", (unsigned long)m.stalls);
     cr_expect_not_null(strstr(out, "spin_cpu_for_test+0x"), "the function is not named in: %s",
                        out);
@@ -206,13 +208,8 @@ static struct sn_future *main_block(void *arg)
 
 Test(stall, a_blocked_core_is_a_preemption_not_a_stall, .timeout = 120)
 {
-    struct sn_config cfg = test_config(1);
-    cfg.stall_ms = 20;
-    int rc;
-    char *out = run_capturing_stderr(&cfg, main_block, &rc);
-    cr_assert_eq(rc, 0);
     struct sn_core_metrics m;
-    cr_assert_eq(sn_metrics_core(0, &m), 0);
+    char *out = run_one_core(main_block, &m);
     cr_expect_eq(m.stalls, 0);
     cr_expect_geq(m.preemptions, 1);
     cr_expect_null(strstr(out, "stalled"), "reported: %s", out);
