@@ -185,6 +185,8 @@ struct mc_item *mc__find(struct mc_store *s, const char *key, size_t nkey, uint3
     return NULL;
 }
 
+/* Each step hashes the key again instead of keeping the chain's address from step 0: an
+ * expansion between the two steps may free the table that address points into. */
 void mc_store_prefetch(struct mc_store *s, const char *key, size_t nkey, int step)
 {
     struct mc_item **b = mc__bucket(s, mc__hash(key, nkey));
