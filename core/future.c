@@ -110,6 +110,22 @@ static void link(struct sn__sched *s, struct sn_future *g, struct sn_future *out
         settle(s, out, err, value);
     } else {
         assert(g->kind == K_NONE);
+        /*
+         * out's only producer was the continuation that returned g, so once g settles it, a
+         * relay (out forwarding to a later future) does nothing but pass the result on, and
+         * nothing else can reach it: g forwards to the end of the relay chain instead, and
+         * the relays go back to the pool. Without this a loop that goes on by returning
+         * sn_then(step(), itself) held one future per turn until it ended (and the pool grew
+         * into cold memory on every turn: measured on the cross-core round trip,
+         * docs/PERFORMANCE.md). Relays of another run tag stay (their settle belongs to
+         * their group).
+         */
+        while (out->kind == K_FORWARD && out->tag == s->tag) {
+            struct sn_future *next = out->u.out;
+            assert(out->state == ST_PENDING);
+            sn__sched_obj_put(s, out);
+            out = next;
+        }
         g->kind = K_FORWARD;
         g->tag = s->tag;
         g->u.out = out;

@@ -162,6 +162,70 @@ Test(future, long_pending_chain_resolves_through_queue)
     cr_assert_eq(o.value, N);
 }
 
+/*
+ * A loop that goes on by returning sn_then(next pending step, itself): each turn waits for a
+ * promise settled from outside (like a reply from another core). The futures it holds must
+ * not grow with the turns (each returned future only relays to the one before), and the
+ * outer consumer still gets the last value or the error, once.
+ */
+static struct sn_promise *loop_next;
+static unsigned loop_left;
+static int loop_fail_at;
+
+static struct sn_future *loop_turn(void *arg, uint64_t v)
+{
+    (void)arg;
+    if (loop_left-- == 0)
+        return sn_ready(v);
+    struct sn_future *f;
+    loop_next = sn_promise_new(&f);
+    return sn_then(f, loop_turn, NULL);
+}
+
+static struct outcome run_pending_loop(unsigned turns, int fail_at, uint64_t *in_use_max)
+{
+    struct outcome o = {0};
+    uint64_t base = sched.pool.in_use, peak = 0;
+    loop_left = turns;
+    loop_fail_at = fail_at;
+    sn_done(sn_then(sn_ready(0), loop_turn, NULL), record, &o);
+    for (unsigned i = 1; o.calls == 0; i++) {
+        cr_assert_not_null(loop_next);
+        struct sn_promise *p = loop_next;
+        loop_next = NULL;
+        if ((int)i == loop_fail_at)
+            sn_promise_fail(p, -EIO);
+        else
+            sn_promise_set(p, i);
+        sn__sched_run(&sched, 0);
+        if (sched.pool.in_use - base > peak)
+            peak = sched.pool.in_use - base;
+    }
+    sn__sched_run(&sched, 0);
+    cr_assert_eq(sched.pool.in_use, base, "every future back in the pool");
+    *in_use_max = peak;
+    return o;
+}
+
+Test(future, pending_loop_holds_constant_futures)
+{
+    uint64_t peak;
+    struct outcome o = run_pending_loop(10000, 0, &peak);
+    cr_assert_eq(o.calls, 1);
+    cr_assert_eq(o.err, 0);
+    cr_assert_eq(o.value, 10000);
+    cr_assert_leq(peak, 4, "futures held by a 10000-turn loop: %lu", (unsigned long)peak);
+}
+
+Test(future, pending_loop_error_reaches_the_outer_consumer)
+{
+    uint64_t peak;
+    struct outcome o = run_pending_loop(10000, 5000, &peak);
+    cr_assert_eq(o.calls, 1);
+    cr_assert_eq(o.err, -EIO);
+    cr_assert_leq(peak, 4);
+}
+
 Test(future, when_all_values_and_first_error)
 {
     enum { N = 8 };
