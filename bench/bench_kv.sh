@@ -21,7 +21,10 @@
 #
 # Environment: BUILD (default build), KV_BENCH_SECS (2), KV_BENCH_ROUNDS (5), KV_PEER (a
 # path: another sn-kv binary, e.g. one built from an older commit, is the peer instead of
-# memcached, with the same options as sn-kv; the figures and summary keys say "peer" then).
+# memcached, with the same options as sn-kv; the figures and summary keys say "peer" then),
+# KV_BENCH_ONLY=depth1 (only setup b's one-request-in-flight rows, get90d1 and memcaslap; the
+# other summary keys say "none"), KV_ARGS (extra sn-kv options, e.g. "--io-poll-us 0"; not
+# given to a KV_PEER).
 # Everything it starts is stopped on exit, also on failure or interrupt.
 set -u
 BENCH_NAME=bench_kv
@@ -29,6 +32,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/bench/kv_common.sh"
 SECS=${KV_BENCH_SECS:-2}
 ROUNDS=${KV_BENCH_ROUNDS:-5}
+ONLY=${KV_BENCH_ONLY:-}
+KV_ARGS=${KV_ARGS:-}
+case $ONLY in "" | depth1) ;; *) echo "bench_kv: KV_BENCH_ONLY=$ONLY: only depth1 is known" >&2; exit 1 ;; esac
 MEM=256
 [ "$(nproc)" -ge 2 ] || fail "needs 2 CPUs"
 
@@ -48,7 +54,7 @@ start_servers() {
     KPORT=$("$CLIENT" --free-port)
     MPORT=$("$CLIENT" --free-port)
     if [ "$1" = a ]; then
-        "$KV" --cpuset 0 --port "$KPORT" -m "$MEM" -c 4096 -q &
+        "$KV" --cpuset 0 --port "$KPORT" -m "$MEM" -c 4096 -q $KV_ARGS &
         KPID=$!
         if [ -n "$PEER" ]; then
             "$PEER" --cpuset 0 --port "$MPORT" -m "$MEM" -c 4096 -q &
@@ -57,7 +63,7 @@ start_servers() {
         fi
         MPID=$!
     else
-        "$KV" --smp 2 --port "$KPORT" -m "$MEM" -c 4096 -q &
+        "$KV" --smp 2 --port "$KPORT" -m "$MEM" -c 4096 -q $KV_ARGS &
         KPID=$!
         if [ -n "$PEER" ]; then
             "$PEER" --smp 2 --port "$MPORT" -m "$MEM" -c 4096 -q &
@@ -141,16 +147,27 @@ the_workloads() {
     eval "${3}MG_R=\$R_RATIO"
 }
 
-echo "setup a: server on CPU 0 (sn-kv --cpuset 0; memcached -t 1 under taskset -c 0)," \
-    "client pinned on CPU 1, 16 connections"
-start_servers a
-the_workloads a yes A
-cleanup
+for k in A90_KV A90_MC A90_R A50_R AMG_R A90_KC A90_MCC B90_KV B90_MC B90_R B50_R BMG_R B90_KC \
+    B90_MCC; do
+    eval "$k=none"
+done
+[ -n "$KV_ARGS" ] && echo "sn-kv options: $KV_ARGS"
+if [ -z "$ONLY" ]; then
+    echo "setup a: server on CPU 0 (sn-kv --cpuset 0; memcached -t 1 under taskset -c 0)," \
+        "client pinned on CPU 1, 16 connections"
+    start_servers a
+    the_workloads a yes A
+    cleanup
+fi
 
 echo "setup b: server on both CPUs (sn-kv --smp 2; memcached -t 2), client unpinned," \
     "16 connections"
 start_servers b
-the_workloads b no B
+if [ -z "$ONLY" ]; then
+    the_workloads b no B
+else
+    header
+fi
 # One request in flight per connection (no pipelining), from bench_kv_client: 64 connections,
 # get/set 90/10. memcaslap below does the same from a heavier client that tops out at about
 # the same rate for any server here (it is its own bottleneck).

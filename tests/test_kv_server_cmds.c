@@ -300,6 +300,7 @@ Test(kv, metrics_page, .timeout = 60)
     cr_expect(strstr(page.p, "kv_cmd_set_total{core=\"1\"}") != NULL);
     cr_expect(strstr(page.p, "kv_curr_connections{core=\"0\"}") != NULL);
     cr_expect(strstr(page.p, "sn_loops_total{core=\"1\"}") != NULL);
+    cr_expect(strstr(page.p, "sn_wakeups_sent_total{core=\"1\"}") != NULL);
     long long items = 0;
     for (const char *p = page.p; (p = strstr(p, "\nkv_curr_items{")); p++)
         items += atoll(strchr(p, '}') + 1);

@@ -69,6 +69,8 @@ static const struct fam {
     {"sn_cqes_total", "io_uring completions reaped.", METRICS_COUNTER, R(cqes)},
     {"sn_loops_total", "Reactor loop turns.", METRICS_COUNTER, R(loops)},
     {"sn_sleeps_total", "Times a core slept.", METRICS_COUNTER, R(sleeps)},
+    {"sn_wakeups_sent_total", "Wake-ups sent: a core's message found its target asleep.",
+     METRICS_COUNTER, R(wakeups_sent)},
     {"sn_stalls_total", "Loop phases over the stall threshold in CPU time.", METRICS_COUNTER,
      R(stalls)},
     {"sn_preemptions_total", "Loop phases over the stall threshold on the wall clock only.",
