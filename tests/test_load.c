@@ -62,6 +62,10 @@ static unsigned connect_all(int ep, struct lconn *c, unsigned n, uint16_t port, 
         int k = epoll_wait(ep, ev, 256, 100);
         for (int i = 0; i < k; i++) {
             struct lconn *x = &c[ev[i].data.u32];
+            /* Counted once: a later event on an established one (a hang-up is always
+             * reported, whatever the mask) is request_all's to judge. */
+            if (x->connected)
+                continue;
             int err = 0;
             socklen_t len = sizeof err;
             getsockopt(x->fd, SOL_SOCKET, SO_ERROR, &err, &len);
