@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -282,6 +283,8 @@ struct sn__netc *sn__netc_get(int *err)
     sn_list_init(&nc->slots);
     sn_list_init(&nc->udps);
     nc->plain_env = env_true("SN_NET_PLAIN_RECV");
+    nc->lend_max = SN__NET_LEND_MAX;
+    nc->out_max = SN__NET_LEND_OUT_MAX;
     sn__io_op_init(&nc->sentinel, sentinel_cb);
     if (!sentinel_arm(nc)) {
         free(nc);
@@ -300,6 +303,36 @@ unsigned sn__net_lent_buffers(void)
     return tls_netc ? tls_netc->nlent : 0;
 }
 
+void sn__net_set_lend_limits(unsigned all, unsigned out)
+{
+    if (tls_netc) {
+        tls_netc->lend_max = all;
+        tls_netc->out_max = out;
+    }
+}
+
+struct sn__net_counts sn__net_counts(void)
+{
+    return tls_netc ? tls_netc->counts : (struct sn__net_counts){0};
+}
+
+/* SN_NET_STATS=1: one line per core at the end (bench_echo_ab's copy counts). */
+static void print_counts(const struct sn__netc *nc)
+{
+    const struct sn__net_counts *k = &nc->counts;
+    if (!env_true("SN_NET_STATS"))
+        return;
+    fprintf(stderr,
+            "libsn: net core %u: recv_bytes=%llu held_copied=%llu stream_copied=%llu "
+            "out_copied=%llu stream_lent=%llu lend_budget=%llu lend_slots=%llu "
+            "lend_small=%llu lend_other=%llu out_budget=%llu\n",
+            nc->core, (unsigned long long)k->recv_bytes, (unsigned long long)k->held_copied,
+            (unsigned long long)k->stream_copied, (unsigned long long)k->out_copied,
+            (unsigned long long)k->stream_lent, (unsigned long long)k->lend_budget,
+            (unsigned long long)k->lend_slots, (unsigned long long)k->lend_small,
+            (unsigned long long)k->lend_other, (unsigned long long)k->out_budget);
+}
+
 uint64_t sn__net_reply_blocks(void)
 {
     return tls_netc ? tls_netc->rpool.in_use : 0;
@@ -314,6 +347,7 @@ void sn__netc_unref(struct sn__netc *nc)
 {
     if (--nc->refs)
         return;
+    print_counts(nc);
     br_teardown(nc);
     struct sn__core *core = sn__core_self();
     if (nc->files_state == 1 && core) /* drop-slot SQEs still queued then fail harmlessly */

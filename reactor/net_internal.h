@@ -30,14 +30,18 @@
 #define SN__NET_BGID  0x5e  /* buffer group id of the per-core ring */
 #define SN__NET_NBUFS 128   /* buffers in the ring (power of two) */
 #define SN__NET_BUFSZ 16384 /* bytes per buffer, and the plain recv buffer */
-/* sn_conn_write_input lends ring buffers to the output only for at least this many bytes,
- * and never more than this many buffers of a core at once (so receiving never starves). */
-#define SN__NET_LEND_MIN    1024
-#define SN__NET_LEND_MAX    (SN__NET_NBUFS / 2)
-#define SN__NET_CHUNK       16384  /* smallest output chunk */
-#define SN__NET_FIXED_MAX   65536u /* registered file slots per core at most (net_files.c) */
-#define SN__NET_FIX_PENDING 1024u  /* slot registrations queued at once, > SQ entries */
-#define SN__NET_IOV         32     /* iovecs per send */
+/* Ring buffers are lent (to the output by sn_conn_write_input, to a stream's reader) only for
+ * at least SN__NET_LEND_MIN bytes; at most SN__NET_LEND_MAX buffers of a core are lent at
+ * once, so receiving always keeps an eighth of the ring, and at most SN__NET_LEND_OUT_MAX of
+ * them to queued output, which peers that do not read can hold for good (a stream's pins
+ * last only until its fiber reads on). Past a limit the bytes are copied. */
+#define SN__NET_LEND_MIN     1024
+#define SN__NET_LEND_MAX     (SN__NET_NBUFS - SN__NET_NBUFS / 8)
+#define SN__NET_LEND_OUT_MAX (SN__NET_NBUFS / 2)
+#define SN__NET_CHUNK        16384  /* smallest output chunk */
+#define SN__NET_FIXED_MAX    65536u /* registered file slots per core at most (net_files.c) */
+#define SN__NET_FIX_PENDING  1024u  /* slot registrations queued at once, > SQ entries */
+#define SN__NET_IOV          32     /* iovecs per send */
 /* Bytes that may arrive while the app stopped reading, past input_max: what can be in flight
  * when the receive is cancelled (one buffer for plain recv, at most the ring otherwise). */
 #define SN__NET_HELD_SLACK ((size_t)SN__NET_NBUFS * SN__NET_BUFSZ)
@@ -169,22 +173,27 @@ struct sn_conn {
 };
 
 /* Receive buffers a stream holds lent (sn_conn_read_some hands them out), at most. */
-#define SN__STREAM_LENT 8
+#define SN__STREAM_LENT 16
+/* Runs in a stream's queue at most: lent buffers with a copied run before each and after. */
+#define SN__STREAM_RUNS (2 * SN__STREAM_LENT + 1)
 
-/* A receive buffer's bytes that a stream holds without copying, in front of its buffer. */
-struct sn__lent {
-    const char *data;
+/* A run of a stream's unread input (net_stream_runs.c): a receive buffer's bytes held
+ * without a copy (lend != NULL, the pin), or the next `len` bytes of the stream's buffer. */
+struct sn__run {
+    const char *data; /* lent: its bytes; copied: NULL */
     size_t len;
-    struct sn__lend *lend; /* its pin (net_recv.c) */
+    struct sn__lend *lend; /* lent: its pin (net_recv.c); copied: NULL */
 };
 
-/* A connection's input as a stream for fiber reads (net_stream.c). */
+/* A connection's input as a stream for fiber reads (net_stream.c, net_stream_runs.c). */
 struct sn__stream {
-    /* The input in order: lent[0 .. nlent) (all bytes of each), then buf[pos .. len). */
-    struct sn__lent lent[SN__STREAM_LENT];
-    unsigned nlent;
+    /* The unread input in arrival order: runs[0 .. nruns), lent buffers and copied runs
+     * interleaved; the copied runs' bytes are buf[pos .. len) in the same order. */
+    struct sn__run runs[SN__STREAM_RUNS];
+    unsigned nruns;
+    unsigned nlent;      /* lent runs */
     size_t lent_bytes;   /* their bytes */
-    bool lent_out;       /* the last slice is lent[0]: released at the next read */
+    bool lent_out;       /* the last slice is runs[0], lent: released at the next read */
     bool lending;        /* the last read was sn_conn_read_some: new input may be lent */
     uint64_t lent_reads; /* slices handed out lent (tests) */
     char *buf;
@@ -259,12 +268,32 @@ struct sn__lend {
     struct sn__netc *nc;
     uint32_t refs; /* queued writes + pins */
     uint32_t pins; /* streams holding its bytes as unread input (at most one) */
+    uint32_t outs; /* queued writes referring to it */
     bool presenting;
+};
+
+/* Where a core's received bytes went (SN_NET_STATS=1 prints them when the core's network
+ * state is freed; tests read them with sn__net_counts): the copies user space makes, and why
+ * a stream could not keep a receive buffer lent instead of copying it. */
+struct sn__net_counts {
+    uint64_t recv_bytes;    /* bytes received on connections */
+    uint64_t held_copied;   /* copied into a connection's input buffer (left or held input) */
+    uint64_t stream_copied; /* copied into a stream's buffer (sn__stream_feed) */
+    uint64_t out_copied;    /* copied into output chunks (sn__conn_out_copy) */
+    uint64_t stream_lent;   /* receive buffers a stream kept lent (pinned) */
+    uint64_t lend_budget;   /* not lent: SN__NET_LEND_MAX buffers of the core lent already */
+    uint64_t lend_slots;    /* not lent: the stream's SN__STREAM_LENT slots full */
+    uint64_t lend_small;    /* not lent: under SN__NET_LEND_MIN bytes */
+    uint64_t lend_other;    /* not lent: held input, not a ring buffer */
+    uint64_t out_budget;    /* sn_conn_write_input copied: budget spent */
 };
 
 struct sn__netc {
     unsigned core;
-    unsigned refs; /* sentinel + sockets + queued flush task */
+    struct sn__net_counts counts;
+    unsigned lend_max; /* SN__NET_LEND_MAX (tests may lower it) */
+    unsigned out_max;  /* SN__NET_LEND_OUT_MAX (tests may lower it) */
+    unsigned refs;     /* sentinel + sockets + queued flush task */
     bool stopping;
     bool plain_env; /* SN_NET_PLAIN_RECV=1 */
     int br_state;   /* 0 untried, 1 ready, -1 unavailable */
@@ -273,6 +302,7 @@ struct sn__netc {
     size_t br_bytes;
     struct sn__lend lend[SN__NET_NBUFS];
     unsigned nlent;       /* buffers with refs > 0; each holds a netc reference */
+    unsigned nout;        /* buffers with outs > 0 */
     int cur_bid;          /* the ring buffer an on_data of this core is being given now, or -1 */
     size_t cur_len;       /* its bytes */
     struct sn_list conns; /* struct sn_conn */
@@ -292,6 +322,11 @@ struct sn__netc {
 
 /* Ring buffers of the calling core lent to queued output now (sn_conn_write_input; tests). */
 unsigned sn__net_lent_buffers(void);
+/* Lowers the calling core's lend limits (SN__NET_LEND_MAX, SN__NET_LEND_OUT_MAX) to force
+ * the copying paths; no effect before its network state exists (tests). */
+void sn__net_set_lend_limits(unsigned all, unsigned out);
+/* The calling core's counts (zeros before its network state exists; tests). */
+struct sn__net_counts sn__net_counts(void);
 /* Reply buffers of the calling core's pool in use now (tests). */
 uint64_t sn__net_reply_blocks(void);
 
@@ -436,8 +471,6 @@ struct sn__lend *sn__conn_pin_input(struct sn_conn *c, const char *data, size_t 
 void sn__lend_unpin(struct sn__lend *l);
 
 /* net_stream.c */
-/* Makes `c` a stream connection (before it reads anything). 0 or -ENOMEM. */
-int sn__stream_start(struct sn_conn *c);
 /* The stream's on_data: keeps every byte for the reader. */
 size_t sn__stream_feed(struct sn_conn *c, const char *data, size_t len);
 /* The peer closed its side. */
@@ -446,8 +479,18 @@ void sn__stream_eof(struct sn_conn *c);
 void sn__stream_stop(struct sn_conn *c, int err);
 /* Reads fail with -ECANCELED from now on (a server close). */
 void sn__stream_cancel(struct sn__stream *st);
-/* Frees the stream with the connection's memory. */
+/* net_stream_runs.c */
+/* Makes `c` a stream connection (before it reads anything). 0 or -ENOMEM. */
+int sn__stream_start(struct sn_conn *c);
+/* Frees the stream with the connection's memory; unpins its lent runs. */
 void sn__stream_free(struct sn_conn *c);
+/* Queues new input data[0..len) behind the unread runs: lent (pinned, no copy) when the
+ * reader takes what is there and a pin can be had, else copied. false on -ENOMEM. */
+bool sn__stream_keep(struct sn_conn *c, struct sn__stream *st, const char *data, size_t len);
+/* At the start of a read: drops the last slice's bytes (a lent run is unpinned). */
+void sn__stream_consume(struct sn__stream *st);
+/* Copies every lent run into the buffer in order, leaving one copied run. 0 or -ENOMEM. */
+int sn__stream_flatten(struct sn_conn *c, struct sn__stream *st);
 
 /* net_lines.c */
 /* Line mode's on_data: splits data[0..len) into lines and blocks; returns the bytes used. */

@@ -6,18 +6,15 @@
  * A buffer from the ring goes back to it as soon as on_data returned (what was not consumed
  * is copied out first), so the ring only runs dry when more completions than buffers are
  * reaped in one batch; the kernel then ends the multishot recv with -ENOBUFS and it is simply
- * armed again. Exception: on_data may lend the buffer it is given to the output of any
- * connection of the core (sn_conn_write_input); it then goes back when the last write that
- * refers to it is released. A stream (net_stream.c) may pin the buffer it is given instead
- * of copying it, for its fiber's sn_conn_read_some; a pinned buffer may be lent to output
- * too, until the pin goes at the fiber's next read. At most half of the ring is lent (to
- * output or streams) at once.
+ * armed again. Exception: a buffer lent to output or pinned by a stream (net_lend.c) goes
+ * back when its last reference is dropped.
  *
  * Held input: while reading is off (the app's sn_conn_set_reading(false), or backpressure:
  * output over limits.output_high) on_data is not called at all. The receive is cancelled at
  * once, and whatever was already on its way (one plain recv buffer, or completions already
  * posted from the ring) is appended to the input buffer, behind what on_data left unconsumed;
- * an EOF is held too, so it never overtakes data. When reading resumes, a task
+ * an EOF is held too, so it never overtakes data (a stream, which stops reading only to
+ * stop receiving, takes such bytes at once: stream_takes). When reading resumes, a task
  * (sn__conn_repost) presents the held input from the run queue, even if no new byte ever
  * comes, and then the held EOF; no new receive starts before that.
  *
@@ -72,6 +69,7 @@ static bool keep_input(struct sn_conn *c, const char *data, size_t len, size_t l
     }
     memcpy(c->ibuf + c->ilen, data, len);
     c->ilen += len;
+    c->nc->counts.held_copied += len;
     return true;
 }
 
@@ -192,15 +190,41 @@ static int hold_input(struct sn_conn *c, const char *data, size_t len)
     return 0;
 }
 
+/*
+ * A stream turns reading off itself only to stop receiving (its read-ahead is full, and it
+ * takes input at any time): while its fiber reads what is there (read_some), what the kernel
+ * had posted before the cancel took effect goes into the stream at once, lent or copied once,
+ * rather than held in the input buffer and copied into the stream again at the resume (a
+ * third of sn-echo's bytes at 64 KiB messages took that way). Bounded as held input is. A
+ * line or block reader's input is held as before: held bytes of an over-long line are
+ * dropped at the resume and never grow the stream's buffer.
+ */
+static bool stream_takes(const struct sn_conn *c)
+{
+    return c->stream && c->stream->lending && !c->paused && !c->repost;
+}
+
+static int feed_stopped_stream(struct sn_conn *c, const char *data, size_t len)
+{
+    if (c->held + len > c->lim.input_max + SN__NET_HELD_SLACK)
+        return -EMSGSIZE;
+    c->held += len; /* until the next presenting call */
+    sn__stream_feed(c, data, len);
+    return 0;
+}
+
 static void recv_result(struct sn_conn *c, int res, const char *data, bool cancelled)
 {
     if (res > 0) {
         sn__conn_touch(c);
+        c->nc->counts.recv_bytes += (size_t)res;
         if (c->want_close || c->aborting || c->eof)
             return; /* the app is done reading: drop it */
         int err;
         if (presenting(c))
             err = deliver(c, data, (size_t)res);
+        else if (stream_takes(c))
+            err = feed_stopped_stream(c, data, (size_t)res);
         else /* held until reading resumes; at most what was in flight when it stopped */
             err = hold_input(c, data, (size_t)res);
         if (err)
@@ -251,79 +275,6 @@ static void recv_cb(struct sn__io_op *op, int res, uint32_t flags)
             sn__netc_buf_return(c->nc, (unsigned)bid);
     }
     sn__conn_progress(c);
-}
-
-/* ---- lending receive buffers to the output ------------------------------------------- */
-
-static void lend_release(void *arg)
-{
-    struct sn__lend *l = arg;
-    struct sn__netc *nc = l->nc;
-    if (--l->refs)
-        return;
-    nc->nlent--;
-    if (!l->presenting)
-        sn__netc_buf_return(nc, (unsigned)(l - nc->lend));
-    sn__netc_unref(nc);
-}
-
-/* The lend record of the ring buffer holding data[0..len), when it may be lent now: the
- * buffer on_data is being given, or one a stream holds (pinned); else NULL. */
-static struct sn__lend *lendable(struct sn__netc *nc, const char *p, size_t len)
-{
-    if (!nc->bufs || p < nc->bufs || p >= nc->bufs + (size_t)SN__NET_NBUFS * SN__NET_BUFSZ)
-        return NULL;
-    size_t bid = (size_t)(p - nc->bufs) / SN__NET_BUFSZ;
-    const char *buf = sn__netc_buf(nc, (unsigned)bid);
-    size_t valid = (int)bid == nc->cur_bid ? nc->cur_len : nc->lend[bid].pins ? SN__NET_BUFSZ : 0;
-    if (len > valid || (size_t)(p - buf) > valid - len)
-        return NULL;
-    return &nc->lend[bid];
-}
-
-/* Takes a reference on a ring buffer for the output or a stream. */
-static void lend_take(struct sn__lend *l)
-{
-    if (l->refs++ == 0) {
-        l->nc->nlent++;
-        sn__netc_ref(l->nc); /* the buffers must outlive the last reference */
-    }
-}
-
-int sn_conn_write_input(struct sn_conn *c, const void *data, size_t len)
-{
-    if (sn_core_id() != c->core)
-        return -EXDEV;
-    if (c->wr_closed)
-        return sn__conn_write_err(c);
-    struct sn__netc *nc = c->nc; /* the calling core's: c is on it */
-    struct sn__lend *l = len < SN__NET_LEND_MIN ? NULL : lendable(nc, data, len);
-    if (!l || (!l->refs && nc->nlent >= SN__NET_LEND_MAX))
-        return sn_conn_write(c, data, len);
-    int rc = sn_conn_write_ref(c, data, len, lend_release, l);
-    if (rc < 0)
-        return rc;
-    lend_take(l);
-    return 0;
-}
-
-struct sn__lend *sn__conn_pin_input(struct sn_conn *c, const char *data, size_t len)
-{
-    struct sn__netc *nc = c->nc;
-    if (nc->cur_bid < 0 || len < SN__NET_LEND_MIN || nc->nlent >= SN__NET_LEND_MAX)
-        return NULL;
-    struct sn__lend *l = lendable(nc, data, len);
-    if (!l || l != &nc->lend[nc->cur_bid])
-        return NULL;
-    lend_take(l);
-    l->pins++;
-    return l;
-}
-
-void sn__lend_unpin(struct sn__lend *l)
-{
-    l->pins--;
-    lend_release(l);
 }
 
 /* ---- presenting held input ------------------------------------------------------------ */

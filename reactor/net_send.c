@@ -128,6 +128,7 @@ int sn_conn_write(struct sn_conn *c, const void *data, size_t len)
  */
 int sn__conn_out_copy(struct sn_conn *c, const void *data, size_t len)
 {
+    c->nc->counts.out_copied += len;
     struct sn__chunk *t = c->otail, *head = NULL, **link = &head;
     size_t room = t && t->cap ? t->cap - t->len : 0;
     size_t first = len < room ? len : room;

@@ -1,28 +1,19 @@
 /*
- * Fiber reads (include/sn/stream.h): a stream connection's on_data keeps every byte in one
- * growing buffer; the reading fiber takes lines, blocks or everything from it, and waits on
- * a promise when what it asks for has not come yet.
- *
- * Slices stay valid until the next read: bytes are consumed (and the buffer compacted) only
- * at the start of a read. A growth while a slice is out copies the unread bytes into a new
- * buffer and keeps the old one (`retired`) until the next read; bytes only ever move there.
+ * Fiber reads (include/sn/stream.h): a stream connection's on_data keeps every byte in the
+ * stream's queue of runs (net_stream_runs.c: receive buffers held lent, and runs copied into
+ * one growing buffer); the reading fiber takes lines, blocks or what is there from it, and
+ * waits on a promise when what it asks for has not come yet. read_some hands out the head
+ * run (a lent receive buffer as it is, or a copied run); a line or block read first copies
+ * the lent runs into the buffer (flatten) and lends nothing while it waits.
  *
  * Reading ahead: with nobody waiting (nor woken and about to run) and SN_STREAM_READ_AHEAD
- * bytes unread, the stream stops reading (sn_conn_set_reading: a firm stop; bytes in flight
- * are held by the receive path and presented at the resume); a read that consumed enough,
+ * bytes unread, the stream stops reading (sn_conn_set_reading: a firm stop; bytes already
+ * posted by the kernel are still fed to the stream, net_recv.c); a read that consumed enough,
  * or a fiber about to wait, turns it on again. Between a wake-up and the fiber's run (one
  * loop turn) the mark is twice as high: a pause there, when a fast peer's bytes come in
- * bursts, would cancel the receive and copy what the kernel had posted twice (bench_echo_ab
- * at 64 KiB messages: a third of the throughput went there). A connection read as a stream belongs
- * to its fiber: the app does not call sn_conn_set_reading on it.
- *
- * Lending: after a read_some, a receive buffer of at least SN__NET_LEND_MIN bytes that comes
- * while nothing is buffered is not copied: the stream pins it (sn__conn_pin_input) and keeps
- * it in `lent`, in front of the buffer (up to SN__STREAM_LENT of them, while the core's lend
- * budget lasts; later bytes go to the buffer behind them). read_some hands lent[0] out as the
- * slice and unpins it at the next read; a line or block read first copies the lent bytes into
- * the buffer (flatten) and lends nothing while it waits. This saves the echo's two copies
- * (bench_echo_ab at 64 KiB: a quarter of the server's time was memcpy).
+ * bursts, would cancel the receive at every burst (bench_echo_ab at 64 KiB messages: a third
+ * of the throughput went there). A connection read as a stream belongs to its fiber: the
+ * app does not call sn_conn_set_reading on it.
  *
  * An over-long line: the unread bytes up to its "\n" are dropped at once; when its "\n" has
  * not come yet, every unread byte is dropped and `skipping` makes on_data drop what comes
@@ -36,29 +27,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-int sn__stream_start(struct sn_conn *c)
-{
-    struct sn__stream *st = calloc(1, sizeof *st);
-    if (!st)
-        return -ENOMEM;
-    sn_list_node_init(&st->link);
-    c->stream = st;
-    return 0;
-}
-
-void sn__stream_free(struct sn_conn *c)
-{
-    struct sn__stream *st = c->stream;
-    if (!st)
-        return;
-    for (unsigned i = 0; i < st->nlent; i++)
-        sn__lend_unpin(st->lent[i].lend);
-    free(st->buf);
-    free(st->retired);
-    free(st);
-    c->stream = NULL;
-}
 
 /* Unread bytes in the buffer (behind the lent ones). */
 static size_t unread(const struct sn__stream *st)
@@ -100,100 +68,6 @@ static void pace(struct sn_conn *c, struct sn__stream *st)
 
 /* ---- receiving ------------------------------------------------------------------------ */
 
-/* Room for n more bytes at the end; false on -ENOMEM. */
-static bool make_room(struct sn__stream *st, size_t n)
-{
-    if (st->pos == st->len && !st->slice_out)
-        st->pos = st->len = 0;
-    if (st->cap - st->len >= n)
-        return true;
-    size_t live = unread(st);
-    if (!st->slice_out && st->cap - live >= n) {
-        memmove(st->buf, st->buf + st->pos, live);
-        st->pos = 0;
-        st->len = live;
-        return true;
-    }
-    size_t cap = st->cap ? st->cap : 16384;
-    while (cap - live < n)
-        cap *= 2;
-    char *nb = malloc(cap);
-    if (!nb)
-        return false;
-    if (live)
-        memcpy(nb, st->buf + st->pos, live);
-    if (st->slice_out && !st->retired)
-        st->retired = st->buf; /* the slice points into it */
-    else
-        free(st->buf);
-    /* An outstanding slice keeps its bytes in `retired`; its offsets into the new buffer
-     * shift with pos, and `taken` is counted from pos: both stay right. */
-    st->buf = nb;
-    st->cap = cap;
-    st->pos = 0;
-    st->len = live;
-    return true;
-}
-
-/* Keeps data[0..len) in the receive buffer itself, pinned, when the reader takes what is
- * there (read_some), nothing is buffered behind the lent bytes, and a pin can be had. */
-static bool lend(struct sn_conn *c, struct sn__stream *st, const char *data, size_t len)
-{
-    size_t behind = unread(st) - (st->slice_out ? st->taken : 0); /* not yet read */
-    if (!st->lending || behind || st->nlent == SN__STREAM_LENT)
-        return false;
-    struct sn__lend *l = sn__conn_pin_input(c, data, len);
-    if (!l)
-        return false;
-    st->lent[st->nlent++] = (struct sn__lent){.data = data, .len = len, .lend = l};
-    st->lent_bytes += len;
-    return true;
-}
-
-/* Drops lent[0] (read, or copied into the buffer). */
-static void unlend_first(struct sn__stream *st)
-{
-    sn__lend_unpin(st->lent[0].lend);
-    st->lent_bytes -= st->lent[0].len;
-    st->nlent--;
-    memmove(&st->lent[0], &st->lent[1], st->nlent * sizeof st->lent[0]);
-}
-
-/*
- * Before a line or block read: copies the lent bytes into the buffer, in front of what it
- * holds, and gives the receive buffers back. No slice is out (the read consumed it).
- */
-static int flatten(struct sn__stream *st)
-{
-    size_t front = st->lent_bytes, live = unread(st);
-    if (!front)
-        return 0;
-    if (st->pos < front) {
-        size_t cap = st->cap ? st->cap : 16384;
-        while (cap < front + live)
-            cap *= 2;
-        char *nb = cap > st->cap ? malloc(cap) : st->buf;
-        if (!nb)
-            return -ENOMEM;
-        if (live)
-            memmove(nb + front, st->buf + st->pos, live);
-        if (nb != st->buf) {
-            free(st->buf);
-            st->buf = nb;
-            st->cap = cap;
-        }
-        st->pos = front;
-        st->len = front + live;
-    }
-    while (st->nlent) {
-        st->pos -= st->lent[st->nlent - 1].len;
-        memcpy(st->buf + st->pos, st->lent[st->nlent - 1].data, st->lent[st->nlent - 1].len);
-        st->lent_bytes -= st->lent[st->nlent - 1].len;
-        sn__lend_unpin(st->lent[--st->nlent].lend);
-    }
-    return 0;
-}
-
 size_t sn__stream_feed(struct sn_conn *c, const char *data, size_t len)
 {
     struct sn__stream *st = c->stream;
@@ -209,13 +83,9 @@ size_t sn__stream_feed(struct sn_conn *c, const char *data, size_t len)
         data += drop;
         len -= drop;
     }
-    if (!lend(c, st, data, len)) {
-        if (len && !make_room(st, len)) {
-            sn__conn_fail(c, -ENOMEM);
-            return total;
-        }
-        memcpy(st->buf + st->len, data, len);
-        st->len += len;
+    if (!sn__stream_keep(c, st, data, len)) {
+        sn__conn_fail(c, -ENOMEM);
+        return total;
     }
     wake(st, 0);
     pace(c, st);
@@ -261,19 +131,8 @@ static int enter(struct sn_conn *c, struct sn__stream **out)
         return -EDEADLK;
     if (st->waiter)
         return -EBUSY; /* another fiber waits in a read of this connection */
-    if (st->slice_out) {
-        st->pos += st->taken;
-        st->taken = 0;
-        st->slice_out = false;
-        free(st->retired);
-        st->retired = NULL;
-        if (st->pos == st->len)
-            st->pos = st->len = 0;
-        pace(c, st);
-    }
-    if (st->lent_out) {
-        st->lent_out = false;
-        unlend_first(st);
+    if (st->slice_out || st->lent_out) {
+        sn__stream_consume(st);
         pace(c, st);
     }
     *out = st;
@@ -331,7 +190,7 @@ int sn_conn_read_line(struct sn_conn *c, size_t max, struct sn_slice *line)
         max = c->lim.input_max;
     size_t scanned = 0;
     st->lending = false;
-    while (!(rc = ended(st)) && !(rc = flatten(st))) {
+    while (!(rc = ended(st)) && !(rc = sn__stream_flatten(c, st))) {
         const char *p = st->buf + st->pos;
         size_t n = unread(st), look = n < max + 2 ? n : max + 2;
         const char *nl = scanned < look ? memchr(p + scanned, '\n', look - scanned) : NULL;
@@ -359,7 +218,7 @@ int sn_conn_read_exact(struct sn_conn *c, size_t n, struct sn_slice *out)
     if (n > c->lim.input_max)
         return -EMSGSIZE;
     st->lending = false;
-    while (!(rc = ended(st)) && !(rc = flatten(st))) {
+    while (!(rc = ended(st)) && !(rc = sn__stream_flatten(c, st))) {
         if (unread(st) >= n)
             return give(st, out, n, n);
         if ((rc = wait_input(c, st)))
@@ -376,15 +235,15 @@ int sn_conn_read_some(struct sn_conn *c, struct sn_slice *out)
         return rc;
     st->lending = true;
     while (!(rc = ended(st))) {
-        if (st->nlent) { /* the receive buffer itself: no copy */
-            out->data = st->lent[0].data;
-            out->len = st->lent[0].len;
+        if (st->nruns && st->runs[0].lend) { /* the receive buffer itself: no copy */
+            out->data = st->runs[0].data;
+            out->len = st->runs[0].len;
             st->lent_out = true;
             st->lent_reads++;
             return 0;
         }
-        if (unread(st))
-            return give(st, out, unread(st), unread(st));
+        if (st->nruns) /* a copied run: up to the next lent one */
+            return give(st, out, st->runs[0].len, st->runs[0].len);
         if ((rc = wait_input(c, st)))
             return rc;
     }

@@ -29,7 +29,8 @@ struct kit_core {
     _Atomic uint64_t max_slots, max_bytes; /* most slots, most backlog + reply_mem seen */
     _Atomic uint64_t lines, too_long, blocks, bad;
     _Atomic uint64_t pool0, pool1, rblk0, rblk1; /* baseline and final pool readings */
-    _Atomic uint64_t user[4];                    /* free for a test */
+    _Atomic uint64_t lent1;   /* ring buffers still lent (pins, output) at the final reading */
+    _Atomic uint64_t user[4]; /* free for a test */
 } SN_CACHE_ALIGNED;
 
 struct kit {
@@ -135,6 +136,7 @@ static inline struct sn_future *read_pools(void *arg)
     if (arg) {
         atomic_store(&k->pool1, pool);
         atomic_store(&k->rblk1, rblk);
+        atomic_store(&k->lent1, sn__net_lent_buffers());
     } else {
         atomic_store(&k->pool0, pool);
         atomic_store(&k->rblk0, rblk);

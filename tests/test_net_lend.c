@@ -76,7 +76,7 @@ Test(net_lend, echo_lends_and_returns_buffers, .timeout = 120)
         return;
     }
     cr_assert_gt(lent_max(), 0, "receive buffers were lent");
-    cr_assert_leq(lent_max(), SN__NET_LEND_MAX);
+    cr_assert_leq(lent_max(), SN__NET_LEND_OUT_MAX);
 }
 
 Test(net_lend, plain_recv_copies, .timeout = 120)
@@ -186,8 +186,8 @@ Test(net_lend, peers_that_do_not_read_hold_at_most_half_the_ring, .timeout = 120
     if (!kernel_bufring())
         return;
     cr_log_info("most buffers lent at once: %lu of %u", (unsigned long)lent_max(), SN__NET_NBUFS);
-    cr_assert_leq(lent_max(), SN__NET_LEND_MAX);
-    cr_assert_geq(lent_max(), SN__NET_LEND_MAX / 2, "stuck peers made the server lend a lot");
+    cr_assert_leq(lent_max(), SN__NET_LEND_OUT_MAX);
+    cr_assert_geq(lent_max(), SN__NET_LEND_OUT_MAX / 2, "stuck peers made the server lend a lot");
 }
 
 /* The reactor stops while lent buffers are still queued on connections whose peers do not

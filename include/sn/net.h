@@ -316,8 +316,9 @@ SN_API int sn_conn_write_ref(struct sn_conn *conn, const void *data, size_t len,
  * caller may read on at once. Copies instead (as sn_conn_write) any other bytes (input that
  * on_data left before and is presented again, the plain-recv fallback, a slice from the
  * stream's own buffer), when len is under 1 KiB (a copy is cheaper), or when half of the
- * core's receive buffers are lent already (receiving must not starve behind peers that do
- * not read). Errors as sn_conn_write.
+ * core's receive buffers are lent to output already (receiving must not starve behind peers
+ * that do not read; with streams' lent reads, at most 7/8 of them are lent at all). Errors
+ * as sn_conn_write.
  */
 SN_API int sn_conn_write_input(struct sn_conn *conn, const void *data, size_t len);
 

@@ -95,8 +95,10 @@ SN_API int sn_conn_read_exact(struct sn_conn *conn, size_t n, struct sn_slice *o
  * came behind them is returned by the next reads): valid until the next read on the
  * connection as every slice, and sn_conn_write_input may queue them by reference until
  * then. A stream whose last read was sn_conn_read_some keeps new receive buffers of at
- * least 1 KiB lent instead of copying them (up to 8 per connection, and half of the core's
- * receive buffers); a line or block read copies the lent bytes into the stream's buffer.
+ * least 1 KiB lent instead of copying them, also behind bytes it had to copy (up to 16 per
+ * connection, and 7/8 of the core's receive buffers); past that a receive buffer is copied
+ * into the stream's buffer, and *out is then a run of such copied bytes, up to the next lent
+ * buffer. A line or block read copies the lent bytes into the stream's buffer.
  */
 SN_API int sn_conn_read_some(struct sn_conn *conn, struct sn_slice *out);
 

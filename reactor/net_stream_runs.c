@@ -1,0 +1,198 @@
+/*
+ * A stream's unread input (net_stream.c reads it): an ordered queue of runs, each either a
+ * receive buffer held lent (pinned in the core's ring, no copy) or a run of bytes copied into
+ * the stream's one growing buffer. Copied runs' bytes lie in the buffer in queue order, so a
+ * copied run is just a length: the head copied run starts at `pos`.
+ *
+ * Lending: while the reader takes what is there (its last read was sn_conn_read_some), a
+ * receive buffer of at least SN__NET_LEND_MIN bytes is pinned (sn__conn_pin_input) and
+ * queued as it is, also behind copied bytes; when it cannot be (the core's lend budget is
+ * spent, the stream's SN__STREAM_LENT lent runs are queued, a small or held receive), that
+ * one buffer is copied, and the next one may be lent again. So a failed lend costs one copy
+ * of one buffer, not of everything behind it until the reader caught up (bench_echo_ab at
+ * 64 KiB: 2.1 copies per echoed byte before, see docs/PERFORMANCE.md).
+ *
+ * Slices stay valid until the next read: bytes are consumed (and the buffer compacted) only
+ * at the start of a read (sn__stream_consume). A growth while a slice is out copies the
+ * unread bytes into a new buffer and keeps the old one (`retired`) until the next read.
+ */
+#include "reactor/net_internal.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sn__stream_start(struct sn_conn *c)
+{
+    struct sn__stream *st = calloc(1, sizeof *st);
+    if (!st)
+        return -ENOMEM;
+    sn_list_node_init(&st->link);
+    c->stream = st;
+    return 0;
+}
+
+void sn__stream_free(struct sn_conn *c)
+{
+    struct sn__stream *st = c->stream;
+    if (!st)
+        return;
+    for (unsigned i = 0; i < st->nruns; i++)
+        if (st->runs[i].lend)
+            sn__lend_unpin(st->runs[i].lend);
+    free(st->buf);
+    free(st->retired);
+    free(st);
+    c->stream = NULL;
+}
+
+/* ---- the queue ------------------------------------------------------------------------- */
+
+/* Appends `len` copied bytes (already at the end of the buffer) to the queue. */
+static void push_copied(struct sn__stream *st, size_t len)
+{
+    struct sn__run *last = st->nruns ? &st->runs[st->nruns - 1] : NULL;
+    if (last && !last->lend) {
+        last->len += len;
+        return;
+    }
+    assert(st->nruns < SN__STREAM_RUNS);
+    st->runs[st->nruns++] = (struct sn__run){.len = len};
+}
+
+/* Drops runs[0] (a lent run: unpinned; a copied one: its bytes consumed by the caller). */
+static void pop_run(struct sn__stream *st)
+{
+    struct sn__run *r = &st->runs[0];
+    if (r->lend) {
+        sn__lend_unpin(r->lend);
+        st->lent_bytes -= r->len;
+        st->nlent--;
+    }
+    st->nruns--;
+    memmove(&st->runs[0], &st->runs[1], st->nruns * sizeof st->runs[0]);
+}
+
+/* ---- receiving ------------------------------------------------------------------------- */
+
+/* Room for n more bytes at the end of the buffer; false on -ENOMEM. */
+static bool make_room(struct sn__stream *st, size_t n)
+{
+    if (st->pos == st->len && !st->slice_out)
+        st->pos = st->len = 0;
+    if (st->cap - st->len >= n)
+        return true;
+    size_t live = st->len - st->pos;
+    if (!st->slice_out && st->cap - live >= n) {
+        memmove(st->buf, st->buf + st->pos, live);
+        st->pos = 0;
+        st->len = live;
+        return true;
+    }
+    size_t cap = st->cap ? st->cap : 16384;
+    while (cap - live < n)
+        cap *= 2;
+    char *nb = malloc(cap);
+    if (!nb)
+        return false;
+    if (live)
+        memcpy(nb, st->buf + st->pos, live);
+    if (st->slice_out && !st->retired)
+        st->retired = st->buf; /* the slice points into it */
+    else
+        free(st->buf);
+    /* An outstanding slice keeps its bytes in `retired`; its offsets into the new buffer
+     * shift with pos, and `taken` is counted from pos: both stay right. */
+    st->buf = nb;
+    st->cap = cap;
+    st->pos = 0;
+    st->len = live;
+    return true;
+}
+
+/* Queues data[0..len) lent when the reader takes what is there and a pin can be had. */
+static bool lend(struct sn_conn *c, struct sn__stream *st, const char *data, size_t len)
+{
+    if (!st->lending)
+        return false;
+    if (st->nlent == SN__STREAM_LENT) {
+        c->nc->counts.lend_slots++;
+        return false;
+    }
+    struct sn__lend *l = sn__conn_pin_input(c, data, len);
+    if (!l)
+        return false;
+    assert(st->nruns < SN__STREAM_RUNS);
+    st->runs[st->nruns++] = (struct sn__run){.data = data, .len = len, .lend = l};
+    st->nlent++;
+    st->lent_bytes += len;
+    return true;
+}
+
+bool sn__stream_keep(struct sn_conn *c, struct sn__stream *st, const char *data, size_t len)
+{
+    if (!len || lend(c, st, data, len))
+        return true;
+    if (!make_room(st, len))
+        return false;
+    memcpy(st->buf + st->len, data, len);
+    st->len += len;
+    push_copied(st, len);
+    c->nc->counts.stream_copied += len;
+    return true;
+}
+
+/* ---- reading --------------------------------------------------------------------------- */
+
+void sn__stream_consume(struct sn__stream *st)
+{
+    if (st->slice_out) { /* the head copied run's first `taken` bytes */
+        st->pos += st->taken;
+        if (st->taken) {
+            assert(st->nruns && !st->runs[0].lend && st->runs[0].len >= st->taken);
+            st->runs[0].len -= st->taken;
+            if (!st->runs[0].len)
+                pop_run(st);
+        }
+        st->taken = 0;
+        st->slice_out = false;
+        free(st->retired);
+        st->retired = NULL;
+        if (st->pos == st->len)
+            st->pos = st->len = 0;
+    }
+    if (st->lent_out) {
+        st->lent_out = false;
+        pop_run(st);
+    }
+}
+
+int sn__stream_flatten(struct sn_conn *c, struct sn__stream *st)
+{
+    if (!st->nlent)
+        return 0;
+    size_t total = st->lent_bytes + (st->len - st->pos), cap = 16384;
+    while (cap < total)
+        cap *= 2;
+    char *nb = malloc(cap), *p = nb;
+    if (!nb)
+        return -ENOMEM;
+    const char *from = st->buf + st->pos;
+    while (st->nruns) {
+        struct sn__run *r = &st->runs[0];
+        memcpy(p, r->lend ? r->data : from, r->len);
+        if (!r->lend)
+            from += r->len;
+        p += r->len;
+        pop_run(st);
+    }
+    c->nc->counts.stream_copied += total;
+    free(st->buf);
+    st->buf = nb;
+    st->cap = cap;
+    st->pos = 0;
+    st->len = total;
+    push_copied(st, total);
+    return 0;
+}
