@@ -174,15 +174,25 @@ struct sn_conn {
 
 /* Receive buffers a stream holds lent (sn_conn_read_some hands them out), at most. */
 #define SN__STREAM_LENT 16
-/* Runs in a stream's queue at most: lent buffers with a copied run before each and after. */
-#define SN__STREAM_RUNS (2 * SN__STREAM_LENT + 1)
+/* Runs in a stream's queue at most. Lent and block runs are queued only while two slots are
+ * free, so a buffer run always finds one. */
+#define SN__STREAM_RUNS (2 * SN__STREAM_LENT + 2)
 
-/* A run of a stream's unread input (net_stream_runs.c): a receive buffer's bytes held
- * without a copy (lend != NULL, the pin), or the next `len` bytes of the stream's buffer. */
+/* A receive buffer a stream could not keep lent, copied whole into its own block: handed out
+ * and referenced by output (sn_conn_write_input) as a lent buffer is, so it is copied once. */
+struct sn__sblock {
+    uint32_t refs; /* the stream's run + queued writes */
+    char data[];
+};
+
+/* A run of a stream's unread input (net_stream_runs.c): a receive buffer's bytes held without
+ * a copy (lend: the pin), a copy of one in a block (blk), or (neither) the next `len` bytes of
+ * the stream's buffer. */
 struct sn__run {
-    const char *data; /* lent: its bytes; copied: NULL */
+    const char *data; /* lent or block: its bytes; buffer run: NULL */
     size_t len;
-    struct sn__lend *lend; /* lent: its pin (net_recv.c); copied: NULL */
+    struct sn__lend *lend;  /* lent: its pin (net_lend.c) */
+    struct sn__sblock *blk; /* block: its reference */
 };
 
 /* A connection's input as a stream for fiber reads (net_stream.c, net_stream_runs.c). */
@@ -192,8 +202,9 @@ struct sn__stream {
     struct sn__run runs[SN__STREAM_RUNS];
     unsigned nruns;
     unsigned nlent;      /* lent runs */
-    size_t lent_bytes;   /* their bytes */
-    bool lent_out;       /* the last slice is runs[0], lent: released at the next read */
+    size_t held_bytes;   /* bytes of the lent and block runs */
+    bool run_out;        /* the last slice is runs[0] as it is (lent or block): dropped at the
+                            next read */
     bool lending;        /* the last read was sn_conn_read_some: new input may be lent */
     uint64_t lent_reads; /* slices handed out lent (tests) */
     char *buf;
@@ -487,6 +498,8 @@ void sn__stream_free(struct sn_conn *c);
 /* Queues new input data[0..len) behind the unread runs: lent (pinned, no copy) when the
  * reader takes what is there and a pin can be had, else copied. false on -ENOMEM. */
 bool sn__stream_keep(struct sn_conn *c, struct sn__stream *st, const char *data, size_t len);
+/* Drops a reference on a block (a queued write's release, or the stream's). */
+void sn__sblock_release(void *arg);
 /* At the start of a read: drops the last slice's bytes (a lent run is unpinned). */
 void sn__stream_consume(struct sn__stream *st);
 /* Copies every lent run into the buffer in order, leaving one copied run. 0 or -ENOMEM. */

@@ -10,8 +10,8 @@
  * eighth), and at most half of it to output (SN__NET_LEND_OUT_MAX: peers that do not read
  * hold their echoes' buffers for good, while a stream's pins last only until its fiber reads
  * on). Pins and output references once shared half the ring: with 64 fiber echoes on a core,
- * buffers received but not read yet spent it, and 2/3 of the bytes were copied twice (in and
- * out) where the callback echo copied half of them once (docs/PERFORMANCE.md).
+ * buffers received but not read yet spent it, and the streams copied what they could not
+ * keep lent (docs/PERFORMANCE.md, "sn-echo on sn_serve").
  */
 #include "reactor/net_internal.h"
 
@@ -75,12 +75,36 @@ static bool output_may_take(const struct sn__netc *nc, const struct sn__lend *l)
     return (l->outs || nc->nout < nc->out_max) && (l->refs || nc->nlent < nc->lend_max);
 }
 
+/* The block of c's stream that data[0..len) lies in when it is the slice read_some handed
+ * out last (a receive buffer the stream copied whole), else NULL. */
+static struct sn__sblock *slice_block(const struct sn_conn *c, const char *p, size_t len)
+{
+    const struct sn__stream *st = c->stream;
+    if (!st || !st->run_out || !st->runs[0].blk)
+        return NULL;
+    const struct sn__run *r = &st->runs[0];
+    return p >= r->data && len <= r->len && (size_t)(p - r->data) <= r->len - len ? r->blk : NULL;
+}
+
+/* Queues a slice of a block by reference (the block lives until the write is released). */
+static int write_block(struct sn_conn *c, const void *data, size_t len, struct sn__sblock *b)
+{
+    b->refs++; /* first: the stream holds one, so a failure's drop never frees it */
+    int rc = sn_conn_write_ref(c, data, len, sn__sblock_release, b);
+    if (rc < 0)
+        b->refs--;
+    return rc < 0 ? rc : 0;
+}
+
 int sn_conn_write_input(struct sn_conn *c, const void *data, size_t len)
 {
     if (sn_core_id() != c->core)
         return -EXDEV;
     if (c->wr_closed)
         return sn__conn_write_err(c);
+    struct sn__sblock *b = len < SN__NET_LEND_MIN ? NULL : slice_block(c, data, len);
+    if (b)
+        return write_block(c, data, len, b);
     struct sn__netc *nc = c->nc; /* the calling core's: c is on it */
     struct sn__lend *l = len < SN__NET_LEND_MIN ? NULL : lendable(nc, data, len);
     if (!l || !output_may_take(nc, l)) {

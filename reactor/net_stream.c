@@ -1,15 +1,15 @@
 /*
  * Fiber reads (include/sn/stream.h): a stream connection's on_data keeps every byte in the
- * stream's queue of runs (net_stream_runs.c: receive buffers held lent, and runs copied into
- * one growing buffer); the reading fiber takes lines, blocks or what is there from it, and
- * waits on a promise when what it asks for has not come yet. read_some hands out the head
- * run (a lent receive buffer as it is, or a copied run); a line or block read first copies
- * the lent runs into the buffer (flatten) and lends nothing while it waits.
+ * stream's queue of runs (net_stream_runs.c: receive buffers kept whole, lent or copied into
+ * a block, and runs copied into one growing buffer); the reading fiber takes lines, blocks or
+ * what is there from it, and waits on a promise when what it asks for has not come yet.
+ * read_some hands out the head run as it is; a line or block read first copies the kept
+ * buffers into the buffer (flatten) and keeps none whole while it waits.
  *
  * Reading ahead: with nobody waiting (nor woken and about to run) and SN_STREAM_READ_AHEAD
  * bytes unread, the stream stops reading (sn_conn_set_reading: a firm stop; bytes already
- * posted by the kernel are still fed to the stream, net_recv.c); a read that consumed enough,
- * or a fiber about to wait, turns it on again. Between a wake-up and the fiber's run (one
+ * posted by the kernel are fed to a read_some stream at once, net_recv.c); a read that consumed
+ * enough, or a fiber about to wait, turns it on again. Between a wake-up and the fiber's run (one
  * loop turn) the mark is twice as high: a pause there, when a fast peer's bytes come in
  * bursts, would cancel the receive at every burst (bench_echo_ab at 64 KiB messages: a third
  * of the throughput went there). A connection read as a stream belongs to its fiber: the
@@ -37,7 +37,7 @@ static size_t unread(const struct sn__stream *st)
 /* Every unread byte: lent and buffered. */
 static size_t unread_all(const struct sn__stream *st)
 {
-    return st->lent_bytes + unread(st);
+    return st->held_bytes + unread(st);
 }
 
 /* Wakes the waiting fiber: to look again (err 0) or to fail with err. */
@@ -131,7 +131,7 @@ static int enter(struct sn_conn *c, struct sn__stream **out)
         return -EDEADLK;
     if (st->waiter)
         return -EBUSY; /* another fiber waits in a read of this connection */
-    if (st->slice_out || st->lent_out) {
+    if (st->slice_out || st->run_out) {
         sn__stream_consume(st);
         pace(c, st);
     }
@@ -235,11 +235,11 @@ int sn_conn_read_some(struct sn_conn *c, struct sn_slice *out)
         return rc;
     st->lending = true;
     while (!(rc = ended(st))) {
-        if (st->nruns && st->runs[0].lend) { /* the receive buffer itself: no copy */
+        if (st->nruns && st->runs[0].data) { /* a receive buffer, or its copy, as it is */
             out->data = st->runs[0].data;
             out->len = st->runs[0].len;
-            st->lent_out = true;
-            st->lent_reads++;
+            st->run_out = true;
+            st->lent_reads += st->runs[0].lend != NULL;
             return 0;
         }
         if (st->nruns) /* a copied run: up to the next lent one */

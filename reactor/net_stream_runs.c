@@ -1,16 +1,19 @@
 /*
- * A stream's unread input (net_stream.c reads it): an ordered queue of runs, each either a
- * receive buffer held lent (pinned in the core's ring, no copy) or a run of bytes copied into
- * the stream's one growing buffer. Copied runs' bytes lie in the buffer in queue order, so a
- * copied run is just a length: the head copied run starts at `pos`.
+ * A stream's unread input (net_stream.c reads it): an ordered queue of runs, each a receive
+ * buffer held lent (pinned in the core's ring, no copy), a receive buffer copied whole into a
+ * block of its own, or a run of bytes copied into the stream's one growing buffer. Buffer
+ * runs' bytes lie in the buffer in queue order, so a buffer run is just a length: the head
+ * buffer run starts at `pos`.
  *
- * Lending: while the reader takes what is there (its last read was sn_conn_read_some), a
- * receive buffer of at least SN__NET_LEND_MIN bytes is pinned (sn__conn_pin_input) and
- * queued as it is, also behind copied bytes; when it cannot be (the core's lend budget is
- * spent, the stream's SN__STREAM_LENT lent runs are queued, a small or held receive), that
- * one buffer is copied, and the next one may be lent again. So a failed lend costs one copy
- * of one buffer, not of everything behind it until the reader caught up (bench_echo_ab at
- * 64 KiB: 2.1 copies per echoed byte before, see docs/PERFORMANCE.md).
+ * While the reader takes what is there (its last read was sn_conn_read_some), a receive
+ * buffer of at least SN__NET_LEND_MIN bytes is pinned (sn__conn_pin_input) and queued as it
+ * is, also behind copied bytes; when it cannot be (the core's lend budget is spent, or the
+ * stream's SN__STREAM_LENT lent runs are queued), it is copied into a block, which read_some
+ * hands out and sn_conn_write_input references as it does a lent buffer. So a refused lend
+ * costs one copy of one buffer, not two copies (in, then out) of everything behind it until
+ * the reader caught up (bench_echo_ab at 64 KiB: 1.7 copies per echoed byte before, see
+ * docs/PERFORMANCE.md). Small receives, and all input of a line or block reader, go to the
+ * buffer.
  *
  * Slices stay valid until the next read: bytes are consumed (and the buffer compacted) only
  * at the start of a read (sn__stream_consume). A growth while a slice is out copies the
@@ -22,6 +25,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+static void pop_run(struct sn__stream *st);
 
 int sn__stream_start(struct sn_conn *c)
 {
@@ -38,9 +43,8 @@ void sn__stream_free(struct sn_conn *c)
     struct sn__stream *st = c->stream;
     if (!st)
         return;
-    for (unsigned i = 0; i < st->nruns; i++)
-        if (st->runs[i].lend)
-            sn__lend_unpin(st->runs[i].lend);
+    while (st->nruns)
+        pop_run(st);
     free(st->buf);
     free(st->retired);
     free(st);
@@ -49,11 +53,11 @@ void sn__stream_free(struct sn_conn *c)
 
 /* ---- the queue ------------------------------------------------------------------------- */
 
-/* Appends `len` copied bytes (already at the end of the buffer) to the queue. */
+/* Appends `len` bytes (already at the end of the buffer) to the queue. */
 static void push_copied(struct sn__stream *st, size_t len)
 {
     struct sn__run *last = st->nruns ? &st->runs[st->nruns - 1] : NULL;
-    if (last && !last->lend) {
+    if (last && !last->data) {
         last->len += len;
         return;
     }
@@ -61,14 +65,39 @@ static void push_copied(struct sn__stream *st, size_t len)
     st->runs[st->nruns++] = (struct sn__run){.len = len};
 }
 
-/* Drops runs[0] (a lent run: unpinned; a copied one: its bytes consumed by the caller). */
+/* Appends a lent or block run; the caller checked room_for_held. */
+static void push_held(struct sn__stream *st, struct sn__run r)
+{
+    st->runs[st->nruns++] = r;
+    st->held_bytes += r.len;
+    st->nlent += r.lend != NULL;
+}
+
+/* Whether a lent or block run may be queued: two slots left (one for a buffer run). */
+static bool room_for_held(const struct sn__stream *st)
+{
+    return st->nruns + 2 <= SN__STREAM_RUNS;
+}
+
+void sn__sblock_release(void *arg)
+{
+    struct sn__sblock *b = arg;
+    if (--b->refs == 0)
+        free(b);
+}
+
+/* Drops runs[0] (lent: unpinned; block: its reference; buffer run: its bytes consumed by
+ * the caller). */
 static void pop_run(struct sn__stream *st)
 {
     struct sn__run *r = &st->runs[0];
+    if (r->data)
+        st->held_bytes -= r->len;
     if (r->lend) {
         sn__lend_unpin(r->lend);
-        st->lent_bytes -= r->len;
         st->nlent--;
+    } else if (r->blk) {
+        sn__sblock_release(r->blk);
     }
     st->nruns--;
     memmove(&st->runs[0], &st->runs[1], st->nruns * sizeof st->runs[0]);
@@ -111,28 +140,41 @@ static bool make_room(struct sn__stream *st, size_t n)
     return true;
 }
 
-/* Queues data[0..len) lent when the reader takes what is there and a pin can be had. */
-static bool lend(struct sn_conn *c, struct sn__stream *st, const char *data, size_t len)
+/* Queues data[0..len) lent when the reader takes what is there and a pin can be had, else
+ * (a receive buffer the reader takes whole) copied into a block of its own; false when it
+ * goes to the buffer. */
+static bool hold(struct sn_conn *c, struct sn__stream *st, const char *data, size_t len)
 {
     if (!st->lending)
         return false;
-    if (st->nlent == SN__STREAM_LENT) {
-        c->nc->counts.lend_slots++;
+    if (len < SN__NET_LEND_MIN) {
+        c->nc->counts.lend_small++;
         return false;
     }
-    struct sn__lend *l = sn__conn_pin_input(c, data, len);
-    if (!l)
+    if (st->nlent == SN__STREAM_LENT || !room_for_held(st)) {
+        c->nc->counts.lend_slots++;
+        if (!room_for_held(st))
+            return false;
+    } else {
+        struct sn__lend *l = sn__conn_pin_input(c, data, len);
+        if (l) {
+            push_held(st, (struct sn__run){.data = data, .len = len, .lend = l});
+            return true;
+        }
+    }
+    struct sn__sblock *b = malloc(sizeof *b + len);
+    if (!b)
         return false;
-    assert(st->nruns < SN__STREAM_RUNS);
-    st->runs[st->nruns++] = (struct sn__run){.data = data, .len = len, .lend = l};
-    st->nlent++;
-    st->lent_bytes += len;
+    b->refs = 1;
+    memcpy(b->data, data, len);
+    c->nc->counts.stream_copied += len;
+    push_held(st, (struct sn__run){.data = b->data, .len = len, .blk = b});
     return true;
 }
 
 bool sn__stream_keep(struct sn_conn *c, struct sn__stream *st, const char *data, size_t len)
 {
-    if (!len || lend(c, st, data, len))
+    if (!len || hold(c, st, data, len))
         return true;
     if (!make_room(st, len))
         return false;
@@ -150,7 +192,7 @@ void sn__stream_consume(struct sn__stream *st)
     if (st->slice_out) { /* the head copied run's first `taken` bytes */
         st->pos += st->taken;
         if (st->taken) {
-            assert(st->nruns && !st->runs[0].lend && st->runs[0].len >= st->taken);
+            assert(st->nruns && !st->runs[0].data && st->runs[0].len >= st->taken);
             st->runs[0].len -= st->taken;
             if (!st->runs[0].len)
                 pop_run(st);
@@ -162,17 +204,17 @@ void sn__stream_consume(struct sn__stream *st)
         if (st->pos == st->len)
             st->pos = st->len = 0;
     }
-    if (st->lent_out) {
-        st->lent_out = false;
+    if (st->run_out) {
+        st->run_out = false;
         pop_run(st);
     }
 }
 
 int sn__stream_flatten(struct sn_conn *c, struct sn__stream *st)
 {
-    if (!st->nlent)
+    if (!st->held_bytes)
         return 0;
-    size_t total = st->lent_bytes + (st->len - st->pos), cap = 16384;
+    size_t total = st->held_bytes + (st->len - st->pos), cap = 16384;
     while (cap < total)
         cap *= 2;
     char *nb = malloc(cap), *p = nb;
@@ -181,8 +223,8 @@ int sn__stream_flatten(struct sn_conn *c, struct sn__stream *st)
     const char *from = st->buf + st->pos;
     while (st->nruns) {
         struct sn__run *r = &st->runs[0];
-        memcpy(p, r->lend ? r->data : from, r->len);
-        if (!r->lend)
+        memcpy(p, r->data ? r->data : from, r->len);
+        if (!r->data)
             from += r->len;
         p += r->len;
         pop_run(st);

@@ -15,7 +15,7 @@
 /* Counts a slice that is a receive buffer (user[0]) and a write that refers to it (user[1]). */
 static int echo_some(struct sn_conn *c, const struct sn_slice *in)
 {
-    bool lent = c->stream->lent_out;
+    bool lent = c->stream->run_out && c->stream->runs[0].lend;
     int rc = sn_conn_write_input(c, in->data, in->len);
     if (rc)
         return rc;

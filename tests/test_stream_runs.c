@@ -23,7 +23,7 @@
 /* Bytes queued unread (with the last slice's). */
 static size_t queued(const struct sn__stream *st)
 {
-    return st->lent_bytes + (st->len - st->pos);
+    return st->held_bytes + (st->len - st->pos);
 }
 
 /* Waits (bounded, polling the real state) until `more` bytes more are queued, or the input
@@ -60,6 +60,12 @@ static bool lent_behind_copied(const struct sn__stream *st)
             return true;
     }
     return false;
+}
+
+/* Whether the last slice is a lent receive buffer. */
+static bool lent_slice(const struct sn_conn *c)
+{
+    return c->stream->run_out && c->stream->runs[0].lend;
 }
 
 /* Whether the queue holds both a lent and a copied run. */
@@ -122,7 +128,7 @@ static int echo_check(uint16_t port, const char *in, size_t n)
 #define ECHO_LEN (4u * 1024u * 1024u)
 
 /* user[0]: lent slices; user[1]: copied slices; user[2]: reads that saw a lent run queued
- * behind a copied one. */
+ * behind a copied one; user[3]: blocks (refused lends, copied whole) written by reference. */
 static int order_session(struct sn_conn *c, void *arg)
 {
     (void)arg;
@@ -131,11 +137,13 @@ static int order_session(struct sn_conn *c, void *arg)
     struct sn_slice in;
     int rc;
     for (unsigned i = 0; (rc = sn_conn_read_some(c, &in)) == 0; i++) {
-        atomic_fetch_add(&kc()->user[c->stream->lent_out ? 0 : 1], 1);
+        atomic_fetch_add(&kc()->user[lent_slice(c) ? 0 : 1], 1);
         if (lent_behind_copied(c->stream))
             atomic_fetch_add(&kc()->user[2], 1);
         if ((rc = sn_conn_write_input(c, in.data, in.len)))
             break;
+        if (c->stream->runs[0].blk && c->otail && !c->otail->cap && c->otail->data == in.data)
+            atomic_fetch_add(&kc()->user[3], 1); /* a copied buffer, written by reference */
         if (i % 4 == 3)
             gather_copied_then_lent(c);
     }
@@ -158,6 +166,7 @@ Test(stream_runs, lent_and_copied_runs_keep_byte_order_under_a_tiny_budget, .tim
     cr_assert_gt(KTOTAL(user[0]), 0, "some slices were lent receive buffers");
     cr_assert_gt(KTOTAL(user[1]), 0, "some slices were copied runs (lends refused)");
     cr_assert_gt(KTOTAL(user[2]), 0, "a lent run was queued behind a copied one");
+    cr_assert_gt(KTOTAL(user[3]), 0, "a refused lend's copy was written by reference");
     cr_assert_eq(KTOTAL(close_err), 0);
     cr_assert(K.settled);
     cr_assert_eq(KTOTAL(lent1), 0, "every pin and lent output was released");
@@ -195,7 +204,7 @@ static int mix_step(struct sn_conn *c, unsigned i, size_t *left)
     if (i % 3 == 0) {
         if ((rc = sn_conn_read_some(c, &in)) == 0)
             rc = sn_conn_write_input(c, in.data, in.len);
-        atomic_fetch_add(&kc()->user[c->stream->lent_out ? 0 : 1], 1);
+        atomic_fetch_add(&kc()->user[lent_slice(c) ? 0 : 1], 1);
     } else if (i % 3 == 1) {
         if ((rc = sn_conn_read_line(c, 2 * LINE_MOST, &in)) == 0 &&
             (rc = sn_conn_write(c, in.data, in.len)) == 0)
@@ -267,7 +276,7 @@ static int reset_session(struct sn_conn *c, void *arg)
     int rc = sn_conn_read_some(c, &in);
     if (!rc)
         rc = sn_conn_write(c, "r", 1);
-    while (!rc && !c->stream->lent_out)
+    while (!rc && !lent_slice(c))
         rc = sn_conn_read_some(c, &in);
     if (rc)
         return kit_session_end(rc);

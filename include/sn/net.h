@@ -313,7 +313,9 @@ SN_API int sn_conn_write_ref(struct sn_conn *conn, const void *data, size_t len,
  * next read on it. The receive buffer they are in is lent to conn's output and goes back to
  * the core's receive ring once they have left (or the connection ended), so an echo or a
  * relay between two connections of a core forwards what it receives with no copy; the
- * caller may read on at once. Copies instead (as sn_conn_write) any other bytes (input that
+ * caller may read on at once. A read_some slice of conn itself that is a receive buffer the
+ * stream had to copy whole (include/sn/stream.h) is queued by reference too (the copy lives
+ * until it has left). Copies instead (as sn_conn_write) any other bytes (input that
  * on_data left before and is presented again, the plain-recv fallback, a slice from the
  * stream's own buffer), when len is under 1 KiB (a copy is cheaper), or when half of the
  * core's receive buffers are lent to output already (receiving must not starve behind peers
