@@ -15,6 +15,12 @@
 #
 # Ends with: summary: a_ratio_64=.. a_ratio_64k=.. b_ratio_64=.. b_ratio_64k=.. and the
 # medians of each. Everything it starts is stopped on exit.
+#
+# Copies: the servers run with SN_NET_STATS=1, so a libsn that counts them prints, at exit,
+# the bytes each core received and copied in user space (reactor/net_core.c); a_new_copies
+# is then the user-space copies per received byte over the setup (64 B and 64 KiB runs
+# together, the bytes being mostly 64 KiB's), a number the machine's noise moves far less
+# than a rate. "na" for a binary that does not print them (main before 2026-12-05).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
@@ -29,6 +35,14 @@ CLIENT=$BUILD/bench/bench_echo
 
 AB_NAME=bench_echo_ab
 . bench/ab_common.sh
+SN_NET_STATS=1
+export SN_NET_STATS
+
+copies() { # name: copies per received byte from the server's SN_NET_STATS lines, or na
+  awk '/^libsn: net core/ { for (i = 4; i <= NF; i++) { split($i, kv, "="); s[kv[1]] += kv[2] } n++ }
+    END { if (!n || !s["recv_bytes"]) print "na"; else
+      printf "%.3f\n", (s["held_copied"] + s["stream_copied"] + s["out_copied"]) / s["recv_bytes"] }' "$tmp/$1.out"
+}
 
 run() { # setup name size window cpu-option: appends "setup name size value" to results
   out=$("$CLIENT" --port "$(eval echo "\$port_$2")" --size "$3" --window "$4" --conns "$CONNS" \
@@ -72,6 +86,11 @@ for setup in $SETUPS; do
   done
   for p in $pids; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   pids=""
+  for who in new old; do
+    c=$(copies $who)
+    echo "$setup $c" >> "$tmp/copies_$who"
+    echo "  $who: user-space copies per received byte: $c"
+  done
 done
 
 stat() { # setup key | results filter: median
@@ -87,5 +106,7 @@ for setup in $SETUPS; do
     $setup "$(val $setup new 64)" $setup "$(val $setup old 64)"
   printf " %s_new_64k_mbps=%.1f %s_old_64k_mbps=%.1f" \
     $setup "$(val $setup new 65536)" $setup "$(val $setup old 65536)"
+  printf " %s_new_copies=%s %s_old_copies=%s" $setup "$(awk -v s=$setup '$1 == s { print $2 }' "$tmp/copies_new")" \
+    $setup "$(awk -v s=$setup '$1 == s { print $2 }' "$tmp/copies_old")"
 done
 printf " rounds=%s secs=%s conns=%s\n" "$ROUNDS" "$SECS" "$CONNS"
