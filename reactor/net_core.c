@@ -353,6 +353,7 @@ void sn__netc_unref(struct sn__netc *nc)
     if (nc->files_state == 1 && core) /* drop-slot SQEs still queued then fail harmlessly */
         io_uring_unregister_files(&core->uring.ring);
     sn__pool_destroy(&nc->rpool);
+    sn__sblock_cache_free(nc);
     if (tls_netc == nc)
         tls_netc = NULL;
     free(nc);

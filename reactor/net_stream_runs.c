@@ -79,11 +79,48 @@ static bool room_for_held(const struct sn__stream *st)
     return st->nruns + 2 <= SN__STREAM_RUNS;
 }
 
+/* A block for len bytes with one reference, from the core's cache when it fits; NULL. */
+static struct sn__sblock *sblock_new(struct sn__netc *nc, size_t len)
+{
+    struct sn__sblock *b = len <= SN__NET_BUFSZ ? nc->sfree : NULL;
+    if (b) {
+        nc->sfree = b->next;
+        nc->nsfree--;
+    } else {
+        size_t cap = len < SN__NET_BUFSZ ? SN__NET_BUFSZ : len;
+        if (!(b = malloc(sizeof *b + cap)))
+            return NULL;
+        b->cap = cap;
+    }
+    b->nc = nc;
+    b->refs = 1;
+    sn__netc_ref(nc);
+    return b;
+}
+
 void sn__sblock_release(void *arg)
 {
     struct sn__sblock *b = arg;
-    if (--b->refs == 0)
+    if (--b->refs)
+        return;
+    struct sn__netc *nc = b->nc;
+    if (b->cap == SN__NET_BUFSZ && nc->nsfree < SN__NET_SBLOCK_CACHE) {
+        b->next = nc->sfree;
+        nc->sfree = b;
+        nc->nsfree++;
+    } else {
         free(b);
+    }
+    sn__netc_unref(nc);
+}
+
+void sn__sblock_cache_free(struct sn__netc *nc)
+{
+    for (struct sn__sblock *b; (b = nc->sfree);) {
+        nc->sfree = b->next;
+        free(b);
+    }
+    nc->nsfree = 0;
 }
 
 /* Drops runs[0] (lent: unpinned; block: its reference; buffer run: its bytes consumed by
@@ -162,10 +199,9 @@ static bool hold(struct sn_conn *c, struct sn__stream *st, const char *data, siz
             return true;
         }
     }
-    struct sn__sblock *b = malloc(sizeof *b + len);
+    struct sn__sblock *b = sblock_new(c->nc, len);
     if (!b)
         return false;
-    b->refs = 1;
     memcpy(b->data, data, len);
     c->nc->counts.stream_copied += len;
     push_held(st, (struct sn__run){.data = b->data, .len = len, .blk = b});
