@@ -93,12 +93,12 @@ SN_API int sn_conn_read_exact(struct sn_conn *conn, size_t n, struct sn_slice *o
  * none), into *out. 0; SN_EOF; the errors above. Owner core only, inside a fiber.
  * Input is returned in the pieces it came in: *out may be one receive buffer's bytes, lent
  * (no copy; what came behind them is returned by the next reads), valid until the next read
- * on the connection as every slice, and sn_conn_write_input on the same connection queues
- * them by reference until then. A stream whose last read was sn_conn_read_some keeps new
- * receive buffers of at least 1 KiB lent instead of copying them (up to 16 per connection,
- * and 7/8 of the core's receive buffers); past that such a buffer is copied whole into a
- * block of its own, which sn_conn_write_input on the same connection also queues by
- * reference (one copy in all). Smaller receives are gathered in the stream's buffer, and
+ * on the connection as every slice, and sn_conn_write_input on any connection of the core
+ * queues them by reference until then. A stream whose last read was sn_conn_read_some
+ * keeps new receive buffers of at least 1 KiB lent instead of copying them (up to 16 per
+ * connection, and 7/8 of the core's receive buffers); past that such a buffer is copied
+ * whole into a block of its own, which sn_conn_write_input on the same connection also
+ * queues by reference (one copy in all). Smaller receives are gathered in the stream's buffer, and
  * *out is then a run of them, up to the next receive buffer kept whole. A line or block read
  * copies the kept buffers into the stream's buffer.
  */
