@@ -280,7 +280,7 @@ struct sn_udp {
     char buf[65536];
 };
 
-/* A ring buffer lent to queued output by sn_conn_write_input (net_recv.c). It goes back to
+/* A ring buffer lent to queued output by sn_conn_write_input (net_lend.c). It goes back to
  * the ring when no queued write refers to it and recv_cb is not presenting it. */
 struct sn__lend {
     struct sn__netc *nc;
@@ -482,7 +482,7 @@ static inline bool sn__conn_slots_pending(const struct sn_conn *c)
     return c->rhead != NULL;
 }
 
-/* net_recv.c: lending receive buffers to a stream */
+/* net_lend.c: lending receive buffers to a stream */
 /* From on_data of `c` (a stream): pins the receive buffer that data[0..len) lies in, so it
  * stays unchanged until sn__lend_unpin; NULL when it cannot (not a ring buffer being
  * presented, under SN__NET_LEND_MIN bytes, or SN__NET_LEND_MAX buffers lent already). */
@@ -513,7 +513,8 @@ void sn__sblock_release(void *arg);
 void sn__sblock_cache_free(struct sn__netc *nc);
 /* At the start of a read: drops the last slice's bytes (a lent run is unpinned). */
 void sn__stream_consume(struct sn__stream *st);
-/* Copies every lent run into the buffer in order, leaving one copied run. 0 or -ENOMEM. */
+/* Copies every lent and block run into the buffer in order, leaving one copied run. 0 or
+ * -ENOMEM. */
 int sn__stream_flatten(struct sn_conn *c, struct sn__stream *st);
 
 /* net_lines.c */

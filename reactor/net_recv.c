@@ -201,7 +201,9 @@ static int hold_input(struct sn_conn *c, const char *data, size_t len)
  */
 static bool stream_takes(const struct sn_conn *c)
 {
-    return c->stream && c->stream->lending && !c->paused && !c->repost;
+    /* Not while held input waits (a line reader's, before this read_some): it is presented
+     * first at the resume, and new bytes must not overtake it. */
+    return c->stream && c->stream->lending && !c->paused && !c->repost && !c->ilen;
 }
 
 static int feed_stopped_stream(struct sn_conn *c, const char *data, size_t len)

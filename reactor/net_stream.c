@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Unread bytes in the buffer (behind the lent ones). */
+/* Unread bytes of the buffer runs. */
 static size_t unread(const struct sn__stream *st)
 {
     return st->len - st->pos;
