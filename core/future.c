@@ -186,16 +186,26 @@ static void continuation_task(struct sn_task *t)
  * Runs the continuation inline while the nesting allows, else from the run queue of its
  * group; either way under the run tag of the code that attached it.
  */
-static void dispatch(struct sn__sched *s, struct sn_future *f)
+__attribute__((noinline)) static void dispatch_other(struct sn__sched *s, struct sn_future *f);
+
+static inline void dispatch(struct sn__sched *s, struct sn_future *f)
 {
-    /* Inline only within its own group: another group's continuation is queued there, so
-     * it is scheduled and charged as that group's work. */
+    /* The common case, attached and settled by the same code: nothing to switch. Inline in
+     * its callers; everything else is out of line. */
     if (sn_likely(s->depth < SN_FUTURE_MAX_DEPTH && s->tag == f->tag)) {
-        /* The common case, attached and settled by the same code: nothing to switch. */
         s->depth++;
         run_continuation(s, f);
         s->depth--;
-    } else if (s->depth < SN_FUTURE_MAX_DEPTH && !((s->tag ^ f->tag) & SN__TAG_GROUP)) {
+    } else {
+        dispatch_other(s, f);
+    }
+}
+
+/* dispatch under another tag, or too deep. Inline only within its own group: another
+ * group's continuation is queued there, so it is scheduled and charged as that group's work. */
+static void dispatch_other(struct sn__sched *s, struct sn_future *f)
+{
+    if (s->depth < SN_FUTURE_MAX_DEPTH && !((s->tag ^ f->tag) & SN__TAG_GROUP)) {
         uint8_t tag = s->tag;
         s->tag = f->tag;
         s->depth++;

@@ -137,6 +137,19 @@ void sn__smp_call_fail(struct sn__core *c, struct sn__call *k, int err)
     sn_promise_fail(p, err);
 }
 
+/* call_answered for a call counted against a service group: its slot goes back too. Out of
+ * line, so the reply of a plain call (no calls of its own) pays no register saves for it. */
+__attribute__((noinline, cold)) static struct sn_promise *
+capped_call_answered(struct sn__core *c, struct sn__call *k, unsigned from)
+{
+    struct sn_promise *p = k->promise;
+    sn__count(&c->c.msgs_in, 1);
+    sn__sg_release(c, k, from);
+    sn__call_unlink(c, k);
+    sn__sched_obj_put(&c->sched, k);
+    return p;
+}
+
 /*
  * A reply from core `from` arrived: the call it answers is done (its service-group slot, if
  * any, goes back); returns the promise waiting for it.
@@ -145,10 +158,10 @@ static struct sn_promise *call_answered(const struct sn_msg *msg, unsigned from)
 {
     struct sn__core *c = sn__core_self();
     struct sn__call *k = sn__token_call(msg->token);
+    if (sn_unlikely(k->sg))
+        return capped_call_answered(c, k, from);
     struct sn_promise *p = k->promise;
     sn__count(&c->c.msgs_in, 1);
-    if (k->sg)
-        sn__sg_release(c, k, from);
     sn__call_unlink(c, k);
     sn__sched_obj_put(&c->sched, k);
     return p;
@@ -235,16 +248,21 @@ void sn__smp_reply_later(void *arg, int err, uint64_t value)
 }
 
 /* Inlined into its handler, so a request from the main group costs no extra call. */
-SN__ALWAYS_INLINE static inline void req_future_body(struct sn__core *c, const struct sn_msg *msg,
-                                                     unsigned from)
+SN__ALWAYS_INLINE static inline void req_future_run(struct sn__core *c, const struct sn_msg *msg,
+                                                    unsigned from, bool tagged)
 {
     sn_remote_fn fn = (sn_remote_fn)(uintptr_t)msg->value;
     void *token = msg->token;
     sn__count(&c->c.msgs_in, 1);
-    uint8_t tag = c->sched.tag;
-    c->sched.tag = sn__token_tag(tag, token); /* fn's work serves a capped call: never capped */
-    struct sn_future *g = fn(msg->arg);
-    c->sched.tag = tag;
+    struct sn_future *g;
+    if (tagged) {
+        uint8_t tag = c->sched.tag;
+        c->sched.tag = sn__token_tag(tag, token); /* fn's work serves a capped call */
+        g = fn(msg->arg);
+        c->sched.tag = tag;
+    } else {
+        g = fn(msg->arg);
+    }
     int err = 0;
     uint64_t value = 0;
     if (!g || sn__future_take(g, &err, &value)) {
@@ -258,37 +276,70 @@ SN__ALWAYS_INLINE static inline void req_future_body(struct sn__core *c, const s
     sn_done(g, sn__smp_reply_later, r);
 }
 
+static void req_future_body(struct sn__core *c, const struct sn_msg *msg, unsigned from)
+{
+    req_future_run(c, msg, from, true);
+}
+
+/* A request with token bits (a group, or the serving bit): out of line. */
+__attribute__((noinline)) static void req_future_tagged(struct sn__core *c,
+                                                        const struct sn_msg *msg, unsigned from)
+{
+    if (!sn__smp_defer_to_group(c, msg, from, req_future_body))
+        req_future_run(c, msg, from, true);
+}
+
 static void req_future(const struct sn_msg *msg, unsigned from)
 {
     struct sn__core *c = sn__core_self();
-    if (!sn__smp_defer_to_group(c, msg, from, req_future_body))
-        req_future_body(c, msg, from);
+    if (sn_likely(sn__token_plain(msg->token)))
+        req_future_run(c, msg, from, false); /* the tag stays as it is: no switch */
+    else
+        req_future_tagged(c, msg, from);
 }
 
 /* Inlined into its handler, so a request from the main group costs no extra call. */
-SN__ALWAYS_INLINE static inline void req_call_body(struct sn__core *c, const struct sn_msg *msg,
-                                                   unsigned from)
+SN__ALWAYS_INLINE static inline void req_call_run(struct sn__core *c, const struct sn_msg *msg,
+                                                  unsigned from, bool tagged)
 {
     sn_call_fn fn = (sn_call_fn)(uintptr_t)msg->value;
     uint64_t value = 0;
+    int err;
     sn__count(&c->c.msgs_in, 1);
-    uint8_t tag = c->sched.tag;
-    c->sched.tag = sn__token_tag(tag, msg->token);
-    int err = fn(msg->arg, &value);
-    c->sched.tag = tag;
+    if (tagged) {
+        uint8_t tag = c->sched.tag;
+        c->sched.tag = sn__token_tag(tag, msg->token);
+        err = fn(msg->arg, &value);
+        c->sched.tag = tag;
+    } else {
+        err = fn(msg->arg, &value);
+    }
     sn__smp_send_reply(c, from, msg->token, false, err, value);
+}
+
+static void req_call_body(struct sn__core *c, const struct sn_msg *msg, unsigned from)
+{
+    req_call_run(c, msg, from, true);
+}
+
+__attribute__((noinline)) static void req_call_tagged(struct sn__core *c, const struct sn_msg *msg,
+                                                      unsigned from)
+{
+    if (!sn__smp_defer_to_group(c, msg, from, req_call_body))
+        req_call_run(c, msg, from, true);
 }
 
 static void req_call(const struct sn_msg *msg, unsigned from)
 {
     struct sn__core *c = sn__core_self();
-    if (!sn__smp_defer_to_group(c, msg, from, req_call_body))
-        req_call_body(c, msg, from);
+    if (sn_likely(sn__token_plain(msg->token)))
+        req_call_run(c, msg, from, false);
+    else
+        req_call_tagged(c, msg, from);
 }
 
 /* Inlined into its handler, so a request from the main group costs no extra call. */
-SN__ALWAYS_INLINE static inline void req_send_body(struct sn__core *c, const struct sn_msg *msg,
-                                                   unsigned from)
+static void req_send_body(struct sn__core *c, const struct sn_msg *msg, unsigned from)
 {
     (void)from;
     void (*fn)(void *) = (void (*)(void *))(uintptr_t)msg->value;
@@ -302,8 +353,13 @@ SN__ALWAYS_INLINE static inline void req_send_body(struct sn__core *c, const str
 static void req_send(const struct sn_msg *msg, unsigned from)
 {
     struct sn__core *c = sn__core_self();
-    if (!sn__smp_defer_to_group(c, msg, from, req_send_body))
+    if (sn_likely(sn__token_plain(msg->token))) {
+        void (*fn)(void *) = (void (*)(void *))(uintptr_t)msg->value;
+        sn__count(&c->c.msgs_in, 1);
+        fn(msg->arg); /* no token bits: the tag stays as it is */
+    } else if (!sn__smp_defer_to_group(c, msg, from, req_send_body)) {
         req_send_body(c, msg, from);
+    }
 }
 
 /* ---- the own core ----------------------------------------------------------------- */
@@ -372,9 +428,10 @@ int sn__smp_check_target(struct sn__core *c, unsigned core, bool force)
     return 0;
 }
 
-static struct sn_future *remote(struct sn__core *c, unsigned core, sn_msg_fn handler,
-                                uint64_t fnbits, void *arg, int local_kind, bool force,
-                                struct sn_service_group *sg)
+SN__ALWAYS_INLINE static inline struct sn_future *remote(struct sn__core *c, unsigned core,
+                                                         sn_msg_fn handler, uint64_t fnbits,
+                                                         void *arg, int local_kind, bool force,
+                                                         struct sn_service_group *sg)
 {
     int rc = sn__smp_check_target(c, core, force);
     if (rc)

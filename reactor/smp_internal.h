@@ -59,6 +59,12 @@ static inline uintptr_t sn__token_bits(uint8_t tag)
     return (uintptr_t)tag & SN__TOKEN_BITS;
 }
 
+/* True when a request carries no run-tag bits: made from the main group, serving nothing. */
+static inline bool sn__token_plain(const void *token)
+{
+    return ((uintptr_t)token & SN__TOKEN_BITS) == 0;
+}
+
 static inline unsigned sn__token_group(const void *token)
 {
     return (unsigned)((uintptr_t)token & SN__TAG_GROUP);
