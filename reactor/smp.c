@@ -137,44 +137,47 @@ void sn__smp_call_fail(struct sn__core *c, struct sn__call *k, int err)
     sn_promise_fail(p, err);
 }
 
-/* call_answered for a call counted against a service group: its slot goes back too. Out of
- * line, so the reply of a plain call (no calls of its own) pays no register saves for it. */
-__attribute__((noinline, cold)) static struct sn_promise *
-capped_call_answered(struct sn__core *c, struct sn__call *k, unsigned from)
+/*
+ * A reply from core `from` arrived: the call it answers is done (its service-group slot, if
+ * any, went back in capped_reply); returns the promise waiting for it.
+ */
+SN__ALWAYS_INLINE static inline struct sn_promise *call_answered(struct sn__call *k)
 {
+    struct sn__core *c = sn__core_self();
     struct sn_promise *p = k->promise;
     sn__count(&c->c.msgs_in, 1);
-    sn__sg_release(c, k, from);
     sn__call_unlink(c, k);
     sn__sched_obj_put(&c->sched, k);
     return p;
 }
 
 /*
- * A reply from core `from` arrived: the call it answers is done (its service-group slot, if
- * any, goes back); returns the promise waiting for it.
+ * The reply of a call counted against a service group: its slot goes back (which may send a
+ * request waiting for it and clears k->sg), then the reply runs its handler again as a plain
+ * one. Out of line, so a plain reply pays one test and no register saves for it.
  */
-static struct sn_promise *call_answered(const struct sn_msg *msg, unsigned from)
+__attribute__((noinline, cold)) static void capped_reply(const struct sn_msg *msg, unsigned from)
 {
-    struct sn__core *c = sn__core_self();
-    struct sn__call *k = sn__token_call(msg->token);
-    if (sn_unlikely(k->sg))
-        return capped_call_answered(c, k, from);
-    struct sn_promise *p = k->promise;
-    sn__count(&c->c.msgs_in, 1);
-    sn__call_unlink(c, k);
-    sn__sched_obj_put(&c->sched, k);
-    return p;
+    sn__sg_release(sn__core_self(), sn__token_call(msg->token), from);
+    msg->fn(msg, from);
 }
 
 static void reply_ok(const struct sn_msg *msg, unsigned from)
 {
-    sn_promise_set(call_answered(msg, from), msg->value);
+    struct sn__call *k = sn__token_call(msg->token);
+    if (sn_unlikely(k->sg))
+        capped_reply(msg, from);
+    else
+        sn_promise_set(call_answered(k), msg->value);
 }
 
 static void reply_err(const struct sn_msg *msg, unsigned from)
 {
-    sn_promise_fail(call_answered(msg, from), (int)(int64_t)msg->value);
+    struct sn__call *k = sn__token_call(msg->token);
+    if (sn_unlikely(k->sg))
+        capped_reply(msg, from);
+    else
+        sn_promise_fail(call_answered(k), (int)(int64_t)msg->value);
 }
 
 /*
