@@ -65,8 +65,7 @@ static struct sn_future *fut_new(struct sn__sched *s)
     struct sn_future *f = sn__sched_obj(s);
     f->core = (uint16_t)s->id;
     f->state = ST_PENDING;
-    f->kind = K_NONE;
-    f->tag = s->tag;
+    f->kind = K_NONE; /* tag: set with the consumer (consume, link), read only after */
     f->err = 0;
     f->value = 0;
     return f;
