@@ -266,9 +266,13 @@ SN__ALWAYS_INLINE static inline void req_future_run(struct sn__core *c, const st
     } else {
         g = fn(msg->arg);
     }
+    if (!g) { /* SN_SUCCESS: apart, so no register is kept to stand for its zeros */
+        sn__smp_send_reply(c, from, token, false, 0, 0);
+        return;
+    }
     int err = 0;
     uint64_t value = 0;
-    if (!g || sn__future_take(g, &err, &value)) {
+    if (sn__future_take(g, &err, &value)) {
         sn__smp_send_reply(c, from, token, false, err, value); /* at once: no reply record */
         return;
     }
