@@ -91,8 +91,8 @@ static void publish_early(const struct sn_mesh *mesh, struct sn__mesh_core *core
                           unsigned to, struct sn_ring *r)
 {
     core->early += sn_ring_staged(r);
-    if (sn_unlikely(core->stamp_due != NULL) && core->stamp_due[to])
-        sn__mesh_stamp_put(mesh, core, to);
+    if (sn__mesh_stamp_needed(core, to, r))
+        sn__mesh_stamp_through(mesh, core, to, r->prod.index);
     sn_ring_flush(r);
     atomic_thread_fence(memory_order_seq_cst); /* F_s */
     ring_bell(mesh, from, to);
@@ -130,14 +130,27 @@ static inline void prefetch_ahead(const struct sn_ring *r)
         prefetch_write(p->slots + (size_t)(ahead & p->mask) * sizeof(struct sn_msg));
 }
 
+/* sn_mesh_send when the ring is full or overflow waits: out of line, so the common send
+ * keeps no registers for it. */
+__attribute__((noinline)) static int send_overflow(struct sn_mesh *mesh, struct sn__mesh_core *core,
+                                                   unsigned to, const struct sn_msg *msg)
+{
+    int rc = sn__mesh_ovf_push(mesh, core, to, msg);
+    if (rc < 0)
+        return rc;
+    if (sn_unlikely(core->stamp_next != NULL)) /* its turn is its index behind the ring's */
+        sn__mesh_stamp_through(mesh, core, to, core->out[to]->prod.index + core->ovf[to].count);
+    sn__mesh_mark_dirty(core, to);
+    sn__mesh_count(&core->stats.sent, 1);
+    return 0;
+}
+
 int sn_mesh_send(struct sn_mesh *mesh, unsigned from, unsigned to, const struct sn_msg *msg)
 {
     if (sn_unlikely(from >= mesh->ncores || to >= mesh->ncores || from == to || !msg || !msg->fn))
         return -EINVAL;
     struct sn__mesh_core *core = &mesh->cores[from];
 
-    if (sn_unlikely(core->sample_left != NULL) && --core->sample_left[to] == 0)
-        sn__mesh_sample(mesh, core, to);
     /* Once anything waits in overflow, newer messages queue behind it (FIFO per pair). */
     if (sn_likely(core->ovf[to].count == 0)) {
         struct sn_ring *r = core->out[to];
@@ -153,12 +166,7 @@ int sn_mesh_send(struct sn_mesh *mesh, unsigned from, unsigned to, const struct 
             return 0;
         }
     }
-    int rc = sn__mesh_ovf_push(mesh, core, to, msg);
-    if (rc < 0)
-        return rc;
-    sn__mesh_mark_dirty(core, to);
-    sn__mesh_count(&core->stats.sent, 1);
-    return 0;
+    return send_overflow(mesh, core, to, msg);
 }
 
 /* Consumes `to`'s sleep announcement, if any, and wakes it. Returns 1 when it woke `to`. */
@@ -184,8 +192,8 @@ static uint32_t publish(const struct sn_mesh *mesh, struct sn__mesh_core *core, 
         sn__mesh_ovf_move(core, to, r);
     uint32_t staged = sn_ring_staged(r);
     if (staged) {
-        if (sn_unlikely(core->stamp_due != NULL) && core->stamp_due[to])
-            sn__mesh_stamp_put(mesh, core, to); /* on the tail's line, just before the tail */
+        if (sn__mesh_stamp_needed(core, to, r)) /* on the tail's line, just before the tail */
+            sn__mesh_stamp_through(mesh, core, to, r->prod.index);
         sn_ring_flush(r);
     }
     return staged;

@@ -1,28 +1,30 @@
 /*
  * Queue-delay sampling (include/sn/mesh.h, sample_every): one message in `sample_every` per
- * ordered pair is stamped with its enqueue time; the receiver records the stamp's age into a
- * per-pair histogram just before it handles the message, so the figure is the message's time
- * in the staging batch, the overflow and the ring.
+ * ordered pair (ring indices sample_every - 1, 2 * sample_every - 1, ...) is stamped with
+ * the time it was published (the flush, or the moment it went into overflow); the receiver
+ * records the stamp's age into a per-pair histogram just before it handles the message, so
+ * the figure is the message's time in the overflow and the ring (not the part of the loop
+ * turn between its send and the flush).
  *
  * A stamp is not a message. It is a note on the line of the ring's tail (include/sn/ring.h,
- * SN_RING_NOTES words): the sampled message's ring index and enqueue time in one word. The
- * sender takes the time when it queues the message, and writes the note, and bumps the count
- * of stamps in the last note, at the next flush right before its release store of the tail,
- * so the line goes to the receiver once, as it would anyway (written at send time, a note
- * costs a line transfer of its own whenever the polling receiver read the line between).
+ * SN_RING_NOTES words): the sampled message's ring index and time in one word. The flush
+ * writes the notes of the messages whose turn came, and bumps the count of stamps in the last
+ * note, right before its release store of the tail, so the line goes to the receiver once, as
+ * it would anyway; a send costs nothing (the first versions counted down per send, ~3 of the
+ * ~75 instructions of sn_mesh_send and a register more: docs/PERFORMANCE.md). A message that
+ * goes into overflow is stamped at once (with those before it), so its wait there counts.
  * Stamps of a pair are sample_every messages apart, so the receiver knows where the next one
  * can be: a drained batch that ends before that point (and before the next stamp it has
  * copied) runs after one compare; one that reaches it reads the count (on the tail's line,
  * which the drain has just loaded) and copies the stamps when the count moved. The hot path
- * pays a countdown per message and a compare per drained batch. A stamp that was a message
- * of its own (the first version) took a ring slot: bench_submit keeps exactly a ring's worth
- * of calls in flight, and the stamps pushed up to a quarter of one side's messages through
- * the overflow.
+ * pays a compare per flush and per drained batch. A stamp that was a message of its own (the
+ * first version) took a ring slot: bench_submit keeps exactly a ring's worth of calls in
+ * flight, and the stamps pushed up to a quarter of one side's messages through the overflow.
  * Consecutive samples of a pair take the SN__MESH_STAMPS (6) notes in turn, so a stamp is
  * overwritten by the one 6 samples later: a receiver more than 6 * sample_every messages
- * behind (384 at the default; a deep backlog) loses the stamps it did not copy in time. Its
- * copy keeps a stamp it has not reached yet, so a stamp once copied is not lost. A send that
- * fails (-ENOBUFS, overflow full) shifts the indices by one and can cost the next sample.
+ * behind (384 at the default; a deep backlog) loses the stamps it did not copy in time, and
+ * so does one flush of more than 6 stamps. Its copy keeps a stamp it has not reached yet, so
+ * a stamp once copied is not lost.
  *
  * Histogram: 4 sub-buckets per power of two of nanoseconds (256 buckets), so a percentile is
  * reported as the upper edge of its bucket, at most 25% above the true value; the maximum is
@@ -97,27 +99,21 @@ static bool note_pending(uint64_t note, uint64_t head)
     return note && note_ahead(note, head) < 0x80000000u;
 }
 
-void sn__mesh_sample(struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned to)
+void sn__mesh_stamp_through(const struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned to,
+                            uint64_t limit)
 {
     struct sn_ring *r = core->out[to];
-    core->sample_left[to] = mesh->sample_every;
-    if (sn_unlikely(core->stamp_due[to]))
-        sn__mesh_stamp_put(mesh, core, to); /* the last one waits in overflow: no flush since */
-    /* The message goes behind what waits in overflow (FIFO), so this is its ring index. */
-    core->stamp_due[to] = note_make(r->prod.index + core->ovf[to].count, sn_now_ns());
-}
-
-void sn__mesh_stamp_put(const struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned to)
-{
-    struct sn_ring *r = core->out[to];
-    uint64_t note = core->stamp_due[to];
-    core->stamp_due[to] = 0;
-    /* Consecutive samples take the notes in turn (their indices are sample_every apart). */
-    unsigned i = (unsigned)((uint32_t)(note >> 32) / mesh->sample_every % SN__MESH_STAMPS);
-    __atomic_store_n(&r->note[i], note, __ATOMIC_RELAXED);
+    uint64_t now = sn_now_ns(), i = core->stamp_next[to];
     uint64_t *count = &r->note[SN__MESH_STAMP_COUNT];
-    /* Release: a receiver that sees the new count sees the stamp. */
-    __atomic_store_n(count, __atomic_load_n(count, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+    uint64_t written = __atomic_load_n(count, __ATOMIC_RELAXED);
+    for (; i < limit; i += mesh->sample_every, written++) {
+        /* Consecutive samples take the notes in turn (their indices are sample_every apart). */
+        unsigned k = (unsigned)((uint32_t)i / mesh->sample_every % SN__MESH_STAMPS);
+        __atomic_store_n(&r->note[k], note_make(i, now), __ATOMIC_RELAXED);
+    }
+    core->stamp_next[to] = i;
+    /* Release: a receiver that sees the new count sees the stamps. */
+    __atomic_store_n(count, written, __ATOMIC_RELEASE);
 }
 
 /* The first pending stamp at or after `head` among st's copied notes. */
@@ -175,14 +171,14 @@ void sn__mesh_stamp_record(struct sn__mesh_core *core, unsigned from, struct sn_
     find_next(st, st->next + 1);
 }
 
-/* The countdowns start full, no stamp is expected; the arrays live in the core's block
- * (core/mesh_setup.c). */
+/* No stamp is due or expected before the sample_every-th message; the arrays live in the
+ * core's block (core/mesh_setup.c). */
 void sn__mesh_delay_init(struct sn_mesh *mesh, unsigned me)
 {
     struct sn__mesh_core *core = &mesh->cores[me];
     for (unsigned i = 0; i < mesh->ncores; i++) {
         struct sn__mesh_stamps *st = &core->stamps[i];
-        core->sample_left[i] = mesh->sample_every;
+        core->stamp_next[i] = mesh->sample_every - 1; /* the sample_every-th message */
         st->every = mesh->sample_every;
         st->next = UINT64_MAX;
         /* The first stamp goes on the sample_every-th message, ring index every - 1. */

@@ -108,19 +108,17 @@ struct sn__mesh_core {
     unsigned *rung;    /* scratch: destinations a flush published to */
     uint8_t *is_dirty; /* is_dirty[to]: SN__MESH_DIRTY (in dirty[]) | SN__MESH_EARLY */
     unsigned ndirty;
-    unsigned early;    /* messages published early (by send) since the last flush */
+    unsigned early; /* messages published early (by send) since the last flush */
     /* Receiver side. */
     struct sn_ring **in; /* in[from]: ring from -> this (NULL for itself) */
     struct sn__mesh_inbox *inbox;
-    uint64_t *linger;  /* [nwords]: bits kept set in the doorbell while their rings are empty */
-    uint16_t *quiet;   /* quiet[from]: drains that found ring from -> this empty in a row */
-    /* Queue-delay sampling (core/mesh_delay.c), NULL when off. Both arrays live in the
-     * core's block: every send writes the countdown, so it must share no line with another
-     * core's (calloc'd side by side they did, and cost a line transfer per message). */
-    uint32_t *sample_left;                 /* sample_left[to]: sends until the next stamp */
+    uint64_t *linger; /* [nwords]: bits kept set in the doorbell while their rings are empty */
+    uint16_t *quiet;  /* quiet[from]: drains that found ring from -> this empty in a row */
+    /* Queue-delay sampling (core/mesh_delay.c), NULL when off. The arrays live in the
+     * core's block, on no line another core's arrays share. */
     struct sn__mesh_delay *_Atomic *delay; /* delay[from]: histogram, made at the first stamp */
     struct sn__mesh_stamps *stamps;        /* stamps[from]: copies of ring from -> this's notes */
-    uint64_t *stamp_due;                   /* stamp_due[to]: a stamp for the next flush, or 0 */
+    uint64_t *stamp_next; /* stamp_next[to]: ring index of the next message to stamp */
     /* Read by other threads through sn_mesh_stats. */
     SN_CACHE_ALIGNED struct sn__mesh_counters stats;
 };
@@ -223,13 +221,23 @@ struct sn__mesh_stamps {
     uint64_t note[SN__MESH_STAMPS]; /* the copied stamps */
 };
 
-/* Stamps the message about to be sent from core to `to` (a note on their ring, overwriting
- * the stamp SN__MESH_STAMPS samples older) and resets the countdown. Sender only. */
-void sn__mesh_sample(struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned to);
+/*
+ * Stamps, with the time now, every message for `to` whose turn came (ring indices
+ * stamp_next[to], + sample_every, ...) below ring index `limit`: a note each on ring core ->
+ * to (overwriting the stamp SN__MESH_STAMPS samples older). The flush calls it right before
+ * its tail store (so the tail's line is written once per flush, and a send costs nothing),
+ * a send into overflow right after queueing (so a message that waits there is stamped with
+ * the time it was sent). Sender only.
+ */
+void sn__mesh_stamp_through(const struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned to,
+                            uint64_t limit);
 
-/* Writes the stamp due for `to` into the notes of ring core -> to: right before the flush's
- * tail store, so the line of the tail is written once per flush. Sender only. */
-void sn__mesh_stamp_put(const struct sn_mesh *mesh, struct sn__mesh_core *core, unsigned to);
+/* True when a flush of ring r (core -> to) must stamp first. Sender only. */
+static inline bool sn__mesh_stamp_needed(const struct sn__mesh_core *core, unsigned to,
+                                         const struct sn_ring *r)
+{
+    return sn_unlikely(core->stamp_next != NULL) && core->stamp_next[to] < r->prod.index;
+}
 
 /* Copies ring r's stamps into st when a stamp came since the last copy, finds the next one
  * and sets check_at (r's consumer, when a batch reaches check_at). */

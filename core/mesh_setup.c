@@ -67,14 +67,14 @@ static int check_config(const struct sn_mesh_config *config)
  */
 static size_t block_size(unsigned n, unsigned nwords, size_t inbox_size, bool sampling)
 {
-    size_t priv = nwords * sizeof(uint64_t) +
-                  n * (sizeof(struct sn__mesh_ovf) + sizeof(struct sn_ring *) +
-                       2 * sizeof(unsigned) + sizeof(uint16_t) + sizeof(uint8_t));
+    size_t priv =
+        nwords * sizeof(uint64_t) + n * (sizeof(struct sn__mesh_ovf) + sizeof(struct sn_ring *) +
+                                         2 * sizeof(unsigned) + sizeof(uint16_t) + sizeof(uint8_t));
     /* Queue-delay sampling (core/mesh_delay.c): per source the copied stamps and the
-     * histogram, per destination the stamp due and the countdown (written by every send). */
+     * histogram, per destination the ring index of the next message to stamp. */
     if (sampling)
         priv += n * (sizeof(struct sn__mesh_stamps) + sizeof(uint64_t) +
-                     sizeof(struct sn__mesh_delay *) + sizeof(uint32_t));
+                     sizeof(struct sn__mesh_delay *));
     return (inbox_size + priv + SN_CACHELINE - 1) & ~(size_t)(SN_CACHELINE - 1);
 }
 
@@ -97,23 +97,19 @@ static int core_init(struct sn_mesh *mesh, unsigned me)
     if (mesh->sample_every) {
         core->stamps = (struct sn__mesh_stamps *)p;
         p += n * sizeof *core->stamps;
-        core->stamp_due = (uint64_t *)p;
-        p += n * sizeof *core->stamp_due;
+        core->stamp_next = (uint64_t *)p;
+        p += n * sizeof *core->stamp_next;
     }
     core->in = (struct sn_ring **)p;
     p += n * sizeof *core->in;
     if (mesh->sample_every) {
-        core->delay = (struct sn__mesh_delay *_Atomic *)p;
+        core->delay = (struct sn__mesh_delay * _Atomic *)p;
         p += n * sizeof *core->delay;
     }
     core->dirty = (unsigned *)p;
     p += n * sizeof *core->dirty;
     core->rung = (unsigned *)p;
     p += n * sizeof *core->rung;
-    if (mesh->sample_every) {
-        core->sample_left = (uint32_t *)p;
-        p += n * sizeof *core->sample_left;
-    }
     core->quiet = (uint16_t *)p;
     p += n * sizeof *core->quiet;
     core->is_dirty = p;

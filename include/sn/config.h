@@ -82,7 +82,7 @@ struct sn_config {
     unsigned fiber_stop_timeout_ms;
     /*
      * Queue-delay sampling: one cross-core message in this many per ordered pair of cores
-     * is stamped with its enqueue time, and the receiver records how long it waited
+     * is stamped when it is published, and the receiver records how long it waited
      * (sn_metrics_queue_delay; fewer samples while a receiver is a deep backlog behind, see
      * sample_every in sn/mesh.h). 0: SN_CONFIG_DEFAULT_DELAY_SAMPLE;
      * SN_CONFIG_NO_DELAY_SAMPLE turns it off. At most 65535.

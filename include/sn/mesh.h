@@ -72,11 +72,13 @@ struct sn_mesh_config {
     size_t overflow_limit; /* messages one sender may hold in overflow; 0: the default */
     /*
      * Queue-delay sampling: 0 off; n (1 to 65535) stamps one message in n per ordered pair
-     * with its enqueue time, and the receiver records its age just before it handles it
-     * (sn_mesh_queue_delay). A stamp is not a message (it takes no ring slot and does not
-     * count in sent/received): it waits in one of 6 notes on the ring's tail line, taken in
-     * turn, so while the receiver is more than 6 * n messages behind (a deep backlog) the
-     * older stamps are overwritten and those samples lost.
+     * (the n-th, 2n-th, ... of the pair) with the time it was published (the sender's flush,
+     * or its send when it had to wait in overflow), and the receiver records its age just
+     * before it handles it (sn_mesh_queue_delay). A stamp is not a message (it takes no ring
+     * slot and does not count in sent/received): it waits in one of 6 notes on the ring's
+     * tail line, taken in turn, so while the receiver is more than 6 * n messages behind (a
+     * deep backlog), or when one flush publishes more than 6 * n, the older stamps are
+     * overwritten and those samples lost.
      * Stamps keep time in 16 ns units.
      */
     unsigned sample_every;
