@@ -198,8 +198,8 @@ struct sn__mesh_delay;
 
 /* Stamps keep time in units of 2^SN__MESH_STAMP_SHIFT ns: 16 ns, 32 bits of them span 68 s. */
 #define SN__MESH_STAMP_SHIFT 4
-/* Notes that hold stamps; the last note counts the stamps written, so a receiver copies the
- * others only when a stamp came. */
+/* Notes that hold stamps; the last note holds the index of the next message to stamp (it moves
+ * with every stamp written), so a receiver copies the others only when a stamp came. */
 #define SN__MESH_STAMPS      (SN_RING_NOTES - 1)
 #define SN__MESH_STAMP_COUNT (SN_RING_NOTES - 1)
 
@@ -215,7 +215,7 @@ struct sn__mesh_stamps {
     uint64_t next;      /* ring index of the next stamped message known, UINT64_MAX: none */
     uint64_t check_at;  /* the first ring index that may carry a stamp not copied yet */
     uint64_t expect;    /* where the stamp after the last one seen is due */
-    uint64_t written;   /* the ring's count of stamps at the last copy */
+    uint64_t written;   /* the ring's stamp mark (last note) at the last copy */
     uint32_t next_time; /* next's enqueue time (ns >> SN__MESH_STAMP_SHIFT) */
     uint32_t every;     /* the mesh's sample_every */
     uint64_t note[SN__MESH_STAMPS]; /* the copied stamps */
