@@ -398,11 +398,6 @@ static int run_reactor(struct results *r)
     cfg.stall_ms = 0;
     if (no_sampling)
         cfg.delay_sample_every = SN_CONFIG_NO_DELAY_SAMPLE;
-    /* BENCH_POLL_US=n: cores poll n us before they sleep, also after io work (for runs under
-     * valgrind, which holds its lock while a thread blocks in io_uring_enter). */
-    const char *poll = getenv("BENCH_POLL_US");
-    if (poll)
-        cfg.idle_poll_us = cfg.io_poll_us = (unsigned)atoi(poll);
     memset(&st, 0, sizeof st);
     st.rtt = calloc((size_t)n_rtt, sizeof *st.rtt);
     st.copy[0] = calloc((size_t)n_rtt, sizeof *st.rtt);

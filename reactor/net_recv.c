@@ -180,9 +180,14 @@ static void on_eof(struct sn_conn *c)
  * left: at most what was in flight when reading stopped, bounded generously (a peer that
  * got more past the cancel than that is cut with -EMSGSIZE).
  */
+static bool held_fits(const struct sn_conn *c, size_t len)
+{
+    return c->held + len <= c->lim.input_max + SN__NET_HELD_SLACK;
+}
+
 static int hold_input(struct sn_conn *c, const char *data, size_t len)
 {
-    if (c->held + len > c->lim.input_max + SN__NET_HELD_SLACK)
+    if (!held_fits(c, len))
         return -EMSGSIZE;
     if (!keep_input(c, data, len, SIZE_MAX))
         return -ENOMEM;
@@ -208,7 +213,7 @@ static bool stream_takes(const struct sn_conn *c)
 
 static int feed_stopped_stream(struct sn_conn *c, const char *data, size_t len)
 {
-    if (c->held + len > c->lim.input_max + SN__NET_HELD_SLACK)
+    if (!held_fits(c, len))
         return -EMSGSIZE;
     c->held += len; /* until the next presenting call */
     sn__stream_feed(c, data, len);

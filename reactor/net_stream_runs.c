@@ -142,6 +142,16 @@ static void pop_run(struct sn__stream *st)
 
 /* ---- receiving ------------------------------------------------------------------------- */
 
+/* The buffer size for `need` bytes: from `cap` (16 KiB when there is none yet), doubled. */
+static size_t grown_cap(size_t cap, size_t need)
+{
+    if (!cap)
+        cap = 16384;
+    while (cap < need)
+        cap *= 2;
+    return cap;
+}
+
 /* Room for n more bytes at the end of the buffer; false on -ENOMEM. */
 static bool make_room(struct sn__stream *st, size_t n)
 {
@@ -156,9 +166,7 @@ static bool make_room(struct sn__stream *st, size_t n)
         st->len = live;
         return true;
     }
-    size_t cap = st->cap ? st->cap : 16384;
-    while (cap - live < n)
-        cap *= 2;
+    size_t cap = grown_cap(st->cap, live + n);
     char *nb = malloc(cap);
     if (!nb)
         return false;
@@ -177,9 +185,21 @@ static bool make_room(struct sn__stream *st, size_t n)
     return true;
 }
 
+/* Queues a copy of data[0..len) in a block of its own; false without memory for one. */
+static bool hold_copy(struct sn_conn *c, struct sn__stream *st, const char *data, size_t len)
+{
+    struct sn__sblock *b = sblock_new(c->nc, len);
+    if (!b)
+        return false;
+    memcpy(b->data, data, len);
+    c->nc->counts.stream_copied += len;
+    push_held(st, (struct sn__run){.data = b->data, .len = len, .blk = b});
+    return true;
+}
+
 /* Queues data[0..len) lent when the reader takes what is there and a pin can be had, else
  * (a receive buffer the reader takes whole) copied into a block of its own; false when it
- * goes to the buffer. */
+ * goes to the buffer (a line or block reader, a small receive, a full queue). */
 static bool hold(struct sn_conn *c, struct sn__stream *st, const char *data, size_t len)
 {
     if (!st->lending)
@@ -188,23 +208,18 @@ static bool hold(struct sn_conn *c, struct sn__stream *st, const char *data, siz
         c->nc->counts.lend_small++;
         return false;
     }
-    if (st->nlent == SN__STREAM_LENT || !room_for_held(st)) {
+    if (!room_for_held(st)) {
         c->nc->counts.lend_slots++;
-        if (!room_for_held(st))
-            return false;
-    } else {
-        struct sn__lend *l = sn__conn_pin_input(c, data, len);
-        if (l) {
-            push_held(st, (struct sn__run){.data = data, .len = len, .lend = l});
-            return true;
-        }
-    }
-    struct sn__sblock *b = sblock_new(c->nc, len);
-    if (!b)
         return false;
-    memcpy(b->data, data, len);
-    c->nc->counts.stream_copied += len;
-    push_held(st, (struct sn__run){.data = b->data, .len = len, .blk = b});
+    }
+    struct sn__lend *l = NULL;
+    if (st->nlent < SN__STREAM_LENT)
+        l = sn__conn_pin_input(c, data, len);
+    else
+        c->nc->counts.lend_slots++;
+    if (!l)
+        return hold_copy(c, st, data, len);
+    push_held(st, (struct sn__run){.data = data, .len = len, .lend = l});
     return true;
 }
 
@@ -250,9 +265,7 @@ int sn__stream_flatten(struct sn_conn *c, struct sn__stream *st)
 {
     if (!st->held_bytes)
         return 0;
-    size_t total = st->held_bytes + (st->len - st->pos), cap = 16384;
-    while (cap < total)
-        cap *= 2;
+    size_t total = st->held_bytes + (st->len - st->pos), cap = grown_cap(0, total);
     char *nb = malloc(cap), *p = nb;
     if (!nb)
         return -ENOMEM;

@@ -345,7 +345,8 @@ static void req_call(const struct sn_msg *msg, unsigned from)
         req_call_tagged(c, msg, from);
 }
 
-/* Inlined into its handler, so a request from the main group costs no extra call. */
+/* sn_send's handler body with token bits (a group, or the serving bit); a plain request's
+ * is written out in req_send, without the tag switch. */
 static void req_send_body(struct sn__core *c, const struct sn_msg *msg, unsigned from)
 {
     (void)from;

@@ -98,8 +98,9 @@ SN_API int sn_conn_read_exact(struct sn_conn *conn, size_t n, struct sn_slice *o
  * keeps new receive buffers of at least 1 KiB lent instead of copying them (up to 16 per
  * connection, and 7/8 of the core's receive buffers); past that such a buffer is copied
  * whole into a block of its own, which sn_conn_write_input on the same connection also
- * queues by reference (one copy in all). Smaller receives are gathered in the stream's buffer, and
- * *out is then a run of them, up to the next receive buffer kept whole. A line or block read
+ * queues by reference (one copy in all). Smaller receives (and any receive while the
+ * stream's queue of pieces is full) are gathered in the stream's buffer, and *out is then a
+ * run of them, up to the next receive buffer kept whole. A line or block read
  * copies the kept buffers into the stream's buffer.
  */
 SN_API int sn_conn_read_some(struct sn_conn *conn, struct sn_slice *out);
