@@ -36,6 +36,7 @@ static struct {
     uint64_t first_tsc, first_ns, interval_ns;
 } clk = {.writing = ATOMIC_FLAG_INIT};
 
+static _Atomic uint64_t max_resync_ns = MAX_RESYNC_NS;
 static _Atomic int tsc_on;
 static atomic_flag tsc_tried = ATOMIC_FLAG_INIT;
 
@@ -83,15 +84,24 @@ static void publish(uint64_t tsc0, uint64_t ns0, uint64_t mult)
     atomic_store_explicit(&clk.gen, g, memory_order_release);
 }
 
+/* What anchor `a` gives at TSC `t` (a TSC read a little behind the anchor counts as it). */
+static uint64_t at(uint64_t tsc0, uint64_t ns0, uint64_t mult, uint64_t t)
+{
+    return ns0 + (t > tsc0 ? scale(t - tsc0, mult) : 0);
+}
+
 /*
- * A new anchor at `now_tsc`, where the current one gives `old_ns`: never behind old_ns, and
- * a rate that both follows the TSC's measured rate since the first anchor and works off the
- * lead over CLOCK_MONOTONIC during the next interval. Returns the time at the new anchor.
+ * A new anchor at a fresh sample, replacing (tsc0, ns0, old_mult): its time is never behind
+ * what the old anchor gives at that same TSC (so the clock does not step back at the
+ * switch, however long ago the caller read the TSC), and its rate both follows the TSC's
+ * measured rate since the first anchor and works off the lead over CLOCK_MONOTONIC during
+ * the next interval. Returns the time at the new anchor.
  */
-static uint64_t renew(uint64_t old_ns, uint64_t old_mult)
+static uint64_t renew(uint64_t tsc0, uint64_t old_ns0, uint64_t old_mult)
 {
     uint64_t t, m;
     sample(&t, &m);
+    uint64_t old_ns = at(tsc0, old_ns0, old_mult, t);
     uint64_t rate =
         t > clk.first_tsc
             ? (uint64_t)(((unsigned __int128)(m - clk.first_ns) << 32) / (t - clk.first_tsc))
@@ -104,13 +114,28 @@ static uint64_t renew(uint64_t old_ns, uint64_t old_mult)
     }
     uint64_t ns0 = old_ns > m ? old_ns : m;
     uint64_t lead = ns0 - m, span = clk.interval_ns * 2;
-    if (clk.interval_ns < MAX_RESYNC_NS)
-        clk.interval_ns = span < MAX_RESYNC_NS ? span : MAX_RESYNC_NS;
+    uint64_t cap = atomic_load_explicit(&max_resync_ns, memory_order_relaxed);
+    clk.interval_ns = span < cap ? span : cap;
     if (lead > clk.interval_ns / 2)
         lead = clk.interval_ns / 2; /* at most halve the rate for one interval */
     uint64_t mult = rate - (uint64_t)((unsigned __int128)rate * lead / clk.interval_ns);
     publish(t, ns0, mult ? mult : 1);
     return ns0;
+}
+
+/*
+ * The last value this thread returned: a reader that read the old anchor just before a
+ * renewal and the new one just after could otherwise see the new anchor's slower rate put
+ * it a few nanoseconds behind its previous read. Initial-exec: one %fs-relative access.
+ */
+static __thread uint64_t last_ns __attribute__((tls_model("initial-exec")));
+
+static inline uint64_t not_behind_last(uint64_t ns)
+{
+    if (sn_unlikely(ns < last_ns))
+        return last_ns;
+    last_ns = ns;
+    return ns;
 }
 
 static uint64_t tsc_now(void)
@@ -133,11 +158,11 @@ static uint64_t tsc_now(void)
         uint64_t ns = ns0 + scale(d, mult);
         bool due = d >= cycles || behind > (int64_t)(cycles / 8);
         if (sn_likely(!due) || atomic_flag_test_and_set(&clk.writing))
-            return ns;
+            return not_behind_last(ns);
         if (atomic_load_explicit(&clk.gen, memory_order_relaxed) == g)
-            ns = renew(ns, mult);
+            ns = renew(tsc0, ns0, mult);
         atomic_flag_clear(&clk.writing);
-        return ns;
+        return not_behind_last(ns);
     }
 }
 #endif
@@ -164,6 +189,16 @@ bool sn__clock_use_tsc(uint64_t calibrate_ns)
     (void)calibrate_ns;
     return false;
 #endif
+}
+
+uint64_t sn__clock_renewals(void)
+{
+    return atomic_load_explicit(&clk.gen, memory_order_relaxed);
+}
+
+void sn__clock_set_max_resync(uint64_t ns)
+{
+    atomic_store_explicit(&max_resync_ns, ns ? ns : 1, memory_order_relaxed);
 }
 
 bool sn__clock_tsc_on(void)

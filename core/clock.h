@@ -10,8 +10,12 @@
  * thread finds it older than a resync interval (short at first, one second later); each
  * renewal measures the TSC's rate over the whole time since the first anchor and slews
  * toward CLOCK_MONOTONIC, never stepping back: the new ns0 is the larger of CLOCK_MONOTONIC
- * and the old formula at that instant. So sn_now_ns() stays within a few microseconds of
- * CLOCK_MONOTONIC, monotonic on every thread, and the same on every core (the TSC is).
+ * and the old formula at the new anchor's TSC. So sn_now_ns() stays within a few
+ * microseconds of CLOCK_MONOTONIC and the same on every core (the TSC is). It never steps
+ * back on a thread: each thread also keeps the last value it returned (a reader that took
+ * the old anchor just before a renewal and the new one just after could otherwise land a
+ * few nanoseconds behind, the new rate being slower); across threads, two reads ordered by
+ * a synchronisation may differ by that much.
  *
  * Everything here is core-level: no syscalls but clock reads.
  */
@@ -28,6 +32,16 @@
  * available on this architecture or the calibration found it unusable (no change then).
  */
 bool sn__clock_use_tsc(uint64_t calibrate_ns);
+
+/*
+ * Tests only, any thread: the longest interval between anchor renewals from the next
+ * renewal on (default one second). A few microseconds makes renewals race with readers
+ * all the time.
+ */
+void sn__clock_set_max_resync(uint64_t ns);
+
+/* Tests only, any thread: anchors published so far (the calibration's counts as one). */
+uint64_t sn__clock_renewals(void);
 
 /* True once sn_now_ns() reads the TSC. Any thread. */
 bool sn__clock_tsc_on(void);
