@@ -226,6 +226,78 @@ Test(future, pending_loop_error_reaches_the_outer_consumer)
     cr_assert_leq(peak, 4);
 }
 
+/*
+ * A relay attached under another run tag (another group's code, or code serving a remote
+ * call) is not collapsed: `outer` relays through `held`, which a continuation running under
+ * `relay_tag` returned; then the continuation behind `held`, running under tag 0, returns a
+ * pending future. With relay_tag 0 the relay goes back to the pool at once; under another
+ * tag it stays, and the result still reaches outer's consumer, under outer's tag, with every
+ * future back in the pool.
+ */
+static struct sn_promise *inner;
+static struct sn_future *held;
+static uint8_t tag_at_record;
+
+static struct sn_future *wait_inner(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    struct sn_future *f;
+    inner = sn_promise_new(&f);
+    return f;
+}
+
+static struct sn_future *return_held(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    return held;
+}
+
+static void record_tag(void *arg, int err, uint64_t value)
+{
+    record(arg, err, value);
+    tag_at_record = sched.tag;
+}
+
+/* Returns the pool blocks in use while the inner promise is pending (above the start). */
+static uint64_t relay_across(uint8_t relay_tag, struct outcome *o)
+{
+    uint64_t base = sched.pool.in_use;
+    struct sn_future *f;
+    struct sn_promise *first = sn_promise_new(&f);
+    held = sn_then(f, wait_inner, NULL); /* attached under tag 0 */
+    struct sn_future *g;
+    struct sn_promise *second = sn_promise_new(&g);
+    sched.tag = relay_tag;
+    sn_done(sn_then(g, return_held, NULL), record_tag, o);
+    sched.tag = 0;
+    sn_promise_set(second, 0); /* return_held runs under relay_tag: held relays to outer */
+    sn_promise_set(first, 1);
+    sn__sched_run(&sched, 0);
+    cr_assert_not_null(inner);
+    uint64_t pending = sched.pool.in_use - base;
+    cr_assert_eq(o->calls, 0);
+    sn_promise_set(inner, 7);
+    inner = NULL;
+    sn__sched_run(&sched, 0);
+    cr_assert_eq(sched.pool.in_use, base, "every future back in the pool");
+    return pending;
+}
+
+Test(future, relay_of_another_run_tag_stays)
+{
+    struct outcome same = {0}, other = {0};
+    uint64_t held_same = relay_across(0, &same);
+    uint64_t held_other = relay_across(SN__TAG_SERVING, &other);
+    cr_expect_eq(held_other, held_same + 1, "blocks held: %lu under one tag, %lu across two",
+                 (unsigned long)held_same, (unsigned long)held_other);
+    cr_expect_eq(other.calls, 1);
+    cr_expect_eq(other.err, 0);
+    cr_expect_eq(other.value, 7);
+    cr_expect_eq(tag_at_record, SN__TAG_SERVING, "the consumer ran under its own tag");
+    cr_expect_eq(same.calls, 1);
+    cr_expect_eq(same.value, 7);
+}
+
 Test(future, when_all_values_and_first_error)
 {
     enum { N = 8 };
@@ -350,7 +422,8 @@ static void use_on_other_core(void *arg)
 
 Test(future, use_on_another_core_asserts)
 {
-    cr_assert(au_aborts_with(use_on_other_core, NULL, "a future used on a core it does not live on"));
+    cr_assert(
+        au_aborts_with(use_on_other_core, NULL, "a future used on a core it does not live on"));
 }
 
 static int later_hits;
