@@ -26,14 +26,18 @@
  * so does one flush of more than 6 stamps. Its copy keeps a stamp it has not reached yet, so
  * a stamp once copied is not lost.
  *
- * Histogram: 4 sub-buckets per power of two of nanoseconds (256 buckets), so a percentile is
+ * Time is in the ticks of core/stamp_clock.h (TSC cycles on x86: one RDTSC per flush that
+ * stamps and per sample recorded, where CLOCK_MONOTONIC costs 2-4 times as much on a VM),
+ * turned into nanoseconds only when a histogram is read.
+ *
+ * Histogram: 4 sub-buckets per power of two of ticks (256 buckets), so a percentile is
  * reported as the upper edge of its bucket, at most 25% above the true value; the maximum is
- * exact to the stamp's 16 ns unit. Written by the receiving core only (relaxed single-writer
- * stores), read by anyone.
+ * exact to the stamp's unit (2^SN__STAMP_SHIFT ticks). Written by the receiving core only
+ * (relaxed single-writer stores), read by anyone.
  */
 #include "core/mesh_internal.h"
 
-#include <sn/timer.h>
+#include "core/stamp_clock.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -43,7 +47,7 @@
 
 struct sn__mesh_delay {
     _Atomic uint64_t count;
-    _Atomic uint64_t max_ns;
+    _Atomic uint64_t max; /* ticks, like the buckets */
     _Atomic uint32_t bucket[BUCKETS];
 };
 #define HIST_BYTES                                                                                 \
@@ -67,24 +71,24 @@ static uint64_t bucket_top(unsigned i)
     return base + ((uint64_t)1 << (msb - 2)) - 1;
 }
 
-static void record(struct sn__mesh_delay *h, uint64_t ns)
+static void record(struct sn__mesh_delay *h, uint64_t ticks)
 {
-    _Atomic uint32_t *b = &h->bucket[bucket_of(ns)];
+    _Atomic uint32_t *b = &h->bucket[bucket_of(ticks)];
     atomic_store_explicit(b, atomic_load_explicit(b, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     sn__mesh_count(&h->count, 1);
-    if (ns > atomic_load_explicit(&h->max_ns, memory_order_relaxed))
-        atomic_store_explicit(&h->max_ns, ns, memory_order_relaxed);
+    if (ticks > atomic_load_explicit(&h->max, memory_order_relaxed))
+        atomic_store_explicit(&h->max, ticks, memory_order_relaxed);
 }
 
 /*
- * A note: the low 32 bits of the stamped message's ring index, then its enqueue time in
- * 2^SN__MESH_STAMP_SHIFT ns units (32 bits: 68 s before it wraps), in one word so the receiver
- * never sees half of one. 0: empty.
+ * A note: the low 32 bits of the stamped message's ring index, then its publication time
+ * (sn__stamp_time: 2^SN__STAMP_SHIFT ticks of core/stamp_clock.h), in one word so the
+ * receiver never sees half of one. 0: empty.
  */
-static uint64_t note_make(uint64_t index, uint64_t ns)
+static uint64_t note_make(uint64_t index, uint64_t ticks)
 {
-    uint64_t note = index << 32 | (uint32_t)(ns >> SN__MESH_STAMP_SHIFT);
+    uint64_t note = index << 32 | sn__stamp_time(ticks);
     return note ? note : 1;
 }
 
@@ -103,7 +107,7 @@ void sn__mesh_stamp_through(const struct sn_mesh *mesh, struct sn__mesh_core *co
                             uint64_t limit)
 {
     struct sn_ring *r = core->out[to];
-    uint64_t now = sn_now_ns(), i = core->stamp_next[to];
+    uint64_t now = sn__stamp_ticks(), i = core->stamp_next[to];
     for (; i < limit; i += mesh->sample_every) {
         /* Consecutive samples take the notes in turn (their indices are sample_every apart). */
         unsigned k = (unsigned)((uint32_t)i / mesh->sample_every % SN__MESH_STAMPS);
@@ -155,8 +159,7 @@ void sn__mesh_stamps_load(struct sn__mesh_stamps *st, struct sn_ring *r)
 
 void sn__mesh_stamp_record(struct sn__mesh_core *core, unsigned from, struct sn__mesh_stamps *st)
 {
-    uint32_t now = (uint32_t)(sn_now_ns() >> SN__MESH_STAMP_SHIFT);
-    uint64_t ns = (uint64_t)(uint32_t)(now - st->next_time) << SN__MESH_STAMP_SHIFT;
+    uint64_t ticks = sn__stamp_age(sn__stamp_time(sn__stamp_ticks()), st->next_time);
     struct sn__mesh_delay *h = atomic_load_explicit(&core->delay[from], memory_order_relaxed);
     if (sn_unlikely(!h)) {
         /* Whole lines of its own: the receiver writes it, other threads read it. */
@@ -168,7 +171,7 @@ void sn__mesh_stamp_record(struct sn__mesh_core *core, unsigned from, struct sn_
         }
     }
     if (h)
-        record(h, ns);
+        record(h, ticks);
     find_next(st, st->next + 1);
 }
 
@@ -177,6 +180,7 @@ void sn__mesh_stamp_record(struct sn__mesh_core *core, unsigned from, struct sn_
 void sn__mesh_delay_init(struct sn_mesh *mesh, unsigned me)
 {
     struct sn__mesh_core *core = &mesh->cores[me];
+    sn__stamp_clock_start();
     for (unsigned i = 0; i < mesh->ncores; i++) {
         struct sn__mesh_stamps *st = &core->stamps[i];
         core->stamp_next[i] = mesh->sample_every - 1; /* the sample_every-th message */
@@ -213,18 +217,25 @@ int sn_mesh_queue_delay(const struct sn_mesh *mesh, unsigned from, unsigned to,
     for (unsigned i = 0; i < BUCKETS; i++)
         total += counts[i] = atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
     out->samples = total;
-    out->max_ns = atomic_load_explicit(&h->max_ns, memory_order_relaxed);
-    uint64_t seen = 0, p50 = (total + 1) / 2, p99 = total - total / 100;
+    uint64_t max = atomic_load_explicit(&h->max, memory_order_relaxed), p50 = 0, p99 = 0;
+    uint64_t seen = 0, at50 = (total + 1) / 2, at99 = total - total / 100;
     for (unsigned i = 0; i < BUCKETS && total; i++) {
         if (!counts[i])
             continue;
         uint64_t before = seen;
         seen += counts[i];
-        uint64_t top = bucket_top(i) < out->max_ns ? bucket_top(i) : out->max_ns;
-        if (before < p50 && seen >= p50)
-            out->p50_ns = top;
-        if (before < p99 && seen >= p99)
-            out->p99_ns = top;
+        uint64_t top = bucket_top(i) < max ? bucket_top(i) : max;
+        if (before < at50 && seen >= at50)
+            p50 = top;
+        if (before < at99 && seen >= at99)
+            p99 = top;
+    }
+    /* Buckets hold ticks (core/stamp_clock.h): nanoseconds only now, at the rate measured
+     * over the process's life so far. */
+    if (total) {
+        out->max_ns = sn__stamp_ticks_to_ns(max);
+        out->p50_ns = sn__stamp_ticks_to_ns(p50);
+        out->p99_ns = sn__stamp_ticks_to_ns(p99);
     }
     return 0;
 }

@@ -196,8 +196,6 @@ void sn__mesh_set_linger(struct sn_mesh *mesh, unsigned drains);
  */
 struct sn__mesh_delay;
 
-/* Stamps keep time in units of 2^SN__MESH_STAMP_SHIFT ns: 16 ns, 32 bits of them span 68 s. */
-#define SN__MESH_STAMP_SHIFT 4
 /* Notes that hold stamps; the last note holds the index of the next message to stamp (it moves
  * with every stamp written), so a receiver copies the others only when a stamp came. */
 #define SN__MESH_STAMPS      (SN_RING_NOTES - 1)
@@ -216,7 +214,7 @@ struct sn__mesh_stamps {
     uint64_t check_at;  /* the first ring index that may carry a stamp not copied yet */
     uint64_t expect;    /* where the stamp after the last one seen is due */
     uint64_t written;   /* the ring's stamp mark (last note) at the last copy */
-    uint32_t next_time; /* next's enqueue time (ns >> SN__MESH_STAMP_SHIFT) */
+    uint32_t next_time; /* next's stamp time (core/stamp_clock.h) */
     uint32_t every;     /* the mesh's sample_every */
     uint64_t note[SN__MESH_STAMPS]; /* the copied stamps */
 };
