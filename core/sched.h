@@ -173,6 +173,10 @@ struct sn_sched_group_metrics;
 void sn__sched_group_stats(const struct sn__sched *s, const struct sn_sched_group *g,
                            struct sn_sched_group_metrics *out);
 
+/* Charges group `id`'s accounts on this core with `ns` of work done outside its tasks (an io
+ * callback, reactor/io.c): run time and virtual run time, no task. Owner core only. */
+void sn__sched_charge(struct sn__sched *s, unsigned id, uint64_t ns);
+
 static inline void *sn__sched_obj(struct sn__sched *s)
 {
     return sn__pool_get(&s->pool);

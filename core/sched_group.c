@@ -157,6 +157,13 @@ static void charge(struct sn__gq *q, uint64_t ns, unsigned tasks)
     sn__sched_count(&q->tasks, tasks);
 }
 
+void sn__sched_charge(struct sn__sched *s, unsigned id, uint64_t ns)
+{
+    struct sn__gq *q = &s->gq[id];
+    if (q->group) /* the tag came from code of this group on this core, so it has accounts */
+        charge(q, ns, 0);
+}
+
 static struct sn_task *pop(struct sn__gq *q)
 {
     struct sn_task *t = q->head;

@@ -20,6 +20,7 @@ void sn__sqe_bind(struct io_uring_sqe *sqe, struct sn__io_op *op)
 {
     struct sn__core *c = sn__core_self();
     io_uring_sqe_set_data(sqe, op);
+    op->tag = c->sched.tag;
     if (op->inflight)
         return; /* a second SQE for a multishot op already in flight */
     op->inflight = true;
@@ -27,11 +28,31 @@ void sn__sqe_bind(struct io_uring_sqe *sqe, struct sn__io_op *op)
     c->nops++;
 }
 
+void sn__sqe_bind_as(struct io_uring_sqe *sqe, struct sn__io_op *op, uint8_t tag)
+{
+    sn__sqe_bind(sqe, op);
+    op->tag = tag;
+}
+
 static void unlink_op(struct sn__core *c, struct sn__io_op *op)
 {
     sn_list_remove(&op->link);
     op->inflight = false;
     c->nops--;
+}
+
+/* A callback under the tag of the code that started the I/O, charged to its group. */
+static void complete_tagged(struct sn__core *c, struct sn__io_op *op, int res, uint32_t flags)
+{
+    struct sn__sched *s = &c->sched;
+    uint8_t tag = op->tag, saved = s->tag; /* op may be gone after its callback */
+    bool timed = (tag & SN__TAG_GROUP) != 0;
+    uint64_t t0 = timed ? sn_now_ns() : 0;
+    s->tag = tag;
+    op->cb(op, res, flags);
+    if (timed)
+        sn__sched_charge(s, tag & SN__TAG_GROUP, sn_now_ns() - t0);
+    s->tag = saved;
 }
 
 void sn__io_complete(struct sn__core *c, uint64_t user_data, int res, uint32_t flags)
@@ -42,7 +63,10 @@ void sn__io_complete(struct sn__core *c, uint64_t user_data, int res, uint32_t f
     /* Unlinked before the callback so it may resubmit the same op. */
     if (!(flags & IORING_CQE_F_MORE) && op->inflight)
         unlink_op(c, op);
-    op->cb(op, res, flags);
+    if (sn_likely(op->tag == 0)) /* the main group, not serving: as before groups */
+        op->cb(op, res, flags);
+    else
+        complete_tagged(c, op, res, flags);
 }
 
 void sn__io_cancel_all(struct sn__core *c)

@@ -34,6 +34,7 @@ struct sn_conn *sn__conn_new(struct sn__netc *nc, int fd, const struct sn_conn_l
         return NULL;
     c->fd = fd;
     c->core = nc->core;
+    c->tag = sn__tls_sched->tag; /* the accept callback's (the listener's group) or connect's */
     c->nc = nc;
     c->ops = ops;
     c->arg = arg;

@@ -91,6 +91,7 @@ struct sn_conn {
     int fd;
     bool fixed; /* the socket is also in the core ring's file slot numbered fd */
     unsigned core;
+    uint8_t tag; /* run tag of the code that opened it: its io callbacks run in that group */
     struct sn__netc *nc;
     const struct sn_conn_ops *ops;
     void *arg;

@@ -47,7 +47,7 @@ int sn__conn_arm_recv(struct sn_conn *c)
     }
     sn__conn_sqe_file(c, sqe);
     c->rop.cb = recv_cb;
-    sn__sqe_bind(sqe, &c->rop);
+    sn__sqe_bind_as(sqe, &c->rop, c->tag);
     return 0;
 }
 

@@ -308,7 +308,7 @@ void sn__conn_send(struct sn_conn *c)
     }
     sn__conn_sqe_file(c, sqe);
     c->sop.cb = send_cb;
-    sn__sqe_bind(sqe, &c->sop);
+    sn__sqe_bind_as(sqe, &c->sop, c->tag);
     if (lt) {
         sqe->flags |= IOSQE_IO_LINK;
         io_uring_prep_link_timeout(lt, &c->stop_ts, 0);

@@ -3,12 +3,17 @@
  * the code that created it (sn_later, continuations settled from another group, timers,
  * fibers, cross-core calls); and the shares: two busy groups with shares 100 and 300 on one
  * core get 25% and 75% of the task time, as the scheduler itself accounts it, and the shares
- * can change at run time.
+ * can change at run time; io callbacks run in, and are charged to, the group of the code that
+ * started the io.
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <sn.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "reactor_util.h"
 
@@ -323,4 +328,171 @@ Test(sched_group, shares_100_300_then_equal, .timeout = 60)
                  (unsigned long)end[1].tasks, (unsigned long)counts[0], (unsigned long)counts[1]);
     sn_sched_group_destroy(share_groups[0]);
     sn_sched_group_destroy(share_groups[1]);
+}
+
+/* ---- io callbacks ------------------------------------------------------------------- */
+
+/*
+ * A UDP socket opened by a task of group `io`: the receive callbacks (the reactor's CQE
+ * handler calling on_datagram) run in that group and their time is charged to it, though no
+ * task of the group runs them.
+ */
+#define IO_DATAGRAMS 20
+#define IO_SPIN_NS   1000000ull /* 1 ms of wall time per datagram */
+
+static struct sn_sched_group *io_group;
+static struct sn_promise *io_done;
+static struct sn_udp *io_udp;
+static struct sn_task io_task;
+static unsigned io_got, io_outside;
+
+static void io_datagram(struct sn_udp *u, void *arg, const char *data, size_t len,
+                        const struct sockaddr *from, socklen_t fromlen)
+{
+    (void)u, (void)arg, (void)data, (void)len, (void)from, (void)fromlen;
+    if (sn_sched_group_current() != io_group)
+        io_outside++;
+    uint64_t end = sn_now_ns() + IO_SPIN_NS;
+    while (sn_now_ns() < end) {
+    }
+    if (++io_got == IO_DATAGRAMS)
+        sn_promise_set(io_done, 0);
+}
+
+static struct sn_future *io_opened(void *arg, uint64_t value)
+{
+    (void)arg;
+    io_udp = (struct sn_udp *)(uintptr_t)value;
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = htons(sn_udp_port(io_udp)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    for (int i = 0; i < IO_DATAGRAMS; i++)
+        cr_assert_eq(sendto(fd, "x", 1, 0, (const struct sockaddr *)&to, sizeof to), 1);
+    close(fd);
+    return SN_SUCCESS;
+}
+
+static void io_open(struct sn_task *t)
+{
+    (void)t;
+    struct sn_udp_config cfg = {.host = "127.0.0.1", .on_datagram = io_datagram};
+    sn_ignore(sn_then(sn_udp_open(&cfg), io_opened, NULL));
+}
+
+static struct sn_future *io_close(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    return sn_udp_close(io_udp);
+}
+
+static struct sn_future *io_main(void *arg)
+{
+    (void)arg;
+    struct sn_future *f;
+    io_done = sn_promise_new(&f);
+    sn_task_init(&io_task, io_open);
+    sn_schedule_in(io_group, &io_task);
+    return sn_then(f, io_close, NULL);
+}
+
+Test(sched_group, io_callbacks_are_charged_to_the_group_that_started_the_io, .timeout = 60)
+{
+    struct sn_sched_group_config c = {.name = "io", .shares = 100};
+    cr_assert_eq(sn_sched_group_create(&c, &io_group), 0);
+    io_got = io_outside = 0;
+    struct sn_config cfg = test_config(1);
+    cr_assert_eq(sn_run(&cfg, io_main, NULL), 0);
+    cr_assert_eq(io_got, IO_DATAGRAMS);
+    cr_expect_eq(io_outside, 0, "%u callbacks ran outside the group", io_outside);
+    struct sn_sched_group_metrics m;
+    cr_assert_eq(sn_metrics_group(0, io_group, &m), 0);
+    cr_expect_geq(m.run_ns, IO_DATAGRAMS * IO_SPIN_NS, "run time %lu ns for %d ms of callbacks",
+                  (unsigned long)m.run_ns, IO_DATAGRAMS);
+    cr_expect_lt(m.tasks, IO_DATAGRAMS, "callbacks are not tasks: %lu", (unsigned long)m.tasks);
+    sn_sched_group_destroy(io_group);
+}
+
+/*
+ * The same for a connection: a listener opened by a task of group `io`; the connection it
+ * accepts reads in that group (on_data runs there) and its time is charged to it.
+ */
+#define TCP_BYTES 20
+
+static struct sn_listener *tcp_l;
+static int tcp_client = -1;
+static unsigned tcp_got, tcp_outside;
+
+static size_t tcp_data(struct sn_conn *conn, void *arg, const char *data, size_t len)
+{
+    (void)conn, (void)arg, (void)data;
+    if (sn_sched_group_current() != io_group)
+        tcp_outside++;
+    uint64_t end = sn_now_ns() + len * IO_SPIN_NS; /* 1 ms per byte, however they come */
+    while (sn_now_ns() < end) {
+    }
+    tcp_got += (unsigned)len;
+    if (tcp_got == TCP_BYTES)
+        sn_promise_set(io_done, 0);
+    return len;
+}
+
+static const struct sn_conn_ops tcp_ops = {.on_data = tcp_data};
+
+static struct sn_future *tcp_listening(void *arg, uint64_t value)
+{
+    (void)arg;
+    tcp_l = (struct sn_listener *)(uintptr_t)value;
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = htons(sn_listener_port(tcp_l)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    tcp_client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(tcp_client, 0);
+    /* Loopback: the handshake completes in the kernel, before anyone accepts. */
+    cr_assert_eq(connect(tcp_client, (const struct sockaddr *)&to, sizeof to), 0);
+    char bytes[TCP_BYTES];
+    memset(bytes, 'x', sizeof bytes);
+    cr_assert_eq(send(tcp_client, bytes, sizeof bytes, MSG_NOSIGNAL), TCP_BYTES);
+    return SN_SUCCESS;
+}
+
+static void tcp_open(struct sn_task *t)
+{
+    (void)t;
+    struct sn_listen_config cfg = {.host = "127.0.0.1", .ops = &tcp_ops};
+    sn_ignore(sn_then(sn_listen(&cfg), tcp_listening, NULL));
+}
+
+static struct sn_future *tcp_close(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    return sn_listener_close(tcp_l);
+}
+
+static struct sn_future *tcp_main(void *arg)
+{
+    (void)arg;
+    struct sn_future *f;
+    io_done = sn_promise_new(&f);
+    sn_task_init(&io_task, tcp_open);
+    sn_schedule_in(io_group, &io_task);
+    return sn_then(f, tcp_close, NULL);
+}
+
+Test(sched_group, a_connection_reads_in_the_group_that_listened, .timeout = 60)
+{
+    struct sn_sched_group_config c = {.name = "tcp", .shares = 100};
+    cr_assert_eq(sn_sched_group_create(&c, &io_group), 0);
+    tcp_got = tcp_outside = 0;
+    struct sn_config cfg = test_config(1);
+    cr_assert_eq(sn_run(&cfg, tcp_main, NULL), 0);
+    close(tcp_client);
+    cr_assert_eq(tcp_got, TCP_BYTES);
+    cr_expect_eq(tcp_outside, 0, "%u reads ran outside the group", tcp_outside);
+    struct sn_sched_group_metrics m;
+    cr_assert_eq(sn_metrics_group(0, io_group, &m), 0);
+    cr_expect_geq(m.run_ns, TCP_BYTES * IO_SPIN_NS, "run time %lu ns for %d ms of reads",
+                  (unsigned long)m.run_ns, TCP_BYTES);
+    sn_sched_group_destroy(io_group);
 }

@@ -82,15 +82,20 @@ SN_API int sn_later(void (*fn)(void *arg), void *arg);
  * functions, timer callbacks and fibers run in the group of the code that created them
  * (queued them, attached them, armed them, spawned them), and a cross-core call runs on its
  * target in the caller's group, unless told otherwise (sn_schedule_in, sn_later_in, the
- * fiber option `group`). Code outside any of those (the first task of a run, io callbacks,
- * message handlers) runs in the main group, sn_sched_group_main().
+ * fiber option `group`). An io callback (a socket's or file's completion, and the user
+ * callbacks it calls: on_data, on_datagram, ...) runs in the group of the code that started
+ * the io; a connection's in the group of the code that opened it (sn_listen's caller for an
+ * accepted one, sn_connect's). Code outside any of those (the first task of a run, message
+ * handlers) runs in the main group, sn_sched_group_main().
  *
  * Each core runs, among its groups with queued tasks, the one that has had the least CPU
  * time per share (virtual run time), within the loop's task quota: two busy groups with
  * shares 100 and 300 get 25% and 75% of the time the core spends running tasks, and a group
- * with nothing queued costs nothing. Work done outside tasks (message handlers, io and timer
- * callbacks and the continuations they run inline) is not charged to any group; put heavy
- * work in tasks. Groups are process-wide: created and destroyed on any thread, before a run
+ * with nothing queued costs nothing. An io callback of a group other than main is timed
+ * (wall time) and charged to its group: its run time and its virtual run time, though not
+ * counted as a task. Other work done outside tasks (message handlers, timer callbacks and
+ * the continuations they run inline, main's io callbacks) is not charged to any group; put
+ * heavy work in tasks. Groups are process-wide: created and destroyed on any thread, before a run
  * or during it, and used on every core.
  */
 #define SN_SCHED_GROUPS_MAX     32      /* the main group included */
