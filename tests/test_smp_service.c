@@ -196,3 +196,62 @@ Test(smp_service, create_rejects_bad_config)
     sn_service_group_destroy(g);
     sn_service_group_destroy(NULL);
 }
+
+/*
+ * sn_send has no reply, so nothing could give a cap's slot back; the capped way to fire and
+ * forget (include/sn/smp.h) is sn_submit_to_via with a remote function that returns
+ * SN_SUCCESS, its future dropped with sn_ignore: the reply frees the slot. 1000 of them at
+ * once through a cap of 1 must all run, one at a time, each but the first having waited.
+ */
+#define FORGET 1000u
+
+static unsigned forgot_ran, forgot_active, forgot_peak; /* written by core 1 only */
+
+static struct sn_future *forgotten_end(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    forgot_active--;
+    return SN_SUCCESS;
+}
+
+/* Stays active across a yield, so two served at once would show in the peak. */
+static struct sn_future *forgotten(void *arg)
+{
+    (void)arg;
+    forgot_ran++;
+    if (++forgot_active > forgot_peak)
+        forgot_peak = forgot_active;
+    return sn_then(sn_yield(), forgotten_end, NULL);
+}
+
+static struct sn_future *forget_last(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    return SN_SUCCESS;
+}
+
+static struct sn_future *forget_main(void *arg)
+{
+    struct sn_service_group *g = arg;
+    for (unsigned i = 0; i < FORGET - 1; i++)
+        sn_ignore(sn_submit_to_via(g, 1, forgotten, NULL));
+    /* Waiters leave in order: when the last one is answered, all ran. */
+    return sn_then(sn_submit_to_via(g, 1, forgotten, NULL), forget_last, NULL);
+}
+
+Test(smp_service, fire_and_forget_through_a_group_is_capped, .timeout = 60)
+{
+    struct sn_service_group *g;
+    struct sn_service_group_config gc = {.max_inflight = 1};
+    cr_assert_eq(sn_service_group_create(&gc, &g), 0);
+    forgot_ran = forgot_active = forgot_peak = 0;
+    struct sn_config cfg = test_config(2);
+    cr_assert_eq(sn_run(&cfg, forget_main, g), 0);
+    cr_expect_eq(forgot_ran, FORGET);
+    cr_expect_eq(forgot_peak, 1, "at most one in flight: %u", forgot_peak);
+    struct sn_service_group_stats st;
+    cr_assert_eq(sn_service_group_stats(g, 0, &st), 0);
+    cr_expect_eq(st.waited, FORGET - 1, "waited: %lu", (unsigned long)st.waited);
+    cr_expect_eq(st.inflight + st.waiting, 0);
+    sn_service_group_destroy(g);
+}

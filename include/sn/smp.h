@@ -115,6 +115,10 @@ SN_API SN_MUST_USE struct sn_future *sn_submit_copy_into(unsigned core, sn_copy_
 /*
  * Runs fn(arg) on core `core`, no reply (fire and forget). 0, -EINVAL, -EPERM off a core,
  * -ECANCELED after shutdown began, -ENOBUFS. On failure fn never runs.
+ * Never capped by a service group: a slot is given back by the reply, and there is none; what
+ * bounds sn_send is the mesh (a full ring's overflow, then -ENOBUFS at its limit). For fire
+ * and forget under a cap, use sn_submit_to_via(g, core, fn, arg) with fn returning
+ * SN_SUCCESS and drop the future with sn_ignore(): the reply (one message back) frees the slot.
  */
 SN_API int sn_send(unsigned core, void (*fn)(void *arg), void *arg);
 
@@ -227,7 +231,8 @@ SN_API SN_MUST_USE struct sn_future *sn_invoke_on(const struct sn_gather *how, s
  * that runs on behalf of a request from another core (its remote function, and the
  * continuations, sn_later calls, timers and fibers it starts): only top-level work waits for
  * a cap, and nothing it waits for can wait for a cap in turn, so capped calls cannot
- * deadlock (docs/ARCHITECTURE.md, "Service groups"). sn_send (no reply) is never capped.
+ * deadlock (docs/ARCHITECTURE.md, "Service groups"). sn_send (no reply) is never capped:
+ * nothing would give its slot back (see sn_send for the capped way to fire and forget).
  */
 struct sn_service_group;
 
