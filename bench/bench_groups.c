@@ -14,7 +14,9 @@
  *             tree before groups (bench/groups_base.sh builds it) against this tree's
  *             bench_submit, and this tree's with sampling on against -S (off), interleaved
  *             in rounds (the order rotating); each ratio is the median of the per-round
- *             ratios.
+ *             ratios, printed with their quartiles (up to 61 rounds: one bench_submit's calls
+ *             phase is ~30 ms, and single rounds of a pair differ by several percent on this
+ *             VM, so a 2% effect needs many rounds).
  * The machine is shared and noisy: only the ratios within one run mean anything.
  *
  * Usage: bench_groups [-r rounds] [-t ms_per_phase] [-c calls] [-B base_bench_submit]
@@ -32,7 +34,7 @@
 
 #define WORKERS     4
 #define MAX_SAMPLES 20000
-#define MAX_ROUNDS  15
+#define MAX_ROUNDS  61
 
 static unsigned phase_ms = 2000;
 static int rounds = 5;
@@ -249,6 +251,13 @@ static void calls_phase(const char *self, const char *base, double *vs_base, dou
     }
     *vs_base = median(r_base, n);
     *sampling = median(r_samp, n);
+    /* median() sorted them: the middle half shows how far one round's ratio wanders, so a
+     * reader can tell a 2% effect from the noise. */
+    if (n >= 4)
+        printf("per-round ratios, quartiles: groups/before %.3f %.3f %.3f, sampling on/off "
+               "%.3f %.3f %.3f (%d rounds)\n",
+               r_base[n / 4], *vs_base, r_base[(3 * n) / 4], r_samp[n / 4], *sampling,
+               r_samp[(3 * n) / 4], n);
 }
 
 static char *base_binary(void)
