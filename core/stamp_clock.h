@@ -4,8 +4,8 @@
  * and agrees between CPUs; it need not be in nanoseconds until somebody asks.
  *
  * On x86 with an invariant TSC (CPUID 0x80000007 EDX bit 8) a tick is one TSC cycle, read with
- * a bare RDTSC (~10-35 ns on the project's VM against ~45-110 ns for CLOCK_MONOTONIC through
- * kvm-clock; docs/PERFORMANCE.md). Ticks become nanoseconds only when a histogram is read, at
+ * a bare RDTSC (15-35 ns on the project's VM against 35-110 ns for CLOCK_MONOTONIC through
+ * kvm-clock, bench/bench_tsc.c; docs/PERFORMANCE.md). Ticks become nanoseconds only when a histogram is read, at
  * the rate measured between an anchor taken when the first sampling mesh of the process was
  * made and the moment of the read (CLOCK_MONOTONIC against the TSC, both ends the tightest of
  * a few bracketed reads), so the longer the process ran, the better the rate.
