@@ -5,11 +5,11 @@
  *
  * On x86 with an invariant TSC (CPUID 0x80000007 EDX bit 8) a tick is one TSC cycle, read with
  * a bare RDTSC (15-35 ns on the project's VM against 35-110 ns for CLOCK_MONOTONIC through
- * kvm-clock, bench/bench_tsc.c; docs/PERFORMANCE.md). Ticks become nanoseconds only when a histogram is read, at
- * the rate measured between an anchor taken when the first sampling mesh of the process was
- * made and the moment of the read (CLOCK_MONOTONIC against the TSC, both ends the tightest of
- * a few bracketed reads), so the longer the process ran, the better the rate.
- * This holds only while the CPUs' TSCs agree: the kernel of the project's VM is booted with
+ * kvm-clock, bench/bench_tsc.c; docs/PERFORMANCE.md). Ticks become nanoseconds only when a
+ * histogram is read, at the rate measured between an anchor taken when the first sampling mesh of
+ * the process was made and the moment of the read (CLOCK_MONOTONIC against the TSC, both ends the
+ * tightest of a few bracketed reads), so the longer the process ran, the better the rate. This
+ * holds only while the CPUs' TSCs agree: the kernel of the project's VM is booted with
  * tsc=unstable, yet a cross-CPU ping-pong of TSC reads found its two vCPUs within the ping-pong's
  * own resolution (+-80 ns, docs/PERFORMANCE.md). Where they do not agree, a sample is off by
  * the offset between the two CPUs; an age that comes out negative (the receiver's TSC behind
