@@ -233,9 +233,11 @@ int sn_mesh_queue_delay(const struct sn_mesh *mesh, unsigned from, unsigned to,
     /* Buckets hold ticks (core/stamp_clock.h): nanoseconds only now, at the rate measured
      * over the process's life so far. */
     if (total) {
-        out->max_ns = sn__stamp_ticks_to_ns(max);
-        out->p50_ns = sn__stamp_ticks_to_ns(p50);
-        out->p99_ns = sn__stamp_ticks_to_ns(p99);
+        struct sn__stamp_rate rate; /* one rate for all three, so their order holds */
+        sn__stamp_rate_now(&rate);
+        out->max_ns = sn__stamp_ns(&rate, max);
+        out->p50_ns = sn__stamp_ns(&rate, p50);
+        out->p99_ns = sn__stamp_ns(&rate, p99);
     }
     return 0;
 }

@@ -69,8 +69,9 @@ void sn__stamp_clock_start(void)
     atomic_store_explicit(&anchor.started, 2, memory_order_release);
 }
 
-uint64_t sn__stamp_ticks_to_ns(uint64_t ticks)
+void sn__stamp_rate_now(struct sn__stamp_rate *out)
 {
+    out->num = out->den = 1;
 #if SN__STAMP_TSC
     if (atomic_load_explicit(&anchor.started, memory_order_acquire) == 2 &&
         atomic_load_explicit(&sn__stamp_tsc, memory_order_relaxed)) {
@@ -78,10 +79,10 @@ uint64_t sn__stamp_ticks_to_ns(uint64_t ticks)
         do
             pair(&tsc, &ns);
         while (ns - anchor.ns0 < MIN_SPAN_NS);
-        if (tsc <= anchor.tsc0)
-            return 0; /* the TSC went back: nothing sensible to say */
-        return (uint64_t)((unsigned __int128)ticks * (ns - anchor.ns0) / (tsc - anchor.tsc0));
+        if (tsc > anchor.tsc0) { /* else the TSC went back: nothing better than 1/1 to say */
+            out->num = ns - anchor.ns0;
+            out->den = tsc - anchor.tsc0;
+        }
     }
 #endif
-    return ticks;
 }

@@ -74,8 +74,20 @@ static inline uint64_t sn__stamp_age(uint32_t now, uint32_t then)
     return d >= 0x80000000u ? 0 : (uint64_t)d << SN__STAMP_SHIFT;
 }
 
-/* Ticks as nanoseconds, at the rate measured since the anchor (waits until 1 ms has passed
- * since it when called sooner). Any thread. */
-uint64_t sn__stamp_ticks_to_ns(uint64_t ticks);
+/* The ticks' rate: ns = ticks * num / den. */
+struct sn__stamp_rate {
+    uint64_t num, den;
+};
+
+/* The rate measured from the anchor to now (waits until 1 ms has passed since the anchor when
+ * called sooner); 1/1 when ticks are nanoseconds. Any thread. Convert all the figures of one
+ * report with one rate, so their order holds (p50 <= p99 <= max). */
+void sn__stamp_rate_now(struct sn__stamp_rate *out);
+
+/* Ticks as nanoseconds at rate r. */
+static inline uint64_t sn__stamp_ns(const struct sn__stamp_rate *r, uint64_t ticks)
+{
+    return (uint64_t)((unsigned __int128)ticks * r->num / r->den);
+}
 
 #endif
