@@ -52,17 +52,6 @@ Test(stamp_clock, ticks_become_the_nanoseconds_that_passed)
     }
 }
 
-Test(stamp_clock, ticks_run_forward_on_one_thread)
-{
-    sn__stamp_clock_start();
-    uint64_t last = sn__stamp_ticks();
-    for (int i = 0; i < 100000; i++) {
-        uint64_t now = sn__stamp_ticks();
-        cr_assert_geq(now, last);
-        last = now;
-    }
-}
-
 Test(stamp_clock, an_age_that_comes_out_negative_is_zero)
 {
     cr_expect_eq(sn__stamp_age(1000, 1000), 0);
