@@ -56,12 +56,12 @@
 struct kv_opts {
     unsigned port;
     const char *host;
-    const char *partitioner; /* sn_partition_from_string spec without N */
-    size_t mem_total;        /* -m, bytes over all cores */
-    size_t item_max;         /* -I */
-    unsigned max_conns;      /* -c, whole server */
-    unsigned metrics_port;   /* 0: no metrics listener */
-    unsigned idle_ms;        /* --idle-ms: close connections idle this long; 0: never */
+    const char *partitioner;  /* sn_partition_from_string spec without N */
+    size_t mem_total;         /* -m, bytes over all cores */
+    size_t item_max;          /* -I */
+    unsigned max_conns;       /* -c, whole server */
+    unsigned metrics_port;    /* 0: no metrics listener */
+    unsigned idle_ms;         /* --idle-ms: close connections idle this long; 0: never */
     const char *snapshot_dir; /* --snapshot DIR: NULL when not given */
     unsigned snapshot_every;  /* --snapshot-every S: seconds; 0: only at SIGTERM/SIGINT */
     bool snapshot_strict;     /* --snapshot-strict: refuse to start with a bad snapshot */
@@ -90,7 +90,8 @@ struct kv_core {
     bool flush_queued;
     struct sn_task flush_task; /* sends the outbox at the next run of the task queue */
     struct app_outbuf local;   /* answers made here during one on_data (kv_conn.c) */
-    struct kv_batch *spare;    /* a finished batch kept for reuse (its buffers stay) */
+    struct kv_batch *spare;    /* finished batches kept for reuse (their buffers stay), a stack */
+    unsigned nspare;           /* how many (at most KV_BATCH_SPARES) */
     struct kv_core_counters c;
 };
 
@@ -149,8 +150,9 @@ struct kv_batch {
     unsigned refs;         /* 1 until the answers are written, + 1 per answer sent by reference */
     struct app_outbuf ops; /* struct kv_op[nops] */
     uint32_t nops;
-    struct app_outbuf in;  /* copies of the keys and values: the batch owns them */
-    struct app_outbuf out; /* the answers, written by the owner */
+    struct app_outbuf in;        /* copies of the keys and values: the batch owns them */
+    struct app_outbuf out;       /* the answers, written by the owner */
+    struct kv_batch *next_spare; /* the sender's spare stack (kv_core.spare) */
 };
 
 /*
@@ -166,7 +168,7 @@ int kv_batch_add(struct kv_core *kc, unsigned owner, struct kv_conn *conn, struc
 /* Sends every batch of the calling core's outbox now. */
 void kv_batch_flush(struct kv_core *kc);
 
-/* Frees the spare batch and any batch left in the outbox (main thread, after sn_run). */
+/* Frees the spare batches and any batch left in the outbox (main thread, after sn_run). */
 void kv_batch_cache_free(struct kv_core *kc);
 
 /* ---- kv_gather.c: commands that run on every core ----------------------------------------- */
