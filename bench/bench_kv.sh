@@ -23,8 +23,9 @@
 # path: another sn-kv binary, e.g. one built from an older commit, is the peer instead of
 # memcached, with the same options as sn-kv; the figures and summary keys say "peer" then),
 # KV_BENCH_ONLY=depth1 (only setup b's one-request-in-flight rows, get90d1 and memcaslap; the
-# other summary keys say "none"), KV_ARGS (extra sn-kv options, e.g. "--io-poll-us 0"; not
-# given to a KV_PEER).
+# other summary keys say "none") or b (only setup b, all its rows), KV_ARGS (extra sn-kv
+# options, e.g. "--io-poll-us 0" or "--unpinned"; not given to a KV_PEER, so KV_PEER=<the same
+# sn-kv> with KV_ARGS compares the options head to head).
 # Everything it starts is stopped on exit, also on failure or interrupt.
 set -u
 BENCH_NAME=bench_kv
@@ -34,7 +35,7 @@ SECS=${KV_BENCH_SECS:-2}
 ROUNDS=${KV_BENCH_ROUNDS:-5}
 ONLY=${KV_BENCH_ONLY:-}
 KV_ARGS=${KV_ARGS:-}
-case $ONLY in "" | depth1) ;; *) echo "bench_kv: KV_BENCH_ONLY=$ONLY: only depth1 is known" >&2; exit 1 ;; esac
+case $ONLY in "" | depth1 | b) ;; *) echo "bench_kv: KV_BENCH_ONLY=$ONLY: only depth1 and b are known" >&2; exit 1 ;; esac
 MEM=256
 [ "$(nproc)" -ge 2 ] || fail "needs 2 CPUs"
 
@@ -163,7 +164,7 @@ fi
 echo "setup b: server on both CPUs (sn-kv --smp 2; memcached -t 2), client unpinned," \
     "16 connections"
 start_servers b
-if [ -z "$ONLY" ]; then
+if [ "$ONLY" != depth1 ]; then
     the_workloads b no B
 else
     header
