@@ -18,6 +18,7 @@ enum opt_id {
     OPT_IO_POLL,
     OPT_STALL,
     OPT_UNPINNED,
+    OPT_SLICE,
     OPT_MESH_OVERFLOW,
     OPT_HELP,
     OPT_VERSION
@@ -36,6 +37,7 @@ static const struct opt opts[] = {
     {"--io-poll-us", OPT_IO_POLL, true},
     {"--stall-ms", OPT_STALL, true},
     {"--unpinned", OPT_UNPINNED, false},
+    {"--sched-slice-us", OPT_SLICE, true},
     {"--mesh-overflow-limit", OPT_MESH_OVERFLOW, true},
     {"--help", OPT_HELP, false},
     {"--version", OPT_VERSION, false},
@@ -50,6 +52,8 @@ static const char help_text[] =
     "                     (default 200)\n"
     "  --io-poll-us N     the same after network or file work only (default 0)\n"
     "  --stall-ms N       report a task holding a core over N ms, 0 = off (default 25)\n"
+    "  --sched-slice-us N scheduler slice of each reactor thread in microseconds (Linux\n"
+    "                     6.12+, 100-100000), 0 = the kernel's (default 0)\n"
     "  --mesh-overflow-limit N\n"
     "                     messages a core may hold for cores whose rings are full before\n"
     "                     sends fail with ENOBUFS, 0 = default (4194304)\n"
@@ -136,6 +140,7 @@ static int apply(struct sn_config *cfg, const struct opt *o, const char *v, cons
         cfg->cpuset = v;
         return SN_CONFIG_CONTINUE;
     case OPT_UNPINNED: cfg->unpinned = true; return SN_CONFIG_CONTINUE;
+    case OPT_SLICE: return set_uint(prog, o->name, v, 0, SN__SLICE_US_MAX, &cfg->sched_slice_us);
     case OPT_MESH_OVERFLOW: {
         unsigned lim = 0;
         int rc = set_uint(prog, o->name, v, 0, UINT_MAX, &lim);

@@ -10,6 +10,7 @@
 #define SN__SMP_MAX          4096u
 #define SN__IDLE_POLL_US_MAX 10000000u /* 10 s */
 #define SN__STALL_MS_MAX     3600000u  /* 1 h */
+#define SN__SLICE_US_MAX     100000u   /* 100 ms, the kernel's largest slice */
 
 /*
  * Parses an unsigned decimal in [min, max]: digits only (no sign, spaces, or suffix).

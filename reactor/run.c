@@ -22,6 +22,7 @@
 #include "core/alloc.h"
 #include "reactor/clock_setup.h"
 #include "reactor/core.h"
+#include "reactor/sched_slice.h"
 #include "reactor/smp_internal.h"
 
 #include <errno.h>
@@ -282,6 +283,10 @@ static int core_setup(struct sn__core *c)
     int rc = sn__topology_bind_thread(rt->topo, &c->place);
     if (rc < 0)
         return rc;
+    if (rt->cfg.sched_slice_us && (rc = sn__sched_slice_set(rt->cfg.sched_slice_us)) < 0 &&
+        c->id == 0)
+        fprintf(stderr, "libsn: --sched-slice-us %u: %s; the kernel's slice is used\n",
+                rt->cfg.sched_slice_us, sn_strerror(rc));
     rc = sn__uring_init(&c->uring, SQ_ENTRIES, rt->cfg.uring_fallback ? SN__URING_FORCE_FALLBACK : 0);
     if (rc < 0)
         return rc;

@@ -45,6 +45,22 @@ Test(options, defaults)
     cr_assert_eq(cfg.io_poll_us, SN_CONFIG_DEFAULT_IO_POLL_US);
     cr_assert_eq(cfg.stall_ms, SN_CONFIG_DEFAULT_STALL_MS);
     cr_assert_not(cfg.unpinned);
+    cr_assert_eq(cfg.sched_slice_us, 0);
+}
+
+Test(options, sched_slice_us)
+{
+    struct sn_config cfg;
+    char **argv = ARGV("--sched-slice-us", "100", "x");
+    int argc = 4;
+    cr_assert_eq(sn_config_parse(&argc, argv, NULL, &cfg), SN_CONFIG_CONTINUE);
+    cr_assert_eq(cfg.sched_slice_us, 100);
+    cr_assert_eq(argc, 2);
+    cr_assert_str_eq(argv[1], "x");
+    char **argv2 = ARGV("--sched-slice-us=100000");
+    argc = 2;
+    cr_assert_eq(sn_config_parse(&argc, argv2, NULL, &cfg), SN_CONFIG_CONTINUE);
+    cr_assert_eq(cfg.sched_slice_us, 100000);
 }
 
 Test(options, mesh_overflow_limit)
@@ -108,6 +124,8 @@ static void expect_usage_error(char **argv, int argc)
 Test(options, bad_values_exit_2)
 {
     expect_usage_error(ARGV("--smp", "0"), 3);
+    expect_usage_error(ARGV("--sched-slice-us", "100001"), 3);
+    expect_usage_error(ARGV("--sched-slice-us", "-1"), 3);
     expect_usage_error(ARGV("--smp", "abc"), 3);
     expect_usage_error(ARGV("--smp", "-1"), 3);
     expect_usage_error(ARGV("--smp", "99999999999999999999"), 3);
@@ -164,6 +182,7 @@ Test(options, help_prints_app_usage_and_shared_help)
     cr_assert(strstr(buf, "--cpuset LIST") != NULL);
     cr_assert(strstr(buf, "--idle-poll-us N") != NULL);
     cr_assert(strstr(buf, "--io-poll-us N") != NULL);
+    cr_assert(strstr(buf, "--sched-slice-us N") != NULL);
     cr_assert(strstr(buf, "--stall-ms N") != NULL);
     cr_assert(strstr(buf, "--mesh-overflow-limit N") != NULL);
 }

@@ -1,7 +1,7 @@
 /*
  * Start-up configuration shared by every libsn application, and the one command-line parser
  * that fills it (--smp, --cpuset, --idle-poll-us, --io-poll-us, --stall-ms, --unpinned,
- * --mesh-overflow-limit, --help, --version).
+ * --sched-slice-us, --mesh-overflow-limit, --help, --version).
  *
  * Typical use in an app with options of its own:
  *
@@ -88,6 +88,16 @@ struct sn_config {
      * SN_CONFIG_NO_DELAY_SAMPLE turns it off. At most 65535.
      */
     unsigned delay_sample_every;
+    /*
+     * The scheduler slice each reactor thread asks for (microseconds; Linux 6.12 and later
+     * clamp it to 100..100000 and use it as the thread's EEVDF slice, older kernels ignore
+     * it); 0 keeps the kernel's default. A polling core yields its CPU every few
+     * microseconds so that a thread sharing it runs at once, and each yield while another
+     * task waits costs the core one slice of its place in the queue: on a CPU shared with a
+     * task that never sleeps, a short slice keeps the core from being starved. When the
+     * kernel refuses, sn_run says so on stderr and goes on.
+     */
+    unsigned sched_slice_us;
 };
 
 #define SN_CONFIG_DEFAULT_IDLE_POLL_US 200
