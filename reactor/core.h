@@ -41,7 +41,8 @@ struct sn__io_op;
 struct sn__counters {
     _Atomic uint64_t msgs_in, msgs_out, tasks, cqes, sleeps, wakeups_sent, stalls,
         stall_max_ns, preemptions, timers, external, loops, cancelled, pool_in_use,
-        pool_capacity, fibers, fibers_spawned, fiber_stack_bytes, fiber_stack_high_water;
+        pool_capacity, fibers, fibers_spawned, fiber_stack_bytes, fiber_stack_high_water,
+        batched_sleeps;
 };
 
 /* A node of the MPSC inbox (malloc'd by the sender, freed by the core). */
@@ -95,6 +96,7 @@ struct sn__core {
     struct sn__stall stall; /* stall.ns 0: detector off */
     uint64_t idle_poll_ns;  /* busy-poll limit after cross-core work */
     uint64_t io_poll_ns;    /* busy-poll limit after io_uring work only */
+    unsigned io_batch_us;   /* --io-batch-us, 0: off */
     bool cross_core_recent; /* cross-core work since the last sleep */
     uint64_t poll_ns;       /* the poll limit of the current idle period */
     uint64_t idle_turns;    /* idle turns in a row (the clock is read every few of them) */

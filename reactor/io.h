@@ -66,5 +66,8 @@ struct sn__core;
 void sn__io_complete(struct sn__core *c, uint64_t user_data, int res, uint32_t flags);
 /* Loop side: queues a cancel for every op in flight (once, at stop). */
 void sn__io_cancel_all(struct sn__core *c);
+/* Loop side: how many connections of the calling core received bytes since the last call
+ * (reactor/net_core.c; 0 before the core's network state exists). Owner core only. */
+unsigned sn__net_take_active(void);
 
 #endif

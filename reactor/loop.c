@@ -7,7 +7,9 @@
  *      SN__LOOP_REAP_BUDGET per turn, so a stream of completions cannot hold the core);
  *   5. expire timers;
  *   6. after a poll time of no work: announce sleep, re-check, block in io_uring until a CQE,
- *      a wake-up or the next timer. The poll time is idle_poll after cross-core work since
+ *      a wake-up or the next timer (with --io-batch-us, after requests on several
+ *      connections: until a batch of CQEs, or the batch time passed with one; batch_want).
+ *      The poll time is idle_poll after cross-core work since
  *      the last sleep (or with calls waiting for a reply): the next message is seen at once
  *      by a polling core, while a sleeping one needs a wake-up. After io_uring work only it
  *      is io_poll (0 by default): the kernel wakes the core when io completes, and polling
@@ -231,6 +233,23 @@ static void check_finished(struct sn__core *c)
             sn__wake_from_thread(&rt->cores[i]->waker);
 }
 
+/*
+ * How many completions a sleep waits for (--io-batch-us): as many as connections received
+ * bytes since the last sleep (at most SN_CONFIG_IO_BATCH_MAX), so a core serving one busy
+ * connection (a client with one request in flight) keeps waking at the first completion,
+ * while one serving many lets their next requests gather before it runs them. 1 (no batch)
+ * when batching is off or the kernel lacks the minimum wait, after cross-core work (a
+ * message would wait for the batch too), and while stopping.
+ */
+static unsigned batch_want(struct sn__core *c)
+{
+    unsigned n = sn__net_take_active(); /* also starts the next count */
+    if (!c->io_batch_us || !(c->uring.features & SN__URING_MIN_WAIT) || c->cross_core_recent ||
+        c->ncalls || c->deferred_head || c->stop_seen || n < 2)
+        return 1;
+    return n > SN_CONFIG_IO_BATCH_MAX ? SN_CONFIG_IO_BATCH_MAX : n;
+}
+
 static void sleep_now(struct sn__core *c, uint64_t now)
 {
     sn_mesh_flush(c->mesh, c->id, sn__loop_wake, c);
@@ -248,9 +267,16 @@ static void sleep_now(struct sn__core *c, uint64_t now)
         struct io_uring_cqe *cqe;
         struct __kernel_timespec ts = {.tv_sec = (long long)(wait / 1000000000u),
                                        .tv_nsec = (long long)(wait % 1000000000u)};
+        unsigned want = batch_want(c);
         sn__count(&c->c.sleeps, 1);
-        io_uring_submit_and_wait_timeout(&c->uring.ring, &cqe, 1,
-                                         wait == UINT64_MAX ? NULL : &ts, NULL);
+        if (want > 1) {
+            sn__count(&c->c.batched_sleeps, 1);
+            if (sn__uring_wait_batch(&c->uring, want, c->io_batch_us, wait) == -EINVAL)
+                c->io_batch_us = 0; /* the kernel refused the minimum wait: sleep plainly */
+        } else {
+            io_uring_submit_and_wait_timeout(&c->uring.ring, &cqe, 1,
+                                             wait == UINT64_MAX ? NULL : &ts, NULL);
+        }
     }
     sn__waker_sleep_end(&c->waker);
     sn_mesh_sleep_cancel(c->mesh, c->id);

@@ -298,6 +298,17 @@ struct sn__netc *sn__netc_get(int *err)
     return nc;
 }
 
+unsigned sn__net_take_active(void)
+{
+    struct sn__netc *nc = tls_netc;
+    if (!nc)
+        return 0;
+    unsigned n = nc->active;
+    nc->active = 0;
+    nc->epoch++;
+    return n;
+}
+
 unsigned sn__net_lent_buffers(void)
 {
     return tls_netc ? tls_netc->nlent : 0;

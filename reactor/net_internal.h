@@ -101,6 +101,8 @@ struct sn_conn {
 
     /* Receiving. */
     struct sn__io_op rop;
+    /* The netc's epoch when bytes last came (sn__conn_note_rx). */
+    unsigned rx_epoch;
     bool bufring; /* multishot recv on the ring, else plain recv into rbuf */
     bool rcancel; /* a cancel of rop was queued */
     bool reading; /* the app wants to read (sn_conn_set_reading) */
@@ -339,7 +341,20 @@ struct sn__netc {
     struct sn__pool rpool;            /* SN__REPLY_BLOCK-byte reply buffers */
     struct sn__sblock *sfree;         /* cached stream blocks (net_stream_runs.c) */
     unsigned nsfree;
+    /* Connections that received bytes in this epoch; sn__net_take_active (called by each
+     * sleep of the loop) reads the count and starts the next epoch. */
+    unsigned epoch;
+    unsigned active;
 };
+
+/* Counts `c` as active in this epoch (its first receive of the epoch only). Owner core. */
+static inline void sn__conn_note_rx(struct sn_conn *c)
+{
+    if (c->rx_epoch != c->nc->epoch) {
+        c->rx_epoch = c->nc->epoch;
+        c->nc->active++;
+    }
+}
 
 /* Ring buffers of the calling core lent to queued output now (sn_conn_write_input; tests). */
 unsigned sn__net_lent_buffers(void);

@@ -224,6 +224,7 @@ static void recv_result(struct sn_conn *c, int res, const char *data, bool cance
 {
     if (res > 0) {
         sn__conn_touch(c);
+        sn__conn_note_rx(c);
         c->nc->counts.recv_bytes += (size_t)res;
         if (c->want_close || c->aborting || c->eof)
             return; /* the app is done reading: drop it */

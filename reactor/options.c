@@ -16,6 +16,7 @@ enum opt_id {
     OPT_CPUSET,
     OPT_IDLE,
     OPT_IO_POLL,
+    OPT_IO_BATCH,
     OPT_STALL,
     OPT_UNPINNED,
     OPT_SLICE,
@@ -35,6 +36,7 @@ static const struct opt opts[] = {
     {"--cpuset", OPT_CPUSET, true},
     {"--idle-poll-us", OPT_IDLE, true},
     {"--io-poll-us", OPT_IO_POLL, true},
+    {"--io-batch-us", OPT_IO_BATCH, true},
     {"--stall-ms", OPT_STALL, true},
     {"--unpinned", OPT_UNPINNED, false},
     {"--sched-slice-us", OPT_SLICE, true},
@@ -51,6 +53,8 @@ static const char help_text[] =
     "  --idle-poll-us N   busy-poll N microseconds before sleeping after cross-core work\n"
     "                     (default 200)\n"
     "  --io-poll-us N     the same after network or file work only (default 0)\n"
+    "  --io-batch-us N    with requests on several connections, sleep until a batch of\n"
+    "                     completions is there or N microseconds passed (default 0 = off)\n"
     "  --stall-ms N       report a task holding a core over N ms, 0 = off (default 25)\n"
     "  --sched-slice-us N scheduler slice of each reactor thread in microseconds (Linux\n"
     "                     6.12+, 100-100000), 0 = the kernel's (default 0)\n"
@@ -70,6 +74,7 @@ void sn_config_init(struct sn_config *cfg)
     *cfg = (struct sn_config){
         .idle_poll_us = SN_CONFIG_DEFAULT_IDLE_POLL_US,
         .io_poll_us = SN_CONFIG_DEFAULT_IO_POLL_US,
+        .io_batch_us = SN_CONFIG_DEFAULT_IO_BATCH_US,
         .stall_ms = SN_CONFIG_DEFAULT_STALL_MS,
     };
 }
@@ -131,6 +136,8 @@ static int apply(struct sn_config *cfg, const struct opt *o, const char *v, cons
     case OPT_SMP: return set_uint(prog, o->name, v, 1, SN__SMP_MAX, &cfg->smp);
     case OPT_IDLE: return set_uint(prog, o->name, v, 0, SN__IDLE_POLL_US_MAX, &cfg->idle_poll_us);
     case OPT_IO_POLL: return set_uint(prog, o->name, v, 0, SN__IDLE_POLL_US_MAX, &cfg->io_poll_us);
+    case OPT_IO_BATCH:
+        return set_uint(prog, o->name, v, 0, SN__IDLE_POLL_US_MAX, &cfg->io_batch_us);
     case OPT_STALL: return set_uint(prog, o->name, v, 0, SN__STALL_MS_MAX, &cfg->stall_ms);
     case OPT_CPUSET:
         if (sn__cpulist_parse(v, ignore_cpu, NULL, msg, sizeof msg) < 0) {

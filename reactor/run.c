@@ -56,6 +56,7 @@ static void snapshot(const struct sn__core *c, struct sn_core_metrics *m)
         .fibers = GET(fibers), .fibers_spawned = GET(fibers_spawned),
         .fiber_stack_bytes = GET(fiber_stack_bytes),
         .fiber_stack_high_water = GET(fiber_stack_high_water),
+        .batched_sleeps = GET(batched_sleeps),
     };
 #undef GET
     /* On its own core the gauges are read live, not as last published (every 1024 turns). */
@@ -413,6 +414,7 @@ static int make_cores(struct sn__rt *rt)
         sn_list_init(&c->ops);
         c->idle_poll_ns = (uint64_t)rt->cfg.idle_poll_us * 1000u;
         c->io_poll_ns = (uint64_t)rt->cfg.io_poll_us * 1000u;
+        c->io_batch_us = rt->cfg.io_batch_us;
         allocs[i] = a;
         int rc = sn__sched_init(&c->sched, i, a);
         if (rc == 0)

@@ -27,6 +27,12 @@ static const unsigned ladder[] = {
 #undef SA
 #define LADDER_LEN (sizeof ladder / sizeof ladder[0])
 
+/* Linux 6.12's name, missing from older headers (liburing 2.3 calls min_wait_usec `pad`). */
+#ifndef IORING_FEAT_MIN_TIMEOUT
+#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
+#endif
+#define WAIT_BATCH_MAX_NS 1000000000ull /* a batch wait without a timeout ends after 1 s */
+
 static bool env_true(const char *name)
 {
     const char *v = getenv(name);
@@ -105,6 +111,8 @@ int sn__uring_init(struct sn__uring *u, unsigned entries, unsigned flags)
             u->features = features_of(p.flags);
             if (p.features & IORING_FEAT_CQE_SKIP)
                 u->features |= SN__URING_CQE_SKIP;
+            if (p.features & IORING_FEAT_MIN_TIMEOUT)
+                u->features |= SN__URING_MIN_WAIT;
             if (i == LADDER_LEN - 1)
                 u->features |= SN__URING_FALLBACK;
             u->disabled = p.flags & IORING_SETUP_R_DISABLED;
@@ -166,11 +174,45 @@ int sn__uring_submit_and_poll(struct sn__uring *u)
     return io_uring_submit_and_get_events(&u->ring);
 }
 
+/* Hands the SQEs liburing has queued to the kernel (liburing's own flush is internal);
+ * returns how many the kernel has not consumed yet. */
+static unsigned flush_sq(struct io_uring *ring)
+{
+    struct io_uring_sq *sq = &ring->sq;
+    unsigned tail = sq->sqe_tail;
+    if (sq->sqe_head != tail) {
+        sq->sqe_head = tail;
+        io_uring_smp_store_release(sq->ktail, tail);
+    }
+    return tail - IO_URING_READ_ONCE(*sq->khead);
+}
+
+int sn__uring_wait_batch(struct sn__uring *u, unsigned want, unsigned min_wait_us,
+                         uint64_t timeout_ns)
+{
+    struct io_uring *ring = &u->ring;
+    if (timeout_ns > WAIT_BATCH_MAX_NS)
+        timeout_ns = WAIT_BATCH_MAX_NS; /* the minimum wait needs a timeout to switch to */
+    struct __kernel_timespec ts = {.tv_sec = (long long)(timeout_ns / 1000000000u),
+                                   .tv_nsec = (long long)(timeout_ns % 1000000000u)};
+    struct io_uring_getevents_arg arg = {.pad = min_wait_us, .ts = (uint64_t)(uintptr_t)&ts};
+    unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+    int fd = ring->ring_fd;
+    if (ring->enter_ring_fd != ring->ring_fd) {
+        fd = ring->enter_ring_fd;
+        flags |= IORING_ENTER_REGISTERED_RING;
+    }
+    unsigned submit = flush_sq(ring);
+    long r = syscall(__NR_io_uring_enter, fd, submit, want, flags, &arg, sizeof arg);
+    return r < 0 ? -errno : 0;
+}
+
 const char *sn__uring_describe(const struct sn__uring *u, char *buf, size_t len)
 {
     static const char *const names[] = {"single_issuer", "defer_taskrun", "coop_taskrun",
                                         "submit_all",    "msg_ring",      "buf_ring",
-                                        "cqe_skip",      "fallback",      "taskrun_flag"};
+                                        "cqe_skip",      "fallback",      "taskrun_flag",
+                                        "min_wait"};
     size_t used = 0;
 
     if (len)

@@ -35,6 +35,8 @@ enum {
     SN__URING_FALLBACK = 1 << 7,      /* the plain-setup fallback was used (or forced) */
     SN__URING_TASKRUN_FLAG = 1 << 8,  /* IORING_SETUP_TASKRUN_FLAG: IORING_SQ_TASKRUN says
                                          when entering the kernel is needed */
+    SN__URING_MIN_WAIT = 1 << 9,      /* a wait can take a minimum batch time
+                                         (IORING_FEAT_MIN_TIMEOUT, Linux 6.12) */
 };
 
 /* Flags for sn__uring_init. */
@@ -92,6 +94,17 @@ void sn__uring_exit(struct sn__uring *u);
  * or a negative errno (-EINTR / -EAGAIN / -EBUSY are transient: retry next turn).
  */
 int sn__uring_submit_and_poll(struct sn__uring *u);
+
+/*
+ * Owner only: submits pending SQEs, then sleeps until `want` completions are in the CQ, or
+ * until `min_wait_us` microseconds have passed and at least one is (from then on the first
+ * completion ends the wait), or until `timeout_ns` (UINT64_MAX: none; the wait then ends after
+ * a second at most, and the caller sleeps again). Completions already in the CQ when it is
+ * called count. Needs SN__URING_MIN_WAIT. Returns 0, or a negative errno: -ETIME when the
+ * timeout ended it, -EINTR, or -EINVAL when the kernel refused the minimum wait.
+ */
+int sn__uring_wait_batch(struct sn__uring *u, unsigned want, unsigned min_wait_us,
+                         uint64_t timeout_ns);
 
 /* A short human description of u->features ("single_issuer defer_taskrun ..."). */
 const char *sn__uring_describe(const struct sn__uring *u, char *buf, size_t len);

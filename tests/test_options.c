@@ -98,6 +98,22 @@ Test(options, all_forms)
     cr_assert(cfg.unpinned);
 }
 
+Test(options, io_batch_us)
+{
+    struct sn_config cfg;
+    sn_config_init(&cfg);
+    cr_assert_eq(cfg.io_batch_us, SN_CONFIG_DEFAULT_IO_BATCH_US);
+    cr_assert_eq(cfg.io_batch_us, 0, "off unless asked for");
+    char **argv = ARGV("--io-batch-us", "250");
+    int argc = ARGC(ARGV("--io-batch-us", "250"));
+    cr_assert_eq(sn_config_parse(&argc, argv, NULL, &cfg), SN_CONFIG_CONTINUE);
+    cr_assert_eq(cfg.io_batch_us, 250);
+    cr_assert_eq(argc, 1);
+    char **bad = ARGV("--io-batch-us=-1");
+    argc = ARGC(ARGV("--io-batch-us=-1"));
+    cr_assert_eq(sn_config_parse(&argc, bad, NULL, &cfg), SN_CONFIG_EXIT_USAGE);
+}
+
 /* App options and operands stay, in order; libsn's are removed; "--" stops libsn. */
 Test(options, compacts_argv_for_the_app)
 {

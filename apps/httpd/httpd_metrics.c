@@ -43,6 +43,8 @@ static const struct field reactor_fields[] = {
     {"sn_fiber_stack_bytes", "Usable stack bytes of the live fibers.", METRICS_GAUGE},
     {"sn_fiber_stack_high_water_bytes", "Most stack bytes a measured fiber used.",
      METRICS_GAUGE},
+    {"sn_batched_sleeps_total", "Sleeps that waited for a batch of completions (io_batch_us).",
+     METRICS_COUNTER},
 };
 #define NREACTOR (sizeof reactor_fields / sizeof reactor_fields[0])
 _Static_assert(NREACTOR * sizeof(uint64_t) == sizeof(struct sn_core_metrics),

@@ -37,6 +37,8 @@ struct sn_core_metrics {
     uint64_t fiber_stack_bytes; /* gauge: usable stack bytes of the live fibers */
     /* gauge: most stack bytes a measured fiber used (SN_FIBER_MEASURE_STACK), 0: none */
     uint64_t fiber_stack_high_water;
+    /* sleeps that waited for a batch of completions (sn_config.io_batch_us) */
+    uint64_t batched_sleeps;
 };
 
 /*

@@ -1,0 +1,109 @@
+/*
+ * Batched sleeps (sn_config.io_batch_us; reactor/loop.c, batch_want): an echo server on 2
+ * unpinned cores (tests/net_harness.h), clients on a plain thread that ping-pong on k
+ * connections at once (a message on each, then every answer). With many connections busy
+ * the cores' sleeps wait for batches and every answer still arrives, intact and in time;
+ * with one connection no sleep batches even with a batch time of 10 s, which would otherwise
+ * hold every answer for 10 s (the test's timeout ends that).
+ */
+#include <criterion/criterion.h>
+
+#include "net_harness.h"
+#include "reactor/uring.h"
+
+#define MSG_LEN 24
+
+static unsigned n_conns, n_rounds;
+
+/* One round: a distinct message on every connection, then every answer, compared. */
+static int ping_round(const int *fds, unsigned round)
+{
+    char msg[64], got[MSG_LEN];
+    for (unsigned i = 0; i < n_conns; i++) {
+        snprintf(msg, sizeof msg, "r%08u c%04u ........", round, i);
+        if (nu_send_all(fds[i], msg, MSG_LEN))
+            return 1;
+    }
+    for (unsigned i = 0; i < n_conns; i++) {
+        snprintf(msg, sizeof msg, "r%08u c%04u ........", round, i);
+        if (nu_recv_all(fds[i], got, MSG_LEN) || memcmp(got, msg, MSG_LEN) != 0)
+            return 2;
+    }
+    return 0;
+}
+
+static int ping_client(struct harness *h)
+{
+    int fds[64], rc = 0;
+    unsigned opened = 0;
+    for (; opened < n_conns; opened++) {
+        if ((fds[opened] = nu_connect(h->port)) < 0) {
+            rc = 3;
+            break;
+        }
+        nu_timeout(fds[opened], 30000); /* a lost wake-up fails the read, it does not hang */
+    }
+    for (unsigned r = 0; r < n_rounds && !rc; r++)
+        rc = ping_round(fds, r);
+    for (unsigned i = 0; i < opened; i++)
+        close(fds[i]);
+    wait_server_idle();
+    return rc;
+}
+
+/* Runs the harness with `batch_us`; returns the cores' batched sleeps. */
+static uint64_t run_pings(unsigned conns, unsigned rounds, unsigned batch_us)
+{
+    n_conns = conns;
+    n_rounds = rounds;
+    harness_init(ECHO, ping_client);
+    struct sn_config cfg = test_config(2);
+    cfg.io_batch_us = batch_us;
+    int rc = sn_run(&cfg, harness_main, NULL);
+    if (H.thread_started)
+        pthread_join(H.thread, NULL);
+    cr_assert_eq(rc, 0, "sn_run: %d (listen: %s)", rc, sn_strerror(H.listen_err));
+    cr_assert_eq(H.client_rc, 0, "client: %d (1 send, 2 answer, 3 connect)", H.client_rc);
+    cr_assert_eq(TOTAL(opened), conns);
+    cr_assert_eq(TOTAL(clean), conns);
+    uint64_t batched = 0;
+    for (unsigned i = 0; i < 2; i++) {
+        struct sn_core_metrics m;
+        cr_assert_eq(sn_metrics_core(i, &m), 0);
+        batched += m.batched_sleeps;
+    }
+    return batched;
+}
+
+/* True when this kernel has the minimum wait the batches need (Linux 6.12). */
+static bool kernel_batches(void)
+{
+    struct sn__uring u;
+    if (sn__uring_init(&u, 4, 0) < 0)
+        return false;
+    bool ok = u.features & SN__URING_MIN_WAIT;
+    sn__uring_exit(&u);
+    return ok;
+}
+
+Test(io_batch, many_busy_connections_batch_and_every_answer_arrives, .timeout = 120)
+{
+    if (!kernel_batches())
+        cr_skip_test("the kernel has no minimum wait (IORING_FEAT_MIN_TIMEOUT)");
+    uint64_t batched = run_pings(16, SCALE(400, 4), 2000);
+    cr_expect_gt(batched, 0, "16 busy connections, yet no sleep waited for a batch");
+}
+
+Test(io_batch, one_connection_never_batches, .timeout = 60)
+{
+    uint64_t batched = run_pings(1, SCALE(300, 4), 10000000);
+    cr_expect_eq(batched, 0, "%lu sleeps batched with one connection", (unsigned long)batched);
+}
+
+Test(io_batch, off_by_default, .timeout = 60)
+{
+    struct sn_config cfg;
+    sn_config_init(&cfg);
+    cr_assert_eq(cfg.io_batch_us, 0);
+    cr_expect_eq(run_pings(16, SCALE(100, 4), 0), 0, "batched with io_batch_us 0");
+}
