@@ -269,7 +269,8 @@ static void sleep_now(struct sn__core *c, uint64_t now)
                                        .tv_nsec = (long long)(wait % 1000000000u)};
         unsigned want = batch_want(c);
         sn__count(&c->c.sleeps, 1);
-        if (want > 1) {
+        /* A timer due before the batch time would wait for it: then sleep plainly. */
+        if (want > 1 && wait > (uint64_t)c->io_batch_us * 1000u) {
             sn__count(&c->c.batched_sleeps, 1);
             if (sn__uring_wait_batch(&c->uring, want, c->io_batch_us, wait) == -EINVAL)
                 c->io_batch_us = 0; /* the kernel refused the minimum wait: sleep plainly */
