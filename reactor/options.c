@@ -182,10 +182,15 @@ static const struct opt *lookup(const char *arg, const char **eq)
 
 int sn_config_parse(int *argc, char **argv, const char *app_usage, struct sn_config *cfg)
 {
+    sn_config_init(cfg);
+    return sn_config_parse_from(argc, argv, app_usage, cfg);
+}
+
+int sn_config_parse_from(int *argc, char **argv, const char *app_usage, struct sn_config *cfg)
+{
     const char *prog = sn__prog_name(*argc > 0 ? argv[0] : NULL);
     int n = *argc, out = n > 0 ? 1 : 0, i;
 
-    sn_config_init(cfg);
     for (i = 1; i < n; i++) {
         const char *eq, *a = argv[i];
         if (strcmp(a, "--") == 0)

@@ -6,6 +6,7 @@
  * failed, and dies with the test process otherwise (PR_SET_PDEATHSIG).
  */
 #include "httpd_util.h"
+#include "io_batch_util.h"
 
 /* ---- the tests ---------------------------------------------------------------------------- */
 
@@ -27,8 +28,10 @@ Test(httpd, hello_with_curl)
     cr_assert(n > 18 && strcmp(out + n - 18, "\r\n\r\nHello, world!\n") == 0, "%s", out);
     free(out);
     /* Two URLs in one curl run: the second reuses the first connection. */
-    snprintf(cmd, sizeof cmd, CURL "-o /dev/null -o /dev/null -w '%%{http_code} %%{num_connects}\\n' "
-             "http://127.0.0.1:%u/ http://127.0.0.1:%u/", srv.port, srv.port);
+    snprintf(cmd, sizeof cmd,
+             CURL "-o /dev/null -o /dev/null -w '%%{http_code} %%{num_connects}\\n' "
+                  "http://127.0.0.1:%u/ http://127.0.0.1:%u/",
+             srv.port, srv.port);
     out = run_cmd(cmd, &st);
     cr_assert_eq(st, 0);
     cr_assert_str_eq(out, "200 1\n200 0\n");
@@ -335,12 +338,12 @@ Test(httpd, static_cache_sees_changes_and_date_moves)
 static void path_traversal_refused(void)
 {
     const char *paths[] = {
-        "/static/../secret.txt",       "/static/../../../../etc/passwd",
-        "/static/%2e%2e/secret.txt",   "/static/%2E%2E%2Fsecret.txt",
-        "/static/..%2fsecret.txt",     "/static/sub/../../secret.txt",
-        "/static/escape.txt",          "/static/.%2e/secret.txt",
-        "/static/..\\secret.txt",      "/static/%00secret.txt",
-        "/static//etc/passwd",         "/static/sub/%2e%2e/%2e%2e/secret.txt",
+        "/static/../secret.txt",     "/static/../../../../etc/passwd",
+        "/static/%2e%2e/secret.txt", "/static/%2E%2E%2Fsecret.txt",
+        "/static/..%2fsecret.txt",   "/static/sub/../../secret.txt",
+        "/static/escape.txt",        "/static/.%2e/secret.txt",
+        "/static/..\\secret.txt",    "/static/%00secret.txt",
+        "/static//etc/passwd",       "/static/sub/%2e%2e/%2e%2e/secret.txt",
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         char req[256];
@@ -457,13 +460,37 @@ Test(httpd, metrics_prometheus_text)
     stop_server_ok();
 }
 
+/* sn-httpd's own default (--io-batch-us 200): requests on many connections at once are met
+ * by batched sleeps, and every answer still arrives whole and in order. */
+Test(httpd, batched_sleeps_by_default_under_many_connections)
+{
+    if (!kernel_batches())
+        cr_skip_test("the kernel has no minimum wait (IORING_FEAT_MIN_TIMEOUT)");
+    enum { CONNS = 16, ROUNDS = 200 };
+    struct client *c[CONNS];
+    for (int i = 0; i < CONNS; i++)
+        c[i] = client_open();
+    static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < CONNS; i++)
+            client_send(c[i], req, sizeof req - 1);
+        for (int i = 0; i < CONNS; i++)
+            expect_response(c[i], 200, "Hello, world!\n");
+    }
+    for (int i = 0; i < CONNS; i++)
+        client_close(c[i]);
+    uint64_t batched = metric_sum("sn_batched_sleeps_total");
+    cr_expect_gt(batched, 0, "no batched sleep in %d rounds of %d connections", ROUNDS, CONNS);
+    stop_server_ok();
+}
+
 Test(httpd, bad_request_400_and_close)
 {
     const char *bad[] = {
         "GARBAGE\r\n\r\n",
-        "GET / HTTP/1.1\r\n\r\n",                       /* no Host */
-        "GET  / HTTP/1.1\r\nHost: x\r\n\r\n",           /* two spaces */
-        "GET / HTTP/1.1\nHost: x\n\n",                  /* bare LF */
+        "GET / HTTP/1.1\r\n\r\n",             /* no Host */
+        "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", /* two spaces */
+        "GET / HTTP/1.1\nHost: x\n\n",        /* bare LF */
         "GET / HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -524,8 +551,7 @@ Test(httpd, other_errors)
     char longreq[6000];
     n = snprintf(longreq, sizeof longreq, "GET /");
     memset(longreq + n, 'x', 5000);
-    snprintf(longreq + n + 5000, sizeof longreq - (size_t)n - 5000,
-             " HTTP/1.1\r\nHost: x\r\n\r\n");
+    snprintf(longreq + n + 5000, sizeof longreq - (size_t)n - 5000, " HTTP/1.1\r\nHost: x\r\n\r\n");
     cases[2].req = longreq;
     for (size_t i = 0; i < 3; i++) {
         c = client_open();
@@ -539,7 +565,8 @@ Test(httpd, other_errors)
 
     /* A body on a GET is read and skipped: the next request still works. */
     c = client_open();
-    reqs = "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcdeGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    reqs = "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcdeGET / HTTP/1.1\r\nHost: "
+           "x\r\n\r\n";
     client_send(c, reqs, strlen(reqs));
     for (int i = 0; i < 2; i++) {
         expect_response(c, 200, NULL);

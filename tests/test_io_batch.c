@@ -9,7 +9,7 @@
 #include <criterion/criterion.h>
 
 #include "net_harness.h"
-#include "reactor/uring.h"
+#include "io_batch_util.h"
 
 #define MSG_LEN 24
 
@@ -73,17 +73,6 @@ static uint64_t run_pings(unsigned conns, unsigned rounds, unsigned batch_us)
         batched += m.batched_sleeps;
     }
     return batched;
-}
-
-/* True when this kernel has the minimum wait the batches need (Linux 6.12). */
-static bool kernel_batches(void)
-{
-    struct sn__uring u;
-    if (sn__uring_init(&u, 4, 0) < 0)
-        return false;
-    bool ok = u.features & SN__URING_MIN_WAIT;
-    sn__uring_exit(&u);
-    return ok;
 }
 
 Test(io_batch, many_busy_connections_batch_and_every_answer_arrives, .timeout = 120)

@@ -98,6 +98,33 @@ Test(options, all_forms)
     cr_assert(cfg.unpinned);
 }
 
+/* An app's own defaults survive sn_config_parse_from unless the command line names them;
+ * sn_config_parse starts from libsn's. */
+Test(options, parse_from_keeps_the_apps_defaults)
+{
+    struct sn_config cfg;
+    sn_config_init(&cfg);
+    cfg.io_batch_us = 200;
+    cfg.stall_ms = 7;
+    char **argv = ARGV("--stall-ms", "9", "x");
+    int argc = 4;
+    cr_assert_eq(sn_config_parse_from(&argc, argv, NULL, &cfg), SN_CONFIG_CONTINUE);
+    cr_assert_eq(cfg.io_batch_us, 200, "not on the command line: the app's value");
+    cr_assert_eq(cfg.stall_ms, 9, "on the command line: overridden");
+    cr_assert_eq(argc, 2);
+    cr_assert_str_eq(argv[1], "x");
+    char **off = ARGV("--io-batch-us=0");
+    argc = 2;
+    cr_assert_eq(sn_config_parse_from(&argc, off, NULL, &cfg), SN_CONFIG_CONTINUE);
+    cr_assert_eq(cfg.io_batch_us, 0);
+    cfg.io_batch_us = 200;
+    char **none = ARGV("y");
+    argc = 2;
+    cr_assert_eq(sn_config_parse(&argc, none, NULL, &cfg), SN_CONFIG_CONTINUE);
+    cr_assert_eq(cfg.io_batch_us, SN_CONFIG_DEFAULT_IO_BATCH_US, "sn_config_parse resets");
+    cr_assert_eq(cfg.stall_ms, SN_CONFIG_DEFAULT_STALL_MS);
+}
+
 Test(options, io_batch_us)
 {
     struct sn_config cfg;

@@ -113,14 +113,14 @@ struct sn_config {
     unsigned sched_slice_us;
 };
 
-#define SN_CONFIG_DEFAULT_IDLE_POLL_US 200
-#define SN_CONFIG_DEFAULT_IO_POLL_US   0
-#define SN_CONFIG_DEFAULT_IO_BATCH_US  0
-#define SN_CONFIG_IO_BATCH_MAX         16
-#define SN_CONFIG_DEFAULT_STALL_MS     25
+#define SN_CONFIG_DEFAULT_IDLE_POLL_US          200
+#define SN_CONFIG_DEFAULT_IO_POLL_US            0
+#define SN_CONFIG_DEFAULT_IO_BATCH_US           0
+#define SN_CONFIG_IO_BATCH_MAX                  16
+#define SN_CONFIG_DEFAULT_STALL_MS              25
 #define SN_CONFIG_DEFAULT_FIBER_STOP_TIMEOUT_MS 5000
-#define SN_CONFIG_DEFAULT_DELAY_SAMPLE 64
-#define SN_CONFIG_NO_DELAY_SAMPLE      UINT32_MAX
+#define SN_CONFIG_DEFAULT_DELAY_SAMPLE          64
+#define SN_CONFIG_NO_DELAY_SAMPLE               UINT32_MAX
 
 /* sn_config_parse's "go on" return value; every other value is a process exit code. */
 #define SN_CONFIG_CONTINUE (-1)
@@ -145,6 +145,16 @@ SN_API void sn_config_init(struct sn_config *cfg);
  * when sn_run discovers the machine. Any thread (not reentrant on the same argv).
  */
 SN_API int sn_config_parse(int *argc, char **argv, const char *app_usage, struct sn_config *cfg);
+
+/*
+ * sn_config_parse without the sn_config_init: the options on the command line override what
+ * `cfg` already holds. For an app with defaults of its own (sn_config_init, set them, then
+ * parse); the shared --help still shows libsn's defaults, so the app's usage should name
+ * its own. Same arguments and results as sn_config_parse. Any thread (not reentrant on the
+ * same argv).
+ */
+SN_API int sn_config_parse_from(int *argc, char **argv, const char *app_usage,
+                                struct sn_config *cfg);
 
 /*
  * For apps without options of their own, after sn_config_parse: returns SN_CONFIG_CONTINUE
