@@ -160,7 +160,9 @@ static void charge(struct sn__gq *q, uint64_t ns, unsigned tasks)
 void sn__sched_charge(struct sn__sched *s, unsigned id, uint64_t ns)
 {
     struct sn__gq *q = &s->gq[id];
-    if (q->group) /* the tag came from code of this group on this core, so it has accounts */
+    /* The tag came from code of this group on this core, so it has accounts; a group
+     * destroyed against its contract (io of its code still in flight) is not charged. */
+    if (q->group && atomic_load_explicit(&registry[id], memory_order_acquire) == q->group)
         charge(q, ns, 0);
 }
 

@@ -245,7 +245,9 @@ static bool sentinel_arm(struct sn__netc *nc)
     nc->sentinel_ts.tv_sec = 1ll << 30;
     nc->sentinel_ts.tv_nsec = 0;
     io_uring_prep_timeout(sqe, &nc->sentinel_ts, 0, 0);
-    sn__sqe_bind(sqe, &nc->sentinel);
+    /* The core's own op, not the work of whoever touched networking first: the main group
+     * (its callback stops every connection of the core, whatever group opened it). */
+    sn__sqe_bind_as(sqe, &nc->sentinel, 0);
     return true;
 }
 

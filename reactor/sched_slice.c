@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <sched.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -32,14 +31,14 @@ struct slice_attr {
 
 int sn__sched_slice_set(unsigned us)
 {
-    errno = 0;
-    int nice = getpriority(PRIO_PROCESS, 0); /* this thread's (Linux: per thread) */
-    if (nice == -1 && errno)
+    struct slice_attr a = {0};
+    if (syscall(SYS_sched_getattr, 0, &a, (unsigned)sizeof a, 0) != 0)
         return -errno;
-    struct slice_attr a = {.size = sizeof a,
-                           .sched_policy = SCHED_OTHER,
-                           .sched_nice = nice,
-                           .sched_runtime = (uint64_t)us * 1000u};
+    /* Only the fair classes take a slice; a real-time or deadline thread keeps its policy. */
+    if (a.sched_policy != SCHED_OTHER && a.sched_policy != SCHED_BATCH)
+        return -EINVAL;
+    a.size = sizeof a; /* the policy, nice value and flags as they are: only the slice moves */
+    a.sched_runtime = (uint64_t)us * 1000u;
     if (syscall(SYS_sched_setattr, 0, &a, 0) != 0)
         return -errno;
     return 0;

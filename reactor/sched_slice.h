@@ -8,9 +8,11 @@
 
 /*
  * Calling thread only: asks the kernel for a scheduling slice of `us` microseconds for this
- * thread (sched_setattr with SCHED_OTHER and sched_runtime, keeping its nice value; Linux 6.12
- * and later use it as the thread's EEVDF slice and clamp it to 100 us..100 ms, older kernels
- * ignore it). 0, or a negative errno from the kernel (the thread keeps its slice then).
+ * thread (sched_setattr of sched_runtime, keeping its policy, nice value and flags; Linux
+ * 6.12 and later use it as the thread's EEVDF slice and clamp it to 100 us..100 ms, older
+ * kernels ignore it). 0; -EINVAL for a thread outside the fair classes (SCHED_OTHER,
+ * SCHED_BATCH: a real-time or SCHED_IDLE thread is left as it is); or a negative errno from
+ * the kernel (the thread keeps its slice then).
  */
 int sn__sched_slice_set(unsigned us);
 

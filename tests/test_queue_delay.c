@@ -61,7 +61,9 @@ Test(queue_delay, mesh_records_the_held_time)
     struct sn_mesh_delay d;
     cr_assert_eq(sn_mesh_queue_delay(m, 0, 1, &d), 0);
     cr_expect_eq(d.samples, SN__MESH_STAMPS);
-    cr_expect_geq(d.max_ns, 2000000, "max %lu", (unsigned long)d.max_ns);
+    /* 99%: ticks become ns at a rate measured over bracketed clock reads, a few us off at
+     * worst over this span; max is otherwise exact to 64 ticks. */
+    cr_expect_geq(d.max_ns, 2000000 * 99 / 100, "max %lu", (unsigned long)d.max_ns);
     cr_expect_geq(d.p50_ns, 2000000 * 3 / 4, "p50 %lu", (unsigned long)d.p50_ns);
     cr_expect_leq(d.p50_ns, d.p99_ns);
     cr_expect_leq(d.p99_ns, d.max_ns);

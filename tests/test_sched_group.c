@@ -496,3 +496,63 @@ Test(sched_group, a_connection_reads_in_the_group_that_listened, .timeout = 60)
                   (unsigned long)m.run_ns, TCP_BYTES);
     sn_sched_group_destroy(io_group);
 }
+
+/* ---- the core's own io is not a group's ------------------------------------------------ */
+
+/* The first network call on a core (here sn_listen from a task of group "first") arms the
+ * core's own net sentinel, whose callback stops every connection at shutdown: that is the
+ * core's work, not the group's. Its run time must not grow after its last work, and a group
+ * destroyed at that point (as its contract allows) is never touched again. */
+static struct sn_sched_group_metrics first_before;
+
+static struct sn_future *first_closed(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    cr_assert_eq(sn_metrics_group(0, io_group, &first_before), 0);
+    return SN_SUCCESS;
+}
+
+static struct sn_future *first_listening(void *arg, uint64_t value)
+{
+    (void)arg;
+    return sn_listener_close((struct sn_listener *)(uintptr_t)value);
+}
+
+static void first_done(void *arg, int err, uint64_t v)
+{
+    (void)arg, (void)v;
+    cr_assert_eq(err, 0);
+    sn_promise_set(io_done, 0);
+}
+
+static void first_listen(struct sn_task *t)
+{
+    (void)t;
+    static const struct sn_conn_ops none = {0};
+    struct sn_listen_config cfg = {.host = "127.0.0.1", .ops = &none};
+    sn_done(sn_then(sn_listen(&cfg), first_listening, NULL), first_done, NULL);
+}
+
+static struct sn_future *first_main(void *arg)
+{
+    (void)arg;
+    struct sn_future *f;
+    io_done = sn_promise_new(&f);
+    sn_task_init(&io_task, first_listen);
+    sn_schedule_in(io_group, &io_task);
+    return sn_then(f, first_closed, NULL);
+}
+
+Test(sched_group, the_cores_own_io_is_not_charged_to_the_first_group, .timeout = 60)
+{
+    struct sn_sched_group_config c = {.name = "first", .shares = 100};
+    cr_assert_eq(sn_sched_group_create(&c, &io_group), 0);
+    struct sn_config cfg = test_config(1);
+    cr_assert_eq(sn_run(&cfg, first_main, NULL), 0);
+    struct sn_sched_group_metrics after;
+    cr_assert_eq(sn_metrics_group(0, io_group, &after), 0);
+    cr_expect_eq(after.run_ns, first_before.run_ns,
+                 "the shutdown's net work was charged to the group: %lu ns after its last work",
+                 (unsigned long)(after.run_ns - first_before.run_ns));
+    sn_sched_group_destroy(io_group);
+}

@@ -27,8 +27,8 @@
 
 #define BATCH_MAX_OPS   1024
 #define BATCH_MAX_BYTES (256u << 10)
-#define SPARE_BUF_MAX   (1u << 20)  /* the first spare batch keeps buffers up to this size, */
-#define SPARE_MORE_MAX  (8u << 10)  /* the others up to this (1.5 MB at most in all) */
+#define SPARE_BUF_MAX   (1u << 20)  /* the first spare batch keeps each buffer up to this, */
+#define SPARE_MORE_MAX  (8u << 10)  /* the others up to this (~4.5 MB at most in all a core) */
 #define REF_MIN         (16u << 10) /* answers this big are sent by reference */
 #define SPARES_MAX      64          /* finished batches a core keeps for reuse */
 
@@ -47,7 +47,7 @@ static void batch_release(void *arg)
         return;
     struct kv_core *kc = kv_core_self(); /* the sender: batch_back and releases run there */
     size_t keep = kc->nspare ? SPARE_MORE_MAX : SPARE_BUF_MAX;
-    if (kc->nspare >= SPARES_MAX || b->in.cap > keep || b->out.cap > keep) {
+    if (kc->nspare >= SPARES_MAX || b->in.cap > keep || b->out.cap > keep || b->ops.cap > keep) {
         batch_free(b);
         return;
     }

@@ -119,7 +119,9 @@ SN_API int sn_sched_group_create(const struct sn_sched_group_config *cfg,
 
 /*
  * Frees g (NULL or the main group: nothing). Any thread, once no task of g is queued or
- * running on any core and nothing will start work in it (its id may be reused).
+ * running on any core and nothing will start work in it (its id may be reused): that
+ * includes io its code started (the callbacks run in the group), and the connections,
+ * listeners and UDP sockets opened from it, which keep its group until they are closed.
  */
 SN_API void sn_sched_group_destroy(struct sn_sched_group *g);
 
