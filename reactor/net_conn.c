@@ -34,7 +34,10 @@ struct sn_conn *sn__conn_new(struct sn__netc *nc, int fd, const struct sn_conn_l
         return NULL;
     c->fd = fd;
     c->core = nc->core;
-    c->tag = sn__tls_sched->tag; /* the accept callback's (the listener's group) or connect's */
+    /* The group of the accept callback (the listener's) or of connect's caller. Not the
+     * serving bit: a connection outlives the request whose code may have opened it, and
+     * its calls are held to the caps like any other (reactor/smp_service.c). */
+    c->tag = sn__tls_sched->tag & SN__TAG_GROUP;
     c->nc = nc;
     c->ops = ops;
     c->arg = arg;

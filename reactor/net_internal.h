@@ -240,6 +240,7 @@ struct sn__lslot {
     unsigned core;
     int fd; /* -1: no socket on this core (one-core mode, or closed) */
     struct sn__io_op aop;
+    uint8_t tag; /* group of sn_listen's caller: accepts (and so connections) run in it */
     struct sn_timer retry; /* re-arms accept after a transient error or without an SQE;
                               retries a cancel that had no SQE */
     bool started, closing, done;
@@ -271,6 +272,7 @@ struct sn_udp {
     struct sn__netc *nc;
     struct sn_udp_config cfg;
     struct sn__io_op rop;
+    uint8_t tag; /* group of sn_udp_open's caller: receives run in it, whoever re-arms */
     bool closing, rcancel, fin_queued;
     bool sqe_wait;  /* waiting for an SQE (re-arm or cancel) */
     unsigned sends; /* sends in flight */

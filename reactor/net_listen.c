@@ -70,7 +70,7 @@ static bool accept_arm(struct sn__lslot *s)
         return false;
     io_uring_prep_multishot_accept(sqe, s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     s->aop.cb = accept_cb;
-    sn__sqe_bind(sqe, &s->aop);
+    sn__sqe_bind_as(sqe, &s->aop, s->tag);
     return true;
 }
 
@@ -157,6 +157,9 @@ static struct sn_future *slot_start(void *arg)
     struct sn__netc *nc = sn__netc_get(&err);
     if (!nc)
         return sn_failed(err);
+    /* sn_listen's caller's group: slot_start runs it on every core, serving its request
+     * there, but the slot outlives that request (so not the serving bit). */
+    s->tag = sn__tls_sched->tag & SN__TAG_GROUP;
     if (!accept_arm(s))
         return sn_failed(-EBUSY);
     atomic_fetch_add(&l->refs, 1);

@@ -52,7 +52,7 @@ static bool udp_arm(struct sn_udp *u)
     u->msg.msg_iovlen = 1;
     io_uring_prep_recvmsg(sqe, u->fd, &u->msg, 0);
     u->rop.cb = udp_recv_cb;
-    sn__sqe_bind(sqe, &u->rop);
+    sn__sqe_bind_as(sqe, &u->rop, u->tag);
     return true;
 }
 
@@ -139,6 +139,7 @@ static int udp_open(const struct sn_udp_config *cfg, struct sn_udp **out)
         u->nc = nc;
         u->cfg = *cfg;
         u->cfg.host = NULL;
+        u->tag = sn__tls_sched->tag & SN__TAG_GROUP; /* the opener's group, not serving */
         sn__io_op_init(&u->rop, udp_recv_cb);
         if (!udp_arm(u))
             err = -EBUSY;

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/sched.h"
 #include "reactor_util.h"
 
 Test(sched_group, registry_limits)
@@ -555,4 +556,99 @@ Test(sched_group, the_cores_own_io_is_not_charged_to_the_first_group, .timeout =
                  "the shutdown's net work was charged to the group: %lu ns after its last work",
                  (unsigned long)(after.run_ns - first_before.run_ns));
     sn_sched_group_destroy(io_group);
+}
+
+/* ---- connections do not inherit the serving bit ------------------------------------------- */
+
+/* Code serving a capped request runs with the serving bit (the calls it makes skip the caps),
+ * and so does everything it starts, sn_listen's slots on every core included. A connection
+ * accepted by them outlives that request: its callbacks must run without the bit, or every
+ * call the connection makes would escape the caps. 16 connections, so both cores accept. */
+#define SERVE_CONNS 16
+
+static struct sn_listener *serve_l;
+static int serve_fds[SERVE_CONNS];
+static unsigned serve_got;                     /* core 0 only */
+static unsigned serve_serving[2], serve_on[2]; /* each core its own */
+
+static void serve_arrived(void *arg)
+{
+    (void)arg;
+    if (++serve_got == SERVE_CONNS)
+        sn_promise_set(io_done, 0);
+}
+
+static size_t serve_data(struct sn_conn *conn, void *arg, const char *data, size_t len)
+{
+    (void)conn, (void)arg, (void)data;
+    unsigned core = sn_core_id();
+    if (sn__tls_sched->tag & SN__TAG_SERVING)
+        serve_serving[core]++;
+    for (size_t i = 0; i < len; i++) {
+        serve_on[core]++;
+        cr_assert_eq(sn_send(0, serve_arrived, NULL), 0);
+    }
+    return len;
+}
+
+static const struct sn_conn_ops serve_ops = {.on_data = serve_data};
+
+static struct sn_future *serve_close(void *arg, uint64_t v)
+{
+    (void)arg, (void)v;
+    return sn_listener_close(serve_l);
+}
+
+static struct sn_future *serve_listening(void *arg, uint64_t value)
+{
+    (void)arg;
+    serve_l = (struct sn_listener *)(uintptr_t)value;
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = htons(sn_listener_port(serve_l)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    for (int i = 0; i < SERVE_CONNS; i++) {
+        serve_fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert_geq(serve_fds[i], 0);
+        cr_assert_eq(connect(serve_fds[i], (const struct sockaddr *)&to, sizeof to), 0);
+        cr_assert_eq(send(serve_fds[i], "x", 1, MSG_NOSIGNAL), 1);
+    }
+    return SN_SUCCESS;
+}
+
+/* On core 1, serving core 0's capped request: listens on every core. */
+static struct sn_future *serve_listen(void *arg)
+{
+    (void)arg;
+    struct sn_listen_config cfg = {.host = "127.0.0.1", .ops = &serve_ops};
+    return sn_then(sn_listen(&cfg), serve_listening, NULL);
+}
+
+static struct sn_service_group *serve_sg;
+
+static struct sn_future *serve_main(void *arg)
+{
+    (void)arg;
+    struct sn_future *f;
+    io_done = sn_promise_new(&f);
+    sn_ignore(sn_submit_to_via(serve_sg, 1, serve_listen, NULL));
+    return sn_then(f, serve_close, NULL);
+}
+
+Test(sched_group, connections_accepted_on_other_cores_are_not_serving, .timeout = 60)
+{
+    struct sn_service_group_config sc = {.name = "capped", .max_inflight = 1};
+    cr_assert_eq(sn_service_group_create(&sc, &serve_sg), 0);
+    serve_got = 0;
+    memset(serve_serving, 0, sizeof serve_serving);
+    memset(serve_on, 0, sizeof serve_on);
+    struct sn_config cfg = test_config(2);
+    cr_assert_eq(sn_run(&cfg, serve_main, NULL), 0);
+    for (int i = 0; i < SERVE_CONNS; i++)
+        close(serve_fds[i]);
+    cr_assert_eq(serve_on[0] + serve_on[1], SERVE_CONNS);
+    cr_expect_gt(serve_on[1], 0, "no connection on core 1: nothing exercised");
+    cr_expect_eq(serve_serving[0] + serve_serving[1], 0,
+                 "%u reads on core 0 and %u on core 1 ran with the serving bit", serve_serving[0],
+                 serve_serving[1]);
+    sn_service_group_destroy(serve_sg);
 }
