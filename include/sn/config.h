@@ -147,11 +147,17 @@ SN_API void sn_config_init(struct sn_config *cfg);
 SN_API int sn_config_parse(int *argc, char **argv, const char *app_usage, struct sn_config *cfg);
 
 /*
- * sn_config_parse without the sn_config_init: the options on the command line override what
- * `cfg` already holds. For an app with defaults of its own (sn_config_init, set them, then
- * parse); the shared --help still shows libsn's defaults, so the app's usage should name
- * its own. Same arguments and results as sn_config_parse. Any thread (not reentrant on the
- * same argv).
+ * Parses the libsn options out of argv over the values `cfg` already holds, for an app with
+ * defaults of its own: sn_config_init(&cfg), set them, then this; an option on the command
+ * line overrides the app's value, one absent leaves it. The caller owns cfg and argv; argv
+ * is compacted in place and *argc updated exactly as by sn_config_parse, and cfg->cpuset may
+ * point into argv afterwards (keep argv alive while cfg is used). The shared --help still
+ * shows libsn's defaults, so the app's usage text should name its own.
+ *
+ * Returns SN_CONFIG_CONTINUE, or the exit code for main: 0 after --help or --version,
+ * SN_CONFIG_EXIT_USAGE (2) for a missing or bad value (after a one-line message on stderr);
+ * then cfg may hold the options parsed before the bad one, and should not be run. Never
+ * calls exit(). Any thread (not reentrant on the same argv).
  */
 SN_API int sn_config_parse_from(int *argc, char **argv, const char *app_usage,
                                 struct sn_config *cfg);
