@@ -61,10 +61,18 @@ uint64_t sn__key_hash_long(const void *key, size_t len)
 
 /*
  * The hash strategy, which sn_partition reaches through `lookup` with one predictable
- * indirect jump and no switch, the key hash inlined (sn__key_hash_fast; the long keys' path is
- * a tail call, so the short one saves no registers). Before, with the call into XXH3_64bits
+ * indirect jump and no switch, the key hash inlined (sn__key_hash_fast; the longer keys' paths
+ * are tail calls, so the short one saves no registers). Before, with the call into XXH3_64bits
  * and the switch, it cost 3.2 ns a 16-byte key, 1.05x a hand-written `XXH3_64bits(key, len)
  * % n` inlined; now 1.9 ns (bench/bench_partition.c).
+ *
+ * Keys of 17 to 128 bytes have a function of their own with only XXH3's mid-size path (what
+ * XXH3_64bits runs for them, with the default secret and seed 0, so the same hash): the path
+ * through XXH3_64bits saved four registers for its call to the long-key hash and tested the
+ * length against 16 and 240 again. This matters most when the CPU is shared with a busy SMT
+ * sibling (a co-tenant of this VM's host), where taken branches and instructions cost up to
+ * twice as many cycles while the hand-written line's division does not slow down
+ * (docs/PERFORMANCE.md, "Partitioners").
  */
 __attribute__((flatten, noinline)) static uint32_t hash_lookup_long(const struct sn_partition *p,
                                                                     const void *key, size_t len)
@@ -72,11 +80,21 @@ __attribute__((flatten, noinline)) static uint32_t hash_lookup_long(const struct
     return sn__mulshift(sn__key_hash_long(key, len), p->n);
 }
 
+__attribute__((noinline)) static uint32_t hash_lookup_mid(const struct sn_partition *p,
+                                                          const void *key, size_t len)
+{
+    return sn__mulshift(
+        XXH3_len_17to128_64b((const xxh_u8 *)key, len, XXH3_kSecret, sizeof(XXH3_kSecret), 0),
+        p->n);
+}
+
 __attribute__((flatten)) static uint32_t hash_lookup(const struct sn_partition *p, const void *key,
                                                      size_t len)
 {
     if (sn_likely(len <= 16))
         return sn__mulshift(sn__key_hash_fast(key, len), p->n);
+    if (sn_likely(len <= 128))
+        return hash_lookup_mid(p, key, len);
     return hash_lookup_long(p, key, len);
 }
 

@@ -136,6 +136,34 @@ Test(partition, hash_and_jump_definitions)
     sn_partition_destroy(j);
 }
 
+/* The same definitions at every key length from 0 to 300 bytes, where the lookups take
+ * different paths (up to 16 bytes inlined, 17 to 128 XXH3's mid-size path alone, longer ones
+ * all of XXH3_64bits), each length at several offsets into a random buffer (so unaligned). */
+Test(partition, hash_and_jump_every_length)
+{
+    static uint8_t buf[300 + 8];
+    uint64_t s = 0x9e3779b97f4a7c15ULL;
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        buf[i] = (uint8_t)(s >> 56);
+    }
+    static const uint32_t ns[] = {1, 7, 1000, 65536};
+    for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
+        struct sn_partition *h = from("hash", ns[k]), *j = from("jump", ns[k]);
+        for (size_t len = 0; len <= 300; len++)
+            for (size_t off = 0; off < 8; off += 3) {
+                uint64_t x = XXH3_64bits(buf + off, len);
+                cr_assert_eq(sn_partition(h, buf + off, len),
+                             (uint32_t)(((unsigned __int128)x * ns[k]) >> 64), "hash n=%u len=%zu",
+                             ns[k], len);
+                cr_assert_eq(sn_partition(j, buf + off, len), sn__jump(x, ns[k]),
+                             "jump n=%u len=%zu", ns[k], len);
+            }
+        sn_partition_destroy(h);
+        sn_partition_destroy(j);
+    }
+}
+
 /* Jump against values from an independent implementation of Lamping & Veach's figure 1
  * (Python, with its own float arithmetic). */
 Test(partition, jump_reference_vectors)
@@ -438,8 +466,8 @@ static void *shared_reader(void *arg)
 
 Test(partition, concurrent_lookups, .timeout = 60)
 {
-    static const char *const specs[SHARED_KINDS] = {"jump",  "ketama:32", "rendezvous:1,2,3",
-                                                    "range:100,2000,3000", "hash", "jump"};
+    static const char *const specs[SHARED_KINDS] = {
+        "jump", "ketama:32", "rendezvous:1,2,3", "range:100,2000,3000", "hash", "jump"};
     static const uint32_t ns[SHARED_KINDS] = {16, 0, 0, 0, 16, 1000}; /* 0: the spec gives N */
     static struct shared_run run;
     memset(&run, 0, sizeof(run));
