@@ -2,11 +2,11 @@
  * Jump consistent hash, Lamping & Veach 2014, figure 1, with a shorter dependency chain.
  *
  * The reference loop, per step:  key = key * 2862933555777941757 + 1;
- *                                j = (int64_t)((double)(b + 1) * (2^31 / (double)((key >> 33) + 1)));
- * The quotient q = RN(2^31 / (r + 1)) depends only on the LCG, never on b, so the out-of-order
- * core computes it ahead; what serialises the steps is b -> double -> multiply -> truncate ->
- * b, ~17 cycles. The fast forms below keep every step's value bit for bit (x = RN((b+1) * q),
- * continue while x < n, b = floor(x)) but shorten that chain:
+ *                                j = (int64_t)((double)(b + 1) * (2^31 / (double)((key >> 33) +
+ * 1))); The quotient q = RN(2^31 / (r + 1)) depends only on the LCG, never on b, so the
+ * out-of-order core computes it ahead; what serialises the steps is b -> double -> multiply ->
+ * truncate -> b, ~17 cycles. The fast forms below keep every step's value bit for bit (x = RN((b+1)
+ * * q), continue while x < n, b = floor(x)) but shorten that chain:
  *
  *  - fma:    b is kept as the double f = floor(x) (roundsd), and x = RN(f * q + q) with one FMA.
  *            f * q + q is exactly (b + 1) * q, and an FMA rounds once, so x is the reference's
@@ -38,15 +38,22 @@
 #ifndef JUMP_STEPS32_FROM
 #define JUMP_STEPS32_FROM (1u << 20)
 #endif
-/* The register forms (jump_regs.c, AMD): 8 steps below, 16 from, 24 from. */
+/* The register forms (jump_regs.c, AMD): 8 steps below JUMP_REGS12_FROM, 12 from there, and
+ * so on up to 24. */
+#ifndef JUMP_REGS12_FROM
+#define JUMP_REGS12_FROM 128u
+#endif
+#ifndef JUMP_REGS14_FROM
+#define JUMP_REGS14_FROM 512u
+#endif
 #ifndef JUMP_REGS16_FROM
-#define JUMP_REGS16_FROM 256u
+#define JUMP_REGS16_FROM 4096u
 #endif
 #ifndef JUMP_REGS24_FROM
 #define JUMP_REGS24_FROM (1u << 17)
 #endif
 
-#define JUMP_LCG(k) ((k) * 2862933555777941757ULL + 1)
+#define JUMP_LCG(k) ((k)*2862933555777941757ULL + 1)
 /* q = 2^31 / (r + 1), rounded to nearest, r = the LCG's top 31 bits. */
 #define JUMP_Q(k) ((double)(1LL << 31) / (double)(((k) >> 33) + 1))
 
@@ -76,7 +83,6 @@ __attribute__((target("sse4.1,fma"))) uint32_t sn__jump_fma(uint64_t key, uint32
     }
     return (uint32_t)_mm_cvttsd_si64(f);
 }
-
 
 __attribute__((target("avx512f,fma"))) uint32_t sn__jump_avx512(uint64_t key, uint32_t n)
 {
@@ -114,7 +120,11 @@ uint32_t (*sn__jump_pick(uint32_t n))(uint64_t key, uint32_t n)
     if (vec && __builtin_cpu_is("amd")) {
         if (n >= JUMP_REGS24_FROM)
             return sn__jump_regs24;
-        return n >= JUMP_REGS16_FROM ? sn__jump_regs16 : sn__jump_regs8;
+        if (n >= JUMP_REGS16_FROM)
+            return sn__jump_regs16;
+        if (n >= JUMP_REGS14_FROM)
+            return sn__jump_regs14;
+        return n >= JUMP_REGS12_FROM ? sn__jump_regs12 : sn__jump_regs8;
     }
     if (vec) {
         if (n >= JUMP_STEPS32_FROM)

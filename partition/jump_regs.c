@@ -1,26 +1,30 @@
 /*
- * Jump consistent hash in a fixed number of steps (8, 16 or 24) with the chain's values kept
- * in registers: what sn__jump_pick chooses on AMD CPUs with AVX-512. The arithmetic is
- * jump_steps.c's, step for step (the single-FMA chain S_i = RU(S_{i-1} q_i - 2^52 (q_i - 1)),
- * the after-the-fact check of every executed step, the hand-over to the loop form), so the
- * buckets are the paper's for the same reasons; read the proof there.
+ * Jump consistent hash in a fixed number of steps (8 to 24, chosen per n) with the chain's
+ * values kept in vector registers: what sn__jump_pick chooses on AMD CPUs with AVX-512. The
+ * arithmetic is jump_steps.c's, step for step (the single-FMA chain
+ * S_i = RU(S_{i-1} q_i - 2^52 (q_i - 1)), the after-the-fact check of every executed step,
+ * the hand-over to the loop form), so the buckets are the paper's for the same reasons; read
+ * the proof there.
  *
  * What differs is where the values live. jump_steps.c keeps q_i, the addends and every S_i
  * in stack arrays and reads S back as vectors for the check; a vector load that spans eight
  * scalar stores cannot take its data from the store buffer and waits until all of them have
- * reached the cache. Here q_i comes from memory as there (one vector store, scalar loads
- * that forwarding serves), the addend 2^52 (1 - q_i) is made next to its use by an FMA off
- * the chain, and each S_i goes into its lane of a vector register as it is made (one masked
- * broadcast, off the chain). The check runs on those registers, and the answer is picked
- * from them with one permute on the number of steps that went on, instead of a load.
+ * reached the cache. Here the chain runs in the lanes of one vector: step i of a block is one
+ * FMA masked to lanes i..7, with q_i and the addend 2^52 (1 - q_i) broadcast from the block's
+ * vectors (stored once, loaded by broadcast, which the store buffer serves). Lanes below i
+ * keep their values, so after the block lane i holds S_{i+1} of the block, ready for the
+ * check with no further moves, and the next block starts from the last lane broadcast. Each
+ * step is three instructions (two broadcast loads, one FMA) where a scalar chain with the
+ * values collected into lanes took four, three of them vector arithmetic (the addend's FMA,
+ * the chain's, a masked broadcast). The check runs on those registers, and the answer is
+ * picked from them with one permute on the number of steps that went on.
  *
- * On an AMD Zen 5 (bare forms, distinct keys, docs/PERFORMANCE.md) this form takes 14.4 ns a
- * key at N = 1024 where jump_steps.c's takes 18.5 and the loop forms ~31 (their exit branch
- * mispredicts once a key and stops the CPU from overlapping keys); 8 steps cost 9.8 ns for
- * N < 256, 24 steps 22-26 ns up to 2^24. On the Intel Sapphire Rapids where jump_steps.c
- * was tuned, keeping the chain in registers was tried and was slower than the stack array
- * (its shuffles cost more than the forwarding stall); that CPU was not at hand to time this
- * form, so Intel keeps jump_steps.c.
+ * A form runs `steps` steps whatever the key needs: a branch on the key's own count would
+ * mispredict about once a key (docs/PERFORMANCE.md). So sn__jump_pick takes the fewest steps
+ * that few keys exceed at that n (a key that needs more goes to the loop form): 8 below
+ * n = 128, 12 below 512, 14 below 4096, 16 below 2^17, then 24. On an AMD Zen 5 (distinct
+ * keys, one at a time, the key hash included) this takes 13.9 ns a key at n = 1024 where the
+ * earlier form of this file (the chain in a scalar register, 16 steps) took 16.1-17.3.
  */
 #include "partition/partition_internal.h"
 
@@ -34,34 +38,32 @@
 #define S0 JUMP_TWO52_PLUS_1
 
 /*
- * Runs the BLOCK steps of one block from S = *v: returns S_1..S_BLOCK of the block in lanes
- * 0..7 (the chain itself stays scalar; *v becomes the block's last S).
+ * Runs `steps` (<= BLOCK) steps of one block on v, whose lanes all hold the S before the
+ * block: returns S_1..S_steps of the block in lanes 0..steps-1 (lanes from steps on hold
+ * S_steps).
  */
 __attribute__((target(JUMP_VEC_FEATURES), always_inline)) static inline __m512d
-run_block(__m128d *v, const double *q)
+run_block(__m512d v, const double *q, const double *addend, int steps)
 {
-    const __m128d m52 = _mm_set_sd(-JUMP_TWO52), p52 = _mm_set_sd(JUMP_TWO52);
-    __m512d after = _mm512_setzero_pd();
-    __m128d s = *v;
 #pragma GCC unroll 8
-    for (int i = 0; i < BLOCK; i++) {
-        __m128d qi = _mm_load_sd(q + i);
-        s = _mm_fmadd_round_sd(s, qi, _mm_fmadd_sd(qi, m52, p52), JUMP_RU);
-        after = _mm512_mask_broadcastsd_pd(after, (__mmask8)(1u << i), s);
-    }
-    *v = s;
-    return after;
+    for (int i = 0; i < steps; i++)
+        v = _mm512_mask_fmadd_round_pd(v, (__mmask8)(0xffu << i), _mm512_set1_pd(q[i]),
+                                       _mm512_set1_pd(addend[i]), JUMP_RU);
+    return v;
 }
 
 /*
- * jump_steps.c's check of one block: steps executed by the reference (S before <= limit)
- * whose S is not the reference's value (a mask), and the count of S after <= limit.
+ * jump_steps.c's check of the first `steps` lanes of one block: steps executed by the
+ * reference (S before <= limit) whose S is not the reference's value (a mask), and the count
+ * of S after <= limit.
  */
 __attribute__((target(JUMP_VEC_FEATURES), always_inline)) static inline __mmask8
-check_block(__m512d before, __m512d after, __m512d q, __m512d limit, unsigned *continued)
+check_block(__m512d before, __m512d after, __m512d q, __m512d limit, int steps, unsigned *continued)
 {
-    __mmask8 executed = _mm512_cmp_pd_mask(before, limit, _CMP_LE_OQ);
-    *continued += (unsigned)__builtin_popcount(_mm512_cmp_pd_mask(after, limit, _CMP_LE_OQ));
+    __mmask8 lanes = (__mmask8)((1u << steps) - 1);
+    __mmask8 executed = _mm512_mask_cmp_pd_mask(lanes, before, limit, _CMP_LE_OQ);
+    *continued +=
+        (unsigned)__builtin_popcount(_mm512_mask_cmp_pd_mask(lanes, after, limit, _CMP_LE_OQ));
     __m512d x = _mm512_fmadd_pd(before, q, _mm512_mul_pd(q, _mm512_set1_pd(-JUMP_TWO52)));
     __m512d t = _mm512_add_round_pd(x, _mm512_set1_pd(JUMP_TWO52_PLUS_1), JUMP_RD);
     return _mm512_mask_cmp_pd_mask(executed, t, after, _CMP_NEQ_UQ);
@@ -84,63 +86,93 @@ pick(const __m512d *after, int blocks, unsigned c)
     return _mm512_cvtsd_f64(_mm512_mask_blend_pd((__mmask8)(c == 0), r, _mm512_set1_pd(S0)));
 }
 
+/* The bucket of key among n in `steps` steps (8 < steps <= 8 * MAX_BLOCKS, or 8). */
 __attribute__((target(JUMP_VEC_FEATURES), always_inline)) static inline uint32_t
-jump_regs(uint64_t key, uint32_t n, int blocks)
+jump_regs(uint64_t key, uint32_t n, int steps)
 {
+    const int blocks = (steps + BLOCK - 1) / BLOCK;
     double q[MAX_BLOCKS * BLOCK] __attribute__((aligned(64)));
+    double addend[MAX_BLOCKS * BLOCK] __attribute__((aligned(64)));
     __m512d qv[MAX_BLOCKS], after[MAX_BLOCKS];
     for (int b = 0; b < blocks; b++) {
         qv[b] = jump_block_quotients(key, b * BLOCK);
         _mm512_store_pd(q + b * BLOCK, qv[b]);
+        _mm512_store_pd(addend + b * BLOCK, _mm512_fmadd_pd(qv[b], _mm512_set1_pd(-JUMP_TWO52),
+                                                            _mm512_set1_pd(JUMP_TWO52)));
     }
     const __m512d limit = _mm512_set1_pd(JUMP_TWO52 + (double)n);
-    __m128d v = _mm_set_sd(S0);
-    __m512d prev = _mm512_set1_pd(S0);
+    __m512d prev = _mm512_set1_pd(S0), v = prev;
     unsigned continued = 0;
     __mmask8 bad = 0;
     for (int b = 0; b < blocks; b++) {
-        after[b] = run_block(&v, q + b * BLOCK);
+        int run = steps - b * BLOCK < BLOCK ? steps - b * BLOCK : BLOCK;
+        if (b > 0) /* the last S of the block before, in every lane */
+            v = _mm512_permutexvar_pd(_mm512_set1_epi64(BLOCK - 1), v);
+        v = after[b] = run_block(v, q + b * BLOCK, addend + b * BLOCK, run);
         /* S_0..S_7 of the block: its S_1..S_8 moved up one lane, the last S before it in 0. */
         __m512d before = _mm512_castsi512_pd(_mm512_alignr_epi64(
             _mm512_castpd_si512(after[b]), _mm512_castpd_si512(prev), BLOCK - 1));
-        bad |= check_block(before, after[b], qv[b], limit, &continued);
+        bad |= check_block(before, after[b], qv[b], limit, run, &continued);
         prev = after[b];
     }
-    if (__builtin_expect(bad != 0 || continued == (unsigned)(blocks * BLOCK), 0))
+    if (__builtin_expect(bad != 0 || continued == (unsigned)steps, 0))
         return sn__jump_avx512(key, n);
     return (uint32_t)(pick(after, blocks, continued) - JUMP_TWO52_PLUS_1);
 }
 
 __attribute__((target(JUMP_VEC_FEATURES))) uint32_t sn__jump_regs8(uint64_t key, uint32_t n)
 {
-    return jump_regs(key, n, 1);
-}
-
-__attribute__((target(JUMP_VEC_FEATURES))) uint32_t sn__jump_regs16(uint64_t key, uint32_t n)
-{
-    return jump_regs(key, n, 2);
-}
-
-__attribute__((target(JUMP_VEC_FEATURES))) uint32_t sn__jump_regs24(uint64_t key, uint32_t n)
-{
-    return jump_regs(key, n, 3);
+    return jump_regs(key, n, 8);
 }
 
 __attribute__((target(JUMP_VEC_FEATURES), flatten)) uint32_t
 sn__jump_regs8_key(const struct sn_partition *p, const void *key, size_t len)
 {
-    return jump_regs(sn__key_hash_fast(key, len), p->n, 1);
+    return jump_regs(sn__key_hash_fast(key, len), p->n, 8);
+}
+
+__attribute__((target(JUMP_VEC_FEATURES))) uint32_t sn__jump_regs12(uint64_t key, uint32_t n)
+{
+    return jump_regs(key, n, 12);
+}
+
+__attribute__((target(JUMP_VEC_FEATURES), flatten)) uint32_t
+sn__jump_regs12_key(const struct sn_partition *p, const void *key, size_t len)
+{
+    return jump_regs(sn__key_hash_fast(key, len), p->n, 12);
+}
+
+__attribute__((target(JUMP_VEC_FEATURES))) uint32_t sn__jump_regs14(uint64_t key, uint32_t n)
+{
+    return jump_regs(key, n, 14);
+}
+
+__attribute__((target(JUMP_VEC_FEATURES), flatten)) uint32_t
+sn__jump_regs14_key(const struct sn_partition *p, const void *key, size_t len)
+{
+    return jump_regs(sn__key_hash_fast(key, len), p->n, 14);
+}
+
+__attribute__((target(JUMP_VEC_FEATURES))) uint32_t sn__jump_regs16(uint64_t key, uint32_t n)
+{
+    return jump_regs(key, n, 16);
 }
 
 __attribute__((target(JUMP_VEC_FEATURES), flatten)) uint32_t
 sn__jump_regs16_key(const struct sn_partition *p, const void *key, size_t len)
 {
-    return jump_regs(sn__key_hash_fast(key, len), p->n, 2);
+    return jump_regs(sn__key_hash_fast(key, len), p->n, 16);
+}
+
+__attribute__((target(JUMP_VEC_FEATURES))) uint32_t sn__jump_regs24(uint64_t key, uint32_t n)
+{
+    return jump_regs(key, n, 24);
 }
 
 __attribute__((target(JUMP_VEC_FEATURES), flatten)) uint32_t
 sn__jump_regs24_key(const struct sn_partition *p, const void *key, size_t len)
 {
-    return jump_regs(sn__key_hash_fast(key, len), p->n, 3);
+    return jump_regs(sn__key_hash_fast(key, len), p->n, 24);
 }
+
 #endif

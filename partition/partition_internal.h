@@ -170,15 +170,19 @@ uint32_t sn__jump_fma(uint64_t key, uint32_t n);
 uint32_t sn__jump_avx512(uint64_t key, uint32_t n);
 uint32_t sn__jump_steps16(uint64_t key, uint32_t n);
 uint32_t sn__jump_steps32(uint64_t key, uint32_t n);
-/* The fixed-step forms with the chain in registers (jump_regs.c): 8, 16, 24 steps. Call only
- * where the CPU has avx512f+avx512dq. */
+/* The fixed-step forms with the chain in registers (jump_regs.c): 8, 12, 14, 16, 24 steps.
+ * Call only where the CPU has avx512f+avx512dq. */
 uint32_t sn__jump_regs8(uint64_t key, uint32_t n);
+uint32_t sn__jump_regs12(uint64_t key, uint32_t n);
+uint32_t sn__jump_regs14(uint64_t key, uint32_t n);
 uint32_t sn__jump_regs16(uint64_t key, uint32_t n);
 uint32_t sn__jump_regs24(uint64_t key, uint32_t n);
 /* The same on a byte key (hashed as sn__key_hash does), for sn_partition's `lookup`. */
 uint32_t sn__jump_steps16_key(const struct sn_partition *p, const void *key, size_t len);
 uint32_t sn__jump_steps32_key(const struct sn_partition *p, const void *key, size_t len);
 uint32_t sn__jump_regs8_key(const struct sn_partition *p, const void *key, size_t len);
+uint32_t sn__jump_regs12_key(const struct sn_partition *p, const void *key, size_t len);
+uint32_t sn__jump_regs14_key(const struct sn_partition *p, const void *key, size_t len);
 uint32_t sn__jump_regs16_key(const struct sn_partition *p, const void *key, size_t len);
 uint32_t sn__jump_regs24_key(const struct sn_partition *p, const void *key, size_t len);
 /* The LCG after i = 1..SN__JUMP_MAX_STEPS steps: mul[i-1] * key + add[i-1] (jump_steps.c). */

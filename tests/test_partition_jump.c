@@ -38,10 +38,23 @@ static unsigned check_pair(jump_fn *f, const char *name, uint64_t key, uint32_t 
 
 static void check_form(jump_fn *f, const char *name)
 {
-    static const uint64_t keys[] = {0, 1, 2, ~0ULL, ~0ULL - 1, 1ULL << 63, 0x5555555555555555ULL,
-                                    0xdeadbeefcafebabeULL};
-    static const uint32_t ns[] = {1, 2, 3, 4, 7, 64, 1000, 1024, 65535, 1u << 24, (1u << 31) - 1,
-                                  1u << 31, (1u << 31) + 1, 0xfffffffeu, 0xffffffffu};
+    static const uint64_t keys[] = {
+        0, 1, 2, ~0ULL, ~0ULL - 1, 1ULL << 63, 0x5555555555555555ULL, 0xdeadbeefcafebabeULL};
+    static const uint32_t ns[] = {1,
+                                  2,
+                                  3,
+                                  4,
+                                  7,
+                                  64,
+                                  1000,
+                                  1024,
+                                  65535,
+                                  1u << 24,
+                                  (1u << 31) - 1,
+                                  1u << 31,
+                                  (1u << 31) + 1,
+                                  0xfffffffeu,
+                                  0xffffffffu};
     unsigned bad = 0;
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         for (size_t j = 0; j < sizeof(ns) / sizeof(ns[0]); j++)
@@ -105,6 +118,20 @@ Test(partition_jump, regs8_matches_reference, .timeout = 120)
     check_form(sn__jump_regs8, "sn__jump_regs8");
 }
 
+Test(partition_jump, regs12_matches_reference, .timeout = 120)
+{
+    if (!has_steps_forms())
+        cr_skip_test("CPU lacks avx512f/avx512dq");
+    check_form(sn__jump_regs12, "sn__jump_regs12");
+}
+
+Test(partition_jump, regs14_matches_reference, .timeout = 120)
+{
+    if (!has_steps_forms())
+        cr_skip_test("CPU lacks avx512f/avx512dq");
+    check_form(sn__jump_regs14, "sn__jump_regs14");
+}
+
 Test(partition_jump, regs16_matches_reference, .timeout = 120)
 {
     if (!has_steps_forms())
@@ -121,7 +148,7 @@ Test(partition_jump, regs24_matches_reference, .timeout = 120)
 
 /*
  * The steps and regs forms hand a key to the loop form when it needs more than 16 (32, 8,
- * 16, 24) steps (the
+ * 12, 14, 16, 24) steps (the
  * random pairs above, with n up to 2^32, take that path often) or when a step's product
  * rounds to an integer. The second is rare on random keys, so build keys that hit it at the
  * first step: key_1 = target < 2^33 gives r = 0, q = 2^31 and the integer product 2^31.
@@ -151,6 +178,10 @@ Test(partition_jump, steps_integer_product_fallback)
             cr_assert_eq(sn__jump_steps32(key, n), sn__jump_ref(key, n), "key %#lx n %u",
                          (unsigned long)key, n);
             cr_assert_eq(sn__jump_regs8(key, n), sn__jump_ref(key, n), "key %#lx n %u",
+                         (unsigned long)key, n);
+            cr_assert_eq(sn__jump_regs12(key, n), sn__jump_ref(key, n), "key %#lx n %u",
+                         (unsigned long)key, n);
+            cr_assert_eq(sn__jump_regs14(key, n), sn__jump_ref(key, n), "key %#lx n %u",
                          (unsigned long)key, n);
             cr_assert_eq(sn__jump_regs16(key, n), sn__jump_ref(key, n), "key %#lx n %u",
                          (unsigned long)key, n);

@@ -33,7 +33,8 @@ static int differs(uint64_t key, uint32_t n)
         return 1;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
         (sn__jump_steps16(key, n) != want || sn__jump_steps32(key, n) != want ||
-         sn__jump_regs8(key, n) != want || sn__jump_regs16(key, n) != want ||
+         sn__jump_regs8(key, n) != want || sn__jump_regs12(key, n) != want ||
+         sn__jump_regs14(key, n) != want || sn__jump_regs16(key, n) != want ||
          sn__jump_regs24(key, n) != want))
         return 1;
 #endif
