@@ -10,14 +10,16 @@
  * in stack arrays and reads S back as vectors for the check; a vector load that spans eight
  * scalar stores cannot take its data from the store buffer and waits until all of them have
  * reached the cache. Here the chain runs in the lanes of one vector: step i of a block is one
- * FMA masked to lanes i..7, with q_i and the addend 2^52 (1 - q_i) broadcast from the block's
- * vectors (stored once, loaded by broadcast, which the store buffer serves). Lanes below i
- * keep their values, so after the block lane i holds S_{i+1} of the block, ready for the
- * check with no further moves, and the next block starts from the last lane broadcast. Each
- * step is three instructions (two broadcast loads, one FMA) where a scalar chain with the
- * values collected into lanes took four, three of them vector arithmetic (the addend's FMA,
- * the chain's, a masked broadcast). The check runs on those registers, and the answer is
- * picked from them with one permute on the number of steps that went on.
+ * FMA masked to lanes i..7, with q_i and the addend 2^52 (1 - q_i) broadcast to every lane.
+ * The code writes the broadcasts as loads from stored copies of the block's vectors; gcc
+ * turns them into lane permutes of the vectors still in registers, and that measured faster
+ * than forcing the loads (14.0 ns against 14.9) or writing the permutes out (index vectors
+ * made per step, 14.6). Lanes below i keep their values, so after the block lane i holds
+ * S_{i+1} of the block, ready for the check with no further moves, and the next block starts
+ * from its last lane broadcast. The chain no longer goes through a scalar register whose
+ * every value must then be moved into a lane (a masked broadcast a step), and the addends
+ * come from one FMA a block instead of one a step. The check runs on those registers, and
+ * the answer is picked from them with one permute on the number of steps that went on.
  *
  * A form runs `steps` steps whatever the key needs: a branch on the key's own count would
  * mispredict about once a key (docs/PERFORMANCE.md). So sn__jump_pick takes the fewest steps
