@@ -69,10 +69,8 @@ uint64_t sn__key_hash_long(const void *key, size_t len)
  * Keys of 17 to 128 bytes have a function of their own with only XXH3's mid-size path (what
  * XXH3_64bits runs for them, with the default secret and seed 0, so the same hash): the path
  * through XXH3_64bits saved four registers for its call to the long-key hash and tested the
- * length against 16 and 240 again. This matters most when the CPU is shared with a busy SMT
- * sibling (a co-tenant of this VM's host), where taken branches and instructions cost up to
- * twice as many cycles while the hand-written line's division does not slow down
- * (docs/PERFORMANCE.md, "Partitioners").
+ * length against 16 and 240 again. With it the worst hash row (100-byte keys) went from
+ * 1.00-1.13x the hand-written line to 0.97-1.02x (docs/PERFORMANCE.md, "Partitioners").
  */
 __attribute__((flatten, noinline)) static uint32_t hash_lookup_long(const struct sn_partition *p,
                                                                     const void *key, size_t len)

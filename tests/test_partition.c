@@ -466,8 +466,8 @@ static void *shared_reader(void *arg)
 
 Test(partition, concurrent_lookups, .timeout = 60)
 {
-    static const char *const specs[SHARED_KINDS] = {
-        "jump", "ketama:32", "rendezvous:1,2,3", "range:100,2000,3000", "hash", "jump"};
+    static const char *const specs[SHARED_KINDS] = {"jump",  "ketama:32", "rendezvous:1,2,3",
+                                                    "range:100,2000,3000", "hash", "jump"};
     static const uint32_t ns[SHARED_KINDS] = {16, 0, 0, 0, 16, 1000}; /* 0: the spec gives N */
     static struct shared_run run;
     memset(&run, 0, sizeof(run));

@@ -38,23 +38,10 @@ static unsigned check_pair(jump_fn *f, const char *name, uint64_t key, uint32_t 
 
 static void check_form(jump_fn *f, const char *name)
 {
-    static const uint64_t keys[] = {
-        0, 1, 2, ~0ULL, ~0ULL - 1, 1ULL << 63, 0x5555555555555555ULL, 0xdeadbeefcafebabeULL};
-    static const uint32_t ns[] = {1,
-                                  2,
-                                  3,
-                                  4,
-                                  7,
-                                  64,
-                                  1000,
-                                  1024,
-                                  65535,
-                                  1u << 24,
-                                  (1u << 31) - 1,
-                                  1u << 31,
-                                  (1u << 31) + 1,
-                                  0xfffffffeu,
-                                  0xffffffffu};
+    static const uint64_t keys[] = {0, 1, 2, ~0ULL, ~0ULL - 1, 1ULL << 63, 0x5555555555555555ULL,
+                                    0xdeadbeefcafebabeULL};
+    static const uint32_t ns[] = {1, 2, 3, 4, 7, 64, 1000, 1024, 65535, 1u << 24, (1u << 31) - 1,
+                                  1u << 31, (1u << 31) + 1, 0xfffffffeu, 0xffffffffu};
     unsigned bad = 0;
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         for (size_t j = 0; j < sizeof(ns) / sizeof(ns[0]); j++)
