@@ -26,7 +26,10 @@
  * that few keys exceed at that n (a key that needs more goes to the loop form): 8 below
  * n = 128, 12 below 512, 14 below 4096, 16 below 2^17, then 24. On an AMD Zen 5 (distinct
  * keys, one at a time, the key hash included) this takes 13.9 ns a key at n = 1024 where the
- * earlier form of this file (the chain in a scalar register, 16 steps) took 16.1-17.3.
+ * earlier form of this file (the chain in a scalar register, 16 steps) took 16.1-17.3. On
+ * the Intel Sapphire Rapids where jump_steps.c was tuned, keeping the chain in registers was
+ * tried and was slower than the stack array (its shuffles cost more than the forwarding
+ * stall); that CPU was not at hand to time this form, so Intel keeps jump_steps.c.
  */
 #include "partition/partition_internal.h"
 
