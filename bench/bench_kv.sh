@@ -13,7 +13,7 @@
 #   (b) both CPUs for the server (sn-kv --smp 2; memcached -t 2), the client unpinned: keys
 #       are owned by both cores, so half the commands cross cores. Also one request in
 #       flight per connection (get90d1: 64 connections, depth 1), and memcaslap (the same
-#       kind of client, heavier: it is its own bottleneck) for reference.
+#       kind of client, heavier: it is its own bottleneck; ROUNDS alternating rounds too).
 #
 # Server CPU-seconds per million ops come from /proc/<pid>/stat (utime + stime) around each
 # run. Figures are medians over rounds; the ratio is the median of per-round ratios.
@@ -127,6 +127,40 @@ workload() {
         "$R_KCPU" "$R_MCPU" "$r_l"
 }
 
+# slap PID PORT: one memcaslap run (-T 1 -c 32, SECS seconds) against PORT; sets TPS (empty
+# when memcaslap printed none) and CPM (the server's CPU-s per million requests).
+slap() {
+    t0=$(ticks "$1")
+    TPS=$(memcaslap -s "127.0.0.1:$2" -t "${SECS}s" -T 1 -c 32 -X "$VSIZE" 2>&1 |
+        sed -n 's/.*TPS: \([0-9]*\).*/\1/p' | tail -n 1)
+    t1=$(ticks "$1")
+    CPM=$(awk -v t="$((t1 - t0))" -v c="$CLK" -v n="${TPS:-0}" -v s="$SECS" \
+        'BEGIN {printf "%.3f", n ? t / c / (n * s / 1e6) : 0}')
+}
+
+# workload_slap: ROUNDS interleaved memcaslap rounds against both servers; prints a row (ops/s
+# medians, ratio = median of the per-round ratios), sets BSLAP_R.
+workload_slap() {
+    kv_l="" mc_l="" r_l="" kc_l="" mcc_l=""
+    i=0
+    while [ $i -lt "$ROUNDS" ]; do
+        if [ $((i % 2)) = 0 ]; then
+            slap "$KPID" "$KPORT"; k=$TPS kc=$CPM
+            slap "$MPID" "$MPORT"; m=$TPS mc=$CPM
+        else
+            slap "$MPID" "$MPORT"; m=$TPS mc=$CPM
+            slap "$KPID" "$KPORT"; k=$TPS kc=$CPM
+        fi
+        [ -n "$k" ] && [ -n "$m" ] || fail "memcaslap printed no TPS (sn-kv: '$k', $PN: '$m')"
+        kv_l="$kv_l $k" mc_l="$mc_l $m" kc_l="$kc_l $kc" mcc_l="$mcc_l $mc"
+        r_l="$r_l $(awk -v a="$k" -v b="$m" 'BEGIN {printf "%.3f", a / b}')"
+        i=$((i + 1))
+    done
+    BSLAP_R=$(median $r_l)
+    printf '  %-8s %12s %12s %7s %10s %10s   rounds:%s\n' memcaslap "$(median $kv_l)" \
+        "$(median $mc_l)" "$BSLAP_R" "$(median $kc_l)" "$(median $mcc_l)" "$r_l"
+}
+
 header() {
     printf '  %-8s %12s %12s %7s %10s %10s\n' workload "sn-kv ops/s" "$PN" ratio \
         "kv cpu-s/M" "mc cpu-s/M"
@@ -176,16 +210,10 @@ workload b get90d1 no --conns 64 --depth 1 --get-pct 90
 BD1_R=$R_RATIO
 BSLAP_R=none
 if command -v memcaslap >/dev/null 2>&1; then
-    # memcaslap's default mix is get/set 90/10, one request in flight per connection.
-    k=$(memcaslap -s "127.0.0.1:$KPORT" -t "${SECS}s" -T 1 -c 32 -X "$VSIZE" 2>&1 |
-        sed -n 's/.*TPS: \([0-9]*\).*/\1/p' | tail -n 1)
-    m=$(memcaslap -s "127.0.0.1:$MPORT" -t "${SECS}s" -T 1 -c 32 -X "$VSIZE" 2>&1 |
-        sed -n 's/.*TPS: \([0-9]*\).*/\1/p' | tail -n 1)
-    if [ -n "$k" ] && [ -n "$m" ]; then
-        BSLAP_R=$(awk -v a="$k" -v b="$m" 'BEGIN {printf "%.3f", a / b}')
-        printf '  %-8s %12s %12s %7s   (memcaslap -T 1 -c 32, no pipelining, one round)\n' \
-            memcaslap "$k" "$m" "$BSLAP_R"
-    fi
+    # memcaslap's default mix is get/set 90/10, one request in flight per connection. ROUNDS
+    # rounds, alternating who goes first like the rows above; the ratio is the median of the
+    # per-round ratios (one round moved 0.8x-2.0x between runs).
+    workload_slap
 fi
 cleanup
 
