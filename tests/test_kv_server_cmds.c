@@ -26,8 +26,7 @@ static const struct {
     {"incr k 1\r\n", "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"},
     {"decr k 1\r\n", "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"},
     {"incr nokey 1\r\n", "NOT_FOUND\r\n"},
-    {"delete k 5\r\n",
-     "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"},
+    {"delete k 5\r\n", "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"},
     {"delete k 0\r\n", "DELETED\r\n"},
     {"delete k\r\n", "NOT_FOUND\r\n"},
     {"touch k abc\r\n", "CLIENT_ERROR invalid exptime argument\r\n"},
@@ -205,10 +204,12 @@ Test(kv, quit_and_eof_close_after_answers, .timeout = 60)
     keys_on_every_core("q:", 1, keys);
     int fd = kc_connect();
     char req[1024], want[1024];
-    snprintf(req, sizeof req, "set %s 0 0 1\r\na\r\nset %s 0 0 1\r\nb\r\nget %s %s\r\nquit\r\nget %s\r\n",
-             keys[0], keys[1], keys[0], keys[1], keys[0]);
-    snprintf(want, sizeof want, "STORED\r\nSTORED\r\nVALUE %s 0 1\r\na\r\nVALUE %s 0 1\r\nb\r\nEND\r\n",
-             keys[0], keys[1]);
+    snprintf(req, sizeof req,
+             "set %s 0 0 1\r\na\r\nset %s 0 0 1\r\nb\r\nget %s %s\r\nquit\r\nget %s\r\n", keys[0],
+             keys[1], keys[0], keys[1], keys[0]);
+    snprintf(want, sizeof want,
+             "STORED\r\nSTORED\r\nVALUE %s 0 1\r\na\r\nVALUE %s 0 1\r\nb\r\nEND\r\n", keys[0],
+             keys[1]);
     expect_str(fd, req, want);
     cr_expect(sees_eof(fd), "quit closes the connection (nothing after it is answered)");
     close(fd);
@@ -412,8 +413,8 @@ Test(kv, big_answers_to_a_client_that_reads_late, .timeout = 120)
     /* Not reading: the server answers until its output is full, then stops parsing. */
     cr_assert_gt(nu_wait_peer_stalled(fd, 100, IO_MS), 0, "the server answered, then stalled");
     expect_exact(fd, "", 0, want.p, want.len, "every answer, in order, after a pause");
-    cr_log_info("%u gets and a %u-key get of 64 KiB values: %zu bytes of answers", 2 * pairs,
-                multi, want.len);
+    cr_log_info("%u gets and a %u-key get of 64 KiB values: %zu bytes of answers", 2 * pairs, multi,
+                want.len);
     close(fd);
     for (int i = 0; i < 2; i++)
         free(vals[i]);
@@ -483,6 +484,46 @@ Test(kv, idle_timeout, .timeout = 60)
     cr_assert_eq(got, -1, "no idle timeout by default (recv gave %zd)", got);
     cr_assert_eq(err, EAGAIN, "no idle timeout by default: %s", strerror(err));
     expect_str(fd, "version\r\n", "VERSION 1.6.0-libsn\r\n");
+    close(fd);
+    kvs_stop();
+}
+
+/* ---- --lax-keys -------------------------------------------------------------------------- */
+
+/*
+ * --lax-keys takes keys with control bytes as memcached does (memcaslap's keys begin with 8
+ * raw bytes): stored and fetched on every core, in one multi-get too; the length limit holds.
+ */
+Test(kv, lax_keys_with_control_bytes_on_every_core, .timeout = 60)
+{
+    kvs_start(2, "jump", "--lax-keys", NULL);
+    int fd = kc_connect();
+    enum { N = 16 };
+    char keys[N][24];
+    bool on[2] = {false, false};
+    struct dbuf get = {0}, want = {0};
+    db_printf(&get, "get");
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "\x10\x10\x10\x10\x10\x10\x10\x10k\x01%d", i);
+        on[owner(keys[i])] = true;
+        char line[64], val[8];
+        snprintf(val, sizeof val, "v%02d", i);
+        snprintf(line, sizeof line, "set %s 0 0 3\r\n%s\r\n", keys[i], val);
+        expect_str(fd, line, "STORED\r\n");
+        db_printf(&get, " %s", keys[i]);
+        db_printf(&want, "VALUE %s 0 3\r\n%s\r\n", keys[i], val);
+    }
+    cr_assert(on[0] && on[1], "the keys must cover both cores");
+    db_printf(&get, "\r\n");
+    db_printf(&want, "END\r\n");
+    expect_exact(fd, get.p, get.len, want.p, want.len, "multi-get of lax keys");
+    char k251[260], line[300];
+    memset(k251, '\x01', 251);
+    k251[251] = '\0';
+    snprintf(line, sizeof line, "get %s\r\n", k251);
+    expect_str(fd, line, "CLIENT_ERROR bad command line format\r\n");
+    db_free(&get);
+    db_free(&want);
     close(fd);
     kvs_stop();
 }

@@ -227,8 +227,10 @@ Test(mc_proto, storage_commands)
     static const struct {
         const char *word;
         enum mc_op op;
-    } cases[] = {{"set", MC_OP_SET},         {"add", MC_OP_ADD},
-                 {"replace", MC_OP_REPLACE}, {"append", MC_OP_APPEND},
+    } cases[] = {{"set", MC_OP_SET},
+                 {"add", MC_OP_ADD},
+                 {"replace", MC_OP_REPLACE},
+                 {"append", MC_OP_APPEND},
                  {"prepend", MC_OP_PREPEND}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char in[128];
@@ -390,16 +392,78 @@ Test(mc_proto, bad_command_line_format)
     cr_assert_gt(parse1(in, &m), 0);
     cr_assert_eq(m.op, MC_OP_GET); /* 250 is fine */
 
-    const char *bad[] = {"set k abc 0 1\r\n", "set k -1 0 1\r\n", "set k 4294967296 0 1\r\n",
-                         "set k 0 x 1\r\n", "set k 0 4294967296 1\r\n", "set k 0 0 -1\r\n",
-                         "set k 0 0 2147483646\r\n", "set k 0 0 1x\r\n", "cas k 0 0 1 -5\r\n",
-                         "cas k 0 0 1 18446744073709551616\r\n", "get a\tb\r\n", "get a\x7f\r\n",
-                         "touch k\x01 1\r\n", "delete k\x1b\r\n", "verbosity x\r\n"};
+    const char *bad[] = {"set k abc 0 1\r\n",
+                         "set k -1 0 1\r\n",
+                         "set k 4294967296 0 1\r\n",
+                         "set k 0 x 1\r\n",
+                         "set k 0 4294967296 1\r\n",
+                         "set k 0 0 -1\r\n",
+                         "set k 0 0 2147483646\r\n",
+                         "set k 0 0 1x\r\n",
+                         "cas k 0 0 1 -5\r\n",
+                         "cas k 0 0 1 18446744073709551616\r\n",
+                         "get a\tb\r\n",
+                         "get a\x7f\r\n",
+                         "touch k\x01 1\r\n",
+                         "delete k\x1b\r\n",
+                         "verbosity x\r\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_error(bad[i], MC_ERR_FORMAT, false);
     /* noreply silences errors found after it was seen. */
     expect_error("set k abc 0 1 noreply\r\n", MC_ERR_FORMAT, true);
     expect_error("verbosity noreply\r\n", MC_ERR_FORMAT, true);
+}
+
+/* Parses one command out of `in` (which must hold it whole) with lax keys (--lax-keys). */
+static ssize_t parse1_lax(const char *in, struct mc_cmd *m)
+{
+    struct mc_parser p;
+    struct mc_parser_config pc = {.lax_keys = true};
+    mc_parser_init(&p, &pc);
+    return mc_parse(&p, in, strlen(in), m);
+}
+
+/* --lax-keys: control bytes in keys are taken, as memcached takes them (memcaslap's keys begin
+ * with 8 raw bytes); the length limit still holds, and the default still refuses them. */
+Test(mc_proto, lax_keys_take_control_bytes)
+{
+    struct {
+        const char *in;
+        enum mc_op op;
+        const char *key;
+    } ok[] = {
+        {"get \x10\x10\x10\x10\x10\x10\x10\x10IRow\r\n", MC_OP_GET,
+         "\x10\x10\x10\x10\x10\x10\x10\x10IRow"},
+        {"set k\x01 0 0 1\r\nx\r\n", MC_OP_SET, "k\x01"},
+        {"touch k\x7f 1\r\n", MC_OP_TOUCH, "k\x7f"},
+        {"delete a\tb\r\n", MC_OP_DELETE, "a\tb"},
+        {"incr \x1bk 1\r\n", MC_OP_INCR, "\x1bk"},
+        {"mg \x02k v\r\n", MC_OP_MG, "\x02k"},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        struct mc_cmd m;
+        cr_assert_eq(parse1_lax(ok[i].in, &m), (ssize_t)strlen(ok[i].in), "%zu", i);
+        cr_assert_eq(m.op, ok[i].op, "%zu: %s", i, mc_op_name(m.op));
+        if (m.op == MC_OP_GET) {
+            size_t pos = 0;
+            struct mc_slice k;
+            cr_assert(mc_cmd_next_key(&m, &pos, &k));
+            cr_assert(slice_is(k, ok[i].key));
+        } else {
+            cr_assert(slice_is(m.key, ok[i].key), "%zu", i);
+        }
+        /* The default parser refuses the same line. */
+        cr_assert_gt(parse1(ok[i].in, &m), 0);
+        cr_assert_eq(m.op, MC_OP_ERROR, "%zu", i);
+        cr_assert_eq(m.err, MC_ERR_FORMAT, "%zu", i);
+    }
+    char in[300], longkey[251];
+    memset(longkey, 1, sizeof longkey);
+    snprintf(in, sizeof in, "get %.*s\r\n", 251, longkey);
+    struct mc_cmd m;
+    cr_assert_gt(parse1_lax(in, &m), 0);
+    cr_assert_eq(m.op, MC_OP_ERROR); /* 251 bytes: too long, lax or not */
+    cr_assert_eq(m.err, MC_ERR_FORMAT);
 }
 
 Test(mc_proto, other_client_errors)

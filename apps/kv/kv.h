@@ -65,6 +65,7 @@ struct kv_opts {
     const char *snapshot_dir; /* --snapshot DIR: NULL when not given */
     unsigned snapshot_every;  /* --snapshot-every S: seconds; 0: only at SIGTERM/SIGINT */
     bool snapshot_strict;     /* --snapshot-strict: refuse to start with a bad snapshot */
+    bool lax_keys;            /* --lax-keys: keys may hold control bytes, as memcached */
     bool quiet;
 };
 

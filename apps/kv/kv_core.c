@@ -55,6 +55,7 @@ struct sn_future *kv_server_start(void)
     kv_srv.ncores = sn_core_count();
     kv_srv.started = time(NULL);
     kv_srv.pcfg.item_max = kv_srv.opt.item_max;
+    kv_srv.pcfg.lax_keys = kv_srv.opt.lax_keys;
     kv_srv.cores = calloc(kv_srv.ncores, sizeof *kv_srv.cores);
     if (!kv_srv.cores)
         return sn_failed(-ENOMEM);

@@ -9,7 +9,7 @@
  *
  *   sn-kv [--port N] [--listen ADDR] [-m MB] [-I SIZE] [-c N] [--partitioner NAME]
  *         [--metrics-port N] [--idle-ms N] [--snapshot DIR [--snapshot-every S]
- *         [--snapshot-strict]] [libsn options: --smp, --cpuset, --unpinned, ...]
+ *         [--snapshot-strict]] [--lax-keys] [libsn options: --smp, --cpuset, --unpinned, ...]
  */
 #include "kv.h"
 #include "kv_snap.h"
@@ -42,6 +42,9 @@ static const char usage[] =
     "  --snapshot-every S      also write one every S seconds while serving\n"
     "  --snapshot-strict       refuse to start when the snapshot is damaged (default:\n"
     "                          say why and start without the items it cannot read)\n"
+    "  --lax-keys              take keys with control bytes, as memcached does (it checks\n"
+    "                          only the length); default: CLIENT_ERROR bad command line\n"
+    "                          format, as protocol.txt asks (memcaslap's keys hold raw bytes)\n"
     "  -q, --quiet             no start-up line on stdout\n";
 
 static int bad(const char *opt, const char *what, const char *val)
@@ -103,6 +106,7 @@ static int parse_one(int c, const char *arg)
         o->snapshot_every = (unsigned)v;
         return 0;
     case 'T': o->snapshot_strict = true; return 0;
+    case 'K': o->lax_keys = true; return 0;
     case 'q': o->quiet = true; return 0;
     }
     fputs(usage, stderr);
@@ -123,6 +127,7 @@ static int parse_args(int argc, char **argv)
         {"snapshot", required_argument, NULL, 'S'},
         {"snapshot-every", required_argument, NULL, 'E'},
         {"snapshot-strict", no_argument, NULL, 'T'},
+        {"lax-keys", no_argument, NULL, 'K'},
         {"quiet", no_argument, NULL, 'q'},
         {0, 0, 0, 0},
     };
@@ -185,8 +190,7 @@ static struct sn_future *listening(void *arg, int err, uint64_t value)
     (void)arg;
     const struct kv_opts *o = &kv_srv.opt;
     if (err) {
-        fprintf(stderr, "sn-kv: cannot listen on %s:%u: %s\n", o->host, o->port,
-                sn_strerror(err));
+        fprintf(stderr, "sn-kv: cannot listen on %s:%u: %s\n", o->host, o->port, sn_strerror(err));
         return sn_failed(err);
     }
     kv_srv.listener = (struct sn_listener *)(uintptr_t)value;

@@ -173,7 +173,7 @@ static ssize_t parse_me(struct meta_parse *mp)
 {
     struct mc_ctx *x = mp->x;
     const struct mc_line *l = mp->l;
-    if (l->n < 3 || !mc__key_ok(l->t[1].p, l->t[1].len))
+    if (l->n < 3 || !mc__key_ok(x->p, l->t[1].p, l->t[1].len))
         return mc__fail(x, MC_ERR_FORMAT, l->size);
     x->cmd->key = (struct mc_slice){l->t[1].p, l->t[1].len};
     if (l->n >= 4 && l->t[2].len == 1 && l->t[2].p[0] == 'b') {
@@ -200,8 +200,9 @@ ssize_t mc__parse_meta(struct mc_ctx *x, const struct mc_line *l)
     }
     if (l->n < 3)
         return mc__fail(x, MC_ERR_UNKNOWN, l->size);
-    /* memcached checks only the length; refusing control bytes is ours (see mc_proto.h). */
-    if (!mc__key_ok(l->t[1].p, l->t[1].len))
+    /* memcached checks only the length; refusing control bytes is ours (see mc_proto.h),
+     * unless the parser is lax. */
+    if (!mc__key_ok(x->p, l->t[1].p, l->t[1].len))
         return mc__fail(x, MC_ERR_FORMAT, l->size);
     return parse_keyed(&mp, op);
 }

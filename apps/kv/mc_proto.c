@@ -51,12 +51,15 @@ static const struct {
     const char *name;
     enum mc_op op;
 } verbs[] = {
-    {"get", MC_OP_GET},         {"set", MC_OP_SET},         {"gets", MC_OP_GETS},
-    {"delete", MC_OP_DELETE},   {"incr", MC_OP_INCR},       {"decr", MC_OP_DECR},
-    {"add", MC_OP_ADD},         {"replace", MC_OP_REPLACE}, {"append", MC_OP_APPEND},
-    {"prepend", MC_OP_PREPEND}, {"cas", MC_OP_CAS},         {"touch", MC_OP_TOUCH},
-    {"gat", MC_OP_GAT},         {"gats", MC_OP_GATS},       {"bget", MC_OP_GET},
-    {"flush_all", MC_OP_FLUSH_ALL}, {"version", MC_OP_VERSION}, {"verbosity", MC_OP_VERBOSITY},
+    {"get", MC_OP_GET},         {"set", MC_OP_SET},
+    {"gets", MC_OP_GETS},       {"delete", MC_OP_DELETE},
+    {"incr", MC_OP_INCR},       {"decr", MC_OP_DECR},
+    {"add", MC_OP_ADD},         {"replace", MC_OP_REPLACE},
+    {"append", MC_OP_APPEND},   {"prepend", MC_OP_PREPEND},
+    {"cas", MC_OP_CAS},         {"touch", MC_OP_TOUCH},
+    {"gat", MC_OP_GAT},         {"gats", MC_OP_GATS},
+    {"bget", MC_OP_GET},        {"flush_all", MC_OP_FLUSH_ALL},
+    {"version", MC_OP_VERSION}, {"verbosity", MC_OP_VERBOSITY},
     {"stats", MC_OP_STATS},     {"quit", MC_OP_QUIT},
 };
 
@@ -87,6 +90,7 @@ void mc_parser_init(struct mc_parser *p, const struct mc_parser_config *cfg)
     memset(p, 0, sizeof *p);
     p->item_max = cfg && cfg->item_max ? cfg->item_max : MC_ITEM_MAX_DEFAULT;
     p->get_line_max = cfg && cfg->get_line_max ? cfg->get_line_max : MC_GET_LINE_MAX_DEFAULT;
+    p->lax_keys = cfg && cfg->lax_keys;
 }
 
 /* ---- tokens ---- */
@@ -122,11 +126,16 @@ static bool last_is_noreply(const struct mc_line *l)
     return tok_is(&l->t[l->n - 2], "noreply");
 }
 
-/* Keys: 1..250 bytes, no control bytes (a deliberate addition to memcached's length check). */
-static bool key_ok(const char *k, size_t n)
+/*
+ * Keys: 1..250 bytes, no control bytes (a deliberate addition to memcached's length check),
+ * unless the parser is lax (then only the length, as memcached).
+ */
+static bool key_ok(const struct mc_parser *p, const char *k, size_t n)
 {
     if (n == 0 || n > MC_KEY_MAX)
         return false;
+    if (p->lax_keys)
+        return true;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)k[i];
         if (c <= ' ' || c == 0x7f)
@@ -166,9 +175,9 @@ static ssize_t done(struct mc_ctx *x, enum mc_op op, size_t consumed)
 }
 
 /* For mc_meta_parse.c (mc_proto_int.h). */
-bool mc__key_ok(const char *k, size_t n)
+bool mc__key_ok(const struct mc_parser *p, const char *k, size_t n)
 {
-    return key_ok(k, n);
+    return key_ok(p, k, n);
 }
 
 ssize_t mc__fail(struct mc_ctx *x, enum mc_err err, size_t consumed)
@@ -200,7 +209,7 @@ static ssize_t parse_get(struct mc_ctx *x, const struct mc_line *l, enum mc_op o
     size_t pos = 0;
     struct mc_slice key;
     while (mc_cmd_next_key(c, &pos, &key)) {
-        if (!key_ok(key.p, key.len))
+        if (!key_ok(x->p, key.p, key.len))
             return fail(x, MC_ERR_FORMAT, l->size);
         c->nkeys++;
     }
@@ -226,8 +235,7 @@ bool mc_cmd_next_key(const struct mc_cmd *cmd, size_t *pos, struct mc_slice *key
 /* ---- storage commands ---- */
 
 /* The numbers of a storage line: flags exptime bytes [cas]. False: bad format. */
-static bool storage_numbers(struct mc_cmd *c, const struct mc_line *l, bool with_cas,
-                            int32_t *vlen)
+static bool storage_numbers(struct mc_cmd *c, const struct mc_line *l, bool with_cas, int32_t *vlen)
 {
     if (!mc_parse_u32(l->t[2].p, l->t[2].len, &c->flags) ||
         !mc_parse_i32(l->t[3].p, l->t[3].len, &c->exptime) ||
@@ -245,7 +253,7 @@ static ssize_t parse_storage(struct mc_ctx *x, const struct mc_line *l, enum mc_
     if (l->n != want && l->n != want + 1)
         return fail(x, MC_ERR_UNKNOWN, l->size);
     int32_t vlen;
-    if (!key_ok(l->t[1].p, l->t[1].len) || !storage_numbers(c, l, op == MC_OP_CAS, &vlen))
+    if (!key_ok(x->p, l->t[1].p, l->t[1].len) || !storage_numbers(c, l, op == MC_OP_CAS, &vlen))
         return fail_nr(x, l, MC_ERR_FORMAT);
     c->noreply = last_is_noreply(l);
     c->key = (struct mc_slice){l->t[1].p, l->t[1].len};
@@ -280,7 +288,7 @@ static ssize_t parse_touch(struct mc_ctx *x, const struct mc_line *l)
     struct mc_cmd *c = x->cmd;
     if (l->n != 4 && l->n != 5)
         return fail(x, MC_ERR_UNKNOWN, l->size);
-    if (!key_ok(l->t[1].p, l->t[1].len))
+    if (!key_ok(x->p, l->t[1].p, l->t[1].len))
         return fail_nr(x, l, MC_ERR_FORMAT);
     if (!mc_parse_i32(l->t[2].p, l->t[2].len, &c->exptime))
         return fail_nr(x, l, MC_ERR_EXPTIME);
@@ -294,7 +302,7 @@ static ssize_t parse_arith(struct mc_ctx *x, const struct mc_line *l, enum mc_op
     struct mc_cmd *c = x->cmd;
     if (l->n != 4 && l->n != 5)
         return fail(x, MC_ERR_UNKNOWN, l->size);
-    if (!key_ok(l->t[1].p, l->t[1].len))
+    if (!key_ok(x->p, l->t[1].p, l->t[1].len))
         return fail_nr(x, l, MC_ERR_FORMAT);
     if (!mc_parse_u64(l->t[2].p, l->t[2].len, &c->delta))
         return fail_nr(x, l, MC_ERR_DELTA);
@@ -317,7 +325,7 @@ static ssize_t parse_delete(struct mc_ctx *x, const struct mc_line *l)
             return fail_nr(x, l, MC_ERR_DELETE_USAGE);
         c->noreply = nr;
     }
-    if (!key_ok(l->t[1].p, l->t[1].len))
+    if (!key_ok(x->p, l->t[1].p, l->t[1].len))
         return fail(x, MC_ERR_FORMAT, l->size); /* c->noreply already says */
     c->key = (struct mc_slice){l->t[1].p, l->t[1].len};
     return done(x, MC_OP_DELETE, l->size);

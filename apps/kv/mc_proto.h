@@ -34,7 +34,8 @@
  * Deliberate differences: the 2048-byte rule applies to the line length however the bytes
  * were segmented (memcached only checks what one read buffered); long get lines are bounded by
  * get_line_max where memcached has no bound; keys with control bytes (0x00-0x20, 0x7f) answer
- * CLIENT_ERROR bad command line format (memcached takes them); numbers that overflow their
+ * CLIENT_ERROR bad command line format (memcached takes them; mc_parser_config.lax_keys takes
+ * them too: memcaslap's keys begin with 8 raw bytes); numbers that overflow their
  * 32-bit field are rejected (memcached truncates them); the admin commands (shutdown, slabs,
  * lru, lru_crawler, watch, cache_memlimit) answer "ERROR"; the binary protocol is refused.
  *
@@ -50,7 +51,7 @@
 
 #include "mc_store.h"
 
-#define MC_LINE_MAX             2048         /* longest non-get command line */
+#define MC_LINE_MAX             2048 /* longest non-get command line */
 #define MC_GET_LINE_MAX_DEFAULT ((size_t)1 << 20)
 
 /* A range of bytes borrowed from the input buffer. */
@@ -176,12 +177,15 @@ struct mc_cmd {
 struct mc_parser_config {
     size_t item_max;     /* item size limit (-I), compared with mc_item_size(); 0 = 1 MiB */
     size_t get_line_max; /* longest get/gets line; 0 = MC_GET_LINE_MAX_DEFAULT */
+    bool lax_keys;       /* take keys with control bytes, as memcached does (only the length
+                            is checked); false: CLIENT_ERROR bad command line format */
 };
 
 /* Parser state; read `need` after mc_parse returned 0. */
 struct mc_parser {
     size_t item_max;
     size_t get_line_max;
+    bool lax_keys;  /* see mc_parser_config */
     size_t swallow; /* data bytes of a too-large command still to discard */
     size_t scanned; /* bytes already searched for "\n" in the pending line */
     size_t need;    /* after a 0 return: bytes the buffer must hold before it is worth calling

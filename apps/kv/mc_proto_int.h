@@ -32,8 +32,9 @@ struct mc_ctx {
     struct mc_cmd *cmd;
 };
 
-/* Keys: 1..250 bytes, no control bytes (a deliberate addition to memcached's length check). */
-bool mc__key_ok(const char *k, size_t n);
+/* Keys: 1..250 bytes, no control bytes (a deliberate addition to memcached's length check)
+ * unless p->lax_keys. */
+bool mc__key_ok(const struct mc_parser *p, const char *k, size_t n);
 
 /* The command answers err; `consumed` bytes are used up. */
 ssize_t mc__fail(struct mc_ctx *x, enum mc_err err, size_t consumed);
