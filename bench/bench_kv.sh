@@ -17,6 +17,9 @@
 #       memcaslap's keys begin with 8 raw bytes (its key prefix), which memcached takes and
 #       sn-kv answers with CLIENT_ERROR unless --lax-keys: setup b runs sn-kv with it, and a
 #       memcaslap run with an error answer or no get is not counted (the row says invalid).
+#       memcaslap is never idle, so its rate is bounded by its own CPU per request: the row is
+#       followed by that figure against each server and the ceiling it gives (1e6 / us per
+#       request), also in the summary (b_memcaslap_client_us_kv=, b_memcaslap_client_us_<peer>=).
 #
 # Server CPU-seconds per million ops come from /proc/<pid>/stat (utime + stime) around each
 # run. Figures are medians over rounds; the ratio is the median of per-round ratios.
@@ -133,14 +136,18 @@ workload() {
         "$R_KCPU" "$R_MCPU" "$r_l"
 }
 
-# slap PID PORT: one memcaslap run (-T 1 -c 32, SECS seconds) against PORT; sets TPS and CPM
-# (the server's CPU-s per million requests). TPS is empty when memcaslap printed none, or when
+# slap PID PORT: one memcaslap run (-T 1 -c 32, SECS seconds) against PORT; sets TPS, CPM
+# (the server's CPU-s per million requests) and CUS (memcaslap's own CPU per request, in us:
+# user + sys of the child, read by a python3 wrapper, over the requests it counted; its
+# start-up is included; its ceiling is 1e6 / CUS requests/s). TPS is empty when memcaslap printed none, or when
 # the run is not valid: an error answer (memcaslap prints them: its keys begin with 8 raw
 # bytes, which sn-kv refuses without --lax-keys) or no get at all (it then only sets).
 slap() {
     t0=$(ticks "$1")
-    so=$(memcaslap -s "127.0.0.1:$2" -t "${SECS}s" -T 1 -c 32 -X "$VSIZE" 2>&1)
+    so=$(python3 -c "$CHILD_CPU" memcaslap -s "127.0.0.1:$2" -t "${SECS}s" -T 1 -c 32 \
+        -X "$VSIZE" 2>&1)
     t1=$(ticks "$1")
+    cs=$(printf '%s\n' "$so" | sed -n 's/^child_cpu_s=//p' | tail -n 1)
     TPS=$(printf '%s\n' "$so" | sed -n 's/.*TPS: \([0-9]*\).*/\1/p' | tail -n 1)
     gets=$(printf '%s\n' "$so" | sed -n 's/^cmd_get: \([0-9]*\).*/\1/p' | tail -n 1)
     if printf '%s\n' "$so" | grep -q ERROR || [ "${gets:-0}" = 0 ]; then
@@ -149,20 +156,29 @@ slap() {
     fi
     CPM=$(awk -v t="$((t1 - t0))" -v c="$CLK" -v n="${TPS:-0}" -v s="$SECS" \
         'BEGIN {printf "%.3f", n ? t / c / (n * s / 1e6) : 0}')
+    ops=$(printf '%s\n' "$so" | sed -n 's/.* Ops: \([0-9]*\).*/\1/p' | tail -n 1)
+    CUS=$(awk -v t="${cs:-0}" -v n="${ops:-0}" 'BEGIN {printf "%.2f", n ? t * 1e6 / n : 0}')
 }
+
+# Runs its arguments as a child and prints the child's CPU time (user + sys) on stderr.
+CHILD_CPU='import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:])
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("child_cpu_s=%.3f" % (u.ru_utime + u.ru_stime), file=sys.stderr)
+sys.exit(r.returncode)'
 
 # workload_slap: ROUNDS interleaved memcaslap rounds against both servers; prints a row (ops/s
 # medians, ratio = median of the per-round ratios), sets BSLAP_R.
 workload_slap() {
-    kv_l="" mc_l="" r_l="" kc_l="" mcc_l=""
+    kv_l="" mc_l="" r_l="" kc_l="" mcc_l="" ku_l="" mu_l=""
     i=0
     while [ $i -lt "$ROUNDS" ]; do
         if [ $((i % 2)) = 0 ]; then
-            slap "$KPID" "$KPORT"; k=$TPS kc=$CPM
-            slap "$MPID" "$MPORT"; m=$TPS mc=$CPM
+            slap "$KPID" "$KPORT"; k=$TPS kc=$CPM ku=$CUS
+            slap "$MPID" "$MPORT"; m=$TPS mc=$CPM mu=$CUS
         else
-            slap "$MPID" "$MPORT"; m=$TPS mc=$CPM
-            slap "$KPID" "$KPORT"; k=$TPS kc=$CPM
+            slap "$MPID" "$MPORT"; m=$TPS mc=$CPM mu=$CUS
+            slap "$KPID" "$KPORT"; k=$TPS kc=$CPM ku=$CUS
         fi
         if [ -z "$k" ] || [ -z "$m" ]; then
             BSLAP_R=invalid
@@ -171,12 +187,19 @@ workload_slap() {
             return
         fi
         kv_l="$kv_l $k" mc_l="$mc_l $m" kc_l="$kc_l $kc" mcc_l="$mcc_l $mc"
+        ku_l="$ku_l $ku" mu_l="$mu_l $mu"
         r_l="$r_l $(awk -v a="$k" -v b="$m" 'BEGIN {printf "%.3f", a / b}')"
         i=$((i + 1))
     done
     BSLAP_R=$(median $r_l)
     printf '  %-8s %12s %12s %7s %10s %10s   rounds:%s\n' memcaslap "$(median $kv_l)" \
         "$(median $mc_l)" "$BSLAP_R" "$(median $kc_l)" "$(median $mcc_l)" "$r_l"
+    BSLAP_KU=$(median $ku_l) BSLAP_MU=$(median $mu_l)
+    printf '  %-8s memcaslap CPU per request: %s us against sn-kv, %s us against %s' '' \
+        "$BSLAP_KU" "$BSLAP_MU" "$PN"
+    awk -v a="$BSLAP_KU" -v b="$BSLAP_MU" \
+        'BEGIN {if (a > 0 && b > 0) printf " (ceilings %.0f and %.0f requests/s)", 1e6 / a, 1e6 / b
+                print ""}'
 }
 
 header() {
@@ -226,8 +249,8 @@ fi
 # the same rate for any server here (it is its own bottleneck).
 workload b get90d1 no --conns 64 --depth 1 --get-pct 90
 BD1_R=$R_RATIO
-BSLAP_R=none
-if command -v memcaslap >/dev/null 2>&1; then
+BSLAP_R=none BSLAP_KU=none BSLAP_MU=none
+if command -v memcaslap >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
     # memcaslap's default mix is get/set 90/10, one request in flight per connection. ROUNDS
     # rounds, alternating who goes first like the rows above; the ratio is the median of the
     # per-round ratios (one round moved 0.8x-2.0x between runs).
@@ -240,4 +263,5 @@ echo "summary: kv_ops=$A90_KV ${PN}_ops=$A90_MC ratio=$A90_R" \
     "a_kv_cpu_s_per_mops=$A90_KC a_${PN}_cpu_s_per_mops=$A90_MCC" \
     "b_kv_ops=$B90_KV b_${PN}_ops=$B90_MC b_ratio=$B90_R b_get50_ratio=$B50_R" \
     "b_mget16_ratio=$BMG_R b_depth1_ratio=$BD1_R b_memcaslap_ratio=$BSLAP_R" \
-    "b_kv_cpu_s_per_mops=$B90_KC b_${PN}_cpu_s_per_mops=$B90_MCC"
+    "b_kv_cpu_s_per_mops=$B90_KC b_${PN}_cpu_s_per_mops=$B90_MCC" \
+    "b_memcaslap_client_us_kv=$BSLAP_KU b_memcaslap_client_us_${PN}=$BSLAP_MU"
