@@ -41,6 +41,13 @@ case $SETUP in
   *) echo "bench_httpd_lat: SETUP is a or b" >&2; exit 2 ;;
 esac
 
+# batch_metrics port -> "batched_sleeps batch_timeouts requests" of an sn-httpd (its /metrics)
+batch_metrics() {
+  curl -s "http://127.0.0.1:$1/metrics" | awk '/^sn_batched_sleeps_total/ { b += $2 }
+    /^sn_batch_timeouts_total/ { t += $2 } /^httpd_requests_total/ { n += $2 }
+    END { print b + 0, t + 0, n + 0 }'
+}
+
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 labels=""
 num=0
@@ -81,9 +88,13 @@ for r in $(seq 1 "$ROUNDS"); do
       k=$(((j + r) % n))
       port=$(eval echo \$port_s$k)
       label=$(eval echo \$label_$k)
+      m0=$(batch_metrics "$port")
       # shellcheck disable=SC2086
       line=$($PIN "$CLIENT" --port "$port" --rate "$rate" --conns "$CONNS" --secs "$SECS") ||
         { echo "bench_httpd_lat: client failed against $label"; exit 1; }
+      line="$line $(echo "$m0 $(batch_metrics "$port")" | awk '{
+        printf "batched_per_kreq=%.1f timeouts_per_kreq=%.1f", ($4 - $1) / ($6 - $3 + 1e-9) * 1000,
+               ($5 - $2) / ($6 - $3 + 1e-9) * 1000 }')"
       echo "  round $r ${pct}% $label: $line"
       echo "$label $pct $line" >> "$tmp/results"
       j=$((j + 1))
@@ -100,14 +111,17 @@ med() {
 }
 
 echo "medians over $ROUNDS rounds (us, from the scheduled send time):"
-printf "  %-8s %5s %9s %9s %9s %9s %9s\n" config load rate p50 p99 p999 mean
+printf "  %-8s %5s %9s %9s %9s %9s %9s %9s %9s\n" config load rate p50 p99 p999 mean \
+  batch/kreq tmo/kreq
 sum="summary: setup=$SETUP sat_rps=$SAT"
 for pct in $PCTS; do
   for k in $labels; do
     label=$(eval echo \$label_$k)
     p50=$(med "$label" "$pct" p50_us); p99=$(med "$label" "$pct" p99_us)
-    printf "  %-8s %4s%% %9s %9s %9s %9s %9s\n" "$label" "$pct" "$(med "$label" "$pct" rate)" \
-      "$p50" "$p99" "$(med "$label" "$pct" p999_us)" "$(med "$label" "$pct" mean_us)"
+    printf "  %-8s %4s%% %9s %9s %9s %9s %9s %9s %9s\n" "$label" "$pct" \
+      "$(med "$label" "$pct" rate)" "$p50" "$p99" "$(med "$label" "$pct" p999_us)" \
+      "$(med "$label" "$pct" mean_us)" "$(med "$label" "$pct" batched_per_kreq)" \
+      "$(med "$label" "$pct" timeouts_per_kreq)"
     sum="$sum p50_us_${label}_$pct=$p50 p99_us_${label}_$pct=$p99 mean_us_${label}_$pct=$(med "$label" "$pct" mean_us)"
   done
 done

@@ -173,7 +173,8 @@ static int run(unsigned port, double rate, double secs, double warmup_ms)
         while (next <= now && next < stop_sending) {
             struct lconn *c = pick(&t32);
             if (!c || send_request(c, next) != 0) {
-                fprintf(stderr, "bench_httpd_lat_client: send failed\n");
+                fprintf(stderr, "bench_httpd_lat_client: send failed: %s\n",
+                        c ? strerror(errno) : "64 requests in flight on every connection");
                 return 1;
             }
             behind = now - next;

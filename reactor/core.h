@@ -42,7 +42,7 @@ struct sn__counters {
     _Atomic uint64_t msgs_in, msgs_out, tasks, cqes, sleeps, wakeups_sent, stalls,
         stall_max_ns, preemptions, timers, external, loops, cancelled, pool_in_use,
         pool_capacity, fibers, fibers_spawned, fiber_stack_bytes, fiber_stack_high_water,
-        batched_sleeps;
+        batched_sleeps, batch_timeouts;
 };
 
 /* A node of the MPSC inbox (malloc'd by the sender, freed by the core). */
@@ -250,5 +250,23 @@ int sn__raise_nofile(void);
 unsigned sn__inbox_drain(struct sn__core *c);
 /* Frees what is left in c's inbox without running it (teardown). */
 void sn__inbox_free(struct sn__core *c);
+
+/*
+ * The longest a batched sleep waits for `want` completions (reactor/loop.c): io_batch_us for
+ * a full batch of SN_CONFIG_IO_BATCH_MAX, proportionally less for a smaller one (at least
+ * 1 us), so each awaited completion is given io_batch_us / SN_CONFIG_IO_BATCH_MAX. A core
+ * whose completions come further apart than that sees its batches time out and shrink (the
+ * next batch asks for what came since the last sleep) until it stops batching; one whose
+ * completions come faster fills them and keeps batching. 0 when io_batch_us is 0.
+ */
+static inline unsigned sn__batch_wait_us(unsigned io_batch_us, unsigned want)
+{
+    if (!io_batch_us)
+        return 0;
+    uint64_t us = (uint64_t)io_batch_us * want / SN_CONFIG_IO_BATCH_MAX;
+    if (us > io_batch_us)
+        us = io_batch_us;
+    return us ? (unsigned)us : 1;
+}
 
 #endif

@@ -8,7 +8,8 @@
  *   5. expire timers;
  *   6. after a poll time of no work: announce sleep, re-check, block in io_uring until a CQE,
  *      a wake-up or the next timer (with --io-batch-us, after requests on several
- *      connections: until a batch of CQEs, or the batch time passed with one; batch_want).
+ *      connections: until a batch of CQEs, or the batch's time passed with one; batch_want,
+ *      sn__batch_wait_us).
  *      The poll time is idle_poll after cross-core work since
  *      the last sleep (or with calls waiting for a reply): the next message is seen at once
  *      by a polling core, while a sleeping one needs a wake-up. After io_uring work only it
@@ -250,6 +251,22 @@ static unsigned batch_want(struct sn__core *c)
     return n > SN_CONFIG_IO_BATCH_MAX ? SN_CONFIG_IO_BATCH_MAX : n;
 }
 
+/*
+ * A batched sleep: until `want` completions, or the batch's time (sn__batch_wait_us) passed
+ * with at least one, or `wait_ns` (the next timer). One that woke with fewer completions than
+ * it asked for ran out of time: counted in batch_timeouts.
+ */
+static void sleep_batched(struct sn__core *c, unsigned want, unsigned batch_us, uint64_t wait_ns)
+{
+    sn__count(&c->c.batched_sleeps, 1);
+    if (sn__uring_wait_batch(&c->uring, want, batch_us, wait_ns) == -EINVAL) {
+        c->io_batch_us = 0; /* the kernel refused the minimum wait: sleep plainly */
+        return;
+    }
+    if (io_uring_cq_ready(&c->uring.ring) < want)
+        sn__count(&c->c.batch_timeouts, 1);
+}
+
 static void sleep_now(struct sn__core *c, uint64_t now)
 {
     sn_mesh_flush(c->mesh, c->id, sn__loop_wake, c);
@@ -268,12 +285,11 @@ static void sleep_now(struct sn__core *c, uint64_t now)
         struct __kernel_timespec ts = {.tv_sec = (long long)(wait / 1000000000u),
                                        .tv_nsec = (long long)(wait % 1000000000u)};
         unsigned want = batch_want(c);
+        unsigned batch_us = sn__batch_wait_us(c->io_batch_us, want);
         sn__count(&c->c.sleeps, 1);
         /* A timer due before the batch time would wait for it: then sleep plainly. */
-        if (want > 1 && wait > (uint64_t)c->io_batch_us * 1000u) {
-            sn__count(&c->c.batched_sleeps, 1);
-            if (sn__uring_wait_batch(&c->uring, want, c->io_batch_us, wait) == -EINVAL)
-                c->io_batch_us = 0; /* the kernel refused the minimum wait: sleep plainly */
+        if (want > 1 && wait > (uint64_t)batch_us * 1000u) {
+            sleep_batched(c, want, batch_us, wait);
         } else {
             io_uring_submit_and_wait_timeout(&c->uring.ring, &cqe, 1,
                                              wait == UINT64_MAX ? NULL : &ts, NULL);

@@ -56,7 +56,7 @@ static void snapshot(const struct sn__core *c, struct sn_core_metrics *m)
         .fibers = GET(fibers), .fibers_spawned = GET(fibers_spawned),
         .fiber_stack_bytes = GET(fiber_stack_bytes),
         .fiber_stack_high_water = GET(fiber_stack_high_water),
-        .batched_sleeps = GET(batched_sleeps),
+        .batched_sleeps = GET(batched_sleeps), .batch_timeouts = GET(batch_timeouts),
     };
 #undef GET
     /* On its own core the gauges are read live, not as last published (every 1024 turns). */

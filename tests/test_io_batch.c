@@ -4,27 +4,33 @@
  * connections at once (a message on each, then every answer). With many connections busy
  * the cores' sleeps wait for batches and every answer still arrives, intact and in time;
  * with one connection no sleep batches even with a batch time of 10 s, which would otherwise
- * hold every answer for 10 s (the test's timeout ends that).
+ * hold every answer for 10 s (the test's timeout ends that). A batch that cannot fill (every
+ * other round pings one connection only) runs out of time, is counted, and its answer still
+ * arrives. The batch's time is proportional to the completions it waits for
+ * (sn__batch_wait_us).
  */
 #include <criterion/criterion.h>
 
 #include "net_harness.h"
 #include "io_batch_util.h"
+#include "reactor/core.h"
 
 #define MSG_LEN 24
 
 static unsigned n_conns, n_rounds;
+static bool odd_rounds_one; /* every odd round pings connection 0 only */
 
 /* One round: a distinct message on every connection, then every answer, compared. */
 static int ping_round(const int *fds, unsigned round)
 {
     char msg[64], got[MSG_LEN];
-    for (unsigned i = 0; i < n_conns; i++) {
+    unsigned conns = odd_rounds_one && round % 2 ? 1 : n_conns;
+    for (unsigned i = 0; i < conns; i++) {
         snprintf(msg, sizeof msg, "r%08u c%04u ........", round, i);
         if (nu_send_all(fds[i], msg, MSG_LEN))
             return 1;
     }
-    for (unsigned i = 0; i < n_conns; i++) {
+    for (unsigned i = 0; i < conns; i++) {
         snprintf(msg, sizeof msg, "r%08u c%04u ........", round, i);
         if (nu_recv_all(fds[i], got, MSG_LEN) || memcmp(got, msg, MSG_LEN) != 0)
             return 2;
@@ -51,6 +57,8 @@ static int ping_client(struct harness *h)
     return rc;
 }
 
+static uint64_t timeouts; /* the cores' batch_timeouts of the last run_pings */
+
 /* Runs the harness with `batch_us`; returns the cores' batched sleeps. */
 static uint64_t run_pings(unsigned conns, unsigned rounds, unsigned batch_us)
 {
@@ -67,11 +75,14 @@ static uint64_t run_pings(unsigned conns, unsigned rounds, unsigned batch_us)
     cr_assert_eq(TOTAL(opened), conns);
     cr_assert_eq(TOTAL(clean), conns);
     uint64_t batched = 0;
+    timeouts = 0;
     for (unsigned i = 0; i < 2; i++) {
         struct sn_core_metrics m;
         cr_assert_eq(sn_metrics_core(i, &m), 0);
         batched += m.batched_sleeps;
+        timeouts += m.batch_timeouts;
     }
+    cr_expect_leq(timeouts, batched, "more batch timeouts than batched sleeps");
     return batched;
 }
 
@@ -87,6 +98,35 @@ Test(io_batch, one_connection_never_batches, .timeout = 60)
 {
     uint64_t batched = run_pings(1, SCALE(300, 4), 10000000);
     cr_expect_eq(batched, 0, "%lu sleeps batched with one connection", (unsigned long)batched);
+    cr_expect_eq(timeouts, 0);
+}
+
+Test(io_batch, batches_that_cannot_fill_time_out_and_every_answer_arrives, .timeout = 120)
+{
+    if (!kernel_batches())
+        cr_skip_test("the kernel has no minimum wait (IORING_FEAT_MIN_TIMEOUT)");
+    /* A core that outruns the client (busy machine) sees one message per sleep and never
+     * batches: then run again, at most 4 times. */
+    odd_rounds_one = true;
+    timeouts = 0;
+    uint64_t batched = 0;
+    for (int run = 0; run < 4 && !timeouts; run++)
+        batched = run_pings(16, SCALE(300, 6), 2000);
+    odd_rounds_one = false;
+    cr_expect_gt(batched, 0, "16 busy connections, yet no sleep waited for a batch");
+    cr_expect_gt(timeouts, 0, "a batch of the 16 was met by one request, yet never timed out");
+}
+
+Test(io_batch, batch_wait_is_proportional_to_the_completions_awaited)
+{
+    unsigned full = SN_CONFIG_IO_BATCH_MAX;
+    cr_expect_eq(sn__batch_wait_us(400, full), 400, "a full batch waits the whole time");
+    cr_expect_eq(sn__batch_wait_us(400, full / 2), 200);
+    cr_expect_eq(sn__batch_wait_us(400, 2), 400 * 2 / full);
+    cr_expect_eq(sn__batch_wait_us(400, 4 * full), 400, "never longer than io_batch_us");
+    cr_expect_eq(sn__batch_wait_us(1, 2), 1, "at least 1 us");
+    cr_expect_eq(sn__batch_wait_us(0, full), 0, "off stays off");
+    cr_expect_eq(sn__batch_wait_us(10000000, full), 10000000, "no overflow at the largest");
 }
 
 Test(io_batch, off_by_default, .timeout = 60)

@@ -45,6 +45,8 @@ static const struct field reactor_fields[] = {
      METRICS_GAUGE},
     {"sn_batched_sleeps_total", "Sleeps that waited for a batch of completions (io_batch_us).",
      METRICS_COUNTER},
+    {"sn_batch_timeouts_total", "Batched sleeps whose time ran out before the batch was complete.",
+     METRICS_COUNTER},
 };
 #define NREACTOR (sizeof reactor_fields / sizeof reactor_fields[0])
 _Static_assert(NREACTOR * sizeof(uint64_t) == sizeof(struct sn_core_metrics),

@@ -53,14 +53,16 @@ struct sn_config {
     /*
      * Batch the sleeps that follow network work (microseconds; 0, the default, is off). A
      * core about to sleep on whose connections n > 1 received bytes since it last slept
-     * sleeps until n completions are there (at most SN_CONFIG_IO_BATCH_MAX), or until
-     * io_batch_us have passed with at least one, and only then runs them: while many
-     * connections are busy, fewer kernel entries and wake-ups per request, for up to
-     * io_batch_us of added latency per response. A core serving one connection at a time
-     * sleeps as before, and so does one with cross-core work about (a message would wait for
-     * the batch too) or that is stopping; a message that reaches a core in a batched sleep
-     * waits at most io_batch_us. Needs Linux 6.12 (IORING_FEAT_MIN_TIMEOUT); ignored on
-     * older kernels.
+     * sleeps until n completions are there (n at most SN_CONFIG_IO_BATCH_MAX), or until
+     * n / SN_CONFIG_IO_BATCH_MAX of io_batch_us have passed with at least one, and only then
+     * runs them: while many connections are busy, fewer kernel entries and wake-ups per
+     * request, for up to io_batch_us of added latency per response. Each awaited completion
+     * gets io_batch_us / SN_CONFIG_IO_BATCH_MAX: where they come further apart, batches time
+     * out and shrink until they stop (moderate load keeps its latency); where they come
+     * faster, batches fill and go on. A core serving one connection at a time sleeps as
+     * before, and so does one with cross-core work about (a message would wait for the batch
+     * too) or that is stopping; a message that reaches a core in a batched sleep waits at
+     * most io_batch_us. Needs Linux 6.12 (IORING_FEAT_MIN_TIMEOUT); ignored on older kernels.
      */
     unsigned io_batch_us;
     /* Report a task that holds its core longer than this (milliseconds); 0 disables. */

@@ -39,6 +39,9 @@ struct sn_core_metrics {
     uint64_t fiber_stack_high_water;
     /* sleeps that waited for a batch of completions (sn_config.io_batch_us) */
     uint64_t batched_sleeps;
+    /* batched sleeps that woke with fewer completions than they waited for (the batch's
+     * time ran out) */
+    uint64_t batch_timeouts;
 };
 
 /*
