@@ -39,7 +39,7 @@ static const char usage[] =
 
 /* sn-httpd's own default for --io-batch-us: with requests on several connections a core
  * sleeps until a batch of n completions or n x 25 us (400 us for the full 16), which cut
- * the server CPU per keep-alive request by 25-40% under wrk's 64 connections, with a lower
+ * the server CPU per keep-alive request by 25-35% under wrk's 64 connections, with a lower
  * average latency; below about one request per 25 us per core batches time out and stop, so
  * moderate load keeps its latency (docs/PERFORMANCE.md, bench/bench_httpd_lat.sh); a lone
  * connection never waits. */
