@@ -7,10 +7,10 @@
  *
  * Requests leave as a Poisson process of rate R (exponential gaps from a seeded stream), each
  * on a keep-alive connection that has nothing in flight (the lowest-numbered idle one; when
- * all C are busy, the next one in turn, pipelined behind what it has in flight). A request's
- * latency runs from its scheduled send time, not the time it was written, so a server (or
- * client) that falls behind is charged for the wait of every request it delayed (no
- * coordinated omission, as in wrk2). Only requests scheduled after the warm-up count.
+ * all C are busy, the next one in turn, pipelined behind what it has in flight, up to 1024).
+ * A request's latency runs from its scheduled send time, not the time it was written, so a
+ * server (or client) that falls behind is charged for the wait of every request it delayed
+ * (no coordinated omission, as in wrk2). Only requests scheduled after the warm-up count.
  *
  * Prints one line: `rate=.. sent=.. done=.. achieved_rps=.. p50_us=.. p90_us=.. p99_us=..
  * p999_us=.. max_us=.. mean_us=.. behind_us=..` (behind: how late the last send was against
@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #define MAX_CONNS 1024
-#define QUEUE     64 /* requests in flight per connection (power of two) */
+#define QUEUE     1024 /* requests in flight per connection (power of two) */
 #define BUF       16384
 
 struct lconn {
@@ -174,7 +174,7 @@ static int run(unsigned port, double rate, double secs, double warmup_ms)
             struct lconn *c = pick(&t32);
             if (!c || send_request(c, next) != 0) {
                 fprintf(stderr, "bench_httpd_lat_client: send failed: %s\n",
-                        c ? strerror(errno) : "64 requests in flight on every connection");
+                        c ? strerror(errno) : "1024 requests in flight on every connection");
                 return 1;
             }
             behind = now - next;
