@@ -34,13 +34,13 @@ static const char usage[] =
     "                  a request head must arrive whole within N ms of its first byte, else\n"
     "                  408 and close (default 10000; 0 = no limit)\n"
     "  libsn's --io-batch-us is 400 here (not 0): under load from several connections a core\n"
-    "  waits up to 400 us for a batch of 16 requests (25 us per request it waits for);\n"
+    "  waits up to 400 us for a batch of 32 requests (12.5 us per request it waits for);\n"
     "  --io-batch-us 0 turns it off\n";
 
 /* sn-httpd's own default for --io-batch-us: with requests on several connections a core
- * sleeps until a batch of n completions or n x 25 us (400 us for the full 16), which cut
+ * sleeps until a batch of n completions or n x 12.5 us (400 us for a full 32), which cut
  * the server CPU per keep-alive request by 25-35% under wrk's 64 connections, with a lower
- * average latency; below about one request per 25 us per core batches time out and stop, so
+ * average latency; below about one request per 12.5 us per core batches time out and stop, so
  * moderate load keeps its latency (docs/PERFORMANCE.md, bench/bench_httpd_lat.sh); a lone
  * connection never waits. */
 #define HTTPD_IO_BATCH_US 400

@@ -118,7 +118,7 @@ struct sn_config {
 #define SN_CONFIG_DEFAULT_IDLE_POLL_US          200
 #define SN_CONFIG_DEFAULT_IO_POLL_US            0
 #define SN_CONFIG_DEFAULT_IO_BATCH_US           0
-#define SN_CONFIG_IO_BATCH_MAX                  16
+#define SN_CONFIG_IO_BATCH_MAX                  32
 #define SN_CONFIG_DEFAULT_STALL_MS              25
 #define SN_CONFIG_DEFAULT_FIBER_STOP_TIMEOUT_MS 5000
 #define SN_CONFIG_DEFAULT_DELAY_SAMPLE          64
