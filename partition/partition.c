@@ -71,6 +71,9 @@ uint64_t sn__key_hash_long(const void *key, size_t len)
  * through XXH3_64bits saved four registers for its call to the long-key hash and tested the
  * length against 16 and 240 again. With it the worst hash row (100-byte keys) went from
  * 1.00-1.13x the hand-written line to 0.97-1.02x (docs/PERFORMANCE.md, "Partitioners").
+ * XXH3_len_17to128_64b and XXH3_kSecret are xxhash.h's internals under XXH_INLINE_ALL, not its
+ * stable API (checked against xxHash 0.8.1, Debian 12's); partition::hash_and_jump_every_length
+ * compares the result with XXH3_64bits at every length, so a change there fails the tests.
  */
 __attribute__((flatten, noinline)) static uint32_t hash_lookup_long(const struct sn_partition *p,
                                                                     const void *key, size_t len)

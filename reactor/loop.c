@@ -253,8 +253,9 @@ static unsigned batch_want(struct sn__core *c)
 
 /*
  * A batched sleep: until `want` completions, or the batch's time (sn__batch_wait_us) passed
- * with at least one, or `wait_ns` (the next timer). One that woke with fewer completions than
- * it asked for ran out of time: counted in batch_timeouts.
+ * with at least one, or `wait_ns` (the next timer). One that woke with some completions but
+ * fewer than it asked for ran out of the batch's time: counted in batch_timeouts (a wait that
+ * a timer or a signal ended with none is not a batch that timed out).
  */
 static void sleep_batched(struct sn__core *c, unsigned want, unsigned batch_us, uint64_t wait_ns)
 {
@@ -263,7 +264,8 @@ static void sleep_batched(struct sn__core *c, unsigned want, unsigned batch_us, 
         c->io_batch_us = 0; /* the kernel refused the minimum wait: sleep plainly */
         return;
     }
-    if (io_uring_cq_ready(&c->uring.ring) < want)
+    unsigned ready = io_uring_cq_ready(&c->uring.ring);
+    if (ready && ready < want)
         sn__count(&c->c.batch_timeouts, 1);
 }
 

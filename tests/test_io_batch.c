@@ -82,7 +82,6 @@ static uint64_t run_pings(unsigned conns, unsigned rounds, unsigned batch_us)
         batched += m.batched_sleeps;
         timeouts += m.batch_timeouts;
     }
-    cr_expect_leq(timeouts, batched, "more batch timeouts than batched sleeps");
     return batched;
 }
 

@@ -39,8 +39,8 @@ struct sn_core_metrics {
     uint64_t fiber_stack_high_water;
     /* sleeps that waited for a batch of completions (sn_config.io_batch_us) */
     uint64_t batched_sleeps;
-    /* batched sleeps that woke with fewer completions than they waited for (the batch's
-     * time ran out) */
+    /* batched sleeps that woke with some completions but fewer than they waited for (the
+     * batch's time ran out; a wait that a timer or a signal ended with none is not counted) */
     uint64_t batch_timeouts;
 };
 
