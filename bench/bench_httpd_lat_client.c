@@ -21,8 +21,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -229,27 +227,10 @@ static int run(unsigned port, double rate, double secs, double warmup_ms)
     return 0;
 }
 
-/* No arguments: `make bench` runs every bench binary so; run the whole comparison. */
-static int run_script(const char *argv0)
-{
-    char self[PATH_MAX], path[PATH_MAX + 32];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return 1;
-    self[n] = '\0';
-    /* <build>/bench/bench_httpd_lat_client -> <build>/../bench/bench_httpd_lat.sh */
-    snprintf(path, sizeof path, "%s/../../bench/bench_httpd_lat.sh", dirname(self));
-    if (access(path, R_OK) != 0)
-        snprintf(path, sizeof path, "bench/bench_httpd_lat.sh");
-    execl("/bin/sh", "sh", path, (char *)NULL);
-    fprintf(stderr, "%s: cannot run %s\n", argv0, path);
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
     if (argc == 1)
-        return run_script(argv[0]);
+        return bu_run_script(argv[0], "bench_httpd_lat.sh");
     static const struct option lo[] = {
         {"port", 1, 0, 'p'},      {"rate", 1, 0, 'r'}, {"conns", 1, 0, 'c'}, {"secs", 1, 0, 's'},
         {"warmup-ms", 1, 0, 'w'}, {"path", 1, 0, 'u'}, {0, 0, 0, 0},
@@ -277,8 +258,7 @@ int main(int argc, char **argv)
                 MAX_CONNS);
         return 2;
     }
-    int len = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-                       path);
+    int len = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
     if (len < 0 || (size_t)len >= sizeof request) {
         fprintf(stderr, "bench_httpd_lat_client: --path too long\n");
         return 2;

@@ -24,8 +24,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
@@ -372,23 +370,6 @@ static int wait_port(void)
     return 1;
 }
 
-/* No arguments: `make bench` runs every bench binary so; run the whole comparison. */
-static int run_script(const char *argv0)
-{
-    char self[PATH_MAX], path[PATH_MAX + 32];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return 1;
-    self[n] = '\0';
-    /* <build>/bench/bench_kv_client -> <build>/../bench/bench_kv.sh */
-    snprintf(path, sizeof path, "%s/../../bench/bench_kv.sh", dirname(self));
-    if (access(path, R_OK) != 0)
-        snprintf(path, sizeof path, "bench/bench_kv.sh");
-    execl("/bin/sh", "sh", path, (char *)NULL);
-    fprintf(stderr, "%s: cannot run %s\n", argv0, path);
-    return 1;
-}
-
 static unsigned num(const char *s, unsigned min, unsigned max, const char *name)
 {
     char *end;
@@ -403,7 +384,7 @@ static unsigned num(const char *s, unsigned min, unsigned max, const char *name)
 int main(int argc, char **argv)
 {
     if (argc == 1)
-        return run_script(argv[0]);
+        return bu_run_script(argv[0], "bench_kv.sh");
     static const struct option lo[] = {
         {"host", 1, 0, 'h'},  {"port", 1, 0, 'p'},    {"conns", 1, 0, 'c'},
         {"depth", 1, 0, 'd'}, {"get-pct", 1, 0, 'g'}, {"mget", 1, 0, 'm'},

@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* CLOCK_MONOTONIC in seconds. */
 static inline double bu_now_s(void)
@@ -171,6 +174,27 @@ static inline int bu_rounds_cpu(int argc, char **argv, int *rounds, int *cpu)
         }
     }
     return 0;
+}
+
+/*
+ * For a client binary run with no arguments (`make bench` runs every bench binary so): runs
+ * the comparison script bench/<script> instead, found beside the build tree
+ * (<build>/bench/<binary> -> <build>/../bench/<script>) or else relative to the working
+ * directory. Returns only on failure (1, with a message).
+ */
+static inline int bu_run_script(const char *argv0, const char *script)
+{
+    char self[PATH_MAX], path[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return 1;
+    self[n] = '\0';
+    snprintf(path, sizeof path, "%s/../../bench/%s", dirname(self), script);
+    if (access(path, R_OK) != 0)
+        snprintf(path, sizeof path, "bench/%s", script);
+    execl("/bin/sh", "sh", path, (char *)NULL);
+    fprintf(stderr, "%s: cannot run %s\n", argv0, path);
+    return 1;
 }
 
 #endif

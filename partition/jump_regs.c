@@ -125,59 +125,27 @@ jump_regs(uint64_t key, uint32_t n, int steps)
     return (uint32_t)(pick(after, blocks, continued) - JUMP_TWO52_PLUS_1);
 }
 
-__attribute__((target(JUMP_VEC_FEATURES))) uint32_t sn__jump_regs8(uint64_t key, uint32_t n)
-{
-    return jump_regs(key, n, 8);
-}
+/*
+ * The forms sn__jump_pick chooses from, one pair per step count: sn__jump_regs<steps> for a
+ * key already hashed, and sn__jump_regs<steps>_key, the partitioner's lookup, with the key
+ * hash inlined.
+ */
+#define JUMP_REGS_FORMS(steps)                                                                     \
+    __attribute__((target(JUMP_VEC_FEATURES)))                                                     \
+    uint32_t sn__jump_regs##steps(uint64_t key, uint32_t n)                                        \
+    {                                                                                              \
+        return jump_regs(key, n, steps);                                                           \
+    }                                                                                              \
+    __attribute__((target(JUMP_VEC_FEATURES), flatten))                                            \
+    uint32_t sn__jump_regs##steps##_key(const struct sn_partition *p, const void *key, size_t len) \
+    {                                                                                              \
+        return jump_regs(sn__key_hash_fast(key, len), p->n, steps);                                \
+    }
 
-__attribute__((target(JUMP_VEC_FEATURES), flatten)) uint32_t
-sn__jump_regs8_key(const struct sn_partition *p, const void *key, size_t len)
-{
-    return jump_regs(sn__key_hash_fast(key, len), p->n, 8);
-}
-
-__attribute__((target(JUMP_VEC_FEATURES))) uint32_t sn__jump_regs12(uint64_t key, uint32_t n)
-{
-    return jump_regs(key, n, 12);
-}
-
-__attribute__((target(JUMP_VEC_FEATURES), flatten)) uint32_t
-sn__jump_regs12_key(const struct sn_partition *p, const void *key, size_t len)
-{
-    return jump_regs(sn__key_hash_fast(key, len), p->n, 12);
-}
-
-__attribute__((target(JUMP_VEC_FEATURES))) uint32_t sn__jump_regs14(uint64_t key, uint32_t n)
-{
-    return jump_regs(key, n, 14);
-}
-
-__attribute__((target(JUMP_VEC_FEATURES), flatten)) uint32_t
-sn__jump_regs14_key(const struct sn_partition *p, const void *key, size_t len)
-{
-    return jump_regs(sn__key_hash_fast(key, len), p->n, 14);
-}
-
-__attribute__((target(JUMP_VEC_FEATURES))) uint32_t sn__jump_regs16(uint64_t key, uint32_t n)
-{
-    return jump_regs(key, n, 16);
-}
-
-__attribute__((target(JUMP_VEC_FEATURES), flatten)) uint32_t
-sn__jump_regs16_key(const struct sn_partition *p, const void *key, size_t len)
-{
-    return jump_regs(sn__key_hash_fast(key, len), p->n, 16);
-}
-
-__attribute__((target(JUMP_VEC_FEATURES))) uint32_t sn__jump_regs24(uint64_t key, uint32_t n)
-{
-    return jump_regs(key, n, 24);
-}
-
-__attribute__((target(JUMP_VEC_FEATURES), flatten)) uint32_t
-sn__jump_regs24_key(const struct sn_partition *p, const void *key, size_t len)
-{
-    return jump_regs(sn__key_hash_fast(key, len), p->n, 24);
-}
+JUMP_REGS_FORMS(8)
+JUMP_REGS_FORMS(12)
+JUMP_REGS_FORMS(14)
+JUMP_REGS_FORMS(16)
+JUMP_REGS_FORMS(24)
 
 #endif
