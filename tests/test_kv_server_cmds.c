@@ -506,7 +506,7 @@ Test(kv, lax_keys_with_control_bytes_on_every_core, .timeout = 60)
     for (int i = 0; i < N; i++) {
         snprintf(keys[i], sizeof keys[i], "\x10\x10\x10\x10\x10\x10\x10\x10k\x01%d", i);
         on[owner(keys[i])] = true;
-        char line[64], val[8];
+        char line[64], val[16];
         snprintf(val, sizeof val, "v%02d", i);
         snprintf(line, sizeof line, "set %s 0 0 3\r\n%s\r\n", keys[i], val);
         expect_str(fd, line, "STORED\r\n");
