@@ -1,6 +1,7 @@
 /* Server processes for the end-to-end tests: see server_proc.h. */
 #include "server_proc.h"
 
+#include <dirent.h>
 #include <libgen.h>
 #include <limits.h>
 #include <sys/prctl.h>
@@ -180,10 +181,68 @@ int su_run_output(const char *app, const char *args, char *out, size_t cap)
 }
 
 /*
- * Waits until s->pid accepts on s->port: 1; 0 when time ran out (it still runs); -1 when it
- * exited (reaped here; a port was taken in between, most likely).
+ * The inodes of the TCP sockets listening on `port` (IPv4 and IPv6, this process's network
+ * namespace, which its children share) into ino[0..cap): their count.
  */
-static int su_wait_accepting(struct su_server *s)
+static int su_listener_inodes(uint16_t port, unsigned long *ino, int cap)
+{
+    static const char *const tables[] = {"/proc/self/net/tcp", "/proc/self/net/tcp6"};
+    int n = 0;
+    for (unsigned t = 0; t < 2; t++) {
+        FILE *f = fopen(tables[t], "r");
+        char line[512];
+        if (!f)
+            continue;
+        while (n < cap && fgets(line, sizeof line, f)) {
+            unsigned lport, state;
+            unsigned long inode;
+            if (sscanf(line, " %*d: %*x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", &lport,
+                       &state, &inode) == 3 &&
+                lport == port && state == 0x0A /* TCP_LISTEN */)
+                ino[n++] = inode;
+        }
+        fclose(f);
+    }
+    return n;
+}
+
+/*
+ * Whether process pid itself listens on port. Connecting cannot tell: another test's server
+ * may hold the port (taken between su_free_port and the bind), or pid may listen on its first
+ * port and then exit because its second one was taken. True only when one of pid's sockets is
+ * that listener.
+ */
+static bool su_owns_listener(pid_t pid, uint16_t port)
+{
+    unsigned long ino[64];
+    int n = su_listener_inodes(port, ino, 64);
+    char dir[64], link[PATH_MAX], target[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool found = false;
+    for (struct dirent *e; !found && (e = readdir(d));) {
+        snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+        ssize_t k = readlink(link, target, sizeof target - 1);
+        unsigned long inode;
+        if (k <= 0)
+            continue;
+        target[k] = '\0';
+        if (sscanf(target, "socket:[%lu]", &inode) == 1)
+            for (int i = 0; i < n; i++)
+                found |= ino[i] == inode;
+    }
+    closedir(d);
+    return found;
+}
+
+/*
+ * Waits until s->pid accepts on s->port and itself listens there and, when with_port2, on
+ * s->port2: 1; 0 when time ran out (it still runs); -1 when it exited (reaped here; a port
+ * was taken in between, most likely).
+ */
+static int su_wait_accepting(struct su_server *s, bool with_port2)
 {
     uint64_t end = nu_now_ms() + SU_SLOW_MS;
     while (nu_now_ms() < end) {
@@ -192,7 +251,9 @@ static int su_wait_accepting(struct su_server *s)
         int fd = nu_connect(s->port);
         if (fd >= 0) {
             close(fd);
-            return 1;
+            if (su_owns_listener(s->pid, s->port) &&
+                (!with_port2 || su_owns_listener(s->pid, s->port2)))
+                return 1;
         }
         usleep(5000);
     }
@@ -208,20 +269,25 @@ void su_start_args(struct su_server *s, const char *app, const char *const *args
     for (int attempt = 0; attempt < 5; attempt++) {
         char port[16], port2[16], name[32];
         s->port = su_free_port();
-        s->port2 = su_free_port();
+        do /* bind(0) right after a close may hand out the same port again */
+            s->port2 = su_free_port();
+        while (s->port2 == s->port);
         snprintf(port, sizeof port, "%u", s->port);
         snprintf(port2, sizeof port2, "%u", s->port2);
         snprintf(name, sizeof name, "sn-%s", app);
         char *argv[40] = {name};
         unsigned argc = 1;
-        for (unsigned i = 0; args && args[i] && argc < 39; i++)
+        bool with_port2 = false;
+        for (unsigned i = 0; args && args[i] && argc < 39; i++) {
+            with_port2 |= !strcmp(args[i], SU_PORT2);
             argv[argc++] = !strcmp(args[i], SU_PORT)    ? port
                            : !strcmp(args[i], SU_PORT2) ? port2
                                                         : (char *)args[i];
+        }
         argv[argc] = NULL;
         s->pid = su_spawn(path, argv, false);
         cr_assert_gt(s->pid, 0, "fork");
-        int up = su_wait_accepting(s);
+        int up = su_wait_accepting(s, with_port2);
         if (up > 0)
             return;
         if (up == 0) { /* never accepted: give up on this one */
@@ -362,8 +428,8 @@ bool su_exchange(uint16_t port, const char *req, size_t len, const char *expect,
     if (fd < 0)
         return false;
     char buf[8192];
-    size_t n = nu_send_all(fd, req, len) == 0 ? su_read_until(fd, buf, sizeof buf, expect, ms, NULL)
-                                               : 0;
+    size_t n =
+        nu_send_all(fd, req, len) == 0 ? su_read_until(fd, buf, sizeof buf, expect, ms, NULL) : 0;
     bool ok = n > 0 && memmem(buf, n, expect, strlen(expect)) != NULL;
     close(fd);
     return ok;
@@ -428,8 +494,7 @@ void su_assert_serving(const struct su_server *s, const char *after)
     if (!strcmp(s->app, "httpd"))
         ok = su_exchange(s->port, http, sizeof http - 1, "Hello, world!\n", 10000);
     else if (!strcmp(s->app, "kv"))
-        ok = su_exchange(s->port, kv, sizeof kv - 1, "VALUE su_probe 0 2\r\nok\r\nEND\r\n",
-                         10000);
+        ok = su_exchange(s->port, kv, sizeof kv - 1, "VALUE su_probe 0 2\r\nok\r\nEND\r\n", 10000);
     else
         ok = su_exchange(s->port, "ping\n", 5, "ping\n", 10000);
     cr_assert(ok, "sn-%s answers a normal request after %s", s->app, after);
