@@ -16,8 +16,11 @@
 # All servers run for the whole benchmark (the idle ones sleep); every round runs each load on
 # each configuration, in an order that rotates per round, so the noise of a shared machine hits
 # all alike. Figures are medians over the rounds of each run's percentiles.
+# The peer of every configuration is the first one (by default batching off): each row also
+# gives its mean latency over the first configuration's at the same load (vs_first).
 # Ends with: summary: sat_rps=.. then p50_us_<label>_<pct>=.. p99_us_<label>_<pct>=..
-# mean_us_<label>_<pct>=.. for each, then loadavg_start= loadavg_end=.
+# mean_us_<label>_<pct>=.. mean_ratio_<label>_<pct>=.. for each, then loadavg_start=
+# loadavg_end=.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
@@ -111,18 +114,21 @@ med() {
 }
 
 echo "medians over $ROUNDS rounds (us, from the scheduled send time):"
-printf "  %-8s %5s %9s %9s %9s %9s %9s %9s %9s\n" config load rate p50 p99 p999 mean \
-  batch/kreq tmo/kreq
+printf "  %-8s %5s %9s %9s %9s %9s %9s %9s %9s %9s\n" config load rate p50 p99 p999 mean \
+  vs_first batch/kreq tmo/kreq
 sum="summary: setup=$SETUP sat_rps=$SAT"
 for pct in $PCTS; do
+  first_mean=$(med "$label_0" "$pct" mean_us)
   for k in $labels; do
     label=$(eval echo \$label_$k)
     p50=$(med "$label" "$pct" p50_us); p99=$(med "$label" "$pct" p99_us)
-    printf "  %-8s %4s%% %9s %9s %9s %9s %9s %9s %9s\n" "$label" "$pct" \
-      "$(med "$label" "$pct" rate)" "$p50" "$p99" "$(med "$label" "$pct" p999_us)" \
-      "$(med "$label" "$pct" mean_us)" "$(med "$label" "$pct" batched_per_kreq)" \
-      "$(med "$label" "$pct" timeouts_per_kreq)"
-    sum="$sum p50_us_${label}_$pct=$p50 p99_us_${label}_$pct=$p99 mean_us_${label}_$pct=$(med "$label" "$pct" mean_us)"
+    mean=$(med "$label" "$pct" mean_us)
+    ratio=$(awk -v a="$mean" -v b="$first_mean" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+    printf "  %-8s %4s%% %9s %9s %9s %9s %9s %9s %9s %9s\n" "$label" "$pct" \
+      "$(med "$label" "$pct" rate)" "$p50" "$p99" "$(med "$label" "$pct" p999_us)" "$mean" \
+      "$ratio" "$(med "$label" "$pct" batched_per_kreq)" "$(med "$label" "$pct" timeouts_per_kreq)"
+    sum="$sum p50_us_${label}_$pct=$p50 p99_us_${label}_$pct=$p99 mean_us_${label}_$pct=$mean"
+    sum="$sum mean_ratio_${label}_$pct=$ratio"
   done
 done
 echo "$sum rounds=$ROUNDS loadavg_start=$load_start loadavg_end=$(cut -d' ' -f1 /proc/loadavg)"

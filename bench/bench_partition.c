@@ -461,7 +461,10 @@ static const double *pick_lmc(const struct config *c)
  * physical core (a co-tenant on the host; this VM's other vCPU busy does not do it).
  * Throughput-bound code (libsn's lookups: a call, an indirect jump and a return per key)
  * loses more than the line bound by its division. Ratios from such runs are flagged.
- * Cycles are counted with a chain of dependent adds (one cycle each). 0 off x86-64.
+ * Cycles are counted with a chain of dependent adds (one cycle each). Each pass of the jump
+ * loop also takes its back edge (nine taken branches for the eight counted), so the figure
+ * reads ~12% above a bare jump's cost; it is a state check calibrated against itself (0.6-0.68
+ * with the core to itself, 1.25-1.6 shared, JUMP_CYCLES_SHARED between). 0 off x86-64.
  */
 static double taken_jump_cycles(void)
 {
