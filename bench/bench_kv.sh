@@ -12,7 +12,10 @@
 #       client pinned on CPU 1: the server is the bottleneck.
 #   (b) both CPUs for the server (sn-kv --smp 2; memcached -t 2), the client unpinned: keys
 #       are owned by both cores, so half the commands cross cores. Also one request in
-#       flight per connection (get90d1: 64 connections, depth 1), and memcaslap (the same
+#       flight per connection (get90d1: 64 connections, depth 1, the client's epoll loop, the
+#       row the goal is judged by; get90d1u: the same from its io_uring loop, --uring, which
+#       costs the client less CPU per request; both followed by the client's own CPU per
+#       request against each server, also in the summary), and memcaslap (the same
 #       kind of client, heavier: it is its own bottleneck; ROUNDS alternating rounds too).
 #       memcaslap's keys begin with 8 raw bytes (its key prefix), which memcached takes and
 #       sn-kv answers with CLIENT_ERROR unless --lax-keys: setup b runs sn-kv with it, and a
@@ -28,7 +31,7 @@
 # Environment: BUILD (default build), KV_BENCH_SECS (2), KV_BENCH_ROUNDS (5), KV_PEER (a
 # path: another sn-kv binary, e.g. one built from an older commit, is the peer instead of
 # memcached, with the same options as sn-kv; the figures and summary keys say "peer" then),
-# KV_BENCH_ONLY=depth1 (only setup b's one-request-in-flight rows, get90d1 and memcaslap; the
+# KV_BENCH_ONLY=depth1 (only setup b's one-request-in-flight rows, get90d1(u) and memcaslap; the
 # other summary keys say "none") or b (only setup b, all its rows), KV_ARGS (extra sn-kv
 # options, e.g. "--io-poll-us 0" or "--unpinned"; not given to a KV_PEER, so KV_PEER=<the same
 # sn-kv> with KV_ARGS compares the options head to head).
@@ -91,7 +94,8 @@ start_servers() {
     done
 }
 
-# run_one PID PORT PIN ARGS...: one timed run; sets OPS (ops/s) and CPM (CPU-s per Mops).
+# run_one PID PORT PIN ARGS...: one timed run; sets OPS (ops/s), CPM (the server's CPU-s per
+# Mops) and CUS (the client's own CPU per op in us, as it prints it).
 run_one() {
     pid=$1 port=$2 pin=$3
     shift 3
@@ -107,6 +111,7 @@ run_one() {
     [ "$(field errors "$out")" = 0 ] && [ "$(field misses "$out")" = 0 ] ||
         fail "wrong answers from port $port: $out"
     OPS=$(field ops_per_s "$out")
+    CUS=$(field cpu_us_per_op "$out")
     n=$(field ops "$out")
     CPM=$(awk -v t="$((t1 - t0))" -v c="$CLK" -v n="$n" 'BEGIN {printf "%.3f", t / c / (n / 1e6)}')
 }
@@ -115,25 +120,36 @@ run_one() {
 workload() {
     setup=$1 name=$2 pin=$3
     shift 3
-    kv_l="" mc_l="" r_l="" kc_l="" mcc_l=""
+    kv_l="" mc_l="" r_l="" kc_l="" mcc_l="" ku_l="" mu_l=""
     i=0
     while [ $i -lt "$ROUNDS" ]; do
         # Alternate who goes first, so drift in the machine's load hits both alike.
         if [ $((i % 2)) = 0 ]; then
-            run_one "$KPID" "$KPORT" "$pin" "$@"; k=$OPS kc=$CPM
-            run_one "$MPID" "$MPORT" "$pin" "$@"; m=$OPS mc=$CPM
+            run_one "$KPID" "$KPORT" "$pin" "$@"; k=$OPS kc=$CPM ku=$CUS
+            run_one "$MPID" "$MPORT" "$pin" "$@"; m=$OPS mc=$CPM mu=$CUS
         else
-            run_one "$MPID" "$MPORT" "$pin" "$@"; m=$OPS mc=$CPM
-            run_one "$KPID" "$KPORT" "$pin" "$@"; k=$OPS kc=$CPM
+            run_one "$MPID" "$MPORT" "$pin" "$@"; m=$OPS mc=$CPM mu=$CUS
+            run_one "$KPID" "$KPORT" "$pin" "$@"; k=$OPS kc=$CPM ku=$CUS
         fi
         kv_l="$kv_l $k" mc_l="$mc_l $m" kc_l="$kc_l $kc" mcc_l="$mcc_l $mc"
+        ku_l="$ku_l $ku" mu_l="$mu_l $mu"
         r_l="$r_l $(awk -v a="$k" -v b="$m" 'BEGIN {printf "%.3f", a / b}')"
         i=$((i + 1))
     done
     R_KV=$(median $kv_l) R_MC=$(median $mc_l) R_RATIO=$(median $r_l)
-    R_KCPU=$(median $kc_l) R_MCPU=$(median $mcc_l)
+    R_KCPU=$(median $kc_l) R_MCPU=$(median $mcc_l) R_KU=$(median $ku_l) R_MU=$(median $mu_l)
     printf '  %-8s %12s %12s %7s %10s %10s   rounds:%s\n' "$name" "$R_KV" "$R_MC" "$R_RATIO" \
         "$R_KCPU" "$R_MCPU" "$r_l"
+}
+
+# client_cpu WHO: after a one-request-in-flight row, the client's own CPU per request against
+# each server (medians of the row's rounds) and the rate it allows with a CPU to itself.
+client_cpu() {
+    printf '  %-8s %s CPU per request: %s us against sn-kv, %s us against %s' '' "$1" \
+        "$R_KU" "$R_MU" "$PN"
+    awk -v a="$R_KU" -v b="$R_MU" \
+        'BEGIN {if (a > 0 && b > 0) printf " (ceilings %.0f and %.0f requests/s)", 1e6 / a, 1e6 / b
+                print ""}'
 }
 
 # slap PID PORT: one memcaslap run (-T 1 -c 32, SECS seconds) against PORT; sets TPS, CPM
@@ -263,10 +279,17 @@ else
     header
 fi
 # One request in flight per connection (no pipelining), from bench_kv_client: 64 connections,
-# get/set 90/10. memcaslap below does the same from a heavier client that tops out at about
-# the same rate for any server here (it is its own bottleneck).
+# get/set 90/10. get90d1 (the row issue 17's goal is judged by) uses the client's epoll loop,
+# a send and a recv system call per request; get90d1u the same requests from its io_uring
+# loop (--uring: one io_uring_enter per batch of completions), a cheaper load generator that
+# leaves the servers more of the two CPUs. Each is followed by the client's own CPU per
+# request against each server. memcaslap below is a third, heavier client of the same kind.
 workload b get90d1 no --conns 64 --depth 1 --get-pct 90
-BD1_R=$R_RATIO
+BD1_R=$R_RATIO BD1_KU=$R_KU BD1_MU=$R_MU
+client_cpu "bench_kv_client (epoll)"
+workload b get90d1u no --conns 64 --depth 1 --get-pct 90 --uring
+BD1U_R=$R_RATIO BD1U_KU=$R_KU BD1U_MU=$R_MU
+client_cpu "bench_kv_client --uring"
 BSLAP_R=none BSLAP_KU=none BSLAP_MU=none
 if command -v memcaslap >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
     # memcaslap's default mix is get/set 90/10, one request in flight per connection. ROUNDS
@@ -280,6 +303,9 @@ echo "summary: kv_ops=$A90_KV ${PN}_ops=$A90_MC ratio=$A90_R" \
     "a_get50_ratio=$A50_R a_mget16_ratio=$AMG_R" \
     "a_kv_cpu_s_per_mops=$A90_KC a_${PN}_cpu_s_per_mops=$A90_MCC" \
     "b_kv_ops=$B90_KV b_${PN}_ops=$B90_MC b_ratio=$B90_R b_get50_ratio=$B50_R" \
-    "b_mget16_ratio=$BMG_R b_depth1_ratio=$BD1_R b_memcaslap_ratio=$BSLAP_R" \
+    "b_mget16_ratio=$BMG_R b_depth1_ratio=$BD1_R b_depth1_uring_ratio=$BD1U_R" \
+    "b_memcaslap_ratio=$BSLAP_R" \
     "b_kv_cpu_s_per_mops=$B90_KC b_${PN}_cpu_s_per_mops=$B90_MCC" \
+    "b_depth1_client_us_kv=$BD1_KU b_depth1_client_us_${PN}=$BD1_MU" \
+    "b_depth1_uring_client_us_kv=$BD1U_KU b_depth1_uring_client_us_${PN}=$BD1U_MU" \
     "b_memcaslap_client_us_kv=$BSLAP_KU b_memcaslap_client_us_${PN}=$BSLAP_MU"
