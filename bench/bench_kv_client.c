@@ -289,6 +289,8 @@ static void epoll_loop(struct conn *cs, char *vals, double end)
     uint64_t left = o.keys;
     bool done = false;
     while (!done && !n_errors) {
+        /* One clock read per pass, not per connection: 64 reads cost ~3 us here. */
+        bool open = bu_now_s() < end;
         for (unsigned i = 0; i < o.conns; i++) {
             struct conn *c = &cs[i];
             if (o.preload) {
@@ -306,7 +308,7 @@ static void epoll_loop(struct conn *cs, char *vals, double end)
                         c->qlen++;
                     }
                 }
-            } else if (bu_now_s() < end) {
+            } else if (open) {
                 top_up(c, vals);
             }
             if (!flush_out(c))
@@ -317,11 +319,12 @@ static void epoll_loop(struct conn *cs, char *vals, double end)
         for (int i = 0; i < n; i++)
             if (!on_readable(evs[i].data.ptr))
                 error("recv failed");
-        done = o.preload ? left == 0 : bu_now_s() >= end;
+        double now = bu_now_s();
+        done = o.preload ? left == 0 : now >= end;
         for (unsigned i = 0; i < o.conns; i++)
             if (cs[i].qlen)
                 done = false;
-        if (!o.preload && bu_now_s() > end + 30)
+        if (!o.preload && now > end + 30)
             error("answers still missing 30 s after the end");
     }
     close(ep);
