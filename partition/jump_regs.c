@@ -19,7 +19,10 @@
  * from its last lane broadcast. The chain no longer goes through a scalar register whose
  * every value must then be moved into a lane (a masked broadcast a step), and the addends
  * come from one FMA a block instead of one a step. The check runs on those registers, and
- * the answer is picked from them with one permute on the number of steps that went on.
+ * the answer is compressed out of them (pick): the S before the first step that passed the
+ * limit. That replaced a count of the steps that went on (mask moves and popcounts) and a
+ * permute on it, and shortened what follows the chain: 14.0 -> 13.3 ns a key at n = 1024
+ * (docs/PERFORMANCE.md, seventh session).
  *
  * A form runs `steps` steps whatever the key needs: a branch on the key's own count would
  * mispredict about once a key (docs/PERFORMANCE.md). So sn__jump_pick takes the fewest steps
@@ -58,37 +61,36 @@ run_block(__m512d v, const double *q, const double *addend, int steps)
 }
 
 /*
- * jump_steps.c's check of the first `steps` lanes of one block: steps executed by the
- * reference (S before <= limit) whose S is not the reference's value (a mask), and the count
- * of S after <= limit.
+ * jump_steps.c's check of the first `steps` lanes of one block: the steps executed by the
+ * reference (S before <= limit) whose S is not the reference's value, as a mask.
  */
 __attribute__((target(JUMP_VEC_FEATURES), always_inline)) static inline __mmask8
-check_block(__m512d before, __m512d after, __m512d q, __m512d limit, int steps, unsigned *continued)
+check_block(__m512d before, __m512d after, __m512d q, __m512d limit, int steps)
 {
     __mmask8 lanes = (__mmask8)((1u << steps) - 1);
     __mmask8 executed = _mm512_mask_cmp_pd_mask(lanes, before, limit, _CMP_LE_OQ);
-    *continued +=
-        (unsigned)__builtin_popcount(_mm512_mask_cmp_pd_mask(lanes, after, limit, _CMP_LE_OQ));
     __m512d x = _mm512_fmadd_pd(before, q, _mm512_mul_pd(q, _mm512_set1_pd(-JUMP_TWO52)));
     __m512d t = _mm512_add_round_pd(x, _mm512_set1_pd(JUMP_TWO52_PLUS_1), JUMP_RD);
     return _mm512_mask_cmp_pd_mask(executed, t, after, _CMP_NEQ_UQ);
 }
 
-/* S_c of the chain (S_0 when c = 0) from the blocks' vectors, c < 8 * blocks. */
-__attribute__((target(JUMP_VEC_FEATURES), always_inline)) static inline double
-pick(const __m512d *after, int blocks, unsigned c)
+/*
+ * The answer b = S_c - (2^52 + 1), c the number of steps that went on, from the blocks' S
+ * before each step (before[k] lane i = S_{8k+i}) and the masks of the steps whose S after
+ * passed the limit (over[k]). S only grows (jump_steps.c), so S_c is the S before the first
+ * step that passed it: each block's first such lane compressed into lane 0, an earlier
+ * block's over a later one's. No count, no lane index built from it: one compress a block
+ * after the last compare. Call only when some step passed the limit.
+ */
+__attribute__((target(JUMP_VEC_FEATURES), always_inline)) static inline uint32_t
+pick(const __m512d *before, const __mmask8 *over, int blocks)
 {
-    __m512i idx = _mm512_set1_epi64((long long)c - 1); /* permutes use its low bits */
-    __m512d r;
-    if (blocks == 1) {
-        r = _mm512_permutexvar_pd(idx, after[0]);
-    } else {
-        r = _mm512_permutex2var_pd(after[0], idx, after[1]);
-        if (blocks == 3)
-            r = _mm512_mask_blend_pd(c > 2 * BLOCK ? 0xff : 0, r,
-                                     _mm512_permutexvar_pd(idx, after[2]));
-    }
-    return _mm512_cvtsd_f64(_mm512_mask_blend_pd((__mmask8)(c == 0), r, _mm512_set1_pd(S0)));
+    __m512d r = _mm512_maskz_compress_pd(over[blocks - 1], before[blocks - 1]);
+    for (int b = blocks - 2; b >= 0; b--)
+        r = _mm512_mask_compress_pd(r, over[b], before[b]);
+    /* 2^52 <= S < 2^53: the low 52 bits of the double are S - 2^52 = b + 1 < 2^32. */
+    uint64_t bits = (uint64_t)_mm_cvtsi128_si64(_mm_castpd_si128(_mm512_castpd512_pd128(r)));
+    return (uint32_t)bits - 1u;
 }
 
 /* The bucket of key among n in `steps` steps (8 < steps <= 8 * MAX_BLOCKS, or 8). */
@@ -98,7 +100,7 @@ jump_regs(uint64_t key, uint32_t n, int steps)
     const int blocks = (steps + BLOCK - 1) / BLOCK;
     double q[MAX_BLOCKS * BLOCK] __attribute__((aligned(64)));
     double addend[MAX_BLOCKS * BLOCK] __attribute__((aligned(64)));
-    __m512d qv[MAX_BLOCKS], after[MAX_BLOCKS];
+    __m512d qv[MAX_BLOCKS];
     for (int b = 0; b < blocks; b++) {
         qv[b] = jump_block_quotients(key, b * BLOCK);
         _mm512_store_pd(q + b * BLOCK, qv[b]);
@@ -107,22 +109,25 @@ jump_regs(uint64_t key, uint32_t n, int steps)
     }
     const __m512d limit = _mm512_set1_pd(JUMP_TWO52 + (double)n);
     __m512d prev = _mm512_set1_pd(S0), v = prev;
-    unsigned continued = 0;
-    __mmask8 bad = 0;
+    __m512d before[MAX_BLOCKS];
+    __mmask8 over[MAX_BLOCKS], bad = 0;
     for (int b = 0; b < blocks; b++) {
         int run = steps - b * BLOCK < BLOCK ? steps - b * BLOCK : BLOCK;
         if (b > 0) /* the last S of the block before, in every lane */
             v = _mm512_permutexvar_pd(_mm512_set1_epi64(BLOCK - 1), v);
-        v = after[b] = run_block(v, q + b * BLOCK, addend + b * BLOCK, run);
+        v = run_block(v, q + b * BLOCK, addend + b * BLOCK, run);
         /* S_0..S_7 of the block: its S_1..S_8 moved up one lane, the last S before it in 0. */
-        __m512d before = _mm512_castsi512_pd(_mm512_alignr_epi64(
-            _mm512_castpd_si512(after[b]), _mm512_castpd_si512(prev), BLOCK - 1));
-        bad |= check_block(before, after[b], qv[b], limit, run, &continued);
-        prev = after[b];
+        before[b] = _mm512_castsi512_pd(
+            _mm512_alignr_epi64(_mm512_castpd_si512(v), _mm512_castpd_si512(prev), BLOCK - 1));
+        bad |= check_block(before[b], v, qv[b], limit, run);
+        /* Lanes from `run` on hold the block's last S, so they agree with lane run - 1. */
+        over[b] = _mm512_cmp_pd_mask(v, limit, _CMP_NLE_UQ);
+        prev = v;
     }
-    if (__builtin_expect(bad != 0 || continued == (unsigned)steps, 0))
+    /* over[blocks - 1] == 0: the key is still below n after `steps` steps. */
+    if (__builtin_expect(bad != 0 || over[blocks - 1] == 0, 0))
         return sn__jump_avx512(key, n);
-    return (uint32_t)(pick(after, blocks, continued) - JUMP_TWO52_PLUS_1);
+    return pick(before, over, blocks);
 }
 
 /*
