@@ -168,6 +168,9 @@ benches: $(BENCH_BINS)
 deps:
 	@sh .ci/deps.sh $(DEPS)
 
+# jump_regs.c's forms run only on AMD (sn__jump_pick), whose cores pay nothing for dirty upper
+# vector halves: no vzeroupper on their way out, ~1% of a one-key lookup (docs/PERFORMANCE.md).
+$(BUILD)/obj/partition/jump_regs.o: SN_CFLAGS += -mno-vzeroupper
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(COMPILE.sn) -MMD -MP -c $< -o $@

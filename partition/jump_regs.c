@@ -22,7 +22,8 @@
  * the answer is compressed out of them (pick): the S before the first step that passed the
  * limit. That replaced a count of the steps that went on (mask moves and popcounts) and a
  * permute on it, and shortened what follows the chain: 14.0 -> 13.3 ns a key at n = 1024
- * (docs/PERFORMANCE.md, seventh session).
+ * (docs/PERFORMANCE.md, seventh session). The Makefile builds this file without vzeroupper
+ * (AMD cores pay nothing for dirty upper halves; ~1% a key).
  *
  * A form runs `steps` steps whatever the key needs: a branch on the key's own count would
  * mispredict about once a key (docs/PERFORMANCE.md). So sn__jump_pick takes the fewest steps
@@ -107,7 +108,9 @@ jump_regs(uint64_t key, uint32_t n, int steps)
         _mm512_store_pd(addend + b * BLOCK, _mm512_fmadd_pd(qv[b], _mm512_set1_pd(-JUMP_TWO52),
                                                             _mm512_set1_pd(JUMP_TWO52)));
     }
-    const __m512d limit = _mm512_set1_pd(JUMP_TWO52 + (double)n);
+    /* 2^52 + n from its bits (n < 2^32 fills the low mantissa bits): no conversion. */
+    const __m512d limit =
+        _mm512_castsi512_pd(_mm512_set1_epi64((long long)(JUMP_TWO52_BITS | (uint64_t)n)));
     __m512d prev = _mm512_set1_pd(S0), v = prev;
     __m512d before[MAX_BLOCKS];
     __mmask8 over[MAX_BLOCKS], bad = 0;

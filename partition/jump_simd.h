@@ -9,8 +9,9 @@
 
 #include <immintrin.h>
 
-#define JUMP_TWO52        4503599627370496.0 /* 2^52 */
-#define JUMP_TWO52_PLUS_1 4503599627370497.0 /* 2^52 + 1 */
+#define JUMP_TWO52        4503599627370496.0    /* 2^52 */
+#define JUMP_TWO52_PLUS_1 4503599627370497.0    /* 2^52 + 1 */
+#define JUMP_TWO52_BITS   0x4330000000000000ULL /* the bits of 2^52; | b gives 2^52 + b */
 #define JUMP_RD           (_MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
 #define JUMP_RU           (_MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC)
 /* The features the vector forms need (__builtin_cpu_supports: avx512f and avx512dq). */
