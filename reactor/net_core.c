@@ -324,6 +324,14 @@ void sn__net_set_lend_limits(unsigned all, unsigned out)
     }
 }
 
+void sn__net_inject_eagain(unsigned sends, unsigned recvs)
+{
+    if (tls_netc) {
+        tls_netc->eagain_sends = sends;
+        tls_netc->eagain_recvs = recvs;
+    }
+}
+
 struct sn__net_counts sn__net_counts(void)
 {
     return tls_netc ? tls_netc->counts : (struct sn__net_counts){0};
@@ -338,12 +346,13 @@ static void print_counts(const struct sn__netc *nc)
     fprintf(stderr,
             "libsn: net core %u: recv_bytes=%llu held_copied=%llu stream_copied=%llu "
             "out_copied=%llu stream_lent=%llu lend_budget=%llu lend_slots=%llu "
-            "lend_small=%llu lend_other=%llu out_budget=%llu\n",
+            "lend_small=%llu lend_other=%llu out_budget=%llu send_again=%llu recv_again=%llu\n",
             nc->core, (unsigned long long)k->recv_bytes, (unsigned long long)k->held_copied,
             (unsigned long long)k->stream_copied, (unsigned long long)k->out_copied,
             (unsigned long long)k->stream_lent, (unsigned long long)k->lend_budget,
             (unsigned long long)k->lend_slots, (unsigned long long)k->lend_small,
-            (unsigned long long)k->lend_other, (unsigned long long)k->out_budget);
+            (unsigned long long)k->lend_other, (unsigned long long)k->out_budget,
+            (unsigned long long)k->send_again, (unsigned long long)k->recv_again);
 }
 
 uint64_t sn__net_reply_blocks(void)

@@ -309,6 +309,8 @@ struct sn__net_counts {
     uint64_t lend_small;    /* not lent: under SN__NET_LEND_MIN bytes */
     uint64_t lend_other;    /* not lent: held input, not a ring buffer */
     uint64_t out_budget;    /* sn_conn_write_input copied: budget spent */
+    uint64_t send_again;    /* sends that ended with -EAGAIN, made again (net_send.c) */
+    uint64_t recv_again;    /* receives that ended with -EAGAIN, armed again (net_recv.c) */
 };
 
 struct sn__netc {
@@ -316,7 +318,9 @@ struct sn__netc {
     struct sn__net_counts counts;
     unsigned lend_max; /* SN__NET_LEND_MAX (tests may lower it) */
     unsigned out_max;  /* SN__NET_LEND_OUT_MAX (tests may lower it) */
-    unsigned refs;     /* sentinel + sockets + queued flush task */
+    /* Sends and receives still to be faked as -EAGAIN completions (sn__net_inject_eagain). */
+    unsigned eagain_sends, eagain_recvs;
+    unsigned refs; /* sentinel + sockets + queued flush task */
     bool stopping;
     bool plain_env; /* SN_NET_PLAIN_RECV=1 */
     int br_state;   /* 0 untried, 1 ready, -1 unavailable */
@@ -363,6 +367,10 @@ unsigned sn__net_lent_buffers(void);
 /* Lowers the calling core's lend limits (SN__NET_LEND_MAX, SN__NET_LEND_OUT_MAX) to force
  * the copying paths; no effect before its network state exists (tests). */
 void sn__net_set_lend_limits(unsigned all, unsigned out);
+/* Makes the calling core's next `sends` sends and `recvs` receive arms complete with -EAGAIN
+ * without being issued (a NOP stands for each), as the kernel completes them when it gave
+ * up waiting (see net_send.c); no effect before its network state exists (tests). */
+void sn__net_inject_eagain(unsigned sends, unsigned recvs);
 /* The calling core's counts (zeros before its network state exists; tests). */
 struct sn__net_counts sn__net_counts(void);
 /* Reply buffers of the calling core's pool in use now (tests). */

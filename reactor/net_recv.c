@@ -31,6 +31,13 @@
 
 static void recv_cb(struct sn__io_op *op, int res, uint32_t flags);
 
+/* A receive that sn__net_inject_eagain made a NOP: it ends as the kernel's -EAGAIN does. */
+static void eagain_cb(struct sn__io_op *op, int res, uint32_t flags)
+{
+    (void)res, (void)flags;
+    recv_cb(op, -EAGAIN, 0);
+}
+
 int sn__conn_arm_recv(struct sn_conn *c)
 {
     if (!c->bufring && !c->rbuf && !(c->rbuf = malloc(SN__NET_BUFSZ)))
@@ -38,6 +45,14 @@ int sn__conn_arm_recv(struct sn_conn *c)
     struct io_uring_sqe *sqe = sn__io_sqe();
     if (!sqe)
         return -EBUSY;
+    c->rop.cb = recv_cb;
+    if (sn_unlikely(c->nc->eagain_recvs)) {
+        c->nc->eagain_recvs--;
+        io_uring_prep_nop(sqe);
+        c->rop.cb = eagain_cb;
+        sn__sqe_bind_as(sqe, &c->rop, c->tag);
+        return 0;
+    }
     if (c->bufring) {
         io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -46,7 +61,6 @@ int sn__conn_arm_recv(struct sn_conn *c)
         io_uring_prep_recv(sqe, c->fd, c->rbuf, SN__NET_BUFSZ, 0);
     }
     sn__conn_sqe_file(c, sqe);
-    c->rop.cb = recv_cb;
     sn__sqe_bind_as(sqe, &c->rop, c->tag);
     return 0;
 }
@@ -241,6 +255,10 @@ static void recv_result(struct sn_conn *c, int res, const char *data, bool cance
         on_eof(c);
     } else if (res == -ENOBUFS && c->bufring) {
         /* The ring ran dry for a moment: progress arms the recv again. */
+    } else if (res == -EAGAIN) {
+        /* The kernel stopped waiting for bytes (its async poll's retry limit, as for a send:
+         * net_send.c): nothing was lost, progress arms the recv again. */
+        c->nc->counts.recv_again++;
     } else if (res == -ECANCELED && cancelled) {
         /* We stopped it (pause or close). */
     } else if (res == -ECANCELED) {

@@ -10,6 +10,14 @@
  * fine, chunks never move); they are released only after its completion, or in the final
  * step once nothing is in flight.
  *
+ * A send may also end with -EAGAIN and nothing sent: the kernel waits for room in an async
+ * poll that it re-arms a bounded number of times (APOLL_MAX_RETRY, 128 on Linux 6.x); past
+ * that it hands the send to an io-wq worker, which tries the O_NONBLOCK socket once and
+ * posts its -EAGAIN (seen about once in 60 runs of faults::flood_echo_never_reading, where
+ * sn-echo's output waits for hundreds of ms on a client that does not read). It is no error: the
+ * output stays queued and goes with the next flush, in a new send that waits afresh (before, the
+ * connection failed and its unsent output was dropped).
+ *
  * Without an SQE the output stays queued and the connection waits for the loop's next submit
  * (sn__conn_wait_sqe). While the reactor stops, each send is linked to a timeout that ends at
  * the connection's stop deadline; a send the reactor cancels at stop is simply made again,
@@ -24,6 +32,13 @@
 #include <string.h>
 
 static void send_cb(struct sn__io_op *op, int res, uint32_t flags);
+
+/* A send that sn__net_inject_eagain made a NOP: it ends as the kernel's -EAGAIN does. */
+static void eagain_cb(struct sn__io_op *op, int res, uint32_t flags)
+{
+    (void)res;
+    send_cb(op, -EAGAIN, flags);
+}
 
 void sn__chunk_free(struct sn__chunk *k)
 {
@@ -298,7 +313,12 @@ void sn__conn_send(struct sn_conn *c)
             sn__conn_wait_sqe(c); /* the output stays queued; sent after the next submit */
         return;
     }
-    if (n == 1) {
+    c->sop.cb = send_cb;
+    if (sn_unlikely(c->nc->eagain_sends)) {
+        c->nc->eagain_sends--;
+        io_uring_prep_nop(sqe);
+        c->sop.cb = eagain_cb;
+    } else if (n == 1) {
         io_uring_prep_send(sqe, c->fd, c->iov[0].iov_base, c->iov[0].iov_len, MSG_NOSIGNAL);
     } else {
         memset(&c->msg, 0, sizeof c->msg);
@@ -306,8 +326,8 @@ void sn__conn_send(struct sn_conn *c)
         c->msg.msg_iovlen = n;
         io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
     }
-    sn__conn_sqe_file(c, sqe);
-    c->sop.cb = send_cb;
+    if (c->sop.cb == send_cb)
+        sn__conn_sqe_file(c, sqe);
     sn__sqe_bind_as(sqe, &c->sop, c->tag);
     if (lt) {
         sqe->flags |= IOSQE_IO_LINK;
@@ -347,6 +367,10 @@ static void send_cb(struct sn__io_op *op, int res, uint32_t flags)
         if (c->backlog && !c->aborting)
             sn__netc_mark_dirty(c->nc, c);
         maybe_drained(c);
+    } else if (res == -EAGAIN) {
+        /* Nothing sent, the kernel stopped waiting (see the top): progress queues the
+         * output for the next flush. */
+        c->nc->counts.send_again++;
     } else if (res == -ECANCELED && !cancelled && !c->aborting && sn_stopping()) {
         /* The reactor cancelled it at stop, or the stop deadline's link timeout ended it:
          * the output is sent again until the deadline (send_sqe gives up after it). */
