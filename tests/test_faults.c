@@ -402,17 +402,25 @@ Test(faults, flood_echo_never_reading, .timeout = 120, .fini = su_reap_all)
     size_t got = 0;
     char *buf = malloc(1 << 16);
     shutdown(fd, SHUT_WR);
+    int polled = 1, err = 0;
+    ssize_t r = 0;
     for (;;) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (poll(&pfd, 1, 5000) != 1)
+        if ((polled = poll(&pfd, 1, 5000)) != 1)
             break;
-        ssize_t r = recv(fd, buf, 1 << 16, 0);
+        r = recv(fd, buf, 1 << 16, 0);
+        err = errno;
         if (r <= 0)
             break;
         got += (size_t)r;
     }
     free(buf);
-    cr_assert_eq(got, sent, "the whole flood came back once read (%zu of %zu)", got, sent);
+    cr_assert_eq(got, sent,
+                 "the whole flood came back once read (%zu of %zu; the read-back ended with %s)",
+                 got, sent,
+                 polled != 1 ? "a poll timeout of 5 s"
+                 : r == 0    ? "recv 0: the server closed cleanly"
+                             : strerror(err));
     close(fd);
     su_stop_clean(&s);
 }
