@@ -25,8 +25,11 @@
  * epoll loop stays the default and the row the goals are judged by.
  *
  * Prints one line: "ops=<n> secs=<t> ops_per_s=<r> errors=<e> misses=<m> ... cpu_us_per_op=<c>"
- * (the client's own CPU time, user + system, over the timed part, per op: what it costs to
- * generate the load; 1e6 / c is the rate it could reach with a free server and a CPU of its own).
+ * (the client's CPU time, user + system, over the timed part, per op; 1e6 / c is the rate it
+ * could reach with a CPU of its own. On loopback this also counts kernel work done for the
+ * server in the client's context: its sends run the server socket's receive and the server's
+ * wake-up, which differ by server, so c is what the client's CPU spends, not what the client's
+ * own code costs).
  * Exit status 1 when any answer was wrong or a connection failed.
  */
 #include <arpa/inet.h>
@@ -393,7 +396,9 @@ static void ur_complete(struct uring_client *u, struct conn *cs, struct io_uring
     unsigned i = (unsigned)(cqe->user_data & 0xffffffffu);
     struct conn *c = &cs[i];
     if (!(cqe->user_data & UR_RECV)) {
-        if (cqe->res < 0) {
+        if (cqe->res == -EAGAIN) {
+            ur_send(u, c, i); /* the kernel stopped waiting for room (its poll retry limit) */
+        } else if (cqe->res < 0) {
             error("send failed");
         } else if ((c->woff += (size_t)cqe->res) < c->wlen) {
             ur_send(u, c, i);
@@ -414,11 +419,11 @@ static void ur_complete(struct uring_client *u, struct conn *cs, struct io_uring
             ur_next(u, cs, i, vals, over);
     } else if (cqe->res == 0) {
         error("server closed a connection");
-    } else if (cqe->res != -ENOBUFS) {
+    } else if (cqe->res != -ENOBUFS && cqe->res != -EAGAIN) {
         error("recv failed");
     }
     if (!(cqe->flags & IORING_CQE_F_MORE) && !n_errors)
-        ur_recv(u, i); /* the kernel ended the multishot receive (no buffer left): again */
+        ur_recv(u, i); /* the kernel ended the multishot receive (no buffer, -EAGAIN): again */
 }
 
 static int ur_setup(struct uring_client *u, struct conn *cs)

@@ -13,7 +13,7 @@
  * A send may also end with -EAGAIN and nothing sent: the kernel waits for room in an async
  * poll that it re-arms a bounded number of times (APOLL_MAX_RETRY, 128 on Linux 6.x); past
  * that it hands the send to an io-wq worker, which tries the O_NONBLOCK socket once and
- * posts its -EAGAIN (seen about once in 60 runs of faults::flood_echo_never_reading, where
+ * posts its -EAGAIN (seen 2-5 times in 60 runs of faults::flood_echo_never_reading, where
  * sn-echo's output waits for hundreds of ms on a client that does not read). It is no error: the
  * output stays queued and goes with the next flush, in a new send that waits afresh (before, the
  * connection failed and its unsent output was dropped).
