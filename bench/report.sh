@@ -235,6 +235,8 @@ plot_kv() {
   { echo "get90 $(val $b ratio) $(val $b b_ratio)"
     echo "get50 $(val $b a_get50_ratio) $(val $b b_get50_ratio)"
     echo "mget16 $(val $b a_mget16_ratio) $(val $b b_mget16_ratio)"
+    echo "get90d1 ? $(val $b b_depth1_ratio)"
+    echo "get90d1u ? $(val $b b_depth1_uring_ratio)"
     echo "memcaslap ? $(val $b b_memcaslap_ratio)"; } > "$work/ratio.dat"
   { echo "get90(a) $(val $b kv_ops) $(val $b memcached_ops)"
     echo "get90(b) $(val $b b_kv_ops) $(val $b b_memcached_ops)"; } > "$work/abs.dat"
