@@ -38,21 +38,9 @@ static void eagain_cb(struct sn__io_op *op, int res, uint32_t flags)
     recv_cb(op, -EAGAIN, 0);
 }
 
-int sn__conn_arm_recv(struct sn_conn *c)
+/* The connection's receive: multishot into the buffer ring, or one into its own buffer. */
+static void prep_recv(struct sn_conn *c, struct io_uring_sqe *sqe)
 {
-    if (!c->bufring && !c->rbuf && !(c->rbuf = malloc(SN__NET_BUFSZ)))
-        return -ENOMEM;
-    struct io_uring_sqe *sqe = sn__io_sqe();
-    if (!sqe)
-        return -EBUSY;
-    c->rop.cb = recv_cb;
-    if (sn_unlikely(c->nc->eagain_recvs)) {
-        c->nc->eagain_recvs--;
-        io_uring_prep_nop(sqe);
-        c->rop.cb = eagain_cb;
-        sn__sqe_bind_as(sqe, &c->rop, c->tag);
-        return 0;
-    }
     if (c->bufring) {
         io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -61,6 +49,23 @@ int sn__conn_arm_recv(struct sn_conn *c)
         io_uring_prep_recv(sqe, c->fd, c->rbuf, SN__NET_BUFSZ, 0);
     }
     sn__conn_sqe_file(c, sqe);
+}
+
+int sn__conn_arm_recv(struct sn_conn *c)
+{
+    if (!c->bufring && !c->rbuf && !(c->rbuf = malloc(SN__NET_BUFSZ)))
+        return -ENOMEM;
+    struct io_uring_sqe *sqe = sn__io_sqe();
+    if (!sqe)
+        return -EBUSY;
+    if (sn_unlikely(c->nc->eagain_recvs)) {
+        c->nc->eagain_recvs--; /* a test's faked -EAGAIN (sn__net_inject_eagain) */
+        io_uring_prep_nop(sqe);
+        c->rop.cb = eagain_cb;
+    } else {
+        prep_recv(c, sqe);
+        c->rop.cb = recv_cb;
+    }
     sn__sqe_bind_as(sqe, &c->rop, c->tag);
     return 0;
 }

@@ -294,6 +294,20 @@ static struct io_uring_sqe *send_sqe(struct sn_conn *c, struct io_uring_sqe **lt
     return sqe;
 }
 
+/* A send of the connection's first n iovecs (one plain send when n is 1). */
+static void prep_send(struct sn_conn *c, struct io_uring_sqe *sqe, unsigned n)
+{
+    if (n == 1) {
+        io_uring_prep_send(sqe, c->fd, c->iov[0].iov_base, c->iov[0].iov_len, MSG_NOSIGNAL);
+    } else {
+        memset(&c->msg, 0, sizeof c->msg);
+        c->msg.msg_iov = c->iov;
+        c->msg.msg_iovlen = n;
+        io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+    }
+    sn__conn_sqe_file(c, sqe);
+}
+
 void sn__conn_send(struct sn_conn *c)
 {
     if (c->fin_queued || c->aborting || c->sop.inflight)
@@ -313,21 +327,14 @@ void sn__conn_send(struct sn_conn *c)
             sn__conn_wait_sqe(c); /* the output stays queued; sent after the next submit */
         return;
     }
-    c->sop.cb = send_cb;
     if (sn_unlikely(c->nc->eagain_sends)) {
-        c->nc->eagain_sends--;
+        c->nc->eagain_sends--; /* a test's faked -EAGAIN (sn__net_inject_eagain) */
         io_uring_prep_nop(sqe);
         c->sop.cb = eagain_cb;
-    } else if (n == 1) {
-        io_uring_prep_send(sqe, c->fd, c->iov[0].iov_base, c->iov[0].iov_len, MSG_NOSIGNAL);
     } else {
-        memset(&c->msg, 0, sizeof c->msg);
-        c->msg.msg_iov = c->iov;
-        c->msg.msg_iovlen = n;
-        io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+        prep_send(c, sqe, n);
+        c->sop.cb = send_cb;
     }
-    if (c->sop.cb == send_cb)
-        sn__conn_sqe_file(c, sqe);
     sn__sqe_bind_as(sqe, &c->sop, c->tag);
     if (lt) {
         sqe->flags |= IOSQE_IO_LINK;
