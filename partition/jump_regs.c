@@ -21,9 +21,9 @@
  * come from one FMA a block instead of one a step. The check runs on those registers, and
  * the answer is compressed out of them (pick): the S before the first step that passed the
  * limit. That replaced a count of the steps that went on (mask moves and popcounts) and a
- * permute on it, and shortened what follows the chain: 14.0 -> 13.3 ns a key at n = 1024
- * (docs/PERFORMANCE.md, seventh session). The Makefile builds this file without vzeroupper
- * (AMD cores pay nothing for dirty upper halves; ~1% a key).
+ * permute on it, and shortened what follows the chain: 14.0-14.2 -> 13.3-13.6 ns a key at
+ * n = 1024 in A/B runs (docs/PERFORMANCE.md, seventh session). The Makefile builds this file without vzeroupper
+ * (production picks these forms only on AMD; ~1% a key measured on Zen 5, x86-64 builds only).
  *
  * A form runs `steps` steps whatever the key needs: a branch on the key's own count would
  * mispredict about once a key (docs/PERFORMANCE.md). So sn__jump_pick takes the fewest steps
