@@ -22,8 +22,9 @@
  * the answer is compressed out of them (pick): the S before the first step that passed the
  * limit. That replaced a count of the steps that went on (mask moves and popcounts) and a
  * permute on it, and shortened what follows the chain: 14.0-14.2 -> 13.3-13.6 ns a key at
- * n = 1024 in A/B runs (docs/PERFORMANCE.md, seventh session). The Makefile builds this file without vzeroupper
- * (production picks these forms only on AMD; ~1% a key measured on Zen 5, x86-64 builds only).
+ * n = 1024 in A/B runs (docs/PERFORMANCE.md, seventh session). The Makefile builds this file
+ * without vzeroupper on x86-64 (production picks these forms only on AMD; ~1% a key measured
+ * on Zen 5).
  *
  * A form runs `steps` steps whatever the key needs: a branch on the key's own count would
  * mispredict about once a key (docs/PERFORMANCE.md). So sn__jump_pick takes the fewest steps
