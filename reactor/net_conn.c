@@ -59,6 +59,7 @@ struct sn_conn *sn__conn_new(struct sn__netc *nc, int fd, const struct sn_conn_l
     c->bufring = !lim->plain_recv && sn__netc_bufring(nc);
     sn__io_op_init(&c->rop, NULL);
     sn__io_op_init(&c->sop, NULL);
+    sn__io_op_init(&c->aop, NULL);
     sn_task_init(&c->fin_task, conn_finish);
     sn_timer_init(&c->idle, idle_fire, c);
     c->last_active = sn_now_ns();
@@ -154,11 +155,20 @@ static void cancel_op(struct sn_conn *c, struct sn__io_op *op, bool *queued)
         sn__conn_wait_sqe(c); /* (while stopping the reactor cancels it itself) */
 }
 
+/* Cancels the receive; with sends_too also the send and the back-off after -EAGAIN. */
 static void stop_ops(struct sn_conn *c, bool sends_too)
 {
     cancel_op(c, &c->rop, &c->rcancel);
-    if (sends_too)
+    if (sends_too) {
         cancel_op(c, &c->sop, &c->scancel);
+        cancel_op(c, &c->aop, &c->acancel);
+    }
+}
+
+/* Nothing of `c` is in flight in the kernel any more. */
+static bool ops_idle(const struct sn_conn *c)
+{
+    return !c->rop.inflight && !c->sop.inflight && !c->aop.inflight;
 }
 
 void sn__conn_progress(struct sn_conn *c)
@@ -168,13 +178,13 @@ void sn__conn_progress(struct sn_conn *c)
     if (c->aborting) {
         /* The output is dropped in the final step: an in-flight send may still read it. */
         stop_ops(c, true);
-        if (!c->rop.inflight && !c->sop.inflight && !c->refs)
+        if (ops_idle(c) && !c->refs)
             conn_queue_finish(c);
         return;
     }
     /* Output that no send or flush will take (a send that had no SQE, or one the reactor
-     * cancelled at stop) goes with the next flush. */
-    if (c->backlog && !c->sop.inflight && !c->dirty)
+     * cancelled at stop) goes with the next flush; after an -EAGAIN back-off when one runs. */
+    if (c->backlog && !c->sop.inflight && !c->dirty && !c->swait)
         sn__netc_mark_dirty(c->nc, c);
     bool drained = c->backlog == 0 && !c->sop.inflight && !sn__conn_slots_pending(c);
     if (drained && c->want_shut && !c->shut_done) {
@@ -185,13 +195,13 @@ void sn__conn_progress(struct sn_conn *c)
         }
     }
     if (c->want_close) {
-        stop_ops(c, false);
-        if (drained && !c->fiber_runs && !c->rop.inflight && !c->refs)
+        stop_ops(c, drained); /* the back-off's wait is no longer needed once drained */
+        if (drained && !c->fiber_runs && ops_idle(c) && !c->refs)
             conn_queue_finish(c);
         return;
     }
     bool want = want_read(c);
-    if (want && !c->rop.inflight) {
+    if (want && !c->rop.inflight && !c->rwait) {
         int rc = sn__conn_arm_recv(c);
         if (rc == -EBUSY)
             sn__conn_wait_sqe(c);

@@ -285,6 +285,7 @@ struct sn__netc *sn__netc_get(int *err)
     sn_list_init(&nc->slots);
     sn_list_init(&nc->udps);
     nc->plain_env = env_true("SN_NET_PLAIN_RECV");
+    nc->poll_first = sn__net_poll_first_ok();
     nc->lend_max = SN__NET_LEND_MAX;
     nc->out_max = SN__NET_LEND_OUT_MAX;
     sn__io_op_init(&nc->sentinel, sentinel_cb);
@@ -346,13 +347,15 @@ static void print_counts(const struct sn__netc *nc)
     fprintf(stderr,
             "libsn: net core %u: recv_bytes=%llu held_copied=%llu stream_copied=%llu "
             "out_copied=%llu stream_lent=%llu lend_budget=%llu lend_slots=%llu "
-            "lend_small=%llu lend_other=%llu out_budget=%llu send_again=%llu recv_again=%llu\n",
+            "lend_small=%llu lend_other=%llu out_budget=%llu send_again=%llu recv_again=%llu "
+            "again_waits=%llu\n",
             nc->core, (unsigned long long)k->recv_bytes, (unsigned long long)k->held_copied,
             (unsigned long long)k->stream_copied, (unsigned long long)k->out_copied,
             (unsigned long long)k->stream_lent, (unsigned long long)k->lend_budget,
             (unsigned long long)k->lend_slots, (unsigned long long)k->lend_small,
             (unsigned long long)k->lend_other, (unsigned long long)k->out_budget,
-            (unsigned long long)k->send_again, (unsigned long long)k->recv_again);
+            (unsigned long long)k->send_again, (unsigned long long)k->recv_again,
+            (unsigned long long)k->again_waits);
 }
 
 uint64_t sn__net_reply_blocks(void)

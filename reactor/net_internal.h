@@ -129,6 +129,14 @@ struct sn_conn {
     struct iovec iov[SN__NET_IOV];
     struct msghdr msg;
 
+    /* After -EAGAIN (net_again.c): consecutive -EAGAINs of sends / receives, and the
+     * back-off's timeout, which the send (swait) and / or the receive (rwait) wait for. */
+    uint8_t sagain, ragain;
+    bool swait, rwait;
+    bool acancel; /* a cancel of aop was queued */
+    struct sn__io_op aop;
+    struct __kernel_timespec again_ts;
+
     /* Lifecycle. */
     bool wr_closed; /* writes refused */
     bool want_shut; /* SHUT_WR once the output drained */
@@ -240,7 +248,7 @@ struct sn__lslot {
     unsigned core;
     int fd; /* -1: no socket on this core (one-core mode, or closed) */
     struct sn__io_op aop;
-    uint8_t tag; /* group of sn_listen's caller: accepts (and so connections) run in it */
+    uint8_t tag;           /* group of sn_listen's caller: accepts (and so connections) run in it */
     struct sn_timer retry; /* re-arms accept after a transient error or without an SQE;
                               retries a cancel that had no SQE */
     bool started, closing, done;
@@ -311,6 +319,7 @@ struct sn__net_counts {
     uint64_t out_budget;    /* sn_conn_write_input copied: budget spent */
     uint64_t send_again;    /* sends that ended with -EAGAIN, made again (net_send.c) */
     uint64_t recv_again;    /* receives that ended with -EAGAIN, armed again (net_recv.c) */
+    uint64_t again_waits;   /* back-offs after repeated -EAGAINs (net_again.c) */
 };
 
 struct sn__netc {
@@ -322,8 +331,9 @@ struct sn__netc {
     unsigned eagain_sends, eagain_recvs;
     unsigned refs; /* sentinel + sockets + queued flush task */
     bool stopping;
-    bool plain_env; /* SN_NET_PLAIN_RECV=1 */
-    int br_state;   /* 0 untried, 1 ready, -1 unavailable */
+    bool plain_env;  /* SN_NET_PLAIN_RECV=1 */
+    bool poll_first; /* the kernel takes IORING_RECVSEND_POLL_FIRST (net_again.c) */
+    int br_state;    /* 0 untried, 1 ready, -1 unavailable */
     struct io_uring_buf_ring *br;
     char *bufs;
     size_t br_bytes;
@@ -450,6 +460,24 @@ static inline void sn__conn_touch(struct sn_conn *c)
  * dropped (the connection ends with -EBUSY, reset).
  */
 void sn__conn_wait_sqe(struct sn_conn *c);
+
+/* net_again.c */
+/*
+ * A send (`send`) or receive of `c` ended with -EAGAIN and will be made again: counts it, and
+ * past a few in a row starts (or joins) the back-off that c->swait / c->rwait then wait for.
+ * Not for an aborting or closing connection (nothing is made again). Owner core.
+ */
+void sn__conn_again(struct sn_conn *c, bool send);
+/* True when the core's kernel takes IORING_RECVSEND_POLL_FIRST. Owner core. */
+bool sn__net_poll_first_ok(void);
+/* Makes a retried send or receive (`again` > 0: it follows an -EAGAIN) wait for the socket
+ * to be ready before it tries (the kernel would otherwise try at once). */
+static inline void sn__again_poll_first(const struct sn_conn *c, struct io_uring_sqe *sqe,
+                                        uint8_t again)
+{
+    if (sn_unlikely(again) && c->nc->poll_first)
+        sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+}
 
 /* net_recv.c */
 /* Starts a receive (multishot on the ring or one plain recv). 0, -EBUSY (no SQE), -ENOMEM. */

@@ -48,6 +48,7 @@ static void prep_recv(struct sn_conn *c, struct io_uring_sqe *sqe)
     } else {
         io_uring_prep_recv(sqe, c->fd, c->rbuf, SN__NET_BUFSZ, 0);
     }
+    sn__again_poll_first(c, sqe, c->ragain);
     sn__conn_sqe_file(c, sqe);
 }
 
@@ -242,6 +243,7 @@ static int feed_stopped_stream(struct sn_conn *c, const char *data, size_t len)
 static void recv_result(struct sn_conn *c, int res, const char *data, bool cancelled)
 {
     if (res > 0) {
+        c->ragain = 0;
         sn__conn_touch(c);
         sn__conn_note_rx(c);
         c->nc->counts.recv_bytes += (size_t)res;
@@ -262,8 +264,12 @@ static void recv_result(struct sn_conn *c, int res, const char *data, bool cance
         /* The ring ran dry for a moment: progress arms the recv again. */
     } else if (res == -EAGAIN) {
         /* The kernel stopped waiting for bytes (its async poll's retry limit, as for a send:
-         * net_send.c): nothing was lost, progress arms the recv again. */
-        c->nc->counts.recv_again++;
+         * net_send.c): nothing was lost, progress arms the recv again, after a back-off when
+         * it keeps ending so (net_again.c). Not when it will not be armed again. */
+        if (!c->aborting && !c->want_close) {
+            c->nc->counts.recv_again++;
+            sn__conn_again(c, false);
+        }
     } else if (res == -ECANCELED && cancelled) {
         /* We stopped it (pause or close). */
     } else if (res == -ECANCELED) {

@@ -16,7 +16,9 @@
  * posts its -EAGAIN (seen 2-5 times in 60 runs of faults::flood_echo_never_reading, where
  * sn-echo's output waits for hundreds of ms on a client that does not read). It is no error: the
  * output stays queued and goes with the next flush, in a new send that waits afresh (before, the
- * connection failed and its unsent output was dropped).
+ * connection failed and its unsent output was dropped); that send polls first, and after
+ * repeated -EAGAINs it waits for a back-off (net_again.c), so a socket that keeps failing is
+ * not sent to at every loop turn.
  *
  * Without an SQE the output stays queued and the connection waits for the loop's next submit
  * (sn__conn_wait_sqe). While the reactor stops, each send is linked to a timeout that ends at
@@ -305,13 +307,14 @@ static void prep_send(struct sn_conn *c, struct io_uring_sqe *sqe, unsigned n)
         c->msg.msg_iovlen = n;
         io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
     }
+    sn__again_poll_first(c, sqe, c->sagain);
     sn__conn_sqe_file(c, sqe);
 }
 
 void sn__conn_send(struct sn_conn *c)
 {
-    if (c->fin_queued || c->aborting || c->sop.inflight)
-        return;
+    if (c->fin_queued || c->aborting || c->sop.inflight || c->swait)
+        return; /* (swait: after the back-off, net_again.c) */
     unsigned n = 0;
     for (struct sn__chunk *k = c->ohead; k && n < SN__NET_IOV; k = k->next)
         if (k->len > k->off)
@@ -364,6 +367,7 @@ static void send_cb(struct sn__io_op *op, int res, uint32_t flags)
     bool cancelled = c->scancel;
     c->scancel = false;
     if (res >= 0) {
+        c->sagain = 0;
         sn__conn_touch(c);
         consume(c, (size_t)res);
         if (c->fhead) {
@@ -376,8 +380,12 @@ static void send_cb(struct sn__io_op *op, int res, uint32_t flags)
         maybe_drained(c);
     } else if (res == -EAGAIN) {
         /* Nothing sent, the kernel stopped waiting (see the top): progress queues the
-         * output for the next flush. */
-        c->nc->counts.send_again++;
+         * output for the next flush, after a back-off when it keeps failing (net_again.c).
+         * An aborting connection drops it instead. */
+        if (!c->aborting) {
+            c->nc->counts.send_again++;
+            sn__conn_again(c, true);
+        }
     } else if (res == -ECANCELED && !cancelled && !c->aborting && sn_stopping()) {
         /* The reactor cancelled it at stop, or the stop deadline's link timeout ended it:
          * the output is sent again until the deadline (send_sqe gives up after it). */
