@@ -39,6 +39,12 @@ static struct {
     _Atomic int write_rc;           /* the server's sn_conn_write */
 } S;
 
+/* Clears S (the TSan build's shim runs every test in one process). */
+static void reset_s(void)
+{
+    memset(&S, 0, sizeof S);
+}
+
 static void note_close(struct sn_conn *c, void *arg, int err)
 {
     (void)arg;
@@ -120,6 +126,7 @@ static struct sn_future *stop_main(void *arg)
 
 Test(net_again_stop, stop_with_sends_failing, .timeout = 60)
 {
+    reset_s();
     struct sn_config cfg = test_config(1);
     int rc = sn_run(&cfg, stop_main, NULL);
     uint64_t took = nu_now_ms() - S.stop_ms;
@@ -196,6 +203,7 @@ static int ended_client(uint16_t port)
 
 static void run_ending(bool by_close)
 {
+    reset_s();
     kit_init(&ending_ops, ended_client);
     K.lc.on_accept = ending_accept;
     K.ncores = 1;
@@ -250,6 +258,7 @@ static struct sn_conn_ops idle_ops = {.on_data = idle_on_data, .on_close = idle_
  * middle of its back-offs, with the output dropped. */
 Test(net_again_stop, idle_timeout_ends_sends_failing, .timeout = 60)
 {
+    reset_s();
     kit_init(&idle_ops, reset_client);
     K.lc.limits.idle_ms = IDLE_MS;
     K.ncores = 1;
