@@ -19,7 +19,8 @@
  *
  * --uring (with --depth 1 only): the same requests and checks from an io_uring loop instead of
  * epoll: a multishot receive per connection into a buffer ring, and the next request's send
- * queued as soon as an answer is complete; all of them go to the kernel in one io_uring_enter
+ * queued as soon as the last one is answered (its answer complete and its send's completion
+ * reaped, which may come second: ur_next); all of them go to the kernel in one io_uring_enter
  * per batch of completions, instead of a send and a recv system call per request. A cheaper
  * load generator for one request in flight (docs/PERFORMANCE.md, "seventh session"); the
  * epoll loop stays the default and the row the goals are judged by.
@@ -78,6 +79,7 @@ struct conn {
     unsigned qhead, qlen;
     unsigned got_keys; /* VALUE lines seen for the head get */
     uint64_t rng;
+    bool sending; /* --uring: the request's send has not completed yet (ur_send) */
 };
 
 static struct opts o = {
@@ -108,6 +110,16 @@ static int key_name(char *dst, uint32_t k)
     }
     dst[12] = '\0';
     return 12;
+}
+
+/* p, or the end of the run with a clear message when an allocation of `what` failed. */
+static void *must(void *p, const char *what)
+{
+    if (!p) {
+        fprintf(stderr, "bench_kv_client: out of memory (%s)\n", what);
+        exit(1);
+    }
+    return p;
 }
 
 static void error(const char *what)
@@ -249,7 +261,7 @@ static bool on_readable(struct conn *c)
     for (;;) {
         if (c->rcap - c->rlen < 65536) {
             c->rcap *= 2;
-            c->rbuf = realloc(c->rbuf, c->rcap);
+            c->rbuf = must(realloc(c->rbuf, c->rcap), "receive buffer");
         }
         ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
         if (n == 0) {
@@ -340,6 +352,7 @@ static void epoll_loop(struct conn *cs, char *vals, double end)
 
 struct uring_client {
     struct io_uring ring;
+    bool ring_ok; /* ring was set up (ur_teardown exits it) */
     struct io_uring_buf_ring *br;
     char *bufs;
 };
@@ -354,9 +367,11 @@ static struct io_uring_sqe *ur_sqe(struct uring_client *u)
     return sqe;
 }
 
+/* Sends the rest of connection i's request; it is in flight until its completion. */
 static void ur_send(struct uring_client *u, struct conn *c, unsigned i)
 {
     struct io_uring_sqe *sqe = ur_sqe(u);
+    c->sending = true;
     io_uring_prep_send(sqe, (int)i, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
     sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data64(sqe, i);
@@ -371,11 +386,15 @@ static void ur_recv(struct uring_client *u, unsigned i)
     io_uring_sqe_set_data64(sqe, UR_RECV | i);
 }
 
-/* A new request on connection i, unless the run's time is over. */
+/*
+ * A new request on connection i once the last one is answered: its send completed AND its
+ * answer is complete (the answer may be reaped before the send's completion: the request
+ * buffer must not be rewritten under a send in flight). None once the run's time is over.
+ */
 static void ur_next(struct uring_client *u, struct conn *cs, unsigned i, char *vals, bool over)
 {
     struct conn *c = &cs[i];
-    if (over)
+    if (over || c->sending || c->qlen)
         return;
     c->wlen = c->woff = 0;
     add_request(c, vals);
@@ -396,12 +415,15 @@ static void ur_complete(struct uring_client *u, struct conn *cs, struct io_uring
     unsigned i = (unsigned)(cqe->user_data & 0xffffffffu);
     struct conn *c = &cs[i];
     if (!(cqe->user_data & UR_RECV)) {
+        c->sending = false;
         if (cqe->res == -EAGAIN) {
             ur_send(u, c, i); /* the kernel stopped waiting for room (its poll retry limit) */
         } else if (cqe->res < 0) {
             error("send failed");
         } else if ((c->woff += (size_t)cqe->res) < c->wlen) {
             ur_send(u, c, i);
+        } else {
+            ur_next(u, cs, i, vals, over); /* if its answer came first */
         }
         return;
     }
@@ -409,14 +431,13 @@ static void ur_complete(struct uring_client *u, struct conn *cs, struct io_uring
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         if (c->rcap - c->rlen < (size_t)cqe->res) {
             c->rcap *= 2;
-            c->rbuf = realloc(c->rbuf, c->rcap);
+            c->rbuf = must(realloc(c->rbuf, c->rcap), "receive buffer");
         }
         memcpy(c->rbuf + c->rlen, u->bufs + (size_t)bid * UR_BUFSZ, (size_t)cqe->res);
         c->rlen += (size_t)cqe->res;
         ur_buf_recycle(u, bid);
         parse_all(c);
-        if (!c->qlen)
-            ur_next(u, cs, i, vals, over);
+        ur_next(u, cs, i, vals, over);
     } else if (cqe->res == 0) {
         error("server closed a connection");
     } else if (cqe->res != -ENOBUFS && cqe->res != -EAGAIN) {
@@ -426,26 +447,25 @@ static void ur_complete(struct uring_client *u, struct conn *cs, struct io_uring
         ur_recv(u, i); /* the kernel ended the multishot receive (no buffer, -EAGAIN): again */
 }
 
-static int ur_setup(struct uring_client *u, struct conn *cs)
+/* Frees what ur_setup made (all of it, or what it made before it failed). */
+static void ur_teardown(struct uring_client *u)
 {
-    struct io_uring_params p = {.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-                                         IORING_SETUP_COOP_TASKRUN};
-    unsigned entries = 4 * o.conns < 4096 ? 4 * o.conns : 4096;
-    if (io_uring_queue_init_params(entries, &u->ring, &p) < 0) {
-        memset(&p, 0, sizeof p); /* a kernel before 6.1: no deferred task work */
-        if (io_uring_queue_init_params(entries, &u->ring, &p) < 0)
-            return -1;
-    }
-    io_uring_register_ring_fd(&u->ring);
-    int *fds = malloc(o.conns * sizeof *fds);
-    for (unsigned i = 0; i < o.conns; i++)
-        fds[i] = cs[i].fd;
-    int rc = io_uring_register_files(&u->ring, fds, o.conns);
-    free(fds);
+    if (u->ring_ok)
+        io_uring_queue_exit(&u->ring);
+    free(u->br);
+    free(u->bufs);
+    *u = (struct uring_client){0};
+}
+
+/* The buffer ring of the multishot receives; 0 or -1. */
+static int ur_setup_bufs(struct uring_client *u)
+{
     size_t ring_bytes = UR_NBUFS * sizeof(struct io_uring_buf);
-    if (rc < 0 || posix_memalign((void **)&u->br, 4096, ring_bytes) != 0)
+    if (posix_memalign((void **)&u->br, 4096, ring_bytes) != 0) {
+        u->br = NULL;
         return -1;
-    u->bufs = malloc((size_t)UR_NBUFS * UR_BUFSZ);
+    }
+    u->bufs = must(malloc((size_t)UR_NBUFS * UR_BUFSZ), "receive buffers");
     io_uring_buf_ring_init(u->br);
     struct io_uring_buf_reg reg = {
         .ring_addr = (uint64_t)(uintptr_t)u->br, .ring_entries = UR_NBUFS, .bgid = UR_BGID};
@@ -453,6 +473,34 @@ static int ur_setup(struct uring_client *u, struct conn *cs)
         return -1;
     for (unsigned b = 0; b < UR_NBUFS; b++)
         ur_buf_recycle(u, b);
+    return 0;
+}
+
+/* The ring, the connections' sockets as fixed files, the buffer ring; 0, or -1 with
+ * nothing left allocated. */
+static int ur_setup(struct uring_client *u, struct conn *cs)
+{
+    struct io_uring_params p = {.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                                         IORING_SETUP_COOP_TASKRUN};
+    unsigned entries = 4 * o.conns < 4096 ? 4 * o.conns : 4096;
+    if (io_uring_queue_init_params(entries, &u->ring, &p) < 0) {
+        memset(&p, 0, sizeof p); /* a kernel before 6.1: no deferred task work */
+        if (io_uring_queue_init_params(entries, &u->ring, &p) < 0) {
+            *u = (struct uring_client){0};
+            return -1;
+        }
+    }
+    u->ring_ok = true;
+    io_uring_register_ring_fd(&u->ring);
+    int *fds = must(malloc(o.conns * sizeof *fds), "file table");
+    for (unsigned i = 0; i < o.conns; i++)
+        fds[i] = cs[i].fd;
+    int rc = io_uring_register_files(&u->ring, fds, o.conns);
+    free(fds);
+    if (rc < 0 || ur_setup_bufs(u) < 0) {
+        ur_teardown(u);
+        return -1;
+    }
     return 0;
 }
 
@@ -489,15 +537,13 @@ static void uring_loop(struct conn *cs, char *vals, double end)
         io_uring_cq_advance(&u.ring, n);
         inflight = 0;
         for (unsigned i = 0; i < o.conns; i++)
-            inflight += cs[i].qlen;
+            inflight += cs[i].qlen + cs[i].sending;
         if (n)
             last_answer = now;
         else if (now > last_answer + 30)
             error("answers missing for 30 s");
     }
-    io_uring_queue_exit(&u.ring);
-    free(u.br);
-    free(u.bufs);
+    ur_teardown(&u);
 }
 
 /* The process's CPU time (user + system) in seconds. */
@@ -518,16 +564,16 @@ static int run(void)
         if (sched_setaffinity(0, sizeof set, &set) < 0)
             perror("bench_kv_client: sched_setaffinity");
     }
-    char *vals = malloc(o.vsize);
-    struct conn *cs = calloc(o.conns, sizeof *cs);
+    char *vals = must(malloc(o.vsize), "value");
+    struct conn *cs = must(calloc(o.conns, sizeof *cs), "connections");
     size_t wcap = (size_t)o.depth * (o.vsize + 48 + 16 * (size_t)o.mget);
     for (unsigned i = 0; i < o.conns; i++) {
         struct conn *c = &cs[i];
         c->fd = connect_one();
         c->rcap = 1 << 17;
-        c->rbuf = malloc(c->rcap);
-        c->wbuf = malloc(wcap);
-        c->q = calloc(o.depth, sizeof *c->q);
+        c->rbuf = must(malloc(c->rcap), "receive buffer");
+        c->wbuf = must(malloc(wcap), "request buffer");
+        c->q = must(calloc(o.depth, sizeof *c->q), "request queue");
         c->rng = 0x1234567ull * (i + 1);
     }
     double t0 = bu_now_s(), cpu0 = cpu_s();
