@@ -248,7 +248,7 @@ struct sn__lslot {
     unsigned core;
     int fd; /* -1: no socket on this core (one-core mode, or closed) */
     struct sn__io_op aop;
-    uint8_t tag;           /* group of sn_listen's caller: accepts (and so connections) run in it */
+    uint8_t tag; /* group of sn_listen's caller: accepts (and so connections) run in it */
     struct sn_timer retry; /* re-arms accept after a transient error or without an SQE;
                               retries a cancel that had no SQE */
     bool started, closing, done;
