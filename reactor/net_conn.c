@@ -91,6 +91,9 @@ static void conn_finish(struct sn_task *t)
     struct sn_conn *c = SN_CONTAINER_OF(t, struct sn_conn, fin_task);
 
     c->holds++; /* the final step's own: whatever the callbacks do, c stays until its end */
+    if (c->backlog)
+        c->linger0 = true; /* output is dropped (idle timeout, error): reset, so the peer
+                            * cannot take a cut reply for a whole one */
     sn__conn_out_drop(c);
     sn__conn_unfix_file(c); /* before the fd number can be handed out again */
     sn__net_close_fd(c->fd, c->linger0);
