@@ -9,8 +9,8 @@
 #            memccapable, memcached, the Python memcached clients, nutcracker)
 #   benches  building the benchmarks (make benches): + Concurrency Kit, libmemcached,
 #            boost.context
-#   bench    running them (make bench): + the peers (nginx, wrk, memcached, iperf3, nutcracker)
-#            and gnuplot for the report's plots
+#   bench    running them (make bench): + the peers (nginx, wrk, memcached, iperf3, nutcracker),
+#            gnuplot for the report's plots, and perf for bench/kv_where_depth1.sh
 #   fuzz     make fuzz: + clang and the libFuzzer runtime of that clang version
 #   all      everything above
 #
@@ -49,7 +49,8 @@ group() {
         ;;
     benches) echo "$(group lib) libck-dev libmemcached-dev libboost-context-dev" ;;
     bench)
-        echo "$(group benches) nginx-light wrk curl memcached iperf3 nutcracker gnuplot-nox"
+        echo "$(group benches) nginx-light wrk curl memcached iperf3 nutcracker gnuplot-nox" \
+            "linux-perf"
         ;;
     fuzz) echo "$(group lib) clang $(clang_rt)" ;;
     all) echo "$(group test) $(group bench) $(group fuzz)" ;;
