@@ -31,6 +31,17 @@
 
 struct sn__rt;
 
+/*
+ * Whether a core's batched sleeps keep pace (reactor/loop.c, sn__batch_pace_want): decayed
+ * sums (in 1/256ths, each sleep weighing 1/8 less than the next) of the completions its
+ * batched sleeps waited for and of those they woke with, and the plain sleeps since its last
+ * batched one. All zero: a fresh core, which batches.
+ */
+struct sn__batch_pace {
+    uint64_t asked, found;
+    unsigned plain;
+};
+
 /* Size classes of copied payloads with a pool of their own (reactor/smp_copy.c). */
 #define SN__COPY_POOLS 3
 
@@ -97,6 +108,7 @@ struct sn__core {
     uint64_t idle_poll_ns;  /* busy-poll limit after cross-core work */
     uint64_t io_poll_ns;    /* busy-poll limit after io_uring work only */
     unsigned io_batch_us;   /* --io-batch-us, 0: off */
+    struct sn__batch_pace pace; /* whether batches keep pace (loop.c, batch_want) */
     bool cross_core_recent; /* cross-core work since the last sleep */
     uint64_t poll_ns;       /* the poll limit of the current idle period */
     uint64_t idle_turns;    /* idle turns in a row (the clock is read every few of them) */
@@ -267,6 +279,55 @@ static inline unsigned sn__batch_wait_us(unsigned io_batch_us, unsigned want)
     if (us > io_batch_us)
         us = io_batch_us;
     return us ? (unsigned)us : 1;
+}
+
+/* Plain sleeps after which a core whose batches fell behind may start batching again. */
+#define SN__BATCH_RESTART_PLAIN 4
+
+/*
+ * Whether the batched sleeps found at least 3/4 of the completions they waited for, over the
+ * last several (sn__batch_pace_note): completions that came at least one per 4/3 of
+ * io_batch_us / SN_CONFIG_IO_BATCH_MAX, the time each is given.
+ */
+static inline bool sn__batch_pace_ok(const struct sn__batch_pace *p)
+{
+    return p->found * 4 >= p->asked * 3;
+}
+
+/* Records a batched sleep that waited for `want` completions and woke with `found`. */
+static inline void sn__batch_pace_note(struct sn__batch_pace *p, unsigned want, unsigned found)
+{
+    p->asked += ((uint64_t)want << 8) - (p->asked >> 3);
+    p->found += ((uint64_t)found << 8) - (p->found >> 3);
+    p->plain = 0;
+}
+
+/* Records a sleep that waited for one completion. */
+static inline void sn__batch_pace_plain(struct sn__batch_pace *p)
+{
+    if (p->plain < SN__BATCH_RESTART_PLAIN)
+        p->plain++;
+}
+
+/*
+ * How many completions a sleep waits for, given that n connections received bytes since the
+ * last sleep (reactor/loop.c, batch_want; the other reasons not to batch are the caller's):
+ * n, at most SN_CONFIG_IO_BATCH_MAX, while the batched sleeps keep pace (sn__batch_pace_ok);
+ * 1 (a plain sleep) when n < 2 or once they fall behind. A core that fell behind starts again
+ * only at a sleep that follows SN__BATCH_RESTART_PLAIN plain ones and has at least half a full
+ * batch of connections active (n >= SN_CONFIG_IO_BATCH_MAX / 2): the sums are cleared, so the
+ * new batches alone decide whether it goes on.
+ */
+static inline unsigned sn__batch_pace_want(struct sn__batch_pace *p, unsigned n)
+{
+    if (n < 2)
+        return 1;
+    if (!sn__batch_pace_ok(p)) {
+        if (n < SN_CONFIG_IO_BATCH_MAX / 2 || p->plain < SN__BATCH_RESTART_PLAIN)
+            return 1;
+        p->asked = p->found = 0;
+    }
+    return n > SN_CONFIG_IO_BATCH_MAX ? SN_CONFIG_IO_BATCH_MAX : n;
 }
 
 #endif

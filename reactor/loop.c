@@ -9,7 +9,7 @@
  *   6. after a poll time of no work: announce sleep, re-check, block in io_uring until a CQE,
  *      a wake-up or the next timer (with --io-batch-us, after requests on several
  *      connections: until a batch of CQEs, or the batch's time passed with one; batch_want,
- *      sn__batch_wait_us).
+ *      sn__batch_wait_us; see "Batches" below).
  *      The poll time is idle_poll after cross-core work since
  *      the last sleep (or with calls waiting for a reply): the next message is seen at once
  *      by a polling core, while a sleeping one needs a wake-up. After io_uring work only it
@@ -18,6 +18,21 @@
  *      sched_yield() every IDLE_YIELD_EVERY idle turns, so a thread that shares its CPU (a
  *      client, another process) runs within microseconds instead of waiting for the
  *      kernel's time slice to end; with nothing else runnable the call returns at once.
+ * Batches (--io-batch-us N): a sleep after requests on n > 1 connections since the last one
+ * waits for n completions (at most 32), giving each N/32 us, so a batch of n waits at most
+ * n/32 of N. Batching pays only while the batches fill: then one wake-up serves many
+ * requests. When completions come further apart, every batch holds its first requests for
+ * most of its time, and the next one, sized by what came while the last was being run, is
+ * as large again (an open-loop load near 60% of a core kept batching so, adding ~150 us to
+ * the median response). So a core batches only while its batched sleeps keep pace: over the
+ * last several of them (a sum that forgets 1/8 per batched sleep) they found at least 3/4 of
+ * the completions they waited for, i.e. completions came at least one per 4/3 x N/32 us.
+ * Under a load that fills batches (wrk's closed loop: the next requests arrive while the
+ * core waits) they keep pace at every size; under a moderate open-loop load they fall behind
+ * within a few. Once behind, a core sleeps plainly and starts again only when, after at
+ * least 4 plain sleeps, one sleep has half a full batch (16) of connections active since the
+ * previous: the backlog of the last batch does not restart it, a burst of demand does, and
+ * the new batches are judged afresh (sn__batch_pace_want in reactor/core.h).
  * Each phase that did work is timed on the coarse clock; one longer than --stall-ms gets a
  * verdict from the thread's CPU time: a stall (reported with the core, the phase and a
  * backtrace of what ran, at most once a second per core) or a preemption (counted). See
@@ -41,15 +56,15 @@
 #include <string.h>
 #include <time.h>
 
-#define DRAIN_BUDGET 4096
-#define TASK_QUOTA_NS 500000ull       /* 0.5 ms of tasks per turn, as in Seastar */
-#define BACKLOG_WAIT_NS 1000000ull    /* a core with overflow must retry its flush soon */
-#define STOPPING_WAIT_NS 1000000ull   /* core 0 re-checks the shutdown this often */
-#define CANCEL_RETRY_NS 10000000ull   /* re-cancel io started during stopping */
-#define CQE_BATCH 64                  /* CQEs copied out of the ring at a time */
-#define REAP_BUDGET SN__LOOP_REAP_BUDGET
-#define IDLE_CLOCK_EVERY 64           /* idle turns per precise clock read while polling */
-#define IDLE_YIELD_EVERY 256          /* idle turns per sched_yield while polling */
+#define DRAIN_BUDGET     4096
+#define TASK_QUOTA_NS    500000ull   /* 0.5 ms of tasks per turn, as in Seastar */
+#define BACKLOG_WAIT_NS  1000000ull  /* a core with overflow must retry its flush soon */
+#define STOPPING_WAIT_NS 1000000ull  /* core 0 re-checks the shutdown this often */
+#define CANCEL_RETRY_NS  10000000ull /* re-cancel io started during stopping */
+#define CQE_BATCH        64          /* CQEs copied out of the ring at a time */
+#define REAP_BUDGET      SN__LOOP_REAP_BUDGET
+#define IDLE_CLOCK_EVERY 64  /* idle turns per precise clock read while polling */
+#define IDLE_YIELD_EVERY 256 /* idle turns per sched_yield while polling */
 
 void sn__loop_wake(void *ctx, unsigned to)
 {
@@ -159,8 +174,8 @@ static bool inbox_busy(const struct sn__core *c)
 /* Anything that would make a turn do work right now. */
 static bool has_work(struct sn__core *c)
 {
-    return sn__sched_has_tasks(&c->sched) || sn_mesh_pending(c->mesh, c->id) ||
-           inbox_busy(c) || c->deferred_head || io_uring_cq_ready(&c->uring.ring) ||
+    return sn__sched_has_tasks(&c->sched) || sn_mesh_pending(c->mesh, c->id) || inbox_busy(c) ||
+           c->deferred_head || io_uring_cq_ready(&c->uring.ring) ||
            (!c->stop_req_seen && atomic_load(&c->rt->stop_req)) ||
            (!c->stop_seen && atomic_load(&c->rt->stop)) || atomic_load(&c->rt->finished);
 }
@@ -238,24 +253,26 @@ static void check_finished(struct sn__core *c)
  * How many completions a sleep waits for (--io-batch-us): as many as connections received
  * bytes since the last sleep (at most SN_CONFIG_IO_BATCH_MAX), so a core serving one busy
  * connection (a client with one request in flight) keeps waking at the first completion,
- * while one serving many lets their next requests gather before it runs them. 1 (no batch)
- * when batching is off or the kernel lacks the minimum wait, after cross-core work (a
- * message would wait for the batch too), and while stopping.
+ * while one serving many lets their next requests gather before it runs them, as long as its
+ * batches keep pace (sn__batch_pace_want: see the top of this file). 1 (no batch) when
+ * batching is off or the kernel lacks the minimum wait, after cross-core work (a message
+ * would wait for the batch too), and while stopping.
  */
 static unsigned batch_want(struct sn__core *c)
 {
     unsigned n = sn__net_take_active(); /* also starts the next count */
     if (!c->io_batch_us || !(c->uring.features & SN__URING_MIN_WAIT) || c->cross_core_recent ||
-        c->ncalls || c->deferred_head || c->stop_seen || n < 2)
+        c->ncalls || c->deferred_head || c->stop_seen)
         return 1;
-    return n > SN_CONFIG_IO_BATCH_MAX ? SN_CONFIG_IO_BATCH_MAX : n;
+    return sn__batch_pace_want(&c->pace, n);
 }
 
 /*
  * A batched sleep: until `want` completions, or the batch's time (sn__batch_wait_us) passed
  * with at least one, or `wait_ns` (the next timer). One that woke with some completions but
  * fewer than it asked for ran out of the batch's time: counted in batch_timeouts (a wait that
- * a timer or a signal ended with none is not a batch that timed out).
+ * a timer or a signal ended with none is not a batch that timed out, but it found nothing in
+ * the batch's time, and the pace counts it so).
  */
 static void sleep_batched(struct sn__core *c, unsigned want, unsigned batch_us, uint64_t wait_ns)
 {
@@ -267,6 +284,7 @@ static void sleep_batched(struct sn__core *c, unsigned want, unsigned batch_us, 
     unsigned ready = io_uring_cq_ready(&c->uring.ring);
     if (ready && ready < want)
         sn__count(&c->c.batch_timeouts, 1);
+    sn__batch_pace_note(&c->pace, want, ready);
 }
 
 static void sleep_now(struct sn__core *c, uint64_t now)
@@ -293,6 +311,7 @@ static void sleep_now(struct sn__core *c, uint64_t now)
         if (want > 1 && wait > (uint64_t)batch_us * 1000u) {
             sleep_batched(c, want, batch_us, wait);
         } else {
+            sn__batch_pace_plain(&c->pace);
             io_uring_submit_and_wait_timeout(&c->uring.ring, &cqe, 1,
                                              wait == UINT64_MAX ? NULL : &ts, NULL);
         }

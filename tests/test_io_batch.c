@@ -7,7 +7,8 @@
  * hold every answer for 10 s (the test's timeout ends that). A batch that cannot fill (every
  * other round pings one connection only) runs out of time, is counted, and its answer still
  * arrives. The batch's time is proportional to the completions it waits for
- * (sn__batch_wait_us).
+ * (sn__batch_wait_us). Whether a core batches at all follows the pace of its batches
+ * (sn__batch_pace_want), tested on a model of arrivals at a fixed gap: no clock, no threads.
  */
 #include <criterion/criterion.h>
 
@@ -134,4 +135,90 @@ Test(io_batch, off_by_default, .timeout = 60)
     sn_config_init(&cfg);
     cr_assert_eq(cfg.io_batch_us, 0);
     cr_expect_eq(run_pings(16, SCALE(100, 4), 0), 0, "batched with io_batch_us 0");
+}
+
+/*
+ * The pace rule on a model: n connections active before every sleep, completions arriving one
+ * per `gap_pct` percent of the time a batch gives each (io_batch_us / SN_CONFIG_IO_BATCH_MAX),
+ * so a batch of w finds w * 100 / gap_pct of them (at most w: it wakes when it has them).
+ * Runs `sleeps` sleeps as reactor/loop.c does (a batched one noted, a plain one counted) and
+ * returns how many of the last `tail` were batched.
+ */
+static unsigned model_batched(struct sn__batch_pace *p, unsigned n, unsigned gap_pct,
+                              unsigned sleeps, unsigned tail)
+{
+    unsigned batched = 0;
+    for (unsigned i = 0; i < sleeps; i++) {
+        unsigned want = sn__batch_pace_want(p, n);
+        if (want == 1) {
+            sn__batch_pace_plain(p);
+            continue;
+        }
+        unsigned found = want * 100 / gap_pct;
+        sn__batch_pace_note(p, want, found > want ? want : found);
+        batched += i >= sleeps - tail;
+    }
+    return batched;
+}
+
+Test(io_batch, a_fresh_core_batches_what_came_and_never_one)
+{
+    struct sn__batch_pace p = {0};
+    cr_expect_eq(sn__batch_pace_want(&p, 5), 5);
+    cr_expect_eq(sn__batch_pace_want(&p, 100), SN_CONFIG_IO_BATCH_MAX, "at most a full batch");
+    cr_expect_eq(sn__batch_pace_want(&p, 1), 1, "one connection never batches");
+    cr_expect_eq(sn__batch_pace_want(&p, 0), 1);
+}
+
+Test(io_batch, batching_goes_on_while_completions_keep_the_pace)
+{
+    struct sn__batch_pace p = {0};
+    /* As fast as the batch's time per completion, and 1.25x slower (4/5 found): every sleep. */
+    cr_expect_eq(model_batched(&p, 32, 100, 1000, 500), 500);
+    cr_expect_eq(model_batched(&p, 32, 125, 1000, 500), 500);
+    cr_expect_eq(model_batched(&p, 8, 125, 1000, 500), 500, "small batches too");
+}
+
+Test(io_batch, batching_stops_when_completions_come_slower_than_the_pace)
+{
+    struct sn__batch_pace p = {0};
+    /* 1.5x slower (2/3 found): behind within a few batches, and with fewer than half a full
+     * batch of connections active at a time it never starts again. */
+    cr_expect_eq(model_batched(&p, 12, 150, 10, 10) < 10, true);
+    cr_expect_eq(model_batched(&p, 12, 150, 1000, 990), 0);
+    cr_expect_eq(model_batched(&p, SN_CONFIG_IO_BATCH_MAX / 2 - 1, 150, 1000, 1000), 0);
+    cr_expect_eq(model_batched(&p, 2, 400, 1000, 1000), 0);
+}
+
+Test(io_batch, a_core_behind_restarts_after_plain_sleeps_with_half_a_batch_active)
+{
+    struct sn__batch_pace p = {0};
+    unsigned half = SN_CONFIG_IO_BATCH_MAX / 2;
+    sn__batch_pace_note(&p, 32, 1); /* one batch that found almost nothing */
+    cr_assert(!sn__batch_pace_ok(&p));
+    for (unsigned i = 0; i < SN__BATCH_RESTART_PLAIN; i++) {
+        cr_expect_eq(sn__batch_pace_want(&p, 32), 1, "restarted after %u plain sleeps", i);
+        sn__batch_pace_plain(&p);
+    }
+    cr_expect_eq(sn__batch_pace_want(&p, half - 1), 1, "restarted below half a batch");
+    cr_expect_eq(sn__batch_pace_want(&p, half), half);
+    cr_expect(sn__batch_pace_ok(&p), "the restart is judged afresh");
+    /* Then the new batches decide: ones that fill go on... */
+    cr_expect_eq(model_batched(&p, half, 100, 100, 100), 100);
+    /* ...and at a slow pace, one batch in SN__BATCH_RESTART_PLAIN + 1 sleeps is a restart
+     * that falls behind at once. */
+    cr_expect_eq(model_batched(&p, half, 200, 1000, 500), 500 / (SN__BATCH_RESTART_PLAIN + 1));
+}
+
+Test(io_batch, a_batched_sleep_that_found_nothing_counts_against_the_pace)
+{
+    struct sn__batch_pace p = {0};
+    for (int i = 0; i < 20; i++)
+        sn__batch_pace_note(&p, 8, 8);
+    cr_expect(sn__batch_pace_ok(&p));
+    sn__batch_pace_note(&p, 8, 0);
+    sn__batch_pace_note(&p, 8, 0);
+    sn__batch_pace_note(&p, 8, 0);
+    cr_expect(!sn__batch_pace_ok(&p), "three empty batches after twenty full ones");
+    cr_expect_eq(sn__batch_pace_want(&p, 8), 1);
 }
