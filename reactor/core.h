@@ -108,10 +108,12 @@ struct sn__core {
     uint64_t idle_poll_ns;  /* busy-poll limit after cross-core work */
     uint64_t io_poll_ns;    /* busy-poll limit after io_uring work only */
     unsigned io_batch_us;   /* --io-batch-us, 0: off */
-    struct sn__batch_pace pace; /* whether batches keep pace (loop.c, batch_want) */
     bool cross_core_recent; /* cross-core work since the last sleep */
     uint64_t poll_ns;       /* the poll limit of the current idle period */
     uint64_t idle_turns;    /* idle turns in a row (the clock is read every few of them) */
+
+    /* Whether batched sleeps keep pace (loop.c, batch_want). */
+    struct sn__batch_pace pace;
 
     /* shared: senders' view of this core. */
     struct sn__waker waker;

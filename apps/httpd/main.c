@@ -34,17 +34,18 @@ static const char usage[] =
     "                  a request head must arrive whole within N ms of its first byte, else\n"
     "                  408 and close (default 10000; 0 = no limit)\n"
     "  libsn's --io-batch-us is 400 here (not 0): under load from several connections a core\n"
-    "  waits up to 400 us for a batch of 32 requests (12.5 us per request it waits for);\n"
-    "  it costs latency near 60% of a core's capacity (mean 96 -> 395 us measured); for\n"
-    "  latency use --io-batch-us 200, or 0 to turn it off\n";
+    "  waits up to 400 us for a batch of 32 requests (12.5 us per request it waits for),\n"
+    "  but only while its batches fill at that pace, so a moderate load keeps its latency;\n"
+    "  0 turns it off\n";
 
 /* sn-httpd's own default for --io-batch-us: with requests on several connections a core
  * sleeps until a batch of n completions or n x 12.5 us (400 us for a full 32), which cut
  * the server CPU per keep-alive request by 25-35% under wrk's 64 connections, with a lower
- * average latency; at 25% of saturation it costs no latency, but near 60% of one core's
- * saturation the mean latency rose from 96 to 395 us (200 us: 128), the price of the CPU and
- * throughput goals of issue 17, which 200 us missed (docs/PERFORMANCE.md,
- * bench/bench_httpd_lat.sh); a lone connection never waits. */
+ * average latency (issue 17's CPU and throughput goals; 200 us missed them). A core batches
+ * only while its batches keep that pace (reactor/loop.c), so at 25% and 60% of saturation
+ * the latency stays that of no batching (before that rule, the mean rose from 96 to 395 us
+ * at 60% of one core; docs/PERFORMANCE.md, bench/bench_httpd_lat.sh); a lone connection
+ * never waits. */
 #define HTTPD_IO_BATCH_US 400
 
 /* A number option from 0 to max into *out: 0, or -1 after a message. */

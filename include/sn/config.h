@@ -57,12 +57,15 @@ struct sn_config {
      * n / SN_CONFIG_IO_BATCH_MAX of io_batch_us have passed with at least one, and only then
      * runs them: while many connections are busy, fewer kernel entries and wake-ups per
      * request, for up to io_batch_us of added latency per response. Each awaited completion
-     * gets io_batch_us / SN_CONFIG_IO_BATCH_MAX: where they come further apart, batches time
-     * out and shrink until they stop (moderate load keeps its latency); where they come
-     * faster, batches fill and go on. A core serving one connection at a time sleeps as
-     * before, and so does one with cross-core work about (a message would wait for the batch
-     * too) or that is stopping; a message that reaches a core in a batched sleep waits at
-     * most io_batch_us. Needs Linux 6.12 (IORING_FEAT_MIN_TIMEOUT); ignored on older kernels.
+     * gets io_batch_us / SN_CONFIG_IO_BATCH_MAX, and a core batches only while its batched
+     * sleeps keep that pace: while, over the last several, they found at least 3/4 of the
+     * completions they waited for. Where completions come further apart (a moderate load),
+     * it soon sleeps plainly and keeps its latency, until a sleep finds at least
+     * SN_CONFIG_IO_BATCH_MAX / 2 connections active after a few plain ones; where they come
+     * faster (many busy connections), batches fill and go on. A core serving one connection
+     * at a time sleeps as before, and so does one with cross-core work about (a message
+     * would wait for the batch too) or that is stopping; a message that reaches a core in a
+     * batched sleep waits at most io_batch_us. Needs Linux 6.12 (IORING_FEAT_MIN_TIMEOUT); ignored on older kernels.
      */
     unsigned io_batch_us;
     /* Report a task that holds its core longer than this (milliseconds); 0 disables. */
