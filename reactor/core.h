@@ -34,12 +34,13 @@ struct sn__rt;
 /*
  * Whether a core's batched sleeps keep pace (reactor/loop.c, sn__batch_pace_want): decayed
  * sums (in 1/256ths, each sleep weighing 1/8 less than the next) of the completions its
- * batched sleeps waited for and of those they woke with, and the plain sleeps since its last
- * batched one. All zero: a fresh core, which batches.
+ * batched sleeps waited for and of those they woke with, the plain sleeps since its last
+ * batched one, and, while behind, the sleeps in a row with half a batch of connections active.
+ * All zero: a fresh core, which batches.
  */
 struct sn__batch_pace {
     uint64_t asked, found;
-    unsigned plain;
+    unsigned plain, busy;
 };
 
 /* Size classes of copied payloads with a pool of their own (reactor/smp_copy.c). */
@@ -316,18 +317,21 @@ static inline void sn__batch_pace_plain(struct sn__batch_pace *p)
  * last sleep (reactor/loop.c, batch_want; the other reasons not to batch are the caller's):
  * n, at most SN_CONFIG_IO_BATCH_MAX, while the batched sleeps keep pace (sn__batch_pace_ok);
  * 1 (a plain sleep) when n < 2 or once they fall behind. A core that fell behind starts again
- * only at a sleep that follows SN__BATCH_RESTART_PLAIN plain ones and has at least half a full
- * batch of connections active (n >= SN_CONFIG_IO_BATCH_MAX / 2): the sums are cleared, so the
- * new batches alone decide whether it goes on.
+ * only when two sleeps in a row have at least half a full batch of connections active
+ * (n >= SN_CONFIG_IO_BATCH_MAX / 2), after at least SN__BATCH_RESTART_PLAIN plain sleeps
+ * (sustained demand, not one burst or the backlog of the last batch): the sums are cleared,
+ * so the new batches alone decide whether it goes on.
  */
 static inline unsigned sn__batch_pace_want(struct sn__batch_pace *p, unsigned n)
 {
     if (n < 2)
         return 1;
     if (!sn__batch_pace_ok(p)) {
-        if (n < SN_CONFIG_IO_BATCH_MAX / 2 || p->plain < SN__BATCH_RESTART_PLAIN)
+        p->busy = n < SN_CONFIG_IO_BATCH_MAX / 2 ? 0 : p->busy + 1;
+        if (p->busy < 2 || p->plain < SN__BATCH_RESTART_PLAIN)
             return 1;
         p->asked = p->found = 0;
+        p->busy = 0;
     }
     return n > SN_CONFIG_IO_BATCH_MAX ? SN_CONFIG_IO_BATCH_MAX : n;
 }

@@ -30,9 +30,10 @@
  * Under a load that fills batches (wrk's closed loop: the next requests arrive while the
  * core waits) they keep pace at every size; under a moderate open-loop load they fall behind
  * within a few. Once behind, a core sleeps plainly and starts again only when, after at
- * least 4 plain sleeps, one sleep has half a full batch (16) of connections active since the
- * previous: the backlog of the last batch does not restart it, a burst of demand does, and
- * the new batches are judged afresh (sn__batch_pace_want in reactor/core.h).
+ * least 4 plain sleeps, two sleeps in a row have half a full batch (16) of connections active
+ * since the previous: neither the backlog of the last batch nor one burst restarts it,
+ * sustained demand does, and the new batches are judged afresh (sn__batch_pace_want in
+ * reactor/core.h).
  * Each phase that did work is timed on the coarse clock; one longer than --stall-ms gets a
  * verdict from the thread's CPU time: a stall (reported with the core, the phase and a
  * backtrace of what ran, at most once a second per core) or a preemption (counted). See

@@ -190,24 +190,49 @@ Test(io_batch, batching_stops_when_completions_come_slower_than_the_pace)
     cr_expect_eq(model_batched(&p, 2, 400, 1000, 1000), 0);
 }
 
-Test(io_batch, a_core_behind_restarts_after_plain_sleeps_with_half_a_batch_active)
+/* Puts p behind the pace: one batch that found almost nothing. */
+static void fall_behind(struct sn__batch_pace *p)
+{
+    sn__batch_pace_note(p, 32, 1);
+    cr_assert(!sn__batch_pace_ok(p));
+}
+
+Test(io_batch, a_core_behind_restarts_after_two_sleeps_in_a_row_with_half_a_batch_active)
 {
     struct sn__batch_pace p = {0};
     unsigned half = SN_CONFIG_IO_BATCH_MAX / 2;
-    sn__batch_pace_note(&p, 32, 1); /* one batch that found almost nothing */
-    cr_assert(!sn__batch_pace_ok(&p));
+    fall_behind(&p);
     for (unsigned i = 0; i < SN__BATCH_RESTART_PLAIN; i++) {
-        cr_expect_eq(sn__batch_pace_want(&p, 32), 1, "restarted after %u plain sleeps", i);
+        cr_expect_eq(sn__batch_pace_want(&p, 2), 1, "restarted after %u plain sleeps", i);
         sn__batch_pace_plain(&p);
     }
+    /* One sleep with half a batch active, one with fewer, one with half again: no restart. */
+    cr_expect_eq(sn__batch_pace_want(&p, half), 1, "one burst restarted it");
+    sn__batch_pace_plain(&p);
     cr_expect_eq(sn__batch_pace_want(&p, half - 1), 1, "restarted below half a batch");
-    cr_expect_eq(sn__batch_pace_want(&p, half), half);
+    sn__batch_pace_plain(&p);
+    cr_expect_eq(sn__batch_pace_want(&p, half), 1, "a burst after a quiet sleep restarted it");
+    sn__batch_pace_plain(&p);
+    cr_expect_eq(sn__batch_pace_want(&p, half), half, "two in a row did not restart it");
     cr_expect(sn__batch_pace_ok(&p), "the restart is judged afresh");
     /* Then the new batches decide: ones that fill go on... */
     cr_expect_eq(model_batched(&p, half, 100, 100, 100), 100);
     /* ...and at a slow pace, one batch in SN__BATCH_RESTART_PLAIN + 1 sleeps is a restart
-     * that falls behind at once. */
+     * that falls behind at once (every sleep here has half a batch active). */
     cr_expect_eq(model_batched(&p, half, 200, 1000, 500), 500 / (SN__BATCH_RESTART_PLAIN + 1));
+}
+
+Test(io_batch, a_core_behind_needs_plain_sleeps_before_it_restarts)
+{
+    struct sn__batch_pace p = {0};
+    fall_behind(&p);
+    /* Busy sleeps right after the batch that fell behind (its backlog): plain until the
+     * fourth plain sleep has passed, whatever the count. */
+    for (unsigned i = 0; i < SN__BATCH_RESTART_PLAIN; i++) {
+        cr_expect_eq(sn__batch_pace_want(&p, SN_CONFIG_IO_BATCH_MAX), 1);
+        sn__batch_pace_plain(&p);
+    }
+    cr_expect_eq(sn__batch_pace_want(&p, SN_CONFIG_IO_BATCH_MAX), SN_CONFIG_IO_BATCH_MAX);
 }
 
 Test(io_batch, a_batched_sleep_that_found_nothing_counts_against_the_pace)

@@ -60,7 +60,7 @@ struct sn_config {
      * gets io_batch_us / SN_CONFIG_IO_BATCH_MAX, and a core batches only while its batched
      * sleeps keep that pace: while, over the last several, they found at least 3/4 of the
      * completions they waited for. Where completions come further apart (a moderate load),
-     * it soon sleeps plainly and keeps its latency, until a sleep finds at least
+     * it soon sleeps plainly and keeps its latency, until two sleeps in a row find at least
      * SN_CONFIG_IO_BATCH_MAX / 2 connections active after a few plain ones; where they come
      * faster (many busy connections), batches fill and go on. A core serving one connection
      * at a time sleeps as before, and so does one with cross-core work about (a message
