@@ -32,8 +32,10 @@
  * within a few. Once behind, a core sleeps plainly and starts again only when, after at
  * least 4 plain sleeps, two sleeps in a row have half a full batch (16) of connections active
  * since the previous: neither the backlog of the last batch nor one burst restarts it,
- * sustained demand does, and the new batches are judged afresh (sn__batch_pace_want in
- * reactor/core.h).
+ * sustained demand does, and the new batches are judged afresh; and, since a core that wakes
+ * for every completion sees few connections active between sleeps however fast they come
+ * (a closed-loop client it outruns), every 256th plain sleep is a probe, a batch of 8, that
+ * restarts batching when it fills (sn__batch_pace_want in reactor/core.h).
  * Each phase that did work is timed on the coarse clock; one longer than --stall-ms gets a
  * verdict from the thread's CPU time: a stall (reported with the core, the phase and a
  * backtrace of what ran, at most once a second per core) or a preemption (counted). See

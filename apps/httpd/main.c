@@ -43,9 +43,9 @@ static const char usage[] =
  * the server CPU per keep-alive request by 25-35% under wrk's 64 connections, with a lower
  * average latency (issue 17's CPU and throughput goals; 200 us missed them). A core batches
  * only while its batches keep that pace (reactor/loop.c), so at 25% and 60% of saturation
- * the latency stays that of no batching (before that rule, the mean rose from 96 to 395 us
- * at 60% of one core; docs/PERFORMANCE.md, bench/bench_httpd_lat.sh); a lone connection
- * never waits. */
+ * the latency stays near that of no batching (within ~1.2x of its mean; before that rule the
+ * mean rose from 96 to 395 us at 60% of one core; docs/PERFORMANCE.md,
+ * bench/bench_httpd_lat.sh); a lone connection never waits. */
 #define HTTPD_IO_BATCH_US 400
 
 /* A number option from 0 to max into *out: 0, or -1 after a message. */

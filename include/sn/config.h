@@ -61,11 +61,13 @@ struct sn_config {
      * sleeps keep that pace: while, over the last several, they found at least 3/4 of the
      * completions they waited for. Where completions come further apart (a moderate load),
      * it soon sleeps plainly and keeps its latency, until two sleeps in a row find at least
-     * SN_CONFIG_IO_BATCH_MAX / 2 connections active after a few plain ones; where they come
-     * faster (many busy connections), batches fill and go on. A core serving one connection
+     * SN_CONFIG_IO_BATCH_MAX / 2 connections active after a few plain ones, or a probe (a
+     * batch of 8 once in 256 plain sleeps) fills; where they come faster (many busy
+     * connections), batches fill and go on. A core serving one connection
      * at a time sleeps as before, and so does one with cross-core work about (a message
      * would wait for the batch too) or that is stopping; a message that reaches a core in a
-     * batched sleep waits at most io_batch_us. Needs Linux 6.12 (IORING_FEAT_MIN_TIMEOUT); ignored on older kernels.
+     * batched sleep waits at most io_batch_us. Needs Linux 6.12 (IORING_FEAT_MIN_TIMEOUT);
+     * ignored on older kernels.
      */
     unsigned io_batch_us;
     /* Report a task that holds its core longer than this (milliseconds); 0 disables. */
