@@ -6,17 +6,17 @@
 #
 # For each server it runs the client for SECS + 2 s and records the scheduler (`perf sched
 # record`) over SECS s in the middle, then prints, per CPU, how long the client, the server's
-# threads, other tasks and the idle task ran. The client is never idle against a fast server
-# (it is on a CPU or waiting for one), so its rate is bounded by the CPU it runs on:
-#     rate <= 1 / (client CPU per request + server CPU per request on the client's CPU)
-# ("bound" below; the server's time on each CPU is weighed by the share of the client's own
-# time spent on that CPU). A server whose threads are pinned one per CPU always has one of
-# them on the client's CPU; what that thread does per request is what the client loses.
+# threads, other tasks and the idle task ran, and splits the client's time per request into
+# its CPU, its wait for a CPU (runnable: a server thread or another task held the CPU it
+# wanted) and its sleep (waiting for answers). The three add up to 1 / rate: which one is
+# large says what holds the rate back. A server whose threads poll, pinned one per CPU,
+# always holds the CPU the client is on for part of the time; one whose threads sleep leaves
+# CPUs idle and the client waiting for answers instead.
 #
 # Needs perf (Debian: linux-perf) and root or kernel.perf_event_paranoid <= 0 for sched
 # tracepoints. Environment: SECS (default 2), KV_ARGS (extra sn-kv options), BUILD.
-# Ends with `summary: kv_ops_per_s= kv_client_us= kv_server_on_client_cpu_us= kv_bound_ops=
-# kv_idle_share= mc_...` (us per request; idle share of the two CPUs).
+# Ends with `summary: kv_ops_per_s= kv_client_us= kv_client_wait_us= kv_client_sleep_us=
+# kv_server_us= kv_idle_share= mc_...` (us per request; the idle share of the two CPUs).
 set -u
 BENCH_NAME=kv_where_depth1
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,7 +67,8 @@ per_cpu() {
         }' | sort -n
 }
 
-# measure NAME PORT SERVER_PID: prints the per-CPU table, sets R_OPS R_CUS R_SUS R_BOUND R_IDLE.
+# measure NAME PORT SERVER_PID: prints the per-CPU table and the client's split, sets R_SUMMARY
+# (the summary's fields for this server, without its prefix).
 measure() {
     "$CLIENT" --port "$2" --keys "$KEYS" --value-size "$VSIZE" --secs $((SECS + 2)) \
         --conns 64 --depth 1 --get-pct 90 >"$TMP/$1.out" 2>&1 &
@@ -77,33 +78,31 @@ measure() {
     perf sched record -q -o "$TMP/$1.sched" -- sleep "$SECS" >/dev/null 2>&1 ||
         fail "perf sched record failed (root or kernel.perf_event_paranoid <= 0 needed)"
     wait "$cpid" || fail "client failed against $1: $(cat "$TMP/$1.out")"
+    PIDS="$KPID $MPID" # the client is reaped: its pid may be reused
     out=$(cat "$TMP/$1.out")
     [ "$(field errors "$out")" = 0 ] && [ "$(field misses "$out")" = 0 ] ||
         fail "wrong answers from $1: $out"
-    R_OPS=$(field ops_per_s "$out")
+    ops=$(field ops_per_s "$out")
     per_cpu "$TMP/$1.sched" "$3" "$cpid" >"$TMP/$1.cpu"
-    echo "$1: $R_OPS requests/s; per CPU over ${SECS} s (ms): cpu client server other idle"
+    echo "$1: $ops requests/s; per CPU over ${SECS} s (ms): cpu client server other idle"
     grep -v '^wait' "$TMP/$1.cpu" | sed 's/^/    /'
-    awk '/^wait/ {printf "    the client off a CPU (ms): waiting for one %s, asleep %s\n", $2, $3}' \
-        "$TMP/$1.cpu"
-    vals=$(awk -v ops="$R_OPS" -v secs="$SECS" '
-        /^wait/ { next }
-        { c[$1] = $2; s[$1] = $3; ct += $2; idle += $5; all += $2 + $3 + $4 + $5 }
+    R_SUMMARY=$(awk -v ops="$ops" -v secs="$SECS" '
+        /^wait/ { wait = $2; sleep = $3; next }
+        { client += $2; server += $3; idle += $5; all += $2 + $3 + $4 + $5 }
         END {
-            n = ops * secs
-            for (k in c) son += s[k] * (ct > 0 ? c[k] / ct : 0)
-            if (ct <= 0 || n <= 0) exit 1
-            cus = ct * 1000 / n; sus = son * 1000 / n
-            printf "%.2f %.2f %.0f %.3f", cus, sus, 1e6 / (cus + sus), (all > 0 ? idle / all : 0)
+            n = ops * secs / 1000 # thousands of requests in the record: ms / n = us a request
+            if (client <= 0 || n <= 0) exit 1
+            printf "ops_per_s=%s client_us=%.2f client_wait_us=%.2f client_sleep_us=%.2f", ops,
+                client / n, wait / n, sleep / n
+            printf " server_us=%.2f idle_share=%.3f\n", server / n, (all > 0 ? idle / all : 0)
         }' "$TMP/$1.cpu") || fail "no scheduler record of the client against $1"
-    set -- $vals
-    R_CUS=$1 R_SUS=$2 R_BOUND=$3 R_IDLE=$4
-    echo "    client ${R_CUS} us a request; server on the client's CPU ${R_SUS} us;" \
-        "bound $R_BOUND requests/s (holds while the client is never asleep); idle share $R_IDLE"
+    echo "    per request: client on a CPU $(field client_us "$R_SUMMARY") us, waiting for one" \
+        "$(field client_wait_us "$R_SUMMARY") us, asleep $(field client_sleep_us "$R_SUMMARY")" \
+        "us; server $(field server_us "$R_SUMMARY") us on both CPUs"
 }
 
 measure sn-kv "$KPORT" "$KPID"
-K="kv_ops_per_s=$R_OPS kv_client_us=$R_CUS kv_server_on_client_cpu_us=$R_SUS kv_bound_ops=$R_BOUND kv_idle_share=$R_IDLE"
+K=$(printf '%s' "$R_SUMMARY" | sed 's/\([a-z_]*=\)/kv_\1/g')
 measure memcached "$MPORT" "$MPID"
-M="mc_ops_per_s=$R_OPS mc_client_us=$R_CUS mc_server_on_client_cpu_us=$R_SUS mc_bound_ops=$R_BOUND mc_idle_share=$R_IDLE"
+M=$(printf '%s' "$R_SUMMARY" | sed 's/\([a-z_]*=\)/mc_\1/g')
 echo "summary: $K $M"

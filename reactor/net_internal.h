@@ -465,7 +465,8 @@ void sn__conn_wait_sqe(struct sn_conn *c);
 /*
  * A send (`send`) or receive of `c` ended with -EAGAIN and will be made again: counts it, and
  * past a few in a row starts (or joins) the back-off that c->swait / c->rwait then wait for.
- * Not for an aborting or closing connection (nothing is made again). Owner core.
+ * Not for an aborting connection, nor for a receive of a closing one (nothing is made again);
+ * a closing connection's send is (its output still leaves). Owner core.
  */
 void sn__conn_again(struct sn_conn *c, bool send);
 /* True when the core's kernel takes IORING_RECVSEND_POLL_FIRST. Owner core. */

@@ -207,7 +207,7 @@ Test(net_again, repeated_send_eagain_backs_off, .timeout = 60)
     cr_assert_eq(KTOTAL(user[1]), SEND_FAILS, "every failed send was made again");
     cr_assert_geq(KTOTAL(user[0]), least_backoff_ms(SEND_FAILS), "the retries waited (%llu ms)",
                   (unsigned long long)KTOTAL(user[0]));
-    cr_assert_eq(KTOTAL(user[3]), SEND_FAILS - AGAIN_FREE, "a back-off after each but the first");
+    cr_assert_eq(KTOTAL(user[3]), SEND_FAILS - AGAIN_FREE, "a back-off after each non-free one");
     cr_assert_eq(KTOTAL(close_err), 0);
     cr_assert(K.settled);
 }
@@ -258,6 +258,6 @@ Test(net_again, repeated_recv_eagain_backs_off, .timeout = 60)
     cr_assert_eq(KTOTAL(user[1]), RECV_FAILS, "every failed receive was armed again");
     cr_assert_geq(KTOTAL(user[0]), least_backoff_ms(RECV_FAILS), "the re-arms waited (%llu ms)",
                   (unsigned long long)KTOTAL(user[0]));
-    cr_assert_eq(KTOTAL(user[3]), RECV_FAILS - AGAIN_FREE, "a back-off after each but the first");
+    cr_assert_eq(KTOTAL(user[3]), RECV_FAILS - AGAIN_FREE, "a back-off after each non-free one");
     cr_assert(K.settled);
 }
