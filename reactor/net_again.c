@@ -77,6 +77,10 @@ static bool backoff_start(struct sn_conn *c, unsigned n)
 
 void sn__conn_again(struct sn_conn *c, bool send)
 {
+    if (send)
+        c->nc->counts.send_again++;
+    else
+        c->nc->counts.recv_again++;
     uint8_t *n = send ? &c->sagain : &c->ragain;
     if (*n < UINT8_MAX)
         (*n)++;

@@ -463,8 +463,9 @@ void sn__conn_wait_sqe(struct sn_conn *c);
 
 /* net_again.c */
 /*
- * A send (`send`) or receive of `c` ended with -EAGAIN and will be made again: counts it, and
- * past a few in a row starts (or joins) the back-off that c->swait / c->rwait then wait for.
+ * A send (`send`) or receive of `c` ended with -EAGAIN and will be made again: counts it
+ * (send_again / recv_again, and the -EAGAINs in a row), and past a few in a row starts (or
+ * joins) the back-off that c->swait / c->rwait then wait for.
  * Not for an aborting connection, nor for a receive of a closing one (nothing is made again);
  * a closing connection's send is (its output still leaves). Owner core.
  */

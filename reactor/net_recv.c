@@ -266,10 +266,8 @@ static void recv_result(struct sn_conn *c, int res, const char *data, bool cance
         /* The kernel stopped waiting for bytes (its async poll's retry limit, as for a send:
          * net_send.c): nothing was lost, progress arms the recv again, after a back-off when
          * it keeps ending so (net_again.c). Not when it will not be armed again. */
-        if (!c->aborting && !c->want_close) {
-            c->nc->counts.recv_again++;
+        if (!c->aborting && !c->want_close)
             sn__conn_again(c, false);
-        }
     } else if (res == -ECANCELED && cancelled) {
         /* We stopped it (pause or close). */
     } else if (res == -ECANCELED) {

@@ -382,10 +382,8 @@ static void send_cb(struct sn__io_op *op, int res, uint32_t flags)
         /* Nothing sent, the kernel stopped waiting (see the top): progress queues the
          * output for the next flush, after a back-off when it keeps failing (net_again.c).
          * An aborting connection drops it instead. */
-        if (!c->aborting) {
-            c->nc->counts.send_again++;
+        if (!c->aborting)
             sn__conn_again(c, true);
-        }
     } else if (res == -ECANCELED && !cancelled && !c->aborting && sn_stopping()) {
         /* The reactor cancelled it at stop, or the stop deadline's link timeout ended it:
          * the output is sent again until the deadline (send_sqe gives up after it). */
