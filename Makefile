@@ -161,7 +161,8 @@ all: lib apps tests benches
 lib: $(STATIC) $(SHARED) $(PC) $(UNINST_PC)
 apps: $(APP_BINS)
 tests: $(TEST_BINS) $(TOOL_BINS)
-benches: $(BENCH_BINS)
+# bench/kv_floor.c is a server bench/bench_kv_floor.sh starts, not a benchmark of its own.
+benches: $(BENCH_BINS) $(BUILD)/bench/kv_floor
 
 # Installs the Debian packages the project needs (as root; otherwise prints the command):
 # the one target that installs anything, and only when asked. DEPS="test bench" narrows it.

@@ -26,6 +26,10 @@
 # nginx the master and every worker) and reports CPU-seconds per million requests, which stays
 # fair when the client is the bottleneck; its ratio (httpd's CPU per request over nginx's, the
 # median of the per-round ratios) is printed next to the req/s ratio for every load and setup.
+# It also prints the part of it spent in the kernel (stime), and sys_floor: httpd's kernel CPU
+# over nginx's whole CPU per request, the cpu ratio httpd would have if its own code cost
+# nothing and the kernel's TCP and io_uring work it asks for stayed (summary:
+# kernel_floor_ratio= for hello in setup a, b_kernel_floor_ratio= in setup b).
 #
 # Ends with: summary: httpd_rps=.. nginx_rps=.. ratio=.. pipelined_ratio=.. static_ratio=..
 # (setup a, medians), cpu_ratio_vs_nginx=.. pipelined_cpu_ratio_vs_nginx=..
@@ -144,11 +148,11 @@ EOF
   wait_ready "$nginx_port"
 }
 
-# utime+stime in ticks of a server: the process (all threads) and its children (nginx workers).
+# "utime stime" in ticks of a server: the process (all threads) and its children (nginx workers).
 cpu_ticks() { # pid
   cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$1" '
     { sub(/ \(.*\) /, " comm "); split($0, f, " ") }
-    f[1] == p || f[4] == p { t += f[14] + f[15] } END { print t + 0 }'
+    f[1] == p || f[4] == p { u += f[14]; s += f[15] } END { print u + 0, s + 0 }'
 }
 
 # ---- one measurement -------------------------------------------------------------------------
@@ -170,7 +174,10 @@ run_wrk() {
     echo "bench_httpd: wrk failed against $3:"; sed 's/^/    /' "$tmp/wrk.out"
     exit 1
   fi
-  awk -v setup="$1" -v test="$2" -v srv="$3" -v round="$4" -v ticks=$((t1 - t0)) -v tck="$TCK" '
+  # shellcheck disable=SC2086
+  set -- "$1" "$2" "$3" "$4" $t0 $t1 # $5 $6: utime stime before, $7 $8 after
+  awk -v setup="$1" -v test="$2" -v srv="$3" -v round="$4" -v ticks=$(($7 + $8 - $5 - $6)) \
+    -v sys=$(($8 - $6)) -v tck="$TCK" '
     function us(v) {
       if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6
       return v + 0
@@ -182,8 +189,8 @@ run_wrk() {
     /Non-2xx/ { bad += $NF }
     END {
       cpu = ticks / tck
-      printf "%s %s %s %s %.0f %d %.1f %.1f %.3f %d\n", setup, test, srv, round, rps, n, avg,
-             p99, n ? cpu / n * 1e6 : 0, bad
+      printf "%s %s %s %s %.0f %d %.1f %.1f %.3f %d %.3f\n", setup, test, srv, round, rps, n, avg,
+             p99, n ? cpu / n * 1e6 : 0, bad, n ? sys / tck / n * 1e6 : 0
     }' "$tmp/wrk.out" >> "$tmp/results"
   tail -n 1 "$tmp/results" | awk '{
     printf "  %-2s %-10s %-6s round %s: %9.0f req/s  latency avg %8.1f us  p99 %9.1f us" \
@@ -224,19 +231,33 @@ ratio() {
     "$tmp/results" | median
 }
 
+# kernel_floor setup test -> median over rounds of httpd's system CPU over nginx's whole CPU per
+# request: the cpu ratio httpd would have if its own code cost nothing, with the kernel work
+# (TCP, io_uring) it asks for unchanged. No server design that makes the same socket calls
+# goes below it.
+kernel_floor() {
+  awk -v a="$1" -v b="$2" '$1 == a && $2 == b { s[$3, $4] = $11; t[$3, $4] = $9; r[$4] = 1 }
+    END { for (i in r) if (t["nginx", i] > 0) printf "%.3f\n", s["httpd", i] / t["nginx", i] }' \
+    "$tmp/results" | median
+}
+
 report() {
   echo "setup $1 ($2): medians over $ROUNDS rounds"
-  printf "  %-10s %10s %10s %7s %10s %10s %10s %10s %9s %9s %9s\n" test httpd_rps nginx_rps ratio \
-    httpd_avg nginx_avg httpd_p99 nginx_p99 httpd_cpu nginx_cpu cpu_ratio
+  printf "  %-10s %10s %10s %7s %10s %10s %10s %10s %9s %9s %9s %9s %9s %9s\n" test httpd_rps \
+    nginx_rps ratio httpd_avg nginx_avg httpd_p99 nginx_p99 httpd_cpu nginx_cpu cpu_ratio \
+    httpd_sys nginx_sys sys_floor
   for t in $TESTS; do
-    printf "  %-10s %10.0f %10.0f %7.3f %8.0fus %8.0fus %8.0fus %8.0fus %9.3f %9.3f %9.3f\n" "$t" \
+    printf "  %-10s %10.0f %10.0f %7.3f %8.0fus %8.0fus %8.0fus %8.0fus %9.3f %9.3f %9.3f" "$t" \
       "$(col "$1" $t httpd 5)" "$(col "$1" $t nginx 5)" "$(ratio "$1" $t 5)" \
       "$(col "$1" $t httpd 7)" "$(col "$1" $t nginx 7)" \
       "$(col "$1" $t httpd 8)" "$(col "$1" $t nginx 8)" \
       "$(col "$1" $t httpd 9)" "$(col "$1" $t nginx 9)" "$(ratio "$1" $t 9)"
+    printf " %9.3f %9.3f %9.3f\n" "$(col "$1" $t httpd 11)" "$(col "$1" $t nginx 11)" \
+      "$(kernel_floor "$1" $t)"
   done
-  echo "  (latency: wrk's average and p99; cpu: server CPU-seconds per million requests;"
-  echo "   ratios: medians of the per-round httpd/nginx ratios)"
+  echo "  (latency: wrk's average and p99; cpu: server CPU-seconds per million requests, sys: the"
+  echo "   part in the kernel; ratios: medians of the per-round httpd/nginx ratios; sys_floor:"
+  echo "   httpd's kernel CPU over nginx's whole CPU, the lowest cpu_ratio its socket work allows)"
 }
 
 echo "bench_httpd: sn-httpd ($HTTPD) vs $(nginx -v 2>&1 | sed 's/.*: //'), wrk $CONNS" \
@@ -282,5 +303,6 @@ printf " cpu_ratio_vs_nginx=%s pipelined_cpu_ratio_vs_nginx=%s static_cpu_ratio_
   "$(ratio a hello 9)" "$(ratio a pipelined 9)" "$(ratio a static 9)"
 printf " b_cpu_ratio_vs_nginx=%s b_pipelined_cpu_ratio_vs_nginx=%s b_static_cpu_ratio_vs_nginx=%s" \
   "$(ratio b hello 9)" "$(ratio b pipelined 9)" "$(ratio b static 9)"
+printf " kernel_floor_ratio=%s b_kernel_floor_ratio=%s" "$(kernel_floor a hello)" "$(kernel_floor b hello)"
 printf " rounds=%s non_2xx=%s loadavg_start=%s loadavg_end=%s\n" "$ROUNDS" "$bad" "$load_start" \
   "$(cut -d' ' -f1 /proc/loadavg)"

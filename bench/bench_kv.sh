@@ -94,28 +94,6 @@ start_servers() {
     done
 }
 
-# run_one PID PORT PIN ARGS...: one timed run; sets OPS (ops/s), CPM (the server's CPU-s per
-# Mops) and CUS (the client's own CPU per op in us, as it prints it).
-run_one() {
-    pid=$1 port=$2 pin=$3
-    shift 3
-    t0=$(ticks "$pid")
-    if [ "$pin" = yes ]; then
-        out=$("$CLIENT" --cpu 1 --port "$port" --keys "$KEYS" --value-size "$VSIZE" --secs "$SECS" "$@")
-    else
-        out=$("$CLIENT" --port "$port" --keys "$KEYS" --value-size "$VSIZE" --secs "$SECS" "$@")
-    fi
-    rc=$?
-    t1=$(ticks "$pid")
-    [ $rc = 0 ] || fail "client failed against port $port: $out"
-    [ "$(field errors "$out")" = 0 ] && [ "$(field misses "$out")" = 0 ] ||
-        fail "wrong answers from port $port: $out"
-    OPS=$(field ops_per_s "$out")
-    CUS=$(field cpu_us_per_op "$out")
-    n=$(field ops "$out")
-    CPM=$(awk -v t="$((t1 - t0))" -v c="$CLK" -v n="$n" 'BEGIN {printf "%.3f", t / c / (n / 1e6)}')
-}
-
 # workload SETUP NAME PIN ARGS...: ROUNDS interleaved rounds; prints a row, sets R_* results.
 workload() {
     setup=$1 name=$2 pin=$3
