@@ -32,8 +32,13 @@
 #define SN__JUMP_X86 1
 #endif
 
+/* Not AMD: jump_regs.c's 8-step form from JUMP_REGS8_FROM, jump_steps.c's from
+ * JUMP_STEPS16_FROM (AMD: the register forms at every n, below). */
+#ifndef JUMP_REGS8_FROM
+#define JUMP_REGS8_FROM 4u
+#endif
 #ifndef JUMP_STEPS16_FROM
-#define JUMP_STEPS16_FROM 128u
+#define JUMP_STEPS16_FROM 256u
 #endif
 #ifndef JUMP_STEPS32_FROM
 #define JUMP_STEPS32_FROM (1u << 20)
@@ -101,6 +106,18 @@ __attribute__((target("avx512f,fma"))) uint32_t sn__jump_avx512(uint64_t key, ui
 }
 #endif
 
+#ifdef SN__JUMP_X86
+/* jump_regs.c's 8-step form for CPUs other than AMD's: that file is built without vzeroupper
+ * (AMD pays nothing for dirty upper vector halves), so the halves are cleaned here, where
+ * SSE code after a lookup would otherwise pay a false dependency on them. */
+__attribute__((target("avx"))) static uint32_t jump_regs8_clean(uint64_t key, uint32_t n)
+{
+    uint32_t b = sn__jump_regs8(key, n);
+    _mm256_zeroupper();
+    return b;
+}
+#endif
+
 /*
  * The fastest form this CPU runs for n; all return the reference's result. The thresholds
  * come from timing the bare forms side by side on distinct keys (docs/PERFORMANCE.md,
@@ -111,8 +128,12 @@ __attribute__((target("avx512f,fma"))) uint32_t sn__jump_avx512(uint64_t key, ui
  * AMD with AVX-512 (measured on a Zen 5): the register forms (jump_regs.c) at every n; the
  * loop forms lose everywhere on distinct keys, since their exit branch mispredicts once a key
  * (they only looked fast on a pool of keys small enough for the branch predictor to learn).
- * Elsewhere with AVX-512 (measured on an Intel Sapphire Rapids): the loop forms while keys
- * need few steps, jump_steps.c's forms from n = 128.
+ * Elsewhere with AVX-512 (measured on an Intel Xeon with AVX-512 and AMX, 2026-12-06, distinct
+ * keys, bare forms, ns a key): the loop form below n = 4 (n = 3: 9.5 against 11.4), the
+ * 8-step register form from there (n = 64: 14.0 against the loop's 24.7 and jump_steps.c's
+ * 20.2; n = 192: 19.2 against 20.3), jump_steps.c's forms from n = 256 (20.1 against 21.2).
+ * The thresholds before came from a Sapphire Rapids on a pool of keys small enough for the
+ * branch predictor to learn the loop's exits, which flattered the loop forms.
  */
 uint32_t (*sn__jump_pick(uint32_t n))(uint64_t key, uint32_t n)
 {
@@ -132,6 +153,8 @@ uint32_t (*sn__jump_pick(uint32_t n))(uint64_t key, uint32_t n)
             return sn__jump_steps32;
         if (n >= JUMP_STEPS16_FROM)
             return sn__jump_steps16;
+        if (n >= JUMP_REGS8_FROM)
+            return jump_regs8_clean;
     }
     if (__builtin_cpu_supports("avx512f"))
         return sn__jump_avx512;
