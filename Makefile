@@ -169,9 +169,10 @@ benches: $(BENCH_BINS) $(BUILD)/bench/kv_floor
 deps:
 	@sh .ci/deps.sh $(DEPS)
 
-# jump_regs.c's forms are picked only on AMD CPUs with AVX-512 (sn__jump_pick; tests call them
-# on any AVX-512 CPU), where dirty upper vector halves cost no transition: no vzeroupper on
-# their way out, ~1% of a one-key lookup measured on Zen 5 (docs/PERFORMANCE.md). x86-64 only:
+# jump_regs.c's forms are picked bare only on AMD CPUs with AVX-512 (sn__jump_pick; elsewhere
+# through jump.c's wrappers that clear the upper halves; tests call them on any AVX-512 CPU),
+# where dirty upper vector halves cost no transition: no vzeroupper on their way out, ~1% of a
+# one-key lookup measured on Zen 5 (docs/PERFORMANCE.md). x86-64 only:
 # the file is empty elsewhere, and other compilers' targets do not know the option.
 ifneq ($(filter x86_64-% amd64-%,$(shell $(CC) -dumpmachine)),)
 $(BUILD)/obj/partition/jump_regs.o: SN_CFLAGS += -mno-vzeroupper

@@ -26,10 +26,15 @@
 # nginx the master and every worker) and reports CPU-seconds per million requests, which stays
 # fair when the client is the bottleneck; its ratio (httpd's CPU per request over nginx's, the
 # median of the per-round ratios) is printed next to the req/s ratio for every load and setup.
-# It also prints the part of it spent in the kernel (stime), and sys_floor: httpd's kernel CPU
+# It also prints the part of it spent in the kernel (stime), and k_floor: httpd's kernel CPU
 # over nginx's whole CPU per request, the cpu ratio httpd would have if its own code cost
 # nothing and the kernel's TCP and io_uring work it asks for stayed (summary:
-# kernel_floor_ratio= for hello in setup a, b_kernel_floor_ratio= in setup b).
+# kernel_floor_ratio= for hello in setup a, b_kernel_floor_ratio= in setup b). A rough floor:
+# the kernel counts user and system time by sampling, and charges loopback work (the peer's
+# receive, its wake-up) to whichever process sends. In setup b,
+# where wrk shares the CPUs, it also reads wrk's CPU time per request and prints the req/s
+# httpd would reach with its own code free, both CPUs busy with wrk's work and httpd's kernel
+# work (summary: b_rps_floor_ratio=, over nginx's req/s).
 #
 # Ends with: summary: httpd_rps=.. nginx_rps=.. ratio=.. pipelined_ratio=.. static_ratio=..
 # (setup a, medians), cpu_ratio_vs_nginx=.. pipelined_cpu_ratio_vs_nginx=..
@@ -166,10 +171,13 @@ run_wrk() {
     static) url="http://127.0.0.1:$port/static/small.txt"; lua="" ;;
   esac
   t0=$(cpu_ticks "$pid")
+  # In a subshell whose only child is wrk: its `times` (2nd line) is wrk's CPU time.
   # shellcheck disable=SC2086
-  $WRK_PIN wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency $lua "$url" \
-    ${lua:+-- 16} > "$tmp/wrk.out" 2>&1
+  ($WRK_PIN wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency $lua "$url" \
+    ${lua:+-- 16} > "$tmp/wrk.out" 2>&1; times > "$tmp/wrk.times")
   t1=$(cpu_ticks "$pid")
+  wrk_s=$(awk 'function s(v) { split(v, a, "m"); return a[1] * 60 + a[2] }
+    NR == 2 { print s($1) + s($2) }' "$tmp/wrk.times")
   if ! grep -q "Requests/sec" "$tmp/wrk.out"; then
     echo "bench_httpd: wrk failed against $3:"; sed 's/^/    /' "$tmp/wrk.out"
     exit 1
@@ -177,7 +185,7 @@ run_wrk() {
   # shellcheck disable=SC2086
   set -- "$1" "$2" "$3" "$4" $t0 $t1 # $5 $6: utime stime before, $7 $8 after
   awk -v setup="$1" -v test="$2" -v srv="$3" -v round="$4" -v ticks=$(($7 + $8 - $5 - $6)) \
-    -v sys=$(($8 - $6)) -v tck="$TCK" '
+    -v sys=$(($8 - $6)) -v wrk_s="${wrk_s:-0}" -v tck="$TCK" '
     function us(v) {
       if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6
       return v + 0
@@ -189,8 +197,9 @@ run_wrk() {
     /Non-2xx/ { bad += $NF }
     END {
       cpu = ticks / tck
-      printf "%s %s %s %s %.0f %d %.1f %.1f %.3f %d %.3f\n", setup, test, srv, round, rps, n, avg,
-             p99, n ? cpu / n * 1e6 : 0, bad, n ? sys / tck / n * 1e6 : 0
+      printf "%s %s %s %s %.0f %d %.1f %.1f %.3f %d %.3f %.3f\n", setup, test, srv, round, rps, n,
+             avg, p99, n ? cpu / n * 1e6 : 0, bad, n ? sys / tck / n * 1e6 : 0,
+             n ? wrk_s / n * 1e6 : 0
     }' "$tmp/wrk.out" >> "$tmp/results"
   tail -n 1 "$tmp/results" | awk '{
     printf "  %-2s %-10s %-6s round %s: %9.0f req/s  latency avg %8.1f us  p99 %9.1f us" \
@@ -233,11 +242,21 @@ ratio() {
 
 # kernel_floor setup test -> median over rounds of httpd's system CPU over nginx's whole CPU per
 # request: the cpu ratio httpd would have if its own code cost nothing, with the kernel work
-# (TCP, io_uring) it asks for unchanged. No server design that makes the same socket calls
-# goes below it.
+# (TCP, io_uring) it asks for unchanged (a rough floor: see the top).
 kernel_floor() {
   awk -v a="$1" -v b="$2" '$1 == a && $2 == b { s[$3, $4] = $11; t[$3, $4] = $9; r[$4] = 1 }
     END { for (i in r) if (t["nginx", i] > 0) printf "%.3f\n", s["httpd", i] / t["nginx", i] }' \
+    "$tmp/results" | median
+}
+
+# rps_floor setup test -> median over rounds of the req/s httpd would reach if its own code cost
+# nothing, over nginx's req/s: both CPUs doing only wrk's work per request against httpd and
+# httpd's kernel work, never idle (setup b, where the server and wrk share the two CPUs).
+rps_floor() {
+  awk -v a="$1" -v b="$2" '$1 == a && $2 == b { s[$3, $4] = $11; w[$3, $4] = $12; q[$3, $4] = $5
+                                                r[$4] = 1 }
+    END { for (i in r) if (q["nginx", i] > 0 && s["httpd", i] + w["httpd", i] > 0)
+            printf "%.3f\n", 2e6 / (s["httpd", i] + w["httpd", i]) / q["nginx", i] }' \
     "$tmp/results" | median
 }
 
@@ -245,7 +264,7 @@ report() {
   echo "setup $1 ($2): medians over $ROUNDS rounds"
   printf "  %-10s %10s %10s %7s %10s %10s %10s %10s %9s %9s %9s %9s %9s %9s\n" test httpd_rps \
     nginx_rps ratio httpd_avg nginx_avg httpd_p99 nginx_p99 httpd_cpu nginx_cpu cpu_ratio \
-    httpd_sys nginx_sys sys_floor
+    httpd_sys nginx_sys k_floor
   for t in $TESTS; do
     printf "  %-10s %10.0f %10.0f %7.3f %8.0fus %8.0fus %8.0fus %8.0fus %9.3f %9.3f %9.3f" "$t" \
       "$(col "$1" $t httpd 5)" "$(col "$1" $t nginx 5)" "$(ratio "$1" $t 5)" \
@@ -256,8 +275,15 @@ report() {
       "$(kernel_floor "$1" $t)"
   done
   echo "  (latency: wrk's average and p99; cpu: server CPU-seconds per million requests, sys: the"
-  echo "   part in the kernel; ratios: medians of the per-round httpd/nginx ratios; sys_floor:"
-  echo "   httpd's kernel CPU over nginx's whole CPU, the lowest cpu_ratio its socket work allows)"
+  echo "   part in the kernel; ratios: medians of the per-round httpd/nginx ratios; k_floor:"
+  echo "   httpd's kernel CPU over nginx's whole CPU, a rough floor of cpu_ratio for its socket work)"
+  [ "$1" = b ] || return 0
+  for t in $TESTS; do
+    printf "  %s: wrk's CPU %s us a request against httpd, %s against nginx; with httpd's own code" \
+      "$t" "$(col b $t httpd 12)" "$(col b $t nginx 12)"
+    printf " free, at most %s x nginx's req/s (2 CPUs over wrk's CPU + httpd's kernel CPU)\n" \
+      "$(rps_floor b $t)"
+  done
 }
 
 echo "bench_httpd: sn-httpd ($HTTPD) vs $(nginx -v 2>&1 | sed 's/.*: //'), wrk $CONNS" \
@@ -303,6 +329,7 @@ printf " cpu_ratio_vs_nginx=%s pipelined_cpu_ratio_vs_nginx=%s static_cpu_ratio_
   "$(ratio a hello 9)" "$(ratio a pipelined 9)" "$(ratio a static 9)"
 printf " b_cpu_ratio_vs_nginx=%s b_pipelined_cpu_ratio_vs_nginx=%s b_static_cpu_ratio_vs_nginx=%s" \
   "$(ratio b hello 9)" "$(ratio b pipelined 9)" "$(ratio b static 9)"
-printf " kernel_floor_ratio=%s b_kernel_floor_ratio=%s" "$(kernel_floor a hello)" "$(kernel_floor b hello)"
+printf " kernel_floor_ratio=%s b_kernel_floor_ratio=%s b_rps_floor_ratio=%s" \
+  "$(kernel_floor a hello)" "$(kernel_floor b hello)" "$(rps_floor b hello)"
 printf " rounds=%s non_2xx=%s loadavg_start=%s loadavg_end=%s\n" "$ROUNDS" "$bad" "$load_start" \
   "$(cut -d' ' -f1 /proc/loadavg)"

@@ -34,7 +34,8 @@
 # KV_BENCH_ONLY=depth1 (only setup b's one-request-in-flight rows, get90d1(u) and memcaslap; the
 # other summary keys say "none") or b (only setup b, all its rows), KV_ARGS (extra sn-kv
 # options, e.g. "--io-poll-us 0" or "--unpinned"; not given to a KV_PEER, so KV_PEER=<the same
-# sn-kv> with KV_ARGS compares the options head to head).
+# sn-kv> with KV_ARGS compares the options head to head), KV_BIN (another server in sn-kv's
+# place, started with sn-kv's options: bench/kv_floor, in setup b only: KV_BENCH_ONLY=b or depth1).
 # Everything it starts is stopped on exit, also on failure or interrupt.
 set -u
 BENCH_NAME=bench_kv

@@ -81,8 +81,8 @@ for p in $PKV $PMC; do
         >/dev/null || fail "preload through port $p failed"
 done
 
-# run_one POOL ARGS...: one timed run; sets OPS and the CPU percentages NCP SAP SBP CLP.
-run_one() {
+# proxy_run_one POOL ARGS...: one timed run; sets OPS and the CPU percentages NCP SAP SBP CLP.
+proxy_run_one() {
     pool=$1
     shift
     if [ "$pool" = kv ]; then p=$PKV sa=$KPID1 sb=$KPID2; else p=$PMC sa=$MPID1 sb=$MPID2; fi
@@ -108,11 +108,11 @@ workload() {
     i=0
     while [ $i -lt "$ROUNDS" ]; do
         if [ $((i % 2)) = 0 ]; then
-            run_one kv "$@"; k=$OPS nk=$NCP sk=$((SAP + SBP)) ck=$CLP
-            run_one mc "$@"; m=$OPS nm=$NCP sm=$((SAP + SBP)) cm=$CLP
+            proxy_run_one kv "$@"; k=$OPS nk=$NCP sk=$((SAP + SBP)) ck=$CLP
+            proxy_run_one mc "$@"; m=$OPS nm=$NCP sm=$((SAP + SBP)) cm=$CLP
         else
-            run_one mc "$@"; m=$OPS nm=$NCP sm=$((SAP + SBP)) cm=$CLP
-            run_one kv "$@"; k=$OPS nk=$NCP sk=$((SAP + SBP)) ck=$CLP
+            proxy_run_one mc "$@"; m=$OPS nm=$NCP sm=$((SAP + SBP)) cm=$CLP
+            proxy_run_one kv "$@"; k=$OPS nk=$NCP sk=$((SAP + SBP)) ck=$CLP
         fi
         kv_l="$kv_l $k" mc_l="$mc_l $m" nk_l="$nk_l $nk" nm_l="$nm_l $nm"
         sk_l="$sk_l $sk" sm_l="$sm_l $sm" ck_l="$ck_l $ck" cm_l="$cm_l $cm"

@@ -16,7 +16,7 @@ VSIZE=100
 CLK=$(getconf CLK_TCK)
 
 fail() { echo "$BENCH_NAME: $*" >&2; exit 1; }
-[ -x "$KV" ] || fail "$KV is not built (make BUILD=$BUILD apps)"
+[ -x "$KV" ] || fail "$KV is not built (make BUILD=$BUILD apps, or benches for bench/kv_floor)"
 [ -x "$CLIENT" ] || fail "$CLIENT is not built (make BUILD=$BUILD benches)"
 sh "$ROOT/.ci/deps.sh" --check memcached || fail "memcached is not installed"
 command -v memcached >/dev/null 2>&1 || fail "memcached is not on PATH"
@@ -56,5 +56,6 @@ run_one() {
     OPS=$(field ops_per_s "$out")
     CUS=$(field cpu_us_per_op "$out")
     n=$(field ops "$out")
+    [ "${n:-0}" -gt 0 ] || fail "no op answered by port $port: $out"
     CPM=$(awk -v t="$((t1 - t0))" -v c="$CLK" -v n="$n" 'BEGIN {printf "%.3f", t / c / (n / 1e6)}')
 }

@@ -1,23 +1,28 @@
 /*
- * kv_floor: the cheapest server bench_kv_client's one-request-in-flight rows could be run
- * against, to tell what any server could reach there on this machine (bench/bench_kv_floor.sh).
+ * kv_floor: a reference server for bench_kv_client's one-request-in-flight rows that does only
+ * the socket work, to tell how much of a server's rate there is the kernel's and the client's
+ * (bench/bench_kv_floor.sh).
  *
- * It does the socket work of sn-kv and nothing else: one thread per CPU, each pinned, with its
- * own SO_REUSEPORT listener and io_uring (single issuer, deferred task work, as sn-kv's
- * reactors), a multishot accept, a multishot receive per connection into a buffer ring, and
- * one send per batch of answers. No store, no framework, no cross-core work: the value of
- * key:NNNNNNNN is derived from its number exactly as bench_kv_client checks it (V bytes of
- * 'a' + N % 26), a get answers it, a set answers STORED without keeping anything. So its rate
- * against a client is a ceiling for any server of that protocol on this I/O path, and a
- * server's ratio to it is the share of that ceiling it reaches.
+ * One thread per CPU, each pinned, with its own SO_REUSEPORT listener and io_uring (single
+ * issuer, deferred task work, as sn-kv's reactors), a multishot accept, a multishot receive per
+ * connection into a buffer ring, and one send at a time per connection. No store, no
+ * framework, no cross-core work: the value of key:NNNNNNNN is derived from its number exactly
+ * as bench_kv_client checks it (V bytes of 'a' + N % 26), a get answers it, a set answers
+ * STORED and keeps nothing. Its CPU time per request is what the socket work costs a server of
+ * this design; bench_kv_floor.sh turns it into a bound on the rate (both CPUs busy with the
+ * client's and this work only). It is not a ceiling on the rate itself: it sleeps as soon as it
+ * has nothing to do, and a server that polls a while first (sn-kv) can answer sooner.
  *
- *   kv_floor --port P [--smp N] [--value-size V] [--poll-us U] [sn-kv's -m/-c/-q/--lax-keys,
- *            taken and ignored, so bench_kv.sh can start it as a KV_PEER or KV_BIN]
+ *   kv_floor --port P [--smp N] [--value-size V] [--poll-us U]
+ *            [-m M -c C -q --lax-keys: sn-kv's, taken and ignored]
  *
- * --poll-us U: after work, spin U microseconds on the ring before sleeping in io_uring_enter
- * (0 = sleep at once, the default). Keys not of the form key:NNNNNNNN miss (END); unknown
- * commands answer ERROR. Runs until SIGINT/SIGTERM (which kill it: nothing to save). Only for
- * benchmarks on loopback: no limits beyond a fixed buffer per connection (64 KiB of input).
+ * So bench_kv.sh can start it as KV_BIN or KV_PEER in its setup b only (KV_BENCH_ONLY=b or
+ * depth1; setup a's --cpuset and other KV_ARGS are refused). --poll-us U: after work, spin U
+ * microseconds on the ring before sleeping (0, the default: sleep at once; spinning at depth 1
+ * took CPU from the client and lowered the rate, 120-130k against 155-168k requests/s).
+ * Keys not of the form key:NNNNNNNN miss (END); other commands, and noreply, are not known
+ * (ERROR, or a set's data taken as a command). Runs until SIGINT/SIGTERM, which kill it:
+ * nothing to save. For benchmarks on loopback only: a request must fit 64 KiB.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,21 +41,29 @@
 
 #include "bench_util.h"
 
-#define MAX_CONNS 8192
-#define NBUFS 1024
-#define BUF_SIZE 4096
-#define IN_CAP 65536
+#define MAX_CONNS  8192
+#define NBUFS      1024
+#define BUF_SIZE   4096
+#define IN_CAP     65536
 #define TAG_ACCEPT 0xffffffffu
 
 enum { OP_RECV = 1, OP_SEND = 2 };
 
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+/* A connection: answers go to `next` while `out` is in the kernel's send (from `sent` on); a
+ * completed send swaps them, so a send's bytes never move. It is freed once neither its send
+ * nor its multishot receive can complete any more (no CQE then carries its fd). */
 struct conn {
     int fd;
     char in[IN_CAP];
     size_t inlen;
-    char *out;
-    size_t outlen, outcap, sent;
-    bool sending, closing;
+    struct buf out, next;
+    size_t sent;
+    bool sending, recv_live, closing;
 };
 
 struct worker {
@@ -95,36 +108,50 @@ static void arm_accept(struct worker *w)
     io_uring_sqe_set_data64(s, TAG_ACCEPT);
 }
 
-static void arm_recv(struct worker *w, int fd)
+static void arm_recv(struct worker *w, struct conn *c)
 {
     struct io_uring_sqe *s = sqe_of(w);
-    io_uring_prep_recv_multishot(s, fd, NULL, 0, 0);
+    io_uring_prep_recv_multishot(s, c->fd, NULL, 0, 0);
     s->flags |= IOSQE_BUFFER_SELECT;
     s->buf_group = 0;
-    io_uring_sqe_set_data64(s, tag(fd, OP_RECV));
+    io_uring_sqe_set_data64(s, tag(c->fd, OP_RECV));
+    c->recv_live = true;
 }
 
-static void send_out(struct worker *w, struct conn *c)
+static void send_rest(struct worker *w, struct conn *c)
 {
     struct io_uring_sqe *s = sqe_of(w);
-    io_uring_prep_send(s, c->fd, c->out + c->sent, c->outlen - c->sent, MSG_NOSIGNAL);
+    io_uring_prep_send(s, c->fd, c->out.p + c->sent, c->out.len - c->sent, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(s, tag(c->fd, OP_SEND));
     c->sending = true;
 }
 
+/* Sends what `next` holds unless a send is in flight (its completion comes back here). */
+static void flush(struct worker *w, struct conn *c)
+{
+    if (c->sending || !c->next.len)
+        return;
+    struct buf t = c->out;
+    c->out = c->next;
+    c->next = (struct buf){.p = t.p, .cap = t.cap};
+    c->sent = 0;
+    send_rest(w, c);
+}
+
 static void out_put(struct conn *c, const char *p, size_t n)
 {
-    if (c->outlen + n > c->outcap) {
-        size_t cap = c->outcap ? c->outcap : 4096;
-        while (cap < c->outlen + n)
+    struct buf *b = &c->next;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n)
             cap *= 2;
-        c->out = realloc(c->out, cap);
-        if (!c->out)
+        b->p = realloc(b->p, cap);
+        if (!b->p)
             die("out of memory", ENOMEM);
-        c->outcap = cap;
+        b->cap = cap;
     }
-    memcpy(c->out + c->outlen, p, n);
-    c->outlen += n;
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
 }
 
 /* key:NNNNNNNN's number, or -1 for any other key. */
@@ -191,17 +218,21 @@ static size_t answer_all(struct conn *c)
     }
 }
 
-/* Closes at once, or when the send in flight completes. shutdown ends the multishot receive,
- * whose request would otherwise keep the socket open past close. */
+/* Starts closing: shutdown ends the multishot receive (whose request would otherwise keep the
+ * socket open past close) and fails a send that waits; the fd is closed and the connection
+ * freed once both have completed, so no later CQE can reach a new connection on that fd. */
 static void close_conn(struct worker *w, struct conn *c)
 {
-    c->closing = true;
-    if (c->sending)
+    if (!c->closing) {
+        c->closing = true;
+        shutdown(c->fd, SHUT_RDWR);
+    }
+    if (c->sending || c->recv_live)
         return;
     w->conns[c->fd] = NULL;
-    shutdown(c->fd, SHUT_RDWR);
     close(c->fd);
-    free(c->out);
+    free(c->out.p);
+    free(c->next.p);
     free(c);
 }
 
@@ -214,8 +245,10 @@ static void recycle(struct worker *w, unsigned bid)
 
 static void on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
 {
-    if (cqe->res == -ENOBUFS) {
-        arm_recv(w, c->fd);
+    if (!(cqe->flags & IORING_CQE_F_MORE))
+        c->recv_live = false;
+    if (cqe->res == -ENOBUFS && !c->recv_live) {
+        arm_recv(w, c);
         return;
     }
     if (cqe->res <= 0) {
@@ -233,10 +266,9 @@ static void on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
     size_t used = answer_all(c);
     memmove(c->in, c->in + used, c->inlen - used);
     c->inlen -= used;
-    if (!(cqe->flags & IORING_CQE_F_MORE))
-        arm_recv(w, c->fd);
-    if (c->outlen > c->sent && !c->sending)
-        send_out(w, c);
+    if (!c->recv_live)
+        arm_recv(w, c);
+    flush(w, c);
 }
 
 static void on_send(struct worker *w, struct conn *c, int res)
@@ -247,10 +279,12 @@ static void on_send(struct worker *w, struct conn *c, int res)
         return;
     }
     c->sent += (size_t)res;
-    if (c->sent == c->outlen)
-        c->sent = c->outlen = 0;
-    else
-        send_out(w, c);
+    if (c->sent < c->out.len) {
+        send_rest(w, c);
+        return;
+    }
+    c->out.len = 0;
+    flush(w, c);
 }
 
 static void on_accept(struct worker *w, int res, unsigned flags)
@@ -259,7 +293,7 @@ static void on_accept(struct worker *w, int res, unsigned flags)
         arm_accept(w);
     if (res < 0)
         return;
-    if (res >= MAX_CONNS) { /* the tag keeps fds below it */
+    if (res >= MAX_CONNS) { /* conns[] holds fds below it */
         close(res);
         return;
     }
@@ -270,7 +304,7 @@ static void on_accept(struct worker *w, int res, unsigned flags)
     int one = 1;
     setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     w->conns[res] = c;
-    arm_recv(w, res);
+    arm_recv(w, c);
 }
 
 static void on_cqe(struct worker *w, struct io_uring_cqe *cqe)
@@ -281,11 +315,16 @@ static void on_cqe(struct worker *w, struct io_uring_cqe *cqe)
         return;
     }
     struct conn *c = w->conns[d >> 8];
-    if (!c || c->closing) { /* a closed connection's last receive: its buffer goes back */
+    if (!c)
+        die("a completion for no connection", EINVAL); /* close_conn waits for the last */
+    if (c->closing) { /* what completes while closing: buffers go back, then close_conn */
         if (cqe->flags & IORING_CQE_F_BUFFER)
             recycle(w, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-        if (c && (d & 0xff) == OP_SEND)
-            on_send(w, c, cqe->res);
+        if ((d & 0xff) == OP_SEND)
+            c->sending = false;
+        else if (!(cqe->flags & IORING_CQE_F_MORE))
+            c->recv_live = false;
+        close_conn(w, c);
         return;
     }
     if ((d & 0xff) == OP_RECV)
@@ -309,9 +348,9 @@ static unsigned reap(struct worker *w)
 
 static void setup_ring(struct worker *w)
 {
-    struct io_uring_params p = {
-        .flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE,
-        .cq_entries = 16384};
+    struct io_uring_params p = {.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                                         IORING_SETUP_CQSIZE,
+                                .cq_entries = 16384};
     int r = io_uring_queue_init_params(4096, &w->ring, &p);
     if (r < 0)
         die("io_uring_queue_init_params", -r);
@@ -338,7 +377,8 @@ static int listener(void)
         die("socket", errno);
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0)
         die("bind", errno);
@@ -391,7 +431,7 @@ static unsigned num(const char *s, unsigned max, const char *name)
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"port", 1, 0, 'p'},   {"smp", 1, 0, 's'},      {"value-size", 1, 0, 'v'},
+        {"port", 1, 0, 'p'},    {"smp", 1, 0, 's'},      {"value-size", 1, 0, 'v'},
         {"poll-us", 1, 0, 'u'}, {"lax-keys", 0, 0, 'L'}, {0, 0, 0, 0},
     };
     int ch;
@@ -400,9 +440,12 @@ int main(int argc, char **argv)
         switch (ch) {
         case 'p': port = num(optarg, 65535, "port"); break;
         case 's': smp = num(optarg, 256, "smp"); break;
-        case 'v': vsize = num(optarg, 1 << 20, "value-size"); break;
+        case 'v': vsize = num(optarg, IN_CAP / 2, "value-size"); break;
         case 'u': poll_us = num(optarg, 1000000, "poll-us"); break;
-        case 'm': case 'c': case 'q': case 'L': break; /* sn-kv's, meaningless here */
+        case 'm':
+        case 'c':
+        case 'q':
+        case 'L': break; /* sn-kv's, meaningless here */
         default: return 2;
         }
     }

@@ -2,11 +2,11 @@
  * Jump consistent hash, Lamping & Veach 2014, figure 1, with a shorter dependency chain.
  *
  * The reference loop, per step:  key = key * 2862933555777941757 + 1;
- *                                j = (int64_t)((double)(b + 1) * (2^31 / (double)((key >> 33) + 1)));
- * The quotient q = RN(2^31 / (r + 1)) depends only on the LCG, never on b, so the out-of-order
- * core computes it ahead; what serialises the steps is b -> double -> multiply -> truncate ->
- * b, ~17 cycles. The fast forms below keep every step's value bit for bit (x = RN((b+1) * q),
- * continue while x < n, b = floor(x)) but shorten that chain:
+ *                                j = (int64_t)((double)(b + 1) * (2^31 / (double)((key >> 33) +
+ * 1))); The quotient q = RN(2^31 / (r + 1)) depends only on the LCG, never on b, so the
+ * out-of-order core computes it ahead; what serialises the steps is b -> double -> multiply ->
+ * truncate -> b, ~17 cycles. The fast forms below keep every step's value bit for bit (x = RN((b+1)
+ * * q), continue while x < n, b = floor(x)) but shorten that chain:
  *
  *  - fma:    b is kept as the double f = floor(x) (roundsd), and x = RN(f * q + q) with one FMA.
  *            f * q + q is exactly (b + 1) * q, and an FMA rounds once, so x is the reference's
@@ -22,8 +22,8 @@
  * iff x < n; and x < (b + 1) * 2^31 < 2^63, so the reference's conversion never overflows.
  * (b + 1) <= 2^32 - 1 is exact in a double. tests/test_partition_jump.c and
  * tests/tools/jump_verify check every form against the reference on random and edge pairs.
- * For large n (for every n on AMD), jump_steps.c and jump_regs.c run a fixed number of
- * single-FMA steps with no exit branch.
+ * For n from 4 (for every n on AMD), jump_steps.c and jump_regs.c run a fixed number of
+ * single-FMA steps with no exit branch (sn__jump_pick says which where).
  */
 #include "partition/partition_internal.h"
 
@@ -58,7 +58,7 @@
 #define JUMP_REGS24_FROM (1u << 17)
 #endif
 
-#define JUMP_LCG(k) ((k) * 2862933555777941757ULL + 1)
+#define JUMP_LCG(k) ((k)*2862933555777941757ULL + 1)
 /* q = 2^31 / (r + 1), rounded to nearest, r = the LCG's top 31 bits. */
 #define JUMP_Q(k) ((double)(1LL << 31) / (double)(((k) >> 33) + 1))
 
@@ -89,7 +89,6 @@ __attribute__((target("sse4.1,fma"))) uint32_t sn__jump_fma(uint64_t key, uint32
     return (uint32_t)_mm_cvttsd_si64(f);
 }
 
-
 __attribute__((target("avx512f,fma"))) uint32_t sn__jump_avx512(uint64_t key, uint32_t n)
 {
     const __m128d nd = _mm_set_sd((double)n), bias = _mm_set_sd(JUMP_TWO52_PLUS_1);
@@ -110,9 +109,17 @@ __attribute__((target("avx512f,fma"))) uint32_t sn__jump_avx512(uint64_t key, ui
 /* jump_regs.c's 8-step form for CPUs other than AMD's: that file is built without vzeroupper
  * (AMD pays nothing for dirty upper vector halves), so the halves are cleaned here, where
  * SSE code after a lookup would otherwise pay a false dependency on them. */
-__attribute__((target("avx"))) static uint32_t jump_regs8_clean(uint64_t key, uint32_t n)
+__attribute__((target("avx"))) uint32_t sn__jump_regs8_clean(uint64_t key, uint32_t n)
 {
     uint32_t b = sn__jump_regs8(key, n);
+    _mm256_zeroupper();
+    return b;
+}
+
+__attribute__((target("avx"))) uint32_t sn__jump_regs8_key_clean(const struct sn_partition *p,
+                                                                 const void *key, size_t len)
+{
+    uint32_t b = sn__jump_regs8_key(p, key, len);
     _mm256_zeroupper();
     return b;
 }
@@ -154,7 +161,7 @@ uint32_t (*sn__jump_pick(uint32_t n))(uint64_t key, uint32_t n)
         if (n >= JUMP_STEPS16_FROM)
             return sn__jump_steps16;
         if (n >= JUMP_REGS8_FROM)
-            return jump_regs8_clean;
+            return sn__jump_regs8_clean;
     }
     if (__builtin_cpu_supports("avx512f"))
         return sn__jump_avx512;

@@ -23,8 +23,8 @@
  * limit. That replaced a count of the steps that went on (mask moves and popcounts) and a
  * permute on it, and shortened what follows the chain: 14.0-14.2 -> 13.3-13.6 ns a key at
  * n = 1024 in A/B runs (docs/PERFORMANCE.md, seventh session). The Makefile builds this file
- * without vzeroupper on x86-64 (production picks these forms only on AMD; ~1% a key measured
- * on Zen 5).
+ * without vzeroupper on x86-64 (~1% a key measured on Zen 5); on other CPUs production calls
+ * the 8-step form through jump.c's wrappers, which clear the upper halves.
  *
  * A form runs `steps` steps whatever the key needs: a branch on the key's own count would
  * mispredict about once a key (docs/PERFORMANCE.md). So sn__jump_pick takes the fewest steps
@@ -34,7 +34,10 @@
  * earlier form of this file (the chain in a scalar register, 16 steps) took 16.1-17.3. On
  * the Intel Sapphire Rapids where jump_steps.c was tuned, keeping the chain in registers was
  * tried and was slower than the stack array (its shuffles cost more than the forwarding
- * stall); that CPU was not at hand to time this form, so Intel keeps jump_steps.c.
+ * stall). On an Intel Xeon timed on 2026-12-06 this file's 8-step form beat the loop and
+ * jump_steps.c for 4 <= n < 256 (14.0 ns a key at n = 64 against 24.7 and 20.2, bare), so
+ * sn__jump_pick takes it there on Intel too, through a wrapper that clears the upper halves;
+ * from n = 256 Intel keeps jump_steps.c (regs12/14 22.2 against steps16 20.5 at n = 1024).
  */
 #include "partition/partition_internal.h"
 

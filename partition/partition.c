@@ -120,7 +120,7 @@ static void init_jump(struct sn_partition *p)
         {sn__jump_steps16, sn__jump_steps16_key}, {sn__jump_steps32, sn__jump_steps32_key},
         {sn__jump_regs8, sn__jump_regs8_key},     {sn__jump_regs12, sn__jump_regs12_key},
         {sn__jump_regs14, sn__jump_regs14_key},   {sn__jump_regs16, sn__jump_regs16_key},
-        {sn__jump_regs24, sn__jump_regs24_key},
+        {sn__jump_regs24, sn__jump_regs24_key},   {sn__jump_regs8_clean, sn__jump_regs8_key_clean},
     };
     for (size_t i = 0; i < sizeof direct / sizeof direct[0]; i++)
         if (p->u.jump == direct[i].form)

@@ -185,6 +185,10 @@ uint32_t sn__jump_regs12_key(const struct sn_partition *p, const void *key, size
 uint32_t sn__jump_regs14_key(const struct sn_partition *p, const void *key, size_t len);
 uint32_t sn__jump_regs16_key(const struct sn_partition *p, const void *key, size_t len);
 uint32_t sn__jump_regs24_key(const struct sn_partition *p, const void *key, size_t len);
+/* sn__jump_regs8 and its byte-key form with the upper vector halves cleared on the way out
+ * (jump_regs.c is built without vzeroupper): what sn__jump_pick takes on CPUs other than AMD's. */
+uint32_t sn__jump_regs8_clean(uint64_t key, uint32_t n);
+uint32_t sn__jump_regs8_key_clean(const struct sn_partition *p, const void *key, size_t len);
 /* The LCG after i = 1..SN__JUMP_MAX_STEPS steps: mul[i-1] * key + add[i-1] (jump_steps.c). */
 #define SN__JUMP_MAX_STEPS 32
 extern const uint64_t sn__jump_lcg_mul[SN__JUMP_MAX_STEPS];
