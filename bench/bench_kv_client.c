@@ -368,12 +368,16 @@ static struct io_uring_sqe *ur_sqe(struct uring_client *u)
 }
 
 /* Sends the rest of connection i's request; it is in flight until its completion. */
-static void ur_send(struct uring_client *u, struct conn *c, unsigned i)
+/* The request's unsent bytes; after an -EAGAIN (poll_first) the kernel waits for room before
+ * trying, instead of failing again at once. */
+static void ur_send(struct uring_client *u, struct conn *c, unsigned i, bool poll_first)
 {
     struct io_uring_sqe *sqe = ur_sqe(u);
     c->sending = true;
     io_uring_prep_send(sqe, (int)i, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
     sqe->flags |= IOSQE_FIXED_FILE;
+    if (poll_first)
+        sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     io_uring_sqe_set_data64(sqe, i);
 }
 
@@ -398,7 +402,7 @@ static void ur_next(struct uring_client *u, struct conn *cs, unsigned i, char *v
         return;
     c->wlen = c->woff = 0;
     add_request(c, vals);
-    ur_send(u, c, i);
+    ur_send(u, c, i, false);
 }
 
 static void ur_buf_recycle(struct uring_client *u, unsigned bid)
@@ -417,11 +421,11 @@ static void ur_complete(struct uring_client *u, struct conn *cs, struct io_uring
     if (!(cqe->user_data & UR_RECV)) {
         c->sending = false;
         if (cqe->res == -EAGAIN) {
-            ur_send(u, c, i); /* the kernel stopped waiting for room (its poll retry limit) */
+            ur_send(u, c, i, true); /* the kernel stopped waiting for room (its retry limit) */
         } else if (cqe->res < 0) {
             error("send failed");
         } else if ((c->woff += (size_t)cqe->res) < c->wlen) {
-            ur_send(u, c, i);
+            ur_send(u, c, i, false);
         } else {
             ur_next(u, cs, i, vals, over); /* if its answer came first */
         }
