@@ -64,7 +64,7 @@ measure() {
     eval "L_OPS_$1=\"\${L_OPS_$1:-} $OPS\" L_CPM_$1=\"\${L_CPM_$1:-} $CPM\" L_CUS_$1=\"\${L_CUS_$1:-} $CUS\""
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", b > 0 ? a / b : 0}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}'; }
 bound() { awk -v c="$1" -v s="$2" 'BEGIN {printf "%.0f", 2e6 / (c + s)}'; }
 
 echo "bench_kv_floor: sn-kv, kv_floor and memcached $(memcached -V 2>/dev/null | awk '{print $2}')" \
