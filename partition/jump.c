@@ -2,11 +2,11 @@
  * Jump consistent hash, Lamping & Veach 2014, figure 1, with a shorter dependency chain.
  *
  * The reference loop, per step:  key = key * 2862933555777941757 + 1;
- *                                j = (int64_t)((double)(b + 1) * (2^31 / (double)((key >> 33) +
- * 1))); The quotient q = RN(2^31 / (r + 1)) depends only on the LCG, never on b, so the
- * out-of-order core computes it ahead; what serialises the steps is b -> double -> multiply ->
- * truncate -> b, ~17 cycles. The fast forms below keep every step's value bit for bit (x = RN((b+1)
- * * q), continue while x < n, b = floor(x)) but shorten that chain:
+ *                                j = (int64_t)((double)(b + 1) * (2^31 / (double)((key >> 33) + 1)));
+ * The quotient q = RN(2^31 / (r + 1)) depends only on the LCG, never on b, so the out-of-order
+ * core computes it ahead; what serialises the steps is b -> double -> multiply -> truncate ->
+ * b, ~17 cycles. The fast forms below keep every step's value bit for bit (x = RN((b+1) * q),
+ * continue while x < n, b = floor(x)) but shorten that chain:
  *
  *  - fma:    b is kept as the double f = floor(x) (roundsd), and x = RN(f * q + q) with one FMA.
  *            f * q + q is exactly (b + 1) * q, and an FMA rounds once, so x is the reference's
@@ -58,7 +58,7 @@
 #define JUMP_REGS24_FROM (1u << 17)
 #endif
 
-#define JUMP_LCG(k) ((k)*2862933555777941757ULL + 1)
+#define JUMP_LCG(k) ((k) * 2862933555777941757ULL + 1)
 /* q = 2^31 / (r + 1), rounded to nearest, r = the LCG's top 31 bits. */
 #define JUMP_Q(k) ((double)(1LL << 31) / (double)(((k) >> 33) + 1))
 
