@@ -105,6 +105,45 @@ Test(partition_jump, regs8_matches_reference, .timeout = 120)
     check_form(sn__jump_regs8, "sn__jump_regs8");
 }
 
+Test(partition_jump, regs8_clean_matches_reference, .timeout = 120)
+{
+    if (!has_steps_forms())
+        cr_skip_test("CPU lacks avx512f/avx512dq");
+    check_form(sn__jump_regs8_clean, "sn__jump_regs8_clean");
+}
+
+/* For 4 <= n < 128 sn__jump_pick takes the 8-step register form: bare on AMD, elsewhere
+ * through the wrapper that clears the upper vector halves (the loop form below 4 and
+ * jump_steps.c from 256 there); a jump partitioner's byte-key lookup then agrees with the
+ * reference on the key's hash, and so does the wrapper's byte-key form. */
+Test(partition_jump, the_8_step_form_is_picked_and_its_key_lookup_agrees, .timeout = 120)
+{
+    if (!has_steps_forms())
+        cr_skip_test("CPU lacks avx512f/avx512dq");
+    bool amd = __builtin_cpu_is("amd");
+    for (uint32_t n = 4; n < 128; n++)
+        cr_assert_eq(sn__jump_pick(n), amd ? sn__jump_regs8 : sn__jump_regs8_clean, "n %u", n);
+    if (!amd) {
+        cr_assert_eq(sn__jump_pick(3), sn__jump_avx512);
+        cr_assert_eq(sn__jump_pick(255), sn__jump_regs8_clean);
+        cr_assert_eq(sn__jump_pick(256), sn__jump_steps16);
+    }
+    struct sn_partition_config cfg = {.kind = SN_PARTITION_JUMP, .n = 64};
+    struct sn_partition *p;
+    cr_assert_eq(sn_partition_create(&cfg, NULL, 0, &p), 0);
+    uint64_t s = 7;
+    unsigned bad = 0;
+    for (int i = 0; i < 100000; i++) {
+        uint64_t k[4] = {splitmix(&s), splitmix(&s), splitmix(&s), splitmix(&s)};
+        size_t len = 1 + splitmix(&s) % sizeof k;
+        uint32_t want = sn__jump_ref(sn__key_hash(k, len), 64);
+        bad += sn_partition(p, k, len) != want;
+        bad += sn__jump_regs8_key_clean(p, k, len) != want;
+    }
+    sn_partition_destroy(p);
+    cr_assert_eq(bad, 0, "%u lookups disagree with the reference", bad);
+}
+
 Test(partition_jump, regs12_matches_reference, .timeout = 120)
 {
     if (!has_steps_forms())
