@@ -30,7 +30,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -390,29 +389,19 @@ static int listener(void)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(w->cpu, &set);
-    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    bu_pin_self_or_exit(w->cpu);
     setup_ring(w);
     arm_accept(w);
-    uint64_t idle_since = 0;
+    uint64_t idle_since = 0; /* when the ring was last found empty, 0 while there is work */
     for (;;) {
-        if (!poll_us) {
+        if (poll_us && (!idle_since || bu_now_ns() - idle_since < poll_us * 1000ull))
+            io_uring_submit_and_get_events(&w->ring);
+        else
             io_uring_submit_and_wait(&w->ring, 1);
-            reap(w);
-            continue;
-        }
-        io_uring_submit_and_get_events(&w->ring);
-        if (reap(w)) {
+        if (reap(w))
             idle_since = 0;
-        } else if (!idle_since) {
+        else if (!idle_since)
             idle_since = bu_now_ns();
-        } else if (bu_now_ns() - idle_since >= poll_us * 1000ull) {
-            io_uring_submit_and_wait(&w->ring, 1);
-            reap(w);
-            idle_since = 0;
-        }
     }
     return NULL;
 }
