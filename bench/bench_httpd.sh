@@ -31,10 +31,10 @@
 # nothing and the kernel's TCP and io_uring work it asks for stayed (summary:
 # kernel_floor_ratio= for hello in setup a, b_kernel_floor_ratio= in setup b). A rough floor:
 # the kernel counts user and system time by sampling, and charges loopback work (the peer's
-# receive, its wake-up) to whichever process sends. In setup b,
-# where wrk shares the CPUs, it also reads wrk's CPU time per request and prints the req/s
-# httpd would reach with its own code free, both CPUs busy with wrk's work and httpd's kernel
-# work (summary: b_rps_floor_ratio=, over nginx's req/s).
+# receive, its wake-up) to whichever process sends. In setup b, where wrk shares the CPUs, it
+# also reads wrk's CPU time per request and prints the req/s httpd would reach with its own
+# code free, both CPUs busy with wrk's work and httpd's kernel work (summary:
+# b_rps_floor_ratio=, over nginx's req/s).
 #
 # Ends with: summary: httpd_rps=.. nginx_rps=.. ratio=.. pipelined_ratio=.. static_ratio=..
 # (setup a, medians), cpu_ratio_vs_nginx=.. pipelined_cpu_ratio_vs_nginx=..

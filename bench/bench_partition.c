@@ -462,8 +462,8 @@ static const double *pick_lmc(const struct config *c)
  * Throughput-bound code (libsn's lookups: a call, an indirect jump and a return per key)
  * loses more than the line bound by its division. Ratios from such runs are flagged.
  * Cycles are counted with a chain of dependent register-to-register adds (one cycle each; an
- * add of an immediate is no clock here: Intel cores since Golden Cove fold such chains at
- * rename, 0.06 ns an add measured on the Intel Xeon of 2026-12-06). Each pass of the jump
+ * add of an immediate is no clock: the Intel Xeon of 2026-12-06 ran such a chain at 0.06 ns
+ * an add, far above its clock, folded before execution). Each pass of the jump
  * loop also takes its back edge (nine taken branches for the eight counted), so the figure
  * reads ~12% above a bare jump's cost; it is a state check calibrated against itself (0.6-0.68
  * with the core to itself, 1.25-1.6 shared, JUMP_CYCLES_SHARED between). Calibrated on AMD

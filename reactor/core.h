@@ -329,10 +329,9 @@ static inline void sn__batch_pace_plain(struct sn__batch_pace *p)
  * n, at most SN_CONFIG_IO_BATCH_MAX, while the batched sleeps keep pace (sn__batch_pace_ok);
  * 1 (a plain sleep) when n < 2 or once they fall behind. A core that fell behind starts again
  * only when two sleeps in a row (not counting those with n < 2) have at least half a full
- * batch of connections active
- * (n >= SN_CONFIG_IO_BATCH_MAX / 2), after at least SN__BATCH_RESTART_PLAIN plain sleeps
- * (sustained demand, not one burst or the backlog of the last batch): the sums are cleared,
- * so the new batches alone decide whether it goes on. A core that wakes for every completion
+ * batch of connections active (n >= SN_CONFIG_IO_BATCH_MAX / 2), after at least
+ * SN__BATCH_RESTART_PLAIN plain sleeps (sustained demand, not one burst or the backlog of the
+ * last batch): the sums are cleared, so the new batches alone decide whether it goes on. A core that wakes for every completion
  * sees few connections active between two sleeps however fast they come (a closed-loop client
  * that the core outruns), so while behind, every SN__BATCH_PROBE_EVERY-th plain sleep with
  * n >= 2 is a probe instead: a batch of SN__BATCH_PROBE; if it fills (sn__batch_pace_note),
